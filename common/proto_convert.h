@@ -1,0 +1,31 @@
+// Translations between regionpulse.v1 wire types and the program's own types, so protobuf
+// stays at the edges.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include <google/protobuf/duration.pb.h>
+#include <google/protobuf/timestamp.pb.h>
+
+#include "latency_histogram.h"
+#include "regionpulse/v1/common.pb.h"
+#include "result.h"
+
+namespace regionpulse {
+
+using WallClock = std::chrono::system_clock;
+
+void ToProto(const LatencyHistogram& histogram, v1::LatencyHistogram* out);
+// Fails, saying why, on an unknown layout, mismatched arrays, indices out of range or not
+// strictly increasing, or min > max.
+Result<LatencyHistogram> FromProto(const v1::LatencyHistogram& histogram);
+// The same checks without building the histogram; empty string when valid.
+std::string HistogramProblem(const v1::LatencyHistogram& histogram);
+
+google::protobuf::Timestamp ToTimestamp(WallClock::time_point t);
+WallClock::time_point FromTimestamp(const google::protobuf::Timestamp& t);
+google::protobuf::Duration ToDuration(std::chrono::nanoseconds d);
+std::chrono::nanoseconds FromDuration(const google::protobuf::Duration& d);
+
+}  // namespace regionpulse

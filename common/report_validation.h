@@ -1,0 +1,29 @@
+// Consistency checks of a HealthReport that need no state: what the aggregator checks before
+// it stores a report, and what the agent checks before it sends one.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "regionpulse/v1/ingest.pb.h"
+
+namespace regionpulse {
+
+struct ReportLimits {
+  size_t max_bytes = 4 * 1024 * 1024;  // serialized size
+  size_t max_paths = 4096;
+  size_t max_traffic = 1024;  // remote regions
+  size_t max_flows = 1024;
+  size_t max_errors = 64;
+  size_t max_name_length = 253;  // a DNS name, the longest a node name can be
+  std::chrono::seconds max_window{300};
+};
+
+// Every problem found, in plain words naming the field ("paths[3] (peer node-b):
+// received_forward 12 > probes_sent 10"); empty when the report is consistent.
+std::vector<std::string> ReportProblems(const v1::HealthReport& report,
+                                        const ReportLimits& limits = {});
+
+}  // namespace regionpulse
