@@ -72,7 +72,9 @@ void LatencyHistogram::Merge(const LatencyHistogram& other) {
   sum_ns_ += other.sum_ns_;
 }
 
-void LatencyHistogram::Clear() { *this = LatencyHistogram{}; }
+void LatencyHistogram::Clear() {
+  *this = LatencyHistogram{};
+}
 
 std::optional<uint64_t> LatencyHistogram::Percentile(double q) const {
   if (count_ == 0) return std::nullopt;

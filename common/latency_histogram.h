@@ -53,8 +53,7 @@ class LatencyHistogram {
 
   // Rebuilds a histogram from wire parts; the caller has validated indices (see
   // ValidateHistogramParts).
-  static LatencyHistogram FromParts(Buckets buckets, uint64_t sum_ns, uint64_t min_ns,
-                                    uint64_t max_ns);
+  static LatencyHistogram FromParts(Buckets buckets, uint64_t sum_ns, uint64_t min_ns, uint64_t max_ns);
 
   bool operator==(const LatencyHistogram&) const = default;
 

@@ -23,8 +23,8 @@ std::string HistogramProblem(const v1::LatencyHistogram& h) {
   const bool empty = h.bucket_index_size() == 0 && h.bucket_count_size() == 0;
   if (empty && h.layout() == 0) return {};  // an unset histogram is an empty one
   if (h.layout() != HistogramLayout::kId) {
-    return "unknown histogram layout " + std::to_string(h.layout()) + " (known: " +
-           std::to_string(HistogramLayout::kId) + ")";
+    return "unknown histogram layout " + std::to_string(h.layout()) +
+           " (known: " + std::to_string(HistogramLayout::kId) + ")";
   }
   if (h.bucket_index_size() != h.bucket_count_size()) {
     return "histogram has " + std::to_string(h.bucket_index_size()) + " bucket indices but " +
@@ -40,8 +40,8 @@ std::string HistogramProblem(const v1::LatencyHistogram& h) {
     }
   }
   if (!empty && h.min_ns() > h.max_ns()) {
-    return "histogram min " + std::to_string(h.min_ns()) + " ns exceeds max " +
-           std::to_string(h.max_ns()) + " ns";
+    return "histogram min " + std::to_string(h.min_ns()) + " ns exceeds max " + std::to_string(h.max_ns()) +
+           " ns";
   }
   return {};
 }

@@ -17,7 +17,9 @@ bool IsValidTimestamp(const google::protobuf::Timestamp& t) {
          t.nanos() >= 0 && t.nanos() <= 999'999'999;
 }
 
-bool IsRatio(double x) { return std::isfinite(x) && x >= 0.0 && x <= 1.0; }
+bool IsRatio(double x) {
+  return std::isfinite(x) && x >= 0.0 && x <= 1.0;
+}
 
 class ProblemList {
  public:
@@ -26,8 +28,7 @@ class ProblemList {
   void CheckName(const std::string& where, const std::string& value, size_t max, bool required) {
     if (required && value.empty()) Add(where + " is empty");
     if (value.size() > max) {
-      Add(where + " is " + std::to_string(value.size()) + " bytes long (limit " +
-          std::to_string(max) + ")");
+      Add(where + " is " + std::to_string(value.size()) + " bytes long (limit " + std::to_string(max) + ")");
     }
   }
   void CheckCount(const std::string& what, size_t n, size_t max) {
@@ -64,7 +65,8 @@ std::vector<std::string> ReportProblems(const v1::HealthReport& report, const Re
       p.Add("window_end " + TimeUtil::ToString(report.window_end()) + " is not after window_start " +
             TimeUtil::ToString(report.window_start()));
     } else if (end - start > limits.max_window) {
-      p.Add("window is " + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(end - start).count()) +
+      p.Add("window is " +
+            std::to_string(std::chrono::duration_cast<std::chrono::seconds>(end - start).count()) +
             " s long (limit " + std::to_string(limits.max_window.count()) + " s)");
     }
   }
@@ -81,11 +83,13 @@ std::vector<std::string> ReportProblems(const v1::HealthReport& report, const Re
             std::to_string(path.probes_sent()));
     }
     if (path.received_reverse() > path.received_forward()) {
-      p.Add(where + ": received_reverse " + std::to_string(path.received_reverse()) +
-            " > received_forward " + std::to_string(path.received_forward()));
+      p.Add(where + ": received_reverse " + std::to_string(path.received_reverse()) + " > received_forward " +
+            std::to_string(path.received_forward()));
     }
-    if (!IsRatio(path.loss_forward())) p.Add(where + ": loss_forward " + std::to_string(path.loss_forward()) + " not in [0, 1]");
-    if (!IsRatio(path.loss_reverse())) p.Add(where + ": loss_reverse " + std::to_string(path.loss_reverse()) + " not in [0, 1]");
+    if (!IsRatio(path.loss_forward()))
+      p.Add(where + ": loss_forward " + std::to_string(path.loss_forward()) + " not in [0, 1]");
+    if (!IsRatio(path.loss_reverse()))
+      p.Add(where + ": loss_reverse " + std::to_string(path.loss_reverse()) + " not in [0, 1]");
     p.CheckHistogram(where + " rtt_kernel", path.rtt_kernel());
     p.CheckHistogram(where + " rtt_user", path.rtt_user());
     if (path.jitter().seconds() < 0 || path.jitter().nanos() < 0) p.Add(where + ": jitter is negative");

@@ -23,7 +23,6 @@ struct ReportLimits {
 
 // Every problem found, in plain words naming the field ("paths[3] (peer node-b):
 // received_forward 12 > probes_sent 10"); empty when the report is consistent.
-std::vector<std::string> ReportProblems(const v1::HealthReport& report,
-                                        const ReportLimits& limits = {});
+std::vector<std::string> ReportProblems(const v1::HealthReport& report, const ReportLimits& limits = {});
 
 }  // namespace regionpulse

@@ -1,6 +1,6 @@
 // regionpulse.v1 messages survive serialization, and wire histograms convert both ways.
-#include <gtest/gtest.h>
 #include <google/protobuf/util/message_differencer.h>
+#include <gtest/gtest.h>
 
 #include "proto_convert.h"
 #include "regionpulse/v1/ingest.pb.h"

@@ -23,7 +23,9 @@ struct BadReportCase {
   const char* expected_reason;
 };
 
-void PrintTo(const BadReportCase& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const BadReportCase& c, std::ostream* os) {
+  *os << c.name;
+}
 
 class BadReport : public ::testing::TestWithParam<BadReportCase> {};
 
@@ -35,7 +37,9 @@ TEST_P(BadReport, IsRejectedWithItsReason) {
   EXPECT_THAT(problems[0], HasSubstr(GetParam().expected_reason));
 }
 
-const auto kWindowEnd = [](v1::HealthReport& r) -> google::protobuf::Timestamp* { return r.mutable_window_end(); };
+const auto kWindowEnd = [](v1::HealthReport& r) -> google::protobuf::Timestamp* {
+  return r.mutable_window_end();
+};
 
 INSTANTIATE_TEST_SUITE_P(
     EachKind, BadReport,
@@ -79,7 +83,8 @@ INSTANTIATE_TEST_SUITE_P(
                         for (int i = 0; i < 4096; ++i) *r.add_paths() = r.paths(0);
                       },
                       "paths: 4097 entries (limit 4096)"},
-        BadReportCase{"NameTooLong", [](auto& r) { r.mutable_paths(0)->set_peer_zone(std::string(300, 'z')); },
+        BadReportCase{"NameTooLong",
+                      [](auto& r) { r.mutable_paths(0)->set_peer_zone(std::string(300, 'z')); },
                       "peer_zone is 300 bytes long"}),
     [](const auto& info) { return std::string(info.param.name); });
 

@@ -33,7 +33,9 @@ int RunStatus(const std::string& command) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-std::string RunPrefix() { return "rpt" + std::to_string(getpid() % 100000); }
+std::string RunPrefix() {
+  return "rpt" + std::to_string(getpid() % 100000);
+}
 
 NetworkNamespace::NetworkNamespace(const std::string& suffix) : name_(RunPrefix() + "-" + suffix) {
   RunStatus("ip netns del " + name_);  // a leftover of a crashed run with the same pid
@@ -41,7 +43,9 @@ NetworkNamespace::NetworkNamespace(const std::string& suffix) : name_(RunPrefix(
   RunOrThrow(Exec() + "ip link set lo up");
 }
 
-NetworkNamespace::~NetworkNamespace() { RunStatus("ip netns del " + name_); }
+NetworkNamespace::~NetworkNamespace() {
+  RunStatus("ip netns del " + name_);
+}
 
 ScopedNetnsEntry::ScopedNetnsEntry(const std::string& netns_name) {
   original_fd_ = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -76,6 +80,8 @@ VethPair::VethPair(const NetworkNamespace& a, const NetworkNamespace& b, const s
   }
 }
 
-VethPair::~VethPair() { RunStatus("ip netns exec " + a_.netns + " ip link del " + a_.ifname); }
+VethPair::~VethPair() {
+  RunStatus("ip netns exec " + a_.netns + " ip link del " + a_.ifname);
+}
 
 }  // namespace regionpulse::testnet
