@@ -1,0 +1,266 @@
+// The verdict history log: append with fdatasync, rotation by size, torn-tail recovery.
+#include "verdict_history.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+
+#include <spdlog/spdlog.h>
+
+namespace regionpulse {
+namespace {
+
+std::shared_ptr<spdlog::logger> Log() {
+  static auto logger = [] {
+    auto existing = spdlog::get("aggregator");
+    return existing ? existing : spdlog::default_logger()->clone("aggregator");
+  }();
+  return logger;
+}
+
+uint32_t Crc32(const std::string& bytes) {
+  return static_cast<uint32_t>(
+      crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size())));
+}
+
+void PutLe32(uint32_t value, char* out) {
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((value >> (8 * i)) & 0xff);
+}
+
+uint32_t GetLe32(const char* in) {
+  uint32_t value = 0;
+  for (int i = 0; i < 4; ++i) value |= static_cast<uint32_t>(static_cast<uint8_t>(in[i])) << (8 * i);
+  return value;
+}
+
+Result<std::string> ReadWholeFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Error{"open " + path, errno};
+  std::string bytes;
+  char buffer[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      return Error{"read " + path, err};
+    }
+    if (n == 0) break;
+    bytes.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return bytes;
+}
+
+struct ParsedFile {
+  std::vector<v1::VerdictTransition> records;
+  // Offset just past the last intact record.
+  uint64_t good_bytes = 0;
+};
+
+// Reads records until the end or the first record that is incomplete or fails its checksum:
+// after a crash only the tail can be damaged, and nothing after a damaged record is trusted.
+ParsedFile ParseRecords(const std::string& bytes) {
+  ParsedFile parsed;
+  size_t offset = 0;
+  while (bytes.size() - offset >= kHistoryRecordHeaderBytes) {
+    const uint32_t length = GetLe32(bytes.data() + offset);
+    const uint32_t crc = GetLe32(bytes.data() + offset + 4);
+    if (length > kHistoryMaxRecordBytes || bytes.size() - offset - kHistoryRecordHeaderBytes < length) break;
+    std::string payload = bytes.substr(offset + kHistoryRecordHeaderBytes, length);
+    if (Crc32(payload) != crc) break;
+    v1::VerdictTransition transition;
+    if (!transition.ParseFromString(payload)) break;
+    parsed.records.push_back(std::move(transition));
+    offset += kHistoryRecordHeaderBytes + length;
+  }
+  parsed.good_bytes = offset;
+  return parsed;
+}
+
+Status WriteAll(int fd, const std::string& bytes, const std::string& path) {
+  size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Error{"write " + path, errno};
+    written += static_cast<size_t>(n);
+  }
+  return OkStatus();
+}
+
+// A rename or a new file is durable only once its directory entry is.
+Status SyncDirectoryOf(const std::string& path) {
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Error{"open directory " + dir, errno};
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return Error{"fsync directory " + dir, err};
+  return OkStatus();
+}
+
+}  // namespace
+
+std::string VerdictHistory::RotatedPath(const std::string& path, uint32_t age) {
+  return path + "." + std::to_string(age);
+}
+
+VerdictHistory::VerdictHistory(HistoryConfig config) : config_(std::move(config)) {}
+
+VerdictHistory::~VerdictHistory() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<std::unique_ptr<VerdictHistory>> VerdictHistory::Open(const HistoryConfig& config) {
+  if (config.path.empty()) return Error{"verdict history: no path configured"};
+  const auto dir = std::filesystem::path(config.path).parent_path();
+  if (!dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec)
+      return Error{"verdict history: create directory " + dir.string() + ": " + ec.message(), ec.value()};
+  }
+  std::unique_ptr<VerdictHistory> history(new VerdictHistory(config));
+  if (auto ok = history->LoadAll(); !ok) return ok.error();
+  if (auto ok = history->OpenCurrentForAppend(); !ok) return ok.error();
+  return history;
+}
+
+Status VerdictHistory::LoadAll() {
+  // Oldest first: PATH.N .. PATH.1, then PATH. Files beyond the configured count (the limit
+  // was lowered) are read too and dropped at the next rotation.
+  std::vector<std::string> paths;
+  for (uint32_t age = std::max<uint32_t>(config_.max_rotated_files, 1) + 8; age >= 1; --age) {
+    const std::string rotated = RotatedPath(config_.path, age);
+    if (std::filesystem::exists(rotated)) paths.push_back(rotated);
+  }
+  paths.push_back(config_.path);
+  for (const auto& path : paths) {
+    if (!std::filesystem::exists(path)) {
+      records_per_file_.push_back(0);
+      continue;
+    }
+    auto bytes = ReadWholeFile(path);
+    if (!bytes) return Error{"verdict history: " + bytes.error().message, bytes.error().errnum};
+    ParsedFile parsed = ParseRecords(*bytes);
+    const uint64_t damaged = bytes->size() - parsed.good_bytes;
+    if (damaged > 0) {
+      if (path == config_.path) {
+        // A crash during Append leaves a partial last record; cut it off so new records follow
+        // intact ones.
+        Log()->warn("verdict history {}: dropping {} bytes of a torn last record", path, damaged);
+        if (::truncate(path.c_str(), static_cast<off_t>(parsed.good_bytes)) != 0) {
+          return Error{"verdict history: truncate torn tail of " + path, errno};
+        }
+        torn_bytes_dropped_ = damaged;
+      } else {
+        Log()->warn("verdict history {}: ignoring {} damaged bytes at its end", path, damaged);
+      }
+    }
+    if (path == config_.path) current_bytes_ = parsed.good_bytes;
+    records_per_file_.push_back(parsed.records.size());
+    for (auto& record : parsed.records) records_.push_back(std::move(record));
+  }
+  return OkStatus();
+}
+
+Status VerdictHistory::OpenCurrentForAppend() {
+  const bool existed = std::filesystem::exists(config_.path);
+  fd_ = ::open(config_.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd_ < 0) return Error{"verdict history: open " + config_.path + " for append", errno};
+  if (!existed) return SyncDirectoryOf(config_.path);
+  return OkStatus();
+}
+
+Status VerdictHistory::RotateLocked() {
+  ::close(fd_);
+  fd_ = -1;
+  std::error_code ec;
+  const uint32_t keep = config_.max_rotated_files;
+  // Delete the oldest kept age (it would be shifted out) and anything older, left over from a
+  // larger limit, then shift each file one age older.
+  for (uint32_t age = std::max<uint32_t>(keep, 1); age <= keep + 8; ++age) {
+    std::filesystem::remove(RotatedPath(config_.path, age), ec);
+  }
+  for (uint32_t age = keep; age >= 2; --age) {
+    if (std::filesystem::exists(RotatedPath(config_.path, age - 1))) {
+      std::filesystem::rename(RotatedPath(config_.path, age - 1), RotatedPath(config_.path, age), ec);
+      if (ec)
+        return Error{"verdict history: rotate " + RotatedPath(config_.path, age - 1) + ": " + ec.message()};
+    }
+  }
+  if (keep >= 1) {
+    std::filesystem::rename(config_.path, RotatedPath(config_.path, 1), ec);
+  } else {
+    std::filesystem::remove(config_.path, ec);
+  }
+  if (ec) return Error{"verdict history: rotate " + config_.path + ": " + ec.message()};
+  // Forget the records of files that no longer exist: the current one becomes rotated file 1,
+  // so keep + 1 files' worth remain before the new current file is added.
+  while (records_per_file_.size() > keep) {
+    const size_t drop = records_per_file_.front();
+    records_per_file_.pop_front();
+    records_.erase(records_.begin(), records_.begin() + static_cast<std::ptrdiff_t>(drop));
+  }
+  records_per_file_.push_back(0);
+  current_bytes_ = 0;
+  if (auto ok = SyncDirectoryOf(config_.path); !ok) return ok;
+  return OpenCurrentForAppend();
+}
+
+Status VerdictHistory::Append(const v1::VerdictTransition& transition) {
+  std::string payload;
+  if (!transition.SerializeToString(&payload)) return Error{"verdict history: cannot serialize transition"};
+  std::string record(kHistoryRecordHeaderBytes, '\0');
+  PutLe32(static_cast<uint32_t>(payload.size()), record.data());
+  PutLe32(Crc32(payload), record.data() + 4);
+  record += payload;
+
+  std::lock_guard lock(mutex_);
+  if (fd_ < 0) {
+    // A failed rotation closed the file; try again so one bad moment does not end the history.
+    if (auto ok = OpenCurrentForAppend(); !ok) return ok;
+  }
+  if (current_bytes_ > 0 && current_bytes_ + record.size() > config_.max_file_bytes) {
+    if (auto ok = RotateLocked(); !ok) return ok;
+  }
+  if (auto ok = WriteAll(fd_, record, config_.path); !ok) return ok;
+  if (::fdatasync(fd_) != 0) return Error{"verdict history: fdatasync " + config_.path, errno};
+  current_bytes_ += record.size();
+  records_.push_back(transition);
+  records_per_file_.back() += 1;
+  return OkStatus();
+}
+
+std::vector<v1::VerdictTransition> VerdictHistory::Newest(size_t limit,
+                                                          std::optional<WallClock::time_point> since) const {
+  std::lock_guard lock(mutex_);
+  std::vector<v1::VerdictTransition> out;
+  for (auto it = records_.rbegin(); it != records_.rend() && out.size() < limit; ++it) {
+    if (since && FromTimestamp(it->verdict().computed_at()) < *since) continue;
+    out.push_back(*it);
+  }
+  return out;
+}
+
+std::optional<v1::VerdictTransition> VerdictHistory::Latest() const {
+  std::lock_guard lock(mutex_);
+  if (records_.empty()) return std::nullopt;
+  return records_.back();
+}
+
+size_t VerdictHistory::size() const {
+  std::lock_guard lock(mutex_);
+  return records_.size();
+}
+
+}  // namespace regionpulse
