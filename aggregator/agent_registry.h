@@ -1,0 +1,164 @@
+// AgentRegistry: which agents have said Hello, whether their reports are acceptable, and
+// whether they are still reporting. Pure state: time is passed in, nothing is read or sent.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "proto_convert.h"
+#include "regionpulse/v1/ingest.pb.h"
+#include "regionpulse/v1/query.pb.h"
+#include "report_validation.h"
+
+namespace regionpulse {
+
+// Who sent a report: what the matrix needs to file it.
+struct AgentIdentity {
+  std::string node;
+  std::string region;
+  std::string zone;
+};
+
+// Where an agent's STAMP reflector listens.
+struct ReflectorEndpoint {
+  std::string address;
+  uint32_t port = 0;
+};
+
+// An agent and whether its reports arrive, as the verdict and the probe planner see it.
+struct AgentPresence {
+  std::string node;
+  std::string region;
+  std::string zone;
+  ReflectorEndpoint endpoint;
+  // False once no report arrived for not_reporting_windows windows: that is evidence too.
+  bool reporting = false;
+  // When the last report arrived (or Hello, before the first report).
+  WallClock::time_point last_heard;
+};
+
+struct AgentRegistryConfig {
+  // Stateless limits (size, counts, window length) applied to every report.
+  ReportLimits limits;
+  // A report whose window ends later than now + this is refused: the agent's clock is ahead.
+  std::chrono::milliseconds clock_skew_allowance{5'000};
+  // An agent is NOT_REPORTING after no report for the longer of this timeout and
+  // not_reporting_windows of its own windows (Hello.window), so a slow window never flaps.
+  std::chrono::milliseconds not_reporting_timeout{10'000};
+  uint32_t not_reporting_windows = 5;
+  // Window length assumed when Hello does not state one.
+  std::chrono::milliseconds default_window{1'000};
+  // Agents silent this long are forgotten by Expire() (a node deleted from the cluster).
+  std::chrono::hours forget_after{24};
+};
+
+// Outcome of Hello.
+struct HelloResult {
+  bool ok = false;
+  // Why Hello was refused (the service answers FAILED_PRECONDITION with it).
+  std::string reason;
+  // Identifies this stream's registration; Accept() takes it back. A newer Hello from the
+  // same node supersedes older sessions.
+  uint64_t session = 0;
+  AgentIdentity agent;
+  // Highest stored sequence of this instance (reports up to it are already stored; the
+  // service may Ack it at once so the agent can drop its replay buffer).
+  uint64_t highest_sequence = 0;
+};
+
+enum class AcceptStatus {
+  // New report: store it in the matrix and Ack.
+  kAccepted,
+  // Already stored (replay after a reconnect): Ack it, store nothing. Harmless.
+  kDuplicate,
+  // No Hello on this session, or a newer stream of the same node replaced it.
+  kUnknownAgent,
+  // Fails the stateless checks (ReportProblems), including the size limits.
+  kInvalid,
+  // window_end lies in the future beyond the clock-skew allowance.
+  kFutureWindow,
+  // Lower sequence than one already sent on this stream.
+  kSequenceBackwards,
+};
+
+// The gRPC status a service should answer a refused report with.
+enum class RejectCode { kOk, kInvalidArgument, kFailedPrecondition };
+RejectCode RejectCodeOf(AcceptStatus status);
+// "accepted", "duplicate", "unknown agent", ...: for logs and metrics labels.
+const char* AcceptStatusName(AcceptStatus status);
+
+struct AcceptResult {
+  AcceptStatus status = AcceptStatus::kUnknownAgent;
+  // Why the report was refused, in plain words naming the field; empty when accepted.
+  std::string reason;
+  // The sender (valid for kAccepted and kDuplicate).
+  AgentIdentity agent;
+  // What to Ack: every report of instance_id with sequence <= highest_sequence is stored.
+  uint64_t instance_id = 0;
+  uint64_t highest_sequence = 0;
+
+  bool stored_now() const { return status == AcceptStatus::kAccepted; }
+  bool acknowledged() const {
+    return status == AcceptStatus::kAccepted || status == AcceptStatus::kDuplicate;
+  }
+};
+
+// Not thread-safe: the caller serialises calls (one mutex in the service is enough; every
+// call is O(1) or O(report size), List/Presence are O(agents)).
+class AgentRegistry {
+ public:
+  explicit AgentRegistry(AgentRegistryConfig config = {});
+
+  // Registers (or re-registers) the agent. A new instance_id restarts its sequence numbers.
+  HelloResult Hello(const v1::Hello& hello, WallClock::time_point now);
+  // Stateful and stateless checks of one report on the session Hello returned.
+  AcceptResult Accept(uint64_t session, const v1::HealthReport& report, WallClock::time_point now);
+  // The stream of this session ended; the agent stays known (its silence is evidence).
+  void EndSession(uint64_t session);
+
+  // Every known agent, reporting or not, as Query.ListAgents shows it (plan_version unset).
+  std::vector<v1::AgentInfo> List(WallClock::time_point now, const std::string& region_filter = {}) const;
+  // Every known agent's presence, for the matrix's verdict evidence and the probe planner.
+  std::vector<AgentPresence> Presence(WallClock::time_point now) const;
+  std::optional<AgentPresence> Find(const std::string& node, WallClock::time_point now) const;
+  bool IsReporting(const std::string& node, WallClock::time_point now) const;
+
+  // Forgets agents silent for forget_after; returns their node names (so the matrix and
+  // planner can drop them too).
+  std::vector<std::string> Expire(WallClock::time_point now);
+
+  size_t size() const { return agents_.size(); }
+  const AgentRegistryConfig& config() const { return config_; }
+
+ private:
+  struct Agent {
+    AgentIdentity identity;
+    std::string agent_version;
+    ReflectorEndpoint endpoint;
+    v1::Capabilities capabilities;
+    std::vector<v1::AttachedInterface> interfaces;
+    std::chrono::nanoseconds window{0};
+    uint64_t instance_id = 0;
+    uint64_t highest_sequence = 0;  // highest stored report of instance_id
+    uint64_t current_session = 0;
+    uint64_t session_last_sequence = 0;  // last sequence seen on current_session
+    WallClock::time_point registered_at;
+    std::optional<WallClock::time_point> last_report_at;
+  };
+
+  std::chrono::nanoseconds NotReportingTimeout(const Agent& agent) const;
+  bool Reporting(const Agent& agent, WallClock::time_point now) const;
+  WallClock::time_point LastHeard(const Agent& agent) const;
+  AgentPresence PresenceOf(const Agent& agent, WallClock::time_point now) const;
+
+  AgentRegistryConfig config_;
+  std::unordered_map<std::string, Agent> agents_;       // by node name
+  std::unordered_map<uint64_t, std::string> sessions_;  // session -> node
+  uint64_t next_session_ = 1;
+};
+
+}  // namespace regionpulse
