@@ -1,0 +1,307 @@
+// AggregatorStream: Ingest.Stream client on the gRPC callback API (see aggregator_stream.h).
+//
+// Locking: mu_ guards all state, including the per-call flags below. gRPC operations
+// (StartWrite, RemoveHold, TryCancel, Alarm::Cancel) are always issued with mu_ released,
+// because gRPC may run a reaction inline on the thread that starts an operation, and every
+// reaction takes mu_. A call stays alive while it holds its hold: the hold is released only
+// when its read side has ended, no write is outstanding and nobody is cancelling it, so a
+// pointer to it taken under mu_ stays valid while one of those conditions is pending.
+#include "agent/aggregator_stream.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+namespace regionpulse {
+namespace {
+
+std::shared_ptr<spdlog::logger> Log() {
+  static auto logger = [] {
+    auto existing = spdlog::get("aggregator_stream");
+    return existing ? existing : spdlog::default_logger()->clone("aggregator_stream");
+  }();
+  return logger;
+}
+
+}  // namespace
+
+std::chrono::milliseconds ReconnectBackoff::Delay(uint32_t attempt, double uniform01) const {
+  double base = static_cast<double>(initial.count());
+  for (uint32_t i = 1; i < attempt && base < static_cast<double>(max.count()); ++i) base *= multiplier;
+  base = std::min(base, static_cast<double>(max.count()));
+  double spread = std::clamp(jitter, 0.0, 1.0);
+  double factor = 1.0 - spread + 2.0 * spread * std::clamp(uniform01, 0.0, 1.0);
+  double jittered = std::min(base * factor, static_cast<double>(max.count()));
+  return std::chrono::milliseconds(static_cast<int64_t>(std::llround(jittered)));
+}
+
+class AggregatorStream::Call final : public grpc::ClientBidiReactor<v1::StreamRequest, v1::StreamResponse> {
+ public:
+  explicit Call(AggregatorStream* owner) : owner_(owner) {}
+
+  void Begin(v1::Ingest::Stub* stub, v1::Hello hello) {
+    stub->async()->Stream(&context_, this);
+    *request.mutable_hello() = std::move(hello);
+    AddHold();  // writes are started from Push() too, outside the reactions
+    StartRead(&response_);
+    StartWrite(&request);
+    StartCall();
+  }
+  void Cancel() { context_.TryCancel(); }
+
+  void OnWriteDone(bool ok) override { owner_->OnWriteDone(this, ok); }
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      owner_->OnReadFailed(this);
+      return;
+    }
+    owner_->OnResponse(this, response_);
+    StartRead(&response_);
+  }
+  void OnDone(const grpc::Status& status) override {
+    owner_->OnCallDone(this, status);
+    delete this;
+  }
+
+  // Guarded by the owner's mu_.
+  v1::StreamRequest request;  // the one message in flight
+  bool writing = false;
+  bool write_failed = false;
+  bool read_ended = false;
+  bool cancelling = false;
+  bool hold_released = false;
+  bool answered = false;      // the aggregator sent something: Hello accepted
+  uint64_t last_written = 0;  // sequence of the last report handed to StartWrite
+
+ private:
+  AggregatorStream* owner_;
+  grpc::ClientContext context_;
+  v1::StreamResponse response_;
+};
+
+AggregatorStream::AggregatorStream(AggregatorStreamOptions options, v1::Hello hello, uint64_t instance_id,
+                                   ProbePlanHandler on_plan)
+    : options_(std::move(options)),
+      hello_template_(std::move(hello)),
+      on_plan_(std::move(on_plan)),
+      buffer_(options_.buffer_capacity, instance_id),
+      random_(std::random_device{}()) {
+  grpc::ChannelArguments args;
+  // The channel's own reconnect backoff must not be slower than ours, or a call attempted
+  // after our backoff would still fail fast while the channel waits out its longer one.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, static_cast<int>(options_.backoff.initial.count()));
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, static_cast<int>(options_.backoff.initial.count()));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(options_.backoff.max.count()));
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(options_.keepalive_interval.count()));
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, static_cast<int>(options_.keepalive_timeout.count()));
+  auto credentials = options_.credentials ? options_.credentials : grpc::InsecureChannelCredentials();
+  channel_ = grpc::CreateCustomChannel(options_.endpoint, credentials, args);
+  stub_ = v1::Ingest::NewStub(channel_);
+}
+
+AggregatorStream::~AggregatorStream() {
+  Stop();
+}
+
+void AggregatorStream::Start() {
+  {
+    std::lock_guard lock(mu_);
+    if (started_ || stopping_) return;
+    started_ = true;
+  }
+  Connect();
+}
+
+void AggregatorStream::Connect() {
+  Call* call = nullptr;
+  v1::Hello hello = hello_template_;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ || call_ != nullptr) return;
+    call = new Call(this);
+    call->writing = true;  // Hello
+    call_ = call;
+    hello.set_instance_id(buffer_.instance_id());
+    hello.set_oldest_unacked_sequence(buffer_.OldestSequence());
+  }
+  Log()->debug("connecting to aggregator {} (replay from sequence {})", options_.endpoint,
+               hello.oldest_unacked_sequence());
+  call->Begin(stub_.get(), std::move(hello));
+}
+
+void AggregatorStream::Push(v1::HealthReport report) {
+  Call* call = nullptr;
+  const v1::StreamRequest* next = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    uint64_t sequence = report.sequence();
+    uint64_t dropped_before = buffer_.DroppedTotal();
+    if (!buffer_.Push(std::move(report))) {
+      Log()->error("aggregator {}: report {} refused, not above sequence {}", options_.endpoint, sequence,
+                   buffer_.NewestSequence());
+      return;
+    }
+    // One line at the first drop and then every 100th: a long outage drops one per window.
+    uint64_t dropped = buffer_.DroppedTotal();
+    if (dropped != dropped_before && (dropped_before == 0 || dropped / 100 != dropped_before / 100)) {
+      Log()->warn(
+          "aggregator {}: buffer full ({} reports), dropping the oldest unacknowledged reports ({} "
+          "so far)",
+          options_.endpoint, buffer_.capacity(), dropped);
+    }
+    call = call_;
+    if (call != nullptr) next = NextWriteLocked(call);
+  }
+  if (next != nullptr) call->StartWrite(next);
+}
+
+const v1::StreamRequest* AggregatorStream::NextWriteLocked(Call* call) {
+  if (call->writing || call->write_failed || call->read_ended || stopping_) return nullptr;
+  const v1::HealthReport* report = buffer_.NextAfter(call->last_written);
+  if (report == nullptr) return nullptr;
+  *call->request.mutable_report() = *report;
+  call->last_written = report->sequence();
+  call->writing = true;
+  return &call->request;
+}
+
+bool AggregatorStream::ReleaseHoldLocked(Call* call) {
+  if (!call->read_ended || call->writing || call->cancelling || call->hold_released) return false;
+  call->hold_released = true;
+  return true;
+}
+
+void AggregatorStream::OnWriteDone(Call* call, bool ok) {
+  const v1::StreamRequest* next = nullptr;
+  bool release = false;
+  {
+    std::lock_guard lock(mu_);
+    call->writing = false;
+    if (!ok) {
+      call->write_failed = true;
+    } else if (call->request.has_report()) {
+      ++stats_.sent_reports;
+    }
+    next = NextWriteLocked(call);
+    if (next == nullptr) release = ReleaseHoldLocked(call);
+  }
+  if (next != nullptr) {
+    call->StartWrite(next);
+  } else if (release) {
+    call->RemoveHold();
+  }
+}
+
+void AggregatorStream::OnResponse(Call* call, const v1::StreamResponse& response) {
+  bool plan = false;
+  {
+    std::lock_guard lock(mu_);
+    if (!call->answered) {
+      call->answered = true;
+      stats_.up = true;
+      ++stats_.connects;
+      failed_attempts_ = 0;
+      stats_.last_error.clear();
+      Log()->info("aggregator {}: stream up, replaying {} unacknowledged reports", options_.endpoint,
+                  buffer_.size());
+    }
+    if (response.has_ack()) {
+      buffer_.Ack(response.ack().instance_id(), response.ack().highest_sequence());
+      changed_.notify_all();
+    }
+    plan = response.has_probe_plan();
+  }
+  if (plan && on_plan_) on_plan_(options_.endpoint, response.probe_plan());
+}
+
+void AggregatorStream::OnReadFailed(Call* call) {
+  bool release = false;
+  {
+    std::lock_guard lock(mu_);
+    call->read_ended = true;
+    release = ReleaseHoldLocked(call);
+  }
+  if (release) call->RemoveHold();
+}
+
+void AggregatorStream::OnCallDone(Call* call, const grpc::Status& status) {
+  std::lock_guard lock(mu_);
+  if (call_ == call) call_ = nullptr;
+  if (call->answered) stats_.up = false;
+  ++stats_.disconnects;
+  if (!status.ok()) {
+    stats_.last_error = "code " + std::to_string(status.error_code()) + ": " + status.error_message();
+  }
+  if (!stopping_) {
+    // Only the first failure after an up period is worth a warning; a long outage would
+    // otherwise log on every attempt.
+    if (call->answered || failed_attempts_ == 0) {
+      Log()->warn("aggregator {}: stream ended ({}), reconnecting with backoff", options_.endpoint,
+                  stats_.last_error.empty() ? "closed by server" : stats_.last_error);
+    }
+    ScheduleReconnectLocked();
+  }
+  changed_.notify_all();
+}
+
+void AggregatorStream::ScheduleReconnectLocked() {
+  ++failed_attempts_;
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  auto delay = options_.backoff.Delay(failed_attempts_, uniform(random_));
+  reconnect_alarm_ = std::make_unique<grpc::Alarm>();
+  alarm_pending_ = true;
+  reconnect_alarm_->Set(std::chrono::system_clock::now() + delay, [this](bool fired) {
+    {
+      std::lock_guard lock(mu_);
+      alarm_pending_ = false;
+      changed_.notify_all();
+      if (!fired || stopping_) return;
+    }
+    Connect();
+  });
+}
+
+bool AggregatorStream::WaitAcked(uint64_t sequence, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return changed_.wait_for(lock, timeout, [&] { return buffer_.AckedSequence() >= sequence || stopping_; }) &&
+         buffer_.AckedSequence() >= sequence;
+}
+
+void AggregatorStream::Stop() {
+  Call* call = nullptr;
+  bool cancel_alarm = false;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    call = call_;
+    if (call != nullptr) call->cancelling = true;
+    cancel_alarm = alarm_pending_;
+  }
+  if (call != nullptr) {
+    call->Cancel();
+    bool release = false;
+    {
+      std::lock_guard lock(mu_);
+      call->cancelling = false;
+      release = ReleaseHoldLocked(call);
+    }
+    if (release) call->RemoveHold();
+  }
+  if (cancel_alarm) reconnect_alarm_->Cancel();
+  std::unique_lock lock(mu_);
+  changed_.wait(lock, [&] { return call_ == nullptr && !alarm_pending_; });
+  stats_.up = false;
+}
+
+AggregatorStreamStats AggregatorStream::Stats() const {
+  std::lock_guard lock(mu_);
+  AggregatorStreamStats stats = stats_;
+  stats.buffered = buffer_.size();
+  stats.acked_sequence = buffer_.AckedSequence();
+  stats.reports_dropped = buffer_.DroppedTotal();
+  return stats;
+}
+
+}  // namespace regionpulse

@@ -1,0 +1,8 @@
+# Agent daemon tests: report buffer (pure), the aggregator stream against an in-process
+# Ingest stand-in (loopback, no root), and the agent integration tests in namespaces (root).
+add_executable(agent_daemon_tests
+  daemon_report_buffer_test.cc
+  daemon_aggregator_stream_test.cc)
+target_link_libraries(agent_daemon_tests PRIVATE regionpulse_agent regionpulse_test_ingest GTest::gtest_main)
+target_compile_options(agent_daemon_tests PRIVATE ${REGIONPULSE_WARNINGS})
+gtest_discover_tests(agent_daemon_tests DISCOVERY_TIMEOUT 30 PROPERTIES TIMEOUT 120)
