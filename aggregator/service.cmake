@@ -3,10 +3,19 @@
 find_package(ZLIB REQUIRED)  # CRC-32 of verdict history records
 
 add_library(regionpulse_aggregator STATIC
+  aggregator.cc
   aggregator_config.cc
-  verdict_history.cc)
+  ingest_service.cc
+  query_service.cc
+  verdict_history.cc
+  verdict_service.cc)
 target_include_directories(regionpulse_aggregator PUBLIC "${CMAKE_CURRENT_SOURCE_DIR}")
 target_link_libraries(regionpulse_aggregator
-  PUBLIC regionpulse_common regionpulse_proto spdlog::spdlog
-  PRIVATE yaml-cpp ZLIB::ZLIB)
+  PUBLIC regionpulse_aggregator_core regionpulse_common regionpulse_proto gRPC::grpc++ spdlog::spdlog
+         prometheus-cpp::core
+  PRIVATE gRPC::grpc++_reflection yaml-cpp ZLIB::ZLIB)
 target_compile_options(regionpulse_aggregator PRIVATE ${REGIONPULSE_WARNINGS})
+
+add_executable(regionpulse-aggregator main.cc)
+target_link_libraries(regionpulse-aggregator PRIVATE regionpulse_aggregator)
+target_compile_options(regionpulse-aggregator PRIVATE ${REGIONPULSE_WARNINGS})

@@ -1,0 +1,499 @@
+// The aggregator's wiring: configuration into the core, the evaluation tick, servers, metrics.
+#include "aggregator.h"
+
+#include <fstream>
+#include <sstream>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <spdlog/spdlog.h>
+
+namespace regionpulse {
+namespace {
+
+std::shared_ptr<spdlog::logger> Log() {
+  static auto logger = [] {
+    auto existing = spdlog::get("aggregator");
+    return existing ? existing : spdlog::default_logger()->clone("aggregator");
+  }();
+  return logger;
+}
+
+// Reports bigger than ReportLimits::max_bytes are refused by the registry with a reason;
+// gRPC's own limit sits above it so such reports reach the registry instead of being cut off
+// with a bare RESOURCE_EXHAUSTED.
+constexpr int kMaxReceiveMessageBytes = 8 * 1024 * 1024;
+// Streams still open this long after shutdown began are cancelled.
+constexpr std::chrono::seconds kShutdownGrace{2};
+
+const char* const kServiceNames[] = {"regionpulse.v1.Ingest", "regionpulse.v1.Verdicts",
+                                     "regionpulse.v1.Query"};
+
+std::vector<std::string> RegionNames(const AggregatorConfig& config) {
+  std::vector<std::string> names;
+  for (const auto& region : config.regions) names.push_back(region.name);
+  return names;
+}
+
+AgentRegistryConfig RegistryConfigOf(const AggregatorConfig& config) {
+  AgentRegistryConfig registry;
+  registry.not_reporting_timeout = config.not_reporting_timeout;
+  return registry;
+}
+
+RegionMatrixConfig MatrixConfigOf(const AggregatorConfig& config) {
+  RegionMatrixConfig matrix;
+  matrix.window = config.matrix_window;
+  matrix.degraded_loss = config.thresholds.degraded_loss;
+  matrix.degraded_rtt_p99 = config.thresholds.degraded_rtt_p99;
+  matrix.unreachable_loss = config.thresholds.unreachable_loss;
+  matrix.replication_staleness = config.thresholds.replication_staleness;
+  return matrix;
+}
+
+ProbePlannerConfig PlannerConfigOf(const AggregatorConfig& config) {
+  ProbePlannerConfig planner;
+  planner.targets_per_region = config.probe_plan.targets_per_region;
+  planner.interval = config.probe_plan.interval;
+  planner.payload_size = config.probe_plan.payload_size;
+  planner.rotation = config.probe_plan.rotation;
+  // Equal seeds in every aggregator: an agent gets the same plan from each of them.
+  planner.seed = 0;
+  return planner;
+}
+
+VerdictEngineConfig EngineConfigOf(const AggregatorConfig& config) {
+  VerdictEngineConfig engine;
+  engine.active_region = config.active_region;
+  engine.own_region = config.own_region;
+  engine.regions = RegionNames(config);
+  engine.hold = config.hold;
+  engine.dwell = config.dwell;
+  engine.degraded_loss = config.thresholds.degraded_loss;
+  engine.degraded_rtt_p99 = config.thresholds.degraded_rtt_p99;
+  engine.unreachable_loss = config.thresholds.unreachable_loss;
+  engine.quorum_fraction = config.thresholds.quorum_fraction;
+  engine.min_observer_nodes = config.thresholds.min_observer_nodes;
+  engine.replication_staleness = config.thresholds.replication_staleness;
+  return engine;
+}
+
+// "ACTION_STAY" -> "STAY", "REGION_STATE_HEALTHY" -> "HEALTHY": short, bounded label values.
+std::string ActionLabel(v1::Action action) {
+  std::string name = v1::Action_Name(action);
+  return name.starts_with("ACTION_") ? name.substr(7) : name;
+}
+
+std::string StateLabel(v1::RegionState state) {
+  std::string name = v1::RegionState_Name(state);
+  return name.starts_with("REGION_STATE_") ? name.substr(13) : name;
+}
+
+std::string LabelOf(const char* name) {
+  std::string label = name;
+  for (char& c : label) {
+    if (c == ' ' || c == '-') c = '_';
+  }
+  return label;
+}
+
+Result<std::string> ReadFile(const std::string& path, const std::string& what) {
+  std::ifstream in(path);
+  if (!in) return Error{"cannot read " + what + " " + path, errno};
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+Result<std::shared_ptr<grpc::ServerCredentials>> CredentialsFor(const AggregatorConfig& config) {
+  if (config.plaintext) return grpc::InsecureServerCredentials();
+  if (!config.tls.Enabled()) {
+    Log()->warn("no TLS files configured (tls.cert_file, tls.key_file): serving gRPC in plaintext");
+    return grpc::InsecureServerCredentials();
+  }
+  auto cert = ReadFile(config.tls.cert_file, "TLS certificate");
+  if (!cert) return cert.error();
+  auto key = ReadFile(config.tls.key_file, "TLS key");
+  if (!key) return key.error();
+  grpc::SslServerCredentialsOptions options;
+  options.pem_key_cert_pairs.push_back({*key, *cert});
+  if (!config.tls.client_ca_file.empty()) {
+    auto ca = ReadFile(config.tls.client_ca_file, "TLS client CA");
+    if (!ca) return ca.error();
+    options.pem_root_certs = *ca;
+    options.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(options);
+}
+
+v1::Verdict InitialVerdict(const AggregatorConfig& config, const VerdictEngine& engine,
+                           WallClock::time_point now) {
+  v1::Verdict verdict = engine.current();
+  verdict.set_action(v1::ACTION_HOLD);
+  verdict.set_active_region(config.active_region);
+  verdict.set_aggregator_region(config.own_region);
+  *verdict.mutable_computed_at() = ToTimestamp(now);
+  if (verdict.reasons_size() == 0) verdict.add_reasons("aggregator starting: no evaluation yet");
+  return verdict;
+}
+
+}  // namespace
+
+// Label sets are bounded: agent states (2), report outcomes (6), actions (3), and regions
+// (configured plus announced) x 4 states.
+struct Aggregator::Metrics {
+  explicit Metrics(prometheus::Registry& registry)
+      : agents(prometheus::BuildGauge()
+                   .Name("regionpulse_aggregator_agents")
+                   .Help("Known agents by state (reporting, not_reporting)")
+                   .Register(registry)),
+        reports(
+            prometheus::BuildCounter()
+                .Name("regionpulse_aggregator_reports_total")
+                .Help("Reports received, by outcome (accepted, duplicate, or the reason they were refused)")
+                .Register(registry)),
+        hellos(prometheus::BuildCounter()
+                   .Name("regionpulse_aggregator_hellos_total")
+                   .Help("Hello messages, by outcome (accepted, refused)")
+                   .Register(registry)),
+        verdict_action(prometheus::BuildGauge()
+                           .Name("regionpulse_aggregator_verdict_action")
+                           .Help("1 for the current verdict action (STAY, FAILOVER, HOLD), 0 for the others")
+                           .Register(registry)),
+        region_state(prometheus::BuildGauge()
+                         .Name("regionpulse_aggregator_region_state")
+                         .Help("1 for each region's current state (HEALTHY, DEGRADED, UNREACHABLE, UNKNOWN), "
+                               "0 otherwise")
+                         .Register(registry)),
+        generation(prometheus::BuildGauge()
+                       .Name("regionpulse_aggregator_verdict_generation")
+                       .Help("Generation of the current verdict")
+                       .Register(registry)
+                       .Add({})),
+        transitions(prometheus::BuildCounter()
+                        .Name("regionpulse_aggregator_verdict_transitions_total")
+                        .Help("Verdict changes since start")
+                        .Register(registry)
+                        .Add({})),
+        history_write_errors(prometheus::BuildCounter()
+                                 .Name("regionpulse_aggregator_history_write_errors_total")
+                                 .Help("Verdict transitions that could not be written to the durable history")
+                                 .Register(registry)
+                                 .Add({})),
+        streams(prometheus::BuildGauge()
+                    .Name("regionpulse_aggregator_streams")
+                    .Help("Open gRPC streams by kind (ingest, watch)")
+                    .Register(registry)),
+        evaluation_seconds(prometheus::BuildGauge()
+                               .Name("regionpulse_aggregator_evaluation_seconds")
+                               .Help("Duration of the last verdict evaluation")
+                               .Register(registry)
+                               .Add({})) {
+    for (const char* action : {"STAY", "FAILOVER", "HOLD"}) verdict_action.Add({{"action", action}});
+  }
+
+  prometheus::Family<prometheus::Gauge>& agents;
+  prometheus::Family<prometheus::Counter>& reports;
+  prometheus::Family<prometheus::Counter>& hellos;
+  prometheus::Family<prometheus::Gauge>& verdict_action;
+  prometheus::Family<prometheus::Gauge>& region_state;
+  prometheus::Gauge& generation;
+  prometheus::Counter& transitions;
+  prometheus::Counter& history_write_errors;
+  prometheus::Family<prometheus::Gauge>& streams;
+  prometheus::Gauge& evaluation_seconds;
+};
+
+Aggregator::Aggregator(const AggregatorConfig& config, AggregatorOptions options,
+                       std::unique_ptr<VerdictHistory> history)
+    : config_(config),
+      options_(std::move(options)),
+      region_names_(RegionNames(config)),
+      registry_(RegistryConfigOf(config)),
+      matrix_(MatrixConfigOf(config)),
+      planner_(PlannerConfigOf(config)),
+      engine_(EngineConfigOf(config)),
+      history_(std::move(history)),
+      metrics_registry_(std::make_shared<prometheus::Registry>()),
+      metrics_(std::make_unique<Metrics>(*metrics_registry_)),
+      broadcaster_(InitialVerdict(config, engine_, options_.clock()), config.heartbeat_interval),
+      ingest_service_(*this),
+      verdict_service_(broadcaster_),
+      query_service_(*this, *history_) {
+  if (auto latest = history_->Latest()) generation_base_ = latest->verdict().generation();
+  metrics_->verdict_action.Add({{"action", "HOLD"}}).Set(1);
+  metrics_->generation.Set(static_cast<double>(generation_base_));
+}
+
+Result<std::unique_ptr<Aggregator>> Aggregator::Start(const AggregatorConfig& config,
+                                                      AggregatorOptions options) {
+  auto history = VerdictHistory::Open(config.history);
+  if (!history) return history.error();
+  if ((*history)->torn_bytes_dropped() > 0) {
+    Log()->warn("verdict history {}: a torn last record ({} bytes) from an earlier crash was dropped",
+                config.history.path, (*history)->torn_bytes_dropped());
+  }
+  std::unique_ptr<Aggregator> aggregator(new Aggregator(config, std::move(options), std::move(*history)));
+  if (auto ok = aggregator->StartGrpc(); !ok) return ok.error();
+  if (aggregator->options_.status_server) {
+    if (auto ok = aggregator->StartStatusServer(); !ok) {
+      aggregator->Shutdown();
+      return ok.error();
+    }
+  }
+  aggregator->serving_ = true;
+  if (aggregator->options_.evaluation_loop) {
+    aggregator->evaluation_thread_ = std::thread([raw = aggregator.get()] { raw->EvaluationLoop(); });
+  }
+  Log()->info("aggregator serving gRPC on port {} ({} regions, active '{}', own '{}', hold {} s, dwell {} s)",
+              aggregator->grpc_port_, config.regions.size(), config.active_region, config.own_region,
+              config.hold.count(), config.dwell.count());
+  return aggregator;
+}
+
+Status Aggregator::StartGrpc() {
+  auto credentials = CredentialsFor(config_);
+  if (!credentials) return credentials.error();
+  // Both are process-wide switches read when the builder is created.
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(config_.grpc_listen, *credentials, &port);
+  builder.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
+  builder.RegisterService(&ingest_service_);
+  builder.RegisterService(&verdict_service_);
+  builder.RegisterService(&query_service_);
+  server_ = builder.BuildAndStart();
+  if (!server_ || port == 0) {
+    server_.reset();
+    return Error{"gRPC: cannot listen on " + config_.grpc_listen + " (address in use or not local?)"};
+  }
+  grpc_port_ = static_cast<uint16_t>(port);
+  if (auto* health = server_->GetHealthCheckService()) {
+    health->SetServingStatus(true);
+    for (const char* service : kServiceNames) health->SetServingStatus(service, true);
+  }
+  return OkStatus();
+}
+
+Status Aggregator::StartStatusServer() {
+  auto server =
+      StatusServer::Start(config_.metrics_listen, metrics_registry_, [this] { return CheckReadiness(); });
+  if (!server)
+    return Error{"status server on " + config_.metrics_listen + ": " + server.error().message,
+                 server.error().errnum};
+  status_server_ = std::move(*server);
+  return OkStatus();
+}
+
+Readiness Aggregator::CheckReadiness() const {
+  if (!serving_) return {false, "not serving gRPC (starting or shutting down)"};
+  const v1::Verdict verdict = broadcaster_.Current();
+  return {true, "serving; verdict generation " + std::to_string(verdict.generation()) + " " +
+                    ActionLabel(verdict.action())};
+}
+
+uint16_t Aggregator::metrics_port() const {
+  return status_server_ ? status_server_->port() : 0;
+}
+
+std::shared_ptr<grpc::Channel> Aggregator::InProcessChannel() {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
+  return server_->InProcessChannel(args);
+}
+
+Aggregator::~Aggregator() {
+  Shutdown();
+}
+
+void Aggregator::Shutdown() {
+  {
+    std::lock_guard lock(lifecycle_mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  lifecycle_cv_.notify_all();
+  serving_ = false;
+  if (evaluation_thread_.joinable()) evaluation_thread_.join();
+  if (server_) {
+    if (auto* health = server_->GetHealthCheckService()) {
+      health->SetServingStatus(false);
+      for (const char* service : kServiceNames) health->SetServingStatus(service, false);
+    }
+    // Long-lived streams would hold Shutdown until the deadline; end them first.
+    ingest_service_.CloseAll();
+    broadcaster_.Close();
+    server_->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
+    server_->Wait();
+    server_.reset();
+  }
+  status_server_.reset();
+  {
+    std::lock_guard lock(lifecycle_mutex_);
+    stopped_ = true;
+  }
+  lifecycle_cv_.notify_all();
+  Log()->info("aggregator stopped");
+}
+
+void Aggregator::Wait() {
+  std::unique_lock lock(lifecycle_mutex_);
+  lifecycle_cv_.wait(lock, [this] { return stopping_; });
+}
+
+void Aggregator::EvaluationLoop() {
+  std::unique_lock lock(lifecycle_mutex_);
+  auto next = std::chrono::steady_clock::now();
+  while (!stopping_) {
+    next += config_.evaluation_interval;
+    if (lifecycle_cv_.wait_until(lock, next, [this] { return stopping_; })) break;
+    lock.unlock();
+    EvaluateNow();
+    lock.lock();
+    // After a stall, continue from now rather than running a burst of late ticks.
+    next = std::max(next, std::chrono::steady_clock::now() - config_.evaluation_interval);
+  }
+}
+
+v1::Verdict Aggregator::EvaluateNow() {
+  std::lock_guard evaluate_lock(evaluate_mutex_);
+  const auto started = std::chrono::steady_clock::now();
+  VerdictEvaluation evaluation;
+  uint32_t reporting = 0, not_reporting = 0;
+  {
+    std::lock_guard lock(core_mutex_);
+    const WallClock::time_point now = options_.clock();
+    for (const std::string& node : registry_.Expire(now)) {
+      matrix_.Forget(node);
+      planner_.Remove(node);
+    }
+    const std::vector<AgentPresence> presence = registry_.Presence(now);
+    for (const auto& agent : presence) (agent.reporting ? reporting : not_reporting) += 1;
+    evaluation = engine_.Evaluate(matrix_.Evidence(presence, region_names_, now), now);
+  }
+  v1::Verdict& verdict = evaluation.verdict;
+  verdict.set_generation(generation_base_ + verdict.generation());
+  if (verdict.aggregator_region().empty()) verdict.set_aggregator_region(config_.own_region);
+
+  if (evaluation.changed) {
+    v1::VerdictTransition transition;
+    *transition.mutable_verdict() = verdict;
+    transition.set_previous_action(evaluation.previous_action);
+    for (const auto& change : evaluation.changes) transition.add_changes(change);
+    std::string reasons;
+    for (const auto& reason : verdict.reasons()) reasons += (reasons.empty() ? "" : "; ") + reason;
+    const bool failover = verdict.action() == v1::ACTION_FAILOVER;
+    Log()->log(failover ? spdlog::level::warn : spdlog::level::info, "verdict generation {}: {}{} ({})",
+               verdict.generation(), ActionLabel(verdict.action()),
+               verdict.target_region().empty() ? "" : " to " + verdict.target_region(), reasons);
+    // Durable before it is published: a controller never acts on a verdict the history lacks.
+    if (auto ok = history_->Append(transition); !ok) {
+      metrics_->history_write_errors.Increment();
+      Log()->error("verdict history {}: {}", config_.history.path, ok.error().ToString());
+    }
+    metrics_->transitions.Increment();
+    broadcaster_.Publish(verdict);
+  } else {
+    broadcaster_.Update(verdict);
+  }
+
+  metrics_->agents.Add({{"state", "reporting"}}).Set(reporting);
+  metrics_->agents.Add({{"state", "not_reporting"}}).Set(not_reporting);
+  for (v1::Action action : {v1::ACTION_STAY, v1::ACTION_FAILOVER, v1::ACTION_HOLD}) {
+    metrics_->verdict_action.Add({{"action", ActionLabel(action)}}).Set(verdict.action() == action ? 1 : 0);
+  }
+  for (const auto& region : verdict.regions()) {
+    for (v1::RegionState state : {v1::REGION_STATE_HEALTHY, v1::REGION_STATE_DEGRADED,
+                                  v1::REGION_STATE_UNREACHABLE, v1::REGION_STATE_UNKNOWN}) {
+      metrics_->region_state.Add({{"region", region.region()}, {"state", StateLabel(state)}})
+          .Set(region.state() == state ? 1 : 0);
+    }
+  }
+  metrics_->generation.Set(static_cast<double>(verdict.generation()));
+  metrics_->streams.Add({{"kind", "ingest"}}).Set(static_cast<double>(ingest_service_.streams()));
+  metrics_->streams.Add({{"kind", "watch"}}).Set(static_cast<double>(broadcaster_.watchers()));
+
+  // Membership or the rotation epoch may have moved: agents whose plan changed get it now.
+  ingest_service_.PushPlans();
+  metrics_->evaluation_seconds.Set(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  return verdict;
+}
+
+HelloResult Aggregator::Hello(const v1::Hello& hello) {
+  HelloResult result;
+  {
+    std::lock_guard lock(core_mutex_);
+    result = registry_.Hello(hello, options_.clock());
+    if (result.ok) {
+      planner_.Upsert(PlannedAgent{
+          .node = result.agent.node,
+          .region = result.agent.region,
+          .zone = result.agent.zone,
+          .endpoint = ReflectorEndpoint{hello.probe_endpoint().address(), hello.probe_endpoint().port()}});
+    }
+  }
+  metrics_->hellos.Add({{"result", result.ok ? "accepted" : "refused"}}).Increment();
+  if (result.ok) {
+    Log()->info("agent '{}' ({} {}) registered, version {}", result.agent.node, result.agent.region,
+                result.agent.zone, hello.agent_version());
+  } else {
+    Log()->info("Hello from '{}' refused: {}", hello.node(), result.reason);
+  }
+  return result;
+}
+
+AcceptResult Aggregator::Accept(uint64_t session, const v1::HealthReport& report) {
+  AcceptResult result;
+  {
+    std::lock_guard lock(core_mutex_);
+    const WallClock::time_point now = options_.clock();
+    result = registry_.Accept(session, report, now);
+    if (result.stored_now()) matrix_.Add(result.agent, report, now);
+  }
+  metrics_->reports.Add({{"result", LabelOf(AcceptStatusName(result.status))}}).Increment();
+  return result;
+}
+
+void Aggregator::EndSession(uint64_t session) {
+  std::lock_guard lock(core_mutex_);
+  registry_.EndSession(session);
+}
+
+std::optional<v1::ProbePlan> Aggregator::PlanFor(const std::string& node) {
+  std::lock_guard lock(core_mutex_);
+  return planner_.PlanFor(node, options_.clock());
+}
+
+v1::ListAgentsResponse Aggregator::ListAgents(const v1::ListAgentsRequest& request) {
+  v1::ListAgentsResponse response;
+  std::lock_guard lock(core_mutex_);
+  for (auto& agent : registry_.List(options_.clock(), request.region())) {
+    agent.set_plan_version(planner_.PlanVersion(agent.node()));
+    *response.add_agents() = std::move(agent);
+  }
+  return response;
+}
+
+v1::GetRegionMatrixResponse Aggregator::RegionMatrix(const v1::GetRegionMatrixRequest& request) {
+  std::lock_guard lock(core_mutex_);
+  return matrix_.Matrix(FromDuration(request.range().window()), options_.clock());
+}
+
+v1::GetPathsResponse Aggregator::Paths(const v1::GetPathsRequest& request) {
+  std::lock_guard lock(core_mutex_);
+  return matrix_.Paths(request, options_.clock());
+}
+
+v1::GetFlowsResponse Aggregator::Flows(const v1::GetFlowsRequest& request) {
+  std::lock_guard lock(core_mutex_);
+  return matrix_.Flows(request, options_.clock());
+}
+
+}  // namespace regionpulse

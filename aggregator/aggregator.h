@@ -1,0 +1,135 @@
+// Aggregator: the running regionpulse-aggregator. Wires the configuration into the pure core
+// (registry, matrix, planner, verdict engine) behind one lock, evaluates the verdict on a
+// steady tick, publishes and records every transition, and serves it all over gRPC (Ingest,
+// Verdicts, Query, grpc.health.v1, server reflection) and HTTP (/metrics, /healthz, /readyz).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "agent_registry.h"
+#include "aggregator_config.h"
+#include "ingest_service.h"
+#include "probe_planner.h"
+#include "query_service.h"
+#include "region_matrix.h"
+#include "result.h"
+#include "status_server.h"
+#include "verdict_engine.h"
+#include "verdict_history.h"
+#include "verdict_service.h"
+
+namespace prometheus {
+class Registry;
+class Counter;
+class Gauge;
+template <typename T>
+class Family;
+}  // namespace prometheus
+
+namespace regionpulse {
+
+struct AggregatorOptions {
+  // Time source for every decision; tests pass a clock they move by hand.
+  std::function<WallClock::time_point()> clock = [] { return WallClock::now(); };
+  // Evaluate on a thread every evaluation_interval. Tests that drive time themselves turn it
+  // off and call EvaluateNow().
+  bool evaluation_loop = true;
+  // Serve /metrics, /healthz, /readyz on config.metrics_listen.
+  bool status_server = true;
+};
+
+class Aggregator final : private IngestBackend, private QueryBackend {
+ public:
+  // Opens the history, builds the core, starts the gRPC server (and the status server and the
+  // evaluation loop when the options say so). Fails, saying why, when an address cannot be
+  // bound, TLS files cannot be read or the history cannot be opened.
+  static Result<std::unique_ptr<Aggregator>> Start(const AggregatorConfig& config,
+                                                   AggregatorOptions options = {});
+  ~Aggregator() override;
+  Aggregator(const Aggregator&) = delete;
+  Aggregator& operator=(const Aggregator&) = delete;
+
+  // Stops the loop, ends every stream, shuts the servers down. Idempotent.
+  void Shutdown();
+  // Blocks until Shutdown() has been called (from another thread).
+  void Wait();
+
+  // Ports actually bound (useful with port 0).
+  uint16_t grpc_port() const { return grpc_port_; }
+  uint16_t metrics_port() const;
+  // A channel to this server without a socket, for tests.
+  std::shared_ptr<grpc::Channel> InProcessChannel();
+
+  // One evaluation at the clock's now: evidence -> verdict -> (on change) history and Watch.
+  v1::Verdict EvaluateNow();
+  v1::Verdict CurrentVerdict() const { return broadcaster_.Current(); }
+
+ private:
+  struct Metrics;
+
+  Aggregator(const AggregatorConfig& config, AggregatorOptions options,
+             std::unique_ptr<VerdictHistory> history);
+  Status StartGrpc();
+  Status StartStatusServer();
+  void EvaluationLoop();
+  Readiness CheckReadiness() const;
+
+  // IngestBackend
+  HelloResult Hello(const v1::Hello& hello) override;
+  AcceptResult Accept(uint64_t session, const v1::HealthReport& report) override;
+  void EndSession(uint64_t session) override;
+  std::optional<v1::ProbePlan> PlanFor(const std::string& node) override;
+  // QueryBackend
+  v1::ListAgentsResponse ListAgents(const v1::ListAgentsRequest& request) override;
+  v1::GetRegionMatrixResponse RegionMatrix(const v1::GetRegionMatrixRequest& request) override;
+  v1::GetPathsResponse Paths(const v1::GetPathsRequest& request) override;
+  v1::GetFlowsResponse Flows(const v1::GetFlowsRequest& request) override;
+
+  const AggregatorConfig config_;
+  const AggregatorOptions options_;
+  const std::vector<std::string> region_names_;
+
+  // The pure core, serialised by core_mutex_.
+  mutable std::mutex core_mutex_;
+  AgentRegistry registry_;
+  regionpulse::RegionMatrix matrix_;
+  ProbePlanner planner_;
+  VerdictEngine engine_;
+
+  // Evaluations run one at a time, so transitions reach history and Watch in order.
+  std::mutex evaluate_mutex_;
+  std::unique_ptr<VerdictHistory> history_;
+  // Generations continue from the history after a restart, so a controller never sees the
+  // generation go backwards.
+  uint64_t generation_base_ = 0;
+
+  std::shared_ptr<prometheus::Registry> metrics_registry_;
+  std::unique_ptr<Metrics> metrics_;
+
+  VerdictBroadcaster broadcaster_;
+  IngestService ingest_service_;
+  VerdictService verdict_service_;
+  QueryService query_service_;
+  std::unique_ptr<grpc::Server> server_;
+  uint16_t grpc_port_ = 0;
+  std::unique_ptr<StatusServer> status_server_;
+
+  std::mutex lifecycle_mutex_;
+  std::condition_variable lifecycle_cv_;
+  bool stopping_ = false;
+  bool stopped_ = false;
+  std::atomic<bool> serving_{false};
+  std::thread evaluation_thread_;
+};
+
+}  // namespace regionpulse

@@ -1,0 +1,261 @@
+// Ingest.Stream: the per-agent reactor. Reads are handled one at a time in order; replies (a
+// probe plan, an Ack) are coalesced so a slow agent never makes the server queue unboundedly:
+// only the newest plan and the highest Ack are kept while a write is in flight.
+#include "ingest_service.h"
+
+#include <spdlog/spdlog.h>
+
+namespace regionpulse {
+namespace {
+
+std::shared_ptr<spdlog::logger> Log() {
+  static auto logger = [] {
+    auto existing = spdlog::get("aggregator");
+    return existing ? existing : spdlog::default_logger()->clone("aggregator");
+  }();
+  return logger;
+}
+
+grpc::StatusCode GrpcCodeOf(AcceptStatus status) {
+  switch (RejectCodeOf(status)) {
+    case RejectCode::kOk:
+      return grpc::StatusCode::OK;
+    case RejectCode::kInvalidArgument:
+      return grpc::StatusCode::INVALID_ARGUMENT;
+    case RejectCode::kFailedPrecondition:
+      return grpc::StatusCode::FAILED_PRECONDITION;
+  }
+  return grpc::StatusCode::INTERNAL;
+}
+
+}  // namespace
+
+class IngestStream final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse> {
+ public:
+  IngestStream(IngestService& service, grpc::CallbackServerContext* context)
+      : service_(service), peer_(context->peer()) {
+    if (!service_.Register(this)) {
+      FinishWith(grpc::Status(grpc::StatusCode::UNAVAILABLE, "aggregator is shutting down"));
+      return;
+    }
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      // The agent closed its side (or the call was cancelled): nothing more will arrive.
+      FinishWith(grpc::Status::OK);
+      return;
+    }
+    switch (request_.message_case()) {
+      case v1::StreamRequest::kHello:
+        if (!HandleHello(request_.hello())) return;
+        break;
+      case v1::StreamRequest::kReport:
+        if (!HandleReport(request_.report())) return;
+        break;
+      case v1::StreamRequest::MESSAGE_NOT_SET:
+        FinishWith(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                "empty StreamRequest: neither hello nor report"));
+        return;
+    }
+    StartRead(&request_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::unique_lock lock(mutex_);
+    writing_ = false;
+    if (!ok && !finish_requested_) {
+      finish_requested_ = true;
+      finish_status_ = grpc::Status::OK;
+    }
+    if (finish_requested_) {
+      const grpc::Status status = finish_status_;
+      lock.unlock();
+      Finish(status);
+      return;
+    }
+    StartNextWriteLocked(lock);
+  }
+
+  void OnCancel() override { FinishWith(grpc::Status::CANCELLED); }
+
+  void OnDone() override {
+    service_.Unregister(this);
+    uint64_t session = 0;
+    {
+      std::lock_guard lock(mutex_);
+      session = session_;
+    }
+    if (session != 0) service_.backend_.EndSession(session);
+    delete this;
+  }
+
+  // Queues the node's plan when it is newer than the one sent last.
+  void SendPlanIfNewer() {
+    std::string node;
+    {
+      std::lock_guard lock(mutex_);
+      if (session_ == 0 || finish_requested_) return;
+      node = node_;
+    }
+    std::optional<v1::ProbePlan> plan = service_.backend_.PlanFor(node);
+    if (!plan) return;
+    std::unique_lock lock(mutex_);
+    if (plan->plan_version() <= sent_plan_version_) return;
+    sent_plan_version_ = plan->plan_version();
+    pending_plan_ = std::move(*plan);
+    StartNextWriteLocked(lock);
+  }
+
+  void FinishWith(const grpc::Status& status) {
+    std::unique_lock lock(mutex_);
+    if (finish_requested_) return;
+    finish_requested_ = true;
+    finish_status_ = status;
+    pending_plan_.reset();
+    pending_ack_.reset();
+    if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
+      Log()->info("ingest stream from {} (node '{}') ended: {} {}", peer_, node_,
+                  static_cast<int>(status.error_code()), status.error_message());
+    }
+    if (!writing_) {
+      lock.unlock();
+      Finish(status);
+    }
+  }
+
+ private:
+  bool HandleHello(const v1::Hello& hello) {
+    if (HasSession()) {
+      FinishWith(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "Hello sent twice on one stream"));
+      return false;
+    }
+    HelloResult result = service_.backend_.Hello(hello);
+    if (!result.ok) {
+      FinishWith(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "Hello refused: " + result.reason));
+      return false;
+    }
+    {
+      std::unique_lock lock(mutex_);
+      session_ = result.session;
+      node_ = result.agent.node;
+      if (result.highest_sequence > 0) QueueAckLocked(lock, hello.instance_id(), result.highest_sequence);
+    }
+    SendPlanIfNewer();
+    return true;
+  }
+
+  bool HandleReport(const v1::HealthReport& report) {
+    uint64_t session = 0;
+    {
+      std::lock_guard lock(mutex_);
+      session = session_;
+    }
+    if (session == 0) {
+      FinishWith(
+          grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "the first message of a stream must be Hello"));
+      return false;
+    }
+    AcceptResult result = service_.backend_.Accept(session, report);
+    if (!result.acknowledged()) {
+      FinishWith(grpc::Status(GrpcCodeOf(result.status), "report " + std::to_string(report.sequence()) +
+                                                             " refused (" + AcceptStatusName(result.status) +
+                                                             "): " + result.reason));
+      return false;
+    }
+    std::unique_lock lock(mutex_);
+    QueueAckLocked(lock, result.instance_id, result.highest_sequence);
+    return true;
+  }
+
+  bool HasSession() {
+    std::lock_guard lock(mutex_);
+    return session_ != 0;
+  }
+
+  void QueueAckLocked(std::unique_lock<std::mutex>& lock, uint64_t instance_id, uint64_t highest_sequence) {
+    if (finish_requested_) return;
+    if (pending_ack_ && pending_ack_->instance_id() == instance_id &&
+        pending_ack_->highest_sequence() >= highest_sequence) {
+      return;
+    }
+    v1::Ack ack;
+    ack.set_instance_id(instance_id);
+    ack.set_highest_sequence(highest_sequence);
+    pending_ack_ = ack;
+    StartNextWriteLocked(lock);
+  }
+
+  // Plans go before Acks: an agent should start probing the right peers as early as possible.
+  void StartNextWriteLocked(std::unique_lock<std::mutex>& lock) {
+    if (writing_ || finish_requested_) return;
+    if (pending_plan_) {
+      *in_flight_.mutable_probe_plan() = std::move(*pending_plan_);
+      pending_plan_.reset();
+    } else if (pending_ack_) {
+      *in_flight_.mutable_ack() = *pending_ack_;
+      pending_ack_.reset();
+    } else {
+      return;
+    }
+    writing_ = true;
+    // in_flight_ is untouched until OnWriteDone, so the write can start without the lock.
+    lock.unlock();
+    StartWrite(&in_flight_);
+    lock.lock();
+  }
+
+  IngestService& service_;
+  const std::string peer_;
+  v1::StreamRequest request_;  // only the reactor's read path touches it
+
+  std::mutex mutex_;
+  uint64_t session_ = 0;
+  std::string node_;
+  uint64_t sent_plan_version_ = 0;
+  std::optional<v1::ProbePlan> pending_plan_;
+  std::optional<v1::Ack> pending_ack_;
+  v1::StreamResponse in_flight_;
+  bool writing_ = false;
+  bool finish_requested_ = false;
+  grpc::Status finish_status_;
+};
+
+grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse>* IngestService::Stream(
+    grpc::CallbackServerContext* context) {
+  return new IngestStream(*this, context);
+}
+
+bool IngestService::Register(IngestStream* stream) {
+  std::lock_guard lock(mutex_);
+  if (closed_) return false;
+  streams_.insert(stream);
+  return true;
+}
+
+void IngestService::Unregister(IngestStream* stream) {
+  std::lock_guard lock(mutex_);
+  streams_.erase(stream);
+}
+
+void IngestService::PushPlans() {
+  // The service lock keeps every stream alive (OnDone unregisters under it before deleting).
+  std::lock_guard lock(mutex_);
+  for (IngestStream* stream : streams_) stream->SendPlanIfNewer();
+}
+
+void IngestService::CloseAll() {
+  std::lock_guard lock(mutex_);
+  closed_ = true;
+  for (IngestStream* stream : streams_) {
+    stream->FinishWith(grpc::Status(grpc::StatusCode::UNAVAILABLE, "aggregator is shutting down"));
+  }
+}
+
+size_t IngestService::streams() const {
+  std::lock_guard lock(mutex_);
+  return streams_.size();
+}
+
+}  // namespace regionpulse

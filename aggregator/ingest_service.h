@@ -1,0 +1,58 @@
+// regionpulse.v1.Ingest: one bidirectional stream per agent on gRPC's callback API (a reactor
+// object per stream, no thread per stream). Hello registers the agent, each report is checked
+// and stored or refused with a status that says why, Acks and probe plans go back.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "agent_registry.h"
+#include "regionpulse/v1/ingest.grpc.pb.h"
+
+namespace regionpulse {
+
+// What the stream protocol needs from the aggregator: registry, matrix and planner behind the
+// aggregator's lock. The clock is the backend's too.
+class IngestBackend {
+ public:
+  virtual ~IngestBackend() = default;
+  virtual HelloResult Hello(const v1::Hello& hello) = 0;
+  // Checks the report (stateless and stateful) and, when it is new, stores it.
+  virtual AcceptResult Accept(uint64_t session, const v1::HealthReport& report) = 0;
+  virtual void EndSession(uint64_t session) = 0;
+  // The node's current probe plan; nullopt when the planner does not know it.
+  virtual std::optional<v1::ProbePlan> PlanFor(const std::string& node) = 0;
+};
+
+class IngestStream;
+
+class IngestService final : public v1::Ingest::CallbackService {
+ public:
+  explicit IngestService(IngestBackend& backend) : backend_(backend) {}
+
+  grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse>* Stream(
+      grpc::CallbackServerContext* context) override;
+
+  // Sends each stream its plan when it changed since the last one sent (call after the
+  // membership or the rotation epoch may have changed, e.g. once per evaluation tick).
+  void PushPlans();
+  // Ends every stream with UNAVAILABLE (shutdown); later streams are refused the same way.
+  void CloseAll();
+  size_t streams() const;
+
+ private:
+  friend class IngestStream;
+  bool Register(IngestStream* stream);
+  void Unregister(IngestStream* stream);
+
+  IngestBackend& backend_;
+  mutable std::mutex mutex_;
+  std::set<IngestStream*> streams_;
+  bool closed_ = false;
+};
+
+}  // namespace regionpulse

@@ -1,0 +1,200 @@
+// Verdicts.Get and Verdicts.Watch; one reactor object per Watch stream, no thread per stream.
+#include "verdict_service.h"
+
+#include <algorithm>
+#include <deque>
+#include <optional>
+
+namespace regionpulse {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// One Watch stream. At most one write is in flight (a gRPC rule); changes queue behind it.
+class VerdictWatchStream final : public grpc::ServerWriteReactor<v1::WatchVerdictsResponse> {
+ public:
+  // A slow reader never holds more than this many queued verdicts: the oldest go first, the
+  // newest (the current verdict) always stays.
+  static constexpr size_t kMaxQueued = 32;
+
+  VerdictWatchStream(VerdictBroadcaster& broadcaster, std::chrono::milliseconds interval)
+      : broadcaster_(broadcaster), interval_(interval) {
+    if (!broadcaster_.Subscribe(this))
+      FinishWith(grpc::Status(grpc::StatusCode::UNAVAILABLE, "aggregator is shutting down"));
+  }
+
+  // Called with the broadcaster's lock held.
+  void Enqueue(const v1::Verdict& verdict, bool heartbeat) {
+    std::unique_lock lock(mutex_);
+    if (finish_requested_) return;
+    // A heartbeat behind a queued verdict says nothing new.
+    if (heartbeat && (writing_ || !queue_.empty())) return;
+    v1::WatchVerdictsResponse response;
+    *response.mutable_verdict() = verdict;
+    response.set_heartbeat(heartbeat);
+    queue_.push_back(std::move(response));
+    while (queue_.size() > kMaxQueued) queue_.pop_front();
+    next_heartbeat_ = SteadyClock::now() + interval_;
+    StartNextWriteLocked(lock);
+  }
+
+  // Sends a heartbeat when this stream's interval has passed; returns when the next one is due.
+  SteadyClock::time_point HeartbeatIfDue(const v1::Verdict& verdict, SteadyClock::time_point now) {
+    {
+      std::lock_guard lock(mutex_);
+      if (now < next_heartbeat_) return next_heartbeat_;
+    }
+    Enqueue(verdict, /*heartbeat=*/true);
+    std::lock_guard lock(mutex_);
+    // When the heartbeat was skipped (a write is pending), look again after one interval.
+    if (next_heartbeat_ <= now) next_heartbeat_ = now + interval_;
+    return next_heartbeat_;
+  }
+
+  void FinishWith(const grpc::Status& status) {
+    std::unique_lock lock(mutex_);
+    if (finish_requested_) return;
+    finish_requested_ = true;
+    finish_status_ = status;
+    if (!writing_) {
+      lock.unlock();
+      Finish(status);
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::unique_lock lock(mutex_);
+    writing_ = false;
+    if (!ok && !finish_requested_) {
+      // The client is gone; the stream still has to be finished exactly once.
+      finish_requested_ = true;
+      finish_status_ = grpc::Status::OK;
+    }
+    if (finish_requested_) {
+      const grpc::Status status = finish_status_;
+      lock.unlock();
+      Finish(status);
+      return;
+    }
+    StartNextWriteLocked(lock);
+  }
+
+  void OnCancel() override { FinishWith(grpc::Status::CANCELLED); }
+
+  void OnDone() override {
+    broadcaster_.Unsubscribe(this);
+    delete this;
+  }
+
+ private:
+  void StartNextWriteLocked(std::unique_lock<std::mutex>& lock) {
+    if (writing_ || queue_.empty() || finish_requested_) return;
+    writing_ = true;
+    in_flight_ = std::move(queue_.front());
+    queue_.pop_front();
+    // in_flight_ is untouched until OnWriteDone, so the write can start without the lock.
+    lock.unlock();
+    StartWrite(&in_flight_);
+  }
+
+  VerdictBroadcaster& broadcaster_;
+  const std::chrono::milliseconds interval_;
+  std::mutex mutex_;
+  std::deque<v1::WatchVerdictsResponse> queue_;
+  v1::WatchVerdictsResponse in_flight_;
+  bool writing_ = false;
+  bool finish_requested_ = false;
+  grpc::Status finish_status_;
+  SteadyClock::time_point next_heartbeat_ = SteadyClock::now();
+};
+
+VerdictBroadcaster::VerdictBroadcaster(v1::Verdict initial, std::chrono::milliseconds default_heartbeat)
+    : default_heartbeat_(std::clamp(default_heartbeat, kMinHeartbeat, kMaxHeartbeat)),
+      current_(std::move(initial)) {
+  heartbeat_thread_ = std::thread([this] { HeartbeatLoop(); });
+}
+
+VerdictBroadcaster::~VerdictBroadcaster() {
+  Close();
+  if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
+}
+
+std::chrono::milliseconds VerdictBroadcaster::ClampHeartbeat(std::chrono::milliseconds requested) const {
+  if (requested.count() <= 0) return default_heartbeat_;
+  return std::clamp(requested, kMinHeartbeat, kMaxHeartbeat);
+}
+
+void VerdictBroadcaster::Publish(const v1::Verdict& verdict) {
+  std::lock_guard lock(mutex_);
+  current_ = verdict;
+  for (VerdictWatchStream* stream : streams_) stream->Enqueue(current_, /*heartbeat=*/false);
+  wake_.notify_all();
+}
+
+void VerdictBroadcaster::Update(const v1::Verdict& verdict) {
+  std::lock_guard lock(mutex_);
+  current_ = verdict;
+}
+
+v1::Verdict VerdictBroadcaster::Current() const {
+  std::lock_guard lock(mutex_);
+  return current_;
+}
+
+size_t VerdictBroadcaster::watchers() const {
+  std::lock_guard lock(mutex_);
+  return streams_.size();
+}
+
+void VerdictBroadcaster::Close() {
+  std::lock_guard lock(mutex_);
+  closed_ = true;
+  for (VerdictWatchStream* stream : streams_) {
+    stream->FinishWith(grpc::Status(grpc::StatusCode::UNAVAILABLE, "aggregator is shutting down"));
+  }
+  wake_.notify_all();
+}
+
+bool VerdictBroadcaster::Subscribe(VerdictWatchStream* stream) {
+  std::lock_guard lock(mutex_);
+  if (closed_) return false;
+  streams_.insert(stream);
+  stream->Enqueue(current_, /*heartbeat=*/false);
+  wake_.notify_all();
+  return true;
+}
+
+void VerdictBroadcaster::Unsubscribe(VerdictWatchStream* stream) {
+  std::lock_guard lock(mutex_);
+  streams_.erase(stream);
+}
+
+void VerdictBroadcaster::HeartbeatLoop() {
+  std::unique_lock lock(mutex_);
+  while (!closed_) {
+    const auto now = SteadyClock::now();
+    auto next = now + default_heartbeat_;
+    for (VerdictWatchStream* stream : streams_) next = std::min(next, stream->HeartbeatIfDue(current_, now));
+    wake_.wait_until(lock, next);
+  }
+}
+
+grpc::ServerUnaryReactor* VerdictService::Get(grpc::CallbackServerContext* context,
+                                              const v1::GetVerdictRequest*,
+                                              v1::GetVerdictResponse* response) {
+  *response->mutable_verdict() = broadcaster_.Current();
+  auto* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerWriteReactor<v1::WatchVerdictsResponse>* VerdictService::Watch(
+    grpc::CallbackServerContext*, const v1::WatchVerdictsRequest* request) {
+  std::chrono::milliseconds requested{0};
+  if (request->has_heartbeat_interval()) {
+    requested = std::chrono::milliseconds(request->heartbeat_interval().seconds() * 1000 +
+                                          request->heartbeat_interval().nanos() / 1'000'000);
+  }
+  return new VerdictWatchStream(broadcaster_, broadcaster_.ClampHeartbeat(requested));
+}
+
+}  // namespace regionpulse
