@@ -1,0 +1,580 @@
+// pulsectl commands: one gRPC call each (watch: one stream), printed as tables with units.
+#include "pulsectl.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <variant>
+
+#include <grpcpp/grpcpp.h>
+
+#include "aggregator_config.h"
+#include "proto_convert.h"
+#include "regionpulse/v1/query.grpc.pb.h"
+#include "regionpulse/v1/verdicts.grpc.pb.h"
+#include "table.h"
+
+namespace regionpulse::pulsectl {
+namespace {
+
+using Align = Table::Align;
+
+constexpr const char* kDefaultServer = "localhost:7700";
+
+struct Options {
+  std::string command;
+  std::string server;
+  std::chrono::nanoseconds timeout = std::chrono::seconds(5);
+  std::string ca_file;
+  std::optional<std::chrono::nanoseconds> window;
+  std::string region;
+  std::string node;
+  std::string name;
+  uint32_t limit = 0;
+  uint64_t count = 0;  // watch: stop after this many verdicts; 0 = forever
+  std::optional<std::chrono::nanoseconds> heartbeat;
+  bool show_heartbeats = false;
+};
+
+struct UsageError {
+  std::string message;
+};
+
+std::variant<Options, UsageError> ParseArgs(const std::vector<std::string>& args) {
+  Options options;
+  const char* env_server = std::getenv("REGIONPULSE_SERVER");
+  options.server = env_server && *env_server ? env_server : kDefaultServer;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string flag = args[i];
+    std::optional<std::string> inline_value;
+    if (const auto eq = flag.find('='); flag.starts_with("--") && eq != std::string::npos) {
+      inline_value = flag.substr(eq + 1);
+      flag = flag.substr(0, eq);
+    }
+    auto value = [&]() -> std::optional<std::string> {
+      if (inline_value) return inline_value;
+      if (i + 1 < args.size()) return args[++i];
+      return std::nullopt;
+    };
+    auto duration = [&](std::optional<std::chrono::nanoseconds>& target) -> std::optional<UsageError> {
+      auto text = value();
+      if (!text) return UsageError{flag + " needs a duration, e.g. 60s"};
+      auto parsed = ParseDuration(*text);
+      if (!parsed || parsed->count() <= 0)
+        return UsageError{flag + ": expected a positive duration, e.g. 60s, got '" + *text + "'"};
+      target = *parsed;
+      return std::nullopt;
+    };
+    auto number = [&](uint64_t& target) -> std::optional<UsageError> {
+      auto text = value();
+      if (!text || text->empty() || text->find_first_not_of("0123456789") != std::string::npos ||
+          text->size() > 9) {
+        return UsageError{flag + " needs a whole number"};
+      }
+      target = std::stoull(*text);
+      return std::nullopt;
+    };
+    auto text = [&](std::string& target) -> std::optional<UsageError> {
+      auto v = value();
+      if (!v || v->empty()) return UsageError{flag + " needs a value"};
+      target = *v;
+      return std::nullopt;
+    };
+    std::optional<UsageError> problem;
+    if (flag == "--help" || flag == "-h") {
+      options.command = "help";
+    } else if (flag == "--server") {
+      problem = text(options.server);
+      if (!problem) {
+        if (auto ok = CheckListenAddress(options.server); !ok)
+          problem = UsageError{"--server: " + ok.error().message};
+      }
+    } else if (flag == "--timeout") {
+      std::optional<std::chrono::nanoseconds> timeout;
+      problem = duration(timeout);
+      if (timeout) options.timeout = *timeout;
+    } else if (flag == "--ca") {
+      problem = text(options.ca_file);
+    } else if (flag == "--window") {
+      problem = duration(options.window);
+    } else if (flag == "--heartbeat") {
+      problem = duration(options.heartbeat);
+    } else if (flag == "--heartbeats") {
+      options.show_heartbeats = true;
+    } else if (flag == "--region") {
+      problem = text(options.region);
+    } else if (flag == "--node") {
+      problem = text(options.node);
+    } else if (flag == "--name") {
+      problem = text(options.name);
+    } else if (flag == "--limit") {
+      uint64_t limit = 0;
+      problem = number(limit);
+      options.limit = static_cast<uint32_t>(limit);
+    } else if (flag == "--count") {
+      problem = number(options.count);
+    } else if (flag.starts_with("-")) {
+      problem = UsageError{"unknown option '" + args[i] + "'"};
+    } else if (options.command.empty()) {
+      options.command = flag;
+    } else {
+      problem = UsageError{"unexpected argument '" + args[i] + "'"};
+    }
+    if (problem) return *problem;
+  }
+  if (options.command.empty()) return UsageError{"no command given"};
+  return options;
+}
+
+std::shared_ptr<grpc::Channel> Connect(const Options& options, std::ostream& err) {
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  if (options.ca_file.empty()) {
+    credentials = grpc::InsecureChannelCredentials();
+  } else {
+    std::ifstream in(options.ca_file);
+    if (!in) {
+      err << "pulsectl: cannot read CA file " << options.ca_file << "\n";
+      return nullptr;
+    }
+    std::stringstream pem;
+    pem << in.rdbuf();
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = pem.str();
+    credentials = grpc::SslCredentials(ssl);
+  }
+  return grpc::CreateChannel(options.server, credentials);
+}
+
+void SetDeadline(grpc::ClientContext& context, const Options& options) {
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::duration_cast<std::chrono::system_clock::duration>(options.timeout));
+}
+
+int CallFailed(const Options& options, const std::string& what, const grpc::Status& status,
+               std::ostream& err) {
+  err << "pulsectl: " << what << " at " << options.server << " failed: ";
+  switch (status.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      err << "aggregator unreachable (" << status.error_message() << ")";
+      break;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      err << "no answer within " << FormatSeconds(options.timeout);
+      break;
+    default:
+      err << "gRPC status " << static_cast<int>(status.error_code()) << ": " << status.error_message();
+  }
+  err << "\n";
+  return kExitConnection;
+}
+
+std::string ShortAction(v1::Action action) {
+  switch (action) {
+    case v1::ACTION_STAY:
+      return "STAY";
+    case v1::ACTION_FAILOVER:
+      return "FAILOVER";
+    case v1::ACTION_HOLD:
+      return "HOLD";
+    default:
+      return "UNSPECIFIED";
+  }
+}
+
+std::string ShortState(v1::RegionState state) {
+  switch (state) {
+    case v1::REGION_STATE_HEALTHY:
+      return "HEALTHY";
+    case v1::REGION_STATE_DEGRADED:
+      return "DEGRADED";
+    case v1::REGION_STATE_UNREACHABLE:
+      return "UNREACHABLE";
+    case v1::REGION_STATE_UNKNOWN:
+      return "UNKNOWN";
+    default:
+      return "-";
+  }
+}
+
+int ExitCodeOf(v1::Action action) {
+  switch (action) {
+    case v1::ACTION_STAY:
+      return kExitOk;
+    case v1::ACTION_FAILOVER:
+      return kExitFailover;
+    default:
+      // Unspecified is no advice at all: for a script that is the same as HOLD.
+      return kExitHold;
+  }
+}
+
+std::string ActionWithTarget(const v1::Verdict& verdict) {
+  std::string text = ShortAction(verdict.action());
+  if (!verdict.target_region().empty()) {
+    text += verdict.action() == v1::ACTION_FAILOVER ? " to " + verdict.target_region()
+                                                    : " (advice: " + verdict.target_region() + ")";
+  }
+  return text;
+}
+
+void PrintVerdict(const v1::Verdict& verdict, std::ostream& out) {
+  const auto now = std::chrono::system_clock::now();
+  out << "action      " << ActionWithTarget(verdict) << "\n";
+  out << "active      " << (verdict.active_region().empty() ? "-" : verdict.active_region()) << "\n";
+  out << "generation  " << verdict.generation() << "\n";
+  out << "computed    " << FormatTime(verdict.computed_at()) << " (" << FormatAge(verdict.computed_at(), now)
+      << ")\n";
+  out << "aggregator  " << (verdict.aggregator_region().empty() ? "-" : verdict.aggregator_region()) << "\n";
+  if (verdict.regions_size() > 0) {
+    out << "\n";
+    Table table({{"REGION"},
+                 {"STATE"},
+                 {"SINCE"},
+                 {"OBSERVERS", Align::kRight},
+                 {"LOSS", Align::kRight},
+                 {"RTT P50", Align::kRight},
+                 {"RTT P99", Align::kRight},
+                 {"REPL STALENESS", Align::kRight},
+                 {"AGENTS UP/DOWN", Align::kRight}});
+    for (const auto& region : verdict.regions()) {
+      table.AddRow(
+          {region.region(), ShortState(region.state()), FormatAge(region.since(), now),
+           std::to_string(region.observers_agreeing()) + "/" + std::to_string(region.observers_reporting()),
+           FormatPercent(region.loss()), FormatMillis(region.rtt_p50()), FormatMillis(region.rtt_p99()),
+           FormatSeconds(region.replication_staleness()),
+           std::to_string(region.agents_reporting()) + "/" + std::to_string(region.agents_not_reporting())});
+    }
+    table.Print(out);
+    bool any_flow = false;
+    Table flows({{"REGION"},
+                 {"FLOW"},
+                 {"STALENESS", Align::kRight},
+                 {"RATE", Align::kRight},
+                 {"MIN RATE", Align::kRight},
+                 {"AT RISK"}});
+    for (const auto& region : verdict.regions()) {
+      for (const auto& flow : region.replication()) {
+        any_flow = true;
+        flows.AddRow({flow.remote_region(), flow.name(), FormatSeconds(flow.staleness()),
+                      FormatRate(flow.rate_bps()),
+                      flow.expected_min_rate_bps() ? FormatRate(flow.expected_min_rate_bps()) : "-",
+                      flow.at_risk() ? "yes" : "no"});
+      }
+    }
+    if (any_flow) {
+      out << "\nreplication\n";
+      flows.Print(out);
+    }
+  }
+  if (verdict.reasons_size() > 0) {
+    out << "\nreasons\n";
+    for (const auto& reason : verdict.reasons()) out << "  - " << reason << "\n";
+  }
+}
+
+int Status(const Options& options, const std::shared_ptr<grpc::Channel>& channel, std::ostream& out,
+           std::ostream& err) {
+  auto stub = v1::Verdicts::NewStub(channel);
+  grpc::ClientContext context;
+  SetDeadline(context, options);
+  v1::GetVerdictResponse response;
+  if (auto status = stub->Get(&context, v1::GetVerdictRequest(), &response); !status.ok()) {
+    return CallFailed(options, "Verdicts.Get", status, err);
+  }
+  PrintVerdict(response.verdict(), out);
+  return ExitCodeOf(response.verdict().action());
+}
+
+int Matrix(const Options& options, const std::shared_ptr<grpc::Channel>& channel, std::ostream& out,
+           std::ostream& err) {
+  auto stub = v1::Query::NewStub(channel);
+  grpc::ClientContext context;
+  SetDeadline(context, options);
+  v1::GetRegionMatrixRequest request;
+  if (options.window) *request.mutable_range()->mutable_window() = ToDuration(*options.window);
+  v1::GetRegionMatrixResponse response;
+  if (auto status = stub->GetRegionMatrix(&context, request, &response); !status.ok()) {
+    return CallFailed(options, "Query.GetRegionMatrix", status, err);
+  }
+  out << "window " << FormatSeconds(response.window()) << ", computed " << FormatTime(response.computed_at())
+      << "\n";
+  Table table({{"SOURCE"},
+               {"TARGET"},
+               {"STATE"},
+               {"OBSERVERS", Align::kRight},
+               {"SENT", Align::kRight},
+               {"LOSS FWD", Align::kRight},
+               {"LOSS REV", Align::kRight},
+               {"RTT P50", Align::kRight},
+               {"RTT P99", Align::kRight},
+               {"USER P50", Align::kRight},
+               {"USER P99", Align::kRight},
+               {"TX", Align::kRight},
+               {"RX", Align::kRight},
+               {"RETRANS", Align::kRight}});
+  for (const auto& cell : response.cells()) {
+    table.AddRow(
+        {cell.source_region(), cell.target_region(), ShortState(cell.state()),
+         std::to_string(cell.observers()), std::to_string(cell.probes_sent()),
+         FormatPercent(cell.loss_forward()), FormatPercent(cell.loss_reverse()), FormatMillis(cell.rtt_p50()),
+         FormatMillis(cell.rtt_p99()), FormatMillis(cell.user_rtt_p50()), FormatMillis(cell.user_rtt_p99()),
+         FormatBytes(cell.tx_bytes()), FormatBytes(cell.rx_bytes()), std::to_string(cell.tcp_retransmits())});
+  }
+  if (table.empty()) {
+    out << "no probe results in the window\n";
+  } else {
+    table.Print(out);
+  }
+  return kExitOk;
+}
+
+int Paths(const Options& options, const std::shared_ptr<grpc::Channel>& channel, std::ostream& out,
+          std::ostream& err) {
+  auto stub = v1::Query::NewStub(channel);
+  grpc::ClientContext context;
+  SetDeadline(context, options);
+  v1::GetPathsRequest request;
+  request.set_region(options.region);
+  request.set_node(options.node);
+  request.set_limit(options.limit);
+  if (options.window) *request.mutable_range()->mutable_window() = ToDuration(*options.window);
+  v1::GetPathsResponse response;
+  if (auto status = stub->GetPaths(&context, request, &response); !status.ok()) {
+    return CallFailed(options, "Query.GetPaths", status, err);
+  }
+  const auto now = std::chrono::system_clock::now();
+  Table table({{"SOURCE"},
+               {"TARGET"},
+               {"SENT", Align::kRight},
+               {"LOSS FWD", Align::kRight},
+               {"LOSS REV", Align::kRight},
+               {"RTT P50", Align::kRight},
+               {"RTT P99", Align::kRight},
+               {"USER P99", Align::kRight},
+               {"JITTER", Align::kRight},
+               {"DUP", Align::kRight},
+               {"REORD", Align::kRight},
+               {"LAST WINDOW"}});
+  for (const auto& path : response.paths()) {
+    table.AddRow({path.source_node() + " (" + path.source_region() + ")",
+                  path.target_node() + " (" + path.target_region() + ")", std::to_string(path.probes_sent()),
+                  FormatPercent(path.loss_forward()), FormatPercent(path.loss_reverse()),
+                  FormatMillis(path.rtt_p50()), FormatMillis(path.rtt_p99()),
+                  FormatMillis(path.user_rtt_p99()), FormatMillis(path.jitter()),
+                  std::to_string(path.duplicates()), std::to_string(path.reordered()),
+                  FormatAge(path.last_window_end(), now)});
+  }
+  if (table.empty()) {
+    out << "no paths match\n";
+  } else {
+    table.Print(out);
+  }
+  if (response.truncated()) out << "(more paths matched; raise --limit)\n";
+  return kExitOk;
+}
+
+int Flows(const Options& options, const std::shared_ptr<grpc::Channel>& channel, std::ostream& out,
+          std::ostream& err) {
+  auto stub = v1::Query::NewStub(channel);
+  grpc::ClientContext context;
+  SetDeadline(context, options);
+  v1::GetFlowsRequest request;
+  request.set_region(options.region);
+  request.set_name(options.name);
+  v1::GetFlowsResponse response;
+  if (auto status = stub->GetFlows(&context, request, &response); !status.ok()) {
+    return CallFailed(options, "Query.GetFlows", status, err);
+  }
+  Table table({{"NODE"},
+               {"REGION"},
+               {"FLOW"},
+               {"REMOTE"},
+               {"RATE", Align::kRight},
+               {"MIN RATE", Align::kRight},
+               {"SRTT", Align::kRight},
+               {"RETRANS", Align::kRight},
+               {"PROGRESS AGE", Align::kRight},
+               {"CONNS", Align::kRight},
+               {"AT RISK"}});
+  for (const auto& flow : response.flows()) {
+    table.AddRow({flow.node(), flow.region(), flow.name(), flow.remote_region(), FormatRate(flow.rate_bps()),
+                  flow.expected_min_rate_bps() ? FormatRate(flow.expected_min_rate_bps()) : "-",
+                  FormatMillis(flow.srtt()), std::to_string(flow.retransmits()),
+                  FormatSeconds(flow.last_progress_age()), std::to_string(flow.connections()),
+                  flow.at_risk() ? "yes" : "no"});
+  }
+  if (table.empty()) {
+    out << "no replication flows reported\n";
+  } else {
+    table.Print(out);
+  }
+  return kExitOk;
+}
+
+int Agents(const Options& options, const std::shared_ptr<grpc::Channel>& channel, std::ostream& out,
+           std::ostream& err) {
+  auto stub = v1::Query::NewStub(channel);
+  grpc::ClientContext context;
+  SetDeadline(context, options);
+  v1::ListAgentsRequest request;
+  request.set_region(options.region);
+  v1::ListAgentsResponse response;
+  if (auto status = stub->ListAgents(&context, request, &response); !status.ok()) {
+    return CallFailed(options, "Query.ListAgents", status, err);
+  }
+  const auto now = std::chrono::system_clock::now();
+  Table table({{"NODE"},
+               {"REGION"},
+               {"ZONE"},
+               {"STATE"},
+               {"LAST REPORT"},
+               {"SEQUENCE", Align::kRight},
+               {"PLAN", Align::kRight},
+               {"KERNEL STAMPS"},
+               {"VERSION"}});
+  uint32_t reporting = 0;
+  for (const auto& agent : response.agents()) {
+    const bool up = agent.state() == v1::AGENT_STATE_REPORTING;
+    reporting += up ? 1 : 0;
+    table.AddRow({agent.node(), agent.region(), agent.zone(), up ? "reporting" : "NOT REPORTING",
+                  FormatAge(agent.last_report_at(), now), std::to_string(agent.last_sequence()),
+                  std::to_string(agent.plan_version()), agent.capabilities().kernel_stamps() ? "yes" : "no",
+                  agent.agent_version()});
+  }
+  if (table.empty()) {
+    out << "no agents known\n";
+  } else {
+    table.Print(out);
+    out << reporting << " of " << response.agents_size() << " agents reporting\n";
+  }
+  return kExitOk;
+}
+
+int History(const Options& options, const std::shared_ptr<grpc::Channel>& channel, std::ostream& out,
+            std::ostream& err) {
+  auto stub = v1::Query::NewStub(channel);
+  grpc::ClientContext context;
+  SetDeadline(context, options);
+  v1::GetVerdictHistoryRequest request;
+  request.set_limit(options.limit);
+  if (options.window) {
+    *request.mutable_since() =
+        ToTimestamp(std::chrono::system_clock::now() -
+                    std::chrono::duration_cast<std::chrono::system_clock::duration>(*options.window));
+  }
+  v1::GetVerdictHistoryResponse response;
+  if (auto status = stub->GetVerdictHistory(&context, request, &response); !status.ok()) {
+    return CallFailed(options, "Query.GetVerdictHistory", status, err);
+  }
+  if (response.transitions_size() == 0) {
+    out << "no verdict transitions recorded\n";
+    return kExitOk;
+  }
+  for (const auto& transition : response.transitions()) {
+    const auto& verdict = transition.verdict();
+    out << FormatTime(verdict.computed_at()) << "  generation " << verdict.generation() << "  "
+        << ShortAction(transition.previous_action()) << " -> " << ActionWithTarget(verdict) << "\n";
+    for (const auto& change : transition.changes()) out << "    change: " << change << "\n";
+    for (const auto& reason : verdict.reasons()) out << "    reason: " << reason << "\n";
+  }
+  return kExitOk;
+}
+
+int Watch(const Options& options, const std::shared_ptr<grpc::Channel>& channel, std::ostream& out,
+          std::ostream& err) {
+  auto stub = v1::Verdicts::NewStub(channel);
+  grpc::ClientContext context;
+  v1::WatchVerdictsRequest request;
+  if (options.heartbeat) *request.mutable_heartbeat_interval() = ToDuration(*options.heartbeat);
+  // Only the connection gets the timeout; the stream itself runs until stopped.
+  if (!channel->WaitForConnected(
+          std::chrono::system_clock::now() +
+          std::chrono::duration_cast<std::chrono::system_clock::duration>(options.timeout))) {
+    return CallFailed(options, "Verdicts.Watch", grpc::Status(grpc::StatusCode::UNAVAILABLE, "no connection"),
+                      err);
+  }
+  auto reader = stub->Watch(&context, request);
+  v1::WatchVerdictsResponse response;
+  uint64_t shown = 0;
+  while (reader->Read(&response)) {
+    if (response.heartbeat() && !options.show_heartbeats) continue;
+    const auto& verdict = response.verdict();
+    out << FormatTime(verdict.computed_at()) << "  generation " << verdict.generation() << "  "
+        << ActionWithTarget(verdict) << (response.heartbeat() ? "  (heartbeat)" : "");
+    for (const auto& reason : verdict.reasons()) out << "  | " << reason;
+    out << std::endl;
+    if (options.count > 0 && ++shown >= options.count) {
+      context.TryCancel();
+      reader->Finish();
+      return kExitOk;
+    }
+  }
+  const grpc::Status status = reader->Finish();
+  if (!status.ok()) return CallFailed(options, "Verdicts.Watch", status, err);
+  err << "pulsectl: the aggregator ended the Watch stream\n";
+  return kExitConnection;
+}
+
+}  // namespace
+
+std::string Usage() {
+  return R"(usage: pulsectl [--server HOST:PORT] [--timeout DURATION] [--ca FILE] COMMAND [OPTIONS]
+
+commands:
+  status                 the current verdict: action, every region's state and evidence, reasons
+  matrix   [--window D]  region x region probe results (loss, RTT percentiles, traffic)
+  paths    [--region R] [--node N] [--limit K] [--window D]
+                         node-to-node probe paths, worst loss first
+  flows    [--region R] [--name F]
+                         replication flows: rate, staleness, at risk
+  agents   [--region R]  every agent, reporting or not
+  history  [--limit K] [--window D]
+                         verdict transitions, newest first, with their reasons
+  watch    [--count N] [--heartbeat D] [--heartbeats]
+                         every verdict change as it happens; stops after N verdicts
+
+options:
+  --server HOST:PORT     aggregator gRPC address (default $REGIONPULSE_SERVER or localhost:7700)
+  --timeout DURATION     how long to wait for an answer, e.g. 5s (default 5s)
+  --ca FILE              use TLS and trust this CA (PEM); plaintext without it
+
+durations carry a unit: 500ms, 60s, 5m, 1h.
+
+exit codes:
+  0  success; for status: the verdict is STAY
+  1  usage error
+  2  the aggregator could not be reached, or the call failed
+  3  status: the verdict is FAILOVER
+  4  status: the verdict is HOLD (no action; not enough evidence)
+)";
+}
+
+int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  auto parsed = ParseArgs(args);
+  if (auto* problem = std::get_if<UsageError>(&parsed)) {
+    err << "pulsectl: " << problem->message << "\n" << Usage();
+    return kExitUsage;
+  }
+  const Options& options = std::get<Options>(parsed);
+  if (options.command == "help") {
+    out << Usage();
+    return kExitOk;
+  }
+  using Command =
+      int (*)(const Options&, const std::shared_ptr<grpc::Channel>&, std::ostream&, std::ostream&);
+  static const std::map<std::string, Command> kCommands = {
+      {"status", Status}, {"matrix", Matrix},   {"paths", Paths}, {"flows", Flows},
+      {"agents", Agents}, {"history", History}, {"watch", Watch}};
+  const auto command = kCommands.find(options.command);
+  if (command == kCommands.end()) {
+    err << "pulsectl: unknown command '" << options.command << "'\n" << Usage();
+    return kExitUsage;
+  }
+  auto channel = Connect(options, err);
+  if (!channel) return kExitUsage;
+  return command->second(options, channel, out, err);
+}
+
+}  // namespace regionpulse::pulsectl
