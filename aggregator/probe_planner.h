@@ -68,12 +68,16 @@ class ProbePlanner {
   struct Agent {
     PlannedAgent info;
     bool present = false;
-    std::vector<uint32_t> last_targets;  // ids of the last plan's targets
+    uint64_t key = 0;               // this epoch's shuffle key
+    uint64_t plan_fingerprint = 0;  // hash of the last plan's targets and endpoints
     uint64_t plan_version = 0;
   };
 
   uint64_t KeyOf(const std::string& node, int64_t epoch) const;
+  uint64_t RegionOffset(const std::string& source, const std::string& target, int64_t epoch) const;
   void EnterEpoch(int64_t epoch);
+  void InsertMember(uint32_t id);
+  void EraseMember(uint32_t id);
   size_t IndexInRegion(uint32_t id) const;
 
   ProbePlannerConfig config_;

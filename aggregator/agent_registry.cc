@@ -1,0 +1,250 @@
+// Agent registration and the stateful half of report acceptance.
+#include "agent_registry.h"
+
+#include <algorithm>
+#include <tuple>
+
+#include <google/protobuf/util/time_util.h>
+
+namespace regionpulse {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+std::string JoinProblems(const std::vector<std::string>& problems) {
+  std::string joined;
+  for (const auto& problem : problems) {
+    if (!joined.empty()) joined += "; ";
+    joined += problem;
+  }
+  return joined;
+}
+
+std::string Milliseconds(std::chrono::nanoseconds d) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + " ms";
+}
+
+}  // namespace
+
+RejectCode RejectCodeOf(AcceptStatus status) {
+  switch (status) {
+    case AcceptStatus::kAccepted:
+    case AcceptStatus::kDuplicate:
+      return RejectCode::kOk;
+    case AcceptStatus::kUnknownAgent:
+      return RejectCode::kFailedPrecondition;
+    case AcceptStatus::kInvalid:
+    case AcceptStatus::kFutureWindow:
+    case AcceptStatus::kSequenceBackwards:
+      return RejectCode::kInvalidArgument;
+  }
+  return RejectCode::kInvalidArgument;
+}
+
+const char* AcceptStatusName(AcceptStatus status) {
+  switch (status) {
+    case AcceptStatus::kAccepted:
+      return "accepted";
+    case AcceptStatus::kDuplicate:
+      return "duplicate";
+    case AcceptStatus::kUnknownAgent:
+      return "unknown agent";
+    case AcceptStatus::kInvalid:
+      return "invalid";
+    case AcceptStatus::kFutureWindow:
+      return "window in the future";
+    case AcceptStatus::kSequenceBackwards:
+      return "sequence backwards";
+  }
+  return "invalid";
+}
+
+AgentRegistry::AgentRegistry(AgentRegistryConfig config) : config_(std::move(config)) {}
+
+HelloResult AgentRegistry::Hello(const v1::Hello& hello, WallClock::time_point now) {
+  HelloResult result;
+  const size_t max_name = config_.limits.max_name_length;
+  auto refuse = [&](std::string reason) {
+    result.reason = "hello from node '" + hello.node().substr(0, max_name) + "': " + std::move(reason);
+    return result;
+  };
+  if (hello.node().empty()) return refuse("node is empty");
+  if (hello.region().empty()) return refuse("region is empty");
+  for (const auto* field : {&hello.node(), &hello.region(), &hello.zone()}) {
+    if (field->size() > max_name) {
+      return refuse("name of " + std::to_string(field->size()) + " bytes (limit " + std::to_string(max_name) +
+                    ")");
+    }
+  }
+  if (hello.probe_endpoint().port() > 65535) {
+    return refuse("probe_endpoint port " + std::to_string(hello.probe_endpoint().port()) + " out of range");
+  }
+  const auto window = FromDuration(hello.window());
+  if (window < std::chrono::nanoseconds::zero() || window > config_.limits.max_window) {
+    return refuse("window " + Milliseconds(window) + " out of range");
+  }
+
+  auto [it, first_hello] = agents_.try_emplace(hello.node());
+  Agent& agent = it->second;
+  if (agent.current_session != 0) sessions_.erase(agent.current_session);
+  const bool new_instance = first_hello || agent.instance_id != hello.instance_id();
+  agent.identity = {hello.node(), hello.region(), hello.zone()};
+  agent.agent_version = hello.agent_version();
+  agent.endpoint = {hello.probe_endpoint().address(), hello.probe_endpoint().port()};
+  agent.capabilities = hello.capabilities();
+  agent.interfaces.assign(hello.interfaces().begin(), hello.interfaces().end());
+  agent.window = window > std::chrono::nanoseconds::zero() ? window : config_.default_window;
+  if (new_instance) {
+    agent.instance_id = hello.instance_id();
+    agent.highest_sequence = 0;
+  }
+  agent.registered_at = now;
+  agent.current_session = next_session_++;
+  agent.session_last_sequence = 0;
+  sessions_[agent.current_session] = hello.node();
+
+  result.ok = true;
+  result.session = agent.current_session;
+  result.agent = agent.identity;
+  result.highest_sequence = agent.highest_sequence;
+  return result;
+}
+
+AcceptResult AgentRegistry::Accept(uint64_t session, const v1::HealthReport& report,
+                                   WallClock::time_point now) {
+  AcceptResult result;
+  const auto session_it = sessions_.find(session);
+  if (session_it == sessions_.end()) {
+    result.status = AcceptStatus::kUnknownAgent;
+    result.reason = "report on a stream without a current Hello (session " + std::to_string(session) +
+                    " unknown or replaced by a newer stream of the same node)";
+    return result;
+  }
+  Agent& agent = agents_.at(session_it->second);
+  result.agent = agent.identity;
+  result.instance_id = agent.instance_id;
+  result.highest_sequence = agent.highest_sequence;
+  const std::string who = "report " + std::to_string(report.sequence()) + " from " + agent.identity.node;
+
+  if (auto problems = ReportProblems(report, config_.limits); !problems.empty()) {
+    result.status = AcceptStatus::kInvalid;
+    result.reason = who + ": " + JoinProblems(problems);
+    return result;
+  }
+  const auto window_end = FromTimestamp(report.window_end());
+  if (window_end > now + config_.clock_skew_allowance) {
+    result.status = AcceptStatus::kFutureWindow;
+    result.reason = who + ": window_end " + TimeUtil::ToString(report.window_end()) + " is " +
+                    Milliseconds(window_end - now) + " in the future (clock skew allowance " +
+                    Milliseconds(config_.clock_skew_allowance) + ")";
+    return result;
+  }
+  // Within one stream sequences only go up; a replay after a reconnect starts a new stream and
+  // may repeat stored sequences, which are duplicates.
+  if (report.sequence() < agent.session_last_sequence) {
+    result.status = AcceptStatus::kSequenceBackwards;
+    result.reason = who + ": sequence went backwards on this stream (previous " +
+                    std::to_string(agent.session_last_sequence) + ")";
+    return result;
+  }
+  agent.session_last_sequence = report.sequence();
+  if (report.sequence() <= agent.highest_sequence) {
+    result.status = AcceptStatus::kDuplicate;
+    return result;
+  }
+  agent.highest_sequence = report.sequence();
+  agent.last_report_at = now;
+  result.status = AcceptStatus::kAccepted;
+  result.highest_sequence = agent.highest_sequence;
+  return result;
+}
+
+void AgentRegistry::EndSession(uint64_t session) {
+  const auto it = sessions_.find(session);
+  if (it == sessions_.end()) return;
+  if (auto agent = agents_.find(it->second);
+      agent != agents_.end() && agent->second.current_session == session) {
+    agent->second.current_session = 0;
+  }
+  sessions_.erase(it);
+}
+
+std::chrono::nanoseconds AgentRegistry::NotReportingTimeout(const Agent& agent) const {
+  return std::max<std::chrono::nanoseconds>(config_.not_reporting_timeout,
+                                            agent.window * config_.not_reporting_windows);
+}
+
+WallClock::time_point AgentRegistry::LastHeard(const Agent& agent) const {
+  return agent.last_report_at ? std::max(*agent.last_report_at, agent.registered_at) : agent.registered_at;
+}
+
+bool AgentRegistry::Reporting(const Agent& agent, WallClock::time_point now) const {
+  // Before the first report the Hello counts: a fresh agent gets one timeout to send it.
+  return now - LastHeard(agent) <= NotReportingTimeout(agent);
+}
+
+AgentPresence AgentRegistry::PresenceOf(const Agent& agent, WallClock::time_point now) const {
+  return {agent.identity.node, agent.identity.region, agent.identity.zone,
+          agent.endpoint,      Reporting(agent, now), LastHeard(agent)};
+}
+
+std::vector<v1::AgentInfo> AgentRegistry::List(WallClock::time_point now,
+                                               const std::string& region_filter) const {
+  std::vector<v1::AgentInfo> out;
+  for (const auto& [node, agent] : agents_) {
+    if (!region_filter.empty() && agent.identity.region != region_filter) continue;
+    v1::AgentInfo& info = out.emplace_back();
+    info.set_node(node);
+    info.set_region(agent.identity.region);
+    info.set_zone(agent.identity.zone);
+    info.set_agent_version(agent.agent_version);
+    info.mutable_probe_endpoint()->set_address(agent.endpoint.address);
+    info.mutable_probe_endpoint()->set_port(agent.endpoint.port);
+    info.set_state(Reporting(agent, now) ? v1::AGENT_STATE_REPORTING : v1::AGENT_STATE_NOT_REPORTING);
+    if (agent.last_report_at) *info.mutable_last_report_at() = ToTimestamp(*agent.last_report_at);
+    info.set_last_sequence(agent.highest_sequence);
+    for (const auto& interface : agent.interfaces) *info.add_interfaces() = interface;
+    *info.mutable_capabilities() = agent.capabilities;
+  }
+  std::sort(out.begin(), out.end(), [](const v1::AgentInfo& a, const v1::AgentInfo& b) {
+    return std::tie(a.region(), a.node()) < std::tie(b.region(), b.node());
+  });
+  return out;
+}
+
+std::vector<AgentPresence> AgentRegistry::Presence(WallClock::time_point now) const {
+  std::vector<AgentPresence> out;
+  out.reserve(agents_.size());
+  for (const auto& [node, agent] : agents_) out.push_back(PresenceOf(agent, now));
+  std::sort(out.begin(), out.end(),
+            [](const AgentPresence& a, const AgentPresence& b) { return a.node < b.node; });
+  return out;
+}
+
+std::optional<AgentPresence> AgentRegistry::Find(const std::string& node, WallClock::time_point now) const {
+  const auto it = agents_.find(node);
+  if (it == agents_.end()) return std::nullopt;
+  return PresenceOf(it->second, now);
+}
+
+bool AgentRegistry::IsReporting(const std::string& node, WallClock::time_point now) const {
+  const auto it = agents_.find(node);
+  return it != agents_.end() && Reporting(it->second, now);
+}
+
+std::vector<std::string> AgentRegistry::Expire(WallClock::time_point now) {
+  std::vector<std::string> forgotten;
+  for (auto it = agents_.begin(); it != agents_.end();) {
+    // An agent with an open stream is never forgotten, however quiet.
+    if (it->second.current_session == 0 && now - LastHeard(it->second) > config_.forget_after) {
+      forgotten.push_back(it->first);
+      it = agents_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  std::sort(forgotten.begin(), forgotten.end());
+  return forgotten;
+}
+
+}  // namespace regionpulse

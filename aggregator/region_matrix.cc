@@ -1,0 +1,725 @@
+// Sliding-window storage of reports: per-path, per-observer and per-region-pair slot rings.
+#include "region_matrix.h"
+
+#include <algorithm>
+#include <limits>
+#include <set>
+#include <tuple>
+
+namespace regionpulse {
+namespace {
+
+using std::chrono::nanoseconds;
+
+int64_t NsSinceEpoch(WallClock::time_point t) {
+  return std::chrono::duration_cast<nanoseconds>(t.time_since_epoch()).count();
+}
+
+// floor(a / b) for possibly negative a.
+int64_t FloorDiv(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+  return q;
+}
+
+// A fixed number of time slots, reused in a circle: memory stays constant however long the
+// aggregator runs. A slot belongs to one epoch (time / width); writing to a newer epoch
+// recycles the slot, writing to an epoch older than the ring holds is refused.
+template <typename Slot>
+class SlotRing {
+ public:
+  explicit SlotRing(size_t size) : entries_(size) {}
+
+  Slot* At(int64_t epoch) {
+    const auto size = static_cast<int64_t>(entries_.size());
+    if (newest_ != kNone && epoch <= newest_ - size) return nullptr;
+    Entry& entry = entries_[static_cast<size_t>(((epoch % size) + size) % size)];
+    if (entry.epoch != epoch) {
+      if (entry.epoch != kNone && entry.epoch > epoch) return nullptr;
+      entry.data = Slot{};
+      entry.epoch = epoch;
+    }
+    newest_ = std::max(newest_, epoch);
+    return &entry.data;
+  }
+
+  template <typename F>
+  void ForEachSince(int64_t from_epoch, F&& f) const {
+    for (const Entry& entry : entries_) {
+      if (entry.epoch != kNone && entry.epoch >= from_epoch) f(entry.data);
+    }
+  }
+
+  int64_t newest() const { return newest_; }
+  bool HasDataSince(int64_t from_epoch) const { return newest_ != kNone && newest_ >= from_epoch; }
+
+ private:
+  static constexpr int64_t kNone = std::numeric_limits<int64_t>::min();
+  struct Entry {
+    int64_t epoch = kNone;
+    Slot data;
+  };
+  std::vector<Entry> entries_;
+  int64_t newest_ = kNone;
+};
+
+// Region-pair histograms merge every path of every observer: a dense array makes each merge
+// O(buckets of the small histogram) instead of O(buckets of the big one) with a reallocation.
+class DenseHistogram {
+ public:
+  void Merge(const LatencyHistogram& h) {
+    if (h.Empty()) return;
+    if (counts_.empty()) counts_.assign(HistogramLayout::kBucketCount, 0);
+    for (const auto& [bucket, n] : h.buckets()) counts_[bucket] += n;
+    min_ns_ = count_ == 0 ? h.MinNs() : std::min(min_ns_, h.MinNs());
+    max_ns_ = std::max(max_ns_, h.MaxNs());
+    count_ += h.Count();
+    sum_ns_ += h.SumNs();
+  }
+  void MergeInto(DenseHistogram* out) const {
+    if (count_ == 0) return;
+    if (out->counts_.empty()) out->counts_.assign(HistogramLayout::kBucketCount, 0);
+    for (size_t i = 0; i < counts_.size(); ++i) out->counts_[i] += counts_[i];
+    out->min_ns_ = out->count_ == 0 ? min_ns_ : std::min(out->min_ns_, min_ns_);
+    out->max_ns_ = std::max(out->max_ns_, max_ns_);
+    out->count_ += count_;
+    out->sum_ns_ += sum_ns_;
+  }
+  LatencyHistogram ToSparse() const {
+    LatencyHistogram::Buckets buckets;
+    for (size_t i = 0; i < counts_.size(); ++i) {
+      if (counts_[i] != 0) buckets.emplace_back(static_cast<uint32_t>(i), counts_[i]);
+    }
+    return LatencyHistogram::FromParts(std::move(buckets), sum_ns_, min_ns_, max_ns_);
+  }
+
+ private:
+  std::vector<uint64_t> counts_;
+  uint64_t count_ = 0;
+  uint64_t sum_ns_ = 0;
+  uint64_t min_ns_ = 0;
+  uint64_t max_ns_ = 0;
+};
+
+struct PathSlot {
+  uint64_t sent = 0;
+  uint64_t forward = 0;
+  uint64_t reverse = 0;
+  uint64_t duplicates = 0;
+  uint64_t reordered = 0;
+  LatencyHistogram kernel;
+  LatencyHistogram user;
+};
+
+struct ObserverSlot {
+  uint64_t sent = 0;
+  uint64_t forward = 0;
+  uint64_t reverse = 0;
+  uint64_t rx_packets = 0;  // passive traffic received from the target region
+};
+
+struct PairSlot {
+  uint64_t sent = 0;
+  uint64_t forward = 0;
+  uint64_t reverse = 0;
+  DenseHistogram kernel;
+  DenseHistogram user;
+  uint64_t tx_bytes = 0;
+  uint64_t rx_bytes = 0;
+  uint64_t tcp_retransmits = 0;
+};
+
+struct FlowSlot {
+  uint64_t bytes_acked = 0;
+  uint64_t retransmits = 0;
+  int64_t srtt_sum_ns = 0;
+  uint64_t srtt_samples = 0;
+  int64_t covered_ns = 0;  // total window length reported, for rates
+};
+
+std::optional<nanoseconds> PercentileOf(const LatencyHistogram& h, double q) {
+  if (auto p = h.Percentile(q)) return nanoseconds(*p);
+  return std::nullopt;
+}
+
+void SetDuration(std::optional<nanoseconds> d, google::protobuf::Duration* out) {
+  if (d) *out = ToDuration(*d);
+}
+
+double Ratio(uint64_t part, uint64_t whole) {
+  return whole == 0 ? 0.0 : static_cast<double>(part) / static_cast<double>(whole);
+}
+
+}  // namespace
+
+double ProbeCounts::Loss() const {
+  return sent == 0 ? 0.0 : 1.0 - Ratio(received_reverse, sent);
+}
+
+struct RegionMatrix::State {
+  struct Path {
+    uint32_t source = 0;
+    uint32_t target = 0;
+    uint32_t source_region = 0;
+    uint32_t target_region = 0;
+    SlotRing<PathSlot> ring;
+    WallClock::time_point last_window_end;
+    nanoseconds jitter{0};
+  };
+  struct ObserverRegion {
+    uint32_t node = 0;
+    uint32_t node_region = 0;
+    uint32_t target_region = 0;
+    SlotRing<ObserverSlot> ring;
+    std::optional<WallClock::time_point> last_probed;  // window_end of the last probes to it
+  };
+  struct Pair {
+    SlotRing<PairSlot> ring;
+  };
+  struct Flow {
+    Flow(uint32_t node, uint32_t node_region, uint32_t remote_region, std::string name, size_t ring_size)
+        : node(node),
+          node_region(node_region),
+          remote_region(remote_region),
+          name(std::move(name)),
+          ring(ring_size) {}
+    uint32_t node = 0;
+    uint32_t node_region = 0;
+    uint32_t remote_region = 0;
+    std::string name;
+    SlotRing<FlowSlot> ring;
+    WallClock::time_point last_window_end;
+    nanoseconds last_progress_age{0};
+    nanoseconds srtt{0};
+    uint32_t connections = 0;
+    uint64_t expected_min_rate_bps = 0;
+    std::optional<WallClock::time_point> last_acked;  // window_end of the last window that acked bytes
+  };
+
+  // Interned names: the hot maps key on small integers.
+  std::vector<std::string> names;
+  std::unordered_map<std::string, uint32_t> ids;
+
+  std::unordered_map<uint64_t, Path> paths;                       // (source << 32 | target)
+  std::unordered_map<uint64_t, ObserverRegion> observer_regions;  // (node << 32 | region)
+  std::map<std::pair<uint32_t, uint32_t>, Pair> pairs;            // (source region, target region)
+  std::unordered_map<std::string, Flow> flows;                    // node \0 name \0 remote region
+  std::set<uint32_t> regions;
+
+  int64_t last_evict_epoch = std::numeric_limits<int64_t>::min();
+  uint64_t paths_not_tracked = 0;
+  uint64_t stale_windows_ignored = 0;
+
+  uint32_t Intern(const std::string& name) {
+    auto [it, inserted] = ids.try_emplace(name, static_cast<uint32_t>(names.size()));
+    if (inserted) names.push_back(name);
+    return it->second;
+  }
+  std::optional<uint32_t> IdOf(const std::string& name) const {
+    const auto it = ids.find(name);
+    if (it == ids.end()) return std::nullopt;
+    return it->second;
+  }
+  const std::string& Name(uint32_t id) const { return names[id]; }
+};
+
+namespace {
+
+uint64_t PairKey(uint32_t a, uint32_t b) {
+  return (static_cast<uint64_t>(a) << 32) | b;
+}
+
+}  // namespace
+
+RegionMatrix::RegionMatrix(RegionMatrixConfig config)
+    : config_(std::move(config)), state_(std::make_unique<State>()) {
+  // Sub-second slots or windows would make the epoch arithmetic meaningless.
+  config_.slot = std::max(config_.slot, std::chrono::seconds(1));
+  config_.window = std::max(config_.window, config_.slot);
+  config_.evidence_window = std::max(config_.evidence_window, std::chrono::seconds(1));
+}
+
+RegionMatrix::~RegionMatrix() = default;
+
+namespace {
+
+// Slots to cover `window` at `slot` width: the partial slot at each end, plus one for
+// windows stamped slightly in the future (the clock-skew allowance).
+size_t RingSize(std::chrono::seconds window, std::chrono::seconds slot) {
+  return static_cast<size_t>((window.count() + slot.count() - 1) / slot.count()) + 2;
+}
+
+int64_t EpochOf(WallClock::time_point t, std::chrono::seconds width) {
+  return FloorDiv(NsSinceEpoch(t), std::chrono::duration_cast<nanoseconds>(width).count());
+}
+
+}  // namespace
+
+void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& report,
+                       WallClock::time_point now) {
+  State& s = *state_;
+  Evict(now);
+  const auto window_start = FromTimestamp(report.window_start());
+  const auto window_end = FromTimestamp(report.window_end());
+  if (window_end < now - config_.window) {
+    ++s.stale_windows_ignored;
+    return;
+  }
+  // A window ending exactly on a slot boundary belongs to the slot it covered.
+  const auto placed_at = window_end - nanoseconds(1);
+  const int64_t coarse = EpochOf(placed_at, config_.slot);
+  const int64_t fine = EpochOf(placed_at, std::chrono::seconds(1));
+  const size_t coarse_ring = RingSize(config_.window, config_.slot);
+  const size_t fine_ring = RingSize(config_.evidence_window, std::chrono::seconds(1));
+
+  const uint32_t node = s.Intern(source.node);
+  const uint32_t region = s.Intern(source.region);
+  s.regions.insert(region);
+
+  auto observer_region = [&](uint32_t target_region) -> State::ObserverRegion& {
+    auto [it, inserted] = s.observer_regions.try_emplace(
+        PairKey(node, target_region),
+        State::ObserverRegion{node, region, target_region, SlotRing<ObserverSlot>(fine_ring), {}});
+    return it->second;
+  };
+  auto pair_slot = [&](uint32_t target_region) -> PairSlot* {
+    auto [it, inserted] =
+        s.pairs.try_emplace({region, target_region}, State::Pair{SlotRing<PairSlot>(coarse_ring)});
+    return it->second.ring.At(coarse);
+  };
+
+  for (const auto& path : report.paths()) {
+    const uint32_t target = s.Intern(path.peer_node());
+    const uint32_t target_region = s.Intern(path.peer_region());
+    s.regions.insert(target_region);
+    // Validated by the registry's ReportProblems; an invalid histogram here would be a bug
+    // upstream, and is then left out rather than trusted.
+    auto kernel = FromProto(path.rtt_kernel());
+    auto user = FromProto(path.rtt_user());
+
+    State::ObserverRegion& observed = observer_region(target_region);
+    if (ObserverSlot* slot = observed.ring.At(fine)) {
+      slot->sent += path.probes_sent();
+      slot->forward += path.received_forward();
+      slot->reverse += path.received_reverse();
+    }
+    if (path.probes_sent() > 0) {
+      observed.last_probed = std::max(observed.last_probed.value_or(window_end), window_end);
+    }
+    if (PairSlot* slot = pair_slot(target_region)) {
+      slot->sent += path.probes_sent();
+      slot->forward += path.received_forward();
+      slot->reverse += path.received_reverse();
+      if (kernel.ok()) slot->kernel.Merge(*kernel);
+      if (user.ok()) slot->user.Merge(*user);
+    }
+
+    const uint64_t key = PairKey(node, target);
+    auto it = s.paths.find(key);
+    if (it == s.paths.end()) {
+      if (s.paths.size() >= config_.max_paths) {
+        ++s.paths_not_tracked;
+        continue;
+      }
+      it = s.paths
+               .emplace(
+                   key,
+                   State::Path{node, target, region, target_region, SlotRing<PathSlot>(coarse_ring), {}, {}})
+               .first;
+    }
+    State::Path& p = it->second;
+    p.target_region = target_region;
+    p.source_region = region;
+    if (PathSlot* slot = p.ring.At(coarse)) {
+      slot->sent += path.probes_sent();
+      slot->forward += path.received_forward();
+      slot->reverse += path.received_reverse();
+      slot->duplicates += path.duplicates();
+      slot->reordered += path.reordered();
+      if (kernel.ok()) slot->kernel.Merge(*kernel);
+      if (user.ok()) slot->user.Merge(*user);
+    }
+    if (window_end >= p.last_window_end) {
+      p.last_window_end = window_end;
+      p.jitter = FromDuration(path.jitter());
+    }
+  }
+
+  for (const auto& traffic : report.traffic()) {
+    const uint32_t target_region = s.Intern(traffic.remote_region());
+    s.regions.insert(target_region);
+    if (ObserverSlot* slot = observer_region(target_region).ring.At(fine))
+      slot->rx_packets += traffic.rx_packets();
+    if (PairSlot* slot = pair_slot(target_region)) {
+      slot->tx_bytes += traffic.tx_bytes();
+      slot->rx_bytes += traffic.rx_bytes();
+      slot->tcp_retransmits += traffic.tcp_retransmits();
+    }
+  }
+
+  const int64_t window_ns = std::max<int64_t>(0, NsSinceEpoch(window_end) - NsSinceEpoch(window_start));
+  for (const auto& flow : report.flows()) {
+    const uint32_t remote = s.Intern(flow.remote_region());
+    s.regions.insert(remote);
+    std::string key = source.node;
+    key.append(1, '\0').append(flow.name()).append(1, '\0').append(flow.remote_region());
+    auto it = s.flows.find(key);
+    if (it == s.flows.end()) {
+      it = s.flows.emplace(std::move(key), State::Flow(node, region, remote, flow.name(), coarse_ring)).first;
+    }
+    State::Flow& f = it->second;
+    if (FlowSlot* slot = f.ring.At(coarse)) {
+      slot->bytes_acked += flow.bytes_acked();
+      slot->retransmits += flow.retransmits();
+      const auto srtt = FromDuration(flow.srtt());
+      if (srtt > nanoseconds::zero()) {
+        slot->srtt_sum_ns += srtt.count();
+        ++slot->srtt_samples;
+      }
+      slot->covered_ns += window_ns;
+    }
+    if (window_end >= f.last_window_end) {
+      f.node_region = region;
+      f.last_window_end = window_end;
+      f.last_progress_age = FromDuration(flow.last_progress_age());
+      f.srtt = FromDuration(flow.srtt());
+      f.connections = flow.connections();
+      f.expected_min_rate_bps = flow.expected_min_rate_bps();
+    }
+    if (flow.bytes_acked() > 0) f.last_acked = std::max(f.last_acked.value_or(window_end), window_end);
+  }
+}
+
+namespace {
+
+// Classification of one region-pair cell, with the verdict's thresholds.
+v1::RegionState ClassifyCell(const RegionMatrixConfig& config, uint64_t sent, uint64_t reverse,
+                             std::optional<nanoseconds> p99) {
+  if (sent == 0) return v1::REGION_STATE_UNKNOWN;
+  const double loss = 1.0 - Ratio(reverse, sent);
+  if (loss >= config.unreachable_loss) return v1::REGION_STATE_UNREACHABLE;
+  if (loss >= config.degraded_loss) return v1::REGION_STATE_DEGRADED;
+  if (config.degraded_rtt_p99 > nanoseconds::zero() && p99 && *p99 > config.degraded_rtt_p99) {
+    return v1::REGION_STATE_DEGRADED;
+  }
+  return v1::REGION_STATE_HEALTHY;
+}
+
+nanoseconds EffectiveRange(nanoseconds range, std::chrono::seconds window) {
+  if (range <= nanoseconds::zero() || range > window) return window;
+  return range;
+}
+
+}  // namespace
+
+v1::GetRegionMatrixResponse RegionMatrix::Matrix(nanoseconds range, WallClock::time_point now) const {
+  const State& s = *state_;
+  range = EffectiveRange(range, config_.window);
+  const int64_t from = EpochOf(now - range, config_.slot);
+
+  // Distinct observers per pair: an observer counts when its last probe falls in the range.
+  std::map<std::pair<uint32_t, uint32_t>, uint32_t> observers;
+  for (const auto& [key, observed] : s.observer_regions) {
+    if (observed.last_probed && *observed.last_probed >= now - range) {
+      ++observers[{observed.node_region, observed.target_region}];
+    }
+  }
+
+  v1::GetRegionMatrixResponse response;
+  std::set<std::string> region_names;
+  for (uint32_t region : s.regions) region_names.insert(s.Name(region));
+  for (const auto& name : region_names) response.add_regions(name);
+
+  std::vector<std::pair<std::pair<std::string, std::string>, v1::RegionPairStats>> cells;
+  for (const auto& [key, pair] : s.pairs) {
+    if (!pair.ring.HasDataSince(from)) continue;
+    PairSlot total;
+    pair.ring.ForEachSince(from, [&](const PairSlot& slot) {
+      total.sent += slot.sent;
+      total.forward += slot.forward;
+      total.reverse += slot.reverse;
+      slot.kernel.MergeInto(&total.kernel);
+      slot.user.MergeInto(&total.user);
+      total.tx_bytes += slot.tx_bytes;
+      total.rx_bytes += slot.rx_bytes;
+      total.tcp_retransmits += slot.tcp_retransmits;
+    });
+    v1::RegionPairStats cell;
+    cell.set_source_region(s.Name(key.first));
+    cell.set_target_region(s.Name(key.second));
+    if (auto it = observers.find(key); it != observers.end()) cell.set_observers(it->second);
+    cell.set_probes_sent(total.sent);
+    cell.set_received_forward(total.forward);
+    cell.set_received_reverse(total.reverse);
+    cell.set_loss_forward(total.sent == 0 ? 0.0 : 1.0 - Ratio(total.forward, total.sent));
+    cell.set_loss_reverse(total.forward == 0 ? (total.sent == 0 ? 0.0 : 1.0)
+                                             : 1.0 - Ratio(total.reverse, total.forward));
+    const LatencyHistogram kernel = total.kernel.ToSparse();
+    const LatencyHistogram user = total.user.ToSparse();
+    const auto p99 = PercentileOf(kernel, 0.99);
+    SetDuration(PercentileOf(kernel, 0.50), cell.mutable_rtt_p50());
+    SetDuration(p99, cell.mutable_rtt_p99());
+    SetDuration(PercentileOf(user, 0.50), cell.mutable_user_rtt_p50());
+    SetDuration(PercentileOf(user, 0.99), cell.mutable_user_rtt_p99());
+    cell.set_tx_bytes(total.tx_bytes);
+    cell.set_rx_bytes(total.rx_bytes);
+    cell.set_tcp_retransmits(total.tcp_retransmits);
+    cell.set_state(ClassifyCell(config_, total.sent, total.reverse, p99));
+    cells.emplace_back(std::make_pair(cell.source_region(), cell.target_region()), std::move(cell));
+  }
+  std::sort(cells.begin(), cells.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& [names, cell] : cells) *response.add_cells() = std::move(cell);
+  *response.mutable_window() = ToDuration(range);
+  *response.mutable_computed_at() = ToTimestamp(now);
+  return response;
+}
+
+v1::GetPathsResponse RegionMatrix::Paths(const v1::GetPathsRequest& request,
+                                         WallClock::time_point now) const {
+  const State& s = *state_;
+  const nanoseconds range = EffectiveRange(FromDuration(request.range().window()), config_.window);
+  const int64_t from = EpochOf(now - range, config_.slot);
+  const auto region = request.region().empty() ? std::nullopt : s.IdOf(request.region());
+  const auto node = request.node().empty() ? std::nullopt : s.IdOf(request.node());
+  v1::GetPathsResponse response;
+  // A filter naming something never seen matches nothing.
+  if ((!request.region().empty() && !region) || (!request.node().empty() && !node)) return response;
+
+  struct Row {
+    double loss;
+    v1::PathSummary summary;
+  };
+  std::vector<Row> rows;
+  for (const auto& [key, path] : s.paths) {
+    if (region && path.source_region != *region && path.target_region != *region) continue;
+    if (node && path.source != *node && path.target != *node) continue;
+    if (!path.ring.HasDataSince(from)) continue;
+    PathSlot total;
+    path.ring.ForEachSince(from, [&](const PathSlot& slot) {
+      total.sent += slot.sent;
+      total.forward += slot.forward;
+      total.reverse += slot.reverse;
+      total.duplicates += slot.duplicates;
+      total.reordered += slot.reordered;
+      total.kernel.Merge(slot.kernel);
+      total.user.Merge(slot.user);
+    });
+    v1::PathSummary summary;
+    summary.set_source_node(s.Name(path.source));
+    summary.set_source_region(s.Name(path.source_region));
+    summary.set_target_node(s.Name(path.target));
+    summary.set_target_region(s.Name(path.target_region));
+    summary.set_probes_sent(total.sent);
+    summary.set_loss_forward(total.sent == 0 ? 0.0 : 1.0 - Ratio(total.forward, total.sent));
+    summary.set_loss_reverse(total.forward == 0 ? (total.sent == 0 ? 0.0 : 1.0)
+                                                : 1.0 - Ratio(total.reverse, total.forward));
+    SetDuration(PercentileOf(total.kernel, 0.50), summary.mutable_rtt_p50());
+    SetDuration(PercentileOf(total.kernel, 0.99), summary.mutable_rtt_p99());
+    SetDuration(PercentileOf(total.user, 0.50), summary.mutable_user_rtt_p50());
+    SetDuration(PercentileOf(total.user, 0.99), summary.mutable_user_rtt_p99());
+    *summary.mutable_jitter() = ToDuration(path.jitter);
+    summary.set_duplicates(total.duplicates);
+    summary.set_reordered(total.reordered);
+    *summary.mutable_last_window_end() = ToTimestamp(path.last_window_end);
+    rows.push_back({total.sent == 0 ? 0.0 : 1.0 - Ratio(total.reverse, total.sent), std::move(summary)});
+  }
+  // Worst first: what an engineer looks for is the broken path.
+  std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+    if (a.loss != b.loss) return a.loss > b.loss;
+    return std::tie(a.summary.source_node(), a.summary.target_node()) <
+           std::tie(b.summary.source_node(), b.summary.target_node());
+  });
+  uint32_t limit = request.limit() == 0 ? config_.default_path_limit : request.limit();
+  limit = std::min(limit, config_.max_path_limit);
+  response.set_truncated(rows.size() > limit);
+  for (size_t i = 0; i < rows.size() && i < limit; ++i) *response.add_paths() = std::move(rows[i].summary);
+  return response;
+}
+
+namespace {
+
+struct FlowTotals {
+  uint64_t bytes_acked = 0;
+  uint64_t retransmits = 0;
+  int64_t covered_ns = 0;
+  uint64_t RateBps() const {
+    if (covered_ns <= 0) return 0;
+    return static_cast<uint64_t>(static_cast<double>(bytes_acked) * 1e9 / static_cast<double>(covered_ns));
+  }
+};
+
+}  // namespace
+
+v1::GetFlowsResponse RegionMatrix::Flows(const v1::GetFlowsRequest& request,
+                                         WallClock::time_point now) const {
+  const State& s = *state_;
+  const int64_t from = EpochOf(now - config_.window, config_.slot);
+  v1::GetFlowsResponse response;
+  std::vector<v1::FlowSummary> rows;
+  for (const auto& [key, flow] : s.flows) {
+    if (!flow.ring.HasDataSince(from)) continue;
+    const std::string& node_region = s.Name(flow.node_region);
+    const std::string& remote = s.Name(flow.remote_region);
+    if (!request.region().empty() && node_region != request.region() && remote != request.region()) continue;
+    if (!request.name().empty() && flow.name != request.name()) continue;
+    FlowTotals totals;
+    flow.ring.ForEachSince(from, [&](const FlowSlot& slot) {
+      totals.bytes_acked += slot.bytes_acked;
+      totals.retransmits += slot.retransmits;
+      totals.covered_ns += slot.covered_ns;
+    });
+    v1::FlowSummary& summary = rows.emplace_back();
+    summary.set_node(s.Name(flow.node));
+    summary.set_region(node_region);
+    summary.set_name(flow.name);
+    summary.set_remote_region(remote);
+    summary.set_rate_bps(totals.RateBps());
+    summary.set_expected_min_rate_bps(flow.expected_min_rate_bps);
+    *summary.mutable_srtt() = ToDuration(flow.srtt);
+    summary.set_retransmits(totals.retransmits);
+    *summary.mutable_last_progress_age() = ToDuration(flow.last_progress_age);
+    summary.set_connections(flow.connections);
+    summary.set_at_risk(flow.last_progress_age >= config_.replication_staleness ||
+                        (flow.expected_min_rate_bps > 0 && totals.RateBps() < flow.expected_min_rate_bps));
+  }
+  std::sort(rows.begin(), rows.end(), [](const v1::FlowSummary& a, const v1::FlowSummary& b) {
+    return std::tie(a.name(), a.region(), a.node(), a.remote_region()) <
+           std::tie(b.name(), b.region(), b.node(), b.remote_region());
+  });
+  for (auto& row : rows) *response.add_flows() = std::move(row);
+  return response;
+}
+
+VerdictEvidence RegionMatrix::Evidence(const std::vector<AgentPresence>& agents,
+                                       const std::vector<std::string>& known_regions,
+                                       WallClock::time_point now) const {
+  const State& s = *state_;
+  VerdictEvidence evidence;
+  const int64_t fine_from = EpochOf(now - config_.evidence_window, std::chrono::seconds(1));
+  const int64_t coarse_from = EpochOf(now - config_.evidence_window, config_.slot);
+
+  std::set<std::string> regions(known_regions.begin(), known_regions.end());
+  std::unordered_map<std::string, bool> reporting;
+  for (const auto& agent : agents) {
+    regions.insert(agent.region);
+    RegionAgents& count = evidence.agents[agent.region];
+    (agent.reporting ? count.reporting : count.not_reporting) += 1;
+    reporting[agent.node] = agent.reporting;
+  }
+
+  // Observers, and traffic received from each region by nodes outside it.
+  std::map<uint32_t, size_t> observer_index;  // node id -> position in evidence.observers
+  for (const auto& [key, observed] : s.observer_regions) {
+    ObserverSlot total;
+    bool any = false;
+    observed.ring.ForEachSince(fine_from, [&](const ObserverSlot& slot) {
+      any = true;
+      total.sent += slot.sent;
+      total.forward += slot.forward;
+      total.reverse += slot.reverse;
+      total.rx_packets += slot.rx_packets;
+    });
+    if (!any) continue;
+    const std::string& target = s.Name(observed.target_region);
+    if (total.rx_packets > 0 && observed.node_region != observed.target_region) {
+      PassiveSignals& passive = evidence.passive[target];
+      ++passive.nodes_receiving;
+      passive.rx_packets += total.rx_packets;
+    }
+    if (total.sent == 0) continue;
+    auto [it, inserted] = observer_index.try_emplace(observed.node, evidence.observers.size());
+    if (inserted) {
+      evidence.observers.push_back({s.Name(observed.node), s.Name(observed.node_region), {}});
+      regions.insert(s.Name(observed.node_region));
+    }
+    ProbeCounts& counts = evidence.observers[it->second].to_region[target];
+    counts.sent += total.sent;
+    counts.received_forward += total.forward;
+    counts.received_reverse += total.reverse;
+    regions.insert(target);
+  }
+  std::sort(evidence.observers.begin(), evidence.observers.end(),
+            [](const ObserverView& a, const ObserverView& b) { return a.node < b.node; });
+
+  // RTT into each region from elsewhere, merged over observers (never percentiles of percentiles).
+  std::map<uint32_t, DenseHistogram> into;
+  for (const auto& [key, pair] : s.pairs) {
+    if (key.first == key.second) continue;
+    pair.ring.ForEachSince(coarse_from,
+                           [&](const PairSlot& slot) { slot.kernel.MergeInto(&into[key.second]); });
+  }
+  for (const auto& [region, dense] : into) {
+    const LatencyHistogram merged = dense.ToSparse();
+    if (merged.Empty()) continue;
+    evidence.latency_into[s.Name(region)] = {PercentileOf(merged, 0.50), PercentileOf(merged, 0.99)};
+  }
+
+  // Replication: per (name, source region, remote region), merged over nodes.
+  const int64_t window_from = EpochOf(now - config_.window, config_.slot);
+  std::map<std::tuple<std::string, std::string, std::string>, ReplicationEvidence> replication;
+  for (const auto& [key, flow] : s.flows) {
+    if (!flow.ring.HasDataSince(window_from)) continue;
+    const std::string& source_region = s.Name(flow.node_region);
+    const std::string& remote = s.Name(flow.remote_region);
+    ReplicationEvidence& r = replication[{flow.name, source_region, remote}];
+    r.name = flow.name;
+    r.source_region = source_region;
+    r.remote_region = remote;
+    ++r.nodes;
+    // A node that stopped reporting says nothing about progress since its last report: the
+    // replica may be stale by that much more.
+    nanoseconds staleness = flow.last_progress_age;
+    const auto it = reporting.find(s.Name(flow.node));
+    if (it == reporting.end() || !it->second)
+      staleness += std::max(nanoseconds::zero(), now - flow.last_window_end);
+    r.staleness = std::max(r.staleness, staleness);
+    FlowTotals totals;
+    flow.ring.ForEachSince(window_from, [&](const FlowSlot& slot) {
+      totals.bytes_acked += slot.bytes_acked;
+      totals.covered_ns += slot.covered_ns;
+    });
+    r.rate_bps += totals.RateBps();
+    r.expected_min_rate_bps = std::max(r.expected_min_rate_bps, flow.expected_min_rate_bps);
+    if (flow.last_acked && *flow.last_acked >= now - config_.evidence_window &&
+        flow.node_region != flow.remote_region) {
+      ++evidence.passive[remote].flows_progressing;
+    }
+  }
+  for (auto& [key, r] : replication) evidence.replication.push_back(std::move(r));
+
+  evidence.regions.assign(regions.begin(), regions.end());
+  return evidence;
+}
+
+void RegionMatrix::Forget(const std::string& node) {
+  State& s = *state_;
+  const auto id = s.IdOf(node);
+  if (!id) return;
+  std::erase_if(s.paths,
+                [&](const auto& entry) { return entry.second.source == *id || entry.second.target == *id; });
+  std::erase_if(s.observer_regions, [&](const auto& entry) { return entry.second.node == *id; });
+  std::erase_if(s.flows, [&](const auto& entry) { return entry.second.node == *id; });
+}
+
+void RegionMatrix::Evict(WallClock::time_point now) {
+  State& s = *state_;
+  const int64_t epoch = EpochOf(now, config_.slot);
+  if (epoch == s.last_evict_epoch) return;
+  s.last_evict_epoch = epoch;
+  const int64_t from = EpochOf(now - config_.window, config_.slot);
+  const int64_t fine_from = EpochOf(now - config_.window, std::chrono::seconds(1));
+  std::erase_if(s.paths, [&](const auto& entry) { return !entry.second.ring.HasDataSince(from); });
+  // Observer entries keep last_probed for the matrix's observer counts over the window.
+  std::erase_if(s.observer_regions,
+                [&](const auto& entry) { return !entry.second.ring.HasDataSince(fine_from); });
+  std::erase_if(s.flows, [&](const auto& entry) { return !entry.second.ring.HasDataSince(from); });
+  std::erase_if(s.pairs, [&](const auto& entry) { return !entry.second.ring.HasDataSince(from); });
+}
+
+RegionMatrixStats RegionMatrix::Stats() const {
+  const State& s = *state_;
+  return {s.paths.size(), s.observer_regions.size(), s.flows.size(), s.paths_not_tracked,
+          s.stale_windows_ignored};
+}
+
+}  // namespace regionpulse
