@@ -43,15 +43,97 @@ struct rp_counter {
 #define RP_KSTAMP_MAGIC 0x52504b31    /* "RPK1" */
 #define RP_KSTAMP_SLOTS 4
 
-struct rp_kstamp_tlv {
-  __u8 flags;             /* RFC 8972 U/M/I/R flags; 0 when sent */
-  __u8 type;              /* RP_TLV_TYPE_KERNEL_STAMPS */
-  __be16 length;          /* length of the value: 40 */
-  __be32 magic;           /* RP_KSTAMP_MAGIC */
-  __be32 reserved;        /* 0 */
+/* Packed: on the wire t[] starts at offset 12 (RP_KSTAMP_TLV_LEN 44); natural alignment would
+ * have put it at 16. */
+struct __attribute__((packed)) rp_kstamp_tlv {
+  __u8 flags;                /* RFC 8972 U/M/I/R flags; 0 when sent */
+  __u8 type;                 /* RP_TLV_TYPE_KERNEL_STAMPS */
+  __be16 length;             /* length of the value: 40 */
+  __be32 magic;              /* RP_KSTAMP_MAGIC */
+  __be32 reserved;           /* 0 */
   __be64 t[RP_KSTAMP_SLOTS]; /* bpf_ktime_get_ns() at t1..t4; 0 = not stamped */
 };
-#define RP_KSTAMP_TLV_LEN 44       /* sizeof(struct rp_kstamp_tlv) */
-#define RP_KSTAMP_VALUE_LEN 40     /* RP_KSTAMP_TLV_LEN minus the 4-byte TLV header */
+#define RP_KSTAMP_TLV_LEN 44   /* sizeof(struct rp_kstamp_tlv) */
+#define RP_KSTAMP_VALUE_LEN 40 /* RP_KSTAMP_TLV_LEN minus the 4-byte TLV header */
+
+/* ---- Regions ------------------------------------------------------------------------------
+ * Region ids are 1-based positions in the configured region table; 0 means "no region
+ * matched". The LPM tries map a remote address to its region id (value: __u32). */
+#define RP_MAX_REGIONS 64 /* ids 0..63 */
+#define RP_MAX_REGION_CIDRS 4096
+
+struct rp_lpm_v4_key {
+  __u32 prefixlen; /* bits, 0..32 */
+  __u8 addr[4];    /* network byte order */
+};
+
+struct rp_lpm_v6_key {
+  __u32 prefixlen; /* bits, 0..128 */
+  __u8 addr[16];
+};
+
+/* tunnel_tc.bpf.c: packets and bytes per remote region and direction. A per-CPU array
+ * indexed by region * RP_DIR_COUNT + direction, value struct rp_counter. */
+#define RP_REGION_TRAFFIC_SLOTS (RP_MAX_REGIONS * RP_DIR_COUNT)
+
+/* tunnel_tc.bpf.c: per-CPU array of RP_STAT_COUNT __u64 event counters. */
+enum rp_tc_stat {
+  RP_STAT_STAMP_T1 = 0, /* RP_STAT_STAMP_T1 + slot: kernel stamps written into probes */
+  RP_STAT_STAMP_T2 = 1,
+  RP_STAT_STAMP_T3 = 2,
+  RP_STAT_STAMP_T4 = 3,
+  RP_STAT_PROBE_NO_TLV = 4,     /* UDP on the probe port without our TLV (foreign, short) */
+  RP_STAT_STAMP_FAILED = 5,     /* a helper refused to write: packet left as it was */
+  RP_STAT_SLOT_ALREADY_SET = 6, /* the slot held a stamp already (second tunnel device) */
+  RP_STAT_COUNT = 7,
+};
+
+/* ---- TCP signals (tcp_signals.bpf.c) ------------------------------------------------------
+ * Per remote region: a per-CPU array indexed by region id. */
+struct rp_tcp_region_counters {
+  __u64 retransmits;
+  __u64 srtt_us_sum; /* smoothed RTT samples, microseconds */
+  __u64 srtt_samples;
+  __u64 resets; /* RST received, or sent on a connection that was established */
+  __u64 failed_connects;
+  __u64 established;
+};
+
+/* Replication flows: a flow is a set of TCP ports towards one remote region. The hash
+ * rp_flow_ports maps {port, remote region} to the flow index + 1; a connection belongs to the
+ * flow if its remote or its local port is in the set. */
+#define RP_MAX_FLOWS 64
+#define RP_MAX_FLOW_PORTS 1024
+
+struct rp_flow_port_key {
+  __u16 port; /* host byte order */
+  __u16 pad;  /* 0 */
+  __u32 region;
+};
+
+/* One flow, in a shared (not per-CPU) array updated with atomic adds: the progress clock must
+ * be a single value across CPUs. */
+struct rp_flow_state {
+  __u64 bytes_acked;
+  __u64 srtt_us_sum;
+  __u64 srtt_samples;
+  __u64 retransmits;
+  __u64 last_progress_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) when bytes_acked last grew */
+  __s64 connections;      /* currently established; signed so a late close cannot wrap */
+  __u64 outstanding;      /* 1 when the last event saw unacknowledged data in flight */
+};
+
+/* Per-socket state in socket local storage (sock_ops). */
+struct rp_sock_state {
+  __u32 region;
+  __u32 flow;        /* flow index + 1, 0 = none */
+  __u64 bytes_acked; /* tcp_sock bytes_acked at the last event */
+  __u32 established; /* counted into rp_flow_state.connections */
+  __u32 pad;
+};
+
+#define RP_TCP_STATE_ESTABLISHED 1 /* include/net/tcp_states.h */
+#define RP_TCP_STATE_SYN_SENT 2
+#define RP_TCP_STATE_CLOSE 7
 
 #endif /* REGIONPULSE_BPF_SHARED_H */

@@ -1,0 +1,406 @@
+// BpfDatapath: the one place that owns the BPF lifecycle (open -> configure -> load -> fill
+// maps -> attach -> read -> detach -> destroy), so cleanup has a single path.
+#include "agent/bpf_datapath.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <set>
+
+#include "agent/interface_watcher.h"
+#include "agent/kernel_mounts.h"
+#include "agent/region_cidr.h"
+#include "agent/tunnel_attachment.h"
+#include "regionpulse_shared.h"
+#include "tcp_signals.skel.h"
+#include "tunnel_tc.skel.h"
+
+namespace regionpulse {
+namespace {
+
+static_assert(sizeof(rp_counter) == 16);
+static_assert(sizeof(rp_lpm_v4_key) == 8);
+static_assert(sizeof(rp_lpm_v6_key) == 20);
+static_assert(sizeof(rp_tcp_region_counters) == 48);
+static_assert(sizeof(rp_flow_port_key) == 8);
+static_assert(sizeof(rp_flow_state) == 56);
+static_assert(sizeof(rp_sock_state) == 24);
+static_assert(sizeof(rp_kstamp_tlv) == RP_KSTAMP_TLV_LEN);
+static_assert(offsetof(rp_kstamp_tlv, t) == 12);
+
+std::shared_ptr<spdlog::logger> Log() {
+  if (auto logger = spdlog::get("datapath")) return logger;
+  auto logger = spdlog::default_logger()->clone("datapath");
+  try {
+    spdlog::register_logger(logger);
+  } catch (const spdlog::spdlog_ex&) {
+    return spdlog::get("datapath");  // registered by another thread meanwhile
+  }
+  return logger;
+}
+
+// libbpf prints verifier logs and attach failures through this; they belong in our log.
+int LibbpfPrint(libbpf_print_level level, const char* format, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char line[1024];
+  const int n = vsnprintf(line, sizeof(line), format, args);
+  std::string text(line);
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  if (level == LIBBPF_WARN) {
+    Log()->warn("libbpf: {}", text);
+  } else {
+    Log()->debug("libbpf: {}", text);
+  }
+  return n;
+}
+
+Result<uint64_t> OwnNetnsCookie() {
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Error{"opening a socket to read the network namespace cookie", errno};
+  uint64_t cookie = 0;
+  socklen_t len = sizeof(cookie);
+  const int rc = getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len);
+  const int err = errno;
+  close(fd);
+  if (rc != 0) return Error{"reading the network namespace cookie (SO_NETNS_COOKIE, Linux 5.14)", err};
+  return cookie;
+}
+
+template <typename T>
+std::vector<T> ReadPerCpu(int map_fd, uint32_t key) {
+  std::vector<T> values(static_cast<size_t>(libbpf_num_possible_cpus()));
+  if (bpf_map_lookup_elem(map_fd, &key, values.data()) != 0) return {};
+  return values;
+}
+
+ProgramRunStats StatsOf(const std::string& object, bpf_program* program) {
+  ProgramRunStats stats;
+  stats.name = object + "/" + bpf_program__name(program);
+  bpf_prog_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(bpf_program__fd(program), &info, &len) == 0) {
+    stats.run_count = info.run_cnt;
+    stats.run_time_ns = info.run_time_ns;
+  }
+  return stats;
+}
+
+}  // namespace
+
+struct BpfDatapath::Impl {
+  DatapathConfig config;
+  tunnel_tc* tc = nullptr;
+  tcp_signals* tcp = nullptr;
+  int cgroup_fd = -1;
+  std::vector<bpf_link*> links;  // tracepoints and sock_ops: owned by fds, gone with us
+  std::set<RegionId> regions;    // every configured region id
+
+  mutable std::mutex mutex;  // guards attachments (the watcher thread changes them)
+  struct Attached {
+    std::unique_ptr<TunnelAttachment> attachment;
+    bool l3_only = false;
+  };
+  std::map<uint32_t, Attached> attachments;  // by ifindex
+  std::unique_ptr<InterfaceWatcher> watcher;
+  // Set while Start lists the existing interfaces: the first attach failure fails Start.
+  bool starting = true;
+  std::optional<Error> start_error;
+
+  ~Impl() {
+    watcher.reset();  // no more callbacks from here on
+    {
+      std::lock_guard lock(mutex);
+      attachments.clear();
+    }
+    for (auto* link : links) bpf_link__destroy(link);
+    if (cgroup_fd >= 0) close(cgroup_fd);
+    tcp_signals__destroy(tcp);
+    tunnel_tc__destroy(tc);
+  }
+
+  Status Load();
+  Status FillMaps();
+  Status AttachTcpSignals();
+  void OnLinkAppeared(const LinkInfo& link);
+  void OnLinkVanished(uint32_t ifindex, const std::string& name);
+};
+
+Status BpfDatapath::Impl::Load() {
+  tc = tunnel_tc__open();
+  if (tc == nullptr) return Error{"opening the tunnel_tc BPF object", errno};
+  tc->rodata->rp_probe_port = config.probe_port;
+  if (tunnel_tc__load(tc) != 0) {
+    return Error{
+        "loading the tunnel_tc tc programs (the verifier or a missing kernel feature refused them; "
+        "the libbpf log above says which)",
+        errno};
+  }
+
+  tcp = tcp_signals__open();
+  if (tcp == nullptr) return Error{"opening the tcp_signals BPF object", errno};
+  Result<uint64_t> cookie = OwnNetnsCookie();
+  if (cookie.ok()) {
+    tcp->rodata->rp_netns_cookie = *cookie;
+  } else {
+    Log()->warn("{}; TCP signals will include every network namespace on this host",
+                cookie.error().ToString());
+  }
+  // One set of region tries for both objects: filled once, read by all programs.
+  if (bpf_map__reuse_fd(tcp->maps.rp_regions_v4, bpf_map__fd(tc->maps.rp_regions_v4)) != 0 ||
+      bpf_map__reuse_fd(tcp->maps.rp_regions_v6, bpf_map__fd(tc->maps.rp_regions_v6)) != 0) {
+    return Error{"sharing the region LPM tries between tunnel_tc and tcp_signals", errno};
+  }
+  if (tcp_signals__load(tcp) != 0) {
+    return Error{
+        "loading the tcp_signals programs (tracepoints, sock_ops; the libbpf log above says which "
+        "part the kernel refused)",
+        errno};
+  }
+  return OkStatus();
+}
+
+Status BpfDatapath::Impl::FillMaps() {
+  for (const auto& entry : config.region_cidrs) {
+    if (entry.region == 0 || entry.region >= RP_MAX_REGIONS) {
+      return Error{"region id " + std::to_string(entry.region) + " for " + entry.cidr + " is outside 1.." +
+                       std::to_string(RP_MAX_REGIONS - 1),
+                   EINVAL};
+    }
+    Result<ParsedCidr> cidr = ParseCidr(entry.cidr);
+    if (!cidr.ok()) return cidr.error();
+    const uint32_t region = entry.region;
+    int rc;
+    if (cidr->ipv6) {
+      rp_lpm_v6_key key{};
+      key.prefixlen = cidr->prefix_length;
+      std::memcpy(key.addr, cidr->address.data(), 16);
+      rc = bpf_map_update_elem(bpf_map__fd(tc->maps.rp_regions_v6), &key, &region, BPF_ANY);
+    } else {
+      rp_lpm_v4_key key{};
+      key.prefixlen = cidr->prefix_length;
+      std::memcpy(key.addr, cidr->address.data(), 4);
+      rc = bpf_map_update_elem(bpf_map__fd(tc->maps.rp_regions_v4), &key, &region, BPF_ANY);
+    }
+    if (rc != 0) return Error{"adding region CIDR " + entry.cidr + " to the LPM trie", errno};
+    regions.insert(entry.region);
+  }
+  if (config.flows.size() > RP_MAX_FLOWS) {
+    return Error{std::to_string(config.flows.size()) + " replication flows configured; at most " +
+                     std::to_string(RP_MAX_FLOWS),
+                 EINVAL};
+  }
+  for (size_t i = 0; i < config.flows.size(); ++i) {
+    const auto& flow = config.flows[i];
+    if (flow.remote_region == 0 || flow.remote_region >= RP_MAX_REGIONS) {
+      return Error{"replication flow " + flow.name + " has region id " + std::to_string(flow.remote_region) +
+                       ", outside 1.." + std::to_string(RP_MAX_REGIONS - 1),
+                   EINVAL};
+    }
+    regions.insert(flow.remote_region);
+    const uint32_t flow_id = static_cast<uint32_t>(i + 1);
+    for (const uint16_t port : flow.ports) {
+      rp_flow_port_key key{};
+      key.port = port;
+      key.region = flow.remote_region;
+      if (bpf_map_update_elem(bpf_map__fd(tcp->maps.rp_flow_ports), &key, &flow_id, BPF_NOEXIST) != 0) {
+        return Error{"adding port " + std::to_string(port) + " of replication flow " + flow.name +
+                         " (a port may belong to one flow per region)",
+                     errno};
+      }
+    }
+  }
+  return OkStatus();
+}
+
+Status BpfDatapath::Impl::AttachTcpSignals() {
+  for (bpf_program* program :
+       {tcp->progs.rp_tcp_retransmit, tcp->progs.rp_tcp_receive_reset, tcp->progs.rp_tcp_send_reset}) {
+    bpf_link* link = bpf_program__attach(program);
+    if (link == nullptr) {
+      return Error{std::string("attaching tracepoint program ") + bpf_program__name(program) +
+                       " (needs tracefs at /sys/kernel/tracing and CAP_PERFMON)",
+                   errno};
+    }
+    links.push_back(link);
+  }
+  Result<int> cgroup = OpenCgroup2(config.cgroup_path);
+  if (!cgroup.ok()) return cgroup.error();
+  cgroup_fd = *cgroup;
+  bpf_link* link = bpf_program__attach_cgroup(tcp->progs.rp_sock_ops, cgroup_fd);
+  if (link == nullptr) {
+    return Error{"attaching sock_ops to the cgroup2 " +
+                     (config.cgroup_path.empty() ? std::string("root") : config.cgroup_path) +
+                     " (needs CAP_NET_ADMIN and CAP_BPF)",
+                 errno};
+  }
+  links.push_back(link);
+  return OkStatus();
+}
+
+void BpfDatapath::Impl::OnLinkAppeared(const LinkInfo& link) {
+  std::lock_guard lock(mutex);
+  auto existing = attachments.find(link.ifindex);
+  const bool selected = InterfaceSelected(link.name, config.interfaces);
+  if (existing != attachments.end()) {
+    if (selected && existing->second.attachment->ifname() == link.name) return;  // nothing new
+    attachments.erase(existing);  // renamed away from a selected name
+  }
+  if (!selected) return;
+  // A selected name at a new ifindex: the interface was deleted and created again.
+  for (auto it = attachments.begin(); it != attachments.end();) {
+    it = it->second.attachment->ifname() == link.name ? attachments.erase(it) : std::next(it);
+  }
+  const LinkLayer layer = LinkLayerOf(link.arphrd_type);
+  if (layer == LinkLayer::kUnsupported) {
+    Error error{"interface " + link.name + " has link type " + std::to_string(link.arphrd_type) +
+                    ", neither Ethernet nor L3-only: not attached",
+                EOPNOTSUPP};
+    Log()->warn("{}", error.ToString());
+    if (starting && !start_error) start_error = error;
+    return;
+  }
+  const bool l3 = layer == LinkLayer::kL3Only;
+  const int ingress = bpf_program__fd(l3 ? tc->progs.rp_tc_ingress_l3 : tc->progs.rp_tc_ingress_l2);
+  const int egress = bpf_program__fd(l3 ? tc->progs.rp_tc_egress_l3 : tc->progs.rp_tc_egress_l2);
+  auto attached = TunnelAttachment::Attach(link.name, link.ifindex, ingress, egress, config.prefer_tcx);
+  if (!attached.ok()) {
+    Log()->error("attaching to {}: {}", link.name, attached.error().ToString());
+    if (starting && !start_error) start_error = attached.error();
+    return;
+  }
+  Log()->info("attached to {} (ifindex {}, {}, {})", link.name, link.ifindex,
+              (*attached)->tcx() ? "tcx" : "clsact", l3 ? "L3-only" : "Ethernet");
+  attachments[link.ifindex] = Attached{std::move(attached).value(), l3};
+}
+
+void BpfDatapath::Impl::OnLinkVanished(uint32_t ifindex, const std::string& name) {
+  std::lock_guard lock(mutex);
+  if (attachments.erase(ifindex) > 0) Log()->info("{} (ifindex {}) went away; detached", name, ifindex);
+}
+
+Result<std::unique_ptr<BpfDatapath>> BpfDatapath::Start(const DatapathConfig& config) {
+  static std::once_flag libbpf_print_once;
+  std::call_once(libbpf_print_once, [] { libbpf_set_print(LibbpfPrint); });
+
+  for (Status check : {CheckDatapathCapabilities(), CheckKernelBtf(), EnsureTracefs(), EnsureBpffs()}) {
+    if (!check.ok()) return check.error();
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->config = config;
+  if (Status s = impl->Load(); !s.ok()) return s.error();
+  if (Status s = impl->FillMaps(); !s.ok()) return s.error();
+  if (Status s = impl->AttachTcpSignals(); !s.ok()) return s.error();
+
+  Impl* raw = impl.get();
+  auto watcher = InterfaceWatcher::Start(
+      [raw](const LinkInfo& link) { raw->OnLinkAppeared(link); },
+      [raw](uint32_t ifindex, const std::string& name) { raw->OnLinkVanished(ifindex, name); });
+  if (!watcher.ok()) return watcher.error();
+  {
+    std::lock_guard lock(impl->mutex);
+    impl->watcher = std::move(watcher).value();
+    impl->starting = false;
+    if (impl->start_error) return *impl->start_error;
+  }
+  return std::unique_ptr<BpfDatapath>(new BpfDatapath(std::move(impl)));
+}
+
+BpfDatapath::BpfDatapath(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+BpfDatapath::~BpfDatapath() = default;
+
+std::map<RegionId, RegionTrafficCounters> BpfDatapath::RegionCounters() const {
+  std::map<RegionId, RegionTrafficCounters> result;
+  const int traffic_fd = bpf_map__fd(impl_->tc->maps.rp_region_traffic);
+  const int tcp_fd = bpf_map__fd(impl_->tcp->maps.rp_tcp_regions);
+  for (const RegionId region : impl_->regions) {
+    RegionTrafficCounters& out = result[region];
+    for (const auto& c : ReadPerCpu<rp_counter>(traffic_fd, region * RP_DIR_COUNT + RP_DIR_EGRESS)) {
+      out.tx_packets += c.packets;
+      out.tx_bytes += c.bytes;
+    }
+    for (const auto& c : ReadPerCpu<rp_counter>(traffic_fd, region * RP_DIR_COUNT + RP_DIR_INGRESS)) {
+      out.rx_packets += c.packets;
+      out.rx_bytes += c.bytes;
+    }
+    for (const auto& c : ReadPerCpu<rp_tcp_region_counters>(tcp_fd, region)) {
+      out.tcp_retransmits += c.retransmits;
+      out.tcp_srtt_us_sum += c.srtt_us_sum;
+      out.tcp_srtt_samples += c.srtt_samples;
+      out.tcp_resets += c.resets;
+      out.tcp_failed_connects += c.failed_connects;
+      out.tcp_established += c.established;
+    }
+  }
+  return result;
+}
+
+std::vector<FlowCounters> BpfDatapath::FlowCountersNow() const {
+  std::vector<FlowCounters> result;
+  const int fd = bpf_map__fd(impl_->tcp->maps.rp_flows);
+  for (size_t i = 0; i < impl_->config.flows.size(); ++i) {
+    const auto& spec = impl_->config.flows[i];
+    FlowCounters out;
+    out.name = spec.name;
+    out.remote_region = spec.remote_region;
+    rp_flow_state state{};
+    const uint32_t key = static_cast<uint32_t>(i);
+    if (bpf_map_lookup_elem(fd, &key, &state) == 0) {
+      out.bytes_acked = state.bytes_acked;
+      out.srtt_us_sum = state.srtt_us_sum;
+      out.srtt_samples = state.srtt_samples;
+      out.retransmits = state.retransmits;
+      out.last_progress_ns = state.last_progress_ns;
+      out.data_outstanding = state.outstanding != 0;
+      out.connections = state.connections > 0 ? static_cast<uint32_t>(state.connections) : 0;
+    }
+    result.push_back(std::move(out));
+  }
+  return result;
+}
+
+std::vector<InterfaceAttachment> BpfDatapath::Attachments() const {
+  std::lock_guard lock(impl_->mutex);
+  std::vector<InterfaceAttachment> result;
+  for (const auto& [ifindex, entry] : impl_->attachments) {
+    result.push_back({entry.attachment->ifname(), ifindex, entry.attachment->tcx(), entry.l3_only});
+  }
+  return result;
+}
+
+std::vector<ProgramRunStats> BpfDatapath::ProgramStats() const {
+  std::vector<ProgramRunStats> result;
+  bpf_program* program = nullptr;
+  bpf_object__for_each_program(program, impl_->tc->obj) result.push_back(StatsOf("tunnel_tc", program));
+  bpf_object__for_each_program(program, impl_->tcp->obj) result.push_back(StatsOf("tcp_signals", program));
+  return result;
+}
+
+// Nothing is sampled one by one through a ring buffer yet: every signal is a counter.
+uint64_t BpfDatapath::SamplesDropped() const {
+  return 0;
+}
+
+bool BpfDatapath::Attached() const {
+  std::lock_guard lock(impl_->mutex);
+  return !impl_->attachments.empty();
+}
+
+std::vector<uint64_t> BpfDatapath::StampsWritten() const {
+  std::vector<uint64_t> result(RP_KSTAMP_SLOTS, 0);
+  const int fd = bpf_map__fd(impl_->tc->maps.rp_tc_stats);
+  for (uint32_t slot = 0; slot < RP_KSTAMP_SLOTS; ++slot) {
+    for (const uint64_t v : ReadPerCpu<uint64_t>(fd, RP_STAT_STAMP_T1 + slot)) result[slot] += v;
+  }
+  return result;
+}
+
+}  // namespace regionpulse

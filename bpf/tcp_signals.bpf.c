@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Passive TCP signals per remote region and per replication flow:
+ * - tracepoint tcp/tcp_retransmit_skb: retransmits;
+ * - tracepoints tcp/tcp_receive_reset and tcp/tcp_send_reset: resets of connections that were
+ *   past the handshake (a refused connect is a failed connect, counted once, by sock_ops);
+ * - cgroup sock_ops: connections established, failed connects, smoothed RTT, and for flows
+ *   bytes acknowledged and the time acknowledged bytes last advanced.
+ *
+ * The tracepoints and the cgroup2 root are shared by every agent on the host (the lab runs
+ * one agent per network namespace), so each program first checks that the socket belongs to
+ * the agent's own network namespace (rp_netns_cookie, set before load). */
+#include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "region_lpm.bpf.h"
+#include "regionpulse_shared.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+
+/* Network namespace cookie of the agent; 0 counts sockets of every namespace. */
+const volatile __u64 rp_netns_cookie = 0;
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, RP_MAX_REGIONS);
+  __type(key, __u32);
+  __type(value, struct rp_tcp_region_counters);
+} rp_tcp_regions SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, RP_MAX_FLOW_PORTS);
+  __type(key, struct rp_flow_port_key);
+  __type(value, __u32); /* flow index + 1 */
+} rp_flow_ports SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, RP_MAX_FLOWS);
+  __type(key, __u32);
+  __type(value, struct rp_flow_state);
+} rp_flows SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, struct rp_sock_state);
+} rp_sock_states SEC(".maps");
+
+static __always_inline struct rp_tcp_region_counters* region_counters(__u32 region) {
+  return bpf_map_lookup_elem(&rp_tcp_regions, &region);
+}
+
+/* Flow index + 1 of a connection towards `region` with these ports (host order), or 0. */
+static __always_inline __u32 flow_of(__u32 region, __u16 remote_port, __u16 local_port) {
+  if (region == 0) return 0;
+  struct rp_flow_port_key key = {.port = remote_port, .region = region};
+  __u32* flow = bpf_map_lookup_elem(&rp_flow_ports, &key);
+  if (!flow) {
+    key.port = local_port;
+    flow = bpf_map_lookup_elem(&rp_flow_ports, &key);
+  }
+  return (flow && *flow <= RP_MAX_FLOWS) ? *flow : 0;
+}
+
+static __always_inline struct rp_flow_state* flow_state(__u32 flow) {
+  if (flow == 0) return 0;
+  __u32 index = flow - 1;
+  return bpf_map_lookup_elem(&rp_flows, &index);
+}
+
+/* ---- tracepoints: the socket is a kernel pointer read with CO-RE ------------------------- */
+
+struct sock_identity {
+  __u32 region;
+  __u16 remote_port;
+  __u16 local_port;
+  int state;
+};
+
+/* Returns 0 when the socket is ours to count and fills `id`. */
+static __always_inline int identify(const struct sock* sk, struct sock_identity* id) {
+  if (!sk) return -1;
+  if (rp_netns_cookie && BPF_CORE_READ(sk, __sk_common.skc_net.net, net_cookie) != rp_netns_cookie) return -1;
+  const __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+  if (family == AF_INET) {
+    id->region = rp_region_of_v4(BPF_CORE_READ(sk, __sk_common.skc_daddr));
+  } else if (family == AF_INET6) {
+    __u32 addr[4];
+    BPF_CORE_READ_INTO(&addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr32);
+    id->region = rp_region_of_v6(addr);
+  } else {
+    return -1;
+  }
+  id->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+  id->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+  id->state = BPF_CORE_READ(sk, __sk_common.skc_state);
+  return 0;
+}
+
+SEC("tracepoint/tcp/tcp_retransmit_skb")
+int rp_tcp_retransmit(struct trace_event_raw_tcp_retransmit_skb* ctx) {
+  struct sock_identity id = {};
+  if (identify(ctx->skaddr, &id)) return 0;
+  struct rp_tcp_region_counters* c = region_counters(id.region);
+  if (c) c->retransmits += 1;
+  struct rp_flow_state* f = flow_state(flow_of(id.region, id.remote_port, id.local_port));
+  if (f) __sync_fetch_and_add(&f->retransmits, 1);
+  return 0;
+}
+
+static __always_inline void count_reset(const struct sock* sk) {
+  struct sock_identity id = {};
+  if (identify(sk, &id)) return;
+  /* SYN_SENT: a refused connect, counted as a failed connect by sock_ops. LISTEN and
+   * SYN_RECV: no connection existed yet. */
+  if (id.state != TCP_ESTABLISHED && id.state != TCP_FIN_WAIT1 && id.state != TCP_FIN_WAIT2 &&
+      id.state != TCP_CLOSE_WAIT && id.state != TCP_CLOSING && id.state != TCP_LAST_ACK)
+    return;
+  struct rp_tcp_region_counters* c = region_counters(id.region);
+  if (c) c->resets += 1;
+}
+
+SEC("tracepoint/tcp/tcp_receive_reset")
+int rp_tcp_receive_reset(struct trace_event_raw_tcp_event_sk* ctx) {
+  count_reset(ctx->skaddr);
+  return 0;
+}
+
+SEC("tracepoint/tcp/tcp_send_reset")
+int rp_tcp_send_reset(struct trace_event_raw_tcp_send_reset* ctx) {
+  count_reset(ctx->skaddr); /* NULL for resets sent without a socket: not a connection */
+  return 0;
+}
+
+/* ---- sock_ops ------------------------------------------------------------------------------ */
+
+static __always_inline __u32 region_of_sockops(struct bpf_sock_ops* skops) {
+  if (skops->family == AF_INET) return rp_region_of_v4(skops->remote_ip4);
+  if (skops->family == AF_INET6) {
+    __u32 addr[4] = {skops->remote_ip6[0], skops->remote_ip6[1], skops->remote_ip6[2], skops->remote_ip6[3]};
+    return rp_region_of_v6(addr);
+  }
+  return 0;
+}
+
+/* Moves the flow's progress clock when the socket's acknowledged bytes grew. */
+static __always_inline void account_acked(struct bpf_sock_ops* skops, struct rp_sock_state* st,
+                                          struct rp_flow_state* f) {
+  const __u64 acked = skops->bytes_acked;
+  if (acked > st->bytes_acked) {
+    __sync_fetch_and_add(&f->bytes_acked, acked - st->bytes_acked);
+    st->bytes_acked = acked;
+    f->last_progress_ns = bpf_ktime_get_ns();
+  }
+  f->outstanding = skops->packets_out > 0;
+}
+
+static __always_inline void on_established(struct bpf_sock_ops* skops) {
+  const __u32 region = region_of_sockops(skops);
+  struct rp_tcp_region_counters* c = region_counters(region);
+  if (c) c->established += 1;
+  bpf_sock_ops_cb_flags_set(
+      skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_RTT_CB_FLAG | BPF_SOCK_OPS_STATE_CB_FLAG);
+  if (!skops->sk) return;
+  struct rp_sock_state* st = bpf_sk_storage_get(&rp_sock_states, skops->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+  if (!st) return;
+  st->region = region;
+  st->flow = flow_of(region, bpf_ntohl(skops->remote_port) & 0xffff, skops->local_port & 0xffff);
+  st->bytes_acked = skops->bytes_acked;
+  struct rp_flow_state* f = flow_state(st->flow);
+  if (f) {
+    __sync_fetch_and_add(&f->connections, 1);
+    st->established = 1;
+    account_acked(skops, st, f);
+  }
+}
+
+static __always_inline void on_rtt(struct bpf_sock_ops* skops) {
+  if (!skops->sk) return;
+  struct rp_sock_state* st = bpf_sk_storage_get(&rp_sock_states, skops->sk, 0, 0);
+  if (!st) return;
+  const __u64 srtt_us = skops->srtt_us >> 3; /* tcp_sock keeps srtt scaled by 8 */
+  struct rp_tcp_region_counters* c = region_counters(st->region);
+  if (c) {
+    c->srtt_us_sum += srtt_us;
+    c->srtt_samples += 1;
+  }
+  struct rp_flow_state* f = flow_state(st->flow);
+  if (f) {
+    __sync_fetch_and_add(&f->srtt_us_sum, srtt_us);
+    __sync_fetch_and_add(&f->srtt_samples, 1);
+    account_acked(skops, st, f);
+  }
+}
+
+static __always_inline void on_state_change(struct bpf_sock_ops* skops) {
+  const __u32 old_state = skops->args[0];
+  const __u32 new_state = skops->args[1];
+  if (old_state == TCP_SYN_SENT && new_state == TCP_CLOSE) {
+    struct rp_tcp_region_counters* c = region_counters(region_of_sockops(skops));
+    if (c) c->failed_connects += 1;
+    return;
+  }
+  if (new_state != TCP_CLOSE || !skops->sk) return;
+  struct rp_sock_state* st = bpf_sk_storage_get(&rp_sock_states, skops->sk, 0, 0);
+  if (!st || !st->established) return;
+  struct rp_flow_state* f = flow_state(st->flow);
+  if (f) {
+    account_acked(skops, st, f);
+    __sync_fetch_and_add(&f->connections, -1);
+  }
+  st->established = 0;
+}
+
+SEC("sockops")
+int rp_sock_ops(struct bpf_sock_ops* skops) {
+  if (rp_netns_cookie && bpf_get_netns_cookie(skops) != rp_netns_cookie) return 1;
+  switch (skops->op) {
+    case BPF_SOCK_OPS_TCP_CONNECT_CB:
+      /* Watch the handshake so a connect that never completes is seen (SYN_SENT -> CLOSE). */
+      bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+      break;
+    case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+    case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+      on_established(skops);
+      break;
+    case BPF_SOCK_OPS_RTT_CB:
+      on_rtt(skops);
+      break;
+    case BPF_SOCK_OPS_STATE_CB:
+      on_state_change(skops);
+      break;
+    default:
+      break;
+  }
+  return 1; /* sock_ops: 1 = carry on; the return value never changes the connection here */
+}
+
+char LICENSE[] SEC("license") = "GPL";
