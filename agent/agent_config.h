@@ -40,16 +40,16 @@ struct StaticPeer {
 };
 
 struct ProbeSettings {
-  uint16_t port = 862;                              // our reflector's UDP port (IANA STAMP)
-  std::string listen_address = "::";                // reflector bind; "::" falls back to 0.0.0.0
-  std::chrono::nanoseconds interval{100'000'000};   // per target
-  double jitter = 0.1;                              // each schedule is interval * (1 +/- jitter)
-  uint32_t payload_size = 0;                        // UDP payload bytes; raised to the minimum
-  std::chrono::nanoseconds timeout{1'000'000'000};  // a probe unanswered this long is lost
-  bool authenticated = true;                        // send authenticated (HMAC-SHA-256) probes
-  bool allow_unauthenticated = false;               // reflector also answers unauthenticated senders
-  std::string key_file;                             // HMAC key, read at load time
-  std::vector<uint8_t> key;                         // the key file's bytes (trailing newline removed)
+  uint16_t port = 862;                             // our reflector's UDP port (IANA STAMP)
+  std::string listen_address = "::";               // reflector bind; "::" falls back to 0.0.0.0
+  std::chrono::nanoseconds interval{100'000'000};  // per target
+  double jitter = 0.1;                             // each schedule is interval * (1 +/- jitter)
+  uint32_t payload_size = 0;                       // UDP payload bytes; raised to the minimum
+  std::chrono::nanoseconds timeout{800'000'000};   // a probe unanswered this long is lost
+  bool authenticated = true;                       // send authenticated (HMAC-SHA-256) probes
+  bool allow_unauthenticated = false;              // reflector also answers unauthenticated senders
+  std::string key_file;                            // HMAC key, read at load time
+  std::vector<uint8_t> key;                        // the key file's bytes (trailing newline removed)
   std::chrono::nanoseconds reflector_session_idle{60'000'000'000};  // forget idle sessions
 };
 

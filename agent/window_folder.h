@@ -6,9 +6,11 @@
 // after that is "late" and counted only in counters()). A window's report therefore waits
 // until every probe sent in it has settled: CloseWindow(now) ends the current window and
 // returns the reports of earlier windows whose end + probe_timeout <= now, oldest first.
-// With the defaults (1 s windows, 1 s timeout) each report comes out one window after it
-// ended. Drain() at shutdown ends the current window and returns every pending report;
-// probes still in flight then are left out of that report (neither sent nor lost).
+// With the defaults (1 s windows, 800 ms timeout) each report comes out one window after it
+// ended; the timeout is shorter than the window so that a window timer firing a little late
+// once does not hold a report back for a second window. Drain() at shutdown ends the current window and
+// returns every pending report; probes still in flight then are left out of that report (neither sent nor
+// lost).
 //
 // Loss per direction (RFC 8762 stateful reflector): the reflector numbers its replies per
 // session, counting what it received. Between two answered probes a and b of a session
@@ -35,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "agent_config.h"
 #include "kernel_datapath.h"
 #include "latency_histogram.h"
 #include "probe_codec.h"
@@ -130,9 +133,12 @@ struct FlowExpectation {
 struct WindowFolderConfig {
   std::vector<std::string> region_names;  // index = RegionId - 1
   std::vector<FlowExpectation> flows;     // every configured flow appears in every report
-  std::chrono::nanoseconds probe_timeout{1'000'000'000};
+  std::chrono::nanoseconds probe_timeout{800'000'000};
   size_t max_errors = 16;  // status.errors per report
 };
+
+// Region names, flows and probe timeout from the agent's configuration.
+WindowFolderConfig WindowFolderConfigFrom(const AgentConfig& config);
 
 // Counters over the folder's lifetime, for metrics.
 struct FolderCounters {

@@ -1,0 +1,495 @@
+// Window folding: probe bookkeeping per session, settlement per window, counter deltas.
+#include "window_folder.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include "proto_convert.h"
+
+namespace regionpulse {
+namespace {
+
+using std::chrono::nanoseconds;
+
+uint64_t Delta(uint64_t now, uint64_t before) {
+  return now >= before ? now - before : now;
+}
+
+v1::AttachMode ToAttachMode(bool tcx) {
+  return tcx ? v1::ATTACH_MODE_TCX : v1::ATTACH_MODE_CLSACT;
+}
+
+}  // namespace
+
+KernelRttCheck CheckKernelRtt(const std::optional<KernelStamps>& kernel,
+                              std::optional<nanoseconds> reflector_turnaround, nanoseconds user_rtt) {
+  KernelRttCheck check;
+  if (!kernel) return check;
+  const auto& t = kernel->t;
+  // Without t1 and t4 this host's kernel did not stamp: no kernel figure, nothing to reject.
+  if (t[0] == 0 || t[3] == 0) return check;
+  const int64_t outer = static_cast<int64_t>(t[3] - t[0]);
+  int64_t residence = 0;
+  if (t[1] != 0 && t[2] != 0) {
+    residence = static_cast<int64_t>(t[2] - t[1]);
+  } else if (reflector_turnaround) {
+    residence = reflector_turnaround->count();
+  } else {
+    return check;
+  }
+  const int64_t rtt = outer - residence;
+  check.rtt = nanoseconds(rtt);
+  // Kernel stamps sit outside the HMAC; the signed user-space RTT bounds what they may claim.
+  const bool plausible = t[3] > t[0] && residence >= 0 && rtt > 0 && rtt <= user_rtt.count();
+  check.outcome = plausible ? KernelRttCheck::Outcome::kAccepted : KernelRttCheck::Outcome::kRejected;
+  return check;
+}
+
+void JitterEstimator::Add(nanoseconds transit) {
+  if (last_) {
+    const double d = std::fabs(static_cast<double>((transit - *last_).count()));
+    jitter_ns_ += (d - jitter_ns_) / 16.0;
+  }
+  last_ = transit;
+  ++samples_;
+}
+
+WindowFolderConfig WindowFolderConfigFrom(const AgentConfig& config) {
+  WindowFolderConfig w;
+  w.region_names = config.RegionNames();
+  for (const auto& flow : config.replication_flows) {
+    w.flows.push_back(FlowExpectation{flow.name, flow.remote_region, flow.expected_min_rate_bps});
+  }
+  w.probe_timeout = config.probe.timeout;
+  return w;
+}
+
+DatapathSnapshot TakeSnapshot(const KernelDatapath& datapath) {
+  DatapathSnapshot s;
+  s.regions = datapath.RegionCounters();
+  s.flows = datapath.FlowCountersNow();
+  s.interfaces = datapath.Attachments();
+  s.programs = datapath.ProgramStats();
+  s.samples_dropped = datapath.SamplesDropped();
+  return s;
+}
+
+// ---- state ---------------------------------------------------------------------------------
+
+namespace {
+
+struct ProbeRecord {
+  MonoTime sent_at;
+  uint64_t window_id = 0;
+  bool answered = false;
+  uint32_t reflector_sequence = 0;
+};
+
+struct SessionKey {
+  std::string node;
+  uint16_t ssid = 0;
+  auto operator<=>(const SessionKey&) const = default;
+};
+
+struct Session {
+  // Probes of windows not yet reported, by sender sequence.
+  std::map<uint32_t, ProbeRecord> probes;
+  // The last answered probe before every probe in `probes` (sender, reflector sequence);
+  // (first - 1, -1) at the start of a session, whose reflector numbering starts at 0.
+  int64_t anchor_sender = -1;
+  int64_t anchor_reflector = -1;
+  bool anchored = false;
+  std::optional<uint32_t> highest_replied;
+  MonoTime last_sent;
+  JitterEstimator jitter_user;
+  JitterEstimator jitter_kernel;
+};
+
+struct PathAccumulator {
+  PeerInfo peer;
+  uint64_t sent = 0;
+  LatencyHistogram rtt_kernel;
+  LatencyHistogram rtt_user;
+  uint64_t duplicates = 0;
+  uint64_t reordered = 0;
+  uint64_t auth_failures = 0;
+  uint64_t kernel_rejected = 0;
+  std::optional<nanoseconds> jitter_user;
+  std::optional<nanoseconds> jitter_kernel;
+};
+
+struct Window {
+  uint64_t id = 0;
+  MonoTime start;
+  MonoTime end;
+  WallTime wall_start;
+  WallTime wall_end;
+  std::map<std::string, PathAccumulator> paths;  // by peer node
+  // Filled when the window closes.
+  std::vector<v1::TrafficStats> traffic;
+  std::vector<v1::FlowStats> flows;
+  v1::AgentStatus status;
+};
+
+struct FlowState {
+  std::optional<MonoTime> stalled_since;
+};
+
+}  // namespace
+
+struct WindowFolder::State {
+  WindowFolderConfig config;
+  uint64_t next_window_id = 1;
+  uint64_t next_sequence = 1;
+  Window open;
+  std::deque<Window> closed;  // awaiting settlement, oldest first
+  std::map<SessionKey, Session> sessions;
+  DatapathSnapshot previous;
+  std::map<std::string, FlowState> flow_state;
+  std::vector<std::string> errors;
+  uint64_t reports_dropped = 0;
+
+  Window* WindowById(uint64_t id) {
+    if (open.id == id) return &open;
+    for (auto& w : closed) {
+      if (w.id == id) return &w;
+    }
+    return nullptr;
+  }
+
+  PathAccumulator& PathIn(Window& w, const std::string& node) {
+    auto& path = w.paths[node];
+    if (path.peer.node.empty()) path.peer.node = node;
+    return path;
+  }
+
+  void StartWindow(MonoTime start, WallTime wall_start) {
+    open = Window{};
+    open.id = next_window_id++;
+    open.start = start;
+    open.wall_start = wall_start;
+  }
+
+  void FillCounters(Window& w, const DatapathSnapshot& now) {
+    for (const auto& [region, counters] : now.regions) {
+      if (region == 0 || region > config.region_names.size()) continue;
+      RegionTrafficCounters before;
+      if (auto it = previous.regions.find(region); it != previous.regions.end()) before = it->second;
+      v1::TrafficStats t;
+      t.set_remote_region(config.region_names[region - 1]);
+      t.set_tx_bytes(Delta(counters.tx_bytes, before.tx_bytes));
+      t.set_rx_bytes(Delta(counters.rx_bytes, before.rx_bytes));
+      t.set_tx_packets(Delta(counters.tx_packets, before.tx_packets));
+      t.set_rx_packets(Delta(counters.rx_packets, before.rx_packets));
+      t.set_tcp_retransmits(Delta(counters.tcp_retransmits, before.tcp_retransmits));
+      t.set_tcp_resets(Delta(counters.tcp_resets, before.tcp_resets));
+      t.set_tcp_failed_connects(Delta(counters.tcp_failed_connects, before.tcp_failed_connects));
+      t.set_tcp_established(Delta(counters.tcp_established, before.tcp_established));
+      const uint64_t srtt_samples = Delta(counters.tcp_srtt_samples, before.tcp_srtt_samples);
+      const uint64_t srtt_sum = Delta(counters.tcp_srtt_us_sum, before.tcp_srtt_us_sum);
+      if (srtt_samples > 0) {
+        *t.mutable_tcp_srtt() = ToDuration(std::chrono::microseconds(srtt_sum / srtt_samples));
+      }
+      const bool any = t.tx_bytes() || t.rx_bytes() || t.tx_packets() || t.rx_packets() ||
+                       t.tcp_retransmits() || t.tcp_resets() || t.tcp_failed_connects() ||
+                       t.tcp_established() || srtt_samples;
+      if (any) w.traffic.push_back(std::move(t));
+    }
+
+    for (const auto& expected : config.flows) {
+      const FlowCounters* cur = nullptr;
+      const FlowCounters* before = nullptr;
+      for (const auto& f : now.flows) {
+        if (f.name == expected.name) cur = &f;
+      }
+      for (const auto& f : previous.flows) {
+        if (f.name == expected.name) before = &f;
+      }
+      v1::FlowStats stats;
+      stats.set_name(expected.name);
+      stats.set_remote_region(expected.remote_region);
+      stats.set_expected_min_rate_bps(expected.expected_min_rate_bps);
+      FlowState& state = flow_state[expected.name];
+      uint64_t acked = 0;
+      if (cur) {
+        acked = Delta(cur->bytes_acked, before ? before->bytes_acked : 0);
+        const uint64_t samples = Delta(cur->srtt_samples, before ? before->srtt_samples : 0);
+        const uint64_t sum = Delta(cur->srtt_us_sum, before ? before->srtt_us_sum : 0);
+        if (samples > 0) *stats.mutable_srtt() = ToDuration(std::chrono::microseconds(sum / samples));
+        stats.set_retransmits(Delta(cur->retransmits, before ? before->retransmits : 0));
+        stats.set_connections(cur->connections);
+      }
+      stats.set_bytes_acked(acked);
+      nanoseconds age{0};
+      if (acked > 0 || !cur || !cur->data_outstanding) {
+        state.stalled_since.reset();
+      } else {
+        if (cur->last_progress_ns != 0) {
+          state.stalled_since = MonoTime(nanoseconds(cur->last_progress_ns));
+        } else if (!state.stalled_since) {
+          state.stalled_since = w.start;  // never progressed: stalled since we first saw it
+        }
+        age = std::max(nanoseconds(0), std::chrono::duration_cast<nanoseconds>(w.end - *state.stalled_since));
+      }
+      *stats.mutable_last_progress_age() = ToDuration(age);
+      w.flows.push_back(std::move(stats));
+    }
+
+    for (const auto& iface : now.interfaces) {
+      auto* out = w.status.add_interfaces();
+      out->set_name(iface.name);
+      out->set_ifindex(iface.ifindex);
+      out->set_mode(ToAttachMode(iface.tcx));
+      out->set_l3_only(iface.l3_only);
+    }
+    for (const auto& program : now.programs) {
+      auto* out = w.status.add_programs();
+      out->set_name(program.name);
+      out->set_run_count(program.run_count);
+      out->set_run_time_ns(program.run_time_ns);
+    }
+    w.status.set_samples_dropped(now.samples_dropped);
+    for (auto& e : errors) w.status.add_errors(std::move(e));
+    errors.clear();
+    previous = now;
+  }
+
+  void CloseOpen(MonoTime now, WallTime wall_now, const DatapathSnapshot& counters) {
+    open.end = std::max(now, open.start + nanoseconds(1));
+    // A wall clock stepped backwards must not make an invalid window: keep it 1 ns long.
+    open.wall_end = std::max(
+        wall_now, open.wall_start + std::chrono::duration_cast<WallTime::duration>(nanoseconds(1000)));
+    FillCounters(open, counters);
+    closed.push_back(std::move(open));
+    StartWindow(closed.back().end, closed.back().wall_end);
+  }
+
+  // Whether an unanswered probe reached the reflector, from the answered probes around it.
+  static bool ReachedReflector(const Session& session, std::map<uint32_t, ProbeRecord>::const_iterator probe,
+                               int64_t prev_sender, int64_t prev_reflector) {
+    auto next = std::next(probe);
+    while (next != session.probes.end() && !next->second.answered) ++next;
+    if (next == session.probes.end()) return false;  // no evidence yet: forward loss
+    const int64_t gap = static_cast<int64_t>(next->first) - prev_sender - 1;
+    const int64_t reached = std::clamp<int64_t>(
+        static_cast<int64_t>(next->second.reflector_sequence) - prev_reflector - 1, 0, gap);
+    const int64_t index = static_cast<int64_t>(probe->first) - prev_sender - 1;
+    return index < reached;
+  }
+
+  v1::HealthReport Settle(Window& w, MonoTime now, FolderCounters& totals) {
+    v1::HealthReport report;
+    std::map<std::string, std::pair<uint64_t, uint64_t>> received;  // node -> (forward, reverse)
+    std::map<std::string, uint64_t> sent;
+    for (auto& [key, session] : sessions) {
+      int64_t prev_sender = session.anchor_sender;
+      int64_t prev_reflector = session.anchor_reflector;
+      for (auto it = session.probes.begin(); it != session.probes.end();) {
+        const ProbeRecord& probe = it->second;
+        if (probe.window_id != w.id) {
+          if (probe.answered) {
+            prev_sender = it->first;
+            prev_reflector = probe.reflector_sequence;
+          }
+          ++it;
+          continue;
+        }
+        const bool settled = probe.answered || now >= probe.sent_at + config.probe_timeout;
+        if (settled) {
+          ++sent[key.node];
+          auto& [forward, reverse] = received[key.node];
+          if (probe.answered) {
+            ++forward;
+            ++reverse;
+          } else if (ReachedReflector(session, it, prev_sender, prev_reflector)) {
+            ++forward;
+          }
+          ++totals.probes_settled;
+        }
+        if (probe.answered) {
+          prev_sender = it->first;
+          prev_reflector = probe.reflector_sequence;
+          session.anchor_sender = prev_sender;
+          session.anchor_reflector = prev_reflector;
+        }
+        it = session.probes.erase(it);
+      }
+    }
+    // A session whose target was dropped (plans rotate peers) is forgotten once nothing of it
+    // is pending and a late reply is no longer plausible.
+    std::erase_if(sessions, [&](const auto& entry) {
+      return entry.second.probes.empty() && now - entry.second.last_sent > 10 * config.probe_timeout;
+    });
+
+    report.set_sequence(next_sequence++);
+    *report.mutable_window_start() = ToTimestamp(w.wall_start);
+    *report.mutable_window_end() = ToTimestamp(w.wall_end);
+    for (auto& [node, path] : w.paths) {
+      auto* out = report.add_paths();
+      out->set_peer_node(path.peer.node);
+      out->set_peer_region(path.peer.region);
+      out->set_peer_zone(path.peer.zone);
+      out->mutable_peer_endpoint()->set_address(path.peer.address);
+      out->mutable_peer_endpoint()->set_port(path.peer.port);
+      const uint64_t n = sent[node];
+      const auto [forward, reverse] = received[node];
+      out->set_probes_sent(n);
+      out->set_received_forward(forward);
+      out->set_received_reverse(reverse);
+      out->set_loss_forward(n ? 1.0 - static_cast<double>(forward) / static_cast<double>(n) : 0.0);
+      out->set_loss_reverse(forward ? 1.0 - static_cast<double>(reverse) / static_cast<double>(forward)
+                                    : 0.0);
+      out->set_duplicates(path.duplicates);
+      out->set_reordered(path.reordered);
+      ToProto(path.rtt_kernel, out->mutable_rtt_kernel());
+      ToProto(path.rtt_user, out->mutable_rtt_user());
+      const auto jitter = path.jitter_kernel ? path.jitter_kernel : path.jitter_user;
+      if (jitter) *out->mutable_jitter() = ToDuration(*jitter);
+      out->set_auth_failures(path.auth_failures);
+      out->set_kernel_stamps_rejected(path.kernel_rejected);
+    }
+    for (auto& t : w.traffic) *report.add_traffic() = std::move(t);
+    for (auto& f : w.flows) *report.add_flows() = std::move(f);
+    *report.mutable_status() = std::move(w.status);
+    report.mutable_status()->set_reports_dropped(reports_dropped);
+    ++totals.reports;
+    return report;
+  }
+};
+
+WindowFolder::WindowFolder(WindowFolderConfig config, MonoTime start, WallTime wall_start,
+                           DatapathSnapshot baseline)
+    : state_(std::make_unique<State>()) {
+  state_->config = std::move(config);
+  state_->previous = std::move(baseline);
+  state_->StartWindow(start, wall_start);
+}
+
+WindowFolder::~WindowFolder() = default;
+
+void WindowFolder::OnProbeSent(const ProbeSent& sent) {
+  auto& s = *state_;
+  Session& session = s.sessions[SessionKey{sent.peer.node, sent.ssid}];
+  if (!session.anchored) {
+    session.anchor_sender = static_cast<int64_t>(sent.sequence) - 1;
+    session.anchor_reflector = -1;
+    session.anchored = true;
+  }
+  session.probes[sent.sequence] = ProbeRecord{sent.sent_at, s.open.id, false, 0};
+  session.last_sent = sent.sent_at;
+  PathAccumulator& path = s.PathIn(s.open, sent.peer.node);
+  path.peer = sent.peer;
+  ++path.sent;
+}
+
+void WindowFolder::OnProbeReply(const ProbeReply& reply) {
+  auto& s = *state_;
+  auto session_it = s.sessions.find(SessionKey{reply.node, reply.ssid});
+  if (session_it == s.sessions.end()) {
+    ++counters_.unknown_replies;
+    return;
+  }
+  Session& session = session_it->second;
+  auto probe_it = session.probes.find(reply.sender_sequence);
+  if (probe_it == session.probes.end()) {
+    // Its window has been reported already (or it was never sent).
+    if (session.anchored && static_cast<int64_t>(reply.sender_sequence) <= session.anchor_sender) {
+      ++counters_.late_replies;
+    } else {
+      ++counters_.unknown_replies;
+    }
+    return;
+  }
+  ProbeRecord& probe = probe_it->second;
+  Window* w = s.WindowById(probe.window_id);
+  if (!w) {
+    ++counters_.late_replies;
+    return;
+  }
+  PathAccumulator& path = s.PathIn(*w, reply.node);
+  if (probe.answered) {
+    ++path.duplicates;
+    ++counters_.duplicates;
+    return;
+  }
+  const nanoseconds user_rtt = std::chrono::duration_cast<nanoseconds>(reply.received_at - probe.sent_at);
+  if (user_rtt > s.config.probe_timeout || user_rtt.count() < 0) {
+    ++counters_.late_replies;
+    return;
+  }
+  probe.answered = true;
+  probe.reflector_sequence = reply.reflector_sequence;
+  if (session.highest_replied && reply.sender_sequence < *session.highest_replied) {
+    ++path.reordered;
+    ++counters_.reordered;
+  } else {
+    session.highest_replied = reply.sender_sequence;
+  }
+  path.rtt_user.Record(static_cast<uint64_t>(user_rtt.count()));
+  session.jitter_user.Add(user_rtt);
+  if (session.jitter_user.HasValue()) path.jitter_user = session.jitter_user.Value();
+  const KernelRttCheck kernel = CheckKernelRtt(reply.kernel, reply.reflector_turnaround, user_rtt);
+  if (kernel.outcome == KernelRttCheck::Outcome::kAccepted) {
+    path.rtt_kernel.Record(static_cast<uint64_t>(kernel.rtt.count()));
+    session.jitter_kernel.Add(kernel.rtt);
+    if (session.jitter_kernel.HasValue()) path.jitter_kernel = session.jitter_kernel.Value();
+  } else if (kernel.outcome == KernelRttCheck::Outcome::kRejected) {
+    ++path.kernel_rejected;
+    ++counters_.kernel_stamps_rejected;
+  }
+}
+
+void WindowFolder::OnReplyRejected(const std::string& node, DecodeProblem problem, MonoTime /*at*/) {
+  auto& s = *state_;
+  if (problem == DecodeProblem::kBadMac) {
+    ++counters_.auth_failures;
+    // Only attributed to a path the report has: a reply from a peer never probed is noise.
+    bool known = false;
+    for (const auto& [key, session] : s.sessions) known = known || key.node == node;
+    if (known) ++s.PathIn(s.open, node).auth_failures;
+  } else {
+    ++counters_.malformed_replies;
+  }
+}
+
+std::vector<v1::HealthReport> WindowFolder::CloseWindow(MonoTime now, WallTime wall_now,
+                                                        const DatapathSnapshot& counters) {
+  auto& s = *state_;
+  s.CloseOpen(now, wall_now, counters);
+  std::vector<v1::HealthReport> reports;
+  while (!s.closed.empty() && s.closed.front().end + s.config.probe_timeout <= now) {
+    reports.push_back(s.Settle(s.closed.front(), now, counters_));
+    s.closed.pop_front();
+  }
+  return reports;
+}
+
+std::vector<v1::HealthReport> WindowFolder::Drain(MonoTime now, WallTime wall_now,
+                                                  const DatapathSnapshot& counters) {
+  auto& s = *state_;
+  s.CloseOpen(now, wall_now, counters);
+  std::vector<v1::HealthReport> reports;
+  while (!s.closed.empty()) {
+    Window& w = s.closed.front();
+    // Settle leaves probes still in flight out of the counts: neither sent nor lost.
+    reports.push_back(s.Settle(w, now, counters_));
+    s.closed.pop_front();
+  }
+  return reports;
+}
+
+void WindowFolder::AddError(std::string error) {
+  auto& s = *state_;
+  if (s.errors.size() < s.config.max_errors) s.errors.push_back(std::move(error));
+}
+
+void WindowFolder::SetReportsDropped(uint64_t dropped) {
+  state_->reports_dropped = dropped;
+}
+
+size_t WindowFolder::PendingWindows() const {
+  return state_->closed.size();
+}
+
+}  // namespace regionpulse
