@@ -194,9 +194,13 @@ class Section {
   }
 
   std::string Key(const std::string& name) const { return prefix_ + name; }
+  // The value of a key, or a node that tests false when the key (or this section) is absent.
+  // Lookups are const: yaml-cpp's non-const operator[] would insert the key.
   YAML::Node Get(const std::string& name) const {
-    if (!valid_ || !node_ || !node_.IsMap()) return YAML::Node();
-    return node_[name];
+    const YAML::Node& section = node_;
+    if (valid_ && section.IsDefined() && section.IsMap()) return section[name];
+    static const YAML::Node kEmpty(YAML::NodeType::Map);
+    return kEmpty[name];
   }
 
   void String(const std::string& name, std::string* out) {

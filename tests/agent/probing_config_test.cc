@@ -1,0 +1,313 @@
+// Agent configuration: defaults, precedence (flags > environment > file), and every
+// validation error naming its key.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "agent_config.h"
+
+namespace regionpulse {
+namespace {
+
+using namespace std::chrono_literals;
+
+class AgentConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/rp-config-test-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    dir_ = pattern;
+    key_ = Write("probe.key", "0123456789abcdef0123456789abcdef\n");
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string Write(const std::string& name, const std::string& content) {
+    const std::string path = dir_ + "/" + name;
+    std::ofstream(path) << content;
+    return path;
+  }
+
+  // A complete, valid configuration; tests append or override keys.
+  std::string Valid() const {
+    return "node: node-a\n"
+           "region: us-east-1\n"
+           "zone: us-east-1a\n"
+           "regions:\n"
+           "  us-east-1: [10.1.0.0/16, 'fd00:1::/48']\n"
+           "  eu-west-1: [10.2.0.0/16]\n"
+           "probe:\n"
+           "  key_file: " +
+           key_ + "\n";
+  }
+
+  // Parses and expects failure; returns the message.
+  std::string Problem(const std::string& yaml, const Environment& env = {},
+                      const std::vector<std::string>& flags = {}) {
+    auto result = ParseAgentConfig(yaml, env, flags);
+    EXPECT_FALSE(result.ok()) << "expected a configuration error";
+    return result.ok() ? std::string() : result.error().message;
+  }
+
+  std::string dir_;
+  std::string key_;
+};
+
+TEST_F(AgentConfigTest, DefaultsAreTheDocumentedOnes) {
+  auto c = ParseAgentConfig(Valid(), {});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->node, "node-a");
+  EXPECT_EQ(c->probe.port, 862);
+  EXPECT_EQ(c->probe.interval, 100ms);
+  EXPECT_EQ(c->window, 1s);
+  EXPECT_EQ(c->report_buffer, 10min);
+  EXPECT_EQ(c->ReportBufferWindows(), 600u);
+  EXPECT_TRUE(c->probe.authenticated);
+  EXPECT_FALSE(c->probe.allow_unauthenticated);
+  EXPECT_EQ(c->probe.key.size(), 32u);  // the trailing newline is not part of the key
+  EXPECT_EQ(c->log_format, LogFormat::kText);
+  ASSERT_EQ(c->regions.size(), 2u);
+  EXPECT_EQ(c->regions[0].cidrs[1], "fd00:1::/48");
+  EXPECT_EQ(c->RegionIdOf("eu-west-1"), 2u);
+}
+
+TEST_F(AgentConfigTest, EveryKeyParses) {
+  const std::string yaml = Valid() +
+                           "  port: 9862\n"
+                           "  interval: 50ms\n"
+                           "  jitter: 0.2\n"
+                           "  payload_size: 512\n"
+                           "  timeout: 500ms\n"
+                           "  allow_unauthenticated: true\n"
+                           "window: 2s\n"
+                           "report_buffer: 1m\n"
+                           "interfaces: [cilium_wg0, wg1]\n"
+                           "replication_flows:\n"
+                           "  - name: postgres\n"
+                           "    ports: [5432]\n"
+                           "    remote_region: eu-west-1\n"
+                           "    expected_min_rate: 10MB/s\n"
+                           "aggregators: ['agg.eu-west-1:9090', '[fd00::1]:9090']\n"
+                           "static_peers:\n"
+                           "  - {node: node-b, region: eu-west-1, zone: eu-west-1a, address: 10.2.0.5}\n"
+                           "  - {node: node-c, region: eu-west-1, address: 'fd00:2::5', port: 9862}\n"
+                           "status: {listen: '127.0.0.1:0'}\n"
+                           "log: {format: json, level: debug}\n"
+                           "bpf: {enabled: false, prefer_tcx: false, cgroup_path: /sys/fs/cgroup}\n"
+                           "reconnect: {initial: 100ms, max: 5s}\n"
+                           "report_log_file: /tmp/reports.jsonl\n";
+  auto c = ParseAgentConfig(yaml, {});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->probe.port, 9862);
+  EXPECT_EQ(c->probe.interval, 50ms);
+  EXPECT_DOUBLE_EQ(c->probe.jitter, 0.2);
+  EXPECT_EQ(c->probe.payload_size, 512u);
+  EXPECT_EQ(c->ReportBufferWindows(), 30u);
+  EXPECT_EQ(c->interfaces.size(), 2u);
+  ASSERT_EQ(c->replication_flows.size(), 1u);
+  EXPECT_EQ(c->replication_flows[0].expected_min_rate_bps, 10'000'000u);
+  EXPECT_EQ(c->aggregators.size(), 2u);
+  ASSERT_EQ(c->static_peers.size(), 2u);
+  EXPECT_EQ(c->static_peers[0].port, 862);
+  EXPECT_EQ(c->static_peers[1].port, 9862);
+  EXPECT_EQ(c->log_format, LogFormat::kJson);
+  EXPECT_FALSE(c->bpf_enabled);
+  EXPECT_EQ(c->reconnect_max, 5s);
+
+  const DatapathConfig d = ToDatapathConfig(*c);
+  EXPECT_EQ(d.probe_port, 9862);
+  ASSERT_EQ(d.region_cidrs.size(), 3u);
+  EXPECT_EQ(d.region_cidrs[2].cidr, "10.2.0.0/16");
+  EXPECT_EQ(d.region_cidrs[2].region, 2u);
+  ASSERT_EQ(d.flows.size(), 1u);
+  EXPECT_EQ(d.flows[0].remote_region, 2u);
+  EXPECT_EQ(d.flows[0].ports, std::vector<uint16_t>{5432});
+  EXPECT_FALSE(d.prefer_tcx);
+}
+
+TEST_F(AgentConfigTest, EnvironmentOverridesTheFileAndFlagsOverrideTheEnvironment) {
+  const Environment env = {{"NODE_NAME", "node-env"}, {"REGION", "eu-west-1"}, {"ZONE", "eu-west-1b"}};
+  auto c = ParseAgentConfig(Valid(), env);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->node, "node-env");
+  EXPECT_EQ(c->region, "eu-west-1");
+  EXPECT_EQ(c->zone, "eu-west-1b");
+  c = ParseAgentConfig(Valid(), env, {"--node", "node-flag", "--zone=z9", "--set", "probe.interval=20ms"});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->node, "node-flag");
+  EXPECT_EQ(c->zone, "z9");
+  EXPECT_EQ(c->probe.interval, 20ms);
+}
+
+TEST_F(AgentConfigTest, FlagsForPeersAggregatorsAndModes) {
+  auto c =
+      ParseAgentConfig("", {{"NODE_NAME", "n"}, {"REGION", "r"}},
+                       {"--unauthenticated", "--no-bpf", "--peer", "node-b,r,z,10.0.0.2,9000", "--aggregator",
+                        "a:1", "--aggregator=b:2", "--status-listen", "127.0.0.1:0", "--log-format", "json"});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_FALSE(c->probe.authenticated);
+  EXPECT_TRUE(c->probe.allow_unauthenticated);
+  EXPECT_FALSE(c->bpf_enabled);
+  ASSERT_EQ(c->static_peers.size(), 1u);
+  EXPECT_EQ(c->static_peers[0].port, 9000);
+  EXPECT_EQ(c->aggregators, (std::vector<std::string>{"a:1", "b:2"}));
+  EXPECT_EQ(c->log_format, LogFormat::kJson);
+}
+
+TEST_F(AgentConfigTest, LoadReadsTheConfigFileNamedByTheFlag) {
+  const std::string path = Write("agent.yaml", Valid());
+  const char* argv[] = {"regionpulse-agent", "--config", path.c_str(), "--region", "eu-west-1"};
+  auto c = LoadAgentConfig(5, argv, {});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->region, "eu-west-1");
+
+  const char* missing[] = {"regionpulse-agent", "--config=/nonexistent/agent.yaml"};
+  auto m = LoadAgentConfig(2, missing, {});
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.error().ToString().find("/nonexistent/agent.yaml"), std::string::npos);
+  EXPECT_NE(m.error().ToString().find("No such file"), std::string::npos);
+}
+
+struct ErrorCase {
+  const char* name;
+  std::string yaml_suffix;  // appended to Valid() (after the probe section)
+  std::string expected;     // substring of the message: key and problem
+};
+
+TEST_F(AgentConfigTest, EachErrorNamesTheKeyAndTheProblem) {
+  const std::vector<ErrorCase> cases = {
+      {"bad duration", "  interval: fast\n", "probe.interval: \"fast\" is not a duration"},
+      {"duration without unit", "  interval: 100\n", "probe.interval: \"100\" is not a duration"},
+      {"interval out of range", "  interval: 2m\n", "probe.interval: 2m is outside 1ms..1m"},
+      {"jitter out of range", "  jitter: 0.9\n", "probe.jitter: 0.9 is outside"},
+      {"port not a number", "  port: http\n", "probe.port: \"http\" is not a whole number"},
+      {"port out of range", "  port: 70000\n", "probe.port: 70000 is outside 1..65535"},
+      {"payload below minimum", "  payload_size: 100\n",
+       "probe.payload_size: 100 is below the smallest probe, 156"},
+      {"bool", "  authenticated: maybe\n", "probe.authenticated: \"maybe\" is not true or false"},
+      {"unknown probe key", "  intervall: 1s\n", "probe.intervall: unknown key"},
+      {"unknown top-level key", "colour: blue\n", "colour: unknown key"},
+      {"bad listen address", "  listen_address: anywhere\n",
+       "probe.listen_address: \"anywhere\" is not an IP"},
+      {"window too short", "window: 10ms\n", "window: 10ms is outside 100ms..5m"},
+      {"buffer below a window", "window: 5s\nreport_buffer: 2s\n",
+       "report_buffer: 2s holds less than one window"},
+      {"interface name", "interfaces: [a-very-long-interface-name]\n",
+       "interfaces[0]: \"a-very-long-interface-name\""},
+      {"flow without ports", "replication_flows: [{name: pg, remote_region: eu-west-1}]\n",
+       "replication_flows[0].ports: missing"},
+      {"flow bad port", "replication_flows: [{name: pg, ports: [0], remote_region: eu-west-1}]\n",
+       "replication_flows[0].ports[0]: \"0\" is not a port"},
+      {"flow unknown region", "replication_flows: [{name: pg, ports: [5432], remote_region: mars}]\n",
+       "replication_flows[0].remote_region: \"mars\" is not in regions"},
+      {"flow duplicate name",
+       "replication_flows: [{name: pg, ports: [1], remote_region: eu-west-1}, {name: pg, ports: [2], "
+       "remote_region: eu-west-1}]\n",
+       "replication_flows[1].name: \"pg\" is used by another flow"},
+      {"flow bad rate",
+       "replication_flows: [{name: pg, ports: [1], remote_region: eu-west-1, expected_min_rate: 10}]\n",
+       "replication_flows[0].expected_min_rate: \"10\" is not a rate"},
+      {"aggregator without port", "aggregators: [agg.example]\n",
+       "aggregators[0]: \"agg.example\": expected HOST:PORT"},
+      {"aggregator ipv6 without brackets", "aggregators: ['fd00::1:9090']\n", "IPv6 addresses need brackets"},
+      {"peer bad address", "static_peers: [{node: b, region: eu-west-1, address: not-an-ip}]\n",
+       "static_peers[0].address: \"not-an-ip\" is not an IPv4 or IPv6 address"},
+      {"peer missing node", "static_peers: [{region: eu-west-1, address: 10.0.0.1}]\n",
+       "static_peers[0].node: missing"},
+      {"peer unknown region", "static_peers: [{node: b, region: mars, address: 10.0.0.1}]\n",
+       "static_peers[0].region: \"mars\" is not in regions"},
+      {"tls cert without key", "tls: {cert_file: /etc/hostname}\n", "tls.key_file: missing"},
+      {"tls file missing", "tls: {cert_file: /nonexistent.crt, key_file: /nonexistent.key}\n",
+       "tls.cert_file: /nonexistent.crt: No such file or directory"},
+      {"log format", "log: {format: xml}\n", "log.format: \"xml\" is not text or json"},
+      {"log level", "log: {level: loud}\n", "log.level: \"loud\" is not one of"},
+      {"status listen", "status: {listen: nowhere}\n", "status.listen: \"nowhere\": expected HOST:PORT"},
+      {"reconnect order", "reconnect: {initial: 10s, max: 1s}\n",
+       "reconnect.initial: 10s exceeds reconnect.max (1s)"},
+      {"section not a map", "bpf: true\n", "bpf: must be a mapping"},
+  };
+  for (const auto& c : cases) {
+    const std::string message = Problem(Valid() + c.yaml_suffix);
+    EXPECT_NE(message.find(c.expected), std::string::npos)
+        << c.name << ": expected \"" << c.expected << "\" in:\n"
+        << message;
+  }
+}
+
+TEST_F(AgentConfigTest, RegionTableErrors) {
+  const std::string base = "node: a\nregion: us-east-1\nprobe: {key_file: " + key_ + "}\n";
+  EXPECT_NE(Problem(base + "regions: {us-east-1: [10.1.0.0/33]}\n")
+                .find("regions.us-east-1[0]: \"10.1.0.0/33\": prefix length 33 exceeds 32"),
+            std::string::npos);
+  EXPECT_NE(Problem(base + "regions: {us-east-1: [10.1.0.1/16]}\n").find("host bits set beyond /16"),
+            std::string::npos);
+  EXPECT_NE(Problem(base + "regions: {us-east-1: [10.1.0.0]}\n").find("missing /prefix-length"),
+            std::string::npos);
+  EXPECT_NE(Problem(base + "regions: {us-east-1: [banana/8]}\n").find("not an IPv4 or IPv6 address"),
+            std::string::npos);
+  EXPECT_NE(Problem(base + "regions: {us-east-1: [10.1.0.0/16], eu: [10.1.0.0/16]}\n")
+                .find("regions.eu[0]: 10.1.0.0/16 is already in region us-east-1"),
+            std::string::npos);
+  EXPECT_NE(Problem(base + "regions: {us-east-1: []}\n").find("regions.us-east-1: must be a non-empty list"),
+            std::string::npos);
+  EXPECT_NE(
+      Problem(base + "regions: {eu-west-1: [10.2.0.0/16]}\n").find("region: \"us-east-1\" is not in regions"),
+      std::string::npos);
+}
+
+TEST_F(AgentConfigTest, IdentityIsRequired) {
+  const std::string message = Problem("probe: {key_file: " + key_ + "}\n");
+  EXPECT_NE(message.find("node: missing (set node in the file, NODE_NAME in the environment or --node)"),
+            std::string::npos);
+  EXPECT_NE(message.find("region: missing"), std::string::npos);
+}
+
+TEST_F(AgentConfigTest, KeyFileProblems) {
+  EXPECT_NE(Problem("node: a\nregion: r\n").find("probe.key_file: required when probe.authenticated is true"),
+            std::string::npos);
+  EXPECT_NE(Problem("node: a\nregion: r\nprobe: {key_file: /nonexistent.key}\n")
+                .find("probe.key_file: /nonexistent.key: No such file or directory"),
+            std::string::npos);
+  const std::string short_key = Write("short.key", "tiny\n");
+  EXPECT_NE(Problem("node: a\nregion: r\nprobe: {key_file: " + short_key + "}\n")
+                .find("key is 4 bytes, at least 16 are needed"),
+            std::string::npos);
+}
+
+TEST_F(AgentConfigTest, EveryProblemIsReportedAtOnce) {
+  const std::string message = Problem(Valid() + "  interval: x\n  port: 0\nlog: {format: xml}\n");
+  EXPECT_NE(message.find("probe.interval"), std::string::npos);
+  EXPECT_NE(message.find("probe.port"), std::string::npos);
+  EXPECT_NE(message.find("log.format"), std::string::npos);
+}
+
+TEST_F(AgentConfigTest, SyntaxErrorsGiveTheLine) {
+  EXPECT_NE(Problem("node: a\nregions: [unclosed\n").find("config: line "), std::string::npos);
+}
+
+TEST_F(AgentConfigTest, FlagErrors) {
+  EXPECT_NE(Problem(Valid(), {}, {"--frobnicate"}).find("--frobnicate: unknown flag"), std::string::npos);
+  EXPECT_NE(Problem(Valid(), {}, {"--node"}).find("--node: needs a value"), std::string::npos);
+  EXPECT_NE(Problem(Valid(), {}, {"--set", "novalue"}).find("--set: \"novalue\" is not KEY=VALUE"),
+            std::string::npos);
+  EXPECT_NE(
+      Problem(Valid(), {}, {"--peer", "a,b"}).find("--peer: \"a,b\" is not NODE,REGION,ZONE,ADDRESS[,PORT]"),
+      std::string::npos);
+}
+
+TEST(ParseDuration, UnitsAndMalformedText) {
+  EXPECT_EQ(ParseDuration("250us"), std::chrono::nanoseconds(250'000));
+  EXPECT_EQ(ParseDuration("1.5s"), std::chrono::nanoseconds(1'500'000'000));
+  EXPECT_EQ(ParseDuration("2m"), std::chrono::nanoseconds(120'000'000'000));
+  EXPECT_EQ(ParseDuration("10ns"), std::chrono::nanoseconds(10));
+  EXPECT_FALSE(ParseDuration("10"));
+  EXPECT_FALSE(ParseDuration("ms"));
+  EXPECT_FALSE(ParseDuration("1.2.3s"));
+  EXPECT_FALSE(ParseDuration("-5s"));
+  EXPECT_FALSE(ParseDuration("5 parsecs"));
+}
+
+}  // namespace
+}  // namespace regionpulse
