@@ -50,9 +50,15 @@ std::shared_ptr<spdlog::logger> Log() {
 // libbpf prints verifier logs and attach failures through this; they belong in our log.
 int LibbpfPrint(libbpf_print_level level, const char* format, va_list args) {
   if (level == LIBBPF_DEBUG) return 0;
-  char line[1024];
-  const int n = vsnprintf(line, sizeof(line), format, args);
-  std::string text(line);
+  // Verifier logs arrive as one message of many kilobytes: size the buffer to fit.
+  va_list copy;
+  va_copy(copy, args);
+  const int n = vsnprintf(nullptr, 0, format, copy);
+  va_end(copy);
+  if (n <= 0) return n;
+  std::string text(static_cast<size_t>(n) + 1, '\0');
+  vsnprintf(text.data(), text.size(), format, args);
+  text.resize(static_cast<size_t>(n));
   while (!text.empty() && text.back() == '\n') text.pop_back();
   if (level == LIBBPF_WARN) {
     Log()->warn("libbpf: {}", text);

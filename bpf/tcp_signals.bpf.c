@@ -167,8 +167,10 @@ static __always_inline void on_established(struct bpf_sock_ops* skops) {
   if (c) c->established += 1;
   bpf_sock_ops_cb_flags_set(
       skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_RTT_CB_FLAG | BPF_SOCK_OPS_STATE_CB_FLAG);
-  if (!skops->sk) return;
-  struct rp_sock_state* st = bpf_sk_storage_get(&rp_sock_states, skops->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+  /* One read of skops->sk: the verifier tracks the NULL check on that register only. */
+  struct bpf_sock* sk = skops->sk;
+  if (!sk) return;
+  struct rp_sock_state* st = bpf_sk_storage_get(&rp_sock_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
   if (!st) return;
   st->region = region;
   st->flow = flow_of(region, bpf_ntohl(skops->remote_port) & 0xffff, skops->local_port & 0xffff);
@@ -182,8 +184,9 @@ static __always_inline void on_established(struct bpf_sock_ops* skops) {
 }
 
 static __always_inline void on_rtt(struct bpf_sock_ops* skops) {
-  if (!skops->sk) return;
-  struct rp_sock_state* st = bpf_sk_storage_get(&rp_sock_states, skops->sk, 0, 0);
+  struct bpf_sock* sk = skops->sk;
+  if (!sk) return;
+  struct rp_sock_state* st = bpf_sk_storage_get(&rp_sock_states, sk, 0, 0);
   if (!st) return;
   const __u64 srtt_us = skops->srtt_us >> 3; /* tcp_sock keeps srtt scaled by 8 */
   struct rp_tcp_region_counters* c = region_counters(st->region);
@@ -207,8 +210,9 @@ static __always_inline void on_state_change(struct bpf_sock_ops* skops) {
     if (c) c->failed_connects += 1;
     return;
   }
-  if (new_state != TCP_CLOSE || !skops->sk) return;
-  struct rp_sock_state* st = bpf_sk_storage_get(&rp_sock_states, skops->sk, 0, 0);
+  struct bpf_sock* sk = skops->sk;
+  if (new_state != TCP_CLOSE || !sk) return;
+  struct rp_sock_state* st = bpf_sk_storage_get(&rp_sock_states, sk, 0, 0);
   if (!st || !st->established) return;
   struct rp_flow_state* f = flow_state(st->flow);
   if (f) {

@@ -67,7 +67,8 @@ static __always_inline void count_traffic(struct __sk_buff* skb, __u32 region, _
   __u32 slot = region * RP_DIR_COUNT + direction;
   struct rp_counter* c = bpf_map_lookup_elem(&rp_region_traffic, &slot);
   if (c) {
-    c->packets += 1;
+    /* A GSO packet leaves as gso_segs packets on the wire: count those. */
+    c->packets += skb->gso_segs > 1 ? skb->gso_segs : 1;
     c->bytes += skb->len;
   }
 }

@@ -1,0 +1,277 @@
+// BpfDatapath end to end on a veth pair between two network namespaces, one datapath per
+// namespace as in the lab: kernel stamps on real probes, per-region and per-flow TCP signals
+// under forced loss, counting only the own namespace's sockets, interfaces that appear later
+// or are re-created, and nothing left behind after destruction.
+#include <gtest/gtest.h>
+#include <net/if.h>
+#include <netinet/tcp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <thread>
+
+#include "agent/bpf_datapath.h"
+#include "datapath_test_support.h"
+#include "test_network.h"
+
+namespace regionpulse {
+namespace {
+
+using dptest::PollUntil;
+using testnet::NetworkNamespace;
+using testnet::RunOrThrow;
+using testnet::ScopedNetnsEntry;
+using testnet::VethPair;
+
+constexpr uint16_t kProbePort = 862;
+constexpr RegionId kPeerRegion = 1;
+
+DatapathConfig ConfigFor(const std::string& ifname, int subnet) {
+  DatapathConfig config;
+  config.probe_port = kProbePort;
+  config.interfaces = {ifname};
+  const std::string s = std::to_string(subnet);
+  // Both sides use the same table (the whole link is "the other region"): a datapath that
+  // counted the other namespace's sockets would see every connection twice.
+  config.region_cidrs = {{"10." + s + ".0.0/24", kPeerRegion}, {"fd00:" + s + "::/64", kPeerRegion}};
+  config.flows = {{"replication", {5201}, kPeerRegion, 0}};
+  return config;
+}
+
+std::unique_ptr<BpfDatapath> StartIn(const std::string& netns, const DatapathConfig& config) {
+  ScopedNetnsEntry inside(netns);
+  auto started = BpfDatapath::Start(config);
+  if (!started.ok())
+    throw std::runtime_error("BpfDatapath::Start in " + netns + ": " + started.error().ToString());
+  return std::move(started).value();
+}
+
+void ExpectStampsOrdered(const std::vector<std::array<uint64_t, 4>>& replies, size_t expected) {
+  ASSERT_EQ(replies.size(), expected);
+  for (const auto& t : replies) {
+    EXPECT_GT(t[0], 0u);
+    EXPECT_LT(t[0], t[1]) << "t1 < t2";
+    EXPECT_LT(t[1], t[2]) << "t2 < t3";
+    EXPECT_LT(t[2], t[3]) << "t3 < t4";
+    // One host, one clock: the whole exchange takes well under a second.
+    EXPECT_LT(t[3] - t[0], 1'000'000'000u);
+  }
+}
+
+class DatapathVethTest : public ::testing::Test {
+ protected:
+  DatapathVethTest() : a_("dp-a"), b_("dp-b"), veth_(a_, b_, "rpdpa0", "rpdpb0", 93) {}
+  NetworkNamespace a_;
+  NetworkNamespace b_;
+  VethPair veth_;
+};
+
+TEST_F(DatapathVethTest, StampsT1ToT4OnRealProbesOverIpv4AndIpv6) {
+  auto sender = StartIn(a_.name(), ConfigFor("rpdpa0", 93));
+  auto reflector = StartIn(b_.name(), ConfigFor("rpdpb0", 93));
+  ASSERT_TRUE(sender->Attached());
+  const auto attachments = sender->Attachments();
+  ASSERT_EQ(attachments.size(), 1u);
+  EXPECT_EQ(attachments[0].name, "rpdpa0");
+  EXPECT_TRUE(attachments[0].tcx);
+  EXPECT_FALSE(attachments[0].l3_only);
+
+  ExpectStampsOrdered(dptest::ExchangeProbes(a_.name(), b_.name(), veth_.b().ipv4, kProbePort, 20), 20);
+  ExpectStampsOrdered(dptest::ExchangeProbes(a_.name(), b_.name(), veth_.b().ipv6, kProbePort, 20), 20);
+  const auto sender_stamps = sender->StampsWritten();
+  const auto reflector_stamps = reflector->StampsWritten();
+  EXPECT_EQ(sender_stamps[0], 40u);     // t1
+  EXPECT_EQ(sender_stamps[3], 40u);     // t4
+  EXPECT_EQ(reflector_stamps[1], 40u);  // t2
+  EXPECT_EQ(reflector_stamps[2], 40u);  // t3
+}
+
+// TCP from a to b's port 5201 (the replication flow) with every 10th packet dropped at b, a
+// refused connect, and a connection b resets.
+TEST_F(DatapathVethTest, CountsTcpSignalsPerRegionAndFlowForItsOwnNamespaceOnly) {
+  RunOrThrow(b_.Exec() + "nft add table inet rptest");
+  RunOrThrow(b_.Exec() + "nft 'add chain inet rptest in { type filter hook input priority 0; }'");
+  RunOrThrow(b_.Exec() + "nft add rule inet rptest in tcp dport 5201 numgen inc mod 10 == 0 drop");
+
+  auto client_side = StartIn(a_.name(), ConfigFor("rpdpa0", 93));
+  auto server_side = StartIn(b_.name(), ConfigFor("rpdpb0", 93));
+
+  constexpr size_t kBytes = 4 << 20;
+  // Server: accepts one connection on 5201 and reads to the end; accepts one on 5202 and
+  // resets it (SO_LINGER 0).
+  const auto bulk_addr = dptest::MakeAddr(veth_.b().ipv4, 5201);
+  const auto reset_addr = dptest::MakeAddr(veth_.b().ipv4, 5202);
+  const int bulk_listener = dptest::SocketIn(b_.name(), AF_INET, SOCK_STREAM);
+  const int reset_listener = dptest::SocketIn(b_.name(), AF_INET, SOCK_STREAM);
+  ASSERT_EQ(bind(bulk_listener, reinterpret_cast<const sockaddr*>(&bulk_addr.storage), bulk_addr.length), 0);
+  ASSERT_EQ(bind(reset_listener, reinterpret_cast<const sockaddr*>(&reset_addr.storage), reset_addr.length),
+            0);
+  ASSERT_EQ(listen(bulk_listener, 4), 0);
+  ASSERT_EQ(listen(reset_listener, 4), 0);
+  std::atomic<size_t> received{0};
+  std::thread server([&] {
+    const int conn = accept(bulk_listener, nullptr, nullptr);
+    if (conn >= 0) {
+      std::vector<char> buffer(65536);
+      ssize_t n;
+      while ((n = read(conn, buffer.data(), buffer.size())) > 0) received += static_cast<size_t>(n);
+      close(conn);
+    }
+    const int doomed = accept(reset_listener, nullptr, nullptr);
+    if (doomed >= 0) {
+      linger abort_on_close{1, 0};
+      setsockopt(doomed, SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof(abort_on_close));
+      close(doomed);
+    }
+  });
+
+  // Client: the bulk transfer, with a clean close.
+  const int bulk = dptest::SocketIn(a_.name(), AF_INET, SOCK_STREAM);
+  ASSERT_EQ(connect(bulk, reinterpret_cast<const sockaddr*>(&bulk_addr.storage), bulk_addr.length), 0)
+      << strerror(errno);
+  std::vector<char> data(kBytes, 'r');
+  size_t sent = 0;
+  while (sent < kBytes) {
+    const ssize_t n = write(bulk, data.data() + sent, kBytes - sent);
+    ASSERT_GT(n, 0) << strerror(errno);
+    sent += static_cast<size_t>(n);
+  }
+  shutdown(bulk, SHUT_WR);
+  char byte;
+  EXPECT_EQ(read(bulk, &byte, 1), 0);  // the server's FIN: everything was acknowledged
+  close(bulk);
+
+  // A connection the server resets.
+  const int reset = dptest::SocketIn(a_.name(), AF_INET, SOCK_STREAM);
+  ASSERT_EQ(connect(reset, reinterpret_cast<const sockaddr*>(&reset_addr.storage), reset_addr.length), 0);
+  EXPECT_LT(read(reset, &byte, 1), 0);
+  EXPECT_EQ(errno, ECONNRESET);
+  close(reset);
+  server.join();
+  close(bulk_listener);
+  close(reset_listener);
+  EXPECT_EQ(received.load(), kBytes);
+
+  // A refused connect: nothing listens on 5203.
+  const auto refused_addr = dptest::MakeAddr(veth_.b().ipv4, 5203);
+  const int refused = dptest::SocketIn(a_.name(), AF_INET, SOCK_STREAM);
+  EXPECT_NE(connect(refused, reinterpret_cast<const sockaddr*>(&refused_addr.storage), refused_addr.length),
+            0);
+  EXPECT_EQ(errno, ECONNREFUSED);
+  close(refused);
+
+  ASSERT_TRUE(PollUntil([&] {
+    auto flows = client_side->FlowCountersNow();
+    return !flows.empty() && flows[0].connections == 0 && flows[0].bytes_acked >= kBytes;
+  }));
+  const auto client = client_side->RegionCounters().at(kPeerRegion);
+  EXPECT_EQ(client.tcp_established, 2u) << "the bulk and the reset connection, and not b's sockets";
+  EXPECT_EQ(client.tcp_failed_connects, 1u);
+  EXPECT_EQ(client.tcp_resets, 1u);
+  EXPECT_GT(client.tcp_retransmits, 0u) << "every 10th packet was dropped";
+  EXPECT_GT(client.tcp_srtt_samples, 0u);
+  EXPECT_GT(client.tx_packets, kBytes / 1500) << "segments on the wire, not GSO super-packets";
+  EXPECT_GT(client.tx_bytes, kBytes);
+  EXPECT_GT(client.rx_packets, 10u);
+
+  const auto flow = client_side->FlowCountersNow().at(0);
+  EXPECT_EQ(flow.name, "replication");
+  EXPECT_EQ(flow.remote_region, kPeerRegion);
+  EXPECT_GE(flow.bytes_acked, kBytes);
+  EXPECT_LE(flow.bytes_acked, kBytes + 2);  // the FIN takes one sequence number
+  EXPECT_GT(flow.retransmits, 0u);
+  EXPECT_GT(flow.srtt_samples, 0u);
+  EXPECT_GT(flow.last_progress_ns, 0u);
+  EXPECT_EQ(flow.connections, 0u);
+
+  const auto server_counters = server_side->RegionCounters().at(kPeerRegion);
+  EXPECT_EQ(server_counters.tcp_established, 2u) << "b's two accepted connections, and not a's";
+  EXPECT_EQ(server_counters.tcp_failed_connects, 0u);
+  EXPECT_GT(server_counters.rx_bytes, kBytes);
+}
+
+TEST_F(DatapathVethTest, AttachesToAnInterfaceThatAppearsLaterAndReattachesWhenRecreated) {
+  DatapathConfig config = ConfigFor("rplate0", 94);
+  auto datapath = StartIn(a_.name(), config);
+  EXPECT_FALSE(datapath->Attached());
+
+  auto make_link = [&] {
+    RunOrThrow(a_.Exec() + "ip link add rplate0 type veth peer name rplate1 netns " + b_.name());
+    RunOrThrow(a_.Exec() + "ip addr add 10.94.0.1/24 dev rplate0");
+    RunOrThrow(b_.Exec() + "ip addr add 10.94.0.2/24 dev rplate1");
+    RunOrThrow(a_.Exec() + "ip link set rplate0 up");
+    RunOrThrow(b_.Exec() + "ip link set rplate1 up");
+  };
+  make_link();
+  ASSERT_TRUE(PollUntil([&] { return datapath->Attached(); })) << "rplate0 appeared but was not attached";
+  const uint32_t first_ifindex = datapath->Attachments().at(0).ifindex;
+  auto replies = dptest::ExchangeProbes(a_.name(), b_.name(), "10.94.0.2", kProbePort, 5);
+  ASSERT_EQ(replies.size(), 5u);
+  for (const auto& t : replies) {
+    EXPECT_GT(t[0], 0u) << "t1 stamped on the late interface";
+    EXPECT_GT(t[3], t[0]) << "t4 stamped on the late interface";
+  }
+
+  RunOrThrow(a_.Exec() + "ip link del rplate0");
+  ASSERT_TRUE(PollUntil([&] { return !datapath->Attached(); })) << "rplate0 deleted but still listed";
+
+  make_link();
+  ASSERT_TRUE(PollUntil([&] { return datapath->Attached(); })) << "rplate0 re-created but not re-attached";
+  EXPECT_NE(datapath->Attachments().at(0).ifindex, first_ifindex);
+  replies = dptest::ExchangeProbes(a_.name(), b_.name(), "10.94.0.2", kProbePort, 5);
+  ASSERT_EQ(replies.size(), 5u);
+  for (const auto& t : replies) EXPECT_GT(t[3], t[0]) << "stamped after re-attachment";
+  RunOrThrow(a_.Exec() + "ip link del rplate0");
+}
+
+TEST_F(DatapathVethTest, DestructionLeavesNoFilterLinkOrProgramBehind) {
+  for (const bool prefer_tcx : {true, false}) {
+    SCOPED_TRACE(prefer_tcx ? "tcx" : "clsact");
+    DatapathConfig config = ConfigFor("rpdpa0", 93);
+    config.prefer_tcx = prefer_tcx;
+    const auto progs_before = dptest::BpfIdsHeldByThisProcess("prog_id");
+    const auto links_before = dptest::BpfIdsHeldByThisProcess("link_id");
+    std::vector<uint32_t> our_progs, our_links;
+    {
+      auto datapath = StartIn(a_.name(), config);
+      ASSERT_TRUE(datapath->Attached());
+      EXPECT_EQ(datapath->Attachments().at(0).tcx, prefer_tcx);
+      for (auto id : dptest::BpfIdsHeldByThisProcess("prog_id")) {
+        if (std::find(progs_before.begin(), progs_before.end(), id) == progs_before.end())
+          our_progs.push_back(id);
+      }
+      for (auto id : dptest::BpfIdsHeldByThisProcess("link_id")) {
+        if (std::find(links_before.begin(), links_before.end(), id) == links_before.end())
+          our_links.push_back(id);
+      }
+      // 4 tc programs + 4 TCP signal programs; sock_ops + 3 tracepoints (+ 2 tcx) links.
+      EXPECT_EQ(our_progs.size(), 8u);
+      EXPECT_GE(our_links.size(), prefer_tcx ? 6u : 4u);
+      for (auto id : our_progs) EXPECT_TRUE(dptest::BpftoolShows("prog", id)) << "prog " << id;
+      const std::string filters = RunOrThrow(a_.Exec() + "tc filter show dev rpdpa0 ingress");
+      EXPECT_EQ(filters.find("rp_tc_ingress") != std::string::npos, !prefer_tcx) << filters;
+    }
+    EXPECT_EQ(RunOrThrow(a_.Exec() + "tc filter show dev rpdpa0 ingress"), "");
+    EXPECT_EQ(RunOrThrow(a_.Exec() + "tc filter show dev rpdpa0 egress"), "");
+    EXPECT_EQ(RunOrThrow(a_.Exec() + "bpftool net show dev rpdpa0 | grep rp_ || true"), "");
+    for (auto id : our_progs)
+      EXPECT_FALSE(dptest::BpftoolShows("prog", id)) << "prog " << id << " outlived us";
+    for (auto id : our_links)
+      EXPECT_FALSE(dptest::BpftoolShows("link", id)) << "link " << id << " outlived us";
+  }
+}
+
+TEST(DatapathStart, FailsNamingTheProblemForABadRegionCidr) {
+  NetworkNamespace a("dp-bad");
+  ScopedNetnsEntry inside(a.name());
+  DatapathConfig config;
+  config.interfaces = {"lo"};
+  config.region_cidrs = {{"10.1.0.0/33", 1}};
+  auto started = BpfDatapath::Start(config);
+  ASSERT_FALSE(started.ok());
+  EXPECT_NE(started.error().message.find("10.1.0.0/33"), std::string::npos) << started.error().ToString();
+}
+
+}  // namespace
+}  // namespace regionpulse
