@@ -56,7 +56,7 @@ class ProbePlanner {
   // Version of the last plan PlanFor returned for the node; 0 when none.
   uint64_t PlanVersion(const std::string& node) const;
 
-  size_t size() const { return agents_.size(); }
+  size_t size() const { return ids_.size(); }
   const ProbePlannerConfig& config() const { return config_; }
 
  private:

@@ -142,8 +142,10 @@ std::optional<nanoseconds> PercentileOf(const LatencyHistogram& h, double q) {
   return std::nullopt;
 }
 
-void SetDuration(std::optional<nanoseconds> d, google::protobuf::Duration* out) {
-  if (d) *out = ToDuration(*d);
+// Sets a Duration field only when there is a value (an unset field means "no data").
+template <typename MutableField>
+void SetDuration(std::optional<nanoseconds> d, MutableField mutable_field) {
+  if (d) *mutable_field() = ToDuration(*d);
 }
 
 double Ratio(uint64_t part, uint64_t whole) {
@@ -457,10 +459,10 @@ v1::GetRegionMatrixResponse RegionMatrix::Matrix(nanoseconds range, WallClock::t
     const LatencyHistogram kernel = total.kernel.ToSparse();
     const LatencyHistogram user = total.user.ToSparse();
     const auto p99 = PercentileOf(kernel, 0.99);
-    SetDuration(PercentileOf(kernel, 0.50), cell.mutable_rtt_p50());
-    SetDuration(p99, cell.mutable_rtt_p99());
-    SetDuration(PercentileOf(user, 0.50), cell.mutable_user_rtt_p50());
-    SetDuration(PercentileOf(user, 0.99), cell.mutable_user_rtt_p99());
+    SetDuration(PercentileOf(kernel, 0.50), [&] { return cell.mutable_rtt_p50(); });
+    SetDuration(p99, [&] { return cell.mutable_rtt_p99(); });
+    SetDuration(PercentileOf(user, 0.50), [&] { return cell.mutable_user_rtt_p50(); });
+    SetDuration(PercentileOf(user, 0.99), [&] { return cell.mutable_user_rtt_p99(); });
     cell.set_tx_bytes(total.tx_bytes);
     cell.set_rx_bytes(total.rx_bytes);
     cell.set_tcp_retransmits(total.tcp_retransmits);
@@ -513,10 +515,10 @@ v1::GetPathsResponse RegionMatrix::Paths(const v1::GetPathsRequest& request,
     summary.set_loss_forward(total.sent == 0 ? 0.0 : 1.0 - Ratio(total.forward, total.sent));
     summary.set_loss_reverse(total.forward == 0 ? (total.sent == 0 ? 0.0 : 1.0)
                                                 : 1.0 - Ratio(total.reverse, total.forward));
-    SetDuration(PercentileOf(total.kernel, 0.50), summary.mutable_rtt_p50());
-    SetDuration(PercentileOf(total.kernel, 0.99), summary.mutable_rtt_p99());
-    SetDuration(PercentileOf(total.user, 0.50), summary.mutable_user_rtt_p50());
-    SetDuration(PercentileOf(total.user, 0.99), summary.mutable_user_rtt_p99());
+    SetDuration(PercentileOf(total.kernel, 0.50), [&] { return summary.mutable_rtt_p50(); });
+    SetDuration(PercentileOf(total.kernel, 0.99), [&] { return summary.mutable_rtt_p99(); });
+    SetDuration(PercentileOf(total.user, 0.50), [&] { return summary.mutable_user_rtt_p50(); });
+    SetDuration(PercentileOf(total.user, 0.99), [&] { return summary.mutable_user_rtt_p99(); });
     *summary.mutable_jitter() = ToDuration(path.jitter);
     summary.set_duplicates(total.duplicates);
     summary.set_reordered(total.reordered);

@@ -125,23 +125,28 @@ Assessment Assess(const VerdictEngineConfig& config, const VerdictEvidence& evid
   uint64_t sent = 0;
   uint64_t reverse = 0;
   uint32_t over_loss_threshold = 0;
+  bool lost_nearly_all = false;  // some "lost" observer still got a reply or two
   for (const ObserverView& observer : evidence.observers) {
     if (observer.region == region) continue;
     const auto it = observer.to_region.find(region);
     if (it == observer.to_region.end() || it->second.sent == 0) continue;
     ++a.observers_reporting;
-    if (!HealthyObserver(observer, region, config.unreachable_loss)) {
+    const ProbeCounts& counts = it->second;
+    const bool lost = counts.Loss() >= config.unreachable_loss;
+    // Reaching the region is evidence by itself; failing to is evidence only from an observer
+    // that is itself connected.
+    if (lost && !HealthyObserver(observer, region, config.unreachable_loss)) {
       ++a.isolated_observers;
       continue;
     }
     ++a.healthy_observers;
-    const ProbeCounts& counts = it->second;
     sent += counts.sent;
     reverse += counts.received_reverse;
     RegionTally& tally = by_region[observer.region];
     ++tally.healthy;
-    if (counts.Loss() >= config.unreachable_loss) {
+    if (lost) {
       ++a.observers_lost;
+      if (counts.received_reverse > 0) lost_nearly_all = true;
       lost_regions.insert(observer.region);
     } else {
       ++tally.reaching;
@@ -166,7 +171,9 @@ Assessment Assess(const VerdictEngineConfig& config, const VerdictEvidence& evid
   const std::string lost_phrase =
       std::to_string(a.observers_lost) + "/" + std::to_string(a.healthy_observers) + " observers" +
       (a.lost_observer_regions.empty() ? "" : " in " + JoinWords(a.lost_observer_regions)) +
-      " lost every probe to " + region;
+      (lost_nearly_all ? " lost " + Percent(config.unreachable_loss) + " or more of their probes to "
+                       : " lost every probe to ") +
+      region;
   const bool quorum = static_cast<double>(a.observers_lost) >
                           config.quorum_fraction * static_cast<double>(a.healthy_observers) &&
                       a.observers_lost >= config.min_observer_nodes;
@@ -363,6 +370,7 @@ VerdictEvaluation VerdictEngine::Evaluate(const VerdictEvidence& evidence, WallC
   };
 
   const std::string& active = config_.active_region;
+  bool active_explained = false;
   uint32_t elsewhere_total = 0;
   uint32_t elsewhere_reporting = 0;
   for (const auto& [region, agents] : evidence.agents) {
@@ -389,6 +397,7 @@ VerdictEvaluation VerdictEngine::Evaluate(const VerdictEvidence& evidence, WallC
                       std::to_string(elsewhere_reporting) + "/" + std::to_string(elsewhere_total) +
                       " agents elsewhere reporting): cannot tell an outage from our own isolation");
   } else {
+    active_explained = true;
     RegionHistory& h = history_[active];
     const Assessment& a = assessments[active];
     if (h.state == v1::REGION_STATE_HEALTHY || h.state == v1::REGION_STATE_DEGRADED) {
@@ -453,12 +462,17 @@ VerdictEvaluation VerdictEngine::Evaluate(const VerdictEvidence& evidence, WallC
     }
   }
 
-  // Other regions' trouble and replication at risk, for the people reading the verdict.
+  // Other regions' trouble (and the active region's, when the action did not explain it) and
+  // replication at risk, for the people reading the verdict.
   for (const auto& region : regions) {
-    if (region == active) continue;
+    if (region == active && active_explained) continue;
     const auto state = history_[region].state;
     if (state == v1::REGION_STATE_DEGRADED || state == v1::REGION_STATE_UNREACHABLE) {
-      reasons.push_back(region + " " + StateName(state) + ": " + assessments[region].reason);
+      const Assessment& a = assessments[region];
+      reasons.push_back(region + " " + StateName(state) + ": " +
+                        (a.state == state
+                             ? a.reason
+                             : "held for the " + Seconds(config_.dwell) + " dwell; now: " + a.reason));
     }
   }
   for (const auto& flow : evidence.replication) {

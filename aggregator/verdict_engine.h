@@ -5,10 +5,10 @@
 // - A region is UNREACHABLE only when more than quorum_fraction of the healthy observers in
 //   other regions, and at least min_observer_nodes of them, lost (nearly) every probe to it,
 //   no other region still mostly reaches it, and no passive signal shows it alive. An
-//   observer is healthy when it reaches some region other than its own and the target;
-//   isolated observers are not evidence. Like any quorum this needs a third vantage point:
-//   with two regions, "the other region is gone" and "we are cut off" look the same, so the
-//   answer stays HOLD.
+//   observer's lost probes count only when it reaches some region other than its own and the
+//   target (reaching the target is evidence by itself); isolated observers are not evidence. Like any quorum
+//   this needs a third vantage point: with two regions, "the other region is gone" and "we are cut off" look
+//   the same, so the answer stays HOLD.
 // - Probes lost to a region whose agents stopped reporting, while passive signals show it
 //   alive, mean "agents not reporting" (UNKNOWN, HOLD), never UNREACHABLE.
 // - The aggregator's own region hearing from no other region: HOLD, never FAILOVER.
