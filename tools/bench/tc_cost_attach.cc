@@ -1,0 +1,112 @@
+// Attaches what tools/bench/tc_cost measures to one interface of the current network
+// namespace, waits until stdin closes, then prints each program's run count and run time.
+//   --ours   the real datapath through BpfDatapath::Start (tc programs, sock_ops, tracepoints)
+//   --empty  an empty tc program (bench_empty.bpf.c) on tcx after ours: the floor
+// Output, one line per program:  <name> <run_cnt> <run_time_ns>
+// Run it with kernel.bpf_stats_enabled=1, or the counts stay 0.
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <net/if.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "agent/bpf_datapath.h"
+#include "bench_empty.skel.h"
+
+namespace {
+
+constexpr int kTcxIngress = 46;  // BPF_TCX_INGRESS / EGRESS: Debian's UAPI headers predate tcx
+constexpr int kTcxEgress = 47;
+
+void PrintStats(const std::string& name, int prog_fd) {
+  bpf_prog_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(prog_fd, &info, &len) == 0) {
+    std::cout << name << " " << info.run_cnt << " " << info.run_time_ns << "\n";
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string iface;
+  bool ours = false, empty = false;
+  std::string remote_cidr = "0.0.0.0/0";
+  uint16_t flow_port = 5201;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--ours")
+      ours = true;
+    else if (arg == "--empty")
+      empty = true;
+    else if (arg == "--iface" && i + 1 < argc)
+      iface = argv[++i];
+    else if (arg == "--remote-cidr" && i + 1 < argc)
+      remote_cidr = argv[++i];
+    else if (arg == "--flow-port" && i + 1 < argc)
+      flow_port = static_cast<uint16_t>(std::stoi(argv[++i]));
+    else {
+      std::cerr << "usage: " << argv[0]
+                << " --iface IF [--ours] [--empty] [--remote-cidr CIDR] [--flow-port P]\n";
+      return 2;
+    }
+  }
+  if (iface.empty() || (!ours && !empty)) {
+    std::cerr << "need --iface and at least one of --ours, --empty\n";
+    return 2;
+  }
+
+  std::unique_ptr<regionpulse::BpfDatapath> datapath;
+  if (ours) {
+    regionpulse::DatapathConfig config;
+    config.interfaces = {iface};
+    config.region_cidrs = {{remote_cidr, 1}};
+    config.flows = {{"bench", {flow_port}, 1, 0}};
+    auto started = regionpulse::BpfDatapath::Start(config);
+    if (!started.ok()) {
+      std::cerr << "starting the datapath: " << started.error().ToString() << "\n";
+      return 1;
+    }
+    datapath = std::move(started).value();
+  }
+  bench_empty* skel = nullptr;
+  int links[2] = {-1, -1};
+  if (empty) {
+    skel = bench_empty__open_and_load();
+    const unsigned ifindex = if_nametoindex(iface.c_str());
+    if (skel == nullptr || ifindex == 0) {
+      std::cerr << "loading the empty program or finding " << iface << ": " << strerror(errno) << "\n";
+      return 1;
+    }
+    links[0] = bpf_link_create(bpf_program__fd(skel->progs.bench_empty_ingress), ifindex,
+                               static_cast<bpf_attach_type>(kTcxIngress), nullptr);
+    links[1] = bpf_link_create(bpf_program__fd(skel->progs.bench_empty_egress), ifindex,
+                               static_cast<bpf_attach_type>(kTcxEgress), nullptr);
+    if (links[0] < 0 || links[1] < 0) {
+      std::cerr << "tcx attach of the empty program on " << iface << ": " << strerror(errno) << "\n";
+      return 1;
+    }
+  }
+  std::cout << "ready" << std::endl;
+  std::string ignored;
+  while (std::getline(std::cin, ignored)) {
+  }
+  if (datapath) {
+    for (const auto& stats : datapath->ProgramStats()) {
+      std::cout << stats.name << " " << stats.run_count << " " << stats.run_time_ns << "\n";
+    }
+  }
+  if (skel) {
+    PrintStats("bench_empty/bench_empty_ingress", bpf_program__fd(skel->progs.bench_empty_ingress));
+    PrintStats("bench_empty/bench_empty_egress", bpf_program__fd(skel->progs.bench_empty_egress));
+    close(links[0]);
+    close(links[1]);
+    bench_empty__destroy(skel);
+  }
+  return 0;
+}
