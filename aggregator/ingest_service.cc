@@ -115,7 +115,9 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::StreamRequest, v1:
     finish_status_ = status;
     pending_plan_.reset();
     pending_ack_.reset();
-    if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
+    // Refusals are worth a line each; cancellations and shutdown are not.
+    if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
+        status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
       Log()->info("ingest stream from {} (node '{}') ended: {} {}", peer_, node_,
                   static_cast<int>(status.error_code()), status.error_message());
     }

@@ -1,6 +1,7 @@
 # Tests of the aggregator around its core: configuration, history, the gRPC services in-process.
 add_executable(aggregator_service_tests
   service_config_test.cc
+  service_grpc_test.cc
   service_history_test.cc)
 target_link_libraries(aggregator_service_tests PRIVATE regionpulse_aggregator GTest::gtest_main GTest::gmock)
 target_compile_options(aggregator_service_tests PRIVATE ${REGIONPULSE_WARNINGS})
