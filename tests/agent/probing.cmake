@@ -11,3 +11,11 @@ target_include_directories(probing_tests PRIVATE "${CMAKE_CURRENT_SOURCE_DIR}")
 target_link_libraries(probing_tests PRIVATE regionpulse_agent_probing GTest::gtest_main)
 target_compile_options(probing_tests PRIVATE ${REGIONPULSE_WARNINGS})
 gtest_discover_tests(probing_tests DISCOVERY_TIMEOUT 30)
+
+add_executable(probing_interop_tests probing_interop_test.cc)
+target_include_directories(probing_interop_tests PRIVATE "${CMAKE_CURRENT_SOURCE_DIR}")
+target_compile_definitions(probing_interop_tests
+  PRIVATE PROBING_SCAPY_SCRIPT="${CMAKE_CURRENT_SOURCE_DIR}/probing_scapy_stamp.py")
+target_link_libraries(probing_interop_tests PRIVATE regionpulse_agent_probing GTest::gtest_main)
+target_compile_options(probing_interop_tests PRIVATE ${REGIONPULSE_WARNINGS})
+gtest_discover_tests(probing_interop_tests DISCOVERY_TIMEOUT 30)
