@@ -8,3 +8,9 @@ target_link_libraries(agent_datapath_tests PRIVATE regionpulse_agent_datapath re
   bpf_cilium_standin_skel GTest::gtest_main)
 target_compile_options(agent_datapath_tests PRIVATE ${REGIONPULSE_WARNINGS})
 gtest_discover_tests(agent_datapath_tests DISCOVERY_TIMEOUT 30 PROPERTIES LABELS root)
+
+# The datapath's pure pieces and the capability check (root: it drops capabilities it has).
+add_executable(agent_datapath_unit_tests "${CMAKE_CURRENT_LIST_DIR}/datapath_unit_test.cc")
+target_link_libraries(agent_datapath_unit_tests PRIVATE regionpulse_agent_datapath GTest::gtest_main)
+target_compile_options(agent_datapath_unit_tests PRIVATE ${REGIONPULSE_WARNINGS})
+gtest_discover_tests(agent_datapath_unit_tests DISCOVERY_TIMEOUT 30 PROPERTIES LABELS root)

@@ -6,9 +6,12 @@
 #include <net/if.h>
 #include <netinet/tcp.h>
 
+#include <sys/wait.h>
 #include <algorithm>
 #include <atomic>
+#include <csignal>
 #include <memory>
+#include <sstream>
 #include <thread>
 
 #include "agent/bpf_datapath.h"
@@ -260,6 +263,51 @@ TEST_F(DatapathVethTest, DestructionLeavesNoFilterLinkOrProgramBehind) {
     for (auto id : our_links)
       EXPECT_FALSE(dptest::BpftoolShows("link", id)) << "link " << id << " outlived us";
   }
+}
+
+// tcx links and programs are owned by file descriptors: an agent killed with SIGKILL (no
+// destructor runs) leaves nothing attached.
+TEST_F(DatapathVethTest, AKilledAgentLeavesNothingAttached) {
+  int report[2];
+  ASSERT_EQ(pipe(report), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(report[0]);
+    try {
+      auto datapath = StartIn(a_.name(), ConfigFor("rpdpa0", 93));
+      std::string ids;
+      for (auto id : dptest::BpfIdsHeldByThisProcess("prog_id")) ids += "p" + std::to_string(id) + " ";
+      for (auto id : dptest::BpfIdsHeldByThisProcess("link_id")) ids += "l" + std::to_string(id) + " ";
+      ids += "\n";
+      if (write(report[1], ids.data(), ids.size()) < 0) _exit(1);
+      pause();
+    } catch (...) {
+    }
+    _exit(1);
+  }
+  close(report[1]);
+  std::string ids;
+  char c;
+  while (read(report[0], &c, 1) == 1 && c != '\n') ids += c;
+  close(report[0]);
+  ASSERT_FALSE(ids.empty()) << "the child agent did not start";
+  EXPECT_NE(RunOrThrow(a_.Exec() + "bpftool net show dev rpdpa0"), "");
+
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+
+  std::istringstream parsed(ids);
+  std::string token;
+  while (parsed >> token) {
+    const std::string kind = token[0] == 'p' ? "prog" : "link";
+    const uint32_t id = static_cast<uint32_t>(std::stoul(token.substr(1)));
+    // Programs are freed after an RCU grace period: poll rather than expect it at once.
+    EXPECT_TRUE(PollUntil([&] { return !dptest::BpftoolShows(kind, id); }))
+        << kind << " " << id << " outlived the agent";
+  }
+  EXPECT_EQ(RunOrThrow(a_.Exec() + "bpftool net show dev rpdpa0 | grep rp_ || true"), "");
 }
 
 TEST(DatapathStart, FailsNamingTheProblemForABadRegionCidr) {
