@@ -7,3 +7,14 @@ add_executable(agent_daemon_tests
 target_link_libraries(agent_daemon_tests PRIVATE regionpulse_agent regionpulse_test_ingest GTest::gtest_main GTest::gmock)
 target_compile_options(agent_daemon_tests PRIVATE ${REGIONPULSE_WARNINGS})
 gtest_discover_tests(agent_daemon_tests DISCOVERY_TIMEOUT 30 PROPERTIES TIMEOUT 120)
+
+# regionpulse-agent processes in network namespaces (root: netns, veth, nftables, BPF).
+add_executable(agent_daemon_integration_tests daemon_integration_test.cc)
+target_link_libraries(agent_daemon_integration_tests PRIVATE
+  regionpulse_common regionpulse_test_agent regionpulse_test_ingest regionpulse_test_support GTest::gtest_main)
+target_compile_definitions(agent_daemon_integration_tests PRIVATE
+  REGIONPULSE_AGENT_BINARY="$<TARGET_FILE:regionpulse-agent>")
+add_dependencies(agent_daemon_integration_tests regionpulse-agent)
+target_compile_options(agent_daemon_integration_tests PRIVATE ${REGIONPULSE_WARNINGS})
+gtest_discover_tests(agent_daemon_integration_tests DISCOVERY_TIMEOUT 30
+  PROPERTIES LABELS root TIMEOUT 180 RUN_SERIAL TRUE)

@@ -1,0 +1,411 @@
+// Agent: the daemon's wiring (see agent.h).
+#include "agent/agent.h"
+
+#include <fmt/format.h>
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/security/credentials.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <cstdlib>
+#include <ctime>
+#include <future>
+#include <iterator>
+#include <random>
+#include <sstream>
+
+#include "agent/bpf_datapath.h"
+#include "proto_convert.h"
+#include "report_validation.h"
+
+namespace regionpulse {
+namespace {
+
+std::shared_ptr<spdlog::logger> Log() {
+  static auto logger = [] {
+    auto existing = spdlog::get("agent");
+    return existing ? existing : spdlog::default_logger()->clone("agent");
+  }();
+  return logger;
+}
+
+void AppendJsonString(std::string_view text, spdlog::memory_buf_t& out) {
+  out.push_back('"');
+  for (char c : text) {
+    switch (c) {
+      case '"':
+        out.append(std::string_view("\\\""));
+        break;
+      case '\\':
+        out.append(std::string_view("\\\\"));
+        break;
+      case '\n':
+        out.append(std::string_view("\\n"));
+        break;
+      case '\r':
+        out.append(std::string_view("\\r"));
+        break;
+      case '\t':
+        out.append(std::string_view("\\t"));
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(c));
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+// One JSON object per line: {"time":"2026-01-02T03:04:05.678Z","level":"info",
+// "logger":"agent","msg":"..."}. spdlog's pattern formatter cannot escape the message, so a
+// quote in an error text would break the line for a log collector.
+class JsonLineFormatter final : public spdlog::formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    auto since_epoch = msg.time.time_since_epoch();
+    std::time_t seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch).count();
+    auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch).count() % 1000;
+    std::tm utc{};
+    gmtime_r(&seconds, &utc);
+    char stamp[32];
+    std::strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &utc);
+    fmt::format_to(std::back_inserter(dest), "{{\"time\":\"{}.{:03d}Z\",\"level\":", stamp, millis);
+    auto level = spdlog::level::to_string_view(msg.level);
+    AppendJsonString(std::string_view(level.data(), level.size()), dest);
+    dest.append(std::string_view(",\"logger\":"));
+    AppendJsonString(std::string_view(msg.logger_name.data(), msg.logger_name.size()), dest);
+    dest.append(std::string_view(",\"msg\":"));
+    AppendJsonString(std::string_view(msg.payload.data(), msg.payload.size()), dest);
+    dest.append(std::string_view("}\n"));
+  }
+  std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<JsonLineFormatter>(); }
+};
+
+uint64_t RandomInstanceId() {
+  std::random_device device;
+  std::uniform_int_distribution<uint64_t> any(1, UINT64_MAX);  // 0 means "none" on the wire
+  return any(device);
+}
+
+Result<std::string> ReadWholeFile(const std::string& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error{"read " + what + " " + path, errno};
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+Result<std::shared_ptr<grpc::ChannelCredentials>> StreamCredentials(const TlsSettings& tls) {
+  if (!tls.enabled()) return std::shared_ptr<grpc::ChannelCredentials>(grpc::InsecureChannelCredentials());
+  grpc::SslCredentialsOptions options;
+  if (!tls.ca_file.empty()) {
+    auto ca = ReadWholeFile(tls.ca_file, "tls.ca_file");
+    if (!ca) return ca.error();
+    options.pem_root_certs = *ca;
+  }
+  if (!tls.cert_file.empty()) {
+    auto cert = ReadWholeFile(tls.cert_file, "tls.cert_file");
+    if (!cert) return cert.error();
+    auto key = ReadWholeFile(tls.key_file, "tls.key_file");
+    if (!key) return key.error();
+    options.pem_cert_chain = *cert;
+    options.pem_private_key = *key;
+  }
+  return grpc::SslCredentials(options);
+}
+
+std::chrono::milliseconds Millis(std::chrono::nanoseconds d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d);
+}
+
+bool IsWildcard(const std::string& address) {
+  return address.empty() || address == "::" || address == "0.0.0.0";
+}
+
+}  // namespace
+
+Status ConfigureLogging(const AgentConfig& config) {
+  auto level = spdlog::level::from_str(config.log_level);
+  if (level == spdlog::level::off && config.log_level != "off") {
+    return Error{"log_level: unknown level '" + config.log_level +
+                 "' (trace, debug, info, warn, error, critical, off)"};
+  }
+  spdlog::set_level(level);
+  if (config.log_format == LogFormat::kJson) {
+    spdlog::set_formatter(std::make_unique<JsonLineFormatter>());
+  }
+  return OkStatus();
+}
+
+Agent::Agent(const AgentConfig& config)
+    : config_(config),
+      instance_id_(RandomInstanceId()),
+      work_(boost::asio::make_work_guard(io_)),
+      window_timer_(io_) {}
+
+Result<std::unique_ptr<Agent>> Agent::Start(const AgentConfig& config) {
+  std::unique_ptr<Agent> agent(new Agent(config));
+  if (auto started = agent->StartParts(); !started) {
+    agent->Shutdown(std::chrono::milliseconds(0));
+    return started.error();
+  }
+  return agent;
+}
+
+Status Agent::StartParts() {
+  if (config_.bpf_enabled) {
+    auto datapath = BpfDatapath::Start(ToDatapathConfig(config_));
+    if (!datapath) return Error{"BPF datapath: " + datapath.error().ToString()};
+    datapath_ = std::move(datapath.value());
+  } else {
+    datapath_ = std::make_unique<NullDatapath>();
+  }
+  metrics_ = std::make_unique<AgentMetrics>(config_.region, config_.zone, REGIONPULSE_VERSION);
+  metrics_->SetBpfAttached(datapath_->Attached(), datapath_->Attachments().size());
+
+  if (!config_.report_log_file.empty()) {
+    report_log_.open(config_.report_log_file, std::ios::app);
+    if (!report_log_) return Error{"report log " + config_.report_log_file, errno};
+  }
+
+  auto reflector = Reflector::Start(io_, ReflectorConfigFrom(config_));
+  if (!reflector) return Error{"STAMP reflector: " + reflector.error().ToString()};
+  reflector_ = std::move(reflector.value());
+
+  auto now = std::chrono::steady_clock::now();
+  folder_ = std::make_unique<WindowFolder>(WindowFolderConfigFrom(config_), now,
+                                           std::chrono::system_clock::now(), TakeSnapshot(*datapath_));
+  prober_ = std::make_unique<Prober>(io_, ProberConfigFrom(config_), *folder_);
+  if (!config_.static_peers.empty()) prober_->SetTargets(TargetsFromStaticPeers(config_.static_peers));
+
+  auto credentials = StreamCredentials(config_.tls);
+  if (!credentials) return Error{"aggregator TLS: " + credentials.error().ToString()};
+  v1::Hello hello = BuildHello();
+  for (const auto& endpoint : config_.aggregators) {
+    AggregatorStreamOptions options;
+    options.endpoint = endpoint;
+    options.buffer_capacity = config_.ReportBufferWindows();
+    options.backoff.initial = Millis(config_.reconnect_initial);
+    options.backoff.max = Millis(config_.reconnect_max);
+    options.credentials = *credentials;
+    streams_.push_back(std::make_unique<AggregatorStream>(
+        options, hello, instance_id_, [this](const std::string& aggregator, const v1::ProbePlan& plan) {
+          // From a gRPC thread: the prober and plan state belong to the io thread.
+          boost::asio::post(io_, [this, aggregator, plan] { ApplyPlan(aggregator, plan); });
+        }));
+  }
+
+  auto status = StatusServer::Start(config_.status_listen, metrics_->registry(), [this] { return Ready(); });
+  if (!status) return Error{"status server on " + config_.status_listen + ": " + status.error().ToString()};
+  status_server_ = std::move(status.value());
+
+  next_window_end_ = now + config_.window;
+  ScheduleWindow();
+  for (auto& stream : streams_) stream->Start();
+  io_thread_ = std::thread([this] { io_.run(); });
+
+  Log()->info(
+      "regionpulse-agent {} started: node {} region {} zone {}, instance {:016x}, reflector port {}, {} "
+      "static "
+      "peers, {} aggregators, BPF {}, status on port {}",
+      REGIONPULSE_VERSION, config_.node, config_.region, config_.zone, instance_id_, reflector_->port(),
+      config_.static_peers.size(), streams_.size(),
+      !config_.bpf_enabled ? "off" : (datapath_->Attached() ? "attached" : "loaded, no interface yet"),
+      status_server_->port());
+  return OkStatus();
+}
+
+v1::Hello Agent::BuildHello() const {
+  v1::Hello hello;
+  hello.set_node(config_.node);
+  hello.set_region(config_.region);
+  hello.set_zone(config_.zone);
+  hello.set_agent_version(REGIONPULSE_VERSION);
+  // Other nodes reach the reflector on the node's internal IP: the bind address when it is
+  // a specific one, else the downward API's status.hostIP.
+  std::string address = config_.probe.listen_address;
+  if (IsWildcard(address)) {
+    const char* host_ip = std::getenv("HOST_IP");
+    address = host_ip != nullptr ? host_ip : "";
+  }
+  hello.mutable_probe_endpoint()->set_address(address);
+  hello.mutable_probe_endpoint()->set_port(reflector_ ? reflector_->port() : config_.probe.port);
+  bool tcx = false;
+  for (const auto& attachment : datapath_->Attachments()) {
+    auto* out = hello.add_interfaces();
+    out->set_name(attachment.name);
+    out->set_ifindex(attachment.ifindex);
+    out->set_mode(attachment.tcx ? v1::ATTACH_MODE_TCX : v1::ATTACH_MODE_CLSACT);
+    out->set_l3_only(attachment.l3_only);
+    tcx = tcx || attachment.tcx;
+  }
+  auto* capabilities = hello.mutable_capabilities();
+  capabilities->set_kernel_stamps(datapath_->Attached());
+  capabilities->set_tcx(tcx);
+  for (const auto& program : datapath_->ProgramStats()) {
+    if (program.name == "rp_tcp_retransmit") capabilities->set_tcp_retransmit_tracepoint(true);
+    if (program.name == "rp_sock_ops") capabilities->set_sock_ops(true);
+  }
+  capabilities->set_authenticated_probes(config_.probe.authenticated);
+  *hello.mutable_window() = ToDuration(config_.window);
+  return hello;
+}
+
+void Agent::ScheduleWindow() {
+  window_timer_.expires_at(next_window_end_);
+  window_timer_.async_wait([this](const boost::system::error_code& error) {
+    if (error) return;  // cancelled at shutdown
+    CloseWindow();
+    auto now = std::chrono::steady_clock::now();
+    next_window_end_ += config_.window;
+    // After a stall longer than a window (a suspended VM), resume on the grid instead of
+    // closing a burst of empty windows.
+    while (next_window_end_ <= now) next_window_end_ += config_.window;
+    ScheduleWindow();
+  });
+}
+
+void Agent::CloseWindow() {
+  uint64_t dropped = 0;
+  for (const auto& stream : streams_) {
+    auto stats = stream->Stats();
+    dropped = std::max(dropped, stats.reports_dropped);
+    metrics_->ObserveStream(stream->endpoint(), stats);
+  }
+  folder_->SetReportsDropped(dropped);
+  auto reports = folder_->CloseWindow(std::chrono::steady_clock::now(), std::chrono::system_clock::now(),
+                                      TakeSnapshot(*datapath_));
+  for (const auto& report : reports) Publish(report);
+  UpdateHealthMetrics();
+}
+
+void Agent::Publish(const v1::HealthReport& report) {
+  auto problems = ReportProblems(report);
+  if (!problems.empty()) {
+    // An aggregator ends the stream on an invalid report, and the stream would replay it
+    // forever: such a report is logged and never sent.
+    ++invalid_reports_;
+    Log()->error("report {} is inconsistent and is not sent: {}", report.sequence(),
+                 fmt::join(problems, "; "));
+    folder_->AddError("report " + std::to_string(report.sequence()) + " not sent: " + problems.front());
+    return;
+  }
+  metrics_->ObserveReport(report);
+  if (report_log_.is_open()) {
+    std::string line;
+    google::protobuf::util::JsonPrintOptions options;
+    options.preserve_proto_field_names = true;
+    if (google::protobuf::util::MessageToJsonString(report, &line, options).ok()) {
+      report_log_ << line << '\n';
+      report_log_.flush();
+    }
+  }
+  for (auto& stream : streams_) stream->Push(report);
+  last_published_sequence_ = report.sequence();
+}
+
+void Agent::ApplyPlan(const std::string& aggregator, const v1::ProbePlan& plan) {
+  // Every aggregator computes a plan for this agent; the newest one wins.
+  if (plan.plan_version() <= plan_version_) return;
+  plan_version_ = plan.plan_version();
+  auto targets = TargetsFromPlan(plan);
+  Log()->info("probe plan {} from {}: {} targets", plan.plan_version(), aggregator, targets.size());
+  prober_->SetSchedule(plan.has_interval() ? FromDuration(plan.interval()) : std::chrono::nanoseconds(0),
+                       plan.payload_size());
+  prober_->SetTargets(std::move(targets));
+}
+
+void Agent::UpdateHealthMetrics() {
+  AgentHealthCounters health;
+  auto prober = prober_->counters();
+  health.probes_sent = prober.sent;
+  health.probe_send_errors = prober.send_errors;
+  health.replies_bad_mac = prober.bad_mac;
+  health.replies_malformed = prober.malformed;
+  health.replies_unmatched = prober.unmatched;
+  health.probe_targets = prober_->TargetCount();
+  auto reflector = reflector_->counters();
+  health.reflector_received = reflector.received;
+  health.reflector_replied = reflector.replied;
+  health.reflector_bad_mac = reflector.bad_mac;
+  health.reflector_unauthenticated_refused = reflector.unauthenticated_refused;
+  health.reflector_malformed = reflector.malformed;
+  health.reflector_sessions = reflector.sessions;
+  metrics_->ObserveHealth(health);
+  metrics_->SetBpfAttached(datapath_->Attached(), datapath_->Attachments().size());
+}
+
+Readiness Agent::Ready() const {
+  if (config_.bpf_enabled && !(datapath_ && datapath_->Attached())) {
+    return {false, "BPF programs not attached to any tunnel interface"};
+  }
+  if (!streams_.empty()) {
+    bool any_up = std::any_of(streams_.begin(), streams_.end(), [](const auto& s) { return s->Stats().up; });
+    if (!any_up) return {false, "no aggregator stream is up"};
+  }
+  return {true, fmt::format("ok: {} aggregator streams, BPF {}", streams_.size(),
+                            config_.bpf_enabled ? "attached" : "off")};
+}
+
+uint16_t Agent::status_port() const {
+  return status_server_ ? status_server_->port() : 0;
+}
+
+uint16_t Agent::probe_port() const {
+  return reflector_ ? reflector_->port() : 0;
+}
+
+void Agent::Shutdown(std::chrono::milliseconds flush_timeout) {
+  std::lock_guard lock(shutdown_mu_);
+  if (shut_down_) return;
+  shut_down_ = true;
+
+  if (io_thread_.joinable()) {
+    // Close the last window on the io thread, which owns the folder and the prober.
+    std::promise<void> drained;
+    boost::asio::post(io_, [this, &drained] {
+      window_timer_.cancel();
+      prober_->Stop();
+      auto reports = folder_->Drain(std::chrono::steady_clock::now(), std::chrono::system_clock::now(),
+                                    TakeSnapshot(*datapath_));
+      for (const auto& report : reports) Publish(report);
+      drained.set_value();
+    });
+    drained.get_future().wait();
+  }
+  uint64_t last = last_published_sequence_;
+  auto deadline = std::chrono::steady_clock::now() + flush_timeout;
+  for (auto& stream : streams_) {
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (last > 0 && !stream->WaitAcked(last, std::max(left, std::chrono::milliseconds(0)))) {
+      Log()->warn("aggregator {}: reports up to {} not acknowledged before shutdown ({} still buffered)",
+                  stream->endpoint(), last, stream->Stats().buffered);
+    }
+  }
+  for (auto& stream : streams_) stream->Stop();
+  status_server_.reset();
+  if (reflector_) reflector_->Stop();
+  if (prober_) prober_->Stop();
+  work_.reset();
+  io_.stop();
+  if (io_thread_.joinable()) io_thread_.join();
+  prober_.reset();
+  reflector_.reset();
+  folder_.reset();
+  streams_.clear();
+  datapath_.reset();  // detaches BPF last: probes in flight kept their kernel stamps
+  if (report_log_.is_open()) report_log_.close();
+  Log()->info("regionpulse-agent stopped (last report {})", last);
+}
+
+Agent::~Agent() {
+  Shutdown(std::chrono::milliseconds(0));
+}
+
+}  // namespace regionpulse

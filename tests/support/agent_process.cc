@@ -1,0 +1,142 @@
+// AgentProcess and ScratchDirectory (see agent_process.h).
+#include "agent_process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include <google/protobuf/util/json_util.h>
+
+#include "test_network.h"
+
+namespace regionpulse::testnet {
+
+ScratchDirectory::ScratchDirectory(const std::string& purpose) {
+  std::string pattern = "/tmp/" + RunPrefix() + "-" + purpose + "-XXXXXX";
+  std::vector<char> buffer(pattern.begin(), pattern.end());
+  buffer.push_back('\0');
+  if (mkdtemp(buffer.data()) == nullptr) {
+    throw std::runtime_error("mkdtemp " + pattern + ": " + std::strerror(errno));
+  }
+  path_ = buffer.data();
+}
+
+ScratchDirectory::~ScratchDirectory() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+std::string ScratchDirectory::Write(const std::string& name, const std::string& contents) const {
+  std::string file = path_ + "/" + name;
+  std::ofstream out(file, std::ios::trunc);
+  out << contents;
+  if (!out) throw std::runtime_error("write " + file);
+  return file;
+}
+
+AgentProcess::AgentProcess(const std::string& binary, const std::string& netns,
+                           const std::string& config_path, const std::string& work_dir,
+                           const std::string& name, const std::vector<std::string>& args)
+    : name_(name),
+      report_log_(work_dir + "/" + name + "-reports.jsonl"),
+      output_log_(work_dir + "/" + name + ".log") {
+  std::vector<std::string> argv;
+  if (!netns.empty()) argv = {"/usr/bin/ip", "netns", "exec", netns};
+  argv.insert(argv.end(), {binary, "--config", config_path, "--report-log", report_log_});
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> c_argv;
+  for (auto& arg : argv) c_argv.push_back(arg.data());
+  c_argv.push_back(nullptr);
+
+  int output = open(output_log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (output < 0) throw std::runtime_error("open " + output_log_ + ": " + std::strerror(errno));
+  pid_ = fork();
+  if (pid_ < 0) {
+    close(output);
+    throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  }
+  if (pid_ == 0) {
+    dup2(output, STDOUT_FILENO);
+    dup2(output, STDERR_FILENO);
+    // The test may block signals in its threads; the agent must see SIGTERM normally.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execv(c_argv[0], c_argv.data());
+    _exit(127);
+  }
+  close(output);
+}
+
+AgentProcess::~AgentProcess() {
+  if (Running()) {
+    kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+  }
+}
+
+bool AgentProcess::Running() const {
+  if (exit_status_) return false;
+  int status = 0;
+  pid_t r = waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    exit_status_ = status;
+    return false;
+  }
+  return r == 0;
+}
+
+void AgentProcess::Terminate() {
+  if (Running()) kill(pid_, SIGTERM);
+}
+
+std::optional<int> AgentProcess::Wait(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (Running()) {
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (!exit_status_ || !WIFEXITED(*exit_status_)) return std::nullopt;
+  return WEXITSTATUS(*exit_status_);
+}
+
+std::vector<v1::HealthReport> AgentProcess::Reports() const {
+  std::vector<v1::HealthReport> reports;
+  std::ifstream in(report_log_);
+  std::string line;
+  while (std::getline(in, line)) {
+    v1::HealthReport report;
+    // A line still being written has no newline yet and fails to parse: stop there.
+    if (!google::protobuf::util::JsonStringToMessage(line, &report).ok()) break;
+    reports.push_back(std::move(report));
+  }
+  return reports;
+}
+
+bool AgentProcess::WaitForReports(size_t count, std::chrono::milliseconds timeout) const {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (Reports().size() < count) {
+    if (!Running() || std::chrono::steady_clock::now() >= deadline) return Reports().size() >= count;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return true;
+}
+
+std::string AgentProcess::Output() const {
+  std::ifstream in(output_log_);
+  std::stringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+}  // namespace regionpulse::testnet
