@@ -343,7 +343,9 @@ class TwelveAgentFleet {
       for (const auto& peer : specs_) {
         if (peer.node != specs_[i].node) peers.push_back(network(specs_[i], peer));
       }
-      EXPECT_TRUE(agents_[i]->Send(MakeReport(++sequence_[i], clock_.Now(), peers))) << specs_[i].node;
+      v1::HealthReport report = MakeReport(++sequence_[i], clock_.Now(), peers);
+      if (decorate_) decorate_(specs_[i], report);
+      EXPECT_TRUE(agents_[i]->Send(report)) << specs_[i].node;
     }
     return aggregator_.EvaluateNow();
   }
@@ -351,6 +353,11 @@ class TwelveAgentFleet {
   // The region's agents stop reporting (the region went dark).
   void Silence(const std::string& region) {
     for (size_t i = 0; i < specs_.size(); ++i) silent_[i] = silent_[i] || specs_[i].region == region;
+  }
+
+  // Adds to every report before it is sent (traffic, flows).
+  void Decorate(std::function<void(const AgentSpec&, v1::HealthReport&)> decorate) {
+    decorate_ = std::move(decorate);
   }
 
   TestAgent& agent(size_t i) { return *agents_[i]; }
@@ -364,6 +371,7 @@ class TwelveAgentFleet {
   std::vector<std::unique_ptr<TestAgent>> agents_;
   std::vector<uint64_t> sequence_;
   std::vector<bool> silent_;
+  std::function<void(const AgentSpec&, v1::HealthReport&)> decorate_;
 };
 
 }  // namespace regionpulse::testing

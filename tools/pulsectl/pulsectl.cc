@@ -475,7 +475,10 @@ int History(const Options& options, const std::shared_ptr<grpc::Channel>& channe
   for (const auto& transition : response.transitions()) {
     const auto& verdict = transition.verdict();
     out << FormatTime(verdict.computed_at()) << "  generation " << verdict.generation() << "  "
-        << ShortAction(transition.previous_action()) << " -> " << ActionWithTarget(verdict) << "\n";
+        << (transition.previous_action() == v1::ACTION_UNSPECIFIED
+                ? std::string("(start)")
+                : ShortAction(transition.previous_action()))
+        << " -> " << ActionWithTarget(verdict) << "\n";
     for (const auto& change : transition.changes()) out << "    change: " << change << "\n";
     for (const auto& reason : verdict.reasons()) out << "    reason: " << reason << "\n";
   }

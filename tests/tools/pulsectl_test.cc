@@ -1,0 +1,194 @@
+// pulsectl against an in-process aggregator over TCP: what it prints and the exit codes a
+// script relies on (0 STAY, 3 FAILOVER, 4 HOLD, 1 usage, 2 connection).
+#include <sys/wait.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "pulsectl.h"
+#include "service_test_support.h"
+
+namespace regionpulse::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+struct Outcome {
+  int exit_code;
+  std::string out;
+  std::string err;
+};
+
+class PulsectlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    AggregatorOptions options;
+    options.clock = clock_.AsFunction();
+    options.evaluation_loop = false;
+    options.status_server = false;
+    auto started = Aggregator::Start(ThreeRegionConfig(dir_.path()), options);
+    ASSERT_TRUE(started.ok()) << started.error().ToString();
+    aggregator_ = std::move(*started);
+    fleet_ = std::make_unique<TwelveAgentFleet>(*aggregator_, clock_, aggregator_->InProcessChannel());
+    ASSERT_TRUE(fleet_->ConnectAll());
+  }
+
+  std::string Server() const { return "127.0.0.1:" + std::to_string(aggregator_->grpc_port()); }
+
+  Outcome Pulsectl(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--server", Server()});
+    std::ostringstream out, err;
+    const int code = pulsectl::Run(args, out, err);
+    return {code, out.str(), err.str()};
+  }
+
+  void StepUntil(v1::Action action, const TwelveAgentFleet::Network& network = TwelveAgentFleet::Healthy) {
+    for (int step = 0; step < 90; ++step) {
+      if (fleet_->Step(network).action() == action) return;
+    }
+    FAIL() << "verdict never became " << v1::Action_Name(action);
+  }
+
+  TempDir dir_;
+  ManualClock clock_;
+  std::unique_ptr<Aggregator> aggregator_;
+  std::unique_ptr<TwelveAgentFleet> fleet_;
+};
+
+TEST_F(PulsectlTest, StatusOfAFreshAggregatorIsHoldWithExitCode4) {
+  fleet_->Step();
+  const Outcome status = Pulsectl({"status"});
+  EXPECT_EQ(status.exit_code, pulsectl::kExitHold) << status.err;
+  EXPECT_THAT(status.out, HasSubstr("action      HOLD"));
+  EXPECT_THAT(status.out, HasSubstr("reasons"));
+  EXPECT_THAT(status.out, HasSubstr("HOLD until it has the hold time"));
+}
+
+TEST_F(PulsectlTest, StatusOfAHealthyPlatformIsStayWithATableOfRegions) {
+  StepUntil(v1::ACTION_STAY);
+  const Outcome status = Pulsectl({"status"});
+  EXPECT_EQ(status.exit_code, pulsectl::kExitOk) << status.err;
+  EXPECT_THAT(status.out, HasSubstr("action      STAY"));
+  EXPECT_THAT(status.out, HasSubstr("active      us-east-1"));
+  EXPECT_THAT(status.out, HasSubstr("aggregator  eu-west-1"));
+  EXPECT_THAT(status.out,
+              ::testing::ContainsRegex("REGION +STATE +SINCE +OBSERVERS +LOSS +RTT P50 +RTT P99"));
+  EXPECT_THAT(status.out, ::testing::ContainsRegex("us-east-1 +HEALTHY .* 8/8 +0.00 % +50.[0-9]+ ms"));
+  EXPECT_TRUE(status.err.empty()) << status.err;
+}
+
+TEST_F(PulsectlTest, StatusDuringAnOutageIsFailoverWithExitCode3) {
+  StepUntil(v1::ACTION_STAY);
+  fleet_->Silence("us-east-1");
+  StepUntil(v1::ACTION_FAILOVER, [](const AgentSpec&, const AgentSpec& peer) {
+    PeerResult result;
+    result.peer = &peer;
+    if (peer.region == "us-east-1") result.received_forward = result.received_reverse = 0;
+    return result;
+  });
+  const Outcome status = Pulsectl({"status"});
+  EXPECT_EQ(status.exit_code, pulsectl::kExitFailover) << status.err;
+  EXPECT_THAT(status.out, ::testing::ContainsRegex("action +FAILOVER to (eu-west-1|ap-southeast-1)"));
+  EXPECT_THAT(status.out, ::testing::ContainsRegex("us-east-1 +UNREACHABLE"));
+  EXPECT_THAT(status.out, HasSubstr("100.00 %"));
+
+  const Outcome history = Pulsectl({"history"});
+  EXPECT_EQ(history.exit_code, 0) << history.err;
+  EXPECT_THAT(history.out, ::testing::ContainsRegex("generation [0-9]+  [A-Z]+ -> FAILOVER to"));
+  EXPECT_THAT(history.out, HasSubstr("reason: "));
+  EXPECT_THAT(history.out, HasSubstr("(start) -> HOLD"));
+}
+
+TEST_F(PulsectlTest, MatrixPathsAndAgentsPrintTablesWithUnits) {
+  for (int i = 0; i < 3; ++i) fleet_->Step();
+  const Outcome matrix = Pulsectl({"matrix"});
+  EXPECT_EQ(matrix.exit_code, 0) << matrix.err;
+  EXPECT_THAT(matrix.out, HasSubstr("window 60 s"));
+  EXPECT_THAT(matrix.out, ::testing::ContainsRegex("SOURCE +TARGET +STATE +OBSERVERS +SENT +LOSS FWD"));
+  EXPECT_THAT(matrix.out, ::testing::ContainsRegex(
+                              "eu-west-1 +us-east-1 +HEALTHY +4 +480 +0.00 % +0.00 % +50.[0-9]+ ms"));
+
+  const Outcome paths = Pulsectl({"paths", "--node", "eu-west-1-node-1", "--limit", "5"});
+  EXPECT_EQ(paths.exit_code, 0) << paths.err;
+  EXPECT_THAT(paths.out, HasSubstr("eu-west-1-node-1 (eu-west-1)"));
+  EXPECT_THAT(paths.out, HasSubstr("(more paths matched; raise --limit)"));
+
+  const Outcome agents = Pulsectl({"agents", "--region", "ap-southeast-1"});
+  EXPECT_EQ(agents.exit_code, 0) << agents.err;
+  EXPECT_THAT(agents.out,
+              ::testing::ContainsRegex("ap-southeast-1-node-1 +ap-southeast-1 +ap-southeast-1a +reporting"));
+  EXPECT_THAT(agents.out, HasSubstr("4 of 4 agents reporting"));
+  EXPECT_THAT(agents.out, Not(HasSubstr("us-east-1-node")));
+}
+
+TEST_F(PulsectlTest, FlowsShowRateStalenessAndRisk) {
+  fleet_->Decorate([](const AgentSpec& agent, v1::HealthReport& report) {
+    if (agent.node != "us-east-1-node-1") return;
+    auto* flow = report.add_flows();
+    flow->set_name("postgres-replication");
+    flow->set_remote_region("eu-west-1");
+    flow->set_bytes_acked(2 * 1024 * 1024);
+    flow->set_connections(1);
+    flow->set_expected_min_rate_bps(1024 * 1024);
+    *flow->mutable_srtt() = ToDuration(std::chrono::milliseconds(70));
+  });
+  for (int i = 0; i < 3; ++i) fleet_->Step();
+  const Outcome flows = Pulsectl({"flows"});
+  EXPECT_EQ(flows.exit_code, 0) << flows.err;
+  EXPECT_THAT(flows.out, ::testing::ContainsRegex("NODE +REGION +FLOW +REMOTE +RATE +MIN RATE +SRTT"));
+  EXPECT_THAT(flows.out, ::testing::ContainsRegex("us-east-1-node-1 +us-east-1 +postgres-replication "
+                                                  "+eu-west-1 +[0-9.]+ [KM]iB/s +1.0 MiB/s +70.00 ms"));
+  const Outcome none = Pulsectl({"flows", "--name", "no-such-flow"});
+  EXPECT_THAT(none.out, HasSubstr("no replication flows reported"));
+}
+
+TEST_F(PulsectlTest, WatchPrintsTheCurrentVerdictAndStopsAfterCount) {
+  StepUntil(v1::ACTION_STAY);
+  const Outcome watch = Pulsectl({"watch", "--count", "1"});
+  EXPECT_EQ(watch.exit_code, 0) << watch.err;
+  EXPECT_THAT(watch.out, ::testing::ContainsRegex("generation [0-9]+  STAY"));
+  EXPECT_EQ(std::count(watch.out.begin(), watch.out.end(), '\n'), 1);
+
+  const Outcome heartbeats = Pulsectl({"watch", "--count", "2", "--heartbeats", "--heartbeat", "100ms"});
+  EXPECT_EQ(heartbeats.exit_code, 0) << heartbeats.err;
+  EXPECT_THAT(heartbeats.out, HasSubstr("(heartbeat)"));
+}
+
+TEST_F(PulsectlTest, UnreachableAggregatorExitsWith2AndSaysWhy) {
+  std::ostringstream out, err;
+  // Port 1 on loopback: nothing listens there.
+  const int code = pulsectl::Run({"--server", "127.0.0.1:1", "--timeout", "2s", "status"}, out, err);
+  EXPECT_EQ(code, pulsectl::kExitConnection);
+  EXPECT_THAT(err.str(), HasSubstr("127.0.0.1:1"));
+  EXPECT_THAT(err.str(), ::testing::AnyOf(HasSubstr("unreachable"), HasSubstr("no answer")));
+}
+
+TEST_F(PulsectlTest, UsageErrorsExitWith1AndHelpDocumentsTheExitCodes) {
+  std::ostringstream out, err;
+  EXPECT_EQ(pulsectl::Run({}, out, err), pulsectl::kExitUsage);
+  EXPECT_EQ(pulsectl::Run({"frobnicate"}, out, err), pulsectl::kExitUsage);
+  EXPECT_THAT(err.str(), HasSubstr("unknown command 'frobnicate'"));
+  EXPECT_EQ(pulsectl::Run({"matrix", "--window", "60"}, out, err), pulsectl::kExitUsage);
+  EXPECT_EQ(pulsectl::Run({"status", "--bogus"}, out, err), pulsectl::kExitUsage);
+  std::ostringstream help;
+  EXPECT_EQ(pulsectl::Run({"--help"}, help, err), pulsectl::kExitOk);
+  for (const char* line :
+       {"0  success; for status: the verdict is STAY", "1  usage error", "2  the aggregator could not",
+        "3  status: the verdict is FAILOVER", "4  status: the verdict is HOLD"}) {
+    EXPECT_THAT(help.str(), HasSubstr(line));
+  }
+}
+
+TEST_F(PulsectlTest, TheBinaryExitsWithTheVerdictCode) {
+  fleet_->Step();
+  const std::string command = std::string(PULSECTL_BINARY) + " --server " + Server() + " status > /dev/null";
+  const int status = std::system(command.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), pulsectl::kExitHold);
+}
+
+}  // namespace
+}  // namespace regionpulse::testing
