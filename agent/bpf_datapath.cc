@@ -31,7 +31,8 @@ static_assert(sizeof(rp_lpm_v4_key) == 8);
 static_assert(sizeof(rp_lpm_v6_key) == 20);
 static_assert(sizeof(rp_tcp_region_counters) == 48);
 static_assert(sizeof(rp_flow_port_key) == 8);
-static_assert(sizeof(rp_flow_state) == 56);
+static_assert(sizeof(rp_flow_counters) == 32);
+static_assert(sizeof(rp_flow_progress) == 24);
 static_assert(sizeof(rp_sock_state) == 24);
 static_assert(sizeof(rp_kstamp_tlv) == RP_KSTAMP_TLV_LEN);
 static_assert(offsetof(rp_kstamp_tlv, t) == 12);
@@ -174,6 +175,7 @@ Status BpfDatapath::Impl::Load() {
 }
 
 Status BpfDatapath::Impl::FillMaps() {
+  if (config.probe_port == 0) return Error{"probe port 0: the STAMP reflector port must be set", EINVAL};
   for (const auto& entry : config.region_cidrs) {
     if (entry.region == 0 || entry.region >= RP_MAX_REGIONS) {
       return Error{"region id " + std::to_string(entry.region) + " for " + entry.cidr + " is outside 1.." +
@@ -351,22 +353,25 @@ std::map<RegionId, RegionTrafficCounters> BpfDatapath::RegionCounters() const {
 
 std::vector<FlowCounters> BpfDatapath::FlowCountersNow() const {
   std::vector<FlowCounters> result;
-  const int fd = bpf_map__fd(impl_->tcp->maps.rp_flows);
+  const int counters_fd = bpf_map__fd(impl_->tcp->maps.rp_flow_counters);
+  const int progress_fd = bpf_map__fd(impl_->tcp->maps.rp_flow_progress);
   for (size_t i = 0; i < impl_->config.flows.size(); ++i) {
     const auto& spec = impl_->config.flows[i];
     FlowCounters out;
     out.name = spec.name;
     out.remote_region = spec.remote_region;
-    rp_flow_state state{};
     const uint32_t key = static_cast<uint32_t>(i);
-    if (bpf_map_lookup_elem(fd, &key, &state) == 0) {
-      out.bytes_acked = state.bytes_acked;
-      out.srtt_us_sum = state.srtt_us_sum;
-      out.srtt_samples = state.srtt_samples;
-      out.retransmits = state.retransmits;
-      out.last_progress_ns = state.last_progress_ns;
-      out.data_outstanding = state.outstanding != 0;
-      out.connections = state.connections > 0 ? static_cast<uint32_t>(state.connections) : 0;
+    for (const auto& c : ReadPerCpu<rp_flow_counters>(counters_fd, key)) {
+      out.bytes_acked += c.bytes_acked;
+      out.srtt_us_sum += c.srtt_us_sum;
+      out.srtt_samples += c.srtt_samples;
+      out.retransmits += c.retransmits;
+    }
+    rp_flow_progress progress{};
+    if (bpf_map_lookup_elem(progress_fd, &key, &progress) == 0) {
+      out.last_progress_ns = progress.last_progress_ns;
+      out.data_outstanding = progress.outstanding != 0;
+      out.connections = progress.connections > 0 ? static_cast<uint32_t>(progress.connections) : 0;
     }
     result.push_back(std::move(out));
   }

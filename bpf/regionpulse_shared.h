@@ -111,24 +111,31 @@ struct rp_flow_port_key {
   __u32 region;
 };
 
-/* One flow, in a shared (not per-CPU) array updated with atomic adds: the progress clock must
- * be a single value across CPUs. */
-struct rp_flow_state {
+/* One flow's hot counters: a per-CPU array indexed by flow index (sock_ops RTT callbacks run
+ * on every ACK, so these must not bounce a shared cache line between CPUs). */
+struct rp_flow_counters {
   __u64 bytes_acked;
   __u64 srtt_us_sum;
   __u64 srtt_samples;
   __u64 retransmits;
+};
+
+/* One flow's progress, in a shared array: the progress clock must be one value across CPUs.
+ * Written rarely: last_progress_ns only when it moves by more than RP_PROGRESS_GRANULARITY_NS,
+ * outstanding only when it changes. */
+struct rp_flow_progress {
   __u64 last_progress_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) when bytes_acked last grew */
   __s64 connections;      /* currently established; signed so a late close cannot wrap */
   __u64 outstanding;      /* 1 when the last event saw unacknowledged data in flight */
 };
+#define RP_PROGRESS_GRANULARITY_NS 1000000ULL /* 1 ms: windows are 1 s */
 
 /* Per-socket state in socket local storage (sock_ops). */
 struct rp_sock_state {
   __u32 region;
   __u32 flow;        /* flow index + 1, 0 = none */
   __u64 bytes_acked; /* tcp_sock bytes_acked at the last event */
-  __u32 established; /* counted into rp_flow_state.connections */
+  __u32 established; /* counted into rp_flow_progress.connections */
   __u32 pad;
 };
 

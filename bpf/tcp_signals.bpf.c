@@ -39,11 +39,18 @@ struct {
 } rp_flow_ports SEC(".maps");
 
 struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, RP_MAX_FLOWS);
+  __type(key, __u32);
+  __type(value, struct rp_flow_counters);
+} rp_flow_counters SEC(".maps");
+
+struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
   __uint(max_entries, RP_MAX_FLOWS);
   __type(key, __u32);
-  __type(value, struct rp_flow_state);
-} rp_flows SEC(".maps");
+  __type(value, struct rp_flow_progress);
+} rp_flow_progress SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -68,10 +75,17 @@ static __always_inline __u32 flow_of(__u32 region, __u16 remote_port, __u16 loca
   return (flow && *flow <= RP_MAX_FLOWS) ? *flow : 0;
 }
 
-static __always_inline struct rp_flow_state* flow_state(__u32 flow) {
+/* `flow` is the flow index + 1; 0 (no flow) gives NULL. */
+static __always_inline struct rp_flow_counters* flow_counters(__u32 flow) {
   if (flow == 0) return 0;
   __u32 index = flow - 1;
-  return bpf_map_lookup_elem(&rp_flows, &index);
+  return bpf_map_lookup_elem(&rp_flow_counters, &index);
+}
+
+static __always_inline struct rp_flow_progress* flow_progress(__u32 flow) {
+  if (flow == 0) return 0;
+  __u32 index = flow - 1;
+  return bpf_map_lookup_elem(&rp_flow_progress, &index);
 }
 
 /* ---- tracepoints: the socket is a kernel pointer read with CO-RE ------------------------- */
@@ -109,8 +123,8 @@ int rp_tcp_retransmit(struct trace_event_raw_tcp_retransmit_skb* ctx) {
   if (identify(ctx->skaddr, &id)) return 0;
   struct rp_tcp_region_counters* c = region_counters(id.region);
   if (c) c->retransmits += 1;
-  struct rp_flow_state* f = flow_state(flow_of(id.region, id.remote_port, id.local_port));
-  if (f) __sync_fetch_and_add(&f->retransmits, 1);
+  struct rp_flow_counters* f = flow_counters(flow_of(id.region, id.remote_port, id.local_port));
+  if (f) f->retransmits += 1;
   return 0;
 }
 
@@ -149,16 +163,20 @@ static __always_inline __u32 region_of_sockops(struct bpf_sock_ops* skops) {
   return 0;
 }
 
-/* Moves the flow's progress clock when the socket's acknowledged bytes grew. */
-static __always_inline void account_acked(struct bpf_sock_ops* skops, struct rp_sock_state* st,
-                                          struct rp_flow_state* f) {
+/* Adds the socket's newly acknowledged bytes to its flow and moves the flow's progress clock. */
+static __always_inline void account_acked(struct bpf_sock_ops* skops, struct rp_sock_state* st) {
+  struct rp_flow_progress* p = flow_progress(st->flow);
+  if (!p) return;
   const __u64 acked = skops->bytes_acked;
   if (acked > st->bytes_acked) {
-    __sync_fetch_and_add(&f->bytes_acked, acked - st->bytes_acked);
+    struct rp_flow_counters* f = flow_counters(st->flow);
+    if (f) f->bytes_acked += acked - st->bytes_acked;
     st->bytes_acked = acked;
-    f->last_progress_ns = bpf_ktime_get_ns();
+    const __u64 now = bpf_ktime_get_ns();
+    if (now - p->last_progress_ns > RP_PROGRESS_GRANULARITY_NS) p->last_progress_ns = now;
   }
-  f->outstanding = skops->packets_out > 0;
+  const __u64 outstanding = skops->packets_out > 0;
+  if (p->outstanding != outstanding) p->outstanding = outstanding;
 }
 
 static __always_inline void on_established(struct bpf_sock_ops* skops) {
@@ -175,11 +193,11 @@ static __always_inline void on_established(struct bpf_sock_ops* skops) {
   st->region = region;
   st->flow = flow_of(region, bpf_ntohl(skops->remote_port) & 0xffff, skops->local_port & 0xffff);
   st->bytes_acked = skops->bytes_acked;
-  struct rp_flow_state* f = flow_state(st->flow);
-  if (f) {
-    __sync_fetch_and_add(&f->connections, 1);
+  struct rp_flow_progress* p = flow_progress(st->flow);
+  if (p) {
+    __sync_fetch_and_add(&p->connections, 1);
     st->established = 1;
-    account_acked(skops, st, f);
+    account_acked(skops, st);
   }
 }
 
@@ -194,11 +212,11 @@ static __always_inline void on_rtt(struct bpf_sock_ops* skops) {
     c->srtt_us_sum += srtt_us;
     c->srtt_samples += 1;
   }
-  struct rp_flow_state* f = flow_state(st->flow);
+  struct rp_flow_counters* f = flow_counters(st->flow);
   if (f) {
-    __sync_fetch_and_add(&f->srtt_us_sum, srtt_us);
-    __sync_fetch_and_add(&f->srtt_samples, 1);
-    account_acked(skops, st, f);
+    f->srtt_us_sum += srtt_us;
+    f->srtt_samples += 1;
+    account_acked(skops, st);
   }
 }
 
@@ -214,11 +232,9 @@ static __always_inline void on_state_change(struct bpf_sock_ops* skops) {
   if (new_state != TCP_CLOSE || !sk) return;
   struct rp_sock_state* st = bpf_sk_storage_get(&rp_sock_states, sk, 0, 0);
   if (!st || !st->established) return;
-  struct rp_flow_state* f = flow_state(st->flow);
-  if (f) {
-    account_acked(skops, st, f);
-    __sync_fetch_and_add(&f->connections, -1);
-  }
+  account_acked(skops, st);
+  struct rp_flow_progress* p = flow_progress(st->flow);
+  if (p) __sync_fetch_and_add(&p->connections, -1);
   st->established = 0;
 }
 
