@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <memory>
 #include <random>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -103,6 +104,20 @@ std::string Describe(const PathTotals& t) {
       << " ns (n=" << t.rtt_kernel.Count() << "), user p50 " << t.rtt_user.Percentile(0.5).value_or(0)
       << " ns (n=" << t.rtt_user.Count() << "), kernel rejected " << t.kernel_rejected;
   return out.str();
+}
+
+// GET http://127.0.0.1:PORT/PATH from inside a namespace: "CODE\nBODY".
+std::string HttpGet(const NetworkNamespace& ns, uint16_t port, const std::string& path) {
+  return testnet::RunOrThrow(ns.Exec() + "curl -s -m 5 -w '%{http_code}' -o /dev/stdout http://127.0.0.1:" +
+                             std::to_string(port) + path + " | tail -c 100000");
+}
+
+// The status port the agent logged at start ("status on port N"), 0 when not found yet.
+uint16_t LoggedStatusPort(const AgentProcess& agent) {
+  std::smatch match;
+  std::string output = agent.Output();
+  if (!std::regex_search(output, match, std::regex("status on port ([0-9]+)"))) return 0;
+  return static_cast<uint16_t>(std::stoi(match[1]));
 }
 
 class DaemonIntegrationTest : public ::testing::Test {
@@ -270,6 +285,109 @@ TEST_F(DaemonIntegrationTest, AggregatorStoppedForTenSecondsReceivesEveryWindowE
   ASSERT_EQ(hellos.size(), 2u);
   EXPECT_EQ(hellos[0].instance_id(), hellos[1].instance_id());
   EXPECT_EQ(hellos[1].node(), "node-a");
+}
+
+// Targets from the aggregator: a has no static peers and probes b because the stand-in's
+// ProbePlan says so. /readyz follows the stream (BPF is attached throughout), /metrics shows
+// kernel RTTs by peer region, and --log-format json makes every log line one JSON object.
+TEST_F(DaemonIntegrationTest, AgentProbesThePlannedPeerAndServesReadinessAndMetrics) {
+  NetworkNamespace ns_a("dpa"), ns_b("dpb");
+  VethPair veth(ns_a, ns_b, testnet::RunPrefix() + "pa", testnet::RunPrefix() + "pb", 74);
+  IngestStandIn stand_in;
+  v1::ProbePlan plan;
+  plan.set_plan_version(3);
+  auto* target = plan.add_targets();
+  target->set_node("node-b");
+  target->set_region("region-b");
+  target->set_zone("zone-b");
+  target->mutable_endpoint()->set_address(veth.b().ipv4);
+  target->mutable_endpoint()->set_port(kProbePort);
+  *plan.mutable_interval() = ToDuration(milliseconds(20));
+  stand_in.SetProbePlan(plan);
+  uint16_t aggregator_port = 0;
+  {
+    testnet::ScopedNetnsEntry inside(ns_a.name());
+    aggregator_port = stand_in.Start("127.0.0.1");
+  }
+  std::string aggregator = "127.0.0.1:" + std::to_string(aggregator_port);
+  std::string key_file = scratch_.Write("probe.key", HexKey());
+  auto yaml = [&](const std::string& node, const std::string& region, const std::string& ifname,
+                  const std::string& extra) {
+    std::ostringstream out;
+    out << "node: " << node << "\nregion: " << region << "\nzone: z\n"
+        << "regions:\n  region-a: [" << veth.a().ipv4 << "/32]\n  region-b: [" << veth.b().ipv4 << "/32]\n"
+        << "probe:\n  port: " << kProbePort << "\n  key_file: " << key_file << "\n"
+        << "interfaces: [" << ifname << "]\nstatus:\n  listen: 127.0.0.1:0\n"
+        << extra;
+    return out.str();
+  };
+  AgentProcess agent_b(REGIONPULSE_AGENT_BINARY, ns_b.name(),
+                       scratch_.Write("b.yaml", yaml("node-b", "region-b", veth.b().ifname, "")),
+                       scratch_.path(), "node-b");
+  AgentProcess agent_a(
+      REGIONPULSE_AGENT_BINARY, ns_a.name(),
+      scratch_.Write("a.yaml",
+                     yaml("node-a", "region-a", veth.a().ifname,
+                          "reconnect:\n  initial: 100ms\n  max: 1s\naggregators: [" + aggregator + "]\n")),
+      scratch_.path(), "node-a", {"--log-format", "json"});
+
+  ASSERT_TRUE(agent_a.WaitForReports(5, seconds(30))) << agent_a.Output();
+  uint16_t status_port = LoggedStatusPort(agent_a);
+  ASSERT_NE(status_port, 0) << agent_a.Output();
+
+  auto reports = agent_a.Reports();
+  const v1::PathStats* planned = nullptr;
+  for (const auto& path : reports.back().paths()) {
+    if (path.peer_node() == "node-b") planned = &path;
+  }
+  ASSERT_NE(planned, nullptr) << "the plan's target is not probed";
+  EXPECT_EQ(planned->peer_region(), "region-b");
+  EXPECT_GE(planned->probes_sent(), 25u);  // 20 ms interval: ~50 per window
+  EXPECT_EQ(planned->received_reverse(), planned->probes_sent());
+
+  std::string ready = HttpGet(ns_a, status_port, "/readyz");
+  EXPECT_EQ(ready.substr(ready.size() - 3), "200") << ready;
+  std::string metrics = HttpGet(ns_a, status_port, "/metrics");
+  EXPECT_NE(metrics.find("regionpulse_probe_rtt_seconds_bucket{kind=\"kernel\",peer_region=\"region-b\""),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("regionpulse_aggregator_stream_up{aggregator=\"" + aggregator + "\"} 1"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("regionpulse_bpf_attached 1"), std::string::npos) << metrics;
+
+  stand_in.Stop();
+  bool not_ready = false;
+  auto deadline = std::chrono::steady_clock::now() + seconds(10);
+  while (!not_ready && std::chrono::steady_clock::now() < deadline) {
+    ready = HttpGet(ns_a, status_port, "/readyz");
+    not_ready = ready.substr(ready.size() - 3) == "503";
+    if (!not_ready) std::this_thread::sleep_for(milliseconds(100));
+  }
+  EXPECT_TRUE(not_ready) << ready;
+  EXPECT_NE(ready.find("no aggregator stream is up"), std::string::npos) << ready;
+
+  agent_a.Terminate();
+  agent_b.Terminate();
+  EXPECT_EQ(agent_a.Wait(seconds(15)), std::optional<int>(0)) << agent_a.Output();
+  EXPECT_EQ(agent_b.Wait(seconds(15)), std::optional<int>(0)) << agent_b.Output();
+  std::istringstream lines(agent_a.Output());
+  std::string line;
+  size_t count = 0;
+  while (std::getline(lines, line)) {
+    ++count;
+    EXPECT_TRUE(line.rfind("{\"time\":\"", 0) == 0 && line.back() == '}') << "not a JSON log line: " << line;
+  }
+  EXPECT_GE(count, 2u);  // at least "started" and "stopped"
+}
+
+TEST_F(DaemonIntegrationTest, InvalidConfigurationExitsWithAnErrorNamingTheKey) {
+  std::string config = scratch_.Write("bad.yaml",
+                                      "node: n\nregion: r\nregions:\n  r: [10.0.0.0/8]\n"
+                                      "probe:\n  interval: fast\n");
+  AgentProcess agent(REGIONPULSE_AGENT_BINARY, "", config, scratch_.path(), "bad");
+  EXPECT_EQ(agent.Wait(seconds(10)), std::optional<int>(2));
+  EXPECT_NE(agent.Output().find("probe.interval"), std::string::npos) << agent.Output();
 }
 
 }  // namespace
