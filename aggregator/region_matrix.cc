@@ -5,6 +5,7 @@
 #include <limits>
 #include <set>
 #include <tuple>
+#include <unordered_set>
 
 namespace regionpulse {
 namespace {
@@ -76,6 +77,23 @@ class DenseHistogram {
     count_ += h.Count();
     sum_ns_ += h.SumNs();
   }
+  // From the wire form, validated upstream (ReportProblems); indices outside the layout are
+  // skipped rather than trusted.
+  void MergeWire(const v1::LatencyHistogram& h) {
+    const int n = std::min(h.bucket_index_size(), h.bucket_count_size());
+    uint64_t count = 0;
+    for (int i = 0; i < n; ++i) {
+      if (h.bucket_index(i) >= HistogramLayout::kBucketCount || h.bucket_count(i) == 0) continue;
+      if (counts_.empty()) counts_.assign(HistogramLayout::kBucketCount, 0);
+      counts_[h.bucket_index(i)] += h.bucket_count(i);
+      count += h.bucket_count(i);
+    }
+    if (count == 0) return;
+    min_ns_ = count_ == 0 ? h.min_ns() : std::min(min_ns_, h.min_ns());
+    max_ns_ = std::max(max_ns_, h.max_ns());
+    count_ += count;
+    sum_ns_ += h.sum_ns();
+  }
   void MergeInto(DenseHistogram* out) const {
     if (count_ == 0) return;
     if (out->counts_.empty()) out->counts_.assign(HistogramLayout::kBucketCount, 0);
@@ -137,6 +155,17 @@ struct FlowSlot {
   int64_t covered_ns = 0;  // total window length reported, for rates
 };
 
+// The wire form without re-validating it (the registry did): one allocation, no checks.
+LatencyHistogram FromWire(const v1::LatencyHistogram& h) {
+  const int n = std::min(h.bucket_index_size(), h.bucket_count_size());
+  LatencyHistogram::Buckets buckets;
+  buckets.reserve(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    if (h.bucket_count(i) != 0) buckets.emplace_back(h.bucket_index(i), h.bucket_count(i));
+  }
+  return LatencyHistogram::FromParts(std::move(buckets), h.sum_ns(), h.min_ns(), h.max_ns());
+}
+
 std::optional<nanoseconds> PercentileOf(const LatencyHistogram& h, double q) {
   if (auto p = h.Percentile(q)) return nanoseconds(*p);
   return std::nullopt;
@@ -197,6 +226,15 @@ struct RegionMatrix::State {
     uint64_t expected_min_rate_bps = 0;
     std::optional<WallClock::time_point> last_acked;  // window_end of the last window that acked bytes
   };
+
+  // The peers of each source's last report, by position (see Add).
+  struct PeerRef {
+    std::string node;
+    std::string region;
+    uint32_t node_id = 0;
+    uint32_t region_id = 0;
+  };
+  std::unordered_map<uint32_t, std::vector<PeerRef>> peers_of;
 
   // Interned names: the hot maps key on small integers.
   std::vector<std::string> names;
@@ -290,14 +328,20 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
     return it->second.ring.At(coarse);
   };
 
-  for (const auto& path : report.paths()) {
-    const uint32_t target = s.Intern(path.peer_node());
-    const uint32_t target_region = s.Intern(path.peer_region());
-    s.regions.insert(target_region);
-    // Validated by the registry's ReportProblems; an invalid histogram here would be a bug
-    // upstream, and is then left out rather than trusted.
-    auto kernel = FromProto(path.rtt_kernel());
-    auto user = FromProto(path.rtt_user());
+  std::vector<State::PeerRef>& peers = s.peers_of[node];
+  for (int i = 0; i < report.paths_size(); ++i) {
+    const v1::PathStats& path = report.paths(i);
+    // An agent's peers change only when its plan does: the names of its last report are
+    // compared first, so the common case interns nothing.
+    const auto index = static_cast<size_t>(i);
+    if (index >= peers.size()) peers.resize(index + 1);
+    State::PeerRef& peer = peers[index];
+    if (peer.node != path.peer_node() || peer.region != path.peer_region()) {
+      peer = {path.peer_node(), path.peer_region(), s.Intern(path.peer_node()), s.Intern(path.peer_region())};
+      s.regions.insert(peer.region_id);
+    }
+    const uint32_t target = peer.node_id;
+    const uint32_t target_region = peer.region_id;
 
     State::ObserverRegion& observed = observer_region(target_region);
     if (ObserverSlot* slot = observed.ring.At(fine)) {
@@ -312,8 +356,8 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
       slot->sent += path.probes_sent();
       slot->forward += path.received_forward();
       slot->reverse += path.received_reverse();
-      if (kernel.ok()) slot->kernel.Merge(*kernel);
-      if (user.ok()) slot->user.Merge(*user);
+      slot->kernel.MergeWire(path.rtt_kernel());
+      slot->user.MergeWire(path.rtt_user());
     }
 
     const uint64_t key = PairKey(node, target);
@@ -338,8 +382,8 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
       slot->reverse += path.received_reverse();
       slot->duplicates += path.duplicates();
       slot->reordered += path.reordered();
-      if (kernel.ok()) slot->kernel.Merge(*kernel);
-      if (user.ok()) slot->user.Merge(*user);
+      slot->kernel.Merge(FromWire(path.rtt_kernel()));
+      slot->user.Merge(FromWire(path.rtt_user()));
     }
     if (window_end >= p.last_window_end) {
       p.last_window_end = window_end;
@@ -487,15 +531,36 @@ v1::GetPathsResponse RegionMatrix::Paths(const v1::GetPathsRequest& request,
   // A filter naming something never seen matches nothing.
   if ((!request.region().empty() && !region) || (!request.node().empty() && !node)) return response;
 
+  // Rank every matching path by loss from its counters alone; merge histograms and build
+  // summaries only for the rows returned.
   struct Row {
     double loss;
-    v1::PathSummary summary;
+    const State::Path* path;
   };
   std::vector<Row> rows;
   for (const auto& [key, path] : s.paths) {
     if (region && path.source_region != *region && path.target_region != *region) continue;
     if (node && path.source != *node && path.target != *node) continue;
     if (!path.ring.HasDataSince(from)) continue;
+    uint64_t sent = 0;
+    uint64_t reverse = 0;
+    path.ring.ForEachSince(from, [&](const PathSlot& slot) {
+      sent += slot.sent;
+      reverse += slot.reverse;
+    });
+    rows.push_back({sent == 0 ? 0.0 : 1.0 - Ratio(reverse, sent), &path});
+  }
+  // Worst first: what an engineer looks for is the broken path.
+  std::sort(rows.begin(), rows.end(), [&](const Row& a, const Row& b) {
+    if (a.loss != b.loss) return a.loss > b.loss;
+    return std::tie(s.Name(a.path->source), s.Name(a.path->target)) <
+           std::tie(s.Name(b.path->source), s.Name(b.path->target));
+  });
+  uint32_t limit = request.limit() == 0 ? config_.default_path_limit : request.limit();
+  limit = std::min(limit, config_.max_path_limit);
+  response.set_truncated(rows.size() > limit);
+  for (size_t i = 0; i < rows.size() && i < limit; ++i) {
+    const State::Path& path = *rows[i].path;
     PathSlot total;
     path.ring.ForEachSince(from, [&](const PathSlot& slot) {
       total.sent += slot.sent;
@@ -506,35 +571,24 @@ v1::GetPathsResponse RegionMatrix::Paths(const v1::GetPathsRequest& request,
       total.kernel.Merge(slot.kernel);
       total.user.Merge(slot.user);
     });
-    v1::PathSummary summary;
-    summary.set_source_node(s.Name(path.source));
-    summary.set_source_region(s.Name(path.source_region));
-    summary.set_target_node(s.Name(path.target));
-    summary.set_target_region(s.Name(path.target_region));
-    summary.set_probes_sent(total.sent);
-    summary.set_loss_forward(total.sent == 0 ? 0.0 : 1.0 - Ratio(total.forward, total.sent));
-    summary.set_loss_reverse(total.forward == 0 ? (total.sent == 0 ? 0.0 : 1.0)
-                                                : 1.0 - Ratio(total.reverse, total.forward));
-    SetDuration(PercentileOf(total.kernel, 0.50), [&] { return summary.mutable_rtt_p50(); });
-    SetDuration(PercentileOf(total.kernel, 0.99), [&] { return summary.mutable_rtt_p99(); });
-    SetDuration(PercentileOf(total.user, 0.50), [&] { return summary.mutable_user_rtt_p50(); });
-    SetDuration(PercentileOf(total.user, 0.99), [&] { return summary.mutable_user_rtt_p99(); });
-    *summary.mutable_jitter() = ToDuration(path.jitter);
-    summary.set_duplicates(total.duplicates);
-    summary.set_reordered(total.reordered);
-    *summary.mutable_last_window_end() = ToTimestamp(path.last_window_end);
-    rows.push_back({total.sent == 0 ? 0.0 : 1.0 - Ratio(total.reverse, total.sent), std::move(summary)});
+    v1::PathSummary* summary = response.add_paths();
+    summary->set_source_node(s.Name(path.source));
+    summary->set_source_region(s.Name(path.source_region));
+    summary->set_target_node(s.Name(path.target));
+    summary->set_target_region(s.Name(path.target_region));
+    summary->set_probes_sent(total.sent);
+    summary->set_loss_forward(total.sent == 0 ? 0.0 : 1.0 - Ratio(total.forward, total.sent));
+    summary->set_loss_reverse(total.forward == 0 ? (total.sent == 0 ? 0.0 : 1.0)
+                                                 : 1.0 - Ratio(total.reverse, total.forward));
+    SetDuration(PercentileOf(total.kernel, 0.50), [&] { return summary->mutable_rtt_p50(); });
+    SetDuration(PercentileOf(total.kernel, 0.99), [&] { return summary->mutable_rtt_p99(); });
+    SetDuration(PercentileOf(total.user, 0.50), [&] { return summary->mutable_user_rtt_p50(); });
+    SetDuration(PercentileOf(total.user, 0.99), [&] { return summary->mutable_user_rtt_p99(); });
+    *summary->mutable_jitter() = ToDuration(path.jitter);
+    summary->set_duplicates(total.duplicates);
+    summary->set_reordered(total.reordered);
+    *summary->mutable_last_window_end() = ToTimestamp(path.last_window_end);
   }
-  // Worst first: what an engineer looks for is the broken path.
-  std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
-    if (a.loss != b.loss) return a.loss > b.loss;
-    return std::tie(a.summary.source_node(), a.summary.target_node()) <
-           std::tie(b.summary.source_node(), b.summary.target_node());
-  });
-  uint32_t limit = request.limit() == 0 ? config_.default_path_limit : request.limit();
-  limit = std::min(limit, config_.max_path_limit);
-  response.set_truncated(rows.size() > limit);
-  for (size_t i = 0; i < rows.size() && i < limit; ++i) *response.add_paths() = std::move(rows[i].summary);
   return response;
 }
 
@@ -601,12 +655,12 @@ VerdictEvidence RegionMatrix::Evidence(const std::vector<AgentPresence>& agents,
   const int64_t coarse_from = EpochOf(now - config_.evidence_window, config_.slot);
 
   std::set<std::string> regions(known_regions.begin(), known_regions.end());
-  std::unordered_map<std::string, bool> reporting;
+  std::unordered_set<std::string> not_reporting;
   for (const auto& agent : agents) {
     regions.insert(agent.region);
     RegionAgents& count = evidence.agents[agent.region];
     (agent.reporting ? count.reporting : count.not_reporting) += 1;
-    reporting[agent.node] = agent.reporting;
+    if (!agent.reporting) not_reporting.insert(agent.node);
   }
 
   // Observers, and traffic received from each region by nodes outside it.
@@ -671,9 +725,9 @@ VerdictEvidence RegionMatrix::Evidence(const std::vector<AgentPresence>& agents,
     // A node that stopped reporting says nothing about progress since its last report: the
     // replica may be stale by that much more.
     nanoseconds staleness = flow.last_progress_age;
-    const auto it = reporting.find(s.Name(flow.node));
-    if (it == reporting.end() || !it->second)
+    if (not_reporting.count(s.Name(flow.node))) {
       staleness += std::max(nanoseconds::zero(), now - flow.last_window_end);
+    }
     r.staleness = std::max(r.staleness, staleness);
     FlowTotals totals;
     flow.ring.ForEachSince(window_from, [&](const FlowSlot& slot) {
@@ -701,6 +755,7 @@ void RegionMatrix::Forget(const std::string& node) {
                 [&](const auto& entry) { return entry.second.source == *id || entry.second.target == *id; });
   std::erase_if(s.observer_regions, [&](const auto& entry) { return entry.second.node == *id; });
   std::erase_if(s.flows, [&](const auto& entry) { return entry.second.node == *id; });
+  s.peers_of.erase(*id);
 }
 
 void RegionMatrix::Evict(WallClock::time_point now) {
