@@ -51,6 +51,56 @@ struct {
   __type(value, __u64);
 } rp_tc_stats SEC(".maps");
 
+/* The last address looked up on this CPU and its region. A tunnel carries few remote
+ * addresses at a time, packets of one flow arrive back to back, and the LPM trie walk touches
+ * several cold cache lines per packet; this entry usually answers instead. The tries are
+ * filled before the programs are attached and not changed afterwards, so an entry never goes
+ * stale. */
+struct region_cache {
+  __u32 v4_valid;
+  __be32 v4_addr;
+  __u32 v4_region;
+  __u32 v6_valid;
+  __u32 v6_addr[4];
+  __u32 v6_region;
+  __u32 pad;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct region_cache);
+} rp_region_cache SEC(".maps");
+
+static __always_inline __u32 region_of_v4_cached(__be32 addr) {
+  __u32 zero = 0;
+  struct region_cache* cache = bpf_map_lookup_elem(&rp_region_cache, &zero);
+  if (cache && cache->v4_valid && cache->v4_addr == addr) return cache->v4_region;
+  const __u32 region = rp_region_of_v4(addr);
+  if (cache) {
+    cache->v4_addr = addr;
+    cache->v4_region = region;
+    cache->v4_valid = 1;
+  }
+  return region;
+}
+
+static __always_inline __u32 region_of_v6_cached(const __u32 addr[4]) {
+  __u32 zero = 0;
+  struct region_cache* cache = bpf_map_lookup_elem(&rp_region_cache, &zero);
+  if (cache && cache->v6_valid && cache->v6_addr[0] == addr[0] && cache->v6_addr[1] == addr[1] &&
+      cache->v6_addr[2] == addr[2] && cache->v6_addr[3] == addr[3])
+    return cache->v6_region;
+  const __u32 region = rp_region_of_v6(addr);
+  if (cache) {
+    __builtin_memcpy(cache->v6_addr, addr, 16);
+    cache->v6_region = region;
+    cache->v6_valid = 1;
+  }
+  return region;
+}
+
 struct kstamp_head {
   __u8 flags;
   __u8 type;
@@ -146,7 +196,7 @@ static __always_inline int handle(struct __sk_buff* skb, __u32 l3, int egress) {
     struct iphdr ip;
     if (bpf_skb_load_bytes(skb, l3, &ip, sizeof(ip))) return TC_ACT_UNSPEC;
     if (ip.version != 4 || ip.ihl < 5) return TC_ACT_UNSPEC;
-    count_traffic(skb, rp_region_of_v4(egress ? ip.daddr : ip.saddr), direction);
+    count_traffic(skb, region_of_v4_cached(egress ? ip.daddr : ip.saddr), direction);
     /* Fragments: the TLV of a fragmented probe is not reliably in this skb. */
     if (ip.protocol != IPPROTO_UDP || (ip.frag_off & bpf_htons(IP_MF_AND_OFFSET))) return TC_ACT_UNSPEC;
     stamp_probe(skb, l3 + ip.ihl * 4, egress);
@@ -156,7 +206,7 @@ static __always_inline int handle(struct __sk_buff* skb, __u32 l3, int egress) {
     if (ip6.version != 6) return TC_ACT_UNSPEC;
     __u32 remote[4];
     __builtin_memcpy(remote, egress ? &ip6.daddr : &ip6.saddr, sizeof(remote));
-    count_traffic(skb, rp_region_of_v6(remote), direction);
+    count_traffic(skb, region_of_v6_cached(remote), direction);
     /* Probes are sent without extension headers; anything else is only counted. */
     if (ip6.nexthdr != IPPROTO_UDP) return TC_ACT_UNSPEC;
     stamp_probe(skb, l3 + sizeof(ip6), egress);
