@@ -347,6 +347,28 @@ TEST(VerdictEngineTest, ChangesNameTheTransitionsInPlainWords) {
   EXPECT_EQ(evaluation.verdict.action(), v1::ACTION_FAILOVER);
 }
 
+// With two regions, "the active region is gone" and "we are cut off from it" look the same
+// from the passive region: without a third vantage point the answer is HOLD, never FAILOVER.
+TEST(VerdictEngineTest, TwoRegionsCannotTellAnOutageFromIsolationAndHold) {
+  VerdictEngineConfig config = Config();
+  config.regions = {kActive, kOwn};
+  VerdictEngine engine(config);
+  const auto t0 = WallClock::time_point(std::chrono::seconds(1'800'000'000));
+  for (int t = 0; t < 600; ++t) {
+    World world;
+    world.regions = {kActive, kOwn};
+    if (t >= kWarm) world.CutOff(kActive);
+    const auto verdict = engine.Evaluate(Observe(world), t0 + std::chrono::seconds(t)).verdict;
+    ASSERT_NE(verdict.action(), v1::ACTION_FAILOVER) << "t=" << t << "\n" << verdict.DebugString();
+    if (t == kWarm - 1) {
+      EXPECT_EQ(verdict.action(), v1::ACTION_STAY);
+    }
+    if (t == 599) {
+      EXPECT_EQ(verdict.action(), v1::ACTION_HOLD);
+    }
+  }
+}
+
 TEST(VerdictEngineTest, NoConfigurationAnswersHold) {
   VerdictEngine engine(VerdictEngineConfig{});
   const auto evaluation = engine.Evaluate(VerdictEvidence{}, WallClock::time_point(std::chrono::seconds(1)));
