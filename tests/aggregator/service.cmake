@@ -1,8 +1,12 @@
-# Tests of the aggregator around its core: configuration, history, the gRPC services in-process.
+# Tests of the aggregator around its core: configuration, history, the gRPC services in-process,
+# and the binary itself (flags, SIGTERM).
 add_executable(aggregator_service_tests
   service_config_test.cc
   service_grpc_test.cc
-  service_history_test.cc)
+  service_history_test.cc
+  service_main_test.cc)
 target_link_libraries(aggregator_service_tests PRIVATE regionpulse_aggregator GTest::gtest_main GTest::gmock)
+target_compile_definitions(aggregator_service_tests PRIVATE AGGREGATOR_BINARY="$<TARGET_FILE:regionpulse-aggregator>")
+add_dependencies(aggregator_service_tests regionpulse-aggregator)
 target_compile_options(aggregator_service_tests PRIVATE ${REGIONPULSE_WARNINGS})
 gtest_discover_tests(aggregator_service_tests DISCOVERY_TIMEOUT 30)

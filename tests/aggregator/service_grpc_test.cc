@@ -12,6 +12,7 @@
 
 #include <fstream>
 #include <future>
+#include <map>
 #include <set>
 
 #include "service_test_support.h"
@@ -161,6 +162,20 @@ TEST_F(AggregatorServiceTest, ThreeRegionsOfFourAgentsGiveAFullMatrixAndStayThro
     EXPECT_NEAR(FromDuration(cell.rtt_p50()).count() / 1e6, 50.0, 0.5);
     EXPECT_NEAR(FromDuration(cell.rtt_p99()).count() / 1e6, 50.0, 0.5);
     EXPECT_EQ(cell.state(), v1::REGION_STATE_HEALTHY);
+  }
+
+  // Plans were pushed as peers joined: k = 3 targets in each of the 3 regions.
+  for (size_t i = 0; i < fleet.specs().size(); ++i) {
+    ASSERT_TRUE(fleet.agent(i).plan());
+    std::map<std::string, int> per_region;
+    for (const auto& target : fleet.agent(i).plan()->targets()) {
+      EXPECT_NE(target.node(), fleet.specs()[i].node);
+      per_region[target.region()] += 1;
+    }
+    EXPECT_THAT(per_region, ::testing::UnorderedElementsAre(::testing::Pair("us-east-1", 3),
+                                                            ::testing::Pair("eu-west-1", 3),
+                                                            ::testing::Pair("ap-southeast-1", 3)))
+        << fleet.specs()[i].node;
   }
 
   const auto agents = ListAgents();
