@@ -75,8 +75,9 @@ Result<std::unique_ptr<InterfaceWatcher>> InterfaceWatcher::Start(AppearedFn app
   bool done = false;
   while (!done) {
     pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, 5000) <= 0)
-      return Error{"waiting for the rtnetlink link dump", errno ? errno : ETIMEDOUT};
+    const int ready = poll(&p, 1, 5000);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) return Error{"waiting for the rtnetlink link dump", ready == 0 ? ETIMEDOUT : errno};
     if (Status read = watcher->ReadMessages(&done); !read.ok()) return read.error();
   }
   watcher->thread_ = std::thread([w = watcher.get()] { w->Run(); });
