@@ -194,6 +194,18 @@ TEST_F(DatapathVethTest, CountsTcpSignalsPerRegionAndFlowForItsOwnNamespaceOnly)
   EXPECT_GT(server_counters.rx_bytes, kBytes);
 }
 
+TEST_F(DatapathVethTest, ClassifiesIpv6ConnectionsThroughTheIpv6Trie) {
+  auto client_side = StartIn(a_.name(), ConfigFor("rpdpa0", 93));
+  constexpr size_t kBytes = 1 << 20;
+  EXPECT_EQ(dptest::TcpTransfer(a_.name(), b_.name(), veth_.b().ipv6, 5201, kBytes), kBytes);
+  ASSERT_TRUE(PollUntil([&] { return client_side->FlowCountersNow().at(0).bytes_acked >= kBytes; }));
+  const auto counters = client_side->RegionCounters().at(kPeerRegion);
+  EXPECT_EQ(counters.tcp_established, 1u);
+  EXPECT_GT(counters.tcp_srtt_samples, 0u);
+  EXPECT_GT(counters.tx_bytes, kBytes);
+  EXPECT_EQ(client_side->FlowCountersNow().at(0).connections, 0u);
+}
+
 TEST_F(DatapathVethTest, AttachesToAnInterfaceThatAppearsLaterAndReattachesWhenRecreated) {
   DatapathConfig config = ConfigFor("rplate0", 94);
   auto datapath = StartIn(a_.name(), config);
