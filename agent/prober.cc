@@ -43,6 +43,7 @@ ProberConfig ProberConfigFrom(const AgentConfig& config) {
   p.payload_size = config.probe.payload_size;
   p.mode = config.probe.authenticated ? StampMode::kAuthenticated : StampMode::kUnauthenticated;
   p.key = config.probe.key;
+  p.reply_grace = config.probe.timeout;
   return p;
 }
 
@@ -117,6 +118,7 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
   std::atomic<bool> stopped{false};
   std::map<std::string, std::shared_ptr<Session>> sessions;           // by TargetKey
   std::map<std::string, std::shared_ptr<Session>> sessions_by_reply;  // by ReplyKey
+  std::set<std::shared_ptr<Session>> retired;                         // removed, replies still matched
   std::atomic<size_t> target_count{0};
   struct {
     std::atomic<uint64_t> sent{0}, send_errors{0}, replies{0}, bad_mac{0}, malformed{0}, unmatched{0};
@@ -192,13 +194,28 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
         ++it;
         continue;
       }
-      it->second->active = false;
-      it->second->timer.cancel();
-      sessions_by_reply.erase(ReplyKey(it->second->endpoint, it->second->ssid));
+      Retire(it->second);
       it = sessions.erase(it);
     }
     target_count = sessions.size();
     StartReceiving();
+  }
+
+  // Stops probing a session; its replies are matched for reply_grace longer.
+  void Retire(const std::shared_ptr<Session>& session) {
+    session->active = false;
+    session->timer.cancel();
+    session->timer.expires_after(config.reply_grace);
+    retired.insert(session);
+    session->timer.async_wait([self = shared_from_this(), session](const boost::system::error_code& ec) {
+      self->retired.erase(session);
+      if (ec) return;  // cancelled by Close, which forgets every session
+      const auto key = ReplyKey(session->endpoint, session->ssid);
+      if (auto it = self->sessions_by_reply.find(key);
+          it != self->sessions_by_reply.end() && it->second == session) {
+        self->sessions_by_reply.erase(it);
+      }
+    });
   }
 
   void Schedule(const std::shared_ptr<Session>& session, nanoseconds delay) {
@@ -295,6 +312,7 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
       session->active = false;
       session->timer.cancel();
     }
+    for (const auto& session : retired) session->timer.cancel();
     sessions.clear();
     sessions_by_reply.clear();
     target_count = 0;

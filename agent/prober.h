@@ -39,6 +39,9 @@ struct ProberConfig {
   StampMode mode = StampMode::kAuthenticated;
   MacKey key;
   uint64_t seed = 0;  // jitter and SSID randomness; 0 = from std::random_device
+  // Replies to probes of a removed target are still matched this long after its removal, so
+  // a plan that rotates peers does not turn the last probes in flight into loss.
+  std::chrono::nanoseconds reply_grace{800'000'000};
 };
 
 struct ProberCounters {

@@ -19,3 +19,9 @@ target_compile_definitions(probing_interop_tests
 target_link_libraries(probing_interop_tests PRIVATE regionpulse_agent_probing GTest::gtest_main)
 target_compile_options(probing_interop_tests PRIVATE ${REGIONPULSE_WARNINGS})
 gtest_discover_tests(probing_interop_tests DISCOVERY_TIMEOUT 30)
+
+add_executable(probing_netns_tests probing_netns_test.cc)
+target_include_directories(probing_netns_tests PRIVATE "${CMAKE_CURRENT_SOURCE_DIR}")
+target_link_libraries(probing_netns_tests PRIVATE regionpulse_agent_probing regionpulse_test_support GTest::gtest_main)
+target_compile_options(probing_netns_tests PRIVATE ${REGIONPULSE_WARNINGS})
+gtest_discover_tests(probing_netns_tests DISCOVERY_TIMEOUT 30 PROPERTIES LABELS root)
