@@ -128,8 +128,11 @@ Status InterfaceWatcher::ReadMessages(bool* dump_done) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return OkStatus();
       if (errno == EINTR) continue;
       if (errno == ENOBUFS) {
-        // Notifications were lost (a burst of link changes): list everything again.
+        // Notifications were lost (a burst of link changes): list everything again, and at
+        // the end of the list report what is gone.
         Log()->warn("rtnetlink notifications overflowed; listing interfaces again");
+        resyncing_ = true;
+        seen_in_resync_.clear();
         return RequestDump();
       }
       return Error{"reading rtnetlink link notifications", errno};
@@ -139,6 +142,17 @@ Status InterfaceWatcher::ReadMessages(bool* dump_done) {
          header = NLMSG_NEXT(header, remaining)) {
       if (header->nlmsg_type == NLMSG_DONE) {
         *dump_done = true;
+        if (resyncing_) {
+          for (auto it = known_.begin(); it != known_.end();) {
+            if (seen_in_resync_.count(it->first) == 0) {
+              vanished_(it->first, it->second);
+              it = known_.erase(it);
+            } else {
+              ++it;
+            }
+          }
+          resyncing_ = false;
+        }
         continue;
       }
       if (header->nlmsg_type == NLMSG_ERROR) {
@@ -156,8 +170,12 @@ Status InterfaceWatcher::ReadMessages(bool* dump_done) {
         if (attr->rta_type == IFLA_IFNAME) link.name = static_cast<const char*>(RTA_DATA(attr));
       }
       if (header->nlmsg_type == RTM_NEWLINK) {
+        known_[link.ifindex] = link.name;
+        if (resyncing_) seen_in_resync_.insert(link.ifindex);
         appeared_(link);
       } else {
+        known_.erase(link.ifindex);
+        seen_in_resync_.erase(link.ifindex);
         vanished_(link.ifindex, link.name);
       }
     }

@@ -6,7 +6,9 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -57,6 +59,11 @@ class InterfaceWatcher {
   AppearedFn appeared_;
   VanishedFn vanished_;
   std::thread thread_;
+  // Every link seen, so that a re-listing after lost notifications (ENOBUFS) can report the
+  // ones that vanished meanwhile. Touched by one thread at a time (Start, then Run).
+  std::map<uint32_t, std::string> known_;
+  bool resyncing_ = false;
+  std::set<uint32_t> seen_in_resync_;
 };
 
 }  // namespace regionpulse
