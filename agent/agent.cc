@@ -185,7 +185,6 @@ Status Agent::StartParts() {
 
   auto credentials = StreamCredentials(config_.tls);
   if (!credentials) return Error{"aggregator TLS: " + credentials.error().ToString()};
-  v1::Hello hello = BuildHello();
   for (const auto& endpoint : config_.aggregators) {
     AggregatorStreamOptions options;
     options.endpoint = endpoint;
@@ -194,7 +193,8 @@ Status Agent::StartParts() {
     options.backoff.max = Millis(config_.reconnect_max);
     options.credentials = *credentials;
     streams_.push_back(std::make_unique<AggregatorStream>(
-        options, hello, instance_id_, [this](const std::string& aggregator, const v1::ProbePlan& plan) {
+        options, [this] { return BuildHello(); }, instance_id_,
+        [this](const std::string& aggregator, const v1::ProbePlan& plan) {
           // From a gRPC thread: the prober and plan state belong to the io thread.
           boost::asio::post(io_, [this, aggregator, plan] { ApplyPlan(aggregator, plan); });
         }));
@@ -247,9 +247,15 @@ v1::Hello Agent::BuildHello() const {
   auto* capabilities = hello.mutable_capabilities();
   capabilities->set_kernel_stamps(datapath_->Attached());
   capabilities->set_tcx(tcx);
+  // The datapath loads these only to attach them ("object/program" names): a loaded one is
+  // an attached one, since a failed attach fails BpfDatapath::Start.
+  auto ends_with = [](const std::string& name, std::string_view suffix) {
+    return name.size() >= suffix.size() &&
+           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
   for (const auto& program : datapath_->ProgramStats()) {
-    if (program.name == "rp_tcp_retransmit") capabilities->set_tcp_retransmit_tracepoint(true);
-    if (program.name == "rp_sock_ops") capabilities->set_sock_ops(true);
+    if (ends_with(program.name, "/rp_tcp_retransmit")) capabilities->set_tcp_retransmit_tracepoint(true);
+    if (ends_with(program.name, "/rp_sock_ops")) capabilities->set_sock_ops(true);
   }
   capabilities->set_authenticated_probes(config_.probe.authenticated);
   *hello.mutable_window() = ToDuration(config_.window);

@@ -83,8 +83,14 @@ class AggregatorStream::Call final : public grpc::ClientBidiReactor<v1::StreamRe
 
 AggregatorStream::AggregatorStream(AggregatorStreamOptions options, v1::Hello hello, uint64_t instance_id,
                                    ProbePlanHandler on_plan)
+    : AggregatorStream(
+          std::move(options), [hello = std::move(hello)] { return hello; }, instance_id, std::move(on_plan)) {
+}
+
+AggregatorStream::AggregatorStream(AggregatorStreamOptions options, HelloProvider hello, uint64_t instance_id,
+                                   ProbePlanHandler on_plan)
     : options_(std::move(options)),
-      hello_template_(std::move(hello)),
+      hello_provider_(std::move(hello)),
       on_plan_(std::move(on_plan)),
       buffer_(options_.buffer_capacity, instance_id),
       random_(std::random_device{}()) {
@@ -116,7 +122,7 @@ void AggregatorStream::Start() {
 
 void AggregatorStream::Connect() {
   Call* call = nullptr;
-  v1::Hello hello = hello_template_;
+  v1::Hello hello = hello_provider_();
   {
     std::lock_guard lock(mu_);
     if (stopping_ || call_ != nullptr) return;

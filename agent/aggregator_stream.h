@@ -63,8 +63,14 @@ class AggregatorStream {
  public:
   using ProbePlanHandler = std::function<void(const std::string& endpoint, const v1::ProbePlan&)>;
 
-  // hello: everything of Hello except instance_id and oldest_unacked_sequence, which the
-  // stream fills in per call. on_plan runs on a gRPC thread and must not block.
+  // Builds everything of Hello except instance_id and oldest_unacked_sequence, which the
+  // stream fills in; called on every (re)connect, so attachments that changed are current.
+  using HelloProvider = std::function<v1::Hello()>;
+
+  // on_plan runs on a gRPC thread and must not block; hello must not block either.
+  AggregatorStream(AggregatorStreamOptions options, HelloProvider hello, uint64_t instance_id,
+                   ProbePlanHandler on_plan);
+  // A Hello that never changes.
   AggregatorStream(AggregatorStreamOptions options, v1::Hello hello, uint64_t instance_id,
                    ProbePlanHandler on_plan);
   // Stops (see Stop).
@@ -102,7 +108,7 @@ class AggregatorStream {
   bool ReleaseHoldLocked(Call* call);
 
   const AggregatorStreamOptions options_;
-  const v1::Hello hello_template_;
+  const HelloProvider hello_provider_;
   const ProbePlanHandler on_plan_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Ingest::Stub> stub_;
