@@ -123,21 +123,64 @@ size_t ProbePlanner::IndexInRegion(uint32_t id) const {
                              members.begin());
 }
 
-std::optional<v1::ProbePlan> ProbePlanner::PlanFor(const std::string& node, WallClock::time_point now) {
+std::vector<uint32_t> ProbePlanner::TargetsOf(uint32_t self_id) const {
+  const Agent& self = agents_[self_id];
+  const size_t self_index = IndexInRegion(self_id);
+  const size_t own_size = regions_.at(self.info.region).size();
+  const size_t k = config_.targets_per_region;
+  std::vector<uint32_t> targets;
+  targets.reserve(k * regions_.size());
+  for (const auto& [region, members] : regions_) {
+    const size_t m = members.size();
+    if (region == self.info.region) {
+      // The k ring successors: every node is probed by exactly k of its own region.
+      const size_t count = std::min(k, m - 1);
+      for (size_t j = 1; j <= count; ++j) targets.push_back(members[(self_index + j) % m].id);
+      continue;
+    }
+    // Block of k starting at the prober's proportional position: each target is covered by
+    // about k * (probers / targets) probers of this region.
+    const size_t count = std::min(k, m);
+    const size_t start = (self_index * m / own_size + RegionOffset(self.info.region, region, epoch_) % m) % m;
+    for (size_t j = 0; j < count; ++j) targets.push_back(members[(start + j) % m].id);
+  }
+  return targets;
+}
+
+std::optional<std::vector<uint32_t>> ProbePlanner::Refresh(const std::string& node,
+                                                           WallClock::time_point now) {
   const auto found = ids_.find(node);
   if (found == ids_.end()) return std::nullopt;
   const int64_t epoch = UnixSeconds(now) / config_.rotation.count();
   if (epoch != epoch_) EnterEpoch(epoch);
-
-  const uint32_t self_id = found->second;
-  Agent& self = agents_[self_id];
-  const size_t self_index = IndexInRegion(self_id);
-  const size_t own_size = regions_.at(self.info.region).size();
-  const size_t k = config_.targets_per_region;
-
-  v1::ProbePlan plan;
+  std::vector<uint32_t> targets = TargetsOf(found->second);
   uint64_t fingerprint = 0xcbf29ce484222325ULL;
-  auto add_target = [&](uint32_t id) {
+  for (uint32_t id : targets) {
+    const PlannedAgent& peer = agents_[id].info;
+    for (const std::string* part : {&peer.node, &peer.region, &peer.zone, &peer.endpoint.address}) {
+      fingerprint = Mix(HashString(*part, fingerprint));
+    }
+    fingerprint = Mix(fingerprint ^ peer.endpoint.port);
+  }
+  Agent& self = agents_[found->second];
+  if (self.plan_version == 0 || fingerprint != self.plan_fingerprint) {
+    // Time-based, so versions keep increasing across aggregator restarts.
+    self.plan_version = std::max(self.plan_version + 1, UnixMillis(now));
+    self.plan_fingerprint = fingerprint;
+  }
+  return targets;
+}
+
+uint64_t ProbePlanner::CurrentPlanVersion(const std::string& node, WallClock::time_point now) {
+  if (!Refresh(node, now)) return 0;
+  return agents_[ids_.at(node)].plan_version;
+}
+
+std::optional<v1::ProbePlan> ProbePlanner::PlanFor(const std::string& node, WallClock::time_point now) {
+  const auto targets = Refresh(node, now);
+  if (!targets) return std::nullopt;
+  v1::ProbePlan plan;
+  for (uint32_t id : *targets) {
     const PlannedAgent& peer = agents_[id].info;
     v1::ProbeTarget* target = plan.add_targets();
     target->set_node(peer.node);
@@ -145,32 +188,10 @@ std::optional<v1::ProbePlan> ProbePlanner::PlanFor(const std::string& node, Wall
     target->set_zone(peer.zone);
     target->mutable_endpoint()->set_address(peer.endpoint.address);
     target->mutable_endpoint()->set_port(peer.endpoint.port);
-    fingerprint =
-        Mix(HashString(peer.endpoint.address, HashString(peer.node, fingerprint)) ^ peer.endpoint.port);
-  };
-  for (const auto& [region, members] : regions_) {
-    const size_t m = members.size();
-    if (region == self.info.region) {
-      // The k ring successors: every node is probed by exactly k of its own region.
-      const size_t count = std::min(k, m - 1);
-      for (size_t j = 1; j <= count; ++j) add_target(members[(self_index + j) % m].id);
-      continue;
-    }
-    // Block of k starting at the prober's proportional position: each target is covered by
-    // about k * (probers / targets) probers of this region.
-    const size_t count = std::min(k, m);
-    const size_t start = (self_index * m / own_size + RegionOffset(self.info.region, region, epoch) % m) % m;
-    for (size_t j = 0; j < count; ++j) add_target(members[(start + j) % m].id);
   }
   *plan.mutable_interval() = ToDuration(config_.interval);
   plan.set_payload_size(config_.payload_size);
-
-  if (self.plan_version == 0 || fingerprint != self.plan_fingerprint) {
-    // Time-based, so versions keep increasing across aggregator restarts.
-    self.plan_version = std::max(self.plan_version + 1, UnixMillis(now));
-    self.plan_fingerprint = fingerprint;
-  }
-  plan.set_plan_version(self.plan_version);
+  plan.set_plan_version(agents_[ids_.at(node)].plan_version);
   return plan;
 }
 

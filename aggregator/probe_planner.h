@@ -53,7 +53,10 @@ class ProbePlanner {
   // is time-based, so it keeps increasing across aggregator restarts). nullopt for an
   // unknown node.
   std::optional<v1::ProbePlan> PlanFor(const std::string& node, WallClock::time_point now);
-  // Version of the last plan PlanFor returned for the node; 0 when none.
+  // The version PlanFor would return now, without building the plan: a cheap check, for
+  // every stream every second, of whether a new plan has to be sent. 0 for an unknown node.
+  uint64_t CurrentPlanVersion(const std::string& node, WallClock::time_point now);
+  // Version of the last plan computed for the node (by PlanFor or CurrentPlanVersion); 0 when none.
   uint64_t PlanVersion(const std::string& node) const;
 
   size_t size() const { return ids_.size(); }
@@ -73,6 +76,10 @@ class ProbePlanner {
     uint64_t plan_version = 0;
   };
 
+  // The node's targets in the current epoch, by id.
+  std::vector<uint32_t> TargetsOf(uint32_t self_id) const;
+  // Enters now's epoch, computes the node's targets and bumps its version when they changed.
+  std::optional<std::vector<uint32_t>> Refresh(const std::string& node, WallClock::time_point now);
   uint64_t KeyOf(const std::string& node, int64_t epoch) const;
   uint64_t RegionOffset(const std::string& source, const std::string& target, int64_t epoch) const;
   void EnterEpoch(int64_t epoch);

@@ -146,12 +146,22 @@ TEST(ProbePlannerTest, PlanVersionIncreasesOnlyWhenThePlanChanges) {
   EXPECT_GT(v1, 0u);
   EXPECT_EQ(planner.PlanFor("us-east-1-0", kT0 + 1s)->plan_version(), v1);
   EXPECT_EQ(planner.PlanVersion("us-east-1-0"), v1);
+  EXPECT_EQ(planner.CurrentPlanVersion("us-east-1-0", kT0 + 1s), v1);
+  EXPECT_EQ(planner.CurrentPlanVersion("nobody", kT0), 0u);
   // A peer's reflector moves: the plan changes.
   planner.Upsert({"eu-west-1-0", "eu-west-1", "eu-west-1a", {"10.9.9.9", 8620}});
   for (int i = 1; i < 5; ++i)
     planner.Upsert({"eu-west-1-" + std::to_string(i), "eu-west-1", "", {"10.9.9.9", 8620}});
-  const uint64_t v2 = planner.PlanFor("us-east-1-0", kT0 + 2s)->plan_version();
+  const uint64_t v2 = planner.CurrentPlanVersion("us-east-1-0", kT0 + 2s);
   EXPECT_GT(v2, v1);
+  EXPECT_EQ(planner.PlanFor("us-east-1-0", kT0 + 2s)->plan_version(), v2);
+  // Only the zone of a target changes: still a new plan.
+  planner.Upsert({"eu-west-1-0", "eu-west-1", "eu-west-1b", {"10.9.9.9", 8620}});
+  planner.Upsert({"eu-west-1-1", "eu-west-1", "eu-west-1b", {"10.9.9.9", 8620}});
+  planner.Upsert({"eu-west-1-2", "eu-west-1", "eu-west-1b", {"10.9.9.9", 8620}});
+  planner.Upsert({"eu-west-1-3", "eu-west-1", "eu-west-1b", {"10.9.9.9", 8620}});
+  planner.Upsert({"eu-west-1-4", "eu-west-1", "eu-west-1b", {"10.9.9.9", 8620}});
+  EXPECT_GT(planner.CurrentPlanVersion("us-east-1-0", kT0 + 2s), v2);
   // A rotation that changes the targets, too; versions come from the clock, so a restarted
   // planner still issues higher versions than before.
   ProbePlanner restarted;
