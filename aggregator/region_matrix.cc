@@ -68,15 +68,6 @@ class SlotRing {
 // O(buckets of the small histogram) instead of O(buckets of the big one) with a reallocation.
 class DenseHistogram {
  public:
-  void Merge(const LatencyHistogram& h) {
-    if (h.Empty()) return;
-    if (counts_.empty()) counts_.assign(HistogramLayout::kBucketCount, 0);
-    for (const auto& [bucket, n] : h.buckets()) counts_[bucket] += n;
-    min_ns_ = count_ == 0 ? h.MinNs() : std::min(min_ns_, h.MinNs());
-    max_ns_ = std::max(max_ns_, h.MaxNs());
-    count_ += h.Count();
-    sum_ns_ += h.SumNs();
-  }
   // From the wire form, validated upstream (ReportProblems); indices outside the layout are
   // skipped rather than trusted.
   void MergeWire(const v1::LatencyHistogram& h) {
