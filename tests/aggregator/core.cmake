@@ -2,6 +2,7 @@
 # matrix and planner. No I/O, no root.
 add_executable(aggregator_core_tests
   core_agent_registry_test.cc
+  core_pipeline_test.cc
   core_probe_planner_test.cc
   core_region_matrix_test.cc
   core_verdict_engine_test.cc)
