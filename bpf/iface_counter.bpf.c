@@ -2,8 +2,9 @@
 /* Minimal tc program: counts packets and bytes per interface and direction. It exercises the
  * build pipeline (vmlinux.h, CO-RE, skeleton) and the tcx/clsact attach path, and never
  * changes a packet's fate. */
-#include <bpf/bpf_helpers.h>
 #include "vmlinux.h"
+
+#include <bpf/bpf_helpers.h>
 
 #include "regionpulse_shared.h"
 
