@@ -125,7 +125,7 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
     if (ec) return Error{"reflector socket for " + config.listen_address + ": " + ec.message(), ec.value()};
     v6 = endpoint.protocol() == udp::v6();
     if (v6) socket.set_option(asio::ip::v6_only(false), ec);
-    socket.set_option(udp::socket::reuse_address(true), ec);
+    // No SO_REUSEADDR: a second agent on the same port must fail loudly, not share it.
     socket.bind(endpoint, ec);
     if (ec) {
       return Error{

@@ -101,6 +101,7 @@ struct Session {
   int64_t anchor_reflector = -1;
   bool anchored = false;
   std::optional<uint32_t> highest_replied;
+  int64_t settled_through = -1;  // highest sender sequence already reported
   MonoTime last_sent;
   JitterEstimator jitter_user;
   JitterEstimator jitter_kernel;
@@ -313,6 +314,7 @@ struct WindowFolder::State {
           session.anchor_sender = prev_sender;
           session.anchor_reflector = prev_reflector;
         }
+        session.settled_through = std::max<int64_t>(session.settled_through, it->first);
         it = session.probes.erase(it);
       }
     }
@@ -394,7 +396,7 @@ void WindowFolder::OnProbeReply(const ProbeReply& reply) {
   auto probe_it = session.probes.find(reply.sender_sequence);
   if (probe_it == session.probes.end()) {
     // Its window has been reported already (or it was never sent).
-    if (session.anchored && static_cast<int64_t>(reply.sender_sequence) <= session.anchor_sender) {
+    if (static_cast<int64_t>(reply.sender_sequence) <= session.settled_through) {
       ++counters_.late_replies;
     } else {
       ++counters_.unknown_replies;

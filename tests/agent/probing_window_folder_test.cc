@@ -191,6 +191,17 @@ TEST(WindowFolder, ReplyAfterTheTimeoutIsLateAndCountsAsLost) {
   EXPECT_EQ(folder.counters().late_replies, 1u);
 }
 
+TEST(WindowFolder, ReplyForAnAlreadyReportedProbeIsLate) {
+  WindowFolder folder(Config(), kT0, kW0, {});
+  Script s(folder);
+  s.Send(0, kT0);
+  folder.CloseWindow(kT0 + 1s, kW0 + 1s, {});
+  ASSERT_EQ(folder.CloseWindow(kT0 + 2s, kW0 + 2s, {}).size(), 1u);
+  s.Reply(0, 0, 2500ms);
+  EXPECT_EQ(folder.counters().late_replies, 1u);
+  EXPECT_EQ(folder.counters().unknown_replies, 0u);
+}
+
 TEST(Jitter, FollowsRfc3550) {
   JitterEstimator j;
   j.Add(10ms);
