@@ -225,6 +225,10 @@ Aggregator::Aggregator(const AggregatorConfig& config, AggregatorOptions options
       verdict_service_(broadcaster_),
       query_service_(*this, *history_) {
   if (auto latest = history_->Latest()) generation_base_ = latest->verdict().generation();
+  // Even the verdict served before the first evaluation continues the old numbering.
+  v1::Verdict initial = broadcaster_.Current();
+  initial.set_generation(generation_base_ + initial.generation());
+  broadcaster_.Update(initial);
   metrics_->verdict_action.Add({{"action", "HOLD"}}).Set(1);
   metrics_->generation.Set(static_cast<double>(generation_base_));
 }

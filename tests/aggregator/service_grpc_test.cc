@@ -489,6 +489,9 @@ TEST_F(AggregatorServiceTest, HistorySurvivesARestartAndGenerationsKeepIncreasin
   aggregator_.reset();
 
   StartAggregator();
+  // Before its first evaluation the restarted aggregator serves HOLD, numbered after the old ones.
+  EXPECT_EQ(GetVerdict().action(), v1::ACTION_HOLD);
+  EXPECT_GE(GetVerdict().generation(), last_generation);
   const auto history = History();
   ASSERT_EQ(history.transitions_size(), transitions_before);
   EXPECT_EQ(history.transitions(0).verdict().action(), v1::ACTION_STAY);

@@ -190,5 +190,45 @@ TEST_F(PulsectlTest, TheBinaryExitsWithTheVerdictCode) {
   EXPECT_EQ(WEXITSTATUS(status), pulsectl::kExitHold);
 }
 
+TEST(PulsectlTls, TalksToATlsAggregatorWithTheCaAndFailsWithout) {
+  TempDir dir;
+  // A throwaway self-signed certificate for 127.0.0.1 (openssl is in the Debian base).
+  const std::string make_cert =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -addext "
+      "subjectAltName=IP:127.0.0.1 -keyout " +
+      dir.path() + "/key.pem -out " + dir.path() + "/cert.pem 2>/dev/null";
+  ASSERT_EQ(std::system(make_cert.c_str()), 0);
+  AggregatorConfig config = ThreeRegionConfig(dir.path());
+  config.plaintext = false;
+  config.tls.cert_file = dir.path() + "/cert.pem";
+  config.tls.key_file = dir.path() + "/key.pem";
+  AggregatorOptions options;
+  options.evaluation_loop = false;
+  options.status_server = false;
+  auto aggregator = Aggregator::Start(config, options);
+  ASSERT_TRUE(aggregator.ok()) << aggregator.error().ToString();
+  const std::string server = "127.0.0.1:" + std::to_string((*aggregator)->grpc_port());
+
+  std::ostringstream out, err;
+  EXPECT_EQ(pulsectl::Run({"--server", server, "--ca", config.tls.cert_file, "status"}, out, err),
+            pulsectl::kExitHold)
+      << err.str();
+  EXPECT_THAT(out.str(), HasSubstr("action      HOLD"));
+  std::ostringstream plain_out, plain_err;
+  EXPECT_EQ(pulsectl::Run({"--server", server, "--timeout", "2s", "status"}, plain_out, plain_err),
+            pulsectl::kExitConnection);
+}
+
+TEST(PulsectlTls, MissingCertificateFileStopsTheAggregatorFromStarting) {
+  TempDir dir;
+  AggregatorConfig config = ThreeRegionConfig(dir.path());
+  config.plaintext = false;
+  config.tls.cert_file = dir.path() + "/absent.pem";
+  config.tls.key_file = dir.path() + "/absent.key";
+  auto aggregator = Aggregator::Start(config, AggregatorOptions{});
+  ASSERT_FALSE(aggregator.ok());
+  EXPECT_THAT(aggregator.error().ToString(), HasSubstr("absent.pem"));
+}
+
 }  // namespace
 }  // namespace regionpulse::testing
