@@ -127,6 +127,18 @@ bool IsWildcard(const std::string& address) {
   return address.empty() || address == "::" || address == "0.0.0.0";
 }
 
+// Other nodes reach the reflector on the node's internal IP: the bind address when it is a
+// specific one, else what the DaemonSet passes from the downward API (status.hostIP as
+// HOST_IP; with hostNetwork, status.podIP is the same address).
+std::string AdvertisedProbeAddress(const AgentConfig& config) {
+  if (!IsWildcard(config.probe.listen_address)) return config.probe.listen_address;
+  for (const char* name : {"HOST_IP", "POD_IP"}) {
+    const char* value = std::getenv(name);
+    if (value != nullptr && *value != '\0') return value;
+  }
+  return "";
+}
+
 }  // namespace
 
 Status ConfigureLogging(const AgentConfig& config) {
@@ -209,6 +221,12 @@ Status Agent::StartParts() {
   for (auto& stream : streams_) stream->Start();
   io_thread_ = std::thread([this] { io_.run(); });
 
+  if (!streams_.empty() && AdvertisedProbeAddress(config_).empty()) {
+    Log()->warn(
+        "no probe address to announce: aggregators cannot plan probes to this node; set HOST_IP (downward "
+        "API "
+        "status.hostIP) or probe.listen_address");
+  }
   Log()->info(
       "regionpulse-agent {} started: node {} region {} zone {}, instance {:016x}, reflector port {}, {} "
       "static "
@@ -226,14 +244,7 @@ v1::Hello Agent::BuildHello() const {
   hello.set_region(config_.region);
   hello.set_zone(config_.zone);
   hello.set_agent_version(REGIONPULSE_VERSION);
-  // Other nodes reach the reflector on the node's internal IP: the bind address when it is
-  // a specific one, else the downward API's status.hostIP.
-  std::string address = config_.probe.listen_address;
-  if (IsWildcard(address)) {
-    const char* host_ip = std::getenv("HOST_IP");
-    address = host_ip != nullptr ? host_ip : "";
-  }
-  hello.mutable_probe_endpoint()->set_address(address);
+  hello.mutable_probe_endpoint()->set_address(AdvertisedProbeAddress(config_));
   hello.mutable_probe_endpoint()->set_port(reflector_ ? reflector_->port() : config_.probe.port);
   bool tcx = false;
   for (const auto& attachment : datapath_->Attachments()) {
