@@ -75,6 +75,9 @@ const char* ActionName(v1::Action action) {
 struct Assessment {
   v1::RegionState state = v1::REGION_STATE_UNKNOWN;
   std::string reason;
+  // "; 2/4 agents of us-east-1 not reporting", or empty.
+  std::string agents_note;
+  std::string Why() const { return reason + agents_note; }
   uint32_t observers_reporting = 0;  // observers elsewhere that probed it
   uint32_t healthy_observers = 0;
   uint32_t isolated_observers = 0;
@@ -103,8 +106,8 @@ bool HealthyObserver(const ObserverView& observer, const std::string& target, do
   return false;
 }
 
-Assessment Assess(const VerdictEngineConfig& config, const VerdictEvidence& evidence,
-                  const std::string& region) {
+Assessment AssessProbes(const VerdictEngineConfig& config, const VerdictEvidence& evidence,
+                        const std::string& region) {
   Assessment a;
   if (auto it = evidence.agents.find(region); it != evidence.agents.end()) a.agents = it->second;
   if (auto it = evidence.latency_into.find(region); it != evidence.latency_into.end()) {
@@ -240,6 +243,19 @@ Assessment Assess(const VerdictEngineConfig& config, const VerdictEvidence& evid
   a.reason = region + " healthy: " + std::to_string(a.healthy_observers) + "/" +
              std::to_string(a.healthy_observers) + " observers reach it, loss " + Percent(a.loss) +
              (a.p99 ? ", RTT p99 " + Millis(*a.p99) : "") + isolated_note;
+  return a;
+}
+
+// The probe assessment, plus the region's silent agents when some are: lost probes to them
+// are expected, and an operator wants to know.
+Assessment Assess(const VerdictEngineConfig& config, const VerdictEvidence& evidence,
+                  const std::string& region) {
+  Assessment a = AssessProbes(config, evidence, region);
+  if (a.agents.not_reporting > 0 && a.reason.find("agents not reporting") == std::string::npos) {
+    a.agents_note = "; " + std::to_string(a.agents.not_reporting) + "/" +
+                    std::to_string(a.agents.reporting + a.agents.not_reporting) + " agents of " + region +
+                    " not reporting";
+  }
   return a;
 }
 
@@ -415,14 +431,14 @@ VerdictEvaluation VerdictEngine::Evaluate(const VerdictEvidence& evidence, WallC
         failover_target_ = target;
         action = v1::ACTION_FAILOVER;
         if (h.raw_unreachable_since) {
-          reasons.push_back(a.reason + " for " + Seconds(now - *h.raw_unreachable_since));
+          reasons.push_back(a.reason + " for " + Seconds(now - *h.raw_unreachable_since) + a.agents_note);
         } else {
           const auto recovering = h.below_since[kUnreachable];
           reasons.push_back(active + " failed over; " +
                             (recovering ? "recovering for " + Seconds(now - *recovering) + " of the " +
                                               Seconds(config_.dwell) + " dwell"
                                         : "no evidence of recovery yet") +
-                            " (" + a.reason + ")");
+                            " (" + a.Why() + ")");
         }
         reasons.push_back(target_reason(target));
       }
@@ -430,21 +446,21 @@ VerdictEvaluation VerdictEngine::Evaluate(const VerdictEvidence& evidence, WallC
       switch (h.state) {
         case v1::REGION_STATE_HEALTHY:
           action = v1::ACTION_STAY;
-          reasons.push_back(a.reason);
+          reasons.push_back(a.Why());
           break;
         case v1::REGION_STATE_DEGRADED:
           action = v1::ACTION_STAY;
           reasons.push_back(a.state == v1::REGION_STATE_DEGRADED
-                                ? a.reason
+                                ? a.Why()
                                 : active + " degraded within the last " + Seconds(config_.dwell) +
-                                      "; now: " + a.reason);
+                                      "; now: " + a.Why());
           target = pick_target(advice_target_);
           advice_target_ = target;
           if (!target.empty()) reasons.push_back("advice if it worsens: " + target_reason(target));
           break;
         case v1::REGION_STATE_UNREACHABLE:
           if (h.raw_unreachable_since) {
-            reasons.push_back(a.reason + " for " + Seconds(now - *h.raw_unreachable_since) +
+            reasons.push_back(a.reason + " for " + Seconds(now - *h.raw_unreachable_since) + a.agents_note +
                               "; FAILOVER after " + Seconds(config_.hold));
           } else {
             const auto better = h.below_since[kUnreachable];
@@ -452,11 +468,11 @@ VerdictEvaluation VerdictEngine::Evaluate(const VerdictEvidence& evidence, WallC
                               (better ? Seconds(now - *better) + " ago" : "recently") +
                               " and must stay reachable for " + Seconds(config_.dwell) +
                               " before STAY; never unreachable for the hold time of " +
-                              Seconds(config_.hold) + "; now: " + a.reason);
+                              Seconds(config_.hold) + "; now: " + a.Why());
           }
           break;
         default:
-          reasons.push_back("too little evidence about " + active + ": " + a.reason);
+          reasons.push_back("too little evidence about " + active + ": " + a.Why());
           break;
       }
     }
@@ -471,8 +487,8 @@ VerdictEvaluation VerdictEngine::Evaluate(const VerdictEvidence& evidence, WallC
       const Assessment& a = assessments[region];
       reasons.push_back(region + " " + StateName(state) + ": " +
                         (a.state == state
-                             ? a.reason
-                             : "held for the " + Seconds(config_.dwell) + " dwell; now: " + a.reason));
+                             ? a.Why()
+                             : "held for the " + Seconds(config_.dwell) + " dwell; now: " + a.Why()));
     }
   }
   for (const auto& flow : evidence.replication) {
