@@ -324,6 +324,31 @@ TEST_F(AggregatorServiceTest, ReportBeforeHelloIsRefusedWithFailedPrecondition) 
   EXPECT_EQ(ListAgents().agents_size(), 0);
 }
 
+TEST_F(AggregatorServiceTest, MalformedHelloIsRefusedWithFailedPreconditionAndTheReason) {
+  StartAggregator();
+  AgentSpec nameless = TwelveAgents()[0];
+  nameless.node.clear();
+  TestAgent agent(channel_, nameless, 1);
+  EXPECT_FALSE(agent.Connect());
+  const grpc::Status status = agent.Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("Hello refused"));
+  EXPECT_THAT(status.error_message(), HasSubstr("node"));
+  EXPECT_EQ(ListAgents().agents_size(), 0);
+}
+
+TEST_F(AggregatorServiceTest, QueryRefusesANegativeWindow) {
+  StartAggregator();
+  auto stub = v1::Query::NewStub(channel_);
+  grpc::ClientContext context;
+  v1::GetRegionMatrixRequest request;
+  request.mutable_range()->mutable_window()->set_seconds(-5);
+  v1::GetRegionMatrixResponse response;
+  const grpc::Status status = stub->GetRegionMatrix(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("range.window"));
+}
+
 TEST_F(AggregatorServiceTest, ReplayedReportIsAcknowledgedAndChangesNothing) {
   StartAggregator();
   TwelveAgentFleet fleet(*aggregator_, clock_, channel_);
