@@ -240,6 +240,15 @@ void AggregatorStream::OnCallDone(Call* call, const grpc::Status& status) {
   if (!status.ok()) {
     stats_.last_error = "code " + std::to_string(status.error_code()) + ": " + status.error_message();
   }
+  if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT && buffer_.size() > 0) {
+    // The aggregator refused a report. Replaying it would be refused again, forever, and
+    // every later window would wait behind it. Reports go in order and the good ones before
+    // it were stored (a replay of those is harmless), so giving up on the oldest held report
+    // on each refusal reaches the refused one and lets the stream go on.
+    uint64_t dropped = buffer_.DropOldest();
+    Log()->error("aggregator {} refused a report ({}); dropped report {} so later windows can flow",
+                 options_.endpoint, status.error_message(), dropped);
+  }
   if (!stopping_) {
     // Only the first failure after an up period is worth a warning; a long outage would
     // otherwise log on every attempt.

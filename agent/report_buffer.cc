@@ -34,6 +34,14 @@ size_t ReportBuffer::Ack(uint64_t instance_id, uint64_t highest_sequence) {
   return released;
 }
 
+uint64_t ReportBuffer::DropOldest() {
+  if (reports_.empty()) return 0;
+  uint64_t sequence = reports_.front().sequence();
+  reports_.pop_front();
+  ++dropped_total_;
+  return sequence;
+}
+
 const v1::HealthReport* ReportBuffer::NextAfter(uint64_t after_sequence) const {
   auto it = std::upper_bound(
       reports_.begin(), reports_.end(), after_sequence,

@@ -30,6 +30,10 @@ class ReportBuffer {
   // many reports were released.
   size_t Ack(uint64_t instance_id, uint64_t highest_sequence);
 
+  // Gives up on the oldest held report (the aggregator refused it) and counts it as dropped.
+  // Returns its sequence, 0 when empty.
+  uint64_t DropOldest();
+
   // The first held report with a sequence above after_sequence, or nullptr. Replay starts
   // with after_sequence = 0; the pointer stays valid until the next Push or Ack.
   const v1::HealthReport* NextAfter(uint64_t after_sequence) const;

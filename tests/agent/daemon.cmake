@@ -4,7 +4,7 @@ add_executable(agent_daemon_tests
   daemon_report_buffer_test.cc
   daemon_aggregator_stream_test.cc
   daemon_agent_metrics_test.cc)
-target_link_libraries(agent_daemon_tests PRIVATE regionpulse_agent regionpulse_test_ingest GTest::gtest_main GTest::gmock)
+target_link_libraries(agent_daemon_tests PRIVATE regionpulse_agent_streaming regionpulse_test_ingest GTest::gtest_main GTest::gmock)
 target_compile_options(agent_daemon_tests PRIVATE ${REGIONPULSE_WARNINGS})
 gtest_discover_tests(agent_daemon_tests DISCOVERY_TIMEOUT 30 PROPERTIES TIMEOUT 120)
 

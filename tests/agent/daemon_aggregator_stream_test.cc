@@ -194,6 +194,20 @@ TEST(AggregatorStreamTest, OverflowWhileDownDropsTheOldestAndTheNextReportSaysSo
   EXPECT_EQ(stand_in.Hellos().at(0).oldest_unacked_sequence(), 8u);
 }
 
+// One report the aggregator refuses (INVALID_ARGUMENT) must not hold up every later window.
+TEST(AggregatorStreamTest, RefusedReportIsDroppedAndLaterReportsStillArrive) {
+  IngestStandIn stand_in;
+  stand_in.RefuseSequence(3);
+  stand_in.Start();
+  AggregatorStream stream(FastOptions(stand_in.target()), TestHello(), kInstance, nullptr);
+  stream.Start();
+  for (uint64_t s = 1; s <= 6; ++s) stream.Push(Report(s));
+  ASSERT_TRUE(stream.WaitAcked(6, milliseconds(10000)));
+  EXPECT_EQ(StoredSequences(stand_in), (std::vector<uint64_t>{1, 2, 4, 5, 6}));
+  EXPECT_EQ(stream.Stats().reports_dropped, 1u);
+  EXPECT_GE(stand_in.Hellos().size(), 2u);  // the refusal ended the first stream
+}
+
 TEST(AggregatorStreamTest, DeadAggregatorDelaysNeitherPushNorAnotherStream) {
   IngestStandIn dead;
   uint16_t dead_port = dead.Start();

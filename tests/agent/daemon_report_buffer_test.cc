@@ -117,6 +117,19 @@ TEST(ReportBufferTest, PushKeepsTheRestOfTheReport) {
   EXPECT_EQ(stored->status().errors(0), "attach wg0: EPERM");
 }
 
+TEST(ReportBufferTest, DropOldestGivesUpOnTheOldestAndCountsIt) {
+  ReportBuffer buffer(10, kInstance);
+  for (uint64_t s = 1; s <= 3; ++s) ASSERT_TRUE(buffer.Push(Report(s)));
+  EXPECT_EQ(buffer.DropOldest(), 1u);
+  EXPECT_EQ(buffer.DroppedTotal(), 1u);
+  EXPECT_EQ(Replay(buffer), (std::vector<uint64_t>{2, 3}));
+  ASSERT_TRUE(buffer.Push(Report(4)));
+  EXPECT_EQ(buffer.NextAfter(3)->status().reports_dropped(), 1u);
+  buffer.Ack(kInstance, 4);
+  EXPECT_EQ(buffer.DropOldest(), 0u);
+  EXPECT_EQ(buffer.DroppedTotal(), 1u);
+}
+
 TEST(ReportBufferTest, CapacityIsAtLeastOne) {
   ReportBuffer buffer(0, kInstance);
   EXPECT_EQ(buffer.capacity(), 1u);

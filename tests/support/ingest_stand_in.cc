@@ -38,10 +38,15 @@ class IngestStandIn::Reactor final : public grpc::ServerBidiReactor<v1::StreamRe
       }
       Send(std::move(plan));
     } else if (request_.has_report()) {
-      uint64_t highest = owner_->Store(node_, instance_, request_.report());
+      auto highest = owner_->Store(node_, instance_, request_.report());
+      if (!highest) {
+        FinishWhenIdle(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                    "report " + std::to_string(request_.report().sequence()) + " refused"));
+        return;
+      }
       v1::StreamResponse ack;
       ack.mutable_ack()->set_instance_id(instance_);
-      ack.mutable_ack()->set_highest_sequence(highest);
+      ack.mutable_ack()->set_highest_sequence(*highest);
       Send(std::move(ack));
     }
     StartRead(&request_);
@@ -174,9 +179,16 @@ void IngestStandIn::SetProbePlan(v1::ProbePlan plan) {
   plan_ = std::move(plan);
 }
 
-uint64_t IngestStandIn::Store(const std::string& node, uint64_t instance, const v1::HealthReport& report) {
+void IngestStandIn::RefuseSequence(uint64_t sequence) {
+  std::lock_guard lock(mu_);
+  refused_sequence_ = sequence;
+}
+
+std::optional<uint64_t> IngestStandIn::Store(const std::string& node, uint64_t instance,
+                                             const v1::HealthReport& report) {
   std::lock_guard lock(mu_);
   ++received_;
+  if (refused_sequence_ != 0 && report.sequence() == refused_sequence_) return std::nullopt;
   uint64_t& highest = highest_[{node, instance}];
   if (report.sequence() <= highest) {
     ++replays_;

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -42,6 +43,9 @@ class IngestStandIn {
   void Stop();
   // The plan sent after each Hello.
   void SetProbePlan(v1::ProbePlan plan);
+  // Ends the stream with INVALID_ARGUMENT when this sequence arrives (as the aggregator does
+  // with a report that fails validation); 0 = accept everything.
+  void RefuseSequence(uint64_t sequence);
 
   // Polls `condition` over the stand-in's state until it holds or the timeout passes.
   bool WaitUntil(const std::function<bool(const IngestStandIn&)>& condition,
@@ -62,8 +66,8 @@ class IngestStandIn {
   friend class Reactor;
 
   // Called by reactors with no lock held; returns the highest stored sequence of the
-  // (node, instance) for the Ack.
-  uint64_t Store(const std::string& node, uint64_t instance, const v1::HealthReport& report);
+  // (node, instance) for the Ack, or nullopt when the report is refused.
+  std::optional<uint64_t> Store(const std::string& node, uint64_t instance, const v1::HealthReport& report);
 
   mutable std::mutex mu_;
   mutable std::condition_variable changed_;
@@ -72,6 +76,7 @@ class IngestStandIn {
   std::string address_;
   uint16_t port_ = 0;
   v1::ProbePlan plan_;
+  uint64_t refused_sequence_ = 0;
   std::vector<Stored> stored_;
   std::map<std::pair<std::string, uint64_t>, uint64_t> highest_;
   std::vector<v1::Hello> hellos_;
