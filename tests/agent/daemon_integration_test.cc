@@ -6,6 +6,11 @@
 //  - An in-process aggregator stand-in is stopped for 10 s and started again on the same
 //    port: it then holds every window the agent produced, exactly once and in order,
 //    including the last one the agent sends on SIGTERM.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -388,6 +393,36 @@ TEST_F(DaemonIntegrationTest, InvalidConfigurationExitsWithAnErrorNamingTheKey) 
   AgentProcess agent(REGIONPULSE_AGENT_BINARY, "", config, scratch_.path(), "bad");
   EXPECT_EQ(agent.Wait(seconds(10)), std::optional<int>(2));
   EXPECT_NE(agent.Output().find("probe.interval"), std::string::npos) << agent.Output();
+}
+
+TEST_F(DaemonIntegrationTest, StartFailureExitsOneNamingThePartThatFailed) {
+  NetworkNamespace ns("dsf");
+  // Hold the status port inside the agent's namespace so its status server cannot listen.
+  int holder = -1;
+  uint16_t port = 0;
+  {
+    testnet::ScopedNetnsEntry inside(ns.name());
+    holder = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(holder, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(bind(holder, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+    ASSERT_EQ(listen(holder, 1), 0);
+    socklen_t length = sizeof(address);
+    ASSERT_EQ(getsockname(holder, reinterpret_cast<sockaddr*>(&address), &length), 0);
+    port = ntohs(address.sin_port);
+  }
+  std::string config =
+      scratch_.Write("busy.yaml",
+                     "node: n\nregion: r\nregions:\n  r: [10.0.0.0/8]\nprobe:\n  authenticated: false\n"
+                     "bpf:\n  enabled: false\nstatus:\n  listen: 127.0.0.1:" +
+                         std::to_string(port) + "\n");
+  AgentProcess agent(REGIONPULSE_AGENT_BINARY, ns.name(), config, scratch_.path(), "busy");
+  EXPECT_EQ(agent.Wait(seconds(10)), std::optional<int>(1)) << agent.Output();
+  EXPECT_NE(agent.Output().find("status server on 127.0.0.1:" + std::to_string(port)), std::string::npos)
+      << agent.Output();
+  close(holder);
 }
 
 }  // namespace
