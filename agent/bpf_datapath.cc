@@ -27,6 +27,8 @@ namespace regionpulse {
 namespace {
 
 static_assert(sizeof(rp_counter) == 16);
+static_assert(sizeof(rp_region_lookup_cache) == 64);
+static_assert(offsetof(rp_tc_percpu, traffic) == 64);
 static_assert(sizeof(rp_lpm_v4_key) == 8);
 static_assert(sizeof(rp_lpm_v6_key) == 20);
 static_assert(sizeof(rp_tcp_region_counters) == 48);
@@ -327,17 +329,18 @@ BpfDatapath::~BpfDatapath() = default;
 
 std::map<RegionId, RegionTrafficCounters> BpfDatapath::RegionCounters() const {
   std::map<RegionId, RegionTrafficCounters> result;
-  const int traffic_fd = bpf_map__fd(impl_->tc->maps.rp_region_traffic);
+  const int tc_fd = bpf_map__fd(impl_->tc->maps.rp_tc_percpu);
   const int tcp_fd = bpf_map__fd(impl_->tcp->maps.rp_tcp_regions);
+  const std::vector<rp_tc_percpu> traffic = ReadPerCpu<rp_tc_percpu>(tc_fd, 0);
   for (const RegionId region : impl_->regions) {
     RegionTrafficCounters& out = result[region];
-    for (const auto& c : ReadPerCpu<rp_counter>(traffic_fd, region * RP_DIR_COUNT + RP_DIR_EGRESS)) {
-      out.tx_packets += c.packets;
-      out.tx_bytes += c.bytes;
-    }
-    for (const auto& c : ReadPerCpu<rp_counter>(traffic_fd, region * RP_DIR_COUNT + RP_DIR_INGRESS)) {
-      out.rx_packets += c.packets;
-      out.rx_bytes += c.bytes;
+    for (const auto& cpu : traffic) {
+      const rp_counter& tx = cpu.traffic[region * RP_DIR_COUNT + RP_DIR_EGRESS];
+      const rp_counter& rx = cpu.traffic[region * RP_DIR_COUNT + RP_DIR_INGRESS];
+      out.tx_packets += tx.packets;
+      out.tx_bytes += tx.bytes;
+      out.rx_packets += rx.packets;
+      out.rx_bytes += rx.bytes;
     }
     for (const auto& c : ReadPerCpu<rp_tcp_region_counters>(tcp_fd, region)) {
       out.tcp_retransmits += c.retransmits;

@@ -72,9 +72,31 @@ struct rp_lpm_v6_key {
   __u8 addr[16];
 };
 
-/* tunnel_tc.bpf.c: packets and bytes per remote region and direction. A per-CPU array
- * indexed by region * RP_DIR_COUNT + direction, value struct rp_counter. */
+/* tunnel_tc.bpf.c: packets and bytes per remote region and direction, indexed by
+ * region * RP_DIR_COUNT + direction. */
 #define RP_REGION_TRAFFIC_SLOTS (RP_MAX_REGIONS * RP_DIR_COUNT)
+
+/* The last address looked up on a CPU and its region. A tunnel carries few remote addresses
+ * at a time and packets of one flow arrive back to back, so this usually answers instead of
+ * the LPM trie walk (several cold cache lines). The tries are filled before the programs are
+ * attached and not changed afterwards, so an entry never goes stale. */
+struct rp_region_lookup_cache {
+  __u32 v4_valid;
+  __be32 v4_addr;
+  __u32 v4_region;
+  __u32 v6_valid;
+  __u32 v6_addr[4];
+  __u32 v6_region;
+  __u32 pad[7]; /* to 64 bytes: the counters start on their own cache line */
+};
+
+/* Everything the per-packet path writes, in the single entry of a per-CPU array: one map
+ * lookup and as few cache lines as possible per packet (a cold line costs far more than the
+ * program's instructions, see docs/benchmarks.md). */
+struct rp_tc_percpu {
+  struct rp_region_lookup_cache cache;
+  struct rp_counter traffic[RP_REGION_TRAFFIC_SLOTS];
+};
 
 /* tunnel_tc.bpf.c: per-CPU array of RP_STAT_COUNT __u64 event counters. */
 enum rp_tc_stat {

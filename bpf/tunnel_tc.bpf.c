@@ -39,10 +39,10 @@ const volatile __u32 rp_l3_header_offset = 0;
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, RP_REGION_TRAFFIC_SLOTS);
+  __uint(max_entries, 1);
   __type(key, __u32);
-  __type(value, struct rp_counter);
-} rp_region_traffic SEC(".maps");
+  __type(value, struct rp_tc_percpu);
+} rp_tc_percpu SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -51,53 +51,23 @@ struct {
   __type(value, __u64);
 } rp_tc_stats SEC(".maps");
 
-/* The last address looked up on this CPU and its region. A tunnel carries few remote
- * addresses at a time, packets of one flow arrive back to back, and the LPM trie walk touches
- * several cold cache lines per packet; this entry usually answers instead. The tries are
- * filled before the programs are attached and not changed afterwards, so an entry never goes
- * stale. */
-struct region_cache {
-  __u32 v4_valid;
-  __be32 v4_addr;
-  __u32 v4_region;
-  __u32 v6_valid;
-  __u32 v6_addr[4];
-  __u32 v6_region;
-  __u32 pad;
-};
-
-struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, 1);
-  __type(key, __u32);
-  __type(value, struct region_cache);
-} rp_region_cache SEC(".maps");
-
-static __always_inline __u32 region_of_v4_cached(__be32 addr) {
-  __u32 zero = 0;
-  struct region_cache* cache = bpf_map_lookup_elem(&rp_region_cache, &zero);
-  if (cache && cache->v4_valid && cache->v4_addr == addr) return cache->v4_region;
+static __always_inline __u32 region_of_v4_cached(struct rp_region_lookup_cache* cache, __be32 addr) {
+  if (cache->v4_valid && cache->v4_addr == addr) return cache->v4_region;
   const __u32 region = rp_region_of_v4(addr);
-  if (cache) {
-    cache->v4_addr = addr;
-    cache->v4_region = region;
-    cache->v4_valid = 1;
-  }
+  cache->v4_addr = addr;
+  cache->v4_region = region;
+  cache->v4_valid = 1;
   return region;
 }
 
-static __always_inline __u32 region_of_v6_cached(const __u32 addr[4]) {
-  __u32 zero = 0;
-  struct region_cache* cache = bpf_map_lookup_elem(&rp_region_cache, &zero);
-  if (cache && cache->v6_valid && cache->v6_addr[0] == addr[0] && cache->v6_addr[1] == addr[1] &&
+static __always_inline __u32 region_of_v6_cached(struct rp_region_lookup_cache* cache, const __u32 addr[4]) {
+  if (cache->v6_valid && cache->v6_addr[0] == addr[0] && cache->v6_addr[1] == addr[1] &&
       cache->v6_addr[2] == addr[2] && cache->v6_addr[3] == addr[3])
     return cache->v6_region;
   const __u32 region = rp_region_of_v6(addr);
-  if (cache) {
-    __builtin_memcpy(cache->v6_addr, addr, 16);
-    cache->v6_region = region;
-    cache->v6_valid = 1;
-  }
+  __builtin_memcpy(cache->v6_addr, addr, 16);
+  cache->v6_region = region;
+  cache->v6_valid = 1;
   return region;
 }
 
@@ -113,14 +83,14 @@ static __always_inline void stat_inc(__u32 which) {
   if (value) *value += 1;
 }
 
-static __always_inline void count_traffic(struct __sk_buff* skb, __u32 region, __u32 direction) {
-  __u32 slot = region * RP_DIR_COUNT + direction;
-  struct rp_counter* c = bpf_map_lookup_elem(&rp_region_traffic, &slot);
-  if (c) {
-    /* A GSO packet leaves as gso_segs packets on the wire: count those. */
-    c->packets += skb->gso_segs > 1 ? skb->gso_segs : 1;
-    c->bytes += skb->len;
-  }
+static __always_inline void count_traffic(struct __sk_buff* skb, struct rp_tc_percpu* pc, __u32 region,
+                                          __u32 direction) {
+  const __u32 slot = region * RP_DIR_COUNT + direction;
+  if (slot >= RP_REGION_TRAFFIC_SLOTS) return;
+  struct rp_counter* c = &pc->traffic[slot];
+  /* A GSO packet leaves as gso_segs packets on the wire: count those. */
+  c->packets += skb->gso_segs > 1 ? skb->gso_segs : 1;
+  c->bytes += skb->len;
 }
 
 static __always_inline int is_kstamp_tlv(struct __sk_buff* skb, __u32 offset) {
@@ -190,23 +160,38 @@ static __always_inline void stamp_probe(struct __sk_buff* skb, __u32 l4, int egr
   stat_inc(RP_STAT_STAMP_T1 + slot);
 }
 
+/* Copies the IP header to the stack: straight from the linear data when it is there (the
+ * usual case, no helper call), else through bpf_skb_load_bytes. Returns 0 on success. */
+static __always_inline int read_l3(struct __sk_buff* skb, __u32 l3, void* dst, __u32 len) {
+  void* data = (void*)(long)skb->data;
+  void* data_end = (void*)(long)skb->data_end;
+  if (data + l3 + len <= data_end) {
+    __builtin_memcpy(dst, data + l3, len);
+    return 0;
+  }
+  return bpf_skb_load_bytes(skb, l3, dst, len);
+}
+
 static __always_inline int handle(struct __sk_buff* skb, __u32 l3, int egress) {
   const __u32 direction = egress ? RP_DIR_EGRESS : RP_DIR_INGRESS;
+  __u32 zero = 0;
+  struct rp_tc_percpu* pc = bpf_map_lookup_elem(&rp_tc_percpu, &zero);
+  if (!pc) return TC_ACT_UNSPEC;
   if (skb->protocol == bpf_htons(ETH_P_IP)) {
     struct iphdr ip;
-    if (bpf_skb_load_bytes(skb, l3, &ip, sizeof(ip))) return TC_ACT_UNSPEC;
+    if (read_l3(skb, l3, &ip, sizeof(ip))) return TC_ACT_UNSPEC;
     if (ip.version != 4 || ip.ihl < 5) return TC_ACT_UNSPEC;
-    count_traffic(skb, region_of_v4_cached(egress ? ip.daddr : ip.saddr), direction);
+    count_traffic(skb, pc, region_of_v4_cached(&pc->cache, egress ? ip.daddr : ip.saddr), direction);
     /* Fragments: the TLV of a fragmented probe is not reliably in this skb. */
     if (ip.protocol != IPPROTO_UDP || (ip.frag_off & bpf_htons(IP_MF_AND_OFFSET))) return TC_ACT_UNSPEC;
     stamp_probe(skb, l3 + ip.ihl * 4, egress);
   } else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
     struct ipv6hdr ip6;
-    if (bpf_skb_load_bytes(skb, l3, &ip6, sizeof(ip6))) return TC_ACT_UNSPEC;
+    if (read_l3(skb, l3, &ip6, sizeof(ip6))) return TC_ACT_UNSPEC;
     if (ip6.version != 6) return TC_ACT_UNSPEC;
     __u32 remote[4];
     __builtin_memcpy(remote, egress ? &ip6.daddr : &ip6.saddr, sizeof(remote));
-    count_traffic(skb, region_of_v6_cached(remote), direction);
+    count_traffic(skb, pc, region_of_v6_cached(&pc->cache, remote), direction);
     /* Probes are sent without extension headers; anything else is only counted. */
     if (ip6.nexthdr != IPPROTO_UDP) return TC_ACT_UNSPEC;
     stamp_probe(skb, l3 + sizeof(ip6), egress);

@@ -87,13 +87,13 @@ class TunnelTcTest : public ::testing::Test {
   }
 
   rp_counter Traffic(uint32_t region, uint32_t direction) const {
-    std::vector<rp_counter> per_cpu(static_cast<size_t>(libbpf_num_possible_cpus()));
-    const uint32_t slot = region * RP_DIR_COUNT + direction;
-    bpf_map_lookup_elem(bpf_map__fd(skel_->maps.rp_region_traffic), &slot, per_cpu.data());
+    std::vector<rp_tc_percpu> per_cpu(static_cast<size_t>(libbpf_num_possible_cpus()));
+    const uint32_t zero = 0;
+    bpf_map_lookup_elem(bpf_map__fd(skel_->maps.rp_tc_percpu), &zero, per_cpu.data());
     rp_counter total{};
-    for (const auto& c : per_cpu) {
-      total.packets += c.packets;
-      total.bytes += c.bytes;
+    for (const auto& cpu : per_cpu) {
+      total.packets += cpu.traffic[region * RP_DIR_COUNT + direction].packets;
+      total.bytes += cpu.traffic[region * RP_DIR_COUNT + direction].bytes;
     }
     return total;
   }
