@@ -5,7 +5,15 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
 #include <thread>
 
 #include "ingest_stand_in.h"
@@ -208,35 +216,70 @@ TEST(AggregatorStreamTest, RefusedReportIsDroppedAndLaterReportsStillArrive) {
   EXPECT_GE(stand_in.Hellos().size(), 2u);  // the refusal ended the first stream
 }
 
-TEST(AggregatorStreamTest, DeadAggregatorDelaysNeitherPushNorAnotherStream) {
+// A TCP listener that never accepts: the kernel completes the handshake from the backlog,
+// but no HTTP/2 answer ever comes, like an aggregator that hangs. Closed on destruction.
+class SilentListener {
+ public:
+  SilentListener() {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+        listen(fd_, 16) != 0 || getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      throw std::runtime_error(std::string("silent listener: ") + std::strerror(errno));
+    }
+    port_ = ntohs(address.sin_port);
+  }
+  ~SilentListener() { close(fd_); }
+  std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
+TEST(AggregatorStreamTest, DeadOrHangingAggregatorDelaysNeitherPushNorAnotherStream) {
   IngestStandIn dead;
   uint16_t dead_port = dead.Start();
-  dead.Stop();
+  dead.Stop();  // connection refused from now on
+  SilentListener hanging;
   IngestStandIn live;
   live.Start();
 
   AggregatorStream to_dead(FastOptions("127.0.0.1:" + std::to_string(dead_port)), TestHello(), kInstance,
                            nullptr);
+  AggregatorStream to_hanging(FastOptions(hanging.target()), TestHello(), kInstance, nullptr);
   AggregatorStream to_live(FastOptions(live.target()), TestHello(), kInstance, nullptr);
   to_dead.Start();
+  to_hanging.Start();
   to_live.Start();
 
   auto slowest = std::chrono::steady_clock::duration::zero();
   for (uint64_t s = 1; s <= 50; ++s) {
     auto begin = std::chrono::steady_clock::now();
     to_dead.Push(Report(s));
+    to_hanging.Push(Report(s));
     to_live.Push(Report(s));
     slowest = std::max(slowest, std::chrono::steady_clock::now() - begin);
     std::this_thread::sleep_for(milliseconds(20));  // the window clock
   }
   ASSERT_TRUE(to_live.WaitAcked(50, milliseconds(5000)));
   EXPECT_EQ(StoredSequences(live), Range(1, 50));
-  // Push only copies into a buffer and starts an asynchronous write; 20 ms is generous
-  // slack for a loaded 2-core machine, far below one probe interval.
-  EXPECT_LT(slowest, milliseconds(20));
+  // A Push that waited for the hanging aggregator would wait for gRPC's 20 s connect
+  // timeout; Push only copies into a buffer and starts an asynchronous write. 100 ms leaves
+  // room for a descheduled thread on a loaded 2-core machine.
+  EXPECT_LT(slowest, milliseconds(100));
   EXPECT_FALSE(to_dead.Stats().up);
   EXPECT_GE(to_dead.Stats().disconnects, 2u);  // it kept retrying
   EXPECT_EQ(to_dead.Stats().buffered, 50u);
+  EXPECT_FALSE(to_hanging.Stats().up);
+  EXPECT_EQ(to_hanging.Stats().buffered, 50u);
+  // Stopping a stream whose call hangs in the handshake must not hang either.
+  auto begin = std::chrono::steady_clock::now();
+  to_hanging.Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, milliseconds(1000));
 }
 
 TEST(AggregatorStreamTest, StopEndsPromptlyWhileUpAndWhileBackingOff) {
