@@ -7,8 +7,10 @@
  *   bytes acknowledged and the time acknowledged bytes last advanced.
  *
  * The tracepoints and the cgroup2 root are shared by every agent on the host (the lab runs
- * one agent per network namespace), so each program first checks that the socket belongs to
- * the agent's own network namespace (rp_netns_cookie, set before load). */
+ * one agent per network namespace), so only sockets of the agent's own network namespace
+ * (rp_netns_cookie, set before load) are counted: the tracepoints compare the socket's
+ * namespace cookie, sock_ops compares it when it first meets a socket and afterwards knows
+ * its sockets by their storage in its own map. */
 #include "vmlinux.h"
 
 #include <bpf/bpf_core_read.h>
@@ -179,17 +181,39 @@ static __always_inline void account_acked(struct bpf_sock_ops* skops, struct rp_
   if (p->outstanding != outstanding) p->outstanding = outstanding;
 }
 
+/* Socket storage is created only for sockets of our own network namespace (on connect and
+ * on establishment). Later callbacks (every ACK's RTT sample, state changes) find a socket by
+ * its storage in our map, so they need no namespace check: another agent's sockets have no
+ * entry here, and the check's cold cache lines are saved on the per-ACK path. */
+static __always_inline struct rp_sock_state* own_state(struct bpf_sock_ops* skops, int create) {
+  /* One read of skops->sk: the verifier tracks the NULL check on that register only. */
+  struct bpf_sock* sk = skops->sk;
+  if (!sk) return 0;
+  return bpf_sk_storage_get(&rp_sock_states, sk, 0, create ? BPF_SK_STORAGE_GET_F_CREATE : 0);
+}
+
+static __always_inline int in_own_netns(struct bpf_sock_ops* skops) {
+  return !rp_netns_cookie || bpf_get_netns_cookie(skops) == rp_netns_cookie;
+}
+
+static __always_inline void on_connect(struct bpf_sock_ops* skops) {
+  if (!in_own_netns(skops)) return;
+  struct rp_sock_state* st = own_state(skops, 1);
+  if (!st) return;
+  st->region = region_of_sockops(skops);
+  /* Watch the handshake so a connect that never completes is seen (SYN_SENT -> CLOSE). */
+  bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+}
+
 static __always_inline void on_established(struct bpf_sock_ops* skops) {
+  if (!in_own_netns(skops)) return;
   const __u32 region = region_of_sockops(skops);
   struct rp_tcp_region_counters* c = region_counters(region);
   if (c) c->established += 1;
+  struct rp_sock_state* st = own_state(skops, 1);
+  if (!st) return;
   bpf_sock_ops_cb_flags_set(
       skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_RTT_CB_FLAG | BPF_SOCK_OPS_STATE_CB_FLAG);
-  /* One read of skops->sk: the verifier tracks the NULL check on that register only. */
-  struct bpf_sock* sk = skops->sk;
-  if (!sk) return;
-  struct rp_sock_state* st = bpf_sk_storage_get(&rp_sock_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-  if (!st) return;
   st->region = region;
   st->flow = flow_of(region, bpf_ntohl(skops->remote_port) & 0xffff, skops->local_port & 0xffff);
   st->bytes_acked = skops->bytes_acked;
@@ -202,9 +226,7 @@ static __always_inline void on_established(struct bpf_sock_ops* skops) {
 }
 
 static __always_inline void on_rtt(struct bpf_sock_ops* skops) {
-  struct bpf_sock* sk = skops->sk;
-  if (!sk) return;
-  struct rp_sock_state* st = bpf_sk_storage_get(&rp_sock_states, sk, 0, 0);
+  struct rp_sock_state* st = own_state(skops, 0);
   if (!st) return;
   const __u64 srtt_us = skops->srtt_us >> 3; /* tcp_sock keeps srtt scaled by 8 */
   struct rp_tcp_region_counters* c = region_counters(st->region);
@@ -223,15 +245,15 @@ static __always_inline void on_rtt(struct bpf_sock_ops* skops) {
 static __always_inline void on_state_change(struct bpf_sock_ops* skops) {
   const __u32 old_state = skops->args[0];
   const __u32 new_state = skops->args[1];
-  if (old_state == TCP_SYN_SENT && new_state == TCP_CLOSE) {
-    struct rp_tcp_region_counters* c = region_counters(region_of_sockops(skops));
+  if (new_state != TCP_CLOSE) return;
+  struct rp_sock_state* st = own_state(skops, 0);
+  if (!st) return;
+  if (old_state == TCP_SYN_SENT) {
+    struct rp_tcp_region_counters* c = region_counters(st->region);
     if (c) c->failed_connects += 1;
     return;
   }
-  struct bpf_sock* sk = skops->sk;
-  if (new_state != TCP_CLOSE || !sk) return;
-  struct rp_sock_state* st = bpf_sk_storage_get(&rp_sock_states, sk, 0, 0);
-  if (!st || !st->established) return;
+  if (!st->established) return;
   account_acked(skops, st);
   struct rp_flow_progress* p = flow_progress(st->flow);
   if (p) __sync_fetch_and_add(&p->connections, -1);
@@ -240,11 +262,9 @@ static __always_inline void on_state_change(struct bpf_sock_ops* skops) {
 
 SEC("sockops")
 int rp_sock_ops(struct bpf_sock_ops* skops) {
-  if (rp_netns_cookie && bpf_get_netns_cookie(skops) != rp_netns_cookie) return 1;
   switch (skops->op) {
     case BPF_SOCK_OPS_TCP_CONNECT_CB:
-      /* Watch the handshake so a connect that never completes is seen (SYN_SENT -> CLOSE). */
-      bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+      on_connect(skops);
       break;
     case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
     case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
