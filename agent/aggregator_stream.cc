@@ -165,6 +165,7 @@ void AggregatorStream::Push(v1::HealthReport report) {
 
 const v1::StreamRequest* AggregatorStream::NextWriteLocked(Call* call) {
   if (call->writing || call->write_failed || call->read_ended || stopping_) return nullptr;
+  if (isolate_refused_ && call->last_written > buffer_.AckedSequence()) return nullptr;
   const v1::HealthReport* report = buffer_.NextAfter(call->last_written);
   if (report == nullptr) return nullptr;
   *call->request.mutable_report() = *report;
@@ -202,6 +203,7 @@ void AggregatorStream::OnWriteDone(Call* call, bool ok) {
 
 void AggregatorStream::OnResponse(Call* call, const v1::StreamResponse& response) {
   bool plan = false;
+  const v1::StreamRequest* next = nullptr;
   {
     std::lock_guard lock(mu_);
     if (!call->answered) {
@@ -216,9 +218,13 @@ void AggregatorStream::OnResponse(Call* call, const v1::StreamResponse& response
     if (response.has_ack()) {
       buffer_.Ack(response.ack().instance_id(), response.ack().highest_sequence());
       changed_.notify_all();
+      // Everything acknowledged without a second refusal: nothing left to isolate.
+      if (isolate_refused_ && buffer_.size() == 0) isolate_refused_ = false;
+      next = NextWriteLocked(call);  // one report at a time while isolating a refused one
     }
     plan = response.has_probe_plan();
   }
+  if (next != nullptr) call->StartWrite(next);
   if (plan && on_plan_) on_plan_(options_.endpoint, response.probe_plan());
 }
 
@@ -240,14 +246,22 @@ void AggregatorStream::OnCallDone(Call* call, const grpc::Status& status) {
   if (!status.ok()) {
     stats_.last_error = "code " + std::to_string(status.error_code()) + ": " + status.error_message();
   }
-  if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT && buffer_.size() > 0) {
+  if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
     // The aggregator refused a report. Replaying it would be refused again, forever, and
-    // every later window would wait behind it. Reports go in order and the good ones before
-    // it were stored (a replay of those is harmless), so giving up on the oldest held report
-    // on each refusal reaches the refused one and lets the stream go on.
-    uint64_t dropped = buffer_.DropOldest();
-    Log()->error("aggregator {} refused a report ({}); dropped report {} so later windows can flow",
-                 options_.endpoint, status.error_message(), dropped);
+    // every later window would wait behind it; but with several reports in flight, and the
+    // Acks of the good ones lost with the stream, which one it was is unknown. So the next
+    // call sends one report at a time, each only after the previous one's Ack: the report
+    // in flight when that call is refused is the one, and only it is dropped.
+    if (!isolate_refused_) {
+      isolate_refused_ = true;
+      Log()->warn("aggregator {} refused a report ({}); resending one at a time to find it",
+                  options_.endpoint, status.error_message());
+    } else if (call->last_written != 0 && call->last_written == buffer_.OldestSequence()) {
+      buffer_.DropOldest();
+      isolate_refused_ = false;
+      Log()->error("aggregator {} refused report {} ({}); dropped it so later windows can flow",
+                   options_.endpoint, call->last_written, status.error_message());
+    }
   }
   if (!stopping_) {
     // Only the first failure after an up period is worth a warning; a long outage would

@@ -122,6 +122,7 @@ class AggregatorStream {
   bool started_ = false;
   bool stopping_ = false;
   uint32_t failed_attempts_ = 0;  // since the last call that came up
+  bool isolate_refused_ = false;  // after a refusal: one report in flight at a time
   std::mt19937_64 random_;
   AggregatorStreamStats stats_;
 };
