@@ -85,7 +85,8 @@ TEST(RegionMatrixTest, LossIsKeptPerDirectionAndSummedOverTheWindow) {
     const auto end = kT0 + std::chrono::seconds(i);
     matrix.Add(Agent("us-1", "us-east-1"), Report(end, {{"eu-1", "eu-west-1", 100, 90, 81}}), end);
   }
-  const auto* cell = Cell(matrix.Matrix(0s, kT0 + 10s), "us-east-1", "eu-west-1");
+  const auto response = matrix.Matrix(0s, kT0 + 10s);
+  const auto* cell = Cell(response, "us-east-1", "eu-west-1");
   ASSERT_NE(cell, nullptr);
   EXPECT_EQ(cell->probes_sent(), 1000u);
   EXPECT_EQ(cell->received_forward(), 900u);
@@ -98,7 +99,8 @@ TEST(RegionMatrixTest, LossIsKeptPerDirectionAndSummedOverTheWindow) {
 TEST(RegionMatrixTest, CellWithEveryProbeLostIsUnreachable) {
   RegionMatrix matrix;
   matrix.Add(Agent("us-1", "us-east-1"), Report(kT0, {{"eu-1", "eu-west-1", 10, 0, 0}}), kT0);
-  const auto* cell = Cell(matrix.Matrix(0s, kT0), "us-east-1", "eu-west-1");
+  const auto response = matrix.Matrix(0s, kT0);
+  const auto* cell = Cell(response, "us-east-1", "eu-west-1");
   ASSERT_NE(cell, nullptr);
   EXPECT_EQ(cell->state(), v1::REGION_STATE_UNREACHABLE);
   EXPECT_DOUBLE_EQ(cell->loss_forward(), 1.0);
