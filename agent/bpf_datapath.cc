@@ -35,7 +35,7 @@ static_assert(sizeof(rp_tcp_region_counters) == 48);
 static_assert(sizeof(rp_flow_port_key) == 8);
 static_assert(sizeof(rp_flow_counters) == 32);
 static_assert(sizeof(rp_flow_progress) == 24);
-static_assert(sizeof(rp_sock_state) == 24);
+static_assert(sizeof(rp_sock_state) == 32);
 static_assert(sizeof(rp_kstamp_tlv) == RP_KSTAMP_TLV_LEN);
 static_assert(offsetof(rp_kstamp_tlv, t) == 12);
 

@@ -159,7 +159,14 @@ struct rp_sock_state {
   __u64 bytes_acked; /* tcp_sock bytes_acked at the last event */
   __u32 established; /* counted into rp_flow_progress.connections */
   __u32 pad;
+  __u64 last_sample_ns; /* bpf_ktime_get_ns() of the last RTT sample taken */
 };
+
+/* sock_ops RTT callbacks come with every ACK (hundreds of thousands a second on a busy
+ * connection). The kernel's srtt is already smoothed, so one sample per connection and
+ * millisecond (plus every ACK that leaves nothing in flight) loses nothing and keeps the
+ * per-ACK cost to one storage lookup. */
+#define RP_RTT_SAMPLE_INTERVAL_NS 1000000ULL
 
 #define RP_TCP_STATE_ESTABLISHED 1 /* include/net/tcp_states.h */
 #define RP_TCP_STATE_SYN_SENT 2

@@ -228,6 +228,11 @@ static __always_inline void on_established(struct bpf_sock_ops* skops) {
 static __always_inline void on_rtt(struct bpf_sock_ops* skops) {
   struct rp_sock_state* st = own_state(skops, 0);
   if (!st) return;
+  const __u64 now = bpf_ktime_get_ns();
+  /* An ACK that leaves nothing in flight is always taken: otherwise a flow that went idle
+   * right after a sample would keep "data outstanding" and look stalled. */
+  if (now - st->last_sample_ns < RP_RTT_SAMPLE_INTERVAL_NS && skops->packets_out > 0) return;
+  st->last_sample_ns = now;
   const __u64 srtt_us = skops->srtt_us >> 3; /* tcp_sock keeps srtt scaled by 8 */
   struct rp_tcp_region_counters* c = region_counters(st->region);
   if (c) {

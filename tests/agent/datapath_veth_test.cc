@@ -206,6 +206,51 @@ TEST_F(DatapathVethTest, ClassifiesIpv6ConnectionsThroughTheIpv6Trie) {
   EXPECT_EQ(client_side->FlowCountersNow().at(0).connections, 0u);
 }
 
+// The progress clock and the outstanding flag as a stall detector reads them: while data
+// flows, progress moves; once everything is acknowledged on a connection that stays open,
+// nothing is outstanding (even though RTT samples are thinned out to one per millisecond).
+TEST_F(DatapathVethTest, AFlowThatWentIdleHasNothingOutstanding) {
+  auto client_side = StartIn(a_.name(), ConfigFor("rpdpa0", 93));
+  const auto addr = dptest::MakeAddr(veth_.b().ipv4, 5201);
+  const int listener = dptest::SocketIn(b_.name(), AF_INET, SOCK_STREAM);
+  ASSERT_EQ(bind(listener, reinterpret_cast<const sockaddr*>(&addr.storage), addr.length), 0);
+  ASSERT_EQ(listen(listener, 1), 0);
+  constexpr size_t kBytes = 1 << 20;
+  std::atomic<size_t> received{0};
+  std::atomic<bool> done{false};
+  std::thread server([&] {
+    const int conn = accept(listener, nullptr, nullptr);
+    std::vector<char> buffer(65536);
+    while (received < kBytes) {
+      const ssize_t n = read(conn, buffer.data(), buffer.size());
+      if (n <= 0) break;
+      received += static_cast<size_t>(n);
+    }
+    while (!done) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    close(conn);
+  });
+  const int client = dptest::SocketIn(a_.name(), AF_INET, SOCK_STREAM);
+  ASSERT_EQ(connect(client, reinterpret_cast<const sockaddr*>(&addr.storage), addr.length), 0);
+  std::vector<char> data(kBytes, 'r');
+  size_t sent = 0;
+  while (sent < kBytes) {
+    const ssize_t n = write(client, data.data() + sent, kBytes - sent);
+    ASSERT_GT(n, 0);
+    sent += static_cast<size_t>(n);
+  }
+  EXPECT_TRUE(PollUntil([&] {
+    const auto flow = client_side->FlowCountersNow().at(0);
+    return flow.bytes_acked >= kBytes && !flow.data_outstanding;
+  })) << "all data acknowledged, the connection open and idle: nothing may look outstanding";
+  const auto flow = client_side->FlowCountersNow().at(0);
+  EXPECT_EQ(flow.connections, 1u);
+  EXPECT_GT(flow.last_progress_ns, 0u);
+  done = true;
+  close(client);
+  server.join();
+  close(listener);
+}
+
 TEST_F(DatapathVethTest, AttachesToAnInterfaceThatAppearsLaterAndReattachesWhenRecreated) {
   DatapathConfig config = ConfigFor("rplate0", 94);
   auto datapath = StartIn(a_.name(), config);

@@ -2,7 +2,7 @@
 // namespace, waits until stdin closes, then prints each program's run count and run time.
 //   --ours   the real datapath through BpfDatapath::Start (tc programs, sock_ops, tracepoints)
 //   --empty  an empty tc program (bench_empty.bpf.c) on tcx after ours: the floor
-// Output, one line per program:  <name> <run_cnt> <run_time_ns>
+// Output, one line per program:  <name> <run_cnt> <run_time_ns>, then wire_packets_tx/rx N
 // Run it with kernel.bpf_stats_enabled=1, or the counts stay 0.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -99,6 +99,13 @@ int main(int argc, char** argv) {
   if (datapath) {
     for (const auto& stats : datapath->ProgramStats()) {
       std::cout << stats.name << " " << stats.run_count << " " << stats.run_time_ns << "\n";
+    }
+    // Packets on the wire (GSO packets counted by their segments), to express the cost per
+    // packet as well as per program run.
+    const auto counters = datapath->RegionCounters();
+    if (auto it = counters.find(1); it != counters.end()) {
+      std::cout << "wire_packets_tx " << it->second.tx_packets << "\n";
+      std::cout << "wire_packets_rx " << it->second.rx_packets << "\n";
     }
   }
   if (skel) {
