@@ -293,8 +293,9 @@ TEST_F(DaemonIntegrationTest, AggregatorStoppedForTenSecondsReceivesEveryWindowE
 }
 
 // Targets from the aggregator: a has no static peers and probes b because the stand-in's
-// ProbePlan says so. /readyz follows the stream (BPF is attached throughout), /metrics shows
-// kernel RTTs by peer region, and --log-format json makes every log line one JSON object.
+// ProbePlan says so; a later plan replaces it only when its version is newer. /readyz follows the stream (BPF
+// is attached throughout), /metrics shows kernel RTTs by peer region, and --log-format json makes every log
+// line one JSON object.
 TEST_F(DaemonIntegrationTest, AgentProbesThePlannedPeerAndServesReadinessAndMetrics) {
   NetworkNamespace ns_a("dpa"), ns_b("dpb");
   VethPair veth(ns_a, ns_b, testnet::RunPrefix() + "pa", testnet::RunPrefix() + "pb", 74);
@@ -360,6 +361,38 @@ TEST_F(DaemonIntegrationTest, AgentProbesThePlannedPeerAndServesReadinessAndMetr
             std::string::npos)
       << metrics;
   EXPECT_NE(metrics.find("regionpulse_bpf_attached 1"), std::string::npos) << metrics;
+
+  // Newest plan wins: a plan older than the one applied (version 2 < 3) is ignored, a newer
+  // one (5) replaces the targets. node-c does not exist; probing it just loses probes.
+  auto path_to = [](const v1::HealthReport& report, const std::string& node) -> const v1::PathStats* {
+    for (const auto& path : report.paths()) {
+      if (path.peer_node() == node) return &path;
+    }
+    return nullptr;
+  };
+  v1::ProbePlan other = plan;
+  other.mutable_targets(0)->set_node("node-c");
+  other.mutable_targets(0)->mutable_endpoint()->set_address("10.0.0.99");
+  other.set_plan_version(2);
+  size_t before_stale = agent_a.Reports().size();
+  stand_in.BroadcastProbePlan(other);
+  ASSERT_TRUE(agent_a.WaitForReports(before_stale + 4, seconds(15))) << agent_a.Output();
+  reports = agent_a.Reports();
+  for (size_t i = before_stale; i < reports.size(); ++i) {
+    EXPECT_EQ(path_to(reports[i], "node-c"), nullptr) << "stale plan applied, report " << i + 1;
+    EXPECT_NE(path_to(reports[i], "node-b"), nullptr) << "report " << i + 1;
+  }
+  other.set_plan_version(5);
+  size_t before_newer = reports.size();
+  stand_in.BroadcastProbePlan(other);
+  ASSERT_TRUE(agent_a.WaitForReports(before_newer + 4, seconds(15))) << agent_a.Output();
+  reports = agent_a.Reports();
+  // Reports come out one window late: the last one covers a window wholly after the switch.
+  const v1::PathStats* to_c = path_to(reports.back(), "node-c");
+  ASSERT_NE(to_c, nullptr) << "newer plan not applied";
+  EXPECT_GT(to_c->probes_sent(), 0u);
+  const v1::PathStats* to_b = path_to(reports.back(), "node-b");
+  EXPECT_TRUE(to_b == nullptr || to_b->probes_sent() == 0) << "node-b still probed after the newer plan";
 
   stand_in.Stop();
   bool not_ready = false;

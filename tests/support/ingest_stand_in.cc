@@ -12,8 +12,23 @@ class IngestStandIn::Reactor final : public grpc::ServerBidiReactor<v1::StreamRe
     {
       std::lock_guard lock(owner_->mu_);
       ++owner_->open_streams_;
+      owner_->reactors_.insert(this);
     }
     StartRead(&request_);
+  }
+
+  // Queues a message from outside the reactions; the owner's lock keeps `this` alive.
+  void Send(v1::StreamResponse response) {
+    std::unique_lock lock(mu_);
+    if (finish_pending_) return;
+    if (writing_) {
+      outgoing_.push_back(std::move(response));
+      return;
+    }
+    in_flight_ = std::move(response);
+    writing_ = true;
+    lock.unlock();
+    StartWrite(&in_flight_);
   }
 
   void OnReadDone(bool ok) override {
@@ -75,25 +90,13 @@ class IngestStandIn::Reactor final : public grpc::ServerBidiReactor<v1::StreamRe
     {
       std::lock_guard lock(owner_->mu_);
       --owner_->open_streams_;
+      owner_->reactors_.erase(this);
       owner_->changed_.notify_all();
     }
     delete this;
   }
 
  private:
-  void Send(v1::StreamResponse response) {
-    std::unique_lock lock(mu_);
-    if (finish_pending_) return;
-    if (writing_) {
-      outgoing_.push_back(std::move(response));
-      return;
-    }
-    in_flight_ = std::move(response);
-    writing_ = true;
-    lock.unlock();
-    StartWrite(&in_flight_);
-  }
-
   // Finish may not overlap a write, so it waits for the write in flight.
   void FinishWhenIdle(grpc::Status status) {
     std::unique_lock lock(mu_);
@@ -177,6 +180,15 @@ void IngestStandIn::Stop() {
 void IngestStandIn::SetProbePlan(v1::ProbePlan plan) {
   std::lock_guard lock(mu_);
   plan_ = std::move(plan);
+}
+
+void IngestStandIn::BroadcastProbePlan(const v1::ProbePlan& plan) {
+  std::lock_guard lock(mu_);
+  for (Reactor* reactor : reactors_) {
+    v1::StreamResponse response;
+    *response.mutable_probe_plan() = plan;
+    reactor->Send(std::move(response));
+  }
 }
 
 void IngestStandIn::RefuseSequence(uint64_t sequence) {

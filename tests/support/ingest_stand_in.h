@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -43,6 +44,8 @@ class IngestStandIn {
   void Stop();
   // The plan sent after each Hello.
   void SetProbePlan(v1::ProbePlan plan);
+  // Sends a plan on every open stream now (as the aggregator does when a plan changes).
+  void BroadcastProbePlan(const v1::ProbePlan& plan);
   // Ends the stream with INVALID_ARGUMENT when this sequence arrives (as the aggregator does
   // with a report that fails validation); 0 = accept everything.
   void RefuseSequence(uint64_t sequence);
@@ -83,6 +86,7 @@ class IngestStandIn {
   uint64_t replays_ = 0;
   uint64_t received_ = 0;
   size_t open_streams_ = 0;
+  std::set<Reactor*> reactors_;  // open streams, for BroadcastProbePlan
 };
 
 }  // namespace regionpulse::testnet
