@@ -18,4 +18,10 @@ int bench_empty_egress(struct __sk_buff* skb) {
   return TC_ACT_UNSPEC;
 }
 
+/* The same floor for sock_ops: runs for the callbacks ours enables on the same sockets. */
+SEC("sockops")
+int bench_empty_sock_ops(struct bpf_sock_ops* skops) {
+  return 1;
+}
+
 char LICENSE[] SEC("license") = "GPL";

@@ -196,11 +196,15 @@ static __always_inline int in_own_netns(struct bpf_sock_ops* skops) {
   return !rp_netns_cookie || bpf_get_netns_cookie(skops) == rp_netns_cookie;
 }
 
+/* Connections to no configured region (most of a node's traffic) get no storage and no
+ * callbacks: they cost nothing after the handshake. */
 static __always_inline void on_connect(struct bpf_sock_ops* skops) {
   if (!in_own_netns(skops)) return;
+  const __u32 region = region_of_sockops(skops);
+  if (region == 0) return;
   struct rp_sock_state* st = own_state(skops, 1);
   if (!st) return;
-  st->region = region_of_sockops(skops);
+  st->region = region;
   /* Watch the handshake so a connect that never completes is seen (SYN_SENT -> CLOSE). */
   bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
 }
@@ -208,6 +212,7 @@ static __always_inline void on_connect(struct bpf_sock_ops* skops) {
 static __always_inline void on_established(struct bpf_sock_ops* skops) {
   if (!in_own_netns(skops)) return;
   const __u32 region = region_of_sockops(skops);
+  if (region == 0) return;
   struct rp_tcp_region_counters* c = region_counters(region);
   if (c) c->established += 1;
   struct rp_sock_state* st = own_state(skops, 1);

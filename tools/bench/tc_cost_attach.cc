@@ -1,7 +1,8 @@
 // Attaches what tools/bench/tc_cost measures to one interface of the current network
 // namespace, waits until stdin closes, then prints each program's run count and run time.
 //   --ours   the real datapath through BpfDatapath::Start (tc programs, sock_ops, tracepoints)
-//   --empty  an empty tc program (bench_empty.bpf.c) on tcx after ours: the floor
+//   --empty  an empty tc program (bench_empty.bpf.c) on tcx after ours, and an empty sock_ops
+//            program on the cgroup2 root: the floor
 // Output, one line per program:  <name> <run_cnt> <run_time_ns>, then wire_packets_tx/rx N
 // Run it with kernel.bpf_stats_enabled=1, or the counts stay 0.
 #include <bpf/bpf.h>
@@ -16,6 +17,7 @@
 #include <string>
 
 #include "agent/bpf_datapath.h"
+#include "agent/kernel_mounts.h"
 #include "bench_empty.skel.h"
 
 namespace {
@@ -76,6 +78,7 @@ int main(int argc, char** argv) {
   }
   bench_empty* skel = nullptr;
   int links[2] = {-1, -1};
+  bpf_link* sock_ops_link = nullptr;
   if (empty) {
     skel = bench_empty__open_and_load();
     const unsigned ifindex = if_nametoindex(iface.c_str());
@@ -89,6 +92,16 @@ int main(int argc, char** argv) {
                                static_cast<bpf_attach_type>(kTcxEgress), nullptr);
     if (links[0] < 0 || links[1] < 0) {
       std::cerr << "tcx attach of the empty program on " << iface << ": " << strerror(errno) << "\n";
+      return 1;
+    }
+    // The empty sock_ops beside ours on the cgroup2 root (where BpfDatapath attaches).
+    auto opened = regionpulse::OpenCgroup2("");
+    const int cgroup = opened.ok() ? *opened : -1;
+    sock_ops_link =
+        cgroup >= 0 ? bpf_program__attach_cgroup(skel->progs.bench_empty_sock_ops, cgroup) : nullptr;
+    if (cgroup >= 0) close(cgroup);
+    if (sock_ops_link == nullptr) {
+      std::cerr << "attaching the empty sock_ops program to the cgroup2 root: " << strerror(errno) << "\n";
       return 1;
     }
   }
@@ -111,6 +124,8 @@ int main(int argc, char** argv) {
   if (skel) {
     PrintStats("bench_empty/bench_empty_ingress", bpf_program__fd(skel->progs.bench_empty_ingress));
     PrintStats("bench_empty/bench_empty_egress", bpf_program__fd(skel->progs.bench_empty_egress));
+    PrintStats("bench_empty/bench_empty_sock_ops", bpf_program__fd(skel->progs.bench_empty_sock_ops));
+    bpf_link__destroy(sock_ops_link);
     close(links[0]);
     close(links[1]);
     bench_empty__destroy(skel);
