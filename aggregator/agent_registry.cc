@@ -1,6 +1,8 @@
 // Agent registration and the stateful half of report acceptance.
 #include "agent_registry.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <tuple>
 
@@ -18,6 +20,12 @@ std::string JoinProblems(const std::vector<std::string>& problems) {
     joined += problem;
   }
   return joined;
+}
+
+bool IsIpLiteral(const std::string& address) {
+  in6_addr buffer{};
+  return inet_pton(AF_INET, address.c_str(), &buffer) == 1 ||
+         inet_pton(AF_INET6, address.c_str(), &buffer) == 1;
 }
 
 std::string Milliseconds(std::chrono::nanoseconds d) {
@@ -76,7 +84,16 @@ HelloResult AgentRegistry::Hello(const v1::Hello& hello, WallClock::time_point n
                     ")");
     }
   }
-  if (hello.probe_endpoint().port() > 65535) {
+  // Peers are planned to probe this address: without one the agent would be planned as a
+  // target nobody can reach, and its silence would look like loss.
+  if (hello.probe_endpoint().address().empty()) {
+    return refuse("probe_endpoint has no address (set HOST_IP, or probe.listen_address to the node's IP)");
+  }
+  if (!IsIpLiteral(hello.probe_endpoint().address())) {
+    return refuse("probe_endpoint address '" + hello.probe_endpoint().address().substr(0, max_name) +
+                  "' is not an IPv4 or IPv6 address");
+  }
+  if (hello.probe_endpoint().port() == 0 || hello.probe_endpoint().port() > 65535) {
     return refuse("probe_endpoint port " + std::to_string(hello.probe_endpoint().port()) + " out of range");
   }
   const auto window = FromDuration(hello.window());

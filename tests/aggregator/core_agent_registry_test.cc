@@ -74,6 +74,29 @@ TEST(AgentRegistryTest, HelloWithoutNodeOrRegionIsRefused) {
   EXPECT_THAT(result.reason, HasSubstr("region is empty"));
 }
 
+TEST(AgentRegistryTest, HelloWithoutAReachableProbeEndpointIsRefused) {
+  // Such an agent would be planned as a probe target nobody can reach.
+  AgentRegistry registry;
+  auto hello = MakeHello("us-node-1", 1);
+  hello.mutable_probe_endpoint()->clear_address();
+  auto result = registry.Hello(hello, kT0);
+  EXPECT_FALSE(result.ok);
+  EXPECT_THAT(result.reason, HasSubstr("probe_endpoint has no address"));
+  hello.mutable_probe_endpoint()->set_address("node-1.example");
+  result = registry.Hello(hello, kT0);
+  EXPECT_FALSE(result.ok);
+  EXPECT_THAT(result.reason, HasSubstr("is not an IPv4 or IPv6 address"));
+  hello.mutable_probe_endpoint()->set_address("fd00:1::7");
+  hello.mutable_probe_endpoint()->set_port(0);
+  result = registry.Hello(hello, kT0);
+  EXPECT_FALSE(result.ok);
+  EXPECT_THAT(result.reason, HasSubstr("port 0 out of range"));
+  EXPECT_EQ(registry.size(), 0u) << "a refused Hello registers nothing";
+  hello.mutable_probe_endpoint()->set_port(862);
+  EXPECT_TRUE(registry.Hello(hello, kT0).ok);
+  EXPECT_EQ(registry.size(), 1u);
+}
+
 TEST(AgentRegistryTest, ReportWithoutHelloIsUnknownAgent) {
   AgentRegistry registry;
   const auto result = registry.Accept(99, MakeReport(1, kT0), kT0);
