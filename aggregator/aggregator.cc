@@ -269,6 +269,10 @@ Status Aggregator::StartGrpc() {
   int port = 0;
   builder.AddListeningPort(config_.grpc_listen, *credentials, &port);
   builder.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
+  // Agents ping every 10 s to notice a dead aggregator; gRPC's default server policy answers
+  // pings more often than every 5 min without data with GOAWAY, so allow them explicitly.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.RegisterService(&ingest_service_);
   builder.RegisterService(&verdict_service_);
   builder.RegisterService(&query_service_);
