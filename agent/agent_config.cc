@@ -15,6 +15,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "common/config_text.h"
 #include "probe_codec.h"
 
 extern char** environ;
@@ -76,82 +77,6 @@ std::optional<uint64_t> ParseRate(const std::string& text) {
 bool IsIpLiteral(const std::string& address) {
   in6_addr buf{};
   return inet_pton(AF_INET, address.c_str(), &buf) == 1 || inet_pton(AF_INET6, address.c_str(), &buf) == 1;
-}
-
-// "10.1.0.0/16" -> normalised "10.1.0.0/16"; host bits must be zero.
-std::optional<std::string> CheckCidr(const std::string& cidr, std::string* problem) {
-  const auto slash = cidr.find('/');
-  if (slash == std::string::npos) {
-    *problem = "missing /prefix-length";
-    return std::nullopt;
-  }
-  const std::string address = cidr.substr(0, slash);
-  uint64_t prefix = 0;
-  if (!ParseUint(cidr.substr(slash + 1), &prefix)) {
-    *problem = "prefix length is not a number";
-    return std::nullopt;
-  }
-  unsigned char bytes[16] = {};
-  int family = AF_INET;
-  size_t width = 32;
-  if (inet_pton(AF_INET, address.c_str(), bytes) != 1) {
-    family = AF_INET6;
-    width = 128;
-    if (inet_pton(AF_INET6, address.c_str(), bytes) != 1) {
-      *problem = "not an IPv4 or IPv6 address";
-      return std::nullopt;
-    }
-  }
-  if (prefix > width) {
-    *problem = "prefix length " + std::to_string(prefix) + " exceeds " + std::to_string(width);
-    return std::nullopt;
-  }
-  for (size_t bit = prefix; bit < width; ++bit) {
-    if (bytes[bit / 8] & (0x80 >> (bit % 8))) {
-      *problem = "host bits set beyond /" + std::to_string(prefix);
-      return std::nullopt;
-    }
-  }
-  char text[INET6_ADDRSTRLEN] = {};
-  inet_ntop(family, bytes, text, sizeof(text));
-  return std::string(text) + "/" + std::to_string(prefix);
-}
-
-// "host:port" or "[v6]:port". Port 0 allowed only when `allow_zero`.
-bool CheckHostPort(const std::string& text, bool allow_zero, std::string* problem) {
-  std::string host;
-  std::string port;
-  if (!text.empty() && text[0] == '[') {
-    const auto close = text.find(']');
-    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-      *problem = "expected [IPv6]:PORT";
-      return false;
-    }
-    host = text.substr(1, close - 1);
-    port = text.substr(close + 2);
-  } else {
-    const auto colon = text.rfind(':');
-    if (colon == std::string::npos) {
-      *problem = "expected HOST:PORT";
-      return false;
-    }
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-    if (host.find(':') != std::string::npos) {
-      *problem = "IPv6 addresses need brackets: [ADDRESS]:PORT";
-      return false;
-    }
-  }
-  uint64_t p = 0;
-  if (host.empty()) {
-    *problem = "host is empty";
-    return false;
-  }
-  if (!ParseUint(port, &p) || p > 65535 || (p == 0 && !allow_zero)) {
-    *problem = "port " + Quote(port) + " is not a port number (1-65535)";
-    return false;
-  }
-  return true;
 }
 
 std::string ReadableFileProblem(const std::string& path) {
@@ -249,7 +174,8 @@ class Section {
   void Duration(const std::string& name, nanoseconds* out, nanoseconds min, nanoseconds max) {
     auto v = Get(name);
     if (!v) return;
-    auto d = v.IsScalar() ? ParseDuration(v.Scalar()) : std::nullopt;
+    // The agent's own wording (with examples) rather than ParseDuration's: operators read it.
+    auto d = v.IsScalar() ? ParseDuration(v.Scalar()) : Result<nanoseconds>(Error{"not a scalar"});
     if (!d)
       return problems_.Add(Key(name), Scalar(v) + " is not a duration (examples: 250us, 100ms, 1s, 10m)");
     if (*d < min || *d > max) {
@@ -424,14 +350,6 @@ std::vector<uint8_t> ReadKey(const std::string& path, std::string* problem) {
 
 }  // namespace
 
-std::optional<nanoseconds> ParseDuration(const std::string& text) {
-  static const std::vector<std::pair<std::string, double>> kUnits = {
-      {"ns", 1}, {"us", 1e3}, {"µs", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
-  auto v = ParseWithUnit(text, kUnits);
-  if (!v || *v < 0 || *v > 1e18) return std::nullopt;
-  return nanoseconds(static_cast<int64_t>(std::llround(*v)));
-}
-
 size_t AgentConfig::ReportBufferWindows() const {
   if (window.count() <= 0) return 1;
   return std::max<size_t>(1, static_cast<size_t>(report_buffer.count() / window.count()));
@@ -514,18 +432,16 @@ Result<AgentConfig> ParseAgentConfig(const std::string& yaml_text, const Environ
             problems.Add(item_key, "must be a CIDR string");
             continue;
           }
-          std::string problem;
-          const auto raw = entry.second[i].as<std::string>();
-          auto cidr = CheckCidr(raw, &problem);
+          auto cidr = ParseNetworkCidr(entry.second[i].as<std::string>());
           if (!cidr) {
-            problems.Add(item_key, Quote(raw) + ": " + problem);
+            problems.Add(item_key, cidr.error().message);
             continue;
           }
-          if (auto [it, fresh] = cidr_owner.emplace(*cidr, spec.name); !fresh) {
-            problems.Add(item_key, *cidr + " is already in region " + it->second);
+          if (auto [it, fresh] = cidr_owner.emplace(cidr->text, spec.name); !fresh) {
+            problems.Add(item_key, cidr->text + " is already in region " + it->second);
             continue;
           }
-          spec.cidrs.push_back(*cidr);
+          spec.cidrs.push_back(cidr->text);
         }
         c.regions.push_back(std::move(spec));
       }
@@ -641,9 +557,9 @@ Result<AgentConfig> ParseAgentConfig(const std::string& yaml_text, const Environ
 
   top.StringList("aggregators", &c.aggregators);
   for (size_t i = 0; i < c.aggregators.size(); ++i) {
-    std::string problem;
-    if (!CheckHostPort(c.aggregators[i], false, &problem)) {
-      problems.Add("aggregators[" + std::to_string(i) + "]", Quote(c.aggregators[i]) + ": " + problem);
+    if (auto address = ParseHostPort(c.aggregators[i], false); !address) {
+      problems.Add("aggregators[" + std::to_string(i) + "]",
+                   Quote(c.aggregators[i]) + ": " + address.error().message);
     }
   }
 
@@ -697,8 +613,8 @@ Result<AgentConfig> ParseAgentConfig(const std::string& yaml_text, const Environ
 
   Section status(top.Get("status"), "status.", problems, {"listen"});
   status.String("listen", &c.status_listen);
-  if (std::string problem; !CheckHostPort(c.status_listen, true, &problem)) {
-    problems.Add("status.listen", Quote(c.status_listen) + ": " + problem);
+  if (auto address = ParseHostPort(c.status_listen, true); !address) {
+    problems.Add("status.listen", Quote(c.status_listen) + ": " + address.error().message);
   }
 
   Section log(top.Get("log"), "log.", problems, {"format", "level"});

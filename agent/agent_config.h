@@ -118,7 +118,4 @@ Result<AgentConfig> LoadAgentConfig(int argc, const char* const* argv, const Env
 // What the kernel datapath needs from the config.
 DatapathConfig ToDatapathConfig(const AgentConfig& config);
 
-// "100ms", "1.5s", "250us", "2m", "1h", "500ns" -> duration; nullopt when malformed.
-std::optional<std::chrono::nanoseconds> ParseDuration(const std::string& text);
-
 }  // namespace regionpulse

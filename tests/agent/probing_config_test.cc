@@ -297,17 +297,5 @@ TEST_F(AgentConfigTest, FlagErrors) {
       std::string::npos);
 }
 
-TEST(ParseDuration, UnitsAndMalformedText) {
-  EXPECT_EQ(ParseDuration("250us"), std::chrono::nanoseconds(250'000));
-  EXPECT_EQ(ParseDuration("1.5s"), std::chrono::nanoseconds(1'500'000'000));
-  EXPECT_EQ(ParseDuration("2m"), std::chrono::nanoseconds(120'000'000'000));
-  EXPECT_EQ(ParseDuration("10ns"), std::chrono::nanoseconds(10));
-  EXPECT_FALSE(ParseDuration("10"));
-  EXPECT_FALSE(ParseDuration("ms"));
-  EXPECT_FALSE(ParseDuration("1.2.3s"));
-  EXPECT_FALSE(ParseDuration("-5s"));
-  EXPECT_FALSE(ParseDuration("5 parsecs"));
-}
-
 }  // namespace
 }  // namespace regionpulse
