@@ -1,9 +1,6 @@
 // Parsing and checking of the aggregator's YAML configuration and command line.
 #include "aggregator_config.h"
 
-#include <arpa/inet.h>
-
-#include <array>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -12,6 +9,8 @@
 #include <sstream>
 
 #include <yaml-cpp/yaml.h>
+
+#include "common/config_text.h"
 
 namespace regionpulse {
 namespace {
@@ -118,48 +117,9 @@ Result<D> PositiveDuration(const YAML::Node& node, const std::string& key, std::
 
 constexpr std::chrono::nanoseconds kOneDay = std::chrono::hours(24);
 
-struct ParsedCidr {
-  int family = 0;
-  std::array<uint8_t, 16> bytes{};
-  int prefix = 0;
-};
-
-Result<ParsedCidr> ParseCidr(const std::string& text) {
-  const auto slash = text.find('/');
-  if (slash == std::string::npos) return Error{"expected ADDRESS/PREFIX, got '" + text + "'"};
-  ParsedCidr cidr;
-  const std::string address = text.substr(0, slash);
-  const std::string prefix = text.substr(slash + 1);
-  if (inet_pton(AF_INET, address.c_str(), cidr.bytes.data()) == 1) {
-    cidr.family = AF_INET;
-  } else if (inet_pton(AF_INET6, address.c_str(), cidr.bytes.data()) == 1) {
-    cidr.family = AF_INET6;
-  } else {
-    return Error{"'" + address + "' is not an IPv4 or IPv6 address"};
-  }
-  const int max_prefix = cidr.family == AF_INET ? 32 : 128;
-  if (prefix.empty() || prefix.size() > 3 || prefix.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoi(prefix) > max_prefix) {
-    return Error{"prefix length '" + prefix + "' is not in 0.." + std::to_string(max_prefix)};
-  }
-  cidr.prefix = std::stoi(prefix);
-  return cidr;
-}
-
-bool Overlap(const ParsedCidr& a, const ParsedCidr& b) {
-  if (a.family != b.family) return false;
-  const int bits = std::min(a.prefix, b.prefix);
-  for (int i = 0; i < bits; ++i) {
-    const int byte = i / 8;
-    const uint8_t mask = static_cast<uint8_t>(0x80u >> (i % 8));
-    if ((a.bytes[byte] & mask) != (b.bytes[byte] & mask)) return false;
-  }
-  return true;
-}
-
 Status ParseRegions(const YAML::Node& node, AggregatorConfig& config) {
   if (!node.IsSequence()) return KeyError("regions", "expected a list of {name, cidrs}");
-  std::vector<std::pair<std::string, ParsedCidr>> all_cidrs;
+  std::vector<Cidr> all_cidrs;
   std::set<std::string> names;
   for (size_t i = 0; i < node.size(); ++i) {
     const std::string where = "regions[" + std::to_string(i) + "]";
@@ -178,13 +138,14 @@ Status ParseRegions(const YAML::Node& node, AggregatorConfig& config) {
         const std::string cidr_key = where + ".cidrs[" + std::to_string(j) + "]";
         auto text = String(cidrs[j], cidr_key);
         if (!text) return text.error();
-        auto parsed = ParseCidr(*text);
+        // Host bits set are refused as on the agent: the same text must mean the same network.
+        auto parsed = ParseNetworkCidr(*text);
         if (!parsed) return KeyError(cidr_key, parsed.error().message);
-        for (const auto& [other_text, other] : all_cidrs) {
-          if (Overlap(*parsed, other)) return KeyError(cidr_key, *text + " overlaps " + other_text);
+        for (const auto& other : all_cidrs) {
+          if (parsed->Overlaps(other)) return KeyError(cidr_key, parsed->text + " overlaps " + other.text);
         }
-        all_cidrs.emplace_back(*text, *parsed);
-        region.cidrs.push_back(*text);
+        all_cidrs.push_back(*parsed);
+        region.cidrs.push_back(parsed->text);
       }
     }
     config.regions.push_back(std::move(region));
@@ -305,7 +266,7 @@ Status ParseListen(const YAML::Node& node, AggregatorConfig& config) {
     const std::string full = std::string("listen.") + key;
     auto v = String(node[key], full);
     if (!v) return v.error();
-    if (auto ok = CheckListenAddress(*v); !ok) return KeyError(full, ok.error().message);
+    if (auto ok = ParseHostPort(*v, true); !ok) return KeyError(full, ok.error().message);
     *target = *v;
   }
   return OkStatus();
@@ -413,31 +374,6 @@ Status ParseTopLevel(const YAML::Node& root, AggregatorConfig& config) {
 
 }  // namespace
 
-Result<std::chrono::nanoseconds> ParseDuration(const std::string& text) {
-  static const std::vector<std::pair<std::string, double>> kUnits = {{"ns", 1.0}, {"us", 1e3}, {"ms", 1e6},
-                                                                     {"s", 1e9},  {"m", 60e9}, {"h", 3600e9}};
-  const size_t unit_at = text.find_first_not_of("0123456789.");
-  if (unit_at == 0 || unit_at == std::string::npos) {
-    return Error{"expected a duration with a unit (ns, us, ms, s, m, h), e.g. 120s, got '" + text + "'"};
-  }
-  const std::string number = text.substr(0, unit_at);
-  const std::string unit = text.substr(unit_at);
-  for (const auto& [name, factor] : kUnits) {
-    if (unit != name) continue;
-    try {
-      size_t used = 0;
-      const double value = std::stod(number, &used);
-      if (used != number.size()) break;
-      const double ns = value * factor;
-      if (ns > 1e18) return Error{"duration '" + text + "' is too long"};
-      return std::chrono::nanoseconds(static_cast<int64_t>(std::llround(ns)));
-    } catch (const std::exception&) {
-      break;
-    }
-  }
-  return Error{"expected a duration with a unit (ns, us, ms, s, m, h), e.g. 120s, got '" + text + "'"};
-}
-
 Result<uint64_t> ParseByteSize(const std::string& text) {
   static const std::vector<std::pair<std::string, uint64_t>> kUnits = {
       {"", 1}, {"B", 1}, {"KiB", 1ULL << 10}, {"MiB", 1ULL << 20}, {"GiB", 1ULL << 30}};
@@ -450,21 +386,6 @@ Result<uint64_t> ParseByteSize(const std::string& text) {
     }
   }
   return Error{"expected a size in bytes, optionally with KiB, MiB or GiB, got '" + text + "'"};
-}
-
-Status CheckListenAddress(const std::string& listen) {
-  const auto colon = listen.rfind(':');
-  if (colon == std::string::npos || colon == 0) return Error{"expected HOST:PORT, got '" + listen + "'"};
-  const std::string host = listen.substr(0, colon);
-  const std::string port = listen.substr(colon + 1);
-  if (host.front() == '[' ? host.back() != ']' : host.find(':') != std::string::npos) {
-    return Error{"an IPv6 host goes in brackets, e.g. [::1]:7700, got '" + listen + "'"};
-  }
-  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoul(port) > 65535) {
-    return Error{"port '" + port + "' is not in 0..65535 in '" + listen + "'"};
-  }
-  return OkStatus();
 }
 
 Result<AggregatorConfig> ParseAggregatorConfig(const std::string& yaml_text) {
@@ -533,7 +454,7 @@ Result<CommandLine> ParseCommandLine(const std::vector<std::string>& args) {
     } else if (flag == "--grpc-listen" || flag == "--metrics-listen") {
       auto v = take_value();
       if (!v) return v.error();
-      if (auto ok = CheckListenAddress(*v); !ok) return Error{flag + ": " + ok.error().message};
+      if (auto ok = ParseHostPort(*v, true); !ok) return Error{flag + ": " + ok.error().message};
       (flag == "--grpc-listen" ? command_line.grpc_listen : command_line.metrics_listen) = *v;
     } else {
       return Error{"unknown argument '" + args[i] + "'"};

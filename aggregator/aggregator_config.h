@@ -119,12 +119,8 @@ struct AggregatorConfig {
 Result<AggregatorConfig> ParseAggregatorConfig(const std::string& yaml_text);
 Result<AggregatorConfig> LoadAggregatorConfigFile(const std::string& path);
 
-// Durations in config: a number with a unit, "250ms", "1.5s", "2m", "1h", "500us".
-Result<std::chrono::nanoseconds> ParseDuration(const std::string& text);
 // Sizes in config: bytes, or with a unit "64KiB", "4MiB", "1GiB".
 Result<uint64_t> ParseByteSize(const std::string& text);
-// "HOST:PORT" or "[V6]:PORT" with a port in 0..65535.
-Status CheckListenAddress(const std::string& listen);
 
 struct CommandLine {
   std::optional<std::string> config_file;

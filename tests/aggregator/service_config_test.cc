@@ -124,7 +124,9 @@ INSTANTIATE_TEST_SUITE_P(
                   "config key 'thresholds.min_observer_nodes': expected a value in [2,"},
         BadConfig{"MinorityQuorum", "thresholds: {quorum_fraction: 0.3}", "must be at least 0.5"},
         BadConfig{"BadCidr", "regions: [{name: a, cidrs: [10.0.0.0/33]}]\nactive_region: a",
-                  "config key 'regions[0].cidrs[0]': prefix length '33'"},
+                  "config key 'regions[0].cidrs[0]': \"10.0.0.0/33\": prefix length 33 exceeds 32"},
+        BadConfig{"CidrWithHostBits", "regions: [{name: a, cidrs: [10.0.0.1/8]}]\nactive_region: a",
+                  "config key 'regions[0].cidrs[0]': \"10.0.0.1/8\": host bits set beyond /8"},
         BadConfig{"NotAnAddress", "regions: [{name: a, cidrs: [banana/8]}]\nactive_region: a",
                   "'banana' is not an IPv4 or IPv6 address"},
         BadConfig{
@@ -145,15 +147,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"WrongShape", "thresholds: [1, 2]", "config key 'thresholds': expected a mapping"}),
     [](const auto& info) { return info.param.name; });
 
-TEST(Durations, AcceptUnitsAndRejectBareNumbers) {
-  EXPECT_EQ(*ParseDuration("250ms"), 250ms);
-  EXPECT_EQ(*ParseDuration("1.5s"), 1500ms);
-  EXPECT_EQ(*ParseDuration("2m"), 120s);
-  EXPECT_EQ(*ParseDuration("1h"), 3600s);
-  EXPECT_EQ(*ParseDuration("500us"), 500us);
-  EXPECT_FALSE(ParseDuration("5").ok());
-  EXPECT_FALSE(ParseDuration("s").ok());
-  EXPECT_FALSE(ParseDuration("5 parsecs").ok());
+// Durations are parsed by common/config_text (tests/common/config_text_test.cc).
+TEST(ByteSizes, AcceptBinaryUnitsAndBareBytes) {
   EXPECT_EQ(*ParseByteSize("4MiB"), 4u << 20);
   EXPECT_EQ(*ParseByteSize("4096"), 4096u);
   EXPECT_FALSE(ParseByteSize("4MB").ok());

@@ -11,7 +11,7 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "aggregator_config.h"
+#include "common/config_text.h"
 #include "proto_convert.h"
 #include "regionpulse/v1/query.grpc.pb.h"
 #include "regionpulse/v1/verdicts.grpc.pb.h"
@@ -89,7 +89,7 @@ std::variant<Options, UsageError> ParseArgs(const std::vector<std::string>& args
     } else if (flag == "--server") {
       problem = text(options.server);
       if (!problem) {
-        if (auto ok = CheckListenAddress(options.server); !ok)
+        if (auto ok = ParseHostPort(options.server, false); !ok)
           problem = UsageError{"--server: " + ok.error().message};
       }
     } else if (flag == "--timeout") {
