@@ -10,6 +10,8 @@
 #include <boost/beast/http.hpp>
 #include <thread>
 
+#include "config_text.h"
+
 namespace regionpulse {
 
 namespace asio = boost::asio;
@@ -20,25 +22,12 @@ using tcp = asio::ip::tcp;
 namespace {
 
 Result<tcp::endpoint> ParseListen(const std::string& listen) {
-  const auto colon = listen.rfind(':');
-  if (colon == std::string::npos || colon + 1 == listen.size()) {
-    return Error{"status listen address '" + listen + "' is not HOST:PORT"};
-  }
-  std::string host = listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (host.empty()) host = "0.0.0.0";
-  unsigned long port = 0;
-  try {
-    size_t used = 0;
-    port = std::stoul(listen.substr(colon + 1), &used);
-    if (used != listen.size() - colon - 1 || port > 65535) throw std::out_of_range("port");
-  } catch (const std::exception&) {
-    return Error{"status listen address '" + listen + "': port is not a number in 0-65535"};
-  }
+  auto parsed = ParseHostPort(listen, true);
+  if (!parsed) return Error{"status listen address: " + parsed.error().message};
   boost::system::error_code ec;
-  const auto address = asio::ip::make_address(host, ec);
-  if (ec) return Error{"status listen address '" + listen + "': '" + host + "' is not an IP address"};
-  return tcp::endpoint(address, static_cast<unsigned short>(port));
+  const auto address = asio::ip::make_address(parsed->host, ec);
+  if (ec) return Error{"status listen address '" + listen + "': '" + parsed->host + "' is not an IP address"};
+  return tcp::endpoint(address, parsed->port);
 }
 
 }  // namespace

@@ -70,10 +70,11 @@ TEST(StatusServer, RejectsBadListenAddressesWithTheReason) {
   auto registry = std::make_shared<prometheus::Registry>();
   auto no_port = StatusServer::Start("127.0.0.1", registry, nullptr);
   ASSERT_FALSE(no_port.ok());
-  EXPECT_THAT(no_port.error().message, HasSubstr("is not HOST:PORT"));
+  EXPECT_THAT(no_port.error().message,
+              HasSubstr("status listen address: expected HOST:PORT, got '127.0.0.1'"));
   auto bad_port = StatusServer::Start("127.0.0.1:99999", registry, nullptr);
   ASSERT_FALSE(bad_port.ok());
-  EXPECT_THAT(bad_port.error().message, HasSubstr("port is not a number"));
+  EXPECT_THAT(bad_port.error().message, HasSubstr("port '99999' is not in 0..65535 in '127.0.0.1:99999'"));
   auto bad_host = StatusServer::Start("example.invalid:80", registry, nullptr);
   ASSERT_FALSE(bad_host.ok());
   EXPECT_THAT(bad_host.error().message, HasSubstr("is not an IP address"));
