@@ -17,8 +17,8 @@
 
 #include "agent/interface_watcher.h"
 #include "agent/kernel_mounts.h"
-#include "agent/region_cidr.h"
 #include "agent/tunnel_attachment.h"
+#include "common/config_text.h"
 #include "regionpulse_shared.h"
 #include "tcp_signals.skel.h"
 #include "tunnel_tc.skel.h"
@@ -184,7 +184,7 @@ Status BpfDatapath::Impl::FillMaps() {
                        std::to_string(RP_MAX_REGIONS - 1),
                    EINVAL};
     }
-    Result<ParsedCidr> cidr = ParseCidr(entry.cidr);
+    Result<Cidr> cidr = ParseCidr(entry.cidr);
     if (!cidr.ok()) return cidr.error();
     const uint32_t region = entry.region;
     int rc;

@@ -14,7 +14,7 @@
 
 #include "agent/interface_watcher.h"
 #include "agent/kernel_mounts.h"
-#include "agent/region_cidr.h"
+#include "common/config_text.h"
 
 namespace regionpulse {
 namespace {
