@@ -1,6 +1,8 @@
 // Agent: the daemon's wiring (see agent.h).
 #include "agent/agent.h"
 
+#include "component_logger.h"
+
 #include <fmt/format.h>
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/security/credentials.h>
@@ -24,11 +26,7 @@ namespace regionpulse {
 namespace {
 
 std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = [] {
-    auto existing = spdlog::get("agent");
-    return existing ? existing : spdlog::default_logger()->clone("agent");
-  }();
-  return logger;
+  return ComponentLogger("agent");
 }
 
 void AppendJsonString(std::string_view text, spdlog::memory_buf_t& out) {

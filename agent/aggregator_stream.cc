@@ -8,6 +8,8 @@
 // pointer to it taken under mu_ stays valid while one of those conditions is pending.
 #include "agent/aggregator_stream.h"
 
+#include "component_logger.h"
+
 #include <algorithm>
 #include <cmath>
 #include <utility>
@@ -18,11 +20,7 @@ namespace regionpulse {
 namespace {
 
 std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = [] {
-    auto existing = spdlog::get("aggregator_stream");
-    return existing ? existing : spdlog::default_logger()->clone("aggregator_stream");
-  }();
-  return logger;
+  return ComponentLogger("aggregator_stream");
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 // maps -> attach -> read -> detach -> destroy), so cleanup has a single path.
 #include "agent/bpf_datapath.h"
 
+#include "component_logger.h"
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <spdlog/spdlog.h>
@@ -40,14 +42,7 @@ static_assert(sizeof(rp_kstamp_tlv) == RP_KSTAMP_TLV_LEN);
 static_assert(offsetof(rp_kstamp_tlv, t) == 12);
 
 std::shared_ptr<spdlog::logger> Log() {
-  if (auto logger = spdlog::get("datapath")) return logger;
-  auto logger = spdlog::default_logger()->clone("datapath");
-  try {
-    spdlog::register_logger(logger);
-  } catch (const spdlog::spdlog_ex&) {
-    return spdlog::get("datapath");  // registered by another thread meanwhile
-  }
-  return logger;
+  return ComponentLogger("datapath");
 }
 
 // libbpf prints verifier logs and attach failures through this; they belong in our log.

@@ -2,6 +2,8 @@
 // simple, so no netlink library is pulled in.
 #include "agent/interface_watcher.h"
 
+#include "component_logger.h"
+
 #include <linux/if_arp.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -19,8 +21,7 @@ namespace regionpulse {
 namespace {
 
 std::shared_ptr<spdlog::logger> Log() {
-  auto logger = spdlog::get("datapath");
-  return logger ? logger : spdlog::default_logger();
+  return ComponentLogger("datapath");
 }
 
 bool StartsWith(const std::string& s, const std::string& prefix) {

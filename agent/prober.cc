@@ -2,6 +2,8 @@
 // IPv6), replies matched by (peer address, port, SSID) and handed to the event sink.
 #include "prober.h"
 
+#include "component_logger.h"
+
 #include <atomic>
 #include <map>
 #include <random>
@@ -50,14 +52,7 @@ ProberConfig ProberConfigFrom(const AgentConfig& config) {
 namespace {
 
 std::shared_ptr<spdlog::logger> ProberLogger() {
-  if (auto logger = spdlog::get("prober")) return logger;
-  auto logger = spdlog::default_logger()->clone("prober");
-  try {
-    spdlog::register_logger(logger);
-  } catch (const spdlog::spdlog_ex&) {
-    return spdlog::get("prober");
-  }
-  return logger;
+  return ComponentLogger("prober");
 }
 
 std::string TargetKey(const ProbeTarget& t) {

@@ -2,6 +2,8 @@
 // the kernel receive time (SO_TIMESTAMPNS) and the IP TTL / hop limit come with each packet.
 #include "reflector.h"
 
+#include "component_logger.h"
+
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -21,16 +23,8 @@ namespace asio = boost::asio;
 using asio::ip::udp;
 
 namespace {
-// The component's logger; the daemon may have registered it already with its own sinks.
 std::shared_ptr<spdlog::logger> ReflectorLogger() {
-  if (auto logger = spdlog::get("reflector")) return logger;
-  auto logger = spdlog::default_logger()->clone("reflector");
-  try {
-    spdlog::register_logger(logger);
-  } catch (const spdlog::spdlog_ex&) {
-    return spdlog::get("reflector");  // registered by another thread meanwhile
-  }
-  return logger;
+  return ComponentLogger("reflector");
 }
 }  // namespace
 

@@ -1,6 +1,8 @@
 // tcx links and clsact filters for the tunnel programs.
 #include "agent/tunnel_attachment.h"
 
+#include "component_logger.h"
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
@@ -19,8 +21,7 @@ constexpr int kBpfTcxEgress = 47;
 constexpr uint32_t kBpfFBefore = 1U << 3;  // BPF_F_BEFORE: with no relative program, the head
 
 std::shared_ptr<spdlog::logger> Log() {
-  auto logger = spdlog::get("datapath");
-  return logger ? logger : spdlog::default_logger();
+  return ComponentLogger("datapath");
 }
 
 // Enters a network namespace (by fd) on this thread for the scope, when it is not current.

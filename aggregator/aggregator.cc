@@ -1,6 +1,8 @@
 // The aggregator's wiring: configuration into the core, the evaluation tick, servers, metrics.
 #include "aggregator.h"
 
+#include "component_logger.h"
+
 #include <fstream>
 #include <sstream>
 
@@ -16,11 +18,7 @@ namespace regionpulse {
 namespace {
 
 std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = [] {
-    auto existing = spdlog::get("aggregator");
-    return existing ? existing : spdlog::default_logger()->clone("aggregator");
-  }();
-  return logger;
+  return ComponentLogger("aggregator");
 }
 
 // Reports bigger than ReportLimits::max_bytes are refused by the registry with a reason;

@@ -3,17 +3,15 @@
 // only the newest plan and the highest Ack are kept while a write is in flight.
 #include "ingest_service.h"
 
+#include "component_logger.h"
+
 #include <spdlog/spdlog.h>
 
 namespace regionpulse {
 namespace {
 
 std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = [] {
-    auto existing = spdlog::get("aggregator");
-    return existing ? existing : spdlog::default_logger()->clone("aggregator");
-  }();
-  return logger;
+  return ComponentLogger("aggregator");
 }
 
 grpc::StatusCode GrpcCodeOf(AcceptStatus status) {

@@ -1,6 +1,8 @@
 // The verdict history log: append with fdatasync, rotation by size, torn-tail recovery.
 #include "verdict_history.h"
 
+#include "component_logger.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,11 +18,7 @@ namespace regionpulse {
 namespace {
 
 std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = [] {
-    auto existing = spdlog::get("aggregator");
-    return existing ? existing : spdlog::default_logger()->clone("aggregator");
-  }();
-  return logger;
+  return ComponentLogger("aggregator");
 }
 
 uint32_t Crc32(const std::string& bytes) {
