@@ -43,34 +43,6 @@ std::string Plural(size_t n, const std::string& word) {
   return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
 }
 
-const char* StateName(v1::RegionState state) {
-  switch (state) {
-    case v1::REGION_STATE_HEALTHY:
-      return "HEALTHY";
-    case v1::REGION_STATE_DEGRADED:
-      return "DEGRADED";
-    case v1::REGION_STATE_UNREACHABLE:
-      return "UNREACHABLE";
-    case v1::REGION_STATE_UNKNOWN:
-      return "UNKNOWN";
-    default:
-      return "UNSPECIFIED";
-  }
-}
-
-const char* ActionName(v1::Action action) {
-  switch (action) {
-    case v1::ACTION_STAY:
-      return "STAY";
-    case v1::ACTION_FAILOVER:
-      return "FAILOVER";
-    case v1::ACTION_HOLD:
-      return "HOLD";
-    default:
-      return "UNSPECIFIED";
-  }
-}
-
 // What one evidence snapshot says about one region, before hysteresis.
 struct Assessment {
   v1::RegionState state = v1::REGION_STATE_UNKNOWN;
@@ -381,7 +353,7 @@ VerdictEvaluation VerdictEngine::Evaluate(const VerdictEvidence& evidence, WallC
     return best;
   };
   auto target_reason = [&](const std::string& region) {
-    return "target " + region + ": " + StateName(history_[region].state) + ", replication staleness " +
+    return "target " + region + ": " + RegionStateName(history_[region].state) + ", replication staleness " +
            Seconds(assessments[region].replication_staleness);
   };
 
@@ -485,7 +457,7 @@ VerdictEvaluation VerdictEngine::Evaluate(const VerdictEvidence& evidence, WallC
     const auto state = history_[region].state;
     if (state == v1::REGION_STATE_DEGRADED || state == v1::REGION_STATE_UNREACHABLE) {
       const Assessment& a = assessments[region];
-      reasons.push_back(region + " " + StateName(state) + ": " +
+      reasons.push_back(region + " " + RegionStateName(state) + ": " +
                         (a.state == state
                              ? a.Why()
                              : "held for the " + Seconds(config_.dwell) + " dwell; now: " + a.Why()));
@@ -552,8 +524,8 @@ VerdictEvaluation VerdictEngine::Evaluate(const VerdictEvidence& evidence, WallC
     const auto it = before.find(health.region());
     const v1::RegionState previous = it == before.end() ? v1::REGION_STATE_UNSPECIFIED : it->second;
     if (previous != health.state()) {
-      evaluation.changes.push_back(health.region() + ": " + StateName(previous) + " -> " +
-                                   StateName(health.state()));
+      evaluation.changes.push_back(health.region() + ": " + RegionStateName(previous) + " -> " +
+                                   RegionStateName(health.state()));
     }
     before.erase(health.region());
   }

@@ -56,6 +56,34 @@ Result<LatencyHistogram> FromProto(const v1::LatencyHistogram& h) {
   return LatencyHistogram::FromParts(std::move(buckets), h.sum_ns(), h.min_ns(), h.max_ns());
 }
 
+const char* ActionName(v1::Action action) {
+  switch (action) {
+    case v1::ACTION_STAY:
+      return "STAY";
+    case v1::ACTION_FAILOVER:
+      return "FAILOVER";
+    case v1::ACTION_HOLD:
+      return "HOLD";
+    default:
+      return "UNSPECIFIED";
+  }
+}
+
+const char* RegionStateName(v1::RegionState state) {
+  switch (state) {
+    case v1::REGION_STATE_HEALTHY:
+      return "HEALTHY";
+    case v1::REGION_STATE_DEGRADED:
+      return "DEGRADED";
+    case v1::REGION_STATE_UNREACHABLE:
+      return "UNREACHABLE";
+    case v1::REGION_STATE_UNKNOWN:
+      return "UNKNOWN";
+    default:
+      return "UNSPECIFIED";
+  }
+}
+
 google::protobuf::Timestamp ToTimestamp(WallClock::time_point t) {
   return TimeUtil::NanosecondsToTimestamp(
       std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());

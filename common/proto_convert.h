@@ -10,6 +10,7 @@
 
 #include "latency_histogram.h"
 #include "regionpulse/v1/common.pb.h"
+#include "regionpulse/v1/verdicts.pb.h"
 #include "result.h"
 
 namespace regionpulse {
@@ -22,6 +23,11 @@ void ToProto(const LatencyHistogram& histogram, v1::LatencyHistogram* out);
 Result<LatencyHistogram> FromProto(const v1::LatencyHistogram& histogram);
 // The same checks without building the histogram; empty string when valid.
 std::string HistogramProblem(const v1::LatencyHistogram& histogram);
+
+// "STAY", "FAILOVER", "HOLD"; "HEALTHY", "DEGRADED", "UNREACHABLE", "UNKNOWN"; anything else
+// (the zero value, or a value from a newer contract) is "UNSPECIFIED". For reasons and tables.
+const char* ActionName(v1::Action action);
+const char* RegionStateName(v1::RegionState state);
 
 google::protobuf::Timestamp ToTimestamp(WallClock::time_point t);
 WallClock::time_point FromTimestamp(const google::protobuf::Timestamp& t);

@@ -170,32 +170,9 @@ int CallFailed(const Options& options, const std::string& what, const grpc::Stat
   return kExitConnection;
 }
 
-std::string ShortAction(v1::Action action) {
-  switch (action) {
-    case v1::ACTION_STAY:
-      return "STAY";
-    case v1::ACTION_FAILOVER:
-      return "FAILOVER";
-    case v1::ACTION_HOLD:
-      return "HOLD";
-    default:
-      return "UNSPECIFIED";
-  }
-}
-
+// Tables show "-" for a state nobody has computed.
 std::string ShortState(v1::RegionState state) {
-  switch (state) {
-    case v1::REGION_STATE_HEALTHY:
-      return "HEALTHY";
-    case v1::REGION_STATE_DEGRADED:
-      return "DEGRADED";
-    case v1::REGION_STATE_UNREACHABLE:
-      return "UNREACHABLE";
-    case v1::REGION_STATE_UNKNOWN:
-      return "UNKNOWN";
-    default:
-      return "-";
-  }
+  return state == v1::REGION_STATE_UNSPECIFIED ? "-" : RegionStateName(state);
 }
 
 int ExitCodeOf(v1::Action action) {
@@ -211,7 +188,7 @@ int ExitCodeOf(v1::Action action) {
 }
 
 std::string ActionWithTarget(const v1::Verdict& verdict) {
-  std::string text = ShortAction(verdict.action());
+  std::string text = ActionName(verdict.action());
   if (!verdict.target_region().empty()) {
     text += verdict.action() == v1::ACTION_FAILOVER ? " to " + verdict.target_region()
                                                     : " (advice: " + verdict.target_region() + ")";
@@ -475,9 +452,8 @@ int History(const Options& options, const std::shared_ptr<grpc::Channel>& channe
   for (const auto& transition : response.transitions()) {
     const auto& verdict = transition.verdict();
     out << FormatTime(verdict.computed_at()) << "  generation " << verdict.generation() << "  "
-        << (transition.previous_action() == v1::ACTION_UNSPECIFIED
-                ? std::string("(start)")
-                : ShortAction(transition.previous_action()))
+        << (transition.previous_action() == v1::ACTION_UNSPECIFIED ? std::string("(start)")
+                                                                   : ActionName(transition.previous_action()))
         << " -> " << ActionWithTarget(verdict) << "\n";
     for (const auto& change : transition.changes()) out << "    change: " << change << "\n";
     for (const auto& reason : verdict.reasons()) out << "    reason: " << reason << "\n";
