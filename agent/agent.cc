@@ -201,6 +201,8 @@ Status Agent::StartParts() {
     options.buffer_capacity = config_.ReportBufferWindows();
     options.backoff.initial = Millis(config_.reconnect_initial);
     options.backoff.max = Millis(config_.reconnect_max);
+    options.keepalive_interval = Millis(config_.keepalive_interval);
+    options.keepalive_timeout = Millis(config_.keepalive_timeout);
     options.credentials = *credentials;
     streams_.push_back(std::make_unique<AggregatorStream>(
         options, [this] { return BuildHello(); }, instance_id_,

@@ -402,7 +402,7 @@ Result<AgentConfig> ParseAgentConfig(const std::string& yaml_text, const Environ
   Section top(root, "", problems,
               {"node", "region", "zone", "regions", "probe", "window", "interfaces", "replication_flows",
                "aggregators", "static_peers", "tls", "status", "log", "report_buffer", "bpf", "reconnect",
-               "report_log_file"});
+               "shutdown", "report_log_file"});
   top.String("node", &c.node);
   top.String("region", &c.region);
   top.String("zone", &c.zone);
@@ -639,10 +639,19 @@ Result<AgentConfig> ParseAgentConfig(const std::string& yaml_text, const Environ
   bpf.String("cgroup_path", &c.cgroup_path);
   bpf.Bool("prefer_tcx", &c.prefer_tcx);
 
-  Section reconnect(top.Get("reconnect"), "reconnect.", problems, {"initial", "max"});
+  Section reconnect(top.Get("reconnect"), "reconnect.", problems,
+                    {"initial", "max", "keepalive", "keepalive_timeout"});
   reconnect.Duration("initial", &c.reconnect_initial, std::chrono::milliseconds(10),
                      std::chrono::minutes(10));
   reconnect.Duration("max", &c.reconnect_max, std::chrono::milliseconds(10), std::chrono::hours(1));
+  // gRPC servers answer pings more often than their ping policy allows (the aggregator
+  // permits one per 5 s) with GOAWAY, hence the floor.
+  reconnect.Duration("keepalive", &c.keepalive_interval, std::chrono::seconds(5), std::chrono::hours(1));
+  reconnect.Duration("keepalive_timeout", &c.keepalive_timeout, std::chrono::milliseconds(100),
+                     std::chrono::minutes(5));
+  Section shutdown(top.Get("shutdown"), "shutdown.", problems, {"flush_timeout"});
+  shutdown.Duration("flush_timeout", &c.shutdown_flush_timeout, std::chrono::milliseconds(0),
+                    std::chrono::minutes(5));
   if (c.reconnect_initial > c.reconnect_max) {
     problems.Add("reconnect.initial", Section::Format(c.reconnect_initial) + " exceeds reconnect.max (" +
                                           Section::Format(c.reconnect_max) + ")");

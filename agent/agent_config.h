@@ -85,6 +85,12 @@ struct AgentConfig {
   // Aggregator stream reconnect backoff.
   std::chrono::nanoseconds reconnect_initial{500'000'000};
   std::chrono::nanoseconds reconnect_max{30'000'000'000};
+  // HTTP/2 keepalive pings on each aggregator stream, so an aggregator that vanished without
+  // closing its connection is noticed; and how long a ping may go unanswered.
+  std::chrono::nanoseconds keepalive_interval{10'000'000'000};
+  std::chrono::nanoseconds keepalive_timeout{5'000'000'000};
+  // On SIGTERM: how long to wait for the aggregators to acknowledge the last windows.
+  std::chrono::nanoseconds shutdown_flush_timeout{5'000'000'000};
   // When set, every closed report is appended as one JSON line (tests, debugging).
   std::string report_log_file;
 

@@ -81,6 +81,6 @@ int main(int argc, char** argv) {
   sigwait(&stop_signals, &signal_number);
   spdlog::info("{} received: closing the last window, flushing reports, detaching BPF",
                signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
-  (*agent)->Shutdown();
+  (*agent)->Shutdown(std::chrono::duration_cast<std::chrono::milliseconds>(config->shutdown_flush_timeout));
   return 0;
 }

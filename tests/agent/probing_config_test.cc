@@ -96,7 +96,8 @@ TEST_F(AgentConfigTest, EveryKeyParses) {
                            "status: {listen: '127.0.0.1:0'}\n"
                            "log: {format: json, level: debug}\n"
                            "bpf: {enabled: false, prefer_tcx: false, cgroup_path: /sys/fs/cgroup}\n"
-                           "reconnect: {initial: 100ms, max: 5s}\n"
+                           "reconnect: {initial: 100ms, max: 5s, keepalive: 20s, keepalive_timeout: 2s}\n"
+                           "shutdown: {flush_timeout: 3s}\n"
                            "report_log_file: /tmp/reports.jsonl\n";
   auto c = ParseAgentConfig(yaml, {});
   ASSERT_TRUE(c.ok()) << c.error().message;
@@ -115,6 +116,9 @@ TEST_F(AgentConfigTest, EveryKeyParses) {
   EXPECT_EQ(c->log_format, LogFormat::kJson);
   EXPECT_FALSE(c->bpf_enabled);
   EXPECT_EQ(c->reconnect_max, 5s);
+  EXPECT_EQ(c->keepalive_interval, 20s);
+  EXPECT_EQ(c->keepalive_timeout, 2s);
+  EXPECT_EQ(c->shutdown_flush_timeout, 3s);
 
   const DatapathConfig d = ToDatapathConfig(*c);
   EXPECT_EQ(d.probe_port, 9862);
@@ -224,6 +228,7 @@ TEST_F(AgentConfigTest, EachErrorNamesTheKeyAndTheProblem) {
       {"log format", "log: {format: xml}\n", "log.format: \"xml\" is not text or json"},
       {"log level", "log: {level: loud}\n", "log.level: \"loud\" is not one of"},
       {"status listen", "status: {listen: nowhere}\n", "status.listen: \"nowhere\": expected HOST:PORT"},
+      {"keepalive too often", "reconnect: {keepalive: 1s}\n", "reconnect.keepalive: 1s"},
       {"reconnect order", "reconnect: {initial: 10s, max: 1s}\n",
        "reconnect.initial: 10s exceeds reconnect.max (1s)"},
       {"section not a map", "bpf: true\n", "bpf: must be a mapping"},
