@@ -16,3 +16,9 @@ add_executable(agent_datapath_unit_tests "${CMAKE_CURRENT_LIST_DIR}/datapath_uni
 target_link_libraries(agent_datapath_unit_tests PRIVATE regionpulse_agent_datapath GTest::gtest_main)
 target_compile_options(agent_datapath_unit_tests PRIVATE ${REGIONPULSE_WARNINGS})
 gtest_discover_tests(agent_datapath_unit_tests DISCOVERY_TIMEOUT 30 PROPERTIES LABELS root)
+
+# The clsact reaper's rtnetlink requests and reply parsing (pure, no root).
+add_executable(agent_clsact_reaper_unit_tests "${CMAKE_CURRENT_LIST_DIR}/datapath_clsact_reaper_unit_test.cc")
+target_link_libraries(agent_clsact_reaper_unit_tests PRIVATE regionpulse_agent_datapath GTest::gtest_main)
+target_compile_options(agent_clsact_reaper_unit_tests PRIVATE ${REGIONPULSE_WARNINGS})
+gtest_discover_tests(agent_clsact_reaper_unit_tests DISCOVERY_TIMEOUT 30)
