@@ -34,6 +34,7 @@ class NetnsGuard {
       close(original_);
       original_ = -1;
     }
+    entered_ = original_ >= 0;
   }
   ~NetnsGuard() {
     if (original_ >= 0) {
@@ -44,9 +45,28 @@ class NetnsGuard {
   NetnsGuard(const NetnsGuard&) = delete;
   NetnsGuard& operator=(const NetnsGuard&) = delete;
 
+  // False when the target could not be entered: requests by ifindex would then reach
+  // whatever interface has that index in this thread's namespace.
+  bool entered() const { return entered_; }
+
  private:
   int original_ = -1;
+  bool entered_ = true;
 };
+
+const char* QdiscCleanupName(QdiscCleanup outcome) {
+  switch (outcome) {
+    case QdiscCleanup::kNotOurs:
+      return "left alone (it was there before us)";
+    case QdiscCleanup::kRemoved:
+      return "removed (we created it and it is empty)";
+    case QdiscCleanup::kStillInUse:
+      return "left in place (we created it, but another filter uses it)";
+    case QdiscCleanup::kFailed:
+      return "could not be checked or removed";
+  }
+  return "?";
+}
 
 }  // namespace
 
@@ -92,11 +112,24 @@ Status TunnelAttachment::AttachTcx(int ingress_prog_fd, int egress_prog_fd) {
 Status TunnelAttachment::AttachClsact(int ingress_prog_fd, int egress_prog_fd) {
   netns_fd_ = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
   LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(ifindex_), .attach_point = BPF_TC_INGRESS);
-  // clsact may exist already (Cilium's, or ours from an earlier run): that is fine. It is
-  // never removed by us, since other programs' filters may hang off it.
+  // clsact may exist already (Cilium's, or left by an agent that could not clean up): then
+  // it is not ours to remove. One we create here is removed with our filters, unless some
+  // other filter hangs off it by then.
   int rc = bpf_tc_hook_create(&hook);
   if (rc != 0 && rc != -EEXIST) {
     return Error{"creating the clsact qdisc on " + ifname_ + " (needs CAP_NET_ADMIN)", -rc};
+  }
+  auto plan = MakeClsactCleanupPlan(ifindex_, kClsactHandle, kClsactPriority, rc == 0);
+  if (!plan.ok()) return Error{"clsact cleanup for " + ifname_ + ": " + plan.error().message, EINVAL};
+  clsact_cleanup_ = *plan;
+  clsact_ = true;
+  // Before the filters exist, so there is no moment when a crash would leave them.
+  auto reaper = ClsactReaper::Start(clsact_cleanup_, ifname_);
+  if (reaper.ok()) {
+    reaper_ = std::move(reaper).value();
+  } else {
+    Log()->warn("{}: the clsact filters on {} stay if the agent crashes, until its next start replaces them",
+                reaper.error().ToString(), ifname_);
   }
   for (const auto point : {BPF_TC_INGRESS, BPF_TC_EGRESS}) {
     hook.attach_point = point;
@@ -109,25 +142,46 @@ Status TunnelAttachment::AttachClsact(int ingress_prog_fd, int egress_prog_fd) {
       DetachClsact();
       return Error{std::string("clsact ") + where + " filter on " + ifname_, -rc};
     }
-    (point == BPF_TC_INGRESS ? clsact_ingress_ : clsact_egress_) = true;
   }
   return OkStatus();
 }
 
 void TunnelAttachment::DetachClsact() {
+  if (!clsact_) return;
+  clsact_ = false;
   NetnsGuard in_netns(netns_fd_);
-  for (const auto point : {BPF_TC_INGRESS, BPF_TC_EGRESS}) {
-    bool& attached = point == BPF_TC_INGRESS ? clsact_ingress_ : clsact_egress_;
-    if (!attached) continue;
-    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(ifindex_), .attach_point = point);
-    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kClsactHandle, .priority = kClsactPriority);
-    const int rc = bpf_tc_detach(&hook, &opts);
-    // ENOENT/ENODEV: the interface went away and took the filter with it.
-    if (rc != 0 && rc != -ENOENT && rc != -ENODEV && rc != -EINVAL) {
-      Log()->warn("removing clsact filter from {}: {}", ifname_, Error{"", -rc}.ToString());
+  if (!in_netns.entered()) {
+    // The reaper was forked in the attachment's namespace and is still there.
+    if (reaper_) {
+      Log()->warn("cannot enter the network namespace of {} to remove its clsact filters; the reaper does it",
+                  ifname_);
+      reaper_->HandOverCleanup();
+    } else {
+      Log()->warn("cannot enter the network namespace of {}: its clsact filters stay until the next start",
+                  ifname_);
     }
-    attached = false;
+    reaper_.reset();
+    return;
   }
+  const ClsactCleanupOutcome outcome = RunClsactCleanup(clsact_cleanup_);
+  for (const ClsactDirection direction : {kClsactIngress, kClsactEgress}) {
+    const int err = outcome.filter_errnum[direction];
+    // ENOENT/EINVAL: the filter or its qdisc is not there (never attached, or removed by
+    // someone else); ENODEV: the interface went away and took the filter with it.
+    if (err != 0 && err != ENOENT && err != ENODEV && err != EINVAL) {
+      const std::string where = direction == kClsactIngress ? "ingress" : "egress";
+      Log()->warn("{}", Error{"removing the clsact " + where + " filter from " + ifname_, err}.ToString());
+    }
+  }
+  if (outcome.qdisc == QdiscCleanup::kFailed) {
+    const std::string what = "clsact qdisc on " + ifname_ + " " + QdiscCleanupName(outcome.qdisc);
+    Log()->warn("{}", Error{what, outcome.qdisc_errnum}.ToString());
+  } else {
+    Log()->debug("clsact qdisc on {}: {}", ifname_, QdiscCleanupName(outcome.qdisc));
+  }
+  // Only now: had we died during the removal above, the reaper would have finished it.
+  if (reaper_) reaper_->Disarm();
+  reaper_.reset();
 }
 
 TunnelAttachment::~TunnelAttachment() {

@@ -22,3 +22,11 @@ add_executable(agent_clsact_reaper_unit_tests "${CMAKE_CURRENT_LIST_DIR}/datapat
 target_link_libraries(agent_clsact_reaper_unit_tests PRIVATE regionpulse_agent_datapath GTest::gtest_main)
 target_compile_options(agent_clsact_reaper_unit_tests PRIVATE ${REGIONPULSE_WARNINGS})
 gtest_discover_tests(agent_clsact_reaper_unit_tests DISCOVERY_TIMEOUT 30)
+
+# The clsact fallback's cleanup on destruction and, through the reaper, after SIGKILL (root).
+add_executable(agent_datapath_clsact_tests "${CMAKE_CURRENT_LIST_DIR}/datapath_clsact_test.cc")
+target_include_directories(agent_datapath_clsact_tests PRIVATE "${CMAKE_CURRENT_LIST_DIR}")
+target_link_libraries(agent_datapath_clsact_tests PRIVATE regionpulse_agent_datapath regionpulse_test_support
+  GTest::gtest_main)
+target_compile_options(agent_datapath_clsact_tests PRIVATE ${REGIONPULSE_WARNINGS})
+gtest_discover_tests(agent_datapath_clsact_tests DISCOVERY_TIMEOUT 30 PROPERTIES LABELS root)
