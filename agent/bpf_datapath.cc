@@ -17,6 +17,7 @@
 #include <optional>
 #include <set>
 
+#include "agent/interface_selection.h"
 #include "agent/interface_watcher.h"
 #include "agent/kernel_mounts.h"
 #include "agent/tunnel_attachment.h"
@@ -113,6 +114,14 @@ struct BpfDatapath::Impl {
     bool l3_only = false;
   };
   std::map<uint32_t, Attached> attachments;  // by ifindex
+  // Every link of the namespace as the watcher reported it, by ifindex: whether a wg*
+  // interface is selected depends on whether a Cilium tunnel device exists beside it, so the
+  // unselected ones are remembered too (to attach them when the last Cilium device goes).
+  std::map<uint32_t, LinkInfo> present_links;
+  // Selected links whose attach failed: not retried on every other link's notification, only
+  // when the watcher reports the link itself again or it is selected anew.
+  std::set<uint32_t> attach_failed;
+  std::optional<SelectionMode> selection_mode;  // the last one applied, to log switches once
   std::unique_ptr<InterfaceWatcher> watcher;
   // Set while Start lists the existing interfaces: the first attach failure fails Start.
   bool starting = true;
@@ -135,6 +144,9 @@ struct BpfDatapath::Impl {
   Status AttachTcpSignals();
   void OnLinkAppeared(const LinkInfo& link);
   void OnLinkVanished(uint32_t ifindex, const std::string& name);
+  // Brings the attachments in line with SelectInterfaces over present_links. Holds `mutex`.
+  void ApplySelection();
+  void AttachTo(const LinkInfo& link);
 };
 
 Status BpfDatapath::Impl::Load() {
@@ -252,23 +264,97 @@ Status BpfDatapath::Impl::AttachTcpSignals() {
 
 void BpfDatapath::Impl::OnLinkAppeared(const LinkInfo& link) {
   std::lock_guard lock(mutex);
-  auto existing = attachments.find(link.ifindex);
-  const bool selected = InterfaceSelected(link.name, config.interfaces);
-  if (existing != attachments.end()) {
-    if (selected && existing->second.attachment->ifname() == link.name) return;  // nothing new
-    attachments.erase(existing);  // renamed away from a selected name
+  // Names are unique within a namespace: another ifindex still listed under this name is a
+  // deleted interface whose notification has not arrived yet (or was lost in an overflow).
+  for (auto it = present_links.begin(); it != present_links.end();) {
+    if (it->first != link.ifindex && it->second.name == link.name) {
+      attach_failed.erase(it->first);
+      it = present_links.erase(it);
+    } else {
+      ++it;
+    }
   }
-  if (!selected) return;
-  // A selected name at a new ifindex: the interface was deleted and created again.
-  for (auto it = attachments.begin(); it != attachments.end();) {
-    it = it->second.attachment->ifname() == link.name ? attachments.erase(it) : std::next(it);
+  present_links[link.ifindex] = link;
+  attach_failed.erase(link.ifindex);  // reported again: worth another try
+  // While Start lists the existing interfaces, decide once when all are known, so a wg0
+  // listed before cilium_vxlan is not attached and detached again at once.
+  if (!starting) ApplySelection();
+}
+
+void BpfDatapath::Impl::OnLinkVanished(uint32_t ifindex, const std::string& /*name*/) {
+  std::lock_guard lock(mutex);
+  present_links.erase(ifindex);
+  attach_failed.erase(ifindex);
+  if (!starting) ApplySelection();
+}
+
+void BpfDatapath::Impl::ApplySelection() {
+  std::set<std::string> present_names;
+  for (const auto& [ifindex, link] : present_links) present_names.insert(link.name);
+  const InterfaceSelection selection = SelectInterfaces(present_names, config.interfaces);
+
+  std::vector<uint32_t> to_detach;
+  for (const auto& [ifindex, entry] : attachments) {
+    auto link = present_links.find(ifindex);
+    if (link == present_links.end() || link->second.name != entry.attachment->ifname() ||
+        selection.names.count(link->second.name) == 0) {
+      to_detach.push_back(ifindex);
+    }
   }
+  std::vector<const LinkInfo*> to_attach;
+  for (const auto& [ifindex, link] : present_links) {
+    if (selection.names.count(link.name) == 0) {
+      attach_failed.erase(ifindex);  // when it is selected again, it is tried again
+      continue;
+    }
+    auto attached = attachments.find(ifindex);
+    const bool stays = attached != attachments.end() && attached->second.attachment->ifname() == link.name;
+    if (!stays && attach_failed.count(ifindex) == 0) to_attach.push_back(&link);
+  }
+
+  if (selection_mode != selection.mode) {
+    auto names_of = [&](const auto& items, auto name) {
+      std::string text;
+      for (const auto& item : items) text += (text.empty() ? "" : ", ") + name(item);
+      return text.empty() ? std::string("none") : text;
+    };
+    const std::string attaching = names_of(to_attach, [](const LinkInfo* link) { return link->name; });
+    const std::string detaching =
+        names_of(to_detach, [&](uint32_t ifindex) { return attachments.at(ifindex).attachment->ifname(); });
+    if (selection_mode) {
+      Log()->info("interface selection switched from {} to {}: attaching {}; detaching {}",
+                  SelectionModeName(*selection_mode), SelectionModeName(selection.mode), attaching,
+                  detaching);
+    } else {
+      Log()->info("interface selection: {}: attaching {}", SelectionModeName(selection.mode), attaching);
+    }
+    selection_mode = selection.mode;
+  }
+
+  for (const uint32_t ifindex : to_detach) {
+    const std::string name = attachments.at(ifindex).attachment->ifname();
+    attachments.erase(ifindex);
+    auto link = present_links.find(ifindex);
+    if (link == present_links.end()) {
+      Log()->info("{} (ifindex {}) went away; detached", name, ifindex);
+    } else if (link->second.name != name) {
+      Log()->info("{} (ifindex {}) was renamed to {}; detached", name, ifindex, link->second.name);
+    } else {
+      Log()->info("detached from {} (ifindex {}): not selected under {}", name, ifindex,
+                  SelectionModeName(selection.mode));
+    }
+  }
+  for (const LinkInfo* link : to_attach) AttachTo(*link);
+}
+
+void BpfDatapath::Impl::AttachTo(const LinkInfo& link) {
   const LinkLayer layer = LinkLayerOf(link.arphrd_type);
   if (layer == LinkLayer::kUnsupported) {
     Error error{"interface " + link.name + " has link type " + std::to_string(link.arphrd_type) +
                     ", neither Ethernet nor L3-only: not attached",
                 EOPNOTSUPP};
     Log()->warn("{}", error.ToString());
+    attach_failed.insert(link.ifindex);
     if (starting && !start_error) start_error = error;
     return;
   }
@@ -278,17 +364,13 @@ void BpfDatapath::Impl::OnLinkAppeared(const LinkInfo& link) {
   auto attached = TunnelAttachment::Attach(link.name, link.ifindex, ingress, egress, config.prefer_tcx);
   if (!attached.ok()) {
     Log()->error("attaching to {}: {}", link.name, attached.error().ToString());
+    attach_failed.insert(link.ifindex);
     if (starting && !start_error) start_error = attached.error();
     return;
   }
   Log()->info("attached to {} (ifindex {}, {}, {})", link.name, link.ifindex,
               (*attached)->tcx() ? "tcx" : "clsact", l3 ? "L3-only" : "Ethernet");
   attachments[link.ifindex] = Attached{std::move(attached).value(), l3};
-}
-
-void BpfDatapath::Impl::OnLinkVanished(uint32_t ifindex, const std::string& name) {
-  std::lock_guard lock(mutex);
-  if (attachments.erase(ifindex) > 0) Log()->info("{} (ifindex {}) went away; detached", name, ifindex);
 }
 
 Result<std::unique_ptr<BpfDatapath>> BpfDatapath::Start(const DatapathConfig& config) {
@@ -312,6 +394,7 @@ Result<std::unique_ptr<BpfDatapath>> BpfDatapath::Start(const DatapathConfig& co
   {
     std::lock_guard lock(impl->mutex);
     impl->watcher = std::move(watcher).value();
+    impl->ApplySelection();  // every interface listed at start is known now: one decision
     impl->starting = false;
     if (impl->start_error) return *impl->start_error;
   }

@@ -24,10 +24,6 @@ std::shared_ptr<spdlog::logger> Log() {
   return ComponentLogger("datapath");
 }
 
-bool StartsWith(const std::string& s, const std::string& prefix) {
-  return s.rfind(prefix, 0) == 0;
-}
-
 }  // namespace
 
 LinkLayer LinkLayerOf(uint16_t arphrd_type) {
@@ -40,16 +36,6 @@ LinkLayer LinkLayerOf(uint16_t arphrd_type) {
     default:
       return LinkLayer::kUnsupported;
   }
-}
-
-bool InterfaceSelected(const std::string& name, const std::vector<std::string>& explicit_names) {
-  if (!explicit_names.empty()) {
-    for (const auto& wanted : explicit_names) {
-      if (wanted == name) return true;
-    }
-    return false;
-  }
-  return name == "cilium_wg0" || name == "cilium_vxlan" || name == "cilium_geneve" || StartsWith(name, "wg");
 }
 
 Result<std::unique_ptr<InterfaceWatcher>> InterfaceWatcher::Start(AppearedFn appeared, VanishedFn vanished) {

@@ -1,6 +1,8 @@
 // InterfaceWatcher: follows the network interfaces of the calling thread's network namespace
 // through rtnetlink notifications (RTM_NEWLINK / RTM_DELLINK), so the datapath attaches to an
-// interface the moment it appears and re-attaches when it is deleted and created again.
+// interface the moment it appears and re-attaches when it is deleted and created again. It
+// reports every link, selected or not: which ones to attach to depends on which others exist
+// (wg* only while no Cilium tunnel device does), decided by agent/interface_selection.h.
 #pragma once
 
 #include <atomic>
@@ -11,7 +13,6 @@
 #include <set>
 #include <string>
 #include <thread>
-#include <vector>
 
 #include "result.h"
 
@@ -27,10 +28,6 @@ struct LinkInfo {
 // of the packet, or not at all (a link type we do not parse).
 enum class LinkLayer { kEthernet, kL3Only, kUnsupported };
 LinkLayer LinkLayerOf(uint16_t arphrd_type);
-
-// Whether an interface is one to attach to: one of `explicit_names` when that is non-empty,
-// else the auto-detected tunnel devices cilium_wg0, cilium_vxlan, cilium_geneve and wg*.
-bool InterfaceSelected(const std::string& name, const std::vector<std::string>& explicit_names);
 
 class InterfaceWatcher {
  public:

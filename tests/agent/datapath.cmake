@@ -4,7 +4,8 @@ add_executable(agent_datapath_tests
   "${CMAKE_CURRENT_LIST_DIR}/datapath_cilium_test.cc"
   "${CMAKE_CURRENT_LIST_DIR}/datapath_wireguard_test.cc"
   "${CMAKE_CURRENT_LIST_DIR}/datapath_vxlan_test.cc"
-  "${CMAKE_CURRENT_LIST_DIR}/datapath_watcher_test.cc")
+  "${CMAKE_CURRENT_LIST_DIR}/datapath_watcher_test.cc"
+  "${CMAKE_CURRENT_LIST_DIR}/datapath_wireguard_fallback_test.cc")
 target_include_directories(agent_datapath_tests PRIVATE "${CMAKE_CURRENT_LIST_DIR}")
 target_link_libraries(agent_datapath_tests PRIVATE regionpulse_agent_datapath regionpulse_test_support
   bpf_cilium_standin_skel GTest::gtest_main)
