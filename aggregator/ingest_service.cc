@@ -4,6 +4,7 @@
 #include "ingest_service.h"
 
 #include "component_logger.h"
+#include "write_queue_reactor.h"
 
 #include <spdlog/spdlog.h>
 
@@ -28,7 +29,9 @@ grpc::StatusCode GrpcCodeOf(AcceptStatus status) {
 
 }  // namespace
 
-class IngestStream final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse> {
+class IngestStream final
+    : public WriteQueueReactor<grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse>,
+                               v1::StreamResponse> {
  public:
   IngestStream(IngestService& service, grpc::CallbackServerContext* context)
       : service_(service), peer_(context->peer()) {
@@ -60,24 +63,6 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::StreamRequest, v1:
     StartRead(&request_);
   }
 
-  void OnWriteDone(bool ok) override {
-    std::unique_lock lock(mutex_);
-    writing_ = false;
-    if (!ok && !finish_requested_) {
-      finish_requested_ = true;
-      finish_status_ = grpc::Status::OK;
-    }
-    if (finish_requested_) {
-      const grpc::Status status = finish_status_;
-      lock.unlock();
-      Finish(status);
-      return;
-    }
-    StartNextWriteLocked(lock);
-  }
-
-  void OnCancel() override { FinishWith(grpc::Status::CANCELLED); }
-
   void OnDone() override {
     service_.Unregister(this);
     uint64_t session = 0;
@@ -94,7 +79,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::StreamRequest, v1:
     std::string node;
     {
       std::lock_guard lock(mutex_);
-      if (session_ == 0 || finish_requested_) return;
+      if (session_ == 0 || finish_requested_locked()) return;
       node = node_;
     }
     std::optional<v1::ProbePlan> plan = service_.backend_.PlanFor(node);
@@ -104,25 +89,6 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::StreamRequest, v1:
     sent_plan_version_ = plan->plan_version();
     pending_plan_ = std::move(*plan);
     StartNextWriteLocked(lock);
-  }
-
-  void FinishWith(const grpc::Status& status) {
-    std::unique_lock lock(mutex_);
-    if (finish_requested_) return;
-    finish_requested_ = true;
-    finish_status_ = status;
-    pending_plan_.reset();
-    pending_ack_.reset();
-    // Refusals are worth a line each; cancellations and shutdown are not.
-    if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
-        status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
-      Log()->info("ingest stream from {} (node '{}') ended: {} {}", peer_, node_,
-                  static_cast<int>(status.error_code()), status.error_message());
-    }
-    if (!writing_) {
-      lock.unlock();
-      Finish(status);
-    }
   }
 
  private:
@@ -175,7 +141,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::StreamRequest, v1:
   }
 
   void QueueAckLocked(std::unique_lock<std::mutex>& lock, uint64_t instance_id, uint64_t highest_sequence) {
-    if (finish_requested_) return;
+    if (finish_requested_locked()) return;
     if (pending_ack_ && pending_ack_->instance_id() == instance_id &&
         pending_ack_->highest_sequence() >= highest_sequence) {
       return;
@@ -188,38 +154,40 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::StreamRequest, v1:
   }
 
   // Plans go before Acks: an agent should start probing the right peers as early as possible.
-  void StartNextWriteLocked(std::unique_lock<std::mutex>& lock) {
-    if (writing_ || finish_requested_) return;
+  bool TakeNextWriteLocked(v1::StreamResponse& message) override {
     if (pending_plan_) {
-      *in_flight_.mutable_probe_plan() = std::move(*pending_plan_);
+      *message.mutable_probe_plan() = std::move(*pending_plan_);
       pending_plan_.reset();
     } else if (pending_ack_) {
-      *in_flight_.mutable_ack() = *pending_ack_;
+      *message.mutable_ack() = *pending_ack_;
       pending_ack_.reset();
     } else {
-      return;
+      return false;
     }
-    writing_ = true;
-    // in_flight_ is untouched until OnWriteDone, so the write can start without the lock.
-    lock.unlock();
-    StartWrite(&in_flight_);
-    lock.lock();
+    return true;
+  }
+
+  void OnFinishRequestedLocked(const grpc::Status& status) override {
+    pending_plan_.reset();
+    pending_ack_.reset();
+    // Refusals are worth a line each; cancellations and shutdown are not.
+    if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
+        status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+      Log()->info("ingest stream from {} (node '{}') ended: {} {}", peer_, node_,
+                  static_cast<int>(status.error_code()), status.error_message());
+    }
   }
 
   IngestService& service_;
   const std::string peer_;
   v1::StreamRequest request_;  // only the reactor's read path touches it
 
-  std::mutex mutex_;
+  // Guarded by mutex_ (WriteQueueReactor's), together with the write state.
   uint64_t session_ = 0;
   std::string node_;
   uint64_t sent_plan_version_ = 0;
   std::optional<v1::ProbePlan> pending_plan_;
   std::optional<v1::Ack> pending_ack_;
-  v1::StreamResponse in_flight_;
-  bool writing_ = false;
-  bool finish_requested_ = false;
-  grpc::Status finish_status_;
 };
 
 grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse>* IngestService::Stream(

@@ -5,12 +5,15 @@
 #include <deque>
 #include <optional>
 
+#include "write_queue_reactor.h"
+
 namespace regionpulse {
 
 using SteadyClock = std::chrono::steady_clock;
 
-// One Watch stream. At most one write is in flight (a gRPC rule); changes queue behind it.
-class VerdictWatchStream final : public grpc::ServerWriteReactor<v1::WatchVerdictsResponse> {
+// One Watch stream; changes queue behind the write in flight.
+class VerdictWatchStream final : public WriteQueueReactor<grpc::ServerWriteReactor<v1::WatchVerdictsResponse>,
+                                                          v1::WatchVerdictsResponse> {
  public:
   // A slow reader never holds more than this many queued verdicts: the oldest go first, the
   // newest (the current verdict) always stays.
@@ -25,9 +28,9 @@ class VerdictWatchStream final : public grpc::ServerWriteReactor<v1::WatchVerdic
   // Called with the broadcaster's lock held.
   void Enqueue(const v1::Verdict& verdict, bool heartbeat) {
     std::unique_lock lock(mutex_);
-    if (finish_requested_) return;
+    if (finish_requested_locked()) return;
     // A heartbeat behind a queued verdict says nothing new.
-    if (heartbeat && (writing_ || !queue_.empty())) return;
+    if (heartbeat && (writing_locked() || !queue_.empty())) return;
     v1::WatchVerdictsResponse response;
     *response.mutable_verdict() = verdict;
     response.set_heartbeat(heartbeat);
@@ -50,60 +53,23 @@ class VerdictWatchStream final : public grpc::ServerWriteReactor<v1::WatchVerdic
     return next_heartbeat_;
   }
 
-  void FinishWith(const grpc::Status& status) {
-    std::unique_lock lock(mutex_);
-    if (finish_requested_) return;
-    finish_requested_ = true;
-    finish_status_ = status;
-    if (!writing_) {
-      lock.unlock();
-      Finish(status);
-    }
-  }
-
-  void OnWriteDone(bool ok) override {
-    std::unique_lock lock(mutex_);
-    writing_ = false;
-    if (!ok && !finish_requested_) {
-      // The client is gone; the stream still has to be finished exactly once.
-      finish_requested_ = true;
-      finish_status_ = grpc::Status::OK;
-    }
-    if (finish_requested_) {
-      const grpc::Status status = finish_status_;
-      lock.unlock();
-      Finish(status);
-      return;
-    }
-    StartNextWriteLocked(lock);
-  }
-
-  void OnCancel() override { FinishWith(grpc::Status::CANCELLED); }
-
   void OnDone() override {
     broadcaster_.Unsubscribe(this);
     delete this;
   }
 
  private:
-  void StartNextWriteLocked(std::unique_lock<std::mutex>& lock) {
-    if (writing_ || queue_.empty() || finish_requested_) return;
-    writing_ = true;
-    in_flight_ = std::move(queue_.front());
+  bool TakeNextWriteLocked(v1::WatchVerdictsResponse& message) override {
+    if (queue_.empty()) return false;
+    message = std::move(queue_.front());
     queue_.pop_front();
-    // in_flight_ is untouched until OnWriteDone, so the write can start without the lock.
-    lock.unlock();
-    StartWrite(&in_flight_);
+    return true;
   }
 
   VerdictBroadcaster& broadcaster_;
   const std::chrono::milliseconds interval_;
-  std::mutex mutex_;
+  // Guarded by mutex_ (WriteQueueReactor's), together with the write state.
   std::deque<v1::WatchVerdictsResponse> queue_;
-  v1::WatchVerdictsResponse in_flight_;
-  bool writing_ = false;
-  bool finish_requested_ = false;
-  grpc::Status finish_status_;
   SteadyClock::time_point next_heartbeat_ = SteadyClock::now();
 };
 
