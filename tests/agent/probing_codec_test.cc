@@ -1,7 +1,9 @@
 // STAMP codec: layouts, round trips in both modes, and every rejection reason.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <vector>
 
 #include "probe_codec.h"
 #include "regionpulse_shared.h"
@@ -65,6 +67,50 @@ TEST(ProbeCodec, UnauthenticatedSenderLayoutFollowsRfc8762) {
   EXPECT_EQ(bytes[14], 0xbe);
   EXPECT_EQ(bytes[15], 0xef);
   for (size_t i = 16; i < 44; ++i) EXPECT_EQ(bytes[i], 0) << "MBZ octet " << i;
+}
+
+// Round trips cannot catch an offset that encoder and decoder share; this pins the reflector
+// fields (the sender's common fields at the same offsets) to RFC 8762 figures 4 and 6.
+TEST(ProbeCodec, ReflectorLayoutsFollowRfc8762InBothModes) {
+  struct Field {
+    size_t unauthenticated_offset, authenticated_offset, length;
+    uint64_t value;
+  };
+  const ReflectorPacket packet = SampleReflector();
+  const Field fields[] = {
+      {0, 0, 4, packet.sequence},
+      {4, 16, 8, packet.timestamp},
+      {12, 24, 2, packet.error_estimate.Encode()},
+      {14, 26, 2, packet.ssid},
+      {16, 32, 8, packet.receive_timestamp},
+      {24, 48, 4, packet.sender_sequence},
+      {28, 64, 8, packet.sender_timestamp},
+      {36, 72, 2, packet.sender_error_estimate.Encode()},
+      {40, 80, 1, packet.sender_ttl},
+  };
+  for (auto mode : {StampMode::kUnauthenticated, StampMode::kAuthenticated}) {
+    const bool authenticated = mode == StampMode::kAuthenticated;
+    SCOPED_TRACE(authenticated ? "authenticated" : "unauthenticated");
+    const auto bytes = EncodeReflector(packet, mode, kKey);
+    const size_t base = StampBaseLength(mode);
+    ASSERT_GE(bytes.size(), base);
+    // Octets outside every field must be zero, except the HMAC (checked elsewhere).
+    std::vector<bool> in_field(base, false);
+    if (authenticated) std::fill(in_field.begin() + kStampHmacCovered, in_field.end(), true);
+    for (const Field& field : fields) {
+      const size_t offset = authenticated ? field.authenticated_offset : field.unauthenticated_offset;
+      uint64_t value = 0;
+      for (size_t i = 0; i < field.length; ++i) {
+        value = (value << 8) | bytes[offset + i];
+        in_field[offset + i] = true;
+      }
+      EXPECT_EQ(value, field.value) << "field at offset " << offset;
+    }
+    for (size_t i = 0; i < base; ++i) {
+      if (in_field[i]) continue;
+      EXPECT_EQ(bytes[i], 0) << "MBZ octet " << i;
+    }
+  }
 }
 
 TEST(ProbeCodec, KernelTlvIsFirstAtTheOffsetsTheTcProgramsUse) {
