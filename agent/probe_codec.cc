@@ -27,18 +27,20 @@ static_assert(kKernelStampTlvLength - kStampTlvHeader == RP_KSTAMP_VALUE_LEN);
 constexpr uint64_t kNtpUnixOffset = 2'208'988'800ULL;
 
 // Field offsets in the base packets. Unauthenticated and authenticated layouts differ only
-// by the MBZ octets RFC 8762 inserts to align fields for the HMAC.
-struct SenderLayout {
+// by the MBZ octets RFC 8762 inserts to align fields for the HMAC. Sender and reflector
+// packets start with the same four fields at the same offsets and have the same base length.
+struct CommonLayout {
   size_t sequence, timestamp, error_estimate, ssid, base;
 };
+// The fields only a reflector packet has.
 struct ReflectorLayout {
-  size_t sequence, timestamp, error_estimate, ssid, receive_timestamp, sender_sequence, sender_timestamp,
-      sender_error_estimate, sender_ttl, base;
+  size_t receive_timestamp, sender_sequence, sender_timestamp, sender_error_estimate, sender_ttl;
 };
-constexpr SenderLayout kSenderUnauth{0, 4, 12, 14, 44};
-constexpr SenderLayout kSenderAuth{0, 16, 24, 26, 112};
-constexpr ReflectorLayout kReflectorUnauth{0, 4, 12, 14, 16, 24, 28, 36, 40, 44};
-constexpr ReflectorLayout kReflectorAuth{0, 16, 24, 26, 32, 48, 64, 72, 80, 112};
+constexpr CommonLayout kCommonUnauth{0, 4, 12, 14, 44};
+constexpr CommonLayout kCommonAuth{0, 16, 24, 26, 112};
+constexpr ReflectorLayout kReflectorUnauth{16, 24, 28, 36, 40};
+constexpr ReflectorLayout kReflectorAuth{32, 48, 64, 72, 80};
+static_assert(kCommonUnauth.base == kStampBaseUnauthenticated && kCommonAuth.base == kStampBaseAuthenticated);
 
 void Put16(uint8_t* p, uint16_t v) {
   p[0] = static_cast<uint8_t>(v >> 8);
@@ -177,19 +179,51 @@ Decoded<T> Fail(DecodeProblem problem, std::string detail) {
   return d;
 }
 
-template <typename T>
-std::optional<Decoded<T>> CheckFrame(std::span<const uint8_t> bytes, StampMode mode, const MacKey& key) {
-  const size_t base = StampBaseLength(mode);
-  if (bytes.size() < base) {
-    return Fail<T>(DecodeProblem::kBadLength,
-                   std::to_string(bytes.size()) + " octets, the " +
-                       (mode == StampMode::kAuthenticated ? "authenticated" : "unauthenticated") +
-                       " base packet has " + std::to_string(base));
+// The base packet with the fields sender and reflector share, `write_own_fields(base)` for
+// the rest, the HMAC in authenticated mode, then the TLVs.
+template <typename Packet, typename WriteOwnFields>
+std::vector<uint8_t> EncodePacket(const Packet& packet, StampMode mode, const MacKey& key,
+                                  size_t padded_length, WriteOwnFields write_own_fields) {
+  const CommonLayout& l = mode == StampMode::kAuthenticated ? kCommonAuth : kCommonUnauth;
+  std::vector<uint8_t> out(l.base, 0);
+  Put32(out.data() + l.sequence, packet.sequence);
+  Put64(out.data() + l.timestamp, packet.timestamp);
+  Put16(out.data() + l.error_estimate, packet.error_estimate.Encode());
+  Put16(out.data() + l.ssid, packet.ssid);
+  write_own_fields(out.data());
+  if (mode == StampMode::kAuthenticated) Sign(out, key);
+  AppendTlvs(out, packet.kernel, packet.tlvs, padded_length);
+  return out;
+}
+
+// Checks length and HMAC, reads the fields sender and reflector share, `read_own_fields(base,
+// packet)` for the rest, then walks the TLVs.
+template <typename Packet, typename ReadOwnFields>
+Decoded<Packet> DecodePacket(std::span<const uint8_t> bytes, StampMode mode, const MacKey& key,
+                             ReadOwnFields read_own_fields) {
+  const CommonLayout& l = mode == StampMode::kAuthenticated ? kCommonAuth : kCommonUnauth;
+  if (bytes.size() < l.base) {
+    return Fail<Packet>(DecodeProblem::kBadLength,
+                        std::to_string(bytes.size()) + " octets, the " +
+                            (mode == StampMode::kAuthenticated ? "authenticated" : "unauthenticated") +
+                            " base packet has " + std::to_string(l.base));
   }
   if (mode == StampMode::kAuthenticated && !Verify(bytes, key)) {
-    return Fail<T>(DecodeProblem::kBadMac, key.empty() ? "no key to verify the HMAC" : "HMAC does not match");
+    return Fail<Packet>(DecodeProblem::kBadMac,
+                        key.empty() ? "no key to verify the HMAC" : "HMAC does not match");
   }
-  return std::nullopt;
+  Packet p;
+  p.sequence = Get32(bytes.data() + l.sequence);
+  p.timestamp = Get64(bytes.data() + l.timestamp);
+  p.error_estimate = ErrorEstimate::Decode(Get16(bytes.data() + l.error_estimate));
+  p.ssid = Get16(bytes.data() + l.ssid);
+  read_own_fields(bytes.data(), p);
+  if (auto failure = ParseTlvs(bytes.subspan(l.base), &p.kernel, &p.tlvs)) {
+    return Fail<Packet>(failure->problem, failure->detail);
+  }
+  Decoded<Packet> d;
+  d.packet = std::move(p);
+  return d;
 }
 
 }  // namespace
@@ -259,70 +293,34 @@ const char* DecodeProblemName(DecodeProblem problem) {
 
 std::vector<uint8_t> EncodeSender(const SenderPacket& packet, StampMode mode, const MacKey& key,
                                   size_t padded_length) {
-  const SenderLayout& l = mode == StampMode::kAuthenticated ? kSenderAuth : kSenderUnauth;
-  std::vector<uint8_t> out(l.base, 0);
-  Put32(out.data() + l.sequence, packet.sequence);
-  Put64(out.data() + l.timestamp, packet.timestamp);
-  Put16(out.data() + l.error_estimate, packet.error_estimate.Encode());
-  Put16(out.data() + l.ssid, packet.ssid);
-  if (mode == StampMode::kAuthenticated) Sign(out, key);
-  AppendTlvs(out, packet.kernel, packet.tlvs, padded_length);
-  return out;
+  return EncodePacket(packet, mode, key, padded_length, [](uint8_t*) {});
 }
 
 std::vector<uint8_t> EncodeReflector(const ReflectorPacket& packet, StampMode mode, const MacKey& key,
                                      size_t padded_length) {
   const ReflectorLayout& l = mode == StampMode::kAuthenticated ? kReflectorAuth : kReflectorUnauth;
-  std::vector<uint8_t> out(l.base, 0);
-  Put32(out.data() + l.sequence, packet.sequence);
-  Put64(out.data() + l.timestamp, packet.timestamp);
-  Put16(out.data() + l.error_estimate, packet.error_estimate.Encode());
-  Put16(out.data() + l.ssid, packet.ssid);
-  Put64(out.data() + l.receive_timestamp, packet.receive_timestamp);
-  Put32(out.data() + l.sender_sequence, packet.sender_sequence);
-  Put64(out.data() + l.sender_timestamp, packet.sender_timestamp);
-  Put16(out.data() + l.sender_error_estimate, packet.sender_error_estimate.Encode());
-  out[l.sender_ttl] = packet.sender_ttl;
-  if (mode == StampMode::kAuthenticated) Sign(out, key);
-  AppendTlvs(out, packet.kernel, packet.tlvs, padded_length);
-  return out;
+  return EncodePacket(packet, mode, key, padded_length, [&](uint8_t* out) {
+    Put64(out + l.receive_timestamp, packet.receive_timestamp);
+    Put32(out + l.sender_sequence, packet.sender_sequence);
+    Put64(out + l.sender_timestamp, packet.sender_timestamp);
+    Put16(out + l.sender_error_estimate, packet.sender_error_estimate.Encode());
+    out[l.sender_ttl] = packet.sender_ttl;
+  });
 }
 
 Decoded<SenderPacket> DecodeSender(std::span<const uint8_t> bytes, StampMode mode, const MacKey& key) {
-  if (auto failure = CheckFrame<SenderPacket>(bytes, mode, key)) return *failure;
-  const SenderLayout& l = mode == StampMode::kAuthenticated ? kSenderAuth : kSenderUnauth;
-  SenderPacket p;
-  p.sequence = Get32(bytes.data() + l.sequence);
-  p.timestamp = Get64(bytes.data() + l.timestamp);
-  p.error_estimate = ErrorEstimate::Decode(Get16(bytes.data() + l.error_estimate));
-  p.ssid = Get16(bytes.data() + l.ssid);
-  if (auto failure = ParseTlvs(bytes.subspan(l.base), &p.kernel, &p.tlvs)) {
-    return Fail<SenderPacket>(failure->problem, failure->detail);
-  }
-  Decoded<SenderPacket> d;
-  d.packet = std::move(p);
-  return d;
+  return DecodePacket<SenderPacket>(bytes, mode, key, [](const uint8_t*, SenderPacket&) {});
 }
 
 Decoded<ReflectorPacket> DecodeReflector(std::span<const uint8_t> bytes, StampMode mode, const MacKey& key) {
-  if (auto failure = CheckFrame<ReflectorPacket>(bytes, mode, key)) return *failure;
   const ReflectorLayout& l = mode == StampMode::kAuthenticated ? kReflectorAuth : kReflectorUnauth;
-  ReflectorPacket p;
-  p.sequence = Get32(bytes.data() + l.sequence);
-  p.timestamp = Get64(bytes.data() + l.timestamp);
-  p.error_estimate = ErrorEstimate::Decode(Get16(bytes.data() + l.error_estimate));
-  p.ssid = Get16(bytes.data() + l.ssid);
-  p.receive_timestamp = Get64(bytes.data() + l.receive_timestamp);
-  p.sender_sequence = Get32(bytes.data() + l.sender_sequence);
-  p.sender_timestamp = Get64(bytes.data() + l.sender_timestamp);
-  p.sender_error_estimate = ErrorEstimate::Decode(Get16(bytes.data() + l.sender_error_estimate));
-  p.sender_ttl = bytes[l.sender_ttl];
-  if (auto failure = ParseTlvs(bytes.subspan(l.base), &p.kernel, &p.tlvs)) {
-    return Fail<ReflectorPacket>(failure->problem, failure->detail);
-  }
-  Decoded<ReflectorPacket> d;
-  d.packet = std::move(p);
-  return d;
+  return DecodePacket<ReflectorPacket>(bytes, mode, key, [&](const uint8_t* in, ReflectorPacket& p) {
+    p.receive_timestamp = Get64(in + l.receive_timestamp);
+    p.sender_sequence = Get32(in + l.sender_sequence);
+    p.sender_timestamp = Get64(in + l.sender_timestamp);
+    p.sender_error_estimate = ErrorEstimate::Decode(Get16(in + l.sender_error_estimate));
+    p.sender_ttl = in[l.sender_ttl];
+  });
 }
 
 bool LooksAuthenticated(std::span<const uint8_t> bytes) {
