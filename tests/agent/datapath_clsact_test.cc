@@ -10,7 +10,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -91,6 +93,68 @@ size_t OpenDescriptors(pid_t pid) {
   return count;
 }
 
+// The agent in a forked child process, to be SIGKILLed. This process is made the subreaper
+// meanwhile, so the agent's orphaned reaper becomes our child and its exit can be awaited.
+// Whatever happens in the test, the destructor leaves no process of ours behind.
+class ForkedAgent {
+ public:
+  explicit ForkedAgent(const std::function<std::unique_ptr<BpfDatapath>()>& start) {
+    subreaper_ = prctl(PR_SET_CHILD_SUBREAPER, 1) == 0;
+    int report[2];
+    if (pipe(report) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      close(report[0]);
+      try {
+        auto datapath = start();
+        const char started = datapath->Attached() && !datapath->Attachments().at(0).tcx ? 'S' : 'F';
+        if (write(report[1], &started, 1) != 1) _exit(1);
+        pause();
+      } catch (...) {
+      }
+      _exit(1);
+    }
+    close(report[1]);
+    char started = 0;
+    started_ = pid_ > 0 && read(report[0], &started, 1) == 1 && started == 'S';
+    close(report[0]);
+  }
+  ~ForkedAgent() {
+    if (pid_ > 0 && !killed_) Kill();
+    for (const Process& orphan : ChildrenOf(getpid())) {
+      if (orphan.name == kReaperName) AwaitExit(orphan.pid);
+    }
+    if (subreaper_) prctl(PR_SET_CHILD_SUBREAPER, 0);
+  }
+  ForkedAgent(const ForkedAgent&) = delete;
+  ForkedAgent& operator=(const ForkedAgent&) = delete;
+
+  bool subreaper() const { return subreaper_; }
+  // Attached on clsact.
+  bool started() const { return started_; }
+  pid_t pid() const { return pid_; }
+  // The wait status of the SIGKILLed agent.
+  int Kill() {
+    killed_ = true;
+    kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    return status;
+  }
+  // The exit status of an orphaned reaper, or nullopt when it did not exit in time.
+  static std::optional<int> AwaitExit(pid_t reaper) {
+    int status = 0;
+    if (!PollUntil([&] { return waitpid(reaper, &status, WNOHANG) == reaper; })) return std::nullopt;
+    return status;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  bool subreaper_ = false;
+  bool started_ = false;
+  bool killed_ = false;
+};
+
 class DatapathClsactTest : public ::testing::Test {
  protected:
   DatapathClsactTest() : a_("cl-a"), b_("cl-b"), veth_(a_, b_, kIfname, "rpclb0", 96) {}
@@ -114,36 +178,17 @@ class DatapathClsactTest : public ::testing::Test {
     return std::move(started).value();
   }
 
-  // Starts the datapath in a forked child (the "agent"), checks its reaper, SIGKILLs the
-  // agent and waits for the reaper to finish (this process is made the subreaper, so the
-  // orphaned reaper becomes our child and its exit status can be read).
-  void AttachInAgentThenKillIt() {
-    ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-    int report[2];
-    ASSERT_EQ(pipe(report), 0);
-    const pid_t agent = fork();
-    ASSERT_GE(agent, 0);
-    if (agent == 0) {
-      close(report[0]);
-      try {
-        auto datapath = StartHere();
-        const char started = datapath->Attached() && !datapath->Attachments().at(0).tcx ? 'S' : 'F';
-        if (write(report[1], &started, 1) != 1) _exit(1);
-        pause();
-      } catch (...) {
-      }
-      _exit(1);
-    }
-    close(report[1]);
-    char started = 0;
-    const bool reported = read(report[0], &started, 1) == 1;
-    close(report[0]);
-    ASSERT_TRUE(reported && started == 'S') << "the agent did not attach on clsact";
+  // Starts the agent, checks it and its reaper, lets `before_kill` change the interface,
+  // SIGKILLs the agent and waits for the reaper to finish.
+  void AttachInAgentThenKillIt(const std::function<void()>& before_kill = [] {}) {
+    ForkedAgent agent([this] { return StartHere(); });
+    ASSERT_TRUE(agent.subreaper());
+    ASSERT_TRUE(agent.started()) << "the agent did not attach on clsact";
     EXPECT_TRUE(HasOurs(Filters("ingress"))) << Filters("ingress");
     EXPECT_TRUE(HasOurs(Filters("egress"))) << Filters("egress");
     EXPECT_TRUE(HasClsact());
 
-    const std::vector<Process> reapers = ChildrenOf(agent);
+    const std::vector<Process> reapers = ChildrenOf(agent.pid());
     ASSERT_EQ(reapers.size(), 1u) << "one reaper per clsact attachment";
     const pid_t reaper = reapers[0].pid;
     EXPECT_EQ(reapers[0].name, kReaperName);
@@ -155,16 +200,12 @@ class DatapathClsactTest : public ::testing::Test {
     // Only its end of the channel: no BPF link, map or socket of the agent survives in it.
     EXPECT_EQ(OpenDescriptors(reaper), 1u);
 
-    kill(agent, SIGKILL);
-    int status = 0;
-    ASSERT_EQ(waitpid(agent, &status, 0), agent);
-    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-
-    int reaper_status = -1;
-    EXPECT_TRUE(PollUntil([&] { return waitpid(reaper, &reaper_status, WNOHANG) == reaper; }))
-        << "the reaper did not exit after the agent died";
-    EXPECT_TRUE(WIFEXITED(reaper_status) && WEXITSTATUS(reaper_status) == 0) << reaper_status;
-    prctl(PR_SET_CHILD_SUBREAPER, 0);
+    before_kill();
+    const int status = agent.Kill();
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+    const std::optional<int> reaper_status = ForkedAgent::AwaitExit(reaper);
+    ASSERT_TRUE(reaper_status.has_value()) << "the reaper did not exit after the agent died";
+    EXPECT_TRUE(WIFEXITED(*reaper_status) && WEXITSTATUS(*reaper_status) == 0) << *reaper_status;
   }
 
   NetworkNamespace a_;
@@ -198,34 +239,7 @@ TEST_F(DatapathClsactTest, AKilledAgentsReaperLeavesAForeignFilterAndThePreexist
 TEST_F(DatapathClsactTest, AKilledAgentsReaperKeepsItsQdiscWhenAFilterJoinedAfterUs) {
   ASSERT_FALSE(HasClsact());
   // The foreign filter arrives after the agent created the qdisc (Cilium starting later).
-  ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-  int report[2];
-  ASSERT_EQ(pipe(report), 0);
-  const pid_t agent = fork();
-  ASSERT_GE(agent, 0);
-  if (agent == 0) {
-    close(report[0]);
-    try {
-      auto datapath = StartHere();
-      if (write(report[1], "S", 1) != 1) _exit(1);
-      pause();
-    } catch (...) {
-    }
-    _exit(1);
-  }
-  close(report[1]);
-  char started = 0;
-  ASSERT_EQ(read(report[0], &started, 1), 1) << "the agent did not start";
-  close(report[0]);
-  ASSERT_TRUE(HasClsact());
-  AddForeignFilter("egress");
-  const std::vector<Process> reapers = ChildrenOf(agent);
-  ASSERT_EQ(reapers.size(), 1u);
-  kill(agent, SIGKILL);
-  waitpid(agent, nullptr, 0);
-  int reaper_status = -1;
-  EXPECT_TRUE(PollUntil([&] { return waitpid(reapers[0].pid, &reaper_status, WNOHANG) == reapers[0].pid; }));
-  prctl(PR_SET_CHILD_SUBREAPER, 0);
+  AttachInAgentThenKillIt([&] { AddForeignFilter("egress"); });
   EXPECT_TRUE(PollUntil([&] { return !HasOurs(Filters("ingress")) && !HasOurs(Filters("egress")); }))
       << Filters("ingress") << Filters("egress");
   EXPECT_TRUE(HasForeign(Filters("egress"))) << Filters("egress");
