@@ -31,7 +31,7 @@ struct DatapathConfig {
   std::vector<RegionCidr> region_cidrs;
   std::vector<ReplicationFlowSpec> flows;
   // Explicit interface names; empty means auto-detect cilium_wg0, cilium_vxlan,
-  // cilium_geneve, then wg*.
+  // cilium_geneve, then wg* only while none of those exists (agent/interface_selection.h).
   std::vector<std::string> interfaces;
   // cgroup v2 directory for the sock_ops program; empty means the cgroup2 root.
   std::string cgroup_path;
