@@ -12,9 +12,10 @@
 // its death kills the namespace's other processes; a SIGKILL to the reaper itself or a reboot
 // also leaves the filters. Then the next start replaces our stale filters (same handle and
 // priority); a stale qdisc stays and is not ours from then on (the next attach finds it).
-// Cost: the reaper is a fork without exec, so it keeps the agent's memory as it was at attach
-// time; pages the agent writes afterwards are copied, up to the agent's private memory at
-// attach time once more. To the OOM killer it looks as large as the agent.
+// Cost: the reaper is a fork without exec, so it keeps the agent's private pages as they were
+// at attach time (each page the agent writes later is copied once). Attaching happens at
+// start-up: measured with regionpulse-agent, the reaper maps 2 MB of anonymous memory, 1.5 MB
+// of it still shared with the agent (agent RSS 19.8 MB, reaper RSS 3.6 MB).
 #pragma once
 
 #include <cstdint>
