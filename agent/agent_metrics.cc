@@ -167,7 +167,7 @@ AgentMetrics::AgentMetrics(const std::string& region, const std::string& zone, c
                          .Register(r);
   bpf_samples_dropped_ = &BuildCounter()
                               .Name("regionpulse_bpf_samples_dropped_total")
-                              .Help("Kernel samples lost because the ring buffer was full")
+                              .Help("Kernel samples lost: probe stamps the kernel could not write")
                               .Register(r);
   bpf_run_count_ = &BuildCounter()
                         .Name("regionpulse_bpf_program_runs_total")

@@ -476,9 +476,13 @@ std::vector<ProgramRunStats> BpfDatapath::ProgramStats() const {
   return result;
 }
 
-// Nothing is sampled one by one through a ring buffer yet: every signal is a counter.
+// Every kernel signal is a counter except the probe stamps, which travel in the probes
+// themselves (no ring buffer). A stamp the kernel could not write is the one sample lost.
 uint64_t BpfDatapath::SamplesDropped() const {
-  return 0;
+  const int fd = bpf_map__fd(impl_->tc->maps.rp_tc_stats);
+  uint64_t total = 0;
+  for (const uint64_t v : ReadPerCpu<uint64_t>(fd, RP_STAT_STAMP_FAILED)) total += v;
+  return total;
 }
 
 bool BpfDatapath::Attached() const {

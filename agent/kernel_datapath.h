@@ -85,7 +85,8 @@ class KernelDatapath {
   virtual std::vector<FlowCounters> FlowCountersNow() const = 0;
   virtual std::vector<InterfaceAttachment> Attachments() const = 0;
   virtual std::vector<ProgramRunStats> ProgramStats() const = 0;
-  // Kernel samples lost (ring buffer full), cumulative.
+  // Kernel samples lost, cumulative: probe stamps the kernel could not write (the probe then
+  // carries only user-space timestamps).
   virtual uint64_t SamplesDropped() const = 0;
   // Stamping probes in the kernel: at least one interface attached.
   virtual bool Attached() const = 0;
