@@ -121,9 +121,10 @@ std::vector<uint8_t> Reply(uint16_t type, uint32_t sequence, const std::vector<u
   header.nlmsg_len = static_cast<uint32_t>(NLMSG_HDRLEN + payload.size());
   header.nlmsg_type = type;
   header.nlmsg_seq = sequence;
-  std::vector<uint8_t> bytes(sizeof(header));
+  // Sized once and filled with memcpy: GCC 12 at -O2 warns (wrongly) on vector::insert here.
+  std::vector<uint8_t> bytes(sizeof(header) + payload.size());
   std::memcpy(bytes.data(), &header, sizeof(header));
-  bytes.insert(bytes.end(), payload.begin(), payload.end());
+  if (!payload.empty()) std::memcpy(bytes.data() + sizeof(header), payload.data(), payload.size());
   return bytes;
 }
 std::vector<uint8_t> IntPayload(int value, size_t extra = 0) {
