@@ -31,7 +31,7 @@ namespace {
 
 static_assert(sizeof(rp_counter) == 16);
 static_assert(sizeof(rp_region_lookup_cache) == 64);
-static_assert(offsetof(rp_tc_percpu, traffic) == 64);
+static_assert(offsetof(rp_tc_cpu_state, traffic) == 64);
 static_assert(sizeof(rp_lpm_v4_key) == 8);
 static_assert(sizeof(rp_lpm_v6_key) == 20);
 static_assert(sizeof(rp_tcp_region_counters) == 48);
@@ -83,6 +83,16 @@ template <typename T>
 std::vector<T> ReadPerCpu(int map_fd, uint32_t key) {
   std::vector<T> values(static_cast<size_t>(libbpf_num_possible_cpus()));
   if (bpf_map_lookup_elem(map_fd, &key, values.data()) != 0) return {};
+  return values;
+}
+
+// The entries of an array holding one entry per CPU (rp_tc_cpu_state), in CPU order.
+template <typename T>
+std::vector<T> ReadCpuEntries(int map_fd) {
+  std::vector<T> values(static_cast<size_t>(libbpf_num_possible_cpus()));
+  for (uint32_t cpu = 0; cpu < values.size(); ++cpu) {
+    if (bpf_map_lookup_elem(map_fd, &cpu, &values[cpu]) != 0) return {};
+  }
   return values;
 }
 
@@ -153,6 +163,10 @@ Status BpfDatapath::Impl::Load() {
   tc = tunnel_tc__open();
   if (tc == nullptr) return Error{"opening the tunnel_tc BPF object", errno};
   tc->rodata->rp_probe_port = config.probe_port;
+  // One counter entry per CPU the kernel may run the programs on.
+  if (int rc = bpf_map__set_max_entries(tc->maps.rp_tc_cpu_state, libbpf_num_possible_cpus()); rc != 0) {
+    return Error{"sizing the per-CPU traffic counters of tunnel_tc", -rc};
+  }
   if (tunnel_tc__load(tc) != 0) {
     return Error{
         "loading the tunnel_tc tc programs (the verifier or a missing kernel feature refused them; "
@@ -407,9 +421,9 @@ BpfDatapath::~BpfDatapath() = default;
 
 std::map<RegionId, RegionTrafficCounters> BpfDatapath::RegionCounters() const {
   std::map<RegionId, RegionTrafficCounters> result;
-  const int tc_fd = bpf_map__fd(impl_->tc->maps.rp_tc_percpu);
+  const int tc_fd = bpf_map__fd(impl_->tc->maps.rp_tc_cpu_state);
   const int tcp_fd = bpf_map__fd(impl_->tcp->maps.rp_tcp_regions);
-  const std::vector<rp_tc_percpu> traffic = ReadPerCpu<rp_tc_percpu>(tc_fd, 0);
+  const std::vector<rp_tc_cpu_state> traffic = ReadCpuEntries<rp_tc_cpu_state>(tc_fd);
   for (const RegionId region : impl_->regions) {
     RegionTrafficCounters& out = result[region];
     for (const auto& cpu : traffic) {

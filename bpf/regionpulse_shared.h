@@ -90,12 +90,15 @@ struct rp_region_lookup_cache {
   __u32 pad[7]; /* to 64 bytes: the counters start on their own cache line */
 };
 
-/* Everything the per-packet path writes, in the single entry of a per-CPU array: one map
- * lookup and as few cache lines as possible per packet (a cold line costs far more than the
- * program's instructions, see docs/benchmarks.md). */
-struct rp_tc_percpu {
+/* Everything the per-packet path writes for one CPU: entry N of the array rp_tc_cpu_state
+ * belongs to CPU N. As few cache lines as possible per packet: a cold line costs far more
+ * than the program's instructions (docs/benchmarks.md). */
+struct rp_tc_cpu_state {
   struct rp_region_lookup_cache cache;
   struct rp_counter traffic[RP_REGION_TRAFFIC_SLOTS];
+  /* Never written: the kernel does not align array entries to cache lines, so this keeps the
+   * next CPU's hot lines from sharing one with this CPU's counters. */
+  __u8 pad_to_next_cpu[64];
 };
 
 /* tunnel_tc.bpf.c: per-CPU array of RP_STAT_COUNT __u64 event counters. */

@@ -37,12 +37,16 @@ const volatile __u16 rp_probe_port = RP_STAMP_DEFAULT_PORT;
  * still comes from the kernel. */
 const volatile __u32 rp_l3_header_offset = 0;
 
+/* One entry per possible CPU, indexed by the CPU the program runs on (max_entries is set by
+ * the loader). A plain array rather than a per-CPU one: the verifier turns a lookup in it into
+ * address arithmetic on constants, while a per-CPU array's lookup first loads the CPU's
+ * pointer from the map, one more cold cache line on every packet. */
 struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(type, BPF_MAP_TYPE_ARRAY);
   __uint(max_entries, 1);
   __type(key, __u32);
-  __type(value, struct rp_tc_percpu);
-} rp_tc_percpu SEC(".maps");
+  __type(value, struct rp_tc_cpu_state);
+} rp_tc_cpu_state SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -51,8 +55,10 @@ struct {
   __type(value, __u64);
 } rp_tc_stats SEC(".maps");
 
-static __always_inline __u32 region_of_v4_cached(struct rp_region_lookup_cache* cache, __be32 addr) {
-  if (cache->v4_valid && cache->v4_addr == addr) return cache->v4_region;
+/* The slow paths below are separate BPF functions (__noinline) so that the per-packet path of
+ * the JIT-ed program stays a short straight run of instructions: a cold instruction cache line
+ * costs as much as a cold data line. */
+static __noinline __u32 region_of_v4_miss(struct rp_region_lookup_cache* cache, __be32 addr) {
   const __u32 region = rp_region_of_v4(addr);
   cache->v4_addr = addr;
   cache->v4_region = region;
@@ -60,15 +66,25 @@ static __always_inline __u32 region_of_v4_cached(struct rp_region_lookup_cache* 
   return region;
 }
 
+static __noinline __u32 region_of_v6_miss(struct rp_region_lookup_cache* cache, const __u32 addr[4]) {
+  __u32 key[4] = {addr[0], addr[1], addr[2], addr[3]};
+  const __u32 region = rp_region_of_v6(key);
+  __builtin_memcpy(cache->v6_addr, key, 16);
+  cache->v6_region = region;
+  cache->v6_valid = 1;
+  return region;
+}
+
+static __always_inline __u32 region_of_v4_cached(struct rp_region_lookup_cache* cache, __be32 addr) {
+  if (cache->v4_valid && cache->v4_addr == addr) return cache->v4_region;
+  return region_of_v4_miss(cache, addr);
+}
+
 static __always_inline __u32 region_of_v6_cached(struct rp_region_lookup_cache* cache, const __u32 addr[4]) {
   if (cache->v6_valid && cache->v6_addr[0] == addr[0] && cache->v6_addr[1] == addr[1] &&
       cache->v6_addr[2] == addr[2] && cache->v6_addr[3] == addr[3])
     return cache->v6_region;
-  const __u32 region = rp_region_of_v6(addr);
-  __builtin_memcpy(cache->v6_addr, addr, 16);
-  cache->v6_region = region;
-  cache->v6_valid = 1;
-  return region;
+  return region_of_v6_miss(cache, addr);
 }
 
 struct kstamp_head {
@@ -83,7 +99,7 @@ static __always_inline void stat_inc(__u32 which) {
   if (value) *value += 1;
 }
 
-static __always_inline void count_traffic(struct __sk_buff* skb, struct rp_tc_percpu* pc, __u32 region,
+static __always_inline void count_traffic(struct __sk_buff* skb, struct rp_tc_cpu_state* pc, __u32 region,
                                           __u32 direction) {
   const __u32 slot = region * RP_DIR_COUNT + direction;
   if (slot >= RP_REGION_TRAFFIC_SLOTS) return;
@@ -102,7 +118,7 @@ static __always_inline int is_kstamp_tlv(struct __sk_buff* skb, __u32 offset) {
 
 /* l4: offset of the UDP header. Writes the slot this hook owns when the packet is a probe
  * carrying our TLV and the slot is still empty; leaves every other packet untouched. */
-static __always_inline void stamp_probe(struct __sk_buff* skb, __u32 l4, int egress) {
+static __noinline void stamp_probe(struct __sk_buff* skb, __u32 l4, int egress) {
   struct udphdr udp;
   if (bpf_skb_load_bytes(skb, l4, &udp, sizeof(udp))) return;
 
@@ -160,41 +176,41 @@ static __always_inline void stamp_probe(struct __sk_buff* skb, __u32 l4, int egr
   stat_inc(RP_STAT_STAMP_T1 + slot);
 }
 
-/* Copies the IP header to the stack: straight from the linear data when it is there (the
- * usual case, no helper call), else through bpf_skb_load_bytes. Returns 0 on success. */
-static __always_inline int read_l3(struct __sk_buff* skb, __u32 l3, void* dst, __u32 len) {
-  void* data = (void*)(long)skb->data;
-  void* data_end = (void*)(long)skb->data_end;
-  if (data + l3 + len <= data_end) {
-    __builtin_memcpy(dst, data + l3, len);
-    return 0;
-  }
-  return bpf_skb_load_bytes(skb, l3, dst, len);
-}
-
+/* Reads the fields it needs straight from the packet when the header is in the linear data
+ * (the usual case: no copy, no helper call), else from a copy made by bpf_skb_load_bytes. */
 static __always_inline int handle(struct __sk_buff* skb, __u32 l3, int egress) {
   const __u32 direction = egress ? RP_DIR_EGRESS : RP_DIR_INGRESS;
-  __u32 zero = 0;
-  struct rp_tc_percpu* pc = bpf_map_lookup_elem(&rp_tc_percpu, &zero);
+  /* tc programs run with migration disabled: the CPU stays the same for the whole run. */
+  __u32 cpu = bpf_get_smp_processor_id();
+  struct rp_tc_cpu_state* pc = bpf_map_lookup_elem(&rp_tc_cpu_state, &cpu);
   if (!pc) return TC_ACT_UNSPEC;
+  void* data = (void*)(long)skb->data;
+  void* data_end = (void*)(long)skb->data_end;
   if (skb->protocol == bpf_htons(ETH_P_IP)) {
-    struct iphdr ip;
-    if (read_l3(skb, l3, &ip, sizeof(ip))) return TC_ACT_UNSPEC;
-    if (ip.version != 4 || ip.ihl < 5) return TC_ACT_UNSPEC;
-    count_traffic(skb, pc, region_of_v4_cached(&pc->cache, egress ? ip.daddr : ip.saddr), direction);
+    struct iphdr copy;
+    const struct iphdr* ip = data + l3;
+    if ((void*)(ip + 1) > data_end) {
+      if (bpf_skb_load_bytes(skb, l3, &copy, sizeof(copy))) return TC_ACT_UNSPEC;
+      ip = &copy;
+    }
+    if (ip->version != 4 || ip->ihl < 5) return TC_ACT_UNSPEC;
+    count_traffic(skb, pc, region_of_v4_cached(&pc->cache, egress ? ip->daddr : ip->saddr), direction);
     /* Fragments: the TLV of a fragmented probe is not reliably in this skb. */
-    if (ip.protocol != IPPROTO_UDP || (ip.frag_off & bpf_htons(IP_MF_AND_OFFSET))) return TC_ACT_UNSPEC;
-    stamp_probe(skb, l3 + ip.ihl * 4, egress);
+    if (ip->protocol != IPPROTO_UDP || (ip->frag_off & bpf_htons(IP_MF_AND_OFFSET))) return TC_ACT_UNSPEC;
+    stamp_probe(skb, l3 + ip->ihl * 4, egress);
   } else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
-    struct ipv6hdr ip6;
-    if (read_l3(skb, l3, &ip6, sizeof(ip6))) return TC_ACT_UNSPEC;
-    if (ip6.version != 6) return TC_ACT_UNSPEC;
-    __u32 remote[4];
-    __builtin_memcpy(remote, egress ? &ip6.daddr : &ip6.saddr, sizeof(remote));
+    struct ipv6hdr copy;
+    const struct ipv6hdr* ip6 = data + l3;
+    if ((void*)(ip6 + 1) > data_end) {
+      if (bpf_skb_load_bytes(skb, l3, &copy, sizeof(copy))) return TC_ACT_UNSPEC;
+      ip6 = &copy;
+    }
+    if (ip6->version != 6) return TC_ACT_UNSPEC;
+    const __u32* remote = egress ? ip6->daddr.in6_u.u6_addr32 : ip6->saddr.in6_u.u6_addr32;
     count_traffic(skb, pc, region_of_v6_cached(&pc->cache, remote), direction);
     /* Probes are sent without extension headers; anything else is only counted. */
-    if (ip6.nexthdr != IPPROTO_UDP) return TC_ACT_UNSPEC;
-    stamp_probe(skb, l3 + sizeof(ip6), egress);
+    if (ip6->nexthdr != IPPROTO_UDP) return TC_ACT_UNSPEC;
+    stamp_probe(skb, l3 + sizeof(*ip6), egress);
   }
   return TC_ACT_UNSPEC;
 }

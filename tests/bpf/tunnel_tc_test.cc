@@ -40,6 +40,7 @@ class TunnelTcTest : public ::testing::Test {
     ASSERT_NE(skel_, nullptr);
     skel_->rodata->rp_probe_port = kProbePort;
     skel_->rodata->rp_l3_header_offset = kEthHeader;
+    ASSERT_EQ(bpf_map__set_max_entries(skel_->maps.rp_tc_cpu_state, libbpf_num_possible_cpus()), 0);
     ASSERT_EQ(tunnel_tc__load(skel_), 0) << "loading tunnel_tc: " << strerror(errno);
     AddV4("10.1.0.0", 16, 1);
     AddV4("10.1.5.0", 24, 2);
@@ -87,9 +88,10 @@ class TunnelTcTest : public ::testing::Test {
   }
 
   rp_counter Traffic(uint32_t region, uint32_t direction) const {
-    std::vector<rp_tc_percpu> per_cpu(static_cast<size_t>(libbpf_num_possible_cpus()));
-    const uint32_t zero = 0;
-    bpf_map_lookup_elem(bpf_map__fd(skel_->maps.rp_tc_percpu), &zero, per_cpu.data());
+    std::vector<rp_tc_cpu_state> per_cpu(static_cast<size_t>(libbpf_num_possible_cpus()));
+    for (uint32_t cpu = 0; cpu < per_cpu.size(); ++cpu) {
+      EXPECT_EQ(bpf_map_lookup_elem(bpf_map__fd(skel_->maps.rp_tc_cpu_state), &cpu, &per_cpu[cpu]), 0);
+    }
     rp_counter total{};
     for (const auto& cpu : per_cpu) {
       total.packets += cpu.traffic[region * RP_DIR_COUNT + direction].packets;
