@@ -3,6 +3,8 @@
 //   --ours   the real datapath through BpfDatapath::Start (tc programs, sock_ops, tracepoints)
 //   --empty  an empty tc program (bench_empty.bpf.c) on tcx after ours, and an empty sock_ops
 //            program on the cgroup2 root: the floor
+//   --count  the cheapest counting tc program (bench_empty.bpf.c) on tcx after those: the
+//            floor of any program that reads the packet and updates a counter
 // Output, one line per program:  <name> <run_cnt> <run_time_ns>, then wire_packets_tx/rx N
 // Run it with kernel.bpf_stats_enabled=1, or the counts stay 0.
 #include <bpf/bpf.h>
@@ -37,7 +39,7 @@ void PrintStats(const std::string& name, int prog_fd) {
 
 int main(int argc, char** argv) {
   std::string iface;
-  bool ours = false, empty = false;
+  bool ours = false, empty = false, count = false;
   std::string remote_cidr = "0.0.0.0/0";
   uint16_t flow_port = 5201;
   for (int i = 1; i < argc; ++i) {
@@ -46,6 +48,8 @@ int main(int argc, char** argv) {
       ours = true;
     else if (arg == "--empty")
       empty = true;
+    else if (arg == "--count")
+      count = true;
     else if (arg == "--iface" && i + 1 < argc)
       iface = argv[++i];
     else if (arg == "--remote-cidr" && i + 1 < argc)
@@ -54,12 +58,12 @@ int main(int argc, char** argv) {
       flow_port = static_cast<uint16_t>(std::stoi(argv[++i]));
     else {
       std::cerr << "usage: " << argv[0]
-                << " --iface IF [--ours] [--empty] [--remote-cidr CIDR] [--flow-port P]\n";
+                << " --iface IF [--ours] [--empty] [--count] [--remote-cidr CIDR] [--flow-port P]\n";
       return 2;
     }
   }
-  if (iface.empty() || (!ours && !empty)) {
-    std::cerr << "need --iface and at least one of --ours, --empty\n";
+  if (iface.empty() || (!ours && !empty && !count)) {
+    std::cerr << "need --iface and at least one of --ours, --empty, --count\n";
     return 2;
   }
 
@@ -78,14 +82,17 @@ int main(int argc, char** argv) {
   }
   bench_empty* skel = nullptr;
   int links[2] = {-1, -1};
+  int count_links[2] = {-1, -1};
   bpf_link* sock_ops_link = nullptr;
-  if (empty) {
+  const unsigned ifindex = if_nametoindex(iface.c_str());
+  if (empty || count) {
     skel = bench_empty__open_and_load();
-    const unsigned ifindex = if_nametoindex(iface.c_str());
     if (skel == nullptr || ifindex == 0) {
-      std::cerr << "loading the empty program or finding " << iface << ": " << strerror(errno) << "\n";
+      std::cerr << "loading the floor programs or finding " << iface << ": " << strerror(errno) << "\n";
       return 1;
     }
+  }
+  if (empty) {
     links[0] = bpf_link_create(bpf_program__fd(skel->progs.bench_empty_ingress), ifindex,
                                static_cast<bpf_attach_type>(kTcxIngress), nullptr);
     links[1] = bpf_link_create(bpf_program__fd(skel->progs.bench_empty_egress), ifindex,
@@ -105,6 +112,16 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  if (count) {
+    count_links[0] = bpf_link_create(bpf_program__fd(skel->progs.bench_count_ingress), ifindex,
+                                     static_cast<bpf_attach_type>(kTcxIngress), nullptr);
+    count_links[1] = bpf_link_create(bpf_program__fd(skel->progs.bench_count_egress), ifindex,
+                                     static_cast<bpf_attach_type>(kTcxEgress), nullptr);
+    if (count_links[0] < 0 || count_links[1] < 0) {
+      std::cerr << "tcx attach of the counting program on " << iface << ": " << strerror(errno) << "\n";
+      return 1;
+    }
+  }
   std::cout << "ready" << std::endl;
   std::string ignored;
   while (std::getline(std::cin, ignored)) {
@@ -121,14 +138,19 @@ int main(int argc, char** argv) {
       std::cout << "wire_packets_rx " << it->second.rx_packets << "\n";
     }
   }
-  if (skel) {
+  if (empty) {
     PrintStats("bench_empty/bench_empty_ingress", bpf_program__fd(skel->progs.bench_empty_ingress));
     PrintStats("bench_empty/bench_empty_egress", bpf_program__fd(skel->progs.bench_empty_egress));
     PrintStats("bench_empty/bench_empty_sock_ops", bpf_program__fd(skel->progs.bench_empty_sock_ops));
-    bpf_link__destroy(sock_ops_link);
-    close(links[0]);
-    close(links[1]);
-    bench_empty__destroy(skel);
   }
+  if (count) {
+    PrintStats("bench_count/bench_count_ingress", bpf_program__fd(skel->progs.bench_count_ingress));
+    PrintStats("bench_count/bench_count_egress", bpf_program__fd(skel->progs.bench_count_egress));
+  }
+  bpf_link__destroy(sock_ops_link);
+  for (const int fd : {links[0], links[1], count_links[0], count_links[1]}) {
+    if (fd >= 0) close(fd);
+  }
+  bench_empty__destroy(skel);
   return 0;
 }
