@@ -90,33 +90,6 @@ uint64_t RandomInstanceId() {
   return any(device);
 }
 
-Result<std::string> ReadWholeFile(const std::string& path, const std::string& what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error{"read " + what + " " + path, errno};
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  return contents.str();
-}
-
-Result<std::shared_ptr<grpc::ChannelCredentials>> StreamCredentials(const TlsSettings& tls) {
-  if (!tls.enabled()) return std::shared_ptr<grpc::ChannelCredentials>(grpc::InsecureChannelCredentials());
-  grpc::SslCredentialsOptions options;
-  if (!tls.ca_file.empty()) {
-    auto ca = ReadWholeFile(tls.ca_file, "tls.ca_file");
-    if (!ca) return ca.error();
-    options.pem_root_certs = *ca;
-  }
-  if (!tls.cert_file.empty()) {
-    auto cert = ReadWholeFile(tls.cert_file, "tls.cert_file");
-    if (!cert) return cert.error();
-    auto key = ReadWholeFile(tls.key_file, "tls.key_file");
-    if (!key) return key.error();
-    options.pem_cert_chain = *cert;
-    options.pem_private_key = *key;
-  }
-  return grpc::SslCredentials(options);
-}
-
 std::chrono::milliseconds Millis(std::chrono::nanoseconds d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d);
 }
@@ -193,7 +166,7 @@ Status Agent::StartParts() {
   prober_ = std::make_unique<Prober>(io_, ProberConfigFrom(config_), *folder_);
   if (!config_.static_peers.empty()) prober_->SetTargets(TargetsFromStaticPeers(config_.static_peers));
 
-  auto credentials = StreamCredentials(config_.tls);
+  auto credentials = AggregatorChannelCredentials(config_.tls);
   if (!credentials) return Error{"aggregator TLS: " + credentials.error().ToString()};
   for (const auto& endpoint : config_.aggregators) {
     AggregatorStreamOptions options;
@@ -204,6 +177,7 @@ Status Agent::StartParts() {
     options.keepalive_interval = Millis(config_.keepalive_interval);
     options.keepalive_timeout = Millis(config_.keepalive_timeout);
     options.credentials = *credentials;
+    options.tls = config_.tls;
     streams_.push_back(std::make_unique<AggregatorStream>(
         options, [this] { return BuildHello(); }, instance_id_,
         [this](const std::string& aggregator, const v1::ProbePlan& plan) {

@@ -11,7 +11,12 @@
 #include "component_logger.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <cmath>
+#include <fstream>
+#include <sstream>
+#include <string_view>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -23,7 +28,102 @@ std::shared_ptr<spdlog::logger> Log() {
   return ComponentLogger("aggregator_stream");
 }
 
+Result<std::string> ReadWholeFile(const std::string& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error{"read " + what + " " + path, errno};
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+bool ContainsAnyOf(const std::string& text, std::initializer_list<std::string_view> needles) {
+  std::string lower = text;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  return std::any_of(needles.begin(), needles.end(),
+                     [&](std::string_view needle) { return lower.find(needle) != std::string::npos; });
+}
+
+// The host part of "host:port", "[v6]:port" or a gRPC target with a scheme.
+std::string HostOf(const std::string& endpoint) {
+  std::string target = endpoint;
+  if (auto scheme = target.find("://"); scheme != std::string::npos) target = target.substr(scheme + 3);
+  if (auto colon = target.find(':'); colon != std::string::npos && !target.starts_with("[")) {
+    return target.substr(0, colon);
+  }
+  if (target.starts_with("[")) return target.substr(1, target.find(']') - 1);
+  return target;
+}
+
 }  // namespace
+
+std::string ConnectFailureExplanation(const grpc::Status& status, const std::string& endpoint,
+                                      const TlsSettings& tls) {
+  if (status.error_code() != grpc::StatusCode::UNAVAILABLE) return "";
+  const std::string& message = status.error_message();
+  // What the peer did when the connection broke off before HTTP/2 began.
+  const bool closed =
+      ContainsAnyOf(message, {"socket closed", "connection reset", "broken pipe", "end of tcp stream"});
+  if (!tls.enabled()) {
+    if (!closed) return "";
+    return "aggregator " + endpoint +
+           " closed the connection before HTTP/2 began: it most likely serves TLS only, and this agent has "
+           "no "
+           "tls settings (plaintext); set tls.ca_file to the CA of its certificate";
+  }
+  if (ContainsAnyOf(message, {"wrong version number", "packet length too long", "http request"})) {
+    return "TLS: aggregator " + endpoint +
+           " does not answer in TLS (it serves plaintext?): configure tls on the aggregator, or remove tls "
+           "from "
+           "this agent";
+  }
+  if (ContainsAnyOf(message, {"certificate verify failed", "unable to get local issuer certificate",
+                              "self-signed certificate", "self signed certificate"})) {
+    const std::string trusted = tls.ca_file.empty()
+                                    ? "by a CA of the system's trust store (tls.ca_file is not set)"
+                                    : "by the CA in tls.ca_file " + tls.ca_file;
+    return "TLS: the certificate of aggregator " + endpoint + " is not trusted: it is not signed " + trusted +
+           ", or it expired or is not valid yet";
+  }
+  if (ContainsAnyOf(message, {"certificate has expired", "certificate is not yet valid"})) {
+    return "TLS: the certificate of aggregator " + endpoint + " is outside its validity period";
+  }
+  if (ContainsAnyOf(message, {"peer name", "hostname mismatch"})) {
+    return "TLS: the certificate of aggregator " + endpoint + " does not name host '" + HostOf(endpoint) +
+           "' in its subjectAltName";
+  }
+  if (closed || ContainsAnyOf(message, {"certificate required", "handshake failure", "bad certificate",
+                                        "unknown ca", "certificate unknown"})) {
+    if (tls.cert_file.empty()) {
+      return "TLS: aggregator " + endpoint +
+             " broke off the TLS handshake: it most likely requires a client certificate, and this agent has "
+             "none (tls.cert_file and tls.key_file are not set)";
+    }
+    return "TLS: aggregator " + endpoint +
+           " broke off the TLS handshake: it most likely does not accept the client certificate in "
+           "tls.cert_file " +
+           tls.cert_file + " (not signed by the CA in its tls.client_ca_file, or expired)";
+  }
+  return "";
+}
+
+Result<std::shared_ptr<grpc::ChannelCredentials>> AggregatorChannelCredentials(const TlsSettings& tls) {
+  if (!tls.enabled()) return std::shared_ptr<grpc::ChannelCredentials>(grpc::InsecureChannelCredentials());
+  grpc::SslCredentialsOptions options;
+  if (!tls.ca_file.empty()) {
+    auto ca = ReadWholeFile(tls.ca_file, "tls.ca_file");
+    if (!ca) return ca.error();
+    options.pem_root_certs = *ca;
+  }
+  if (!tls.cert_file.empty()) {
+    auto cert = ReadWholeFile(tls.cert_file, "tls.cert_file");
+    if (!cert) return cert.error();
+    auto key = ReadWholeFile(tls.key_file, "tls.key_file");
+    if (!key) return key.error();
+    options.pem_cert_chain = *cert;
+    options.pem_private_key = *key;
+  }
+  return grpc::SslCredentials(options);
+}
 
 std::chrono::milliseconds ReconnectBackoff::Delay(uint32_t attempt, double uniform01) const {
   double base = static_cast<double>(initial.count());
@@ -243,6 +343,13 @@ void AggregatorStream::OnCallDone(Call* call, const grpc::Status& status) {
   ++stats_.disconnects;
   if (!status.ok()) {
     stats_.last_error = "code " + std::to_string(status.error_code()) + ": " + status.error_message();
+    // gRPC's words for a failed handshake ("Socket closed", "wrong version number") do not
+    // say what to fix; the explanation does, naming the file, and comes first.
+    if (!call->answered) {
+      if (auto why = ConnectFailureExplanation(status, options_.endpoint, options_.tls); !why.empty()) {
+        stats_.last_error = why + "; gRPC said " + stats_.last_error;
+      }
+    }
   }
   if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
     // The aggregator refused a report. Replaying it would be refused again, forever, and
@@ -262,11 +369,12 @@ void AggregatorStream::OnCallDone(Call* call, const grpc::Status& status) {
     }
   }
   if (!stopping_) {
-    // Only the first failure after an up period is worth a warning; a long outage would
-    // otherwise log on every attempt.
-    if (call->answered || failed_attempts_ == 0) {
-      Log()->warn("aggregator {}: stream ended ({}), reconnecting with backoff", options_.endpoint,
-                  stats_.last_error.empty() ? "closed by server" : stats_.last_error);
+    // Only the first failure after an up period, or a failure unlike the one logged last, is
+    // worth a warning; a long outage would otherwise log on every attempt.
+    std::string error = stats_.last_error.empty() ? "closed by server" : stats_.last_error;
+    if (call->answered || failed_attempts_ == 0 || error != last_logged_error_) {
+      Log()->warn("aggregator {}: stream ended ({}), reconnecting with backoff", options_.endpoint, error);
+      last_logged_error_ = error;
     }
     ScheduleReconnectLocked();
   }

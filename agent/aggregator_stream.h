@@ -18,8 +18,10 @@
 #include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
 
+#include "agent/agent_config.h"
 #include "agent/report_buffer.h"
 #include "regionpulse/v1/ingest.grpc.pb.h"
+#include "result.h"
 
 namespace regionpulse {
 
@@ -46,7 +48,22 @@ struct AggregatorStreamOptions {
   std::chrono::milliseconds keepalive_timeout{5'000};
   // nullptr means plaintext.
   std::shared_ptr<grpc::ChannelCredentials> credentials;
+  // The settings `credentials` were made from (empty for plaintext): a connection that fails
+  // in the TLS handshake is explained with them, naming the file to look at.
+  TlsSettings tls;
 };
+
+// The channel credentials of the aggregator streams: plaintext when no TLS file is set, else
+// TLS trusting tls.ca_file (the system roots without it) and presenting tls.cert_file and
+// tls.key_file when set. Fails naming the key and file that cannot be read.
+Result<std::shared_ptr<grpc::ChannelCredentials>> AggregatorChannelCredentials(const TlsSettings& tls);
+
+// Plain words for a call to `endpoint` that failed before the aggregator answered: what gRPC's
+// TLS or transport error most likely means for an agent with these TLS settings (wrong CA, a
+// client certificate the aggregator wants or refuses, TLS on one side only). Empty when the
+// status says it plainly already (connection refused) or is not a connection failure. Pure.
+std::string ConnectFailureExplanation(const grpc::Status& status, const std::string& endpoint,
+                                      const TlsSettings& tls);
 
 struct AggregatorStreamStats {
   bool up = false;               // a call is open and the aggregator answered on it
@@ -121,8 +138,9 @@ class AggregatorStream {
   bool alarm_pending_ = false;
   bool started_ = false;
   bool stopping_ = false;
-  uint32_t failed_attempts_ = 0;  // since the last call that came up
-  bool isolate_refused_ = false;  // after a refusal: one report in flight at a time
+  uint32_t failed_attempts_ = 0;   // since the last call that came up
+  std::string last_logged_error_;  // a failure is logged again only when it changes
+  bool isolate_refused_ = false;   // after a refusal: one report in flight at a time
   std::mt19937_64 random_;
   AggregatorStreamStats stats_;
 };
