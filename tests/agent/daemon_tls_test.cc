@@ -1,0 +1,332 @@
+// The agent's aggregator stream over TLS against the real aggregator (in-process, listening
+// on loopback), with certificates made at test time: server TLS, mutual TLS with and without
+// a client certificate, a wrong CA, and TLS on one side only. Credentials come from the
+// agent's own AggregatorChannelCredentials, so what is tested is what the daemon runs.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../aggregator/service_test_support.h"
+#include "agent/aggregator_stream.h"
+#include "component_logger.h"
+#include "daemon_tls_certificates.h"
+
+namespace regionpulse {
+namespace {
+
+using namespace std::chrono_literals;
+using std::chrono::milliseconds;
+using ::testing::HasSubstr;
+using testing::TempDir;
+
+constexpr uint64_t kInstance = 0x7157;
+
+template <typename Condition>
+bool Eventually(Condition condition, milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  return true;
+}
+
+v1::Hello AgentHello() {
+  v1::Hello hello;
+  hello.set_node("tls-node-1");
+  hello.set_region("eu-west-1");
+  hello.set_zone("eu-west-1a");
+  hello.set_agent_version("test");
+  hello.mutable_probe_endpoint()->set_address("10.2.0.1");
+  hello.mutable_probe_endpoint()->set_port(862);
+  *hello.mutable_window() = ToDuration(1s);
+  return hello;
+}
+
+v1::HealthReport Report(uint64_t sequence) {
+  return testing::MakeReport(sequence, WallClock::now(), {});
+}
+
+class AgentTlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    certificates_ = testnet::MakeTestCertificates(dir_.path());
+    // What the agent logs about its stream, to check the operator is told in plain words.
+    log_ = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(200);
+    ComponentLogger("aggregator_stream")->sinks().push_back(log_);
+  }
+  void TearDown() override {
+    auto& sinks = ComponentLogger("aggregator_stream")->sinks();
+    sinks.erase(std::remove(sinks.begin(), sinks.end(), log_), sinks.end());
+  }
+
+  TlsConfig ServerTls(bool require_client_certificate) const {
+    TlsConfig tls;
+    tls.cert_file = certificates_.server_cert;
+    tls.key_file = certificates_.server_key;
+    if (require_client_certificate) tls.client_ca_file = certificates_.ca_cert;
+    return tls;
+  }
+
+  // An aggregator on 127.0.0.1:port (0: a free port); tls disabled means plaintext.
+  std::unique_ptr<Aggregator> StartAggregator(const TlsConfig& tls, uint16_t port = 0) {
+    AggregatorConfig config = testing::ThreeRegionConfig(dir_.path());
+    config.grpc_listen = "127.0.0.1:" + std::to_string(port);
+    config.tls = tls;
+    config.plaintext = !tls.Enabled();
+    AggregatorOptions options;
+    options.evaluation_loop = false;
+    options.status_server = false;
+    auto started = Aggregator::Start(config, options);
+    if (!started.ok()) ADD_FAILURE() << "aggregator on port " << port << ": " << started.error().ToString();
+    return started.ok() ? std::move(*started) : nullptr;
+  }
+
+  std::unique_ptr<AggregatorStream> StreamTo(const std::string& endpoint, const TlsSettings& tls) {
+    auto credentials = AggregatorChannelCredentials(tls);
+    if (!credentials.ok()) {
+      ADD_FAILURE() << credentials.error().ToString();
+      return nullptr;
+    }
+    AggregatorStreamOptions options;
+    options.endpoint = endpoint;
+    options.credentials = *credentials;
+    options.tls = tls;
+    // Short backoff: several attempts fit in a few seconds.
+    options.backoff.initial = milliseconds(100);
+    options.backoff.max = milliseconds(500);
+    return std::make_unique<AggregatorStream>(options, AgentHello(), kInstance, nullptr);
+  }
+
+  static std::string Endpoint(const Aggregator& aggregator) {
+    return "127.0.0.1:" + std::to_string(aggregator.grpc_port());
+  }
+
+  TlsSettings AgentTls(bool with_client_certificate, const std::string& ca_file) const {
+    TlsSettings tls;
+    tls.ca_file = ca_file;
+    if (with_client_certificate) {
+      tls.cert_file = certificates_.client_cert;
+      tls.key_file = certificates_.client_key;
+    }
+    return tls;
+  }
+
+  // Nodes the aggregator has registered, from its Query service.
+  static std::vector<std::string> RegisteredNodes(Aggregator& aggregator) {
+    auto stub = v1::Query::NewStub(aggregator.InProcessChannel());
+    grpc::ClientContext context;
+    v1::ListAgentsResponse response;
+    grpc::Status status = stub->ListAgents(&context, v1::ListAgentsRequest(), &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    std::vector<std::string> nodes;
+    for (const auto& agent : response.agents()) nodes.push_back(agent.node());
+    return nodes;
+  }
+
+  std::string LoggedLines() const {
+    std::string all;
+    for (const auto& line : log_->last_formatted()) all += line;
+    return all;
+  }
+
+  // Waits until the stream has failed `attempts` times without ever coming up.
+  static AggregatorStreamStats WaitForFailedAttempts(AggregatorStream& stream, uint64_t attempts,
+                                                     milliseconds timeout) {
+    Eventually([&] { return stream.Stats().disconnects >= attempts; }, timeout);
+    return stream.Stats();
+  }
+
+  TempDir dir_;
+  testnet::TestCertificates certificates_;
+  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> log_;
+};
+
+TEST_F(AgentTlsTest, ServerTlsWithTheRightCaDeliversReports) {
+  auto aggregator = StartAggregator(ServerTls(false));
+  ASSERT_NE(aggregator, nullptr);
+  auto stream = StreamTo(Endpoint(*aggregator), AgentTls(false, certificates_.ca_cert));
+  ASSERT_NE(stream, nullptr);
+  stream->Start();
+  for (uint64_t sequence = 1; sequence <= 3; ++sequence) stream->Push(Report(sequence));
+
+  ASSERT_TRUE(stream->WaitAcked(3, 10s)) << stream->Stats().last_error;
+  EXPECT_THAT(RegisteredNodes(*aggregator), ::testing::ElementsAre("tls-node-1"));
+  auto stats = stream->Stats();
+  EXPECT_TRUE(stats.up);
+  EXPECT_EQ(stats.connects, 1u);
+  EXPECT_EQ(stats.buffered, 0u);
+}
+
+// The certificate names localhost as well as 127.0.0.1: a DNS target verifies too.
+TEST_F(AgentTlsTest, ServerTlsVerifiesTheHostNameOfTheTarget) {
+  auto aggregator = StartAggregator(ServerTls(false));
+  ASSERT_NE(aggregator, nullptr);
+  auto stream = StreamTo("localhost:" + std::to_string(aggregator->grpc_port()),
+                         AgentTls(false, certificates_.ca_cert));
+  ASSERT_NE(stream, nullptr);
+  stream->Start();
+  stream->Push(Report(1));
+  ASSERT_TRUE(stream->WaitAcked(1, 10s)) << stream->Stats().last_error;
+}
+
+TEST_F(AgentTlsTest, MutualTlsWithAClientCertificateDeliversReports) {
+  auto aggregator = StartAggregator(ServerTls(true));
+  ASSERT_NE(aggregator, nullptr);
+  auto stream = StreamTo(Endpoint(*aggregator), AgentTls(true, certificates_.ca_cert));
+  ASSERT_NE(stream, nullptr);
+  stream->Start();
+  for (uint64_t sequence = 1; sequence <= 3; ++sequence) stream->Push(Report(sequence));
+
+  ASSERT_TRUE(stream->WaitAcked(3, 10s)) << stream->Stats().last_error;
+  EXPECT_THAT(RegisteredNodes(*aggregator), ::testing::ElementsAre("tls-node-1"));
+}
+
+// Refused without a client certificate: the agent says why, keeps retrying with backoff and
+// keeps every report; once the aggregator stops asking for one, all of them arrive.
+TEST_F(AgentTlsTest, MutualTlsWithoutAClientCertificateIsRefusedAndNothingIsLost) {
+  auto aggregator = StartAggregator(ServerTls(true));
+  ASSERT_NE(aggregator, nullptr);
+  const uint16_t port = aggregator->grpc_port();
+  auto stream = StreamTo(Endpoint(*aggregator), AgentTls(false, certificates_.ca_cert));
+  ASSERT_NE(stream, nullptr);
+  stream->Start();
+  for (uint64_t sequence = 1; sequence <= 5; ++sequence) stream->Push(Report(sequence));
+
+  auto stats = WaitForFailedAttempts(*stream, 3, 10s);
+  EXPECT_GE(stats.disconnects, 3u) << "the agent stopped retrying";
+  EXPECT_EQ(stats.connects, 0u);
+  EXPECT_FALSE(stats.up);
+  EXPECT_THAT(stats.last_error, HasSubstr("client certificate"));
+  EXPECT_THAT(LoggedLines(), HasSubstr("client certificate"));
+  EXPECT_THAT(LoggedLines(), HasSubstr(Endpoint(*aggregator)));
+  EXPECT_EQ(stats.buffered, 5u);
+  EXPECT_EQ(stats.reports_dropped, 0u);
+  EXPECT_THAT(RegisteredNodes(*aggregator), ::testing::IsEmpty());
+
+  // Same port, server TLS only: the retrying stream gets through with every report.
+  aggregator.reset();
+  aggregator = StartAggregator(ServerTls(false), port);
+  ASSERT_NE(aggregator, nullptr);
+  stream->Push(Report(6));
+  ASSERT_TRUE(stream->WaitAcked(6, 10s)) << stream->Stats().last_error;
+  EXPECT_EQ(stream->Stats().reports_dropped, 0u);
+}
+
+TEST_F(AgentTlsTest, MutualTlsWithAClientCertificateOfAnotherCaIsRefusedNamingTheFile) {
+  auto aggregator = StartAggregator(ServerTls(true));
+  ASSERT_NE(aggregator, nullptr);
+  TlsSettings tls = AgentTls(false, certificates_.ca_cert);
+  tls.cert_file = certificates_.other_client_cert;
+  tls.key_file = certificates_.other_client_key;
+  auto stream = StreamTo(Endpoint(*aggregator), tls);
+  ASSERT_NE(stream, nullptr);
+  stream->Start();
+  stream->Push(Report(1));
+
+  auto stats = WaitForFailedAttempts(*stream, 2, 10s);
+  EXPECT_GE(stats.disconnects, 2u);
+  EXPECT_EQ(stats.connects, 0u);
+  EXPECT_THAT(stats.last_error, HasSubstr("does not accept the client certificate"));
+  EXPECT_THAT(stats.last_error, HasSubstr(certificates_.other_client_cert));
+  EXPECT_EQ(stats.buffered, 1u);
+  EXPECT_THAT(RegisteredNodes(*aggregator), ::testing::IsEmpty());
+}
+
+TEST_F(AgentTlsTest, AgentTrustingAnotherCaIsRefusedNamingTheCertificateProblem) {
+  auto aggregator = StartAggregator(ServerTls(false));
+  ASSERT_NE(aggregator, nullptr);
+  auto stream = StreamTo(Endpoint(*aggregator), AgentTls(true, certificates_.other_ca_cert));
+  ASSERT_NE(stream, nullptr);
+  stream->Start();
+  stream->Push(Report(1));
+
+  auto stats = WaitForFailedAttempts(*stream, 2, 10s);
+  EXPECT_GE(stats.disconnects, 2u);
+  EXPECT_EQ(stats.connects, 0u);
+  EXPECT_THAT(stats.last_error, HasSubstr("certificate"));
+  EXPECT_THAT(stats.last_error, HasSubstr("tls.ca_file"));
+  EXPECT_THAT(LoggedLines(), HasSubstr("certificate"));
+  EXPECT_EQ(stats.buffered, 1u);
+  EXPECT_THAT(RegisteredNodes(*aggregator), ::testing::IsEmpty());
+}
+
+TEST_F(AgentTlsTest, TlsAgentAgainstAPlaintextAggregatorFailsClearlyAndFast) {
+  auto aggregator = StartAggregator(TlsConfig{});
+  ASSERT_NE(aggregator, nullptr);
+  auto stream = StreamTo(Endpoint(*aggregator), AgentTls(false, certificates_.ca_cert));
+  ASSERT_NE(stream, nullptr);
+  const auto started = std::chrono::steady_clock::now();
+  stream->Start();
+  stream->Push(Report(1));
+
+  auto stats = WaitForFailedAttempts(*stream, 1, 5s);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+  ASSERT_GE(stats.disconnects, 1u);
+  EXPECT_EQ(stats.connects, 0u);
+  EXPECT_THAT(stats.last_error, HasSubstr("plaintext"));
+  EXPECT_EQ(stats.buffered, 1u);
+  EXPECT_THAT(RegisteredNodes(*aggregator), ::testing::IsEmpty());
+}
+
+TEST_F(AgentTlsTest, PlaintextAgentAgainstATlsAggregatorFailsClearlyAndFast) {
+  auto aggregator = StartAggregator(ServerTls(false));
+  ASSERT_NE(aggregator, nullptr);
+  auto stream = StreamTo(Endpoint(*aggregator), TlsSettings{});
+  ASSERT_NE(stream, nullptr);
+  const auto started = std::chrono::steady_clock::now();
+  stream->Start();
+  stream->Push(Report(1));
+
+  auto stats = WaitForFailedAttempts(*stream, 1, 5s);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+  ASSERT_GE(stats.disconnects, 1u);
+  EXPECT_EQ(stats.connects, 0u);
+  EXPECT_THAT(stats.last_error, HasSubstr("TLS"));
+  EXPECT_EQ(stats.buffered, 1u);
+  EXPECT_THAT(RegisteredNodes(*aggregator), ::testing::IsEmpty());
+}
+
+// gRPC's wording for a host name the certificate does not list (ssl_transport_security).
+TEST(ConnectFailureExplanationTest, HostNameMissingFromTheCertificateIsNamed) {
+  TlsSettings tls;
+  tls.ca_file = "/etc/regionpulse/ca.pem";
+  grpc::Status status(
+      grpc::StatusCode::UNAVAILABLE,
+      "failed to connect to all addresses; last error: UNKNOWN: ipv4:10.0.0.7:7700: Peer name "
+      "10.0.0.7 is not in peer certificate");
+  EXPECT_THAT(ConnectFailureExplanation(status, "10.0.0.7:7700", tls),
+              HasSubstr("does not name host '10.0.0.7'"));
+}
+
+TEST(ConnectFailureExplanationTest, RefusedConnectionsAndOtherCodesNeedNoExplanation) {
+  TlsSettings tls;
+  tls.ca_file = "/etc/regionpulse/ca.pem";
+  grpc::Status refused(
+      grpc::StatusCode::UNAVAILABLE,
+      "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:7700: Failed to "
+      "connect to remote host: Connection refused");
+  EXPECT_EQ(ConnectFailureExplanation(refused, "127.0.0.1:7700", tls), "");
+  EXPECT_EQ(ConnectFailureExplanation(refused, "127.0.0.1:7700", TlsSettings{}), "");
+  grpc::Status invalid(grpc::StatusCode::INVALID_ARGUMENT, "report 4: window_end is in the future");
+  EXPECT_EQ(ConnectFailureExplanation(invalid, "127.0.0.1:7700", tls), "");
+}
+
+TEST(AggregatorChannelCredentialsTest, UnreadableFileIsNamedWithItsKey) {
+  TlsSettings tls;
+  tls.ca_file = "/nonexistent/regionpulse-ca.pem";
+  auto credentials = AggregatorChannelCredentials(tls);
+  ASSERT_FALSE(credentials.ok());
+  EXPECT_THAT(credentials.error().ToString(), HasSubstr("tls.ca_file"));
+  EXPECT_THAT(credentials.error().ToString(), HasSubstr("/nonexistent/regionpulse-ca.pem"));
+}
+
+}  // namespace
+}  // namespace regionpulse
