@@ -19,10 +19,14 @@ target_compile_options(agent_daemon_integration_tests PRIVATE ${REGIONPULSE_WARN
 gtest_discover_tests(agent_daemon_integration_tests DISCOVERY_TIMEOUT 30
   PROPERTIES LABELS root TIMEOUT 180 RUN_SERIAL TRUE)
 
-# The agent's aggregator stream over TLS and mutual TLS against the real aggregator on
-# loopback, with certificates made at test time (no root).
+# The agent's aggregator stream, and the agent binary (BPF off), over TLS and mutual TLS
+# against the real aggregator on loopback, with certificates made at test time (no root).
 add_executable(agent_daemon_tls_tests daemon_tls_test.cc daemon_tls_certificates.cc)
 target_link_libraries(agent_daemon_tls_tests PRIVATE
-  regionpulse_agent_streaming regionpulse_aggregator OpenSSL::Crypto GTest::gtest_main GTest::gmock)
+  regionpulse_agent_streaming regionpulse_aggregator regionpulse_test_agent OpenSSL::Crypto
+  GTest::gtest_main GTest::gmock)
+target_compile_definitions(agent_daemon_tls_tests PRIVATE
+  REGIONPULSE_AGENT_BINARY="$<TARGET_FILE:regionpulse-agent>")
+add_dependencies(agent_daemon_tls_tests regionpulse-agent)
 target_compile_options(agent_daemon_tls_tests PRIVATE ${REGIONPULSE_WARNINGS})
 gtest_discover_tests(agent_daemon_tls_tests DISCOVERY_TIMEOUT 30 PROPERTIES TIMEOUT 120)

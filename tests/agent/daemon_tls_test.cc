@@ -1,20 +1,29 @@
 // The agent's aggregator stream over TLS against the real aggregator (in-process, listening
 // on loopback), with certificates made at test time: server TLS, mutual TLS with and without
 // a client certificate, a wrong CA, and TLS on one side only. Credentials come from the
-// agent's own AggregatorChannelCredentials, so what is tested is what the daemon runs.
+// agent's own AggregatorChannelCredentials, so what is tested is what the daemon runs; and
+// the regionpulse-agent binary itself with a `tls:` section in its YAML, with and without a
+// client certificate.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "../aggregator/service_test_support.h"
 #include "agent/aggregator_stream.h"
+#include "agent_process.h"
 #include "component_logger.h"
 #include "daemon_tls_certificates.h"
 
@@ -295,6 +304,101 @@ TEST_F(AgentTlsTest, PlaintextAgentAgainstATlsAggregatorFailsClearlyAndFast) {
 }
 
 // gRPC's wording for a host name the certificate does not list (ssl_transport_security).
+// A UDP port nobody uses right now, for the agent's reflector.
+uint16_t FreeUdpPort() {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    if (fd >= 0) close(fd);
+    throw std::runtime_error("no free UDP port on 127.0.0.1");
+  }
+  close(fd);
+  return ntohs(address.sin_port);
+}
+
+// The agent binary (BPF off, reflector on loopback) reporting to `aggregator` with `tls`.
+std::string AgentYaml(const std::string& node, uint16_t aggregator_port, const TlsSettings& tls,
+                      const std::string& key_file) {
+  std::ostringstream yaml;
+  yaml
+      << "node: " << node << "\nregion: eu-west-1\nzone: eu-west-1a\n"
+      << "regions:\n  us-east-1: [10.1.0.0/16]\n  eu-west-1: [10.2.0.0/16]\n  ap-southeast-1: [10.3.0.0/16]\n"
+      << "probe:\n  port: " << FreeUdpPort() << "\n  listen_address: 127.0.0.1\n  key_file: " << key_file
+      << "\n"
+      << "window: 200ms\n"
+      << "bpf:\n  enabled: false\n"
+      << "status:\n  listen: 127.0.0.1:0\n"
+      << "reconnect:\n  initial: 100ms\n  max: 1s\n"
+      << "shutdown:\n  flush_timeout: 1s\n"
+      << "aggregators: [127.0.0.1:" << aggregator_port << "]\n"
+      << "tls:\n  ca_file: " << tls.ca_file << "\n";
+  if (!tls.cert_file.empty())
+    yaml << "  cert_file: " << tls.cert_file << "\n  key_file: " << tls.key_file << "\n";
+  return yaml.str();
+}
+
+// What the aggregator knows of `node` (nullopt: never registered).
+std::optional<v1::AgentInfo> AgentInfoOf(Aggregator& aggregator, const std::string& node) {
+  auto stub = v1::Query::NewStub(aggregator.InProcessChannel());
+  grpc::ClientContext context;
+  v1::ListAgentsResponse response;
+  if (!stub->ListAgents(&context, v1::ListAgentsRequest(), &response).ok()) return std::nullopt;
+  for (const auto& agent : response.agents()) {
+    if (agent.node() == node) return agent;
+  }
+  return std::nullopt;
+}
+
+TEST_F(AgentTlsTest, AgentBinaryWithAClientCertificateReportsOverMutualTls) {
+  auto aggregator = StartAggregator(ServerTls(true));
+  ASSERT_NE(aggregator, nullptr);
+  testnet::ScratchDirectory scratch("tls-agent");
+  std::string key_file = scratch.Write("probe.key", "00112233445566778899aabbccddeeff");
+  std::string config = scratch.Write(
+      "agent.yaml",
+      AgentYaml("tls-binary-node", aggregator->grpc_port(), AgentTls(true, certificates_.ca_cert), key_file));
+  testnet::AgentProcess agent(REGIONPULSE_AGENT_BINARY, "", config, scratch.path(), "tls-binary-node");
+
+  // Several 200 ms windows stored: Hello accepted and reports acknowledged over mutual TLS.
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto info = AgentInfoOf(*aggregator, "tls-binary-node");
+        return info && info->last_sequence() >= 3;
+      },
+      15s))
+      << agent.Output();
+  agent.Terminate();
+  EXPECT_EQ(agent.Wait(15s), std::optional<int>(0)) << agent.Output();
+}
+
+TEST_F(AgentTlsTest, AgentBinaryWithoutAClientCertificateLogsWhyAndKeepsRunning) {
+  auto aggregator = StartAggregator(ServerTls(true));
+  ASSERT_NE(aggregator, nullptr);
+  testnet::ScratchDirectory scratch("tls-agent");
+  std::string key_file = scratch.Write("probe.key", "00112233445566778899aabbccddeeff");
+  std::string config =
+      scratch.Write("agent.yaml", AgentYaml("tls-binary-node", aggregator->grpc_port(),
+                                            AgentTls(false, certificates_.ca_cert), key_file));
+  testnet::AgentProcess agent(REGIONPULSE_AGENT_BINARY, "", config, scratch.path(), "tls-binary-node");
+
+  ASSERT_TRUE(Eventually(
+      [&] { return agent.Output().find("requires a client certificate") != std::string::npos; }, 15s))
+      << agent.Output();
+  // Still running, still closing windows, and never registered.
+  ASSERT_TRUE(agent.WaitForReports(3, 10s)) << agent.Output();
+  EXPECT_TRUE(agent.Running());
+  EXPECT_FALSE(AgentInfoOf(*aggregator, "tls-binary-node").has_value());
+  agent.Terminate();
+  // The flush on SIGTERM waits for Acks that cannot come: no longer than shutdown.flush_timeout.
+  const auto terminated = std::chrono::steady_clock::now();
+  EXPECT_EQ(agent.Wait(15s), std::optional<int>(0)) << agent.Output();
+  EXPECT_LT(std::chrono::steady_clock::now() - terminated, 5s);
+}
+
 TEST(ConnectFailureExplanationTest, HostNameMissingFromTheCertificateIsNamed) {
   TlsSettings tls;
   tls.ca_file = "/etc/regionpulse/ca.pem";
