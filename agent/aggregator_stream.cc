@@ -87,6 +87,11 @@ std::string ConnectFailureExplanation(const grpc::Status& status, const std::str
   if (ContainsAnyOf(message, {"certificate has expired", "certificate is not yet valid"})) {
     return "TLS: the certificate of aggregator " + endpoint + " is outside its validity period";
   }
+  if (ContainsAnyOf(message, {"handshake read failed"})) {
+    return "TLS: aggregator " + endpoint +
+           " accepted the connection but did not answer the TLS handshake within the connect timeout (is "
+           "something else listening on that port?)";
+  }
   if (ContainsAnyOf(message, {"peer name", "hostname mismatch"})) {
     return "TLS: the certificate of aggregator " + endpoint + " does not name host '" + HostOf(endpoint) +
            "' in its subjectAltName";
@@ -196,8 +201,12 @@ AggregatorStream::AggregatorStream(AggregatorStreamOptions options, HelloProvide
   // The channel's own reconnect backoff must not be slower than ours, or a call attempted
   // after our backoff would still fail fast while the channel waits out its longer one.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, static_cast<int>(options_.backoff.initial.count()));
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, static_cast<int>(options_.backoff.initial.count()));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(options_.backoff.max.count()));
+  // Despite its name, gRPC reads this as the minimum time a connection attempt is given
+  // (MIN_CONNECT_TIMEOUT in gRPC's doc/connection-backoff.md), not as a backoff. Set to the
+  // initial backoff (500 ms by default) it cut TCP + TLS + HTTP/2 off after half a second:
+  // too short for a TLS handshake with an aggregator a few hundred ms away.
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, static_cast<int>(options_.connect_timeout.count()));
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(options_.keepalive_interval.count()));
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, static_cast<int>(options_.keepalive_timeout.count()));
   auto credentials = options_.credentials ? options_.credentials : grpc::InsecureChannelCredentials();

@@ -46,6 +46,10 @@ struct AggregatorStreamOptions {
   // (a dead node, a partition) is noticed and the stream reconnects.
   std::chrono::milliseconds keepalive_interval{10'000};
   std::chrono::milliseconds keepalive_timeout{5'000};
+  // How long one connection attempt may take: TCP connect, TLS handshake, HTTP/2 settings. A
+  // cross-region aggregator needs a few round trips; a peer that accepts and then says nothing
+  // (a wrong port, a stuck proxy) is given up after this and retried with backoff.
+  std::chrono::milliseconds connect_timeout{5'000};
   // nullptr means plaintext.
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   // The settings `credentials` were made from (empty for plaintext): a connection that fails

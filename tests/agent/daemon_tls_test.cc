@@ -98,7 +98,8 @@ class AgentTlsTest : public ::testing::Test {
     return started.ok() ? std::move(*started) : nullptr;
   }
 
-  std::unique_ptr<AggregatorStream> StreamTo(const std::string& endpoint, const TlsSettings& tls) {
+  std::unique_ptr<AggregatorStream> StreamTo(const std::string& endpoint, const TlsSettings& tls,
+                                             milliseconds connect_timeout = milliseconds(5000)) {
     auto credentials = AggregatorChannelCredentials(tls);
     if (!credentials.ok()) {
       ADD_FAILURE() << credentials.error().ToString();
@@ -111,6 +112,7 @@ class AgentTlsTest : public ::testing::Test {
     // Short backoff: several attempts fit in a few seconds.
     options.backoff.initial = milliseconds(100);
     options.backoff.max = milliseconds(500);
+    options.connect_timeout = connect_timeout;
     return std::make_unique<AggregatorStream>(options, AgentHello(), kInstance, nullptr);
   }
 
@@ -304,6 +306,53 @@ TEST_F(AgentTlsTest, PlaintextAgentAgainstATlsAggregatorFailsClearlyAndFast) {
 }
 
 // gRPC's wording for a host name the certificate does not list (ssl_transport_security).
+// A TCP listener that accepts and then says nothing (a wrong port, a stuck proxy): the TLS
+// handshake waits for a ServerHello that never comes.
+class SilentTcpListener {
+ public:
+  SilentTcpListener() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+        listen(fd_, 16) != 0 || getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      throw std::runtime_error("silent TCP listener on 127.0.0.1");
+    }
+    port_ = ntohs(address.sin_port);
+  }
+  ~SilentTcpListener() { close(fd_); }  // the kernel completes connects into the backlog
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
+// The attempt is given the whole connect timeout (not the much shorter initial backoff, which
+// would cut off a slow cross-region handshake), then given up and retried.
+TEST_F(AgentTlsTest, SilentPeerIsGivenUpAfterTheConnectTimeoutAndRetried) {
+  SilentTcpListener silent;
+  const std::string endpoint = "127.0.0.1:" + std::to_string(silent.port());
+  auto stream = StreamTo(endpoint, AgentTls(false, certificates_.ca_cert), milliseconds(1000));
+  ASSERT_NE(stream, nullptr);
+  const auto started = std::chrono::steady_clock::now();
+  stream->Start();
+  stream->Push(Report(1));
+
+  ASSERT_TRUE(Eventually([&] { return stream->Stats().disconnects >= 1; }, 10s));
+  const auto first_failure = std::chrono::steady_clock::now() - started;
+  EXPECT_GE(first_failure, milliseconds(900));  // the initial backoff is 100 ms
+  EXPECT_LT(first_failure, 5s);
+  auto stats = WaitForFailedAttempts(*stream, 2, 10s);
+  EXPECT_GE(stats.disconnects, 2u);
+  EXPECT_EQ(stats.connects, 0u);
+  EXPECT_THAT(stats.last_error, HasSubstr("did not answer the TLS handshake"));
+  EXPECT_THAT(stats.last_error, HasSubstr(endpoint));
+  EXPECT_EQ(stats.buffered, 1u);
+}
+
 // A UDP port nobody uses right now, for the agent's reflector.
 uint16_t FreeUdpPort() {
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
