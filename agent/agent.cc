@@ -176,6 +176,7 @@ Status Agent::StartParts() {
     options.backoff.max = Millis(config_.reconnect_max);
     options.keepalive_interval = Millis(config_.keepalive_interval);
     options.keepalive_timeout = Millis(config_.keepalive_timeout);
+    options.connect_timeout = Millis(config_.connect_timeout);
     options.credentials = *credentials;
     options.tls = config_.tls;
     streams_.push_back(std::make_unique<AggregatorStream>(

@@ -640,7 +640,7 @@ Result<AgentConfig> ParseAgentConfig(const std::string& yaml_text, const Environ
   bpf.Bool("prefer_tcx", &c.prefer_tcx);
 
   Section reconnect(top.Get("reconnect"), "reconnect.", problems,
-                    {"initial", "max", "keepalive", "keepalive_timeout"});
+                    {"initial", "max", "keepalive", "keepalive_timeout", "connect_timeout"});
   reconnect.Duration("initial", &c.reconnect_initial, std::chrono::milliseconds(10),
                      std::chrono::minutes(10));
   reconnect.Duration("max", &c.reconnect_max, std::chrono::milliseconds(10), std::chrono::hours(1));
@@ -648,6 +648,8 @@ Result<AgentConfig> ParseAgentConfig(const std::string& yaml_text, const Environ
   // permits one per 5 s) with GOAWAY, hence the floor.
   reconnect.Duration("keepalive", &c.keepalive_interval, std::chrono::seconds(5), std::chrono::hours(1));
   reconnect.Duration("keepalive_timeout", &c.keepalive_timeout, std::chrono::milliseconds(100),
+                     std::chrono::minutes(5));
+  reconnect.Duration("connect_timeout", &c.connect_timeout, std::chrono::milliseconds(100),
                      std::chrono::minutes(5));
   Section shutdown(top.Get("shutdown"), "shutdown.", problems, {"flush_timeout"});
   shutdown.Duration("flush_timeout", &c.shutdown_flush_timeout, std::chrono::milliseconds(0),

@@ -89,6 +89,9 @@ struct AgentConfig {
   // closing its connection is noticed; and how long a ping may go unanswered.
   std::chrono::nanoseconds keepalive_interval{10'000'000'000};
   std::chrono::nanoseconds keepalive_timeout{5'000'000'000};
+  // How long one connection attempt (TCP, TLS, HTTP/2) may take: a far aggregator needs more
+  // than the reconnect backoff's first step.
+  std::chrono::nanoseconds connect_timeout{5'000'000'000};
   // On SIGTERM: how long to wait for the aggregators to acknowledge the last windows.
   std::chrono::nanoseconds shutdown_flush_timeout{5'000'000'000};
   // When set, every closed report is appended as one JSON line (tests, debugging).

@@ -96,7 +96,7 @@ TEST_F(AgentConfigTest, EveryKeyParses) {
                            "status: {listen: '127.0.0.1:0'}\n"
                            "log: {format: json, level: debug}\n"
                            "bpf: {enabled: false, prefer_tcx: false, cgroup_path: /sys/fs/cgroup}\n"
-                           "reconnect: {initial: 100ms, max: 5s, keepalive: 20s, keepalive_timeout: 2s}\n"
+                           "reconnect: {initial: 100ms, max: 5s, keepalive: 20s, keepalive_timeout: 2s, connect_timeout: 3s}\n"
                            "shutdown: {flush_timeout: 3s}\n"
                            "report_log_file: /tmp/reports.jsonl\n";
   auto c = ParseAgentConfig(yaml, {});
@@ -118,6 +118,7 @@ TEST_F(AgentConfigTest, EveryKeyParses) {
   EXPECT_EQ(c->reconnect_max, 5s);
   EXPECT_EQ(c->keepalive_interval, 20s);
   EXPECT_EQ(c->keepalive_timeout, 2s);
+  EXPECT_EQ(c->connect_timeout, 3s);
   EXPECT_EQ(c->shutdown_flush_timeout, 3s);
 
   const DatapathConfig d = ToDatapathConfig(*c);
