@@ -74,31 +74,32 @@ TEST_F(AgentConfigTest, DefaultsAreTheDocumentedOnes) {
 }
 
 TEST_F(AgentConfigTest, EveryKeyParses) {
-  const std::string yaml = Valid() +
-                           "  port: 9862\n"
-                           "  interval: 50ms\n"
-                           "  jitter: 0.2\n"
-                           "  payload_size: 512\n"
-                           "  timeout: 500ms\n"
-                           "  allow_unauthenticated: true\n"
-                           "window: 2s\n"
-                           "report_buffer: 1m\n"
-                           "interfaces: [cilium_wg0, wg1]\n"
-                           "replication_flows:\n"
-                           "  - name: postgres\n"
-                           "    ports: [5432]\n"
-                           "    remote_region: eu-west-1\n"
-                           "    expected_min_rate: 10MB/s\n"
-                           "aggregators: ['agg.eu-west-1:9090', '[fd00::1]:9090']\n"
-                           "static_peers:\n"
-                           "  - {node: node-b, region: eu-west-1, zone: eu-west-1a, address: 10.2.0.5}\n"
-                           "  - {node: node-c, region: eu-west-1, address: 'fd00:2::5', port: 9862}\n"
-                           "status: {listen: '127.0.0.1:0'}\n"
-                           "log: {format: json, level: debug}\n"
-                           "bpf: {enabled: false, prefer_tcx: false, cgroup_path: /sys/fs/cgroup}\n"
-                           "reconnect: {initial: 100ms, max: 5s, keepalive: 20s, keepalive_timeout: 2s, connect_timeout: 3s}\n"
-                           "shutdown: {flush_timeout: 3s}\n"
-                           "report_log_file: /tmp/reports.jsonl\n";
+  const std::string yaml =
+      Valid() +
+      "  port: 9862\n"
+      "  interval: 50ms\n"
+      "  jitter: 0.2\n"
+      "  payload_size: 512\n"
+      "  timeout: 500ms\n"
+      "  allow_unauthenticated: true\n"
+      "window: 2s\n"
+      "report_buffer: 1m\n"
+      "interfaces: [cilium_wg0, wg1]\n"
+      "replication_flows:\n"
+      "  - name: postgres\n"
+      "    ports: [5432]\n"
+      "    remote_region: eu-west-1\n"
+      "    expected_min_rate: 10MB/s\n"
+      "aggregators: ['agg.eu-west-1:9090', '[fd00::1]:9090']\n"
+      "static_peers:\n"
+      "  - {node: node-b, region: eu-west-1, zone: eu-west-1a, address: 10.2.0.5}\n"
+      "  - {node: node-c, region: eu-west-1, address: 'fd00:2::5', port: 9862}\n"
+      "status: {listen: '127.0.0.1:0'}\n"
+      "log: {format: json, level: debug}\n"
+      "bpf: {enabled: false, prefer_tcx: false, cgroup_path: /sys/fs/cgroup}\n"
+      "reconnect: {initial: 100ms, max: 5s, keepalive: 20s, keepalive_timeout: 2s, connect_timeout: 3s}\n"
+      "shutdown: {flush_timeout: 3s}\n"
+      "report_log_file: /tmp/reports.jsonl\n";
   auto c = ParseAgentConfig(yaml, {});
   ASSERT_TRUE(c.ok()) << c.error().message;
   EXPECT_EQ(c->probe.port, 9862);
