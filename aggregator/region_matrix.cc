@@ -26,42 +26,102 @@ int64_t FloorDiv(int64_t a, int64_t b) {
 // A fixed number of time slots, reused in a circle: memory stays constant however long the
 // aggregator runs. A slot belongs to one epoch (time / width); writing to a newer epoch
 // recycles the slot, writing to an epoch older than the ring holds is refused.
+constexpr int64_t kNoEpoch = std::numeric_limits<int64_t>::min();
+
+template <typename Slot>
+struct RingEntry {
+  int64_t epoch = kNoEpoch;
+  Slot data;
+};
+
+// The slot of `epoch` in the ring [entries, entries + size) whose newest epoch is *newest.
+template <typename Slot>
+Slot* RingAt(RingEntry<Slot>* entries, size_t ring_size, int64_t* newest, int64_t epoch) {
+  const auto size = static_cast<int64_t>(ring_size);
+  if (*newest != kNoEpoch && epoch <= *newest - size) return nullptr;
+  RingEntry<Slot>& entry = entries[static_cast<size_t>(((epoch % size) + size) % size)];
+  if (entry.epoch != epoch) {
+    if (entry.epoch != kNoEpoch && entry.epoch > epoch) return nullptr;
+    entry.data = Slot{};
+    entry.epoch = epoch;
+  }
+  *newest = std::max(*newest, epoch);
+  return &entry.data;
+}
+
+template <typename Slot, typename F>
+void RingForEachSince(const RingEntry<Slot>* entries, size_t size, int64_t from_epoch, F&& f) {
+  for (size_t i = 0; i < size; ++i) {
+    if (entries[i].epoch != kNoEpoch && entries[i].epoch >= from_epoch) f(entries[i].data);
+  }
+}
+
 template <typename Slot>
 class SlotRing {
  public:
   explicit SlotRing(size_t size) : entries_(size) {}
 
-  Slot* At(int64_t epoch) {
-    const auto size = static_cast<int64_t>(entries_.size());
-    if (newest_ != kNone && epoch <= newest_ - size) return nullptr;
-    Entry& entry = entries_[static_cast<size_t>(((epoch % size) + size) % size)];
-    if (entry.epoch != epoch) {
-      if (entry.epoch != kNone && entry.epoch > epoch) return nullptr;
-      entry.data = Slot{};
-      entry.epoch = epoch;
-    }
-    newest_ = std::max(newest_, epoch);
-    return &entry.data;
-  }
+  Slot* At(int64_t epoch) { return RingAt(entries_.data(), entries_.size(), &newest_, epoch); }
 
   template <typename F>
   void ForEachSince(int64_t from_epoch, F&& f) const {
-    for (const Entry& entry : entries_) {
-      if (entry.epoch != kNone && entry.epoch >= from_epoch) f(entry.data);
-    }
+    RingForEachSince(entries_.data(), entries_.size(), from_epoch, f);
   }
 
   int64_t newest() const { return newest_; }
-  bool HasDataSince(int64_t from_epoch) const { return newest_ != kNone && newest_ >= from_epoch; }
+  bool HasDataSince(int64_t from_epoch) const { return newest_ != kNoEpoch && newest_ >= from_epoch; }
 
  private:
-  static constexpr int64_t kNone = std::numeric_limits<int64_t>::min();
-  struct Entry {
-    int64_t epoch = kNone;
-    Slot data;
-  };
-  std::vector<Entry> entries_;
-  int64_t newest_ = kNone;
+  std::vector<RingEntry<Slot>> entries_;
+  int64_t newest_ = kNoEpoch;
+};
+
+// Many rings of one size, numbered 0..size()-1, side by side in one array in the order they
+// were added. For the entries the evaluation tick reads every second (every observer and
+// target region, 40,000 at 10,000 agents): rings each in their own heap block, reached through
+// hash-map nodes, made that walk bound by cache and TLB misses; this one is sequential.
+template <typename Slot>
+class PackedSlotRings {
+ public:
+  explicit PackedSlotRings(size_t ring_size) : ring_size_(ring_size) {}
+
+  size_t size() const { return newest_.size(); }
+  // Appends an empty ring; returns its number.
+  size_t Append() {
+    entries_.resize(entries_.size() + ring_size_);
+    newest_.push_back(kNoEpoch);
+    return newest_.size() - 1;
+  }
+  Slot* At(size_t ring, int64_t epoch) { return RingAt(Entries(ring), ring_size_, &newest_[ring], epoch); }
+  template <typename F>
+  void ForEachSince(size_t ring, int64_t from_epoch, F&& f) const {
+    RingForEachSince(&entries_[ring * ring_size_], ring_size_, from_epoch, f);
+  }
+  bool HasDataSince(size_t ring, int64_t from_epoch) const {
+    return newest_[ring] != kNoEpoch && newest_[ring] >= from_epoch;
+  }
+  // Keeps the rings for which keep(ring) is true, in order, renumbered from 0.
+  template <typename Keep>
+  void Compact(Keep&& keep) {
+    size_t kept = 0;
+    for (size_t ring = 0; ring < size(); ++ring) {
+      if (!keep(ring)) continue;
+      if (kept != ring) {
+        std::copy_n(Entries(ring), ring_size_, Entries(kept));
+        newest_[kept] = newest_[ring];
+      }
+      ++kept;
+    }
+    newest_.resize(kept);
+    entries_.resize(kept * ring_size_);
+  }
+
+ private:
+  RingEntry<Slot>* Entries(size_t ring) { return &entries_[ring * ring_size_]; }
+
+  size_t ring_size_;
+  std::vector<RingEntry<Slot>> entries_;
+  std::vector<int64_t> newest_;
 };
 
 // Region-pair histograms merge every path of every observer: a dense array makes each merge
@@ -188,11 +248,11 @@ struct RegionMatrix::State {
     WallClock::time_point last_window_end;
     nanoseconds jitter{0};
   };
+  // One observer node towards one target region; its ring is the same number in observer_rings.
   struct ObserverRegion {
     uint32_t node = 0;
     uint32_t node_region = 0;
     uint32_t target_region = 0;
-    SlotRing<ObserverSlot> ring;
     std::optional<WallClock::time_point> last_probed;  // window_end of the last probes to it
   };
   struct Pair {
@@ -231,14 +291,55 @@ struct RegionMatrix::State {
   std::vector<std::string> names;
   std::unordered_map<std::string, uint32_t> ids;
 
-  std::unordered_map<uint64_t, Path> paths;                       // (source << 32 | target)
-  std::unordered_map<uint64_t, ObserverRegion> observer_regions;  // (node << 32 | region)
-  std::map<std::pair<uint32_t, uint32_t>, Pair> pairs;            // (source region, target region)
-  std::unordered_map<std::string, Flow> flows;                    // node \0 name \0 remote region
+  std::unordered_map<uint64_t, Path> paths;  // (source << 32 | target)
+  // Observer entries and their 1 s rings, by number; observer_index finds the number of
+  // (node << 32 | region).
+  std::vector<ObserverRegion> observer_regions;
+  PackedSlotRings<ObserverSlot> observer_rings;
+  std::unordered_map<uint64_t, uint32_t> observer_index;
+  std::map<std::pair<uint32_t, uint32_t>, Pair> pairs;  // (source region, target region)
+  std::unordered_map<std::string, Flow> flows;          // node \0 name \0 remote region
   std::set<uint32_t> regions;
 
   int64_t last_evict_epoch = std::numeric_limits<int64_t>::min();
   uint64_t paths_not_tracked = 0;
+
+  explicit State(size_t fine_ring_size) : observer_rings(fine_ring_size) {}
+
+  // The number of the observer entry (node, target region), appended when new.
+  uint32_t ObserverEntry(uint32_t node, uint32_t node_region, uint32_t target_region) {
+    auto [it, inserted] = observer_index.try_emplace((static_cast<uint64_t>(node) << 32) | target_region,
+                                                     static_cast<uint32_t>(observer_regions.size()));
+    if (inserted) {
+      observer_regions.push_back({node, node_region, target_region, {}});
+      observer_rings.Append();
+    }
+    return it->second;
+  }
+  // Drops the observer entries for which drop(entry, number) is true; the others keep their
+  // order and are renumbered.
+  template <typename Drop>
+  void DropObserverEntries(Drop&& drop) {
+    std::vector<bool> keep(observer_regions.size());
+    bool any_dropped = false;
+    for (size_t i = 0; i < observer_regions.size(); ++i) {
+      keep[i] = !drop(observer_regions[i], i);
+      any_dropped |= !keep[i];
+    }
+    if (!any_dropped) return;
+    observer_rings.Compact([&](size_t ring) { return keep[ring]; });
+    size_t kept = 0;
+    for (size_t i = 0; i < observer_regions.size(); ++i) {
+      if (keep[i]) observer_regions[kept++] = observer_regions[i];
+    }
+    observer_regions.resize(kept);
+    observer_index.clear();
+    for (size_t i = 0; i < observer_regions.size(); ++i) {
+      const ObserverRegion& entry = observer_regions[i];
+      observer_index.emplace((static_cast<uint64_t>(entry.node) << 32) | entry.target_region,
+                             static_cast<uint32_t>(i));
+    }
+  }
   uint64_t stale_windows_ignored = 0;
 
   uint32_t Intern(const std::string& name) {
@@ -252,6 +353,20 @@ struct RegionMatrix::State {
     return it->second;
   }
   const std::string& Name(uint32_t id) const { return names[id]; }
+
+  // Each id's position in name order, so that the evaluation tick sorts ids by name with
+  // integer compares. Names are only ever added: recomputed only after new ones appeared.
+  mutable std::vector<uint32_t> name_ranks;
+  const std::vector<uint32_t>& NameRanks() const {
+    if (name_ranks.size() != names.size()) {
+      std::vector<uint32_t> order(names.size());
+      for (uint32_t id = 0; id < order.size(); ++id) order[id] = id;
+      std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return names[a] < names[b]; });
+      name_ranks.resize(names.size());
+      for (uint32_t rank = 0; rank < order.size(); ++rank) name_ranks[order[rank]] = rank;
+    }
+    return name_ranks;
+  }
 };
 
 namespace {
@@ -261,16 +376,6 @@ uint64_t PairKey(uint32_t a, uint32_t b) {
 }
 
 }  // namespace
-
-RegionMatrix::RegionMatrix(RegionMatrixConfig config)
-    : config_(std::move(config)), state_(std::make_unique<State>()) {
-  // Sub-second slots or windows would make the epoch arithmetic meaningless.
-  config_.slot = std::max(config_.slot, std::chrono::seconds(1));
-  config_.window = std::max(config_.window, config_.slot);
-  config_.evidence_window = std::max(config_.evidence_window, std::chrono::seconds(1));
-}
-
-RegionMatrix::~RegionMatrix() = default;
 
 namespace {
 
@@ -285,6 +390,16 @@ int64_t EpochOf(WallClock::time_point t, std::chrono::seconds width) {
 }
 
 }  // namespace
+
+RegionMatrix::RegionMatrix(RegionMatrixConfig config) : config_(std::move(config)) {
+  // Sub-second slots or windows would make the epoch arithmetic meaningless.
+  config_.slot = std::max(config_.slot, std::chrono::seconds(1));
+  config_.window = std::max(config_.window, config_.slot);
+  config_.evidence_window = std::max(config_.evidence_window, std::chrono::seconds(1));
+  state_ = std::make_unique<State>(RingSize(config_.evidence_window, std::chrono::seconds(1)));
+}
+
+RegionMatrix::~RegionMatrix() = default;
 
 void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& report,
                        WallClock::time_point now) {
@@ -301,18 +416,12 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
   const int64_t coarse = EpochOf(placed_at, config_.slot);
   const int64_t fine = EpochOf(placed_at, std::chrono::seconds(1));
   const size_t coarse_ring = RingSize(config_.window, config_.slot);
-  const size_t fine_ring = RingSize(config_.evidence_window, std::chrono::seconds(1));
 
   const uint32_t node = s.Intern(source.node);
   const uint32_t region = s.Intern(source.region);
   s.regions.insert(region);
 
-  auto observer_region = [&](uint32_t target_region) -> State::ObserverRegion& {
-    auto [it, inserted] = s.observer_regions.try_emplace(
-        PairKey(node, target_region),
-        State::ObserverRegion{node, region, target_region, SlotRing<ObserverSlot>(fine_ring), {}});
-    return it->second;
-  };
+  auto observer_slot = [&](uint32_t observer) { return s.observer_rings.At(observer, fine); };
   auto pair_slot = [&](uint32_t target_region) -> PairSlot* {
     auto [it, inserted] =
         s.pairs.try_emplace({region, target_region}, State::Pair{SlotRing<PairSlot>(coarse_ring)});
@@ -334,13 +443,14 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
     const uint32_t target = peer.node_id;
     const uint32_t target_region = peer.region_id;
 
-    State::ObserverRegion& observed = observer_region(target_region);
-    if (ObserverSlot* slot = observed.ring.At(fine)) {
+    const uint32_t observer = s.ObserverEntry(node, region, target_region);
+    if (ObserverSlot* slot = observer_slot(observer)) {
       slot->sent += path.probes_sent();
       slot->forward += path.received_forward();
       slot->reverse += path.received_reverse();
     }
     if (path.probes_sent() > 0) {
+      State::ObserverRegion& observed = s.observer_regions[observer];
       observed.last_probed = std::max(observed.last_probed.value_or(window_end), window_end);
     }
     if (PairSlot* slot = pair_slot(target_region)) {
@@ -385,7 +495,7 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
   for (const auto& traffic : report.traffic()) {
     const uint32_t target_region = s.Intern(traffic.remote_region());
     s.regions.insert(target_region);
-    if (ObserverSlot* slot = observer_region(target_region).ring.At(fine))
+    if (ObserverSlot* slot = observer_slot(s.ObserverEntry(node, region, target_region)))
       slot->rx_packets += traffic.rx_packets();
     if (PairSlot* slot = pair_slot(target_region)) {
       slot->tx_bytes += traffic.tx_bytes();
@@ -456,7 +566,7 @@ v1::GetRegionMatrixResponse RegionMatrix::Matrix(nanoseconds range, WallClock::t
 
   // Distinct observers per pair: an observer counts when its last probe falls in the range.
   std::map<std::pair<uint32_t, uint32_t>, uint32_t> observers;
-  for (const auto& [key, observed] : s.observer_regions) {
+  for (const State::ObserverRegion& observed : s.observer_regions) {
     if (observed.last_probed && *observed.last_probed >= now - range) {
       ++observers[{observed.node_region, observed.target_region}];
     }
@@ -654,12 +764,29 @@ VerdictEvidence RegionMatrix::Evidence(const std::vector<AgentPresence>& agents,
     if (!agent.reporting) not_reporting.insert(agent.node);
   }
 
-  // Observers, and traffic received from each region by nodes outside it.
-  std::map<uint32_t, size_t> observer_index;  // node id -> position in evidence.observers
-  for (const auto& [key, observed] : s.observer_regions) {
+  // Observers, and traffic received from each region by nodes outside it. At 10,000 agents
+  // there are ~40,000 observer entries: work on interned ids in flat vectors, and build each
+  // ObserverView once, in its final (node name) place, rather than through maps and a sort of
+  // the views themselves (that was most of an evaluation tick).
+  constexpr uint32_t kNoObserver = std::numeric_limits<uint32_t>::max();
+  struct Probed {
+    uint32_t node;
+    uint32_t target_region;
+    ProbeCounts counts;
+  };
+  std::vector<Probed> probed;
+  probed.reserve(s.observer_regions.size());
+  std::vector<uint32_t> observer_of(s.names.size(), kNoObserver);  // node id -> observer position
+  std::vector<uint32_t> observer_nodes;
+  std::vector<uint32_t> observer_region;  // by node id, valid where observer_of is set
+  observer_region.resize(s.names.size());
+  std::map<uint32_t, PassiveSignals> passive;  // by region id
+  std::set<uint32_t> observed_regions;
+  for (size_t number = 0; number < s.observer_regions.size(); ++number) {
+    const State::ObserverRegion& observed = s.observer_regions[number];
     ObserverSlot total;
     bool any = false;
-    observed.ring.ForEachSince(fine_from, [&](const ObserverSlot& slot) {
+    s.observer_rings.ForEachSince(number, fine_from, [&](const ObserverSlot& slot) {
       any = true;
       total.sent += slot.sent;
       total.forward += slot.forward;
@@ -667,26 +794,59 @@ VerdictEvidence RegionMatrix::Evidence(const std::vector<AgentPresence>& agents,
       total.rx_packets += slot.rx_packets;
     });
     if (!any) continue;
-    const std::string& target = s.Name(observed.target_region);
     if (total.rx_packets > 0 && observed.node_region != observed.target_region) {
-      PassiveSignals& passive = evidence.passive[target];
-      ++passive.nodes_receiving;
-      passive.rx_packets += total.rx_packets;
+      PassiveSignals& signals = passive[observed.target_region];
+      ++signals.nodes_receiving;
+      signals.rx_packets += total.rx_packets;
     }
     if (total.sent == 0) continue;
-    auto [it, inserted] = observer_index.try_emplace(observed.node, evidence.observers.size());
-    if (inserted) {
-      evidence.observers.push_back({s.Name(observed.node), s.Name(observed.node_region), {}});
-      regions.insert(s.Name(observed.node_region));
+    if (observer_of[observed.node] == kNoObserver) {
+      // An observer's region is that of the first of its entries met, as a node has one.
+      observer_of[observed.node] = 0;
+      observer_region[observed.node] = observed.node_region;
+      observer_nodes.push_back(observed.node);
+      observed_regions.insert(observed.node_region);
     }
-    ProbeCounts& counts = evidence.observers[it->second].to_region[target];
-    counts.sent += total.sent;
-    counts.received_forward += total.forward;
-    counts.received_reverse += total.reverse;
-    regions.insert(target);
+    probed.push_back({observed.node, observed.target_region, {total.sent, total.forward, total.reverse}});
+    observed_regions.insert(observed.target_region);
   }
-  std::sort(evidence.observers.begin(), evidence.observers.end(),
-            [](const ObserverView& a, const ObserverView& b) { return a.node < b.node; });
+  for (const auto& [region, signals] : passive) evidence.passive[s.Name(region)] = signals;
+  for (uint32_t region : observed_regions) regions.insert(s.Name(region));
+
+  // Observers sorted by node name (names are unique per id).
+  const std::vector<uint32_t>& ranks = s.NameRanks();
+  std::sort(observer_nodes.begin(), observer_nodes.end(),
+            [&](uint32_t a, uint32_t b) { return ranks[a] < ranks[b]; });
+  evidence.observers.resize(observer_nodes.size());
+  for (size_t i = 0; i < observer_nodes.size(); ++i) {
+    const uint32_t node = observer_nodes[i];
+    observer_of[node] = static_cast<uint32_t>(i);
+    evidence.observers[i].node = s.Name(node);
+    evidence.observers[i].region = s.Name(observer_region[node]);
+  }
+  // Entries grouped by observer, each group in target name order: every to_region map is then
+  // built by appending at its end, without string compares.
+  std::vector<size_t> group_start(observer_nodes.size() + 1, 0);
+  for (const Probed& entry : probed) ++group_start[observer_of[entry.node] + 1];
+  for (size_t i = 1; i < group_start.size(); ++i) group_start[i] += group_start[i - 1];
+  std::vector<const Probed*> grouped(probed.size());
+  std::vector<size_t> next(group_start.begin(), group_start.end() - 1);
+  for (const Probed& entry : probed) grouped[next[observer_of[entry.node]]++] = &entry;
+  for (size_t i = 0; i < observer_nodes.size(); ++i) {
+    const auto first = grouped.begin() + static_cast<ptrdiff_t>(group_start[i]);
+    const auto last = grouped.begin() + static_cast<ptrdiff_t>(group_start[i + 1]);
+    std::sort(first, last, [&](const Probed* a, const Probed* b) {
+      return ranks[a->target_region] < ranks[b->target_region];
+    });
+    auto& to_region = evidence.observers[i].to_region;
+    for (auto it = first; it != last; ++it) {
+      const Probed& entry = **it;
+      ProbeCounts& counts = to_region.try_emplace(to_region.end(), s.Name(entry.target_region))->second;
+      counts.sent += entry.counts.sent;
+      counts.received_forward += entry.counts.received_forward;
+      counts.received_reverse += entry.counts.received_reverse;
+    }
+  }
 
   // RTT into each region from elsewhere, merged over observers (never percentiles of percentiles).
   std::map<uint32_t, DenseHistogram> into;
@@ -744,7 +904,7 @@ void RegionMatrix::Forget(const std::string& node) {
   if (!id) return;
   std::erase_if(s.paths,
                 [&](const auto& entry) { return entry.second.source == *id || entry.second.target == *id; });
-  std::erase_if(s.observer_regions, [&](const auto& entry) { return entry.second.node == *id; });
+  s.DropObserverEntries([&](const State::ObserverRegion& entry, size_t) { return entry.node == *id; });
   std::erase_if(s.flows, [&](const auto& entry) { return entry.second.node == *id; });
   s.peers_of.erase(*id);
 }
@@ -758,8 +918,9 @@ void RegionMatrix::Evict(WallClock::time_point now) {
   const int64_t fine_from = EpochOf(now - config_.window, std::chrono::seconds(1));
   std::erase_if(s.paths, [&](const auto& entry) { return !entry.second.ring.HasDataSince(from); });
   // Observer entries keep last_probed for the matrix's observer counts over the window.
-  std::erase_if(s.observer_regions,
-                [&](const auto& entry) { return !entry.second.ring.HasDataSince(fine_from); });
+  s.DropObserverEntries([&](const State::ObserverRegion&, size_t number) {
+    return !s.observer_rings.HasDataSince(number, fine_from);
+  });
   std::erase_if(s.flows, [&](const auto& entry) { return !entry.second.ring.HasDataSince(from); });
   std::erase_if(s.pairs, [&](const auto& entry) { return !entry.second.ring.HasDataSince(from); });
 }
