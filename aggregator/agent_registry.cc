@@ -102,6 +102,7 @@ HelloResult AgentRegistry::Hello(const v1::Hello& hello, WallClock::time_point n
   }
 
   auto [it, first_hello] = agents_.try_emplace(hello.node());
+  if (first_hello) by_node_.Invalidate();
   Agent& agent = it->second;
   if (agent.current_session != 0) sessions_.erase(agent.current_session);
   const bool new_instance = first_hello || agent.instance_id != hello.instance_id();
@@ -230,11 +231,20 @@ std::vector<v1::AgentInfo> AgentRegistry::List(WallClock::time_point now,
 }
 
 std::vector<AgentPresence> AgentRegistry::Presence(WallClock::time_point now) const {
+  // The agents in node order change only when an agent is added or forgotten; sorting them
+  // on every evaluation tick was a few milliseconds of it at 10,000 agents. (Pointers to
+  // unordered_map elements stay valid until the element is erased.)
+  if (!by_node_.valid) {
+    by_node_.agents.clear();
+    by_node_.agents.reserve(agents_.size());
+    for (const auto& [node, agent] : agents_) by_node_.agents.push_back(&agent);
+    std::sort(by_node_.agents.begin(), by_node_.agents.end(),
+              [](const Agent* a, const Agent* b) { return a->identity.node < b->identity.node; });
+    by_node_.valid = true;
+  }
   std::vector<AgentPresence> out;
-  out.reserve(agents_.size());
-  for (const auto& [node, agent] : agents_) out.push_back(PresenceOf(agent, now));
-  std::sort(out.begin(), out.end(),
-            [](const AgentPresence& a, const AgentPresence& b) { return a.node < b.node; });
+  out.reserve(by_node_.agents.size());
+  for (const Agent* agent : by_node_.agents) out.push_back(PresenceOf(*agent, now));
   return out;
 }
 
@@ -256,6 +266,7 @@ std::vector<std::string> AgentRegistry::Expire(WallClock::time_point now) {
     if (it->second.current_session == 0 && now - LastHeard(it->second) > config_.forget_after) {
       forgotten.push_back(it->first);
       it = agents_.erase(it);
+      by_node_.Invalidate();
     } else {
       ++it;
     }

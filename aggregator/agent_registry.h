@@ -158,6 +158,24 @@ class AgentRegistry {
   AgentRegistryConfig config_;
   std::unordered_map<std::string, Agent> agents_;       // by node name
   std::unordered_map<uint64_t, std::string> sessions_;  // session -> node
+
+  // agents_ in node order, for Presence(); rebuilt after an agent was added or forgotten.
+  // Points into agents_, so a copied or moved registry starts without it.
+  struct AgentsByNode {
+    AgentsByNode() = default;
+    AgentsByNode(const AgentsByNode&) {}
+    AgentsByNode& operator=(const AgentsByNode&) {
+      Invalidate();
+      return *this;
+    }
+    void Invalidate() {
+      agents.clear();
+      valid = false;
+    }
+    std::vector<const Agent*> agents;
+    bool valid = false;
+  };
+  mutable AgentsByNode by_node_;
   uint64_t next_session_ = 1;
 };
 
