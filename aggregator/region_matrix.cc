@@ -238,6 +238,12 @@ double ProbeCounts::Loss() const {
   return sent == 0 ? 0.0 : 1.0 - Ratio(received_reverse, sent);
 }
 
+const ProbeCounts& RegionProbes::at(const std::string& region) const {
+  const auto it = find(region);
+  if (it == end()) throw std::out_of_range("no probes to region " + region);
+  return it->second;
+}
+
 struct RegionMatrix::State {
   struct Path {
     uint32_t source = 0;
@@ -824,8 +830,8 @@ VerdictEvidence RegionMatrix::Evidence(const std::vector<AgentPresence>& agents,
     evidence.observers[i].node = s.Name(node);
     evidence.observers[i].region = s.Name(observer_region[node]);
   }
-  // Entries grouped by observer, each group in target name order: every to_region map is then
-  // built by appending at its end, without string compares.
+  // Entries grouped by observer, each group in target name order: every to_region is then
+  // built by appending at its end.
   std::vector<size_t> group_start(observer_nodes.size() + 1, 0);
   for (const Probed& entry : probed) ++group_start[observer_of[entry.node] + 1];
   for (size_t i = 1; i < group_start.size(); ++i) group_start[i] += group_start[i - 1];
@@ -838,10 +844,11 @@ VerdictEvidence RegionMatrix::Evidence(const std::vector<AgentPresence>& agents,
     std::sort(first, last, [&](const Probed* a, const Probed* b) {
       return ranks[a->target_region] < ranks[b->target_region];
     });
-    auto& to_region = evidence.observers[i].to_region;
+    RegionProbes& to_region = evidence.observers[i].to_region;
+    to_region.reserve(static_cast<size_t>(last - first));
     for (auto it = first; it != last; ++it) {
       const Probed& entry = **it;
-      ProbeCounts& counts = to_region.try_emplace(to_region.end(), s.Name(entry.target_region))->second;
+      ProbeCounts& counts = to_region[s.Name(entry.target_region)];
       counts.sent += entry.counts.sent;
       counts.received_forward += entry.counts.received_forward;
       counts.received_reverse += entry.counts.received_reverse;
