@@ -129,6 +129,18 @@ AgentMetrics::AgentMetrics(const std::string& region, const std::string& zone, c
                            .Name("regionpulse_replication_flow_retransmits_total")
                            .Help("Segments of a replication flow retransmitted")
                            .Register(r);
+  flow_established_ = &BuildCounter()
+                           .Name("regionpulse_replication_flow_connections_established_total")
+                           .Help("Connections of a replication flow that were established")
+                           .Register(r);
+  flow_failed_connects_ = &BuildCounter()
+                               .Name("regionpulse_replication_flow_failed_connects_total")
+                               .Help("Connects of a replication flow that never got established")
+                               .Register(r);
+  flow_resets_ = &BuildCounter()
+                      .Name("regionpulse_replication_flow_resets_total")
+                      .Help("Established connections of a replication flow that were reset")
+                      .Register(r);
   flow_connections_ = &BuildGauge()
                            .Name("regionpulse_replication_flow_connections")
                            .Help("Open connections of a replication flow")
@@ -292,6 +304,9 @@ void AgentMetrics::ObserveReport(const v1::HealthReport& report) {
     flow_stale_->Add(labels).Set(Seconds(FromDuration(flow.last_progress_age())));
     flow_bytes_acked_->Add(labels).Increment(static_cast<double>(flow.bytes_acked()));
     flow_retransmits_->Add(labels).Increment(static_cast<double>(flow.retransmits()));
+    flow_established_->Add(labels).Increment(static_cast<double>(flow.established()));
+    flow_failed_connects_->Add(labels).Increment(static_cast<double>(flow.failed_connects()));
+    flow_resets_->Add(labels).Increment(static_cast<double>(flow.resets()));
     flow_connections_->Add(labels).Set(flow.connections());
     flow_srtt_->Add(labels).Set(Seconds(FromDuration(flow.srtt())));
     flow_expected_rate_->Add(labels).Set(static_cast<double>(flow.expected_min_rate_bps()));

@@ -89,6 +89,9 @@ class AgentMetrics {
   prometheus::Family<prometheus::Gauge>* flow_stale_;
   prometheus::Family<prometheus::Counter>* flow_bytes_acked_;
   prometheus::Family<prometheus::Counter>* flow_retransmits_;
+  prometheus::Family<prometheus::Counter>* flow_established_;
+  prometheus::Family<prometheus::Counter>* flow_failed_connects_;
+  prometheus::Family<prometheus::Counter>* flow_resets_;
   prometheus::Family<prometheus::Gauge>* flow_connections_;
   prometheus::Family<prometheus::Gauge>* flow_srtt_;
   prometheus::Family<prometheus::Gauge>* flow_expected_rate_;

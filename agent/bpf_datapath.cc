@@ -36,7 +36,7 @@ static_assert(sizeof(rp_lpm_v4_key) == 8);
 static_assert(sizeof(rp_lpm_v6_key) == 20);
 static_assert(sizeof(rp_tcp_region_counters) == 48);
 static_assert(sizeof(rp_flow_port_key) == 8);
-static_assert(sizeof(rp_flow_counters) == 32);
+static_assert(sizeof(rp_flow_counters) == 56);
 static_assert(sizeof(rp_flow_progress) == 24);
 static_assert(sizeof(rp_sock_state) == 32);
 static_assert(sizeof(rp_kstamp_tlv) == RP_KSTAMP_TLV_LEN);
@@ -461,6 +461,9 @@ std::vector<FlowCounters> BpfDatapath::FlowCountersNow() const {
       out.srtt_us_sum += c.srtt_us_sum;
       out.srtt_samples += c.srtt_samples;
       out.retransmits += c.retransmits;
+      out.established += c.established;
+      out.failed_connects += c.failed_connects;
+      out.resets += c.resets;
     }
     rp_flow_progress progress{};
     if (bpf_map_lookup_elem(progress_fd, &key, &progress) == 0) {

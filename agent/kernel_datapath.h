@@ -58,6 +58,9 @@ struct FlowCounters {
   uint64_t srtt_us_sum = 0;
   uint64_t srtt_samples = 0;
   uint64_t retransmits = 0;
+  uint64_t established = 0;      // connections that reached ESTABLISHED
+  uint64_t failed_connects = 0;  // connects that never did
+  uint64_t resets = 0;           // established connections reset
   // CLOCK_MONOTONIC ns when acknowledged bytes last advanced; 0 = never.
   uint64_t last_progress_ns = 0;
   // Whether unacknowledged data was outstanding at the last event.

@@ -219,6 +219,9 @@ struct WindowFolder::State {
         const uint64_t sum = Delta(cur->srtt_us_sum, before ? before->srtt_us_sum : 0);
         if (samples > 0) *stats.mutable_srtt() = ToDuration(std::chrono::microseconds(sum / samples));
         stats.set_retransmits(Delta(cur->retransmits, before ? before->retransmits : 0));
+        stats.set_established(Delta(cur->established, before ? before->established : 0));
+        stats.set_failed_connects(Delta(cur->failed_connects, before ? before->failed_connects : 0));
+        stats.set_resets(Delta(cur->resets, before ? before->resets : 0));
         stats.set_connections(cur->connections);
       }
       stats.set_bytes_acked(acked);

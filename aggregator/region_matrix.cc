@@ -201,6 +201,9 @@ struct PairSlot {
 struct FlowSlot {
   uint64_t bytes_acked = 0;
   uint64_t retransmits = 0;
+  uint64_t established = 0;
+  uint64_t failed_connects = 0;
+  uint64_t resets = 0;
   int64_t srtt_sum_ns = 0;
   uint64_t srtt_samples = 0;
   int64_t covered_ns = 0;  // total window length reported, for rates
@@ -524,6 +527,9 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
     if (FlowSlot* slot = f.ring.At(coarse)) {
       slot->bytes_acked += flow.bytes_acked();
       slot->retransmits += flow.retransmits();
+      slot->established += flow.established();
+      slot->failed_connects += flow.failed_connects();
+      slot->resets += flow.resets();
       const auto srtt = FromDuration(flow.srtt());
       if (srtt > nanoseconds::zero()) {
         slot->srtt_sum_ns += srtt.count();
@@ -704,6 +710,9 @@ namespace {
 struct FlowTotals {
   uint64_t bytes_acked = 0;
   uint64_t retransmits = 0;
+  uint64_t established = 0;
+  uint64_t failed_connects = 0;
+  uint64_t resets = 0;
   int64_t covered_ns = 0;
   uint64_t RateBps() const {
     if (covered_ns <= 0) return 0;
@@ -729,6 +738,9 @@ v1::GetFlowsResponse RegionMatrix::Flows(const v1::GetFlowsRequest& request,
     flow.ring.ForEachSince(from, [&](const FlowSlot& slot) {
       totals.bytes_acked += slot.bytes_acked;
       totals.retransmits += slot.retransmits;
+      totals.established += slot.established;
+      totals.failed_connects += slot.failed_connects;
+      totals.resets += slot.resets;
       totals.covered_ns += slot.covered_ns;
     });
     v1::FlowSummary& summary = rows.emplace_back();
@@ -742,6 +754,9 @@ v1::GetFlowsResponse RegionMatrix::Flows(const v1::GetFlowsRequest& request,
     summary.set_retransmits(totals.retransmits);
     *summary.mutable_last_progress_age() = ToDuration(flow.last_progress_age);
     summary.set_connections(flow.connections);
+    summary.set_established(totals.established);
+    summary.set_failed_connects(totals.failed_connects);
+    summary.set_resets(totals.resets);
     summary.set_at_risk(flow.last_progress_age >= config_.replication_staleness ||
                         (flow.expected_min_rate_bps > 0 && totals.RateBps() < flow.expected_min_rate_bps));
   }

@@ -143,6 +143,9 @@ struct rp_flow_counters {
   __u64 srtt_us_sum;
   __u64 srtt_samples;
   __u64 retransmits;
+  __u64 established;     /* connections of the flow that reached ESTABLISHED */
+  __u64 failed_connects; /* connects of the flow that never got there (SYN_SENT -> CLOSE) */
+  __u64 resets;          /* RST received or sent on an established connection of the flow */
 };
 
 /* One flow's progress, in a shared array: the progress clock must be one value across CPUs.

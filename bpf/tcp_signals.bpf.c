@@ -140,6 +140,8 @@ static __always_inline void count_reset(const struct sock* sk) {
     return;
   struct rp_tcp_region_counters* c = region_counters(id.region);
   if (c) c->resets += 1;
+  struct rp_flow_counters* f = flow_counters(flow_of(id.region, id.remote_port, id.local_port));
+  if (f) f->resets += 1;
 }
 
 SEC("tracepoint/tcp/tcp_receive_reset")
@@ -205,6 +207,9 @@ static __always_inline void on_connect(struct bpf_sock_ops* skops) {
   struct rp_sock_state* st = own_state(skops, 1);
   if (!st) return;
   st->region = region;
+  /* The source port is bound by now, so the flow is known before the handshake ends: a
+   * connect that fails is counted against its flow too. */
+  st->flow = flow_of(region, bpf_ntohl(skops->remote_port) & 0xffff, skops->local_port & 0xffff);
   /* Watch the handshake so a connect that never completes is seen (SYN_SENT -> CLOSE). */
   bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
 }
@@ -222,6 +227,8 @@ static __always_inline void on_established(struct bpf_sock_ops* skops) {
   st->region = region;
   st->flow = flow_of(region, bpf_ntohl(skops->remote_port) & 0xffff, skops->local_port & 0xffff);
   st->bytes_acked = skops->bytes_acked;
+  struct rp_flow_counters* f = flow_counters(st->flow);
+  if (f) f->established += 1;
   struct rp_flow_progress* p = flow_progress(st->flow);
   if (p) {
     __sync_fetch_and_add(&p->connections, 1);
@@ -261,6 +268,8 @@ static __always_inline void on_state_change(struct bpf_sock_ops* skops) {
   if (old_state == TCP_SYN_SENT) {
     struct rp_tcp_region_counters* c = region_counters(st->region);
     if (c) c->failed_connects += 1;
+    struct rp_flow_counters* f = flow_counters(st->flow);
+    if (f) f->failed_connects += 1;
     return;
   }
   if (!st->established) return;

@@ -417,5 +417,39 @@ TEST(WindowFolder, StatusCarriesAttachmentsErrorsAndDrops) {
   EXPECT_EQ(status.reports_dropped(), 5u);
 }
 
+TEST(WindowFolder, FlowConnectionEventsArePerWindowDeltas) {
+  auto flow = [](uint64_t established, uint64_t failed, uint64_t resets) {
+    FlowCounters f;
+    f.name = "postgres";
+    f.remote_region = 2;
+    f.established = established;
+    f.failed_connects = failed;
+    f.resets = resets;
+    return f;
+  };
+  DatapathSnapshot snap;
+  snap.flows = {flow(5, 1, 0)};  // before the agent's first window: not reported
+  WindowFolder folder(Config(), kT0, kW0, snap);
+  std::vector<v1::HealthReport> reports;
+  auto close = [&](std::chrono::nanoseconds at, FlowCounters f) {
+    snap.flows = {f};
+    for (auto& r : folder.CloseWindow(kT0 + at, kW0 + at, snap)) reports.push_back(r);
+  };
+  close(1s, flow(7, 1, 0));
+  close(2s, flow(7, 4, 1));
+  for (auto& r : folder.Drain(kT0 + 2s + 1ms, kW0 + 2s + 1ms, snap)) reports.push_back(r);
+  ASSERT_GE(reports.size(), 2u);
+  for (const auto& r : reports) {
+    ASSERT_EQ(r.flows_size(), 1);
+    ExpectValid(r);
+  }
+  EXPECT_EQ(reports[0].flows(0).established(), 2u);
+  EXPECT_EQ(reports[0].flows(0).failed_connects(), 0u);
+  EXPECT_EQ(reports[0].flows(0).resets(), 0u);
+  EXPECT_EQ(reports[1].flows(0).established(), 0u);
+  EXPECT_EQ(reports[1].flows(0).failed_connects(), 3u);
+  EXPECT_EQ(reports[1].flows(0).resets(), 1u);
+}
+
 }  // namespace
 }  // namespace regionpulse

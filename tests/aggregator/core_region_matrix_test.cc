@@ -203,6 +203,9 @@ TEST(RegionMatrixTest, FlowsReportRateAndRisk) {
     moving->set_bytes_acked(1'000'000);
     moving->set_connections(2);
     moving->set_expected_min_rate_bps(500'000);
+    moving->set_established(1);
+    moving->set_failed_connects(2);
+    moving->set_resets(1);
     auto* stalled = report.add_flows();
     stalled->set_name("kafka-mirror");
     stalled->set_remote_region("eu-west-1");
@@ -217,6 +220,11 @@ TEST(RegionMatrixTest, FlowsReportRateAndRisk) {
   EXPECT_EQ(flows.flows(1).rate_bps(), 1'000'000u);
   EXPECT_EQ(flows.flows(1).connections(), 2u);
   EXPECT_FALSE(flows.flows(1).at_risk());
+  // Connection events add up over the window (one report per second, each with 1, 2, 1).
+  EXPECT_GE(flows.flows(1).established(), 9u);
+  EXPECT_EQ(flows.flows(1).failed_connects(), 2 * flows.flows(1).established());
+  EXPECT_EQ(flows.flows(1).resets(), flows.flows(1).established());
+  EXPECT_EQ(flows.flows(0).established(), 0u);
 
   v1::GetFlowsRequest by_name;
   by_name.set_name("postgres");
