@@ -20,7 +20,7 @@ struct RegionCidr {
 };
 
 struct ReplicationFlowSpec {
-  std::string name;            // "postgres"
+  std::string name;             // "postgres"
   std::vector<uint16_t> ports;  // remote (or local) TCP ports that make up the flow
   RegionId remote_region = 0;
   uint64_t expected_min_rate_bps = 0;
@@ -43,8 +43,8 @@ struct DatapathConfig {
 struct RegionTrafficCounters {
   uint64_t tx_bytes = 0, rx_bytes = 0, tx_packets = 0, rx_packets = 0;
   uint64_t tcp_retransmits = 0;
-  uint64_t tcp_srtt_us_sum = 0;      // sum of srtt samples (microseconds)
-  uint64_t tcp_srtt_samples = 0;     // number of srtt samples
+  uint64_t tcp_srtt_us_sum = 0;   // sum of srtt samples (microseconds)
+  uint64_t tcp_srtt_samples = 0;  // number of srtt samples
   uint64_t tcp_resets = 0;
   uint64_t tcp_failed_connects = 0;
   uint64_t tcp_established = 0;

@@ -38,7 +38,7 @@ DatapathConfig ConfigFor(const std::string& ifname, int subnet) {
   // Both sides use the same table (the whole link is "the other region"): a datapath that
   // counted the other namespace's sockets would see every connection twice.
   config.region_cidrs = {{"10." + s + ".0.0/24", kPeerRegion}, {"fd00:" + s + "::/64", kPeerRegion}};
-  config.flows = {{"replication", {5201}, kPeerRegion, 0}};
+  config.flows = {{"replication", {5201}, kPeerRegion, 0}, {"control", {5202, 5203}, kPeerRegion, 0}};
   return config;
 }
 
@@ -187,6 +187,18 @@ TEST_F(DatapathVethTest, CountsTcpSignalsPerRegionAndFlowForItsOwnNamespaceOnly)
   EXPECT_GT(flow.srtt_samples, 0u);
   EXPECT_GT(flow.last_progress_ns, 0u);
   EXPECT_EQ(flow.connections, 0u);
+  EXPECT_EQ(flow.established, 1u) << "the bulk connection only";
+  EXPECT_EQ(flow.failed_connects, 0u);
+  EXPECT_EQ(flow.resets, 0u);
+
+  // The reset (5202) and the refused connect (5203) belong to the other flow.
+  const auto control = client_side->FlowCountersNow().at(1);
+  EXPECT_EQ(control.name, "control");
+  EXPECT_EQ(control.established, 1u);
+  EXPECT_EQ(control.failed_connects, 1u);
+  EXPECT_EQ(control.resets, 1u);
+  EXPECT_EQ(control.bytes_acked, 0u);
+  EXPECT_EQ(control.connections, 0u);
 
   const auto server_counters = server_side->RegionCounters().at(kPeerRegion);
   EXPECT_EQ(server_counters.tcp_established, 2u) << "b's two accepted connections, and not a's";
@@ -238,11 +250,15 @@ TEST_F(DatapathVethTest, AFlowThatWentIdleHasNothingOutstanding) {
     ASSERT_GT(n, 0);
     sent += static_cast<size_t>(n);
   }
-  EXPECT_TRUE(PollUntil([&] {
+  const bool settled = PollUntil([&] {
     const auto flow = client_side->FlowCountersNow().at(0);
     return flow.bytes_acked >= kBytes && !flow.data_outstanding;
-  })) << "all data acknowledged, the connection open and idle: nothing may look outstanding";
+  });
   const auto flow = client_side->FlowCountersNow().at(0);
+  EXPECT_TRUE(settled)
+      << "all data acknowledged, the connection open and idle: nothing may look outstanding; "
+      << "bytes_acked " << flow.bytes_acked << " of " << kBytes << ", outstanding " << flow.data_outstanding
+      << ", srtt samples " << flow.srtt_samples << ", retransmits " << flow.retransmits;
   EXPECT_EQ(flow.connections, 1u);
   EXPECT_GT(flow.last_progress_ns, 0u);
   done = true;
