@@ -184,9 +184,9 @@ static __always_inline void account_acked(struct bpf_sock_ops* skops, struct rp_
 }
 
 /* Socket storage is created only for sockets of our own network namespace (on connect and
- * on establishment). Later callbacks (every ACK's RTT sample, state changes) find a socket by
- * its storage in our map, so they need no namespace check: another agent's sockets have no
- * entry here, and the check's cold cache lines are saved on the per-ACK path. */
+ * on establishment). Later callbacks (RTT, about once per round trip; state changes) find a
+ * socket by its storage in our map, so they need no namespace check: another agent's sockets
+ * have no entry here, and the check's cold cache lines are saved on the RTT path. */
 static __always_inline struct rp_sock_state* own_state(struct bpf_sock_ops* skops, int create) {
   /* One read of skops->sk: the verifier tracks the NULL check on that register only. */
   struct bpf_sock* sk = skops->sk;
