@@ -16,11 +16,14 @@
 #include <stdexcept>
 #include <thread>
 
+#include "daemon_test_support.h"
 #include "ingest_stand_in.h"
 
 namespace regionpulse {
 namespace {
 
+using daemontest::Eventually;
+using daemontest::SilentListener;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using testnet::IngestStandIn;
@@ -62,17 +65,6 @@ std::vector<uint64_t> Range(uint64_t first, uint64_t last) {
   std::vector<uint64_t> out;
   for (uint64_t s = first; s <= last; ++s) out.push_back(s);
   return out;
-}
-
-// Polls a condition with a deadline (for state outside the stand-in).
-template <typename Condition>
-bool Eventually(Condition condition, milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  return true;
 }
 
 TEST(ReconnectBackoffTest, GrowsExponentiallyAndStaysWithinJitterAndCap) {
@@ -217,30 +209,6 @@ TEST(AggregatorStreamTest, RefusedReportIsDroppedAndLaterReportsStillArrive) {
   // sends one at a time and pins the refusal on report 3, so only it is dropped.
   EXPECT_EQ(stand_in.Hellos().size(), 3u);
 }
-
-// A TCP listener that never accepts: the kernel completes the handshake from the backlog,
-// but no HTTP/2 answer ever comes, like an aggregator that hangs. Closed on destruction.
-class SilentListener {
- public:
-  SilentListener() {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof(address);
-    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-        listen(fd_, 16) != 0 || getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-      throw std::runtime_error(std::string("silent listener: ") + std::strerror(errno));
-    }
-    port_ = ntohs(address.sin_port);
-  }
-  ~SilentListener() { close(fd_); }
-  std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
-
- private:
-  int fd_ = -1;
-  uint16_t port_ = 0;
-};
 
 TEST(AggregatorStreamTest, DeadOrHangingAggregatorDelaysNeitherPushNorAnotherStream) {
   IngestStandIn dead;

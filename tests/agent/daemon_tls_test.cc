@@ -25,27 +25,20 @@
 #include "agent/aggregator_stream.h"
 #include "agent_process.h"
 #include "component_logger.h"
+#include "daemon_test_support.h"
 #include "daemon_tls_certificates.h"
 
 namespace regionpulse {
 namespace {
 
 using namespace std::chrono_literals;
+using daemontest::Eventually;
+using daemontest::SilentListener;
 using std::chrono::milliseconds;
 using ::testing::HasSubstr;
 using testing::TempDir;
 
 constexpr uint64_t kInstance = 0x7157;
-
-template <typename Condition>
-bool Eventually(Condition condition, milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  return true;
-}
 
 v1::Hello AgentHello() {
   v1::Hello hello;
@@ -153,6 +146,27 @@ class AgentTlsTest : public ::testing::Test {
                                                      milliseconds timeout) {
     Eventually([&] { return stream.Stats().disconnects >= attempts; }, timeout);
     return stream.Stats();
+  }
+
+  // TLS on one side only: the first attempt fails within 5 s, says why, keeps the report, and
+  // the aggregator registers nobody.
+  void ExpectOneSidedTlsRefusedFast(const TlsConfig& server, const TlsSettings& agent,
+                                    const std::string& error_words) {
+    auto aggregator = StartAggregator(server);
+    ASSERT_NE(aggregator, nullptr);
+    auto stream = StreamTo(Endpoint(*aggregator), agent);
+    ASSERT_NE(stream, nullptr);
+    const auto started = std::chrono::steady_clock::now();
+    stream->Start();
+    stream->Push(Report(1));
+
+    auto stats = WaitForFailedAttempts(*stream, 1, 5s);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+    ASSERT_GE(stats.disconnects, 1u);
+    EXPECT_EQ(stats.connects, 0u);
+    EXPECT_THAT(stats.last_error, HasSubstr(error_words));
+    EXPECT_EQ(stats.buffered, 1u);
+    EXPECT_THAT(RegisteredNodes(*aggregator), ::testing::IsEmpty());
   }
 
   TempDir dir_;
@@ -270,72 +284,18 @@ TEST_F(AgentTlsTest, AgentTrustingAnotherCaIsRefusedNamingTheCertificateProblem)
 }
 
 TEST_F(AgentTlsTest, TlsAgentAgainstAPlaintextAggregatorFailsClearlyAndFast) {
-  auto aggregator = StartAggregator(TlsConfig{});
-  ASSERT_NE(aggregator, nullptr);
-  auto stream = StreamTo(Endpoint(*aggregator), AgentTls(false, certificates_.ca_cert));
-  ASSERT_NE(stream, nullptr);
-  const auto started = std::chrono::steady_clock::now();
-  stream->Start();
-  stream->Push(Report(1));
-
-  auto stats = WaitForFailedAttempts(*stream, 1, 5s);
-  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
-  ASSERT_GE(stats.disconnects, 1u);
-  EXPECT_EQ(stats.connects, 0u);
-  EXPECT_THAT(stats.last_error, HasSubstr("plaintext"));
-  EXPECT_EQ(stats.buffered, 1u);
-  EXPECT_THAT(RegisteredNodes(*aggregator), ::testing::IsEmpty());
+  ExpectOneSidedTlsRefusedFast(TlsConfig{}, AgentTls(false, certificates_.ca_cert), "plaintext");
 }
 
 TEST_F(AgentTlsTest, PlaintextAgentAgainstATlsAggregatorFailsClearlyAndFast) {
-  auto aggregator = StartAggregator(ServerTls(false));
-  ASSERT_NE(aggregator, nullptr);
-  auto stream = StreamTo(Endpoint(*aggregator), TlsSettings{});
-  ASSERT_NE(stream, nullptr);
-  const auto started = std::chrono::steady_clock::now();
-  stream->Start();
-  stream->Push(Report(1));
-
-  auto stats = WaitForFailedAttempts(*stream, 1, 5s);
-  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
-  ASSERT_GE(stats.disconnects, 1u);
-  EXPECT_EQ(stats.connects, 0u);
-  EXPECT_THAT(stats.last_error, HasSubstr("TLS"));
-  EXPECT_EQ(stats.buffered, 1u);
-  EXPECT_THAT(RegisteredNodes(*aggregator), ::testing::IsEmpty());
+  ExpectOneSidedTlsRefusedFast(ServerTls(false), TlsSettings{}, "TLS");
 }
-
-// gRPC's wording for a host name the certificate does not list (ssl_transport_security).
-// A TCP listener that accepts and then says nothing (a wrong port, a stuck proxy): the TLS
-// handshake waits for a ServerHello that never comes.
-class SilentTcpListener {
- public:
-  SilentTcpListener() {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof(address);
-    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-        listen(fd_, 16) != 0 || getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-      throw std::runtime_error("silent TCP listener on 127.0.0.1");
-    }
-    port_ = ntohs(address.sin_port);
-  }
-  ~SilentTcpListener() { close(fd_); }  // the kernel completes connects into the backlog
-  uint16_t port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  uint16_t port_ = 0;
-};
 
 // The attempt is given the whole connect timeout (not the much shorter initial backoff, which
 // would cut off a slow cross-region handshake), then given up and retried.
 TEST_F(AgentTlsTest, SilentPeerIsGivenUpAfterTheConnectTimeoutAndRetried) {
-  SilentTcpListener silent;
-  const std::string endpoint = "127.0.0.1:" + std::to_string(silent.port());
-  auto stream = StreamTo(endpoint, AgentTls(false, certificates_.ca_cert), milliseconds(1000));
+  SilentListener silent;
+  auto stream = StreamTo(silent.target(), AgentTls(false, certificates_.ca_cert), milliseconds(1000));
   ASSERT_NE(stream, nullptr);
   const auto started = std::chrono::steady_clock::now();
   stream->Start();
@@ -349,7 +309,7 @@ TEST_F(AgentTlsTest, SilentPeerIsGivenUpAfterTheConnectTimeoutAndRetried) {
   EXPECT_GE(stats.disconnects, 2u);
   EXPECT_EQ(stats.connects, 0u);
   EXPECT_THAT(stats.last_error, HasSubstr("did not answer the TLS handshake"));
-  EXPECT_THAT(stats.last_error, HasSubstr(endpoint));
+  EXPECT_THAT(stats.last_error, HasSubstr(silent.target()));
   EXPECT_EQ(stats.buffered, 1u);
 }
 
