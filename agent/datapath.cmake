@@ -4,9 +4,11 @@
 add_library(regionpulse_agent_datapath STATIC
   "${CMAKE_CURRENT_LIST_DIR}/bpf_datapath.cc"
   "${CMAKE_CURRENT_LIST_DIR}/clsact_reaper.cc"
+  "${CMAKE_CURRENT_LIST_DIR}/flow_ack_ledger.cc"
   "${CMAKE_CURRENT_LIST_DIR}/interface_selection.cc"
   "${CMAKE_CURRENT_LIST_DIR}/interface_watcher.cc"
   "${CMAKE_CURRENT_LIST_DIR}/kernel_mounts.cc"
+  "${CMAKE_CURRENT_LIST_DIR}/tcp_socket_dump.cc"
   "${CMAKE_CURRENT_LIST_DIR}/tunnel_attachment.cc")
 target_include_directories(regionpulse_agent_datapath PUBLIC "${PROJECT_SOURCE_DIR}")
 target_link_libraries(regionpulse_agent_datapath

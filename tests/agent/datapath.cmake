@@ -31,3 +31,10 @@ target_link_libraries(agent_datapath_clsact_tests PRIVATE regionpulse_agent_data
   GTest::gtest_main)
 target_compile_options(agent_datapath_clsact_tests PRIVATE ${REGIONPULSE_WARNINGS})
 gtest_discover_tests(agent_datapath_clsact_tests DISCOVERY_TIMEOUT 30 PROPERTIES LABELS root)
+
+# Replication flows' acknowledged bytes from closed and live sockets, and the sock_diag port
+# filter (pure, no root).
+add_executable(agent_flow_ack_unit_tests "${CMAKE_CURRENT_LIST_DIR}/datapath_flow_ack_ledger_test.cc")
+target_link_libraries(agent_flow_ack_unit_tests PRIVATE regionpulse_agent_datapath GTest::gtest_main)
+target_compile_options(agent_flow_ack_unit_tests PRIVATE ${REGIONPULSE_WARNINGS})
+gtest_discover_tests(agent_flow_ack_unit_tests DISCOVERY_TIMEOUT 30)
