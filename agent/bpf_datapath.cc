@@ -17,9 +17,11 @@
 #include <optional>
 #include <set>
 
+#include "agent/flow_ack_ledger.h"
 #include "agent/interface_selection.h"
 #include "agent/interface_watcher.h"
 #include "agent/kernel_mounts.h"
+#include "agent/tcp_socket_dump.h"
 #include "agent/tunnel_attachment.h"
 #include "common/config_text.h"
 #include "regionpulse_shared.h"
@@ -37,8 +39,9 @@ static_assert(sizeof(rp_lpm_v6_key) == 20);
 static_assert(sizeof(rp_tcp_region_counters) == 48);
 static_assert(sizeof(rp_flow_port_key) == 8);
 static_assert(sizeof(rp_flow_counters) == 56);
-static_assert(sizeof(rp_flow_progress) == 24);
-static_assert(sizeof(rp_sock_state) == 32);
+static_assert(sizeof(rp_flow_progress) == 8);
+static_assert(sizeof(rp_flow_socket) == 16);
+static_assert(sizeof(rp_sock_state) == 40);
 static_assert(sizeof(rp_kstamp_tlv) == RP_KSTAMP_TLV_LEN);
 static_assert(offsetof(rp_kstamp_tlv, t) == 12);
 
@@ -118,6 +121,15 @@ struct BpfDatapath::Impl {
   std::vector<bpf_link*> links;  // tracepoints and sock_ops: owned by fds, gone with us
   std::set<RegionId> regions;    // every configured region id
 
+  // Replication flows' live sockets, read at every FlowCountersNow (see FlowAckLedger).
+  mutable std::mutex flows_mutex;                    // one reading at a time: the ledger and the dump socket
+  mutable std::optional<TcpSocketDump> socket_dump;  // opened in the agent's network namespace
+  std::vector<uint16_t> flow_ports;                  // every port of every flow
+  mutable FlowAckLedger ledger{0};
+  mutable std::vector<FlowAckReading> last_readings;  // held while the sockets cannot be read
+  mutable uint64_t last_reading_ns = 0;
+  mutable bool socket_dump_failing = false;  // to log a failure once, not every window
+
   mutable std::mutex mutex;  // guards attachments (the watcher thread changes them)
   struct Attached {
     std::unique_ptr<TunnelAttachment> attachment;
@@ -152,6 +164,11 @@ struct BpfDatapath::Impl {
   Status Load();
   Status FillMaps();
   Status AttachTcpSignals();
+  // Which flow (index) a live connection unknown to the kernel's flow map belongs to, by the
+  // same maps the BPF programs use; nullopt when none.
+  std::optional<uint32_t> ClassifyConnection(const TcpConnectionInfo& connection) const;
+  // The flow connections listed now, with the kernel's baseline for those it tracks.
+  Result<std::vector<FlowConnectionSample>> ListFlowConnections() const;
   void OnLinkAppeared(const LinkInfo& link);
   void OnLinkVanished(uint32_t ifindex, const std::string& name);
   // Brings the attachments in line with SelectInterfaces over present_links. Holds `mutex`.
@@ -238,6 +255,7 @@ Status BpfDatapath::Impl::FillMaps() {
     regions.insert(flow.remote_region);
     const uint32_t flow_id = static_cast<uint32_t>(i + 1);
     for (const uint16_t port : flow.ports) {
+      flow_ports.push_back(port);
       rp_flow_port_key key{};
       key.port = port;
       key.region = flow.remote_region;
@@ -248,7 +266,69 @@ Status BpfDatapath::Impl::FillMaps() {
       }
     }
   }
+  ledger = FlowAckLedger(config.flows.size());
+  last_readings.assign(config.flows.size(), FlowAckReading{});
   return OkStatus();
+}
+
+std::optional<uint32_t> BpfDatapath::Impl::ClassifyConnection(const TcpConnectionInfo& connection) const {
+  static constexpr uint8_t kV4Mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  const uint8_t* address = connection.remote_address.data();
+  bool v4 = connection.family == AF_INET;
+  if (!v4 && std::memcmp(address, kV4Mapped, sizeof(kV4Mapped)) == 0) {
+    v4 = true;
+    address += sizeof(kV4Mapped);
+  }
+  uint32_t region = 0;
+  int rc;
+  if (v4) {
+    rp_lpm_v4_key key{};
+    key.prefixlen = 32;
+    std::memcpy(key.addr, address, 4);
+    rc = bpf_map_lookup_elem(bpf_map__fd(tc->maps.rp_regions_v4), &key, &region);
+  } else {
+    rp_lpm_v6_key key{};
+    key.prefixlen = 128;
+    std::memcpy(key.addr, address, 16);
+    rc = bpf_map_lookup_elem(bpf_map__fd(tc->maps.rp_regions_v6), &key, &region);
+  }
+  if (rc != 0 || region == 0) return std::nullopt;
+  for (const uint16_t port : {connection.remote_port, connection.local_port}) {
+    rp_flow_port_key key{};
+    key.port = port;
+    key.region = region;
+    uint32_t flow = 0;
+    if (bpf_map_lookup_elem(bpf_map__fd(tcp->maps.rp_flow_ports), &key, &flow) == 0 && flow >= 1 &&
+        flow <= config.flows.size()) {
+      return flow - 1;
+    }
+  }
+  return std::nullopt;
+}
+
+Result<std::vector<FlowConnectionSample>> BpfDatapath::Impl::ListFlowConnections() const {
+  Result<std::vector<TcpConnectionInfo>> connections = socket_dump->Connections(flow_ports);
+  if (!connections.ok()) return connections.error();
+  std::vector<FlowConnectionSample> samples;
+  const int tracked_fd = bpf_map__fd(tcp->maps.rp_flow_sockets);
+  for (const TcpConnectionInfo& connection : *connections) {
+    FlowConnectionSample sample;
+    sample.cookie = connection.cookie;
+    sample.bytes_acked = connection.bytes_acked;
+    sample.data_outstanding = connection.HasDataOutstanding();
+    rp_flow_socket tracked{};
+    if (bpf_map_lookup_elem(tracked_fd, &connection.cookie, &tracked) == 0 && tracked.flow >= 1 &&
+        tracked.flow <= config.flows.size()) {
+      sample.flow = tracked.flow - 1;
+      sample.kernel_baseline = tracked.baseline_bytes_acked;
+    } else if (std::optional<uint32_t> flow = ClassifyConnection(connection)) {
+      sample.flow = *flow;  // established before we started, or the tracking map is full
+    } else {
+      continue;  // a flow port towards another region
+    }
+    samples.push_back(sample);
+  }
+  return samples;
 }
 
 Status BpfDatapath::Impl::AttachTcpSignals() {
@@ -399,6 +479,9 @@ Result<std::unique_ptr<BpfDatapath>> BpfDatapath::Start(const DatapathConfig& co
   if (Status s = impl->Load(); !s.ok()) return s.error();
   if (Status s = impl->FillMaps(); !s.ok()) return s.error();
   if (Status s = impl->AttachTcpSignals(); !s.ok()) return s.error();
+  Result<TcpSocketDump> dump = TcpSocketDump::Open();
+  if (!dump.ok()) return dump.error();
+  impl->socket_dump.emplace(std::move(dump).value());
 
   Impl* raw = impl.get();
   auto watcher = InterfaceWatcher::Start(
@@ -447,17 +530,21 @@ std::map<RegionId, RegionTrafficCounters> BpfDatapath::RegionCounters() const {
 }
 
 std::vector<FlowCounters> BpfDatapath::FlowCountersNow() const {
+  Impl& impl = *impl_;
+  std::lock_guard lock(impl.flows_mutex);
   std::vector<FlowCounters> result;
-  const int counters_fd = bpf_map__fd(impl_->tcp->maps.rp_flow_counters);
-  const int progress_fd = bpf_map__fd(impl_->tcp->maps.rp_flow_progress);
-  for (size_t i = 0; i < impl_->config.flows.size(); ++i) {
-    const auto& spec = impl_->config.flows[i];
+  const int counters_fd = bpf_map__fd(impl.tcp->maps.rp_flow_counters);
+  const int progress_fd = bpf_map__fd(impl.tcp->maps.rp_flow_progress);
+  std::vector<uint64_t> closed_bytes_acked(impl.config.flows.size(), 0);
+  // The kernel's counts first, the live sockets second (FlowAckLedger says why).
+  for (size_t i = 0; i < impl.config.flows.size(); ++i) {
+    const auto& spec = impl.config.flows[i];
     FlowCounters out;
     out.name = spec.name;
     out.remote_region = spec.remote_region;
     const uint32_t key = static_cast<uint32_t>(i);
     for (const auto& c : ReadPerCpu<rp_flow_counters>(counters_fd, key)) {
-      out.bytes_acked += c.bytes_acked;
+      closed_bytes_acked[i] += c.closed_bytes_acked;
       out.srtt_us_sum += c.srtt_us_sum;
       out.srtt_samples += c.srtt_samples;
       out.retransmits += c.retransmits;
@@ -466,12 +553,40 @@ std::vector<FlowCounters> BpfDatapath::FlowCountersNow() const {
       out.resets += c.resets;
     }
     rp_flow_progress progress{};
-    if (bpf_map_lookup_elem(progress_fd, &key, &progress) == 0) {
+    if (bpf_map_lookup_elem(progress_fd, &key, &progress) == 0)
       out.last_progress_ns = progress.last_progress_ns;
-      out.data_outstanding = progress.outstanding != 0;
-      out.connections = progress.connections > 0 ? static_cast<uint32_t>(progress.connections) : 0;
-    }
     result.push_back(std::move(out));
+  }
+  Result<std::vector<FlowConnectionSample>> live = impl.ListFlowConnections();
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);  // bpf_ktime_get_ns's clock
+  const uint64_t now_ns =
+      static_cast<uint64_t>(now.tv_sec) * 1000000000ULL + static_cast<uint64_t>(now.tv_nsec);
+  if (live.ok()) {
+    if (impl.socket_dump_failing) Log()->info("reading the replication flow sockets works again");
+    impl.socket_dump_failing = false;
+    std::vector<FlowAckReading> readings = impl.ledger.Update(closed_bytes_acked, *live);
+    for (size_t i = 0; i < readings.size(); ++i) {
+      // Progress the callbacks did not see (the end of a burst) happened since the previous
+      // reading: its time is known to that precision only.
+      if (readings[i].progressed && result[i].last_progress_ns < impl.last_reading_ns) {
+        result[i].last_progress_ns = now_ns;
+      }
+    }
+    impl.last_readings = std::move(readings);
+    impl.last_reading_ns = now_ns;
+  } else if (!impl.socket_dump_failing) {
+    impl.socket_dump_failing = true;
+    Log()->error(
+        "{}; replication flows keep their last acknowledged bytes, outstanding data and "
+        "connections until it works again",
+        live.error().ToString());
+  }
+  for (size_t i = 0; i < result.size(); ++i) {
+    const FlowAckReading& reading = impl.last_readings[i];
+    result[i].bytes_acked = reading.bytes_acked;
+    result[i].data_outstanding = reading.data_outstanding;
+    result[i].connections = reading.connections;
   }
   return result;
 }

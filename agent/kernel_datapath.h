@@ -54,6 +54,8 @@ struct RegionTrafficCounters {
 struct FlowCounters {
   std::string name;
   RegionId remote_region = 0;
+  // Acknowledged by the peer since the connections were established (or, for one
+  // established before the agent started, since the agent first saw it); never decreases.
   uint64_t bytes_acked = 0;
   uint64_t srtt_us_sum = 0;
   uint64_t srtt_samples = 0;
@@ -63,9 +65,11 @@ struct FlowCounters {
   uint64_t resets = 0;           // established connections reset
   // CLOCK_MONOTONIC ns when acknowledged bytes last advanced; 0 = never.
   uint64_t last_progress_ns = 0;
-  // Whether unacknowledged data was outstanding at the last event.
+  // Whether, when these counters were read, any established socket of the flow held data the
+  // application wrote that the peer has not acknowledged (in flight or held back by the
+  // receiver's window).
   bool data_outstanding = false;
-  uint32_t connections = 0;  // currently established
+  uint32_t connections = 0;  // past the handshake and not yet closed, when read
 };
 
 struct InterfaceAttachment {

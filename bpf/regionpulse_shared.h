@@ -140,7 +140,10 @@ struct rp_flow_port_key {
  * once per round trip of every connection, so these must not bounce a shared cache line
  * between CPUs). */
 struct rp_flow_counters {
-  __u64 bytes_acked;
+  /* Bytes acknowledged on connections of the flow that have closed, from establishment to
+   * close (only those with an entry in rp_flow_sockets). Live connections are read from the
+   * sockets themselves by user space (sock_diag), which adds both. */
+  __u64 closed_bytes_acked;
   __u64 srtt_us_sum;
   __u64 srtt_samples;
   __u64 retransmits;
@@ -149,34 +152,44 @@ struct rp_flow_counters {
   __u64 resets;          /* RST received or sent on an established connection of the flow */
 };
 
-/* One flow's progress, in a shared array: the progress clock must be one value across CPUs.
- * Written rarely: last_progress_ns only when it moves by more than RP_PROGRESS_GRANULARITY_NS,
- * outstanding only when it changes. */
+/* One flow's progress clock, in a shared array: it must be one value across CPUs. Written
+ * only when it moves by more than RP_PROGRESS_GRANULARITY_NS. */
 struct rp_flow_progress {
   __u64 last_progress_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) when bytes_acked last grew */
-  __s64 connections;      /* currently established; signed so a late close cannot wrap */
-  __u64 outstanding;      /* 1 when the last event saw unacknowledged data in flight */
 };
 #define RP_PROGRESS_GRANULARITY_NS 1000000ULL /* 1 ms: windows are 1 s */
+
+/* Established connections of replication flows, by socket cookie (the cookie sock_diag
+ * reports as idiag_cookie): where user space learns which flow a live socket belongs to and
+ * how many bytes it had acknowledged when it was established, so that it counts only what
+ * came after. Entries are added on establishment and removed when the socket closes, at
+ * which point its bytes move into rp_flow_counters.closed_bytes_acked. */
+#define RP_MAX_FLOW_SOCKETS 16384
+struct rp_flow_socket {
+  __u32 flow; /* flow index + 1 */
+  __u32 pad;
+  __u64 baseline_bytes_acked; /* tcp_sock bytes_acked at establishment */
+};
 
 /* Per-socket state in socket local storage (sock_ops). */
 struct rp_sock_state {
   __u32 region;
-  __u32 flow;        /* flow index + 1, 0 = none */
-  __u64 bytes_acked; /* tcp_sock bytes_acked at the last event */
-  __u32 established; /* counted into rp_flow_progress.connections */
-  __u32 pad;
-  __u64 last_sample_ns; /* bpf_ktime_get_ns() of the last RTT sample taken */
+  __u32 flow;                 /* flow index + 1, 0 = none */
+  __u64 bytes_acked;          /* tcp_sock bytes_acked at the last event (moves the progress clock) */
+  __u64 baseline_bytes_acked; /* at establishment */
+  __u64 last_sample_ns;       /* bpf_ktime_get_ns() of the last RTT sample taken */
+  __u32 established;          /* reached ESTABLISHED and not yet closed */
+  __u32 in_flow_sockets;      /* has an entry in rp_flow_sockets (it may be full) */
 };
 
 /* sock_ops RTT callbacks come about once per round trip (tcp_rtt_estimator makes one when
  * snd_una passes the sequence noted at the previous one), thousands a second on a busy
  * short-RTT connection. The kernel's srtt is already smoothed, so one sample per connection
- * and millisecond (plus every callback that sees nothing in flight) loses nothing and keeps
- * the other callbacks to one storage lookup. Since no callback follows the ACK that ends a
- * burst when everything was already in flight at the previous one, the last progress of a
- * burst can be missed until the next one (DatapathVethTest.AFlowThatWentIdleHasNothingOutstanding
- * catches it; to fix: read tcp_info of the flow sockets at window close). */
+ * and millisecond loses nothing and keeps the other callbacks to one storage lookup. No
+ * callback follows the ACK that ends a burst when everything was already in flight at the
+ * previous one, so callbacks cannot tell a flow's acknowledged bytes nor whether it went
+ * idle: user space reads those from the live sockets at every window close (sock_diag), and
+ * the callbacks keep only the progress clock to the millisecond while data moves. */
 #define RP_RTT_SAMPLE_INTERVAL_NS 1000000ULL
 
 #define RP_TCP_STATE_ESTABLISHED 1 /* include/net/tcp_states.h */

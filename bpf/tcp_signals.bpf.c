@@ -4,7 +4,9 @@
  * - tracepoints tcp/tcp_receive_reset and tcp/tcp_send_reset: resets of connections that were
  *   past the handshake (a refused connect is a failed connect, counted once, by sock_ops);
  * - cgroup sock_ops: connections established, failed connects, smoothed RTT, and for flows
- *   bytes acknowledged and the time acknowledged bytes last advanced.
+ *   the time acknowledged bytes last advanced, the flow's live sockets by cookie (for user
+ *   space, which reads their acknowledged bytes with sock_diag) and the bytes acknowledged
+ *   by the ones that closed.
  *
  * The tracepoints and the cgroup2 root are shared by every agent on the host (the lab runs
  * one agent per network namespace), so only sockets of the agent's own network namespace
@@ -53,6 +55,14 @@ struct {
   __type(key, __u32);
   __type(value, struct rp_flow_progress);
 } rp_flow_progress SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __uint(max_entries, RP_MAX_FLOW_SOCKETS);
+  __type(key, __u64); /* socket cookie */
+  __type(value, struct rp_flow_socket);
+} rp_flow_sockets SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -167,20 +177,15 @@ static __always_inline __u32 region_of_sockops(struct bpf_sock_ops* skops) {
   return 0;
 }
 
-/* Adds the socket's newly acknowledged bytes to its flow and moves the flow's progress clock. */
-static __always_inline void account_acked(struct bpf_sock_ops* skops, struct rp_sock_state* st) {
+/* Moves the flow's progress clock when the socket's acknowledged bytes grew since its last
+ * event. */
+static __always_inline void note_progress(struct rp_sock_state* st, __u64 acked) {
+  if (acked <= st->bytes_acked) return;
+  st->bytes_acked = acked;
   struct rp_flow_progress* p = flow_progress(st->flow);
   if (!p) return;
-  const __u64 acked = skops->bytes_acked;
-  if (acked > st->bytes_acked) {
-    struct rp_flow_counters* f = flow_counters(st->flow);
-    if (f) f->bytes_acked += acked - st->bytes_acked;
-    st->bytes_acked = acked;
-    const __u64 now = bpf_ktime_get_ns();
-    if (now - p->last_progress_ns > RP_PROGRESS_GRANULARITY_NS) p->last_progress_ns = now;
-  }
-  const __u64 outstanding = skops->packets_out > 0;
-  if (p->outstanding != outstanding) p->outstanding = outstanding;
+  const __u64 now = bpf_ktime_get_ns();
+  if (now - p->last_progress_ns > RP_PROGRESS_GRANULARITY_NS) p->last_progress_ns = now;
 }
 
 /* Socket storage is created only for sockets of our own network namespace (on connect and
@@ -227,23 +232,23 @@ static __always_inline void on_established(struct bpf_sock_ops* skops) {
   st->region = region;
   st->flow = flow_of(region, bpf_ntohl(skops->remote_port) & 0xffff, skops->local_port & 0xffff);
   st->bytes_acked = skops->bytes_acked;
+  st->baseline_bytes_acked = skops->bytes_acked;
+  st->established = 1;
   struct rp_flow_counters* f = flow_counters(st->flow);
-  if (f) f->established += 1;
-  struct rp_flow_progress* p = flow_progress(st->flow);
-  if (p) {
-    __sync_fetch_and_add(&p->connections, 1);
-    st->established = 1;
-    account_acked(skops, st);
-  }
+  if (!f) return;
+  f->established += 1;
+  /* Published for user space, which counts the live socket's bytes from this baseline on. A
+   * full map leaves the socket to user space alone, from when it first sees it. */
+  const __u64 cookie = bpf_get_socket_cookie(skops);
+  struct rp_flow_socket entry = {.flow = st->flow, .baseline_bytes_acked = st->baseline_bytes_acked};
+  st->in_flow_sockets = bpf_map_update_elem(&rp_flow_sockets, &cookie, &entry, BPF_ANY) == 0;
 }
 
 static __always_inline void on_rtt(struct bpf_sock_ops* skops) {
   struct rp_sock_state* st = own_state(skops, 0);
   if (!st) return;
   const __u64 now = bpf_ktime_get_ns();
-  /* An ACK that leaves nothing in flight is always taken: otherwise a flow that went idle
-   * right after a sample would keep "data outstanding" and look stalled. */
-  if (now - st->last_sample_ns < RP_RTT_SAMPLE_INTERVAL_NS && skops->packets_out > 0) return;
+  if (now - st->last_sample_ns < RP_RTT_SAMPLE_INTERVAL_NS) return;
   st->last_sample_ns = now;
   const __u64 srtt_us = skops->srtt_us >> 3; /* tcp_sock keeps srtt scaled by 8 */
   struct rp_tcp_region_counters* c = region_counters(st->region);
@@ -255,7 +260,7 @@ static __always_inline void on_rtt(struct bpf_sock_ops* skops) {
   if (f) {
     f->srtt_us_sum += srtt_us;
     f->srtt_samples += 1;
-    account_acked(skops, st);
+    note_progress(st, skops->bytes_acked);
   }
 }
 
@@ -273,10 +278,17 @@ static __always_inline void on_state_change(struct bpf_sock_ops* skops) {
     return;
   }
   if (!st->established) return;
-  account_acked(skops, st);
-  struct rp_flow_progress* p = flow_progress(st->flow);
-  if (p) __sync_fetch_and_add(&p->connections, -1);
   st->established = 0;
+  if (!st->in_flow_sockets) return;
+  /* The socket leaves user space's view: its bytes from establishment to now become the
+   * flow's closed bytes (user space reads these before it lists the live sockets, so a
+   * socket closing in between is missed for one read, never counted twice). */
+  note_progress(st, skops->bytes_acked);
+  struct rp_flow_counters* f = flow_counters(st->flow);
+  if (f) f->closed_bytes_acked += skops->bytes_acked - st->baseline_bytes_acked;
+  const __u64 cookie = bpf_get_socket_cookie(skops);
+  bpf_map_delete_elem(&rp_flow_sockets, &cookie);
+  st->in_flow_sockets = 0;
 }
 
 SEC("sockops")

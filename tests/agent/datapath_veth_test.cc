@@ -2,9 +2,12 @@
 // namespace as in the lab: kernel stamps on real probes, per-region and per-flow TCP signals
 // under forced loss, counting only the own namespace's sockets, interfaces that appear later
 // or are re-created, and nothing left behind after destruction.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 
 #include <sys/wait.h>
 #include <algorithm>
@@ -15,6 +18,7 @@
 #include <thread>
 
 #include "agent/bpf_datapath.h"
+#include "agent/tcp_socket_dump.h"
 #include "datapath_test_support.h"
 #include "test_network.h"
 
@@ -62,9 +66,64 @@ void ExpectStampsOrdered(const std::vector<std::array<uint64_t, 4>>& replies, si
   }
 }
 
+// Bytes the application wrote on `fd` that the peer has not acknowledged (SIOCOUTQ).
+int Unacknowledged(int fd) {
+  int bytes = -1;
+  EXPECT_EQ(ioctl(fd, SIOCOUTQ, &bytes), 0) << strerror(errno);
+  return bytes;
+}
+
+// Writes `bytes` on `from` and reads them all on `to`.
+void Pass(int from, int to, size_t bytes) {
+  std::vector<char> buffer(bytes, 'p');
+  std::thread reader([&] {
+    std::vector<char> in(65536);
+    size_t got = 0;
+    while (got < bytes) {
+      const ssize_t n = read(to, in.data(), in.size());
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+  });
+  size_t sent = 0;
+  while (sent < bytes) {
+    const ssize_t n = write(from, buffer.data() + sent, bytes - sent);
+    ASSERT_GT(n, 0) << strerror(errno);
+    sent += static_cast<size_t>(n);
+  }
+  reader.join();
+}
+
 class DatapathVethTest : public ::testing::Test {
  protected:
   DatapathVethTest() : a_("dp-a"), b_("dp-b"), veth_(a_, b_, "rpdpa0", "rpdpb0", 93) {}
+
+  struct Connection {
+    int client = -1;  // in a_
+    int server = -1;  // in b_, accepted
+    ~Connection() {
+      if (client >= 0) close(client);
+      if (server >= 0) close(server);
+    }
+  };
+  // A TCP connection from a_ to b_'s IPv4 address on `port`.
+  std::unique_ptr<Connection> Connect(uint16_t port) {
+    const auto addr = dptest::MakeAddr(veth_.b().ipv4, port);
+    const int listener = dptest::SocketIn(b_.name(), AF_INET, SOCK_STREAM);
+    const int one = 1;
+    setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(listener, reinterpret_cast<const sockaddr*>(&addr.storage), addr.length) != 0 ||
+        listen(listener, 1) != 0)
+      throw std::runtime_error("listening on port " + std::to_string(port) + ": " + strerror(errno));
+    auto connection = std::make_unique<Connection>();
+    connection->client = dptest::SocketIn(a_.name(), AF_INET, SOCK_STREAM);
+    if (connect(connection->client, reinterpret_cast<const sockaddr*>(&addr.storage), addr.length) != 0)
+      throw std::runtime_error("connecting to port " + std::to_string(port) + ": " + strerror(errno));
+    connection->server = accept(listener, nullptr, nullptr);
+    close(listener);
+    return connection;
+  }
+
   NetworkNamespace a_;
   NetworkNamespace b_;
   VethPair veth_;
@@ -265,6 +324,107 @@ TEST_F(DatapathVethTest, AFlowThatWentIdleHasNothingOutstanding) {
   close(client);
   server.join();
   close(listener);
+}
+
+// A replica that stops consuming is a stall even though nothing is in flight: its receive
+// window closes and the sender's data waits unsent. Once it reads again the flow catches up
+// and, everything acknowledged, has nothing outstanding.
+TEST_F(DatapathVethTest, AFlowWhoseReceiverStopsReadingHasDataOutstandingUntilItReadsAgain) {
+  auto client_side = StartIn(a_.name(), ConfigFor("rpdpa0", 93));
+  auto connection = Connect(5201);
+  ASSERT_EQ(fcntl(connection->client, F_SETFL, O_NONBLOCK), 0);
+  std::vector<char> data(65536, 's');
+  size_t written = 0;
+  for (;;) {  // until both sockets' buffers are full
+    const ssize_t n = write(connection->client, data.data(), data.size());
+    if (n < 0) {
+      ASSERT_EQ(errno, EAGAIN) << strerror(errno);
+      break;
+    }
+    written += static_cast<size_t>(n);
+  }
+  ASSERT_TRUE(PollUntil([&] { return client_side->FlowCountersNow().at(0).data_outstanding; }))
+      << "the receiver holds back " << Unacknowledged(connection->client) << " bytes; the flow must say so";
+  const auto stalled = client_side->FlowCountersNow().at(0);
+  EXPECT_GT(Unacknowledged(connection->client), 0);
+  EXPECT_LT(stalled.bytes_acked, written);
+  EXPECT_EQ(stalled.connections, 1u);
+
+  std::vector<char> in(65536);
+  size_t got = 0;
+  while (got < written) {
+    const ssize_t n = read(connection->server, in.data(), in.size());
+    ASSERT_GT(n, 0) << strerror(errno);
+    got += static_cast<size_t>(n);
+  }
+  ASSERT_TRUE(PollUntil([&] {
+    const auto flow = client_side->FlowCountersNow().at(0);
+    return !flow.data_outstanding && flow.bytes_acked >= written;
+  }));
+  EXPECT_EQ(client_side->FlowCountersNow().at(0).bytes_acked, written)
+      << "counted from establishment: not the SYN";
+  EXPECT_GT(client_side->FlowCountersNow().at(0).last_progress_ns, stalled.last_progress_ns);
+}
+
+// A long-lived replication connection (PostgreSQL keeps one for days) must survive an agent
+// restart: a connection established before the datapath started is counted from when the
+// datapath first lists it, and what it acknowledged before belongs to no window.
+TEST_F(DatapathVethTest, CountsAConnectionEstablishedBeforeTheDatapathStarted) {
+  auto connection = Connect(5201);
+  Pass(connection->client, connection->server, 100'000);
+  ASSERT_TRUE(PollUntil([&] { return Unacknowledged(connection->client) == 0; }));
+
+  auto client_side = StartIn(a_.name(), ConfigFor("rpdpa0", 93));
+  const auto first = client_side->FlowCountersNow().at(0);
+  EXPECT_EQ(first.connections, 1u);
+  EXPECT_EQ(first.bytes_acked, 0u);
+  EXPECT_EQ(first.established, 0u) << "it was established before we watched";
+
+  constexpr size_t kBytes = 1 << 20;
+  Pass(connection->client, connection->server, kBytes);
+  ASSERT_TRUE(PollUntil([&] { return client_side->FlowCountersNow().at(0).bytes_acked >= kBytes; }));
+  EXPECT_EQ(client_side->FlowCountersNow().at(0).bytes_acked, kBytes);
+  EXPECT_FALSE(client_side->FlowCountersNow().at(0).data_outstanding);
+
+  connection.reset();  // both ends close: the socket leaves the listing, its bytes stay
+  ASSERT_TRUE(PollUntil([&] { return client_side->FlowCountersNow().at(0).connections == 0; }));
+  const auto closed = client_side->FlowCountersNow().at(0);
+  EXPECT_GE(closed.bytes_acked, kBytes);
+  EXPECT_LE(closed.bytes_acked, kBytes + 1) << "the FIN takes one sequence number";
+}
+
+// sock_diag lists the namespace's connections on the given ports only, with the socket
+// cookie the BPF programs key their map by, and the socket's own acknowledged bytes.
+TEST_F(DatapathVethTest, TcpSocketDumpListsOnlyConnectionsOnTheGivenPorts) {
+  auto replication = Connect(5201);
+  auto control = Connect(5202);
+  auto other = Connect(5999);
+  Pass(replication->client, replication->server, 4096);
+  ASSERT_TRUE(PollUntil([&] { return Unacknowledged(replication->client) == 0; }));
+
+  ScopedNetnsEntry inside(a_.name());
+  auto dump = TcpSocketDump::Open();
+  ASSERT_TRUE(dump.ok()) << dump.error().ToString();
+  auto listed = dump->Connections({5201, 5202});
+  ASSERT_TRUE(listed.ok()) << listed.error().ToString();
+  ASSERT_EQ(listed->size(), 2u) << "a_'s two clients; not 5999, not b_'s accepted sockets";
+  // Bytes acknowledged count the SYN's sequence number too.
+  for (const auto& [connection, port, acked] :
+       {std::tuple{replication.get(), 5201, 4097u}, std::tuple{control.get(), 5202, 1u}}) {
+    uint64_t cookie = 0;
+    socklen_t length = sizeof(cookie);
+    ASSERT_EQ(getsockopt(connection->client, SOL_SOCKET, SO_COOKIE, &cookie, &length), 0);
+    const auto it =
+        std::find_if(listed->begin(), listed->end(), [&](const auto& c) { return c.cookie == cookie; });
+    ASSERT_NE(it, listed->end()) << "port " << port;
+    EXPECT_EQ(it->remote_port, port);
+    EXPECT_EQ(it->state, TCP_ESTABLISHED);
+    EXPECT_FALSE(it->HasDataOutstanding());
+    EXPECT_EQ(it->bytes_acked, acked);
+  }
+  auto none = dump->Connections({6000});
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
 }
 
 TEST_F(DatapathVethTest, AttachesToAnInterfaceThatAppearsLaterAndReattachesWhenRecreated) {
