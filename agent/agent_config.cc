@@ -634,10 +634,12 @@ Result<AgentConfig> ParseAgentConfig(const std::string& yaml_text, const Environ
                  Quote(c.log_level) + " is not one of trace, debug, info, warn, error, critical, off");
   }
 
-  Section bpf(top.Get("bpf"), "bpf.", problems, {"enabled", "cgroup_path", "prefer_tcx"});
+  Section bpf(top.Get("bpf"), "bpf.", problems,
+              {"enabled", "cgroup_path", "prefer_tcx", "max_tracked_flow_connections"});
   bpf.Bool("enabled", &c.bpf_enabled);
   bpf.String("cgroup_path", &c.cgroup_path);
   bpf.Bool("prefer_tcx", &c.prefer_tcx);
+  bpf.Uint("max_tracked_flow_connections", &c.max_tracked_flow_connections, 1, 1U << 20);
 
   Section reconnect(top.Get("reconnect"), "reconnect.", problems,
                     {"initial", "max", "keepalive", "keepalive_timeout", "connect_timeout"});
@@ -698,6 +700,7 @@ DatapathConfig ToDatapathConfig(const AgentConfig& config) {
   d.interfaces = config.interfaces;
   d.cgroup_path = config.cgroup_path;
   d.prefer_tcx = config.prefer_tcx;
+  d.max_tracked_flow_connections = config.max_tracked_flow_connections;
   return d;
 }
 

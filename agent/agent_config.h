@@ -82,6 +82,7 @@ struct AgentConfig {
   bool bpf_enabled = true;  // false: NullDatapath (user-space RTTs only)
   std::string cgroup_path;
   bool prefer_tcx = true;
+  uint32_t max_tracked_flow_connections = 16384;  // DatapathConfig says what it bounds
   // Aggregator stream reconnect backoff.
   std::chrono::nanoseconds reconnect_initial{500'000'000};
   std::chrono::nanoseconds reconnect_max{30'000'000'000};

@@ -40,7 +40,7 @@ static_assert(sizeof(rp_tcp_region_counters) == 48);
 static_assert(sizeof(rp_flow_port_key) == 8);
 static_assert(sizeof(rp_flow_counters) == 56);
 static_assert(sizeof(rp_flow_progress) == 8);
-static_assert(sizeof(rp_flow_socket) == 16);
+static_assert(sizeof(rp_flow_socket) == 56);
 static_assert(sizeof(rp_sock_state) == 40);
 static_assert(sizeof(rp_kstamp_tlv) == RP_KSTAMP_TLV_LEN);
 static_assert(offsetof(rp_kstamp_tlv, t) == 12);
@@ -129,6 +129,14 @@ struct BpfDatapath::Impl {
   mutable std::vector<FlowAckReading> last_readings;  // held while the sockets cannot be read
   mutable uint64_t last_reading_ns = 0;
   mutable bool socket_dump_failing = false;  // to log a failure once, not every window
+  // Flow connections the kernel does not track (established before the agent started, or
+  // rp_flow_sockets was full), found by a dump and then looked up like the tracked ones.
+  struct UntrackedConnection {
+    TcpConnectionKey key;
+    uint32_t flow = 0;  // index
+  };
+  mutable std::map<uint64_t, UntrackedConnection> untracked;  // by cookie
+  mutable std::optional<uint64_t> untracked_at_last_dump;     // rp_flow_sockets_untracked then
 
   mutable std::mutex mutex;  // guards attachments (the watcher thread changes them)
   struct Attached {
@@ -166,8 +174,13 @@ struct BpfDatapath::Impl {
   Status AttachTcpSignals();
   // Which flow (index) a live connection unknown to the kernel's flow map belongs to, by the
   // same maps the BPF programs use; nullopt when none.
-  std::optional<uint32_t> ClassifyConnection(const TcpConnectionInfo& connection) const;
-  // The flow connections listed now, with the kernel's baseline for those it tracks.
+  std::optional<uint32_t> ClassifyConnection(const TcpConnectionKey& connection) const;
+  // Every entry of rp_flow_sockets: the flow connections the kernel tracks, by cookie.
+  Result<std::map<uint64_t, rp_flow_socket>> ReadTrackedConnections() const;
+  // Finds flow connections the kernel does not track, with a dump (first call, and whenever
+  // the kernel reports one it had no room for).
+  Status DiscoverUntrackedConnections(const std::map<uint64_t, rp_flow_socket>& tracked) const;
+  // The flow connections alive now, with the kernel's baseline for those it tracks.
   Result<std::vector<FlowConnectionSample>> ListFlowConnections() const;
   void OnLinkAppeared(const LinkInfo& link);
   void OnLinkVanished(uint32_t ifindex, const std::string& name);
@@ -204,6 +217,13 @@ Status BpfDatapath::Impl::Load() {
   if (bpf_map__reuse_fd(tcp->maps.rp_regions_v4, bpf_map__fd(tc->maps.rp_regions_v4)) != 0 ||
       bpf_map__reuse_fd(tcp->maps.rp_regions_v6, bpf_map__fd(tc->maps.rp_regions_v6)) != 0) {
     return Error{"sharing the region LPM tries between tunnel_tc and tcp_signals", errno};
+  }
+  if (config.max_tracked_flow_connections == 0) {
+    return Error{"max_tracked_flow_connections is 0: at least one flow connection must be trackable", EINVAL};
+  }
+  if (int rc = bpf_map__set_max_entries(tcp->maps.rp_flow_sockets, config.max_tracked_flow_connections);
+      rc != 0) {
+    return Error{"sizing the flow connection map rp_flow_sockets", -rc};
   }
   if (tcp_signals__load(tcp) != 0) {
     return Error{
@@ -271,7 +291,7 @@ Status BpfDatapath::Impl::FillMaps() {
   return OkStatus();
 }
 
-std::optional<uint32_t> BpfDatapath::Impl::ClassifyConnection(const TcpConnectionInfo& connection) const {
+std::optional<uint32_t> BpfDatapath::Impl::ClassifyConnection(const TcpConnectionKey& connection) const {
   static constexpr uint8_t kV4Mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
   const uint8_t* address = connection.remote_address.data();
   bool v4 = connection.family == AF_INET;
@@ -306,28 +326,100 @@ std::optional<uint32_t> BpfDatapath::Impl::ClassifyConnection(const TcpConnectio
   return std::nullopt;
 }
 
-Result<std::vector<FlowConnectionSample>> BpfDatapath::Impl::ListFlowConnections() const {
+Result<std::map<uint64_t, rp_flow_socket>> BpfDatapath::Impl::ReadTrackedConnections() const {
+  std::map<uint64_t, rp_flow_socket> tracked;
+  const int fd = bpf_map__fd(tcp->maps.rp_flow_sockets);
+  // Batched: one syscall for many entries (each costs microseconds in a VM).
+  size_t chunk = 256;
+  std::vector<uint64_t> cookies(chunk);
+  std::vector<rp_flow_socket> entries(chunk);
+  uint32_t in_batch = 0;  // a hash map's batch position is a bucket index
+  uint32_t out_batch = 0;
+  bool first = true;
+  DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  for (;;) {
+    uint32_t count = static_cast<uint32_t>(chunk);
+    const int rc = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, cookies.data(),
+                                        entries.data(), &count, &opts);
+    const int err = rc != 0 ? errno : 0;
+    for (uint32_t i = 0; i < count; ++i) {
+      if (entries[i].flow >= 1 && entries[i].flow <= config.flows.size()) tracked[cookies[i]] = entries[i];
+    }
+    if (err == ENOENT) break;  // the whole map was read
+    if (err == ENOSPC && count == 0 && chunk < config.max_tracked_flow_connections) {
+      chunk *= 2;  // one hash bucket holds more entries than the chunk
+      cookies.resize(chunk);
+      entries.resize(chunk);
+      continue;
+    }
+    if (err != 0) return Error{"reading the tracked flow connections (rp_flow_sockets)", err};
+    in_batch = out_batch;
+    first = false;
+  }
+  return tracked;
+}
+
+Status BpfDatapath::Impl::DiscoverUntrackedConnections(
+    const std::map<uint64_t, rp_flow_socket>& tracked) const {
+  const uint64_t untracked_now = __atomic_load_n(&tcp->bss->rp_flow_sockets_untracked, __ATOMIC_RELAXED);
+  if (untracked_at_last_dump == untracked_now) return OkStatus();
   Result<std::vector<TcpConnectionInfo>> connections = socket_dump->Connections(flow_ports);
   if (!connections.ok()) return connections.error();
-  std::vector<FlowConnectionSample> samples;
   const int tracked_fd = bpf_map__fd(tcp->maps.rp_flow_sockets);
   for (const TcpConnectionInfo& connection : *connections) {
+    const uint64_t cookie = connection.key.cookie;
+    rp_flow_socket entry{};
+    // Established after the map was read: the kernel published it before the dump saw it.
+    if (tracked.count(cookie) != 0 || bpf_map_lookup_elem(tracked_fd, &cookie, &entry) == 0) continue;
+    if (std::optional<uint32_t> flow = ClassifyConnection(connection.key)) {
+      untracked.try_emplace(cookie, UntrackedConnection{connection.key, *flow});
+    }
+  }
+  untracked_at_last_dump = untracked_now;
+  return OkStatus();
+}
+
+Result<std::vector<FlowConnectionSample>> BpfDatapath::Impl::ListFlowConnections() const {
+  Result<std::map<uint64_t, rp_flow_socket>> read = ReadTrackedConnections();
+  if (!read.ok()) return read.error();
+  const std::map<uint64_t, rp_flow_socket>& tracked = *read;
+  if (Status s = DiscoverUntrackedConnections(tracked); !s.ok()) return s.error();
+  std::vector<TcpConnectionKey> keys;
+  keys.reserve(tracked.size() + untracked.size());
+  for (const auto& [cookie, entry] : tracked) {
+    TcpConnectionKey key;
+    key.cookie = cookie;
+    key.family = entry.family;
+    std::memcpy(key.local_address.data(), entry.local_addr, 16);
+    std::memcpy(key.remote_address.data(), entry.remote_addr, 16);
+    key.local_port = entry.local_port;
+    key.remote_port = entry.remote_port;
+    key.bound_ifindex = entry.bound_ifindex;
+    keys.push_back(key);
+  }
+  for (const auto& [cookie, connection] : untracked) keys.push_back(connection.key);
+  Result<std::vector<TcpConnectionInfo>> alive = socket_dump->Lookup(keys);
+  if (!alive.ok()) return alive.error();
+
+  std::vector<FlowConnectionSample> samples;
+  std::set<uint64_t> untracked_alive;
+  for (const TcpConnectionInfo& connection : *alive) {
     FlowConnectionSample sample;
-    sample.cookie = connection.cookie;
+    sample.cookie = connection.key.cookie;
     sample.bytes_acked = connection.bytes_acked;
     sample.data_outstanding = connection.HasDataOutstanding();
-    rp_flow_socket tracked{};
-    if (bpf_map_lookup_elem(tracked_fd, &connection.cookie, &tracked) == 0 && tracked.flow >= 1 &&
-        tracked.flow <= config.flows.size()) {
-      sample.flow = tracked.flow - 1;
-      sample.kernel_baseline = tracked.baseline_bytes_acked;
-    } else if (std::optional<uint32_t> flow = ClassifyConnection(connection)) {
-      sample.flow = *flow;  // established before we started, or the tracking map is full
+    if (const auto it = tracked.find(sample.cookie); it != tracked.end()) {
+      sample.flow = it->second.flow - 1;
+      sample.kernel_baseline = it->second.baseline_bytes_acked;
+    } else if (const auto old = untracked.find(sample.cookie); old != untracked.end()) {
+      sample.flow = old->second.flow;
+      untracked_alive.insert(sample.cookie);
     } else {
-      continue;  // a flow port towards another region
+      continue;
     }
     samples.push_back(sample);
   }
+  std::erase_if(untracked, [&](const auto& entry) { return untracked_alive.count(entry.first) == 0; });
   return samples;
 }
 

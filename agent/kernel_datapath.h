@@ -37,6 +37,10 @@ struct DatapathConfig {
   std::string cgroup_path;
   // Try tcx first, fall back to clsact (true), or use clsact only (false).
   bool prefer_tcx = true;
+  // Replication-flow connections the kernel tracks at once (rp_flow_sockets): each is read
+  // by an exact lookup at window close. Beyond it, connections are found by a dump of the
+  // namespace's sockets (a walk of the kernel's whole TCP hash table) and still counted.
+  uint32_t max_tracked_flow_connections = 16384;
 };
 
 // Passive counters towards one remote region, cumulative.

@@ -31,6 +31,52 @@ void Append(std::vector<uint8_t>* out, const void* data, size_t length) {
   out->insert(out->end(), bytes, bytes + length);
 }
 
+// One inet_diag request, with the port filter when there is one.
+void AppendRequest(std::vector<uint8_t>* out, const inet_diag_req_v2& req, uint16_t flags, uint32_t sequence,
+                   const std::vector<uint8_t>* bytecode) {
+  const size_t attr_space = bytecode ? NLA_HDRLEN + NLA_ALIGN(bytecode->size()) : 0;
+  const size_t start = out->size();
+  out->resize(start + NLMSG_SPACE(sizeof(inet_diag_req_v2)) + attr_space, 0);
+  auto* header = reinterpret_cast<nlmsghdr*>(out->data() + start);
+  header->nlmsg_len = static_cast<uint32_t>(out->size() - start);
+  header->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  header->nlmsg_flags = flags;
+  header->nlmsg_seq = sequence;
+  std::memcpy(NLMSG_DATA(header), &req, sizeof(req));
+  if (bytecode) {
+    auto* attr = reinterpret_cast<nlattr*>(out->data() + start + NLMSG_SPACE(sizeof(inet_diag_req_v2)));
+    attr->nla_type = INET_DIAG_REQ_BYTECODE;
+    attr->nla_len = static_cast<uint16_t>(NLA_HDRLEN + bytecode->size());
+    std::memcpy(reinterpret_cast<uint8_t*>(attr) + NLA_HDRLEN, bytecode->data(), bytecode->size());
+  }
+}
+
+TcpConnectionInfo ParseReply(const nlmsghdr* msg) {
+  const auto* diag = static_cast<const inet_diag_msg*>(NLMSG_DATA(msg));
+  TcpConnectionInfo info;
+  TcpConnectionKey& key = info.key;
+  key.cookie = (static_cast<uint64_t>(diag->id.idiag_cookie[1]) << 32) | diag->id.idiag_cookie[0];
+  key.family = diag->idiag_family;
+  std::memcpy(key.local_address.data(), diag->id.idiag_src, 16);
+  std::memcpy(key.remote_address.data(), diag->id.idiag_dst, 16);
+  key.local_port = ntohs(diag->id.idiag_sport);
+  key.remote_port = ntohs(diag->id.idiag_dport);
+  key.bound_ifindex = diag->id.idiag_if;
+  info.state = diag->idiag_state;
+  int attr_length = static_cast<int>(msg->nlmsg_len - NLMSG_LENGTH(sizeof(*diag)));
+  for (auto* a = reinterpret_cast<const rtattr*>(diag + 1); RTA_OK(a, attr_length);
+       a = RTA_NEXT(a, attr_length)) {
+    if (a->rta_type != INET_DIAG_INFO) continue;
+    // An older kernel sends a shorter tcp_info: the fields it lacks stay 0.
+    tcp_info tcp{};
+    std::memcpy(&tcp, RTA_DATA(a), std::min<size_t>(RTA_PAYLOAD(a), sizeof(tcp)));
+    info.bytes_acked = tcp.tcpi_bytes_acked;
+    info.unacked_segments = tcp.tcpi_unacked;
+    info.notsent_bytes = tcp.tcpi_notsent_bytes;
+  }
+  return info;
+}
+
 }  // namespace
 
 std::vector<uint8_t> PortFilterBytecode(const std::vector<uint16_t>& ports) {
@@ -103,72 +149,116 @@ Result<std::vector<TcpConnectionInfo>> TcpSocketDump::Connections(const std::vec
 
 Status TcpSocketDump::DumpFamily(int family, const std::vector<uint8_t>& bytecode,
                                  std::vector<TcpConnectionInfo>* out) {
-  const char* family_name = family == AF_INET ? "IPv4" : "IPv6";
   const uint32_t sequence = ++sequence_;
-  std::vector<uint8_t> request(
-      NLMSG_SPACE(sizeof(inet_diag_req_v2)) + NLA_HDRLEN + NLA_ALIGN(bytecode.size()), 0);
-  auto* header = reinterpret_cast<nlmsghdr*>(request.data());
-  header->nlmsg_len = static_cast<uint32_t>(request.size());
-  header->nlmsg_type = SOCK_DIAG_BY_FAMILY;
-  header->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  header->nlmsg_seq = sequence;
-  auto* req = static_cast<inet_diag_req_v2*>(NLMSG_DATA(header));
-  req->sdiag_family = static_cast<uint8_t>(family);
-  req->sdiag_protocol = IPPROTO_TCP;
-  req->idiag_ext = 1U << (INET_DIAG_INFO - 1);
-  req->idiag_states = kConnectedStates;
-  auto* attr = reinterpret_cast<nlattr*>(request.data() + NLMSG_SPACE(sizeof(inet_diag_req_v2)));
-  attr->nla_type = INET_DIAG_REQ_BYTECODE;
-  attr->nla_len = static_cast<uint16_t>(NLA_HDRLEN + bytecode.size());
-  std::memcpy(reinterpret_cast<uint8_t*>(attr) + NLA_HDRLEN, bytecode.data(), bytecode.size());
+  std::vector<uint8_t> request;
+  inet_diag_req_v2 req{};
+  req.sdiag_family = static_cast<uint8_t>(family);
+  req.sdiag_protocol = IPPROTO_TCP;
+  req.idiag_ext = 1U << (INET_DIAG_INFO - 1);
+  req.idiag_states = kConnectedStates;
+  AppendRequest(&request, req, NLM_F_REQUEST | NLM_F_DUMP, sequence, &bytecode);
+  return Exchange(request, sequence, 1, true,
+                  family == AF_INET ? "the IPv4 TCP socket dump" : "the IPv6 TCP socket dump", out);
+}
 
+Result<std::vector<TcpConnectionInfo>> TcpSocketDump::Lookup(const std::vector<TcpConnectionKey>& keys) {
+  std::vector<TcpConnectionInfo> result;
+  // Batches small enough that the replies (about 330 bytes each) fit the socket's default
+  // receive buffer before we read them.
+  constexpr size_t kBatch = 128;
+  for (size_t start = 0; start < keys.size(); start += kBatch) {
+    const size_t count = std::min(kBatch, keys.size() - start);
+    const uint32_t first = sequence_ + 1;
+    sequence_ += static_cast<uint32_t>(count);
+    std::vector<uint8_t> requests;
+    for (size_t i = 0; i < count; ++i) {
+      const TcpConnectionKey& key = keys[start + i];
+      inet_diag_req_v2 req{};
+      req.sdiag_family = static_cast<uint8_t>(key.family);
+      req.sdiag_protocol = IPPROTO_TCP;
+      req.idiag_ext = 1U << (INET_DIAG_INFO - 1);
+      req.idiag_states = ~0U;
+      req.id.idiag_sport = htons(key.local_port);
+      req.id.idiag_dport = htons(key.remote_port);
+      std::memcpy(req.id.idiag_src, key.local_address.data(), 16);
+      std::memcpy(req.id.idiag_dst, key.remote_address.data(), 16);
+      req.id.idiag_if = key.bound_ifindex;
+      req.id.idiag_cookie[0] = static_cast<uint32_t>(key.cookie);
+      req.id.idiag_cookie[1] = static_cast<uint32_t>(key.cookie >> 32);
+      AppendRequest(&requests, req, NLM_F_REQUEST, first + static_cast<uint32_t>(i), nullptr);
+    }
+    if (Status s =
+            Exchange(requests, first, static_cast<uint32_t>(count), false, "TCP socket lookups", &result);
+        !s.ok()) {
+      return s.error();
+    }
+  }
+  return result;
+}
+
+Status TcpSocketDump::Exchange(const std::vector<uint8_t>& requests, uint32_t first, uint32_t count,
+                               bool dump, const char* what, std::vector<TcpConnectionInfo>* out) {
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
-  if (sendto(fd_, request.data(), request.size(), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel)) <
+  if (sendto(fd_, requests.data(), requests.size(), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel)) <
       0) {
-    return Error{std::string("requesting the ") + family_name + " TCP socket dump (sock_diag)", errno};
+    return Error{std::string("requesting ") + what + " (sock_diag)", errno};
   }
-  alignas(nlmsghdr) static thread_local std::array<uint8_t, 32768> buffer;
-  for (;;) {
-    const ssize_t n = recv(fd_, buffer.data(), buffer.size(), 0);
-    if (n < 0) {
+  // A dump answers with few large datagrams; lookups with one small datagram each, so those
+  // are taken many per syscall.
+  constexpr size_t kDatagrams = 64;
+  constexpr size_t kLookupDatagram = 4096;
+  static thread_local std::vector<uint8_t> space(kDatagrams * kLookupDatagram);
+  static thread_local std::array<iovec, kDatagrams> iov;
+  static thread_local std::array<mmsghdr, kDatagrams> datagrams;
+  const size_t slots = dump ? 1 : kDatagrams;
+  const size_t slot_size = dump ? space.size() : kLookupDatagram;
+  uint32_t answered = 0;
+  while (dump || answered < count) {
+    for (size_t i = 0; i < slots; ++i) {
+      iov[i] = {space.data() + i * slot_size, slot_size};
+      datagrams[i] = {};
+      datagrams[i].msg_hdr.msg_iov = &iov[i];
+      datagrams[i].msg_hdr.msg_iovlen = 1;
+    }
+    const int received =
+        recvmmsg(fd_, datagrams.data(), static_cast<unsigned>(slots), MSG_WAITFORONE, nullptr);
+    if (received < 0) {
       if (errno == EINTR) continue;
-      return Error{std::string("reading the ") + family_name + " TCP socket dump (sock_diag)", errno};
+      return Error{std::string("reading ") + what + " (sock_diag)", errno};
     }
-    int length = static_cast<int>(n);
-    for (auto* msg = reinterpret_cast<nlmsghdr*>(buffer.data()); NLMSG_OK(msg, length);
-         msg = NLMSG_NEXT(msg, length)) {
-      if (msg->nlmsg_seq != sequence) continue;  // a late reply to an abandoned dump
-      if (msg->nlmsg_type == NLMSG_DONE) return OkStatus();
-      if (msg->nlmsg_type == NLMSG_ERROR) {
-        const auto* err = static_cast<const nlmsgerr*>(NLMSG_DATA(msg));
-        return Error{std::string("the kernel refused the ") + family_name +
-                         " TCP socket dump (sock_diag; a port filter it rejects, or no inet_diag)",
-                     -err->error};
+    for (int d = 0; d < received; ++d) {
+      if ((datagrams[d].msg_hdr.msg_flags & MSG_TRUNC) != 0) {
+        return Error{std::string("reading ") + what + ": a reply larger than the buffer (sock_diag)",
+                     EMSGSIZE};
       }
-      if (msg->nlmsg_type != SOCK_DIAG_BY_FAMILY) continue;
-      const auto* diag = static_cast<const inet_diag_msg*>(NLMSG_DATA(msg));
-      TcpConnectionInfo info;
-      info.cookie = (static_cast<uint64_t>(diag->id.idiag_cookie[1]) << 32) | diag->id.idiag_cookie[0];
-      info.family = diag->idiag_family;
-      std::memcpy(info.remote_address.data(), diag->id.idiag_dst, 16);
-      info.local_port = ntohs(diag->id.idiag_sport);
-      info.remote_port = ntohs(diag->id.idiag_dport);
-      info.state = diag->idiag_state;
-      int attr_length = static_cast<int>(msg->nlmsg_len - NLMSG_LENGTH(sizeof(*diag)));
-      for (auto* a = reinterpret_cast<const rtattr*>(diag + 1); RTA_OK(a, attr_length);
-           a = RTA_NEXT(a, attr_length)) {
-        if (a->rta_type != INET_DIAG_INFO) continue;
-        // An older kernel sends a shorter tcp_info: the fields it lacks stay 0.
-        tcp_info tcp{};
-        std::memcpy(&tcp, RTA_DATA(a), std::min<size_t>(RTA_PAYLOAD(a), sizeof(tcp)));
-        info.bytes_acked = tcp.tcpi_bytes_acked;
-        info.unacked_segments = tcp.tcpi_unacked;
-        info.notsent_bytes = tcp.tcpi_notsent_bytes;
+      int length = static_cast<int>(datagrams[d].msg_len);
+      for (auto* msg = reinterpret_cast<nlmsghdr*>(iov[d].iov_base); NLMSG_OK(msg, length);
+           msg = NLMSG_NEXT(msg, length)) {
+        if (msg->nlmsg_seq - first >= count) continue;  // a late answer to an abandoned request
+        if (msg->nlmsg_type == NLMSG_DONE) {
+          if (dump) return OkStatus();
+          continue;
+        }
+        if (msg->nlmsg_type == NLMSG_ERROR) {
+          const int error = -static_cast<const nlmsgerr*>(NLMSG_DATA(msg))->error;
+          if (dump || (error != ENOENT && error != ESTALE)) {
+            return Error{std::string("the kernel refused ") + what +
+                             " (sock_diag; a port filter it rejects, or no inet_diag)",
+                         error};
+          }
+          ++answered;  // gone, or the addresses now belong to a newer connection
+          continue;
+        }
+        if (msg->nlmsg_type != SOCK_DIAG_BY_FAMILY) continue;
+        ++answered;
+        TcpConnectionInfo info = ParseReply(msg);
+        // An exact lookup also finds TIME_WAIT and closing mini-sockets: not connections.
+        if ((kConnectedStates & (1U << info.state)) != 0) out->push_back(info);
       }
-      out->push_back(info);
     }
   }
+  return OkStatus();
 }
 
 }  // namespace regionpulse

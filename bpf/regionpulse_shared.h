@@ -159,15 +159,22 @@ struct rp_flow_progress {
 };
 #define RP_PROGRESS_GRANULARITY_NS 1000000ULL /* 1 ms: windows are 1 s */
 
-/* Established connections of replication flows, by socket cookie (the cookie sock_diag
- * reports as idiag_cookie): where user space learns which flow a live socket belongs to and
- * how many bytes it had acknowledged when it was established, so that it counts only what
- * came after. Entries are added on establishment and removed when the socket closes, at
- * which point its bytes move into rp_flow_counters.closed_bytes_acked. */
-#define RP_MAX_FLOW_SOCKETS 16384
+/* Established connections of replication flows, by socket cookie: where user space learns
+ * which flow a live socket belongs to, how many bytes it had acknowledged when it was
+ * established (it counts only what came after), and its addresses, by which it asks the
+ * kernel for the socket's tcp_info (an exact sock_diag lookup). Added on establishment and
+ * removed when the socket closes, at which point its bytes move into
+ * rp_flow_counters.closed_bytes_acked. */
+#define RP_MAX_FLOW_SOCKETS 16384 /* the loader sets the configured size */
 struct rp_flow_socket {
-  __u32 flow; /* flow index + 1 */
-  __u32 pad;
+  __u32 flow;        /* flow index + 1 */
+  __u16 family;      /* AF_INET or AF_INET6 */
+  __u16 local_port;  /* host byte order */
+  __u16 remote_port; /* host byte order */
+  __u16 pad;
+  __u32 bound_ifindex;        /* SO_BINDTODEVICE, else 0 */
+  __u32 local_addr[4];        /* network byte order; IPv4 in [0] */
+  __u32 remote_addr[4];       /* likewise */
   __u64 baseline_bytes_acked; /* tcp_sock bytes_acked at establishment */
 };
 

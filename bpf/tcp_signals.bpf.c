@@ -28,6 +28,9 @@
 /* Network namespace cookie of the agent; 0 counts sockets of every namespace. */
 const volatile __u64 rp_netns_cookie = 0;
 
+/* Flow connections rp_flow_sockets had no room for: user space then finds them by a dump. */
+__u64 rp_flow_sockets_untracked = 0;
+
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
   __uint(max_entries, RP_MAX_REGIONS);
@@ -240,8 +243,30 @@ static __always_inline void on_established(struct bpf_sock_ops* skops) {
   /* Published for user space, which counts the live socket's bytes from this baseline on. A
    * full map leaves the socket to user space alone, from when it first sees it. */
   const __u64 cookie = bpf_get_socket_cookie(skops);
-  struct rp_flow_socket entry = {.flow = st->flow, .baseline_bytes_acked = st->baseline_bytes_acked};
+  struct rp_flow_socket entry = {
+      .flow = st->flow,
+      .family = skops->family,
+      .local_port = skops->local_port,
+      .remote_port = bpf_ntohl(skops->remote_port) & 0xffff,
+      .baseline_bytes_acked = st->baseline_bytes_acked,
+  };
+  struct bpf_sock* sk = skops->sk;
+  if (sk) entry.bound_ifindex = sk->bound_dev_if;
+  if (skops->family == AF_INET) {
+    entry.local_addr[0] = skops->local_ip4;
+    entry.remote_addr[0] = skops->remote_ip4;
+  } else {
+    entry.local_addr[0] = skops->local_ip6[0];
+    entry.local_addr[1] = skops->local_ip6[1];
+    entry.local_addr[2] = skops->local_ip6[2];
+    entry.local_addr[3] = skops->local_ip6[3];
+    entry.remote_addr[0] = skops->remote_ip6[0];
+    entry.remote_addr[1] = skops->remote_ip6[1];
+    entry.remote_addr[2] = skops->remote_ip6[2];
+    entry.remote_addr[3] = skops->remote_ip6[3];
+  }
   st->in_flow_sockets = bpf_map_update_elem(&rp_flow_sockets, &cookie, &entry, BPF_ANY) == 0;
+  if (!st->in_flow_sockets) __sync_fetch_and_add(&rp_flow_sockets_untracked, 1);
 }
 
 static __always_inline void on_rtt(struct bpf_sock_ops* skops) {

@@ -393,6 +393,36 @@ TEST_F(DatapathVethTest, CountsAConnectionEstablishedBeforeTheDatapathStarted) {
   EXPECT_LE(closed.bytes_acked, kBytes + 1) << "the FIN takes one sequence number";
 }
 
+// With the kernel's flow-connection map full, a connection it cannot track is found by a dump
+// and still counted, once, also after it closes.
+TEST_F(DatapathVethTest, CountsFlowConnectionsBeyondTheTrackingMapOnce) {
+  DatapathConfig config = ConfigFor("rpdpa0", 93);
+  config.max_tracked_flow_connections = 1;
+  auto client_side = StartIn(a_.name(), config);
+  // The first reading's dump (for connections older than the agent) finds nothing: from
+  // here on only the kernel's report of a connection it had no room for starts a dump.
+  EXPECT_EQ(client_side->FlowCountersNow().at(0).connections, 0u);
+  auto tracked = Connect(5201);
+  auto beyond = Connect(5201);
+  // This reading finds the one the kernel had no room for; it is counted from here on.
+  EXPECT_EQ(client_side->FlowCountersNow().at(0).connections, 2u);
+  constexpr size_t kBytes = 300'000;
+  Pass(tracked->client, tracked->server, kBytes);
+  Pass(beyond->client, beyond->server, kBytes);
+  ASSERT_TRUE(PollUntil([&] { return client_side->FlowCountersNow().at(0).bytes_acked >= 2 * kBytes; }));
+  const auto open = client_side->FlowCountersNow().at(0);
+  EXPECT_EQ(open.bytes_acked, 2 * kBytes);
+  EXPECT_EQ(open.connections, 2u);
+  EXPECT_EQ(open.established, 2u);
+
+  tracked.reset();
+  beyond.reset();
+  ASSERT_TRUE(PollUntil([&] { return client_side->FlowCountersNow().at(0).connections == 0; }));
+  const auto closed = client_side->FlowCountersNow().at(0);
+  EXPECT_GE(closed.bytes_acked, 2 * kBytes);
+  EXPECT_LE(closed.bytes_acked, 2 * kBytes + 2) << "two FINs at most; nothing counted twice";
+}
+
 // sock_diag lists the namespace's connections on the given ports only, with the socket
 // cookie the BPF programs key their map by, and the socket's own acknowledged bytes.
 TEST_F(DatapathVethTest, TcpSocketDumpListsOnlyConnectionsOnTheGivenPorts) {
@@ -415,9 +445,9 @@ TEST_F(DatapathVethTest, TcpSocketDumpListsOnlyConnectionsOnTheGivenPorts) {
     socklen_t length = sizeof(cookie);
     ASSERT_EQ(getsockopt(connection->client, SOL_SOCKET, SO_COOKIE, &cookie, &length), 0);
     const auto it =
-        std::find_if(listed->begin(), listed->end(), [&](const auto& c) { return c.cookie == cookie; });
+        std::find_if(listed->begin(), listed->end(), [&](const auto& c) { return c.key.cookie == cookie; });
     ASSERT_NE(it, listed->end()) << "port " << port;
-    EXPECT_EQ(it->remote_port, port);
+    EXPECT_EQ(it->key.remote_port, port);
     EXPECT_EQ(it->state, TCP_ESTABLISHED);
     EXPECT_FALSE(it->HasDataOutstanding());
     EXPECT_EQ(it->bytes_acked, acked);

@@ -96,7 +96,8 @@ TEST_F(AgentConfigTest, EveryKeyParses) {
       "  - {node: node-c, region: eu-west-1, address: 'fd00:2::5', port: 9862}\n"
       "status: {listen: '127.0.0.1:0'}\n"
       "log: {format: json, level: debug}\n"
-      "bpf: {enabled: false, prefer_tcx: false, cgroup_path: /sys/fs/cgroup}\n"
+      "bpf: {enabled: false, prefer_tcx: false, cgroup_path: /sys/fs/cgroup, max_tracked_flow_connections: "
+      "64}\n"
       "reconnect: {initial: 100ms, max: 5s, keepalive: 20s, keepalive_timeout: 2s, connect_timeout: 3s}\n"
       "shutdown: {flush_timeout: 3s}\n"
       "report_log_file: /tmp/reports.jsonl\n";
@@ -131,6 +132,7 @@ TEST_F(AgentConfigTest, EveryKeyParses) {
   EXPECT_EQ(d.flows[0].remote_region, 2u);
   EXPECT_EQ(d.flows[0].ports, std::vector<uint16_t>{5432});
   EXPECT_FALSE(d.prefer_tcx);
+  EXPECT_EQ(d.max_tracked_flow_connections, 64u);
 }
 
 TEST_F(AgentConfigTest, EnvironmentOverridesTheFileAndFlagsOverrideTheEnvironment) {
