@@ -563,7 +563,8 @@ Result<std::unique_ptr<BpfDatapath>> BpfDatapath::Start(const DatapathConfig& co
   static std::once_flag libbpf_print_once;
   std::call_once(libbpf_print_once, [] { libbpf_set_print(LibbpfPrint); });
 
-  for (Status check : {CheckDatapathCapabilities(), CheckKernelBtf(), EnsureTracefs(), EnsureBpffs()}) {
+  for (const Status& check :
+       {CheckDatapathCapabilities(), CheckKernelBtf(), EnsureTracefs(), EnsureBpffs()}) {
     if (!check.ok()) return check.error();
   }
   auto impl = std::make_unique<Impl>();

@@ -1,6 +1,7 @@
 // rtnetlink link notifications, read with plain sockets: the messages needed are few and
 // simple, so no netlink library is pulled in.
 #include "agent/interface_watcher.h"
+#include "agent/netlink_message.h"
 
 #include "component_logger.h"
 
@@ -16,6 +17,8 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+
+#include "agent/netlink_message.h"
 
 namespace regionpulse {
 namespace {
@@ -125,7 +128,7 @@ Status InterfaceWatcher::ReadMessages(bool* dump_done) {
       return Error{"reading rtnetlink link notifications", errno};
     }
     int remaining = static_cast<int>(n);
-    for (auto* header = reinterpret_cast<nlmsghdr*>(buffer.data()); NLMSG_OK(header, remaining);
+    for (auto* header = reinterpret_cast<nlmsghdr*>(buffer.data()); NetlinkMessageFits(header, remaining);
          header = NLMSG_NEXT(header, remaining)) {
       if (header->nlmsg_type == NLMSG_DONE) {
         *dump_done = true;

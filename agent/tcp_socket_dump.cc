@@ -17,6 +17,8 @@
 #include <string>
 #include <utility>
 
+#include "agent/netlink_message.h"
+
 namespace regionpulse {
 namespace {
 
@@ -233,7 +235,7 @@ Status TcpSocketDump::Exchange(const std::vector<uint8_t>& requests, uint32_t fi
                      EMSGSIZE};
       }
       int length = static_cast<int>(datagrams[d].msg_len);
-      for (auto* msg = reinterpret_cast<nlmsghdr*>(iov[d].iov_base); NLMSG_OK(msg, length);
+      for (auto* msg = reinterpret_cast<nlmsghdr*>(iov[d].iov_base); NetlinkMessageFits(msg, length);
            msg = NLMSG_NEXT(msg, length)) {
         if (msg->nlmsg_seq - first >= count) continue;  // a late answer to an abandoned request
         if (msg->nlmsg_type == NLMSG_DONE) {
