@@ -1,7 +1,6 @@
 // rtnetlink link notifications, read with plain sockets: the messages needed are few and
 // simple, so no netlink library is pulled in.
 #include "agent/interface_watcher.h"
-#include "agent/netlink_message.h"
 
 #include "component_logger.h"
 
