@@ -9,6 +9,7 @@
 #include "agent/aggregator_stream.h"
 
 #include "component_logger.h"
+#include "grpc_callback_queue.h"
 
 #include <algorithm>
 #include <cctype>
@@ -210,6 +211,7 @@ AggregatorStream::AggregatorStream(AggregatorStreamOptions options, HelloProvide
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(options_.keepalive_interval.count()));
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, static_cast<int>(options_.keepalive_timeout.count()));
   auto credentials = options_.credentials ? options_.credentials : grpc::InsecureChannelCredentials();
+  HoldGrpcCallbackQueue();  // before the channel: see grpc_callback_queue.h
   channel_ = grpc::CreateCustomChannel(options_.endpoint, credentials, args);
   stub_ = v1::Ingest::NewStub(channel_);
 }

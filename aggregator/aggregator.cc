@@ -2,6 +2,7 @@
 #include "aggregator.h"
 
 #include "component_logger.h"
+#include "grpc_callback_queue.h"
 
 #include <fstream>
 #include <sstream>
@@ -274,6 +275,7 @@ Status Aggregator::StartGrpc() {
   builder.RegisterService(&ingest_service_);
   builder.RegisterService(&verdict_service_);
   builder.RegisterService(&query_service_);
+  HoldGrpcCallbackQueue();  // see common/grpc_callback_queue.h
   server_ = builder.BuildAndStart();
   if (!server_ || port == 0) {
     server_.reset();

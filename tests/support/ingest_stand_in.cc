@@ -2,7 +2,9 @@
 #include "ingest_stand_in.h"
 
 #include <deque>
+
 #include <stdexcept>
+#include "grpc_callback_queue.h"
 
 namespace regionpulse::testnet {
 
@@ -156,6 +158,7 @@ uint16_t IngestStandIn::Start(const std::string& address, uint16_t port) {
   // Agents send keepalive pings; a server that forbids them would end the streams itself.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  HoldGrpcCallbackQueue();  // see common/grpc_callback_queue.h
   server_ = builder.BuildAndStart();
   if (!server_ || selected == 0) {
     server_.reset();
