@@ -18,15 +18,16 @@
 
 #include "daemon_test_support.h"
 #include "ingest_stand_in.h"
+#include "poll_until.h"
 
 namespace regionpulse {
 namespace {
 
-using daemontest::Eventually;
 using daemontest::SilentListener;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using testnet::IngestStandIn;
+using testsupport::PollUntil;
 
 constexpr uint64_t kInstance = 0x5eed;
 
@@ -106,7 +107,7 @@ TEST(AggregatorStreamTest, SendsHelloThenReportsInOrderAndHandsOverTheProbePlan)
   EXPECT_EQ(stand_in.Hellos()[0].node(), "node-a");
   EXPECT_EQ(stand_in.Hellos()[0].instance_id(), kInstance);
   EXPECT_EQ(stand_in.Hellos()[0].oldest_unacked_sequence(), 1u);
-  EXPECT_TRUE(Eventually([&] { return plan_version.load() == 7; }, milliseconds(2000)));
+  EXPECT_TRUE(PollUntil([&] { return plan_version.load() == 7; }, milliseconds(2000)));
   auto stats = stream.Stats();
   EXPECT_TRUE(stats.up);
   EXPECT_EQ(stats.connects, 1u);
@@ -140,7 +141,7 @@ TEST(AggregatorStreamTest, AggregatorStoppedForTenSecondsReceivesEveryWindowExac
   stand_in.Stop();
   uint64_t stored_before_outage = stand_in.StoredReports().size();
   uint64_t produced_at_stop = produced;
-  EXPECT_TRUE(Eventually([&] { return !stream.Stats().up; }, milliseconds(5000)));
+  EXPECT_TRUE(PollUntil([&] { return !stream.Stats().up; }, milliseconds(5000)));
 
   std::this_thread::sleep_for(seconds(10));  // the outage itself
   uint64_t produced_during_outage = produced - produced_at_stop;
@@ -149,10 +150,10 @@ TEST(AggregatorStreamTest, AggregatorStoppedForTenSecondsReceivesEveryWindowExac
   EXPECT_GE(stream.Stats().buffered, produced_during_outage);
 
   ASSERT_EQ(stand_in.Start("127.0.0.1", port), port);
-  ASSERT_TRUE(Eventually([&] { return stream.Stats().up; }, milliseconds(5000)));
+  ASSERT_TRUE(PollUntil([&] { return stream.Stats().up; }, milliseconds(5000)));
   // Keep producing a little after the reconnect, so replay and live reports interleave.
   uint64_t target = produced + 10;
-  ASSERT_TRUE(Eventually([&] { return produced >= target; }, milliseconds(5000)));
+  ASSERT_TRUE(PollUntil([&] { return produced >= target; }, milliseconds(5000)));
   producing = false;
   producer.join();
   uint64_t last = produced;
@@ -259,7 +260,7 @@ TEST(AggregatorStreamTest, StopEndsPromptlyWhileUpAndWhileBackingOff) {
   {
     AggregatorStream stream(options, TestHello(), kInstance, nullptr);
     stream.Start();
-    ASSERT_TRUE(Eventually([&] { return stream.Stats().up; }, milliseconds(5000)));
+    ASSERT_TRUE(PollUntil([&] { return stream.Stats().up; }, milliseconds(5000)));
     auto begin = std::chrono::steady_clock::now();
     stream.Stop();
     EXPECT_LT(std::chrono::steady_clock::now() - begin, milliseconds(1000));
@@ -271,7 +272,7 @@ TEST(AggregatorStreamTest, StopEndsPromptlyWhileUpAndWhileBackingOff) {
   options.backoff.max = milliseconds(30'000);
   AggregatorStream stream(options, TestHello(), kInstance, nullptr);
   stream.Start();
-  ASSERT_TRUE(Eventually([&] { return stream.Stats().disconnects >= 1; }, milliseconds(5000)));
+  ASSERT_TRUE(PollUntil([&] { return stream.Stats().disconnects >= 1; }, milliseconds(5000)));
   auto begin = std::chrono::steady_clock::now();
   stream.Stop();
   EXPECT_LT(std::chrono::steady_clock::now() - begin, milliseconds(1000));

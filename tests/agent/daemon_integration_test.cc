@@ -24,6 +24,7 @@
 #include "agent_process.h"
 #include "ingest_stand_in.h"
 #include "latency_histogram.h"
+#include "poll_until.h"
 #include "proto_convert.h"
 #include "test_network.h"
 #include "wireguard_link.h"
@@ -395,13 +396,12 @@ TEST_F(DaemonIntegrationTest, AgentProbesThePlannedPeerAndServesReadinessAndMetr
   EXPECT_TRUE(to_b == nullptr || to_b->probes_sent() == 0) << "node-b still probed after the newer plan";
 
   stand_in.Stop();
-  bool not_ready = false;
-  auto deadline = std::chrono::steady_clock::now() + seconds(10);
-  while (!not_ready && std::chrono::steady_clock::now() < deadline) {
-    ready = HttpGet(ns_a, status_port, "/readyz");
-    not_ready = ready.substr(ready.size() - 3) == "503";
-    if (!not_ready) std::this_thread::sleep_for(milliseconds(100));
-  }
+  const bool not_ready = testsupport::PollUntil(
+      [&] {
+        ready = HttpGet(ns_a, status_port, "/readyz");
+        return ready.substr(ready.size() - 3) == "503";
+      },
+      seconds(10), milliseconds(100));
   EXPECT_TRUE(not_ready) << ready;
   EXPECT_NE(ready.find("no aggregator stream is up"), std::string::npos) << ready;
 

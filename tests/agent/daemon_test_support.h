@@ -1,5 +1,4 @@
-// Helpers shared by the aggregator-stream tests: polling a condition with a deadline, and a
-// TCP listener that never answers.
+// Helpers shared by the aggregator-stream tests: a TCP listener that never answers.
 #pragma once
 
 #include <arpa/inet.h>
@@ -16,17 +15,6 @@
 #include <thread>
 
 namespace regionpulse::daemontest {
-
-// Polls `condition` every 10 ms until it holds (true) or `timeout` has passed (false).
-template <typename Condition>
-bool Eventually(Condition condition, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
 
 // A TCP listener on 127.0.0.1 that never accepts: the kernel completes connects from the
 // backlog, but no byte ever comes back (no HTTP/2 settings, no TLS ServerHello), like an

@@ -27,16 +27,17 @@
 #include "component_logger.h"
 #include "daemon_test_support.h"
 #include "daemon_tls_certificates.h"
+#include "poll_until.h"
 
 namespace regionpulse {
 namespace {
 
 using namespace std::chrono_literals;
-using daemontest::Eventually;
 using daemontest::SilentListener;
 using std::chrono::milliseconds;
 using ::testing::HasSubstr;
 using testing::TempDir;
+using testsupport::PollUntil;
 
 constexpr uint64_t kInstance = 0x7157;
 
@@ -144,7 +145,7 @@ class AgentTlsTest : public ::testing::Test {
   // Waits until the stream has failed `attempts` times without ever coming up.
   static AggregatorStreamStats WaitForFailedAttempts(AggregatorStream& stream, uint64_t attempts,
                                                      milliseconds timeout) {
-    Eventually([&] { return stream.Stats().disconnects >= attempts; }, timeout);
+    PollUntil([&] { return stream.Stats().disconnects >= attempts; }, timeout);
     return stream.Stats();
   }
 
@@ -301,7 +302,7 @@ TEST_F(AgentTlsTest, SilentPeerIsGivenUpAfterTheConnectTimeoutAndRetried) {
   stream->Start();
   stream->Push(Report(1));
 
-  ASSERT_TRUE(Eventually([&] { return stream->Stats().disconnects >= 1; }, 10s));
+  ASSERT_TRUE(PollUntil([&] { return stream->Stats().disconnects >= 1; }, 10s));
   const auto first_failure = std::chrono::steady_clock::now() - started;
   EXPECT_GE(first_failure, milliseconds(900));  // the initial backoff is 100 ms
   EXPECT_LT(first_failure, 5s);
@@ -373,7 +374,7 @@ TEST_F(AgentTlsTest, AgentBinaryWithAClientCertificateReportsOverMutualTls) {
   testnet::AgentProcess agent(REGIONPULSE_AGENT_BINARY, "", config, scratch.path(), "tls-binary-node");
 
   // Several 200 ms windows stored: Hello accepted and reports acknowledged over mutual TLS.
-  ASSERT_TRUE(Eventually(
+  ASSERT_TRUE(PollUntil(
       [&] {
         auto info = AgentInfoOf(*aggregator, "tls-binary-node");
         return info && info->last_sequence() >= 3;
@@ -394,7 +395,7 @@ TEST_F(AgentTlsTest, AgentBinaryWithoutAClientCertificateLogsWhyAndKeepsRunning)
                                             AgentTls(false, certificates_.ca_cert), key_file));
   testnet::AgentProcess agent(REGIONPULSE_AGENT_BINARY, "", config, scratch.path(), "tls-binary-node");
 
-  ASSERT_TRUE(Eventually(
+  ASSERT_TRUE(PollUntil(
       [&] { return agent.Output().find("requires a client certificate") != std::string::npos; }, 15s))
       << agent.Output();
   // Still running, still closing windows, and never registered.

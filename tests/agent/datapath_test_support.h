@@ -20,19 +20,12 @@
 #include <thread>
 #include <vector>
 
+#include "poll_until.h"
 #include "test_network.h"
 
 namespace regionpulse::dptest {
 
-inline bool PollUntil(const std::function<bool()>& condition,
-                      std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return condition();
-}
+using testsupport::PollUntil;
 
 // A socket address for "10.1.0.2" or "fd00:1::2".
 struct SockAddr {

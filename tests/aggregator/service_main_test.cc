@@ -13,6 +13,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "poll_until.h"
 #include "service_test_support.h"
 
 namespace regionpulse::testing {
@@ -61,16 +62,12 @@ class AggregatorProcess {
 
   // The exit status once the process ended within the deadline.
   std::optional<int> WaitForExit(std::chrono::milliseconds deadline) {
-    const auto until = std::chrono::steady_clock::now() + deadline;
-    while (std::chrono::steady_clock::now() < until) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        exit_status_ = status;
-        return status;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    int status = 0;
+    if (!testsupport::PollUntil([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, deadline)) {
+      return std::nullopt;
     }
-    return std::nullopt;
+    exit_status_ = status;
+    return status;
   }
 
  private:

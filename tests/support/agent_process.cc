@@ -16,6 +16,7 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include "poll_until.h"
 #include "test_network.h"
 
 namespace regionpulse::testnet {
@@ -101,11 +102,7 @@ void AgentProcess::Terminate() {
 }
 
 std::optional<int> AgentProcess::Wait(std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (Running()) {
-    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  if (!testsupport::PollUntil([&] { return !Running(); }, timeout)) return std::nullopt;
   if (!exit_status_ || !WIFEXITED(*exit_status_)) return std::nullopt;
   return WEXITSTATUS(*exit_status_);
 }
@@ -124,12 +121,10 @@ std::vector<v1::HealthReport> AgentProcess::Reports() const {
 }
 
 bool AgentProcess::WaitForReports(size_t count, std::chrono::milliseconds timeout) const {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (Reports().size() < count) {
-    if (!Running() || std::chrono::steady_clock::now() >= deadline) return Reports().size() >= count;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return true;
+  // Stops early when the agent has exited: no more reports will come.
+  testsupport::PollUntil([&] { return Reports().size() >= count || !Running(); }, timeout,
+                         std::chrono::milliseconds(50));
+  return Reports().size() >= count;
 }
 
 std::string AgentProcess::Output() const {

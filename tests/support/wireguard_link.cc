@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "poll_until.h"
 #include "test_network.h"
 
 namespace regionpulse::testnet {
@@ -26,12 +27,7 @@ std::string WithoutPrefixLength(const std::string& cidr) {
 
 // Polls `command` until it succeeds or the deadline passes.
 bool PollUntilSuccess(const std::string& command, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (RunStatus(command) == 0) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
+  return testsupport::PollUntil([&] { return RunStatus(command) == 0; }, timeout);
 }
 
 }  // namespace
