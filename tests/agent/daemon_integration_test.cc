@@ -7,6 +7,7 @@
 //    port: it then holds every window the agent produced, exactly once and in order,
 //    including the last one the agent sends on SIGTERM.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -297,6 +298,125 @@ TEST_F(DaemonIntegrationTest, AggregatorStoppedForTenSecondsReceivesEveryWindowE
 // ProbePlan says so; a later plan replaces it only when its version is newer. /readyz follows the stream (BPF
 // is attached throughout), /metrics shows kernel RTTs by peer region, and --log-format json makes every log
 // line one JSON object.
+// A TCP socket of namespace `netns` (sockets stay in the namespace they were created in).
+int TcpSocketIn(const std::string& netns) {
+  testnet::ScopedNetnsEntry inside(netns);
+  return socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+}
+
+// The flow's figures in the reports from index `from` on: bytes acknowledged in them, and
+// the largest and the last staleness reported.
+struct FlowSeen {
+  uint64_t bytes_acked = 0;
+  double max_staleness_s = 0;
+  double last_staleness_s = -1;
+  uint32_t last_connections = 0;
+};
+FlowSeen FlowIn(const std::vector<v1::HealthReport>& reports, size_t from, const std::string& name) {
+  FlowSeen seen;
+  for (size_t i = from; i < reports.size(); ++i) {
+    for (const auto& flow : reports[i].flows()) {
+      if (flow.name() != name) continue;
+      const double staleness =
+          static_cast<double>(flow.last_progress_age().seconds()) + flow.last_progress_age().nanos() / 1e9;
+      seen.bytes_acked += flow.bytes_acked();
+      seen.max_staleness_s = std::max(seen.max_staleness_s, staleness);
+      seen.last_staleness_s = staleness;
+      seen.last_connections = flow.connections();
+    }
+  }
+  return seen;
+}
+
+// The replication story end to end, through the real agent and its reports: a PostgreSQL-like
+// flow moves data (staleness 0); the replica stops consuming while the primary has more to
+// send, so its window closes with nothing in flight (staleness grows, window after window);
+// it catches up (staleness back to 0, every byte counted).
+TEST_F(DaemonIntegrationTest, AReplicaThatStopsConsumingShowsAsGrowingStalenessUntilItCatchesUp) {
+  NetworkNamespace ns_a("dra"), ns_b("drb");
+  VethPair veth(ns_a, ns_b, testnet::RunPrefix() + "ra", testnet::RunPrefix() + "rb", 74);
+  std::ostringstream yaml;
+  yaml << "node: node-a\nregion: region-a\nzone: zone-a\n"
+       << "regions:\n  region-a: [" << veth.a().ipv4 << "/32]\n  region-b: [" << veth.b().ipv4 << "/32]\n"
+       << "probe:\n  port: " << kProbePort << "\n  key_file: " << scratch_.Write("probe.key", HexKey())
+       << "\n"
+       << "window: 1s\n"
+       << "interfaces: [" << veth.a().ifname << "]\n"
+       << "replication_flows:\n  - {name: pg, ports: [5432], remote_region: region-b}\n"
+       << "status:\n  listen: 127.0.0.1:0\n";
+  AgentProcess agent(REGIONPULSE_AGENT_BINARY, ns_a.name(), scratch_.Write("a.yaml", yaml.str()),
+                     scratch_.path(), "node-a");
+  ASSERT_TRUE(agent.WaitForReports(1, seconds(30))) << agent.Output();
+
+  const int listener = TcpSocketIn(ns_b.name());
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(5432);
+  inet_pton(AF_INET, veth.b().ipv4.c_str(), &addr.sin_addr);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0) << strerror(errno);
+  ASSERT_EQ(listen(listener, 1), 0);
+  const int primary = TcpSocketIn(ns_a.name());
+  ASSERT_EQ(connect(primary, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0) << strerror(errno);
+  const int replica = accept(listener, nullptr, nullptr);
+  ASSERT_GE(replica, 0);
+  ASSERT_EQ(fcntl(primary, F_SETFL, O_NONBLOCK), 0);
+  std::vector<char> data(65536, 'w');
+  auto write_until_full = [&] {
+    size_t written = 0;
+    for (;;) {
+      const ssize_t n = write(primary, data.data(), data.size());
+      if (n <= 0) return written;
+      written += static_cast<size_t>(n);
+    }
+  };
+  auto drain = [&](size_t bytes) {
+    std::vector<char> in(65536);
+    for (size_t got = 0; got < bytes;) {
+      const ssize_t n = read(replica, in.data(), in.size());
+      if (n <= 0) return false;
+      got += static_cast<size_t>(n);
+    }
+    return true;
+  };
+
+  // Flowing: a burst that is read at once.
+  const size_t start = agent.Reports().size();
+  const size_t first = write_until_full();
+  ASSERT_TRUE(drain(first));
+  ASSERT_TRUE(testsupport::PollUntil(
+      [&] { return FlowIn(agent.Reports(), start, "pg").bytes_acked >= first; }, seconds(10)))
+      << agent.Output();
+  EXPECT_EQ(FlowIn(agent.Reports(), start, "pg").max_staleness_s, 0.0) << "idle after a burst is not stale";
+
+  // Stalled: the replica reads nothing, the primary's data waits.
+  const size_t stall_start = agent.Reports().size();
+  const size_t second = write_until_full();
+  ASSERT_TRUE(testsupport::PollUntil(
+      [&] { return FlowIn(agent.Reports(), stall_start, "pg").last_staleness_s >= 3.0; }, seconds(15)))
+      << "the stall must show as growing staleness; " << agent.Output();
+  const FlowSeen stalled = FlowIn(agent.Reports(), stall_start, "pg");
+  EXPECT_EQ(stalled.last_connections, 1u);
+  EXPECT_LT(stalled.bytes_acked, second);
+
+  // Caught up: staleness back to 0 and every byte of the second burst counted.
+  const size_t catch_up = agent.Reports().size();
+  ASSERT_TRUE(drain(second));
+  ASSERT_TRUE(testsupport::PollUntil(
+      [&] {
+        const FlowSeen seen = FlowIn(agent.Reports(), stall_start, "pg");
+        return seen.bytes_acked >= second && FlowIn(agent.Reports(), catch_up, "pg").last_staleness_s == 0.0;
+      },
+      seconds(10)))
+      << agent.Output();
+  EXPECT_EQ(FlowIn(agent.Reports(), stall_start, "pg").bytes_acked, second);
+
+  close(primary);
+  close(replica);
+  close(listener);
+  agent.Terminate();
+  EXPECT_EQ(agent.Wait(seconds(15)), std::optional<int>(0)) << agent.Output();
+}
+
 TEST_F(DaemonIntegrationTest, AgentProbesThePlannedPeerAndServesReadinessAndMetrics) {
   NetworkNamespace ns_a("dpa"), ns_b("dpb");
   VethPair veth(ns_a, ns_b, testnet::RunPrefix() + "pa", testnet::RunPrefix() + "pb", 74);
