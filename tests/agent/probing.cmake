@@ -10,6 +10,7 @@ add_executable(probing_tests
 target_include_directories(probing_tests PRIVATE "${CMAKE_CURRENT_SOURCE_DIR}")
 target_link_libraries(probing_tests PRIVATE regionpulse_agent_probing GTest::gtest_main)
 target_compile_options(probing_tests PRIVATE ${REGIONPULSE_WARNINGS})
+target_compile_definitions(probing_tests PRIVATE AGENT_EXAMPLE_CONFIG="${PROJECT_SOURCE_DIR}/docs/agent.example.yaml")
 gtest_discover_tests(probing_tests DISCOVERY_TIMEOUT 30)
 
 add_executable(probing_interop_tests probing_interop_test.cc)

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "agent_config.h"
 
@@ -162,6 +163,56 @@ TEST_F(AgentConfigTest, FlagsForPeersAggregatorsAndModes) {
   EXPECT_EQ(c->static_peers[0].port, 9000);
   EXPECT_EQ(c->aggregators, (std::vector<std::string>{"a:1", "b:2"}));
   EXPECT_EQ(c->log_format, LogFormat::kJson);
+}
+
+// The operators' reference, docs/agent.example.yaml, must parse, and every value it calls a
+// default must be the agent's default.
+TEST_F(AgentConfigTest, TheDocumentedExampleParsesAndItsDefaultsAreTheAgents) {
+  std::ifstream in(AGENT_EXAMPLE_CONFIG);
+  ASSERT_TRUE(in) << AGENT_EXAMPLE_CONFIG;
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string placeholder = "/etc/regionpulse/probe.key";
+  ASSERT_NE(text.find(placeholder), std::string::npos);
+  text.replace(text.find(placeholder), placeholder.size(), key_);
+  auto example = ParseAgentConfig(text, {});
+  ASSERT_TRUE(example.ok()) << example.error().message;
+  auto defaults = ParseAgentConfig(Valid(), {});
+  ASSERT_TRUE(defaults.ok()) << defaults.error().message;
+  const AgentConfig& e = *example;
+  const AgentConfig& d = *defaults;
+  EXPECT_EQ(e.probe.port, d.probe.port);
+  EXPECT_EQ(e.probe.listen_address, d.probe.listen_address);
+  EXPECT_EQ(e.probe.interval, d.probe.interval);
+  EXPECT_DOUBLE_EQ(e.probe.jitter, d.probe.jitter);
+  EXPECT_EQ(e.probe.timeout, d.probe.timeout);
+  EXPECT_EQ(e.probe.payload_size, d.probe.payload_size);
+  EXPECT_EQ(e.probe.authenticated, d.probe.authenticated);
+  EXPECT_EQ(e.probe.allow_unauthenticated, d.probe.allow_unauthenticated);
+  EXPECT_EQ(e.probe.reflector_session_idle, d.probe.reflector_session_idle);
+  EXPECT_EQ(e.window, d.window);
+  EXPECT_EQ(e.report_buffer, d.report_buffer);
+  EXPECT_EQ(e.interfaces, d.interfaces);
+  EXPECT_EQ(e.aggregators, d.aggregators);
+  EXPECT_TRUE(e.static_peers.empty());
+  EXPECT_EQ(e.tls.enabled(), d.tls.enabled());
+  EXPECT_EQ(e.status_listen, d.status_listen);
+  EXPECT_EQ(e.log_format, d.log_format);
+  EXPECT_EQ(e.log_level, d.log_level);
+  EXPECT_EQ(e.bpf_enabled, d.bpf_enabled);
+  EXPECT_EQ(e.cgroup_path, d.cgroup_path);
+  EXPECT_EQ(e.prefer_tcx, d.prefer_tcx);
+  EXPECT_EQ(e.max_tracked_flow_connections, d.max_tracked_flow_connections);
+  EXPECT_EQ(e.reconnect_initial, d.reconnect_initial);
+  EXPECT_EQ(e.reconnect_max, d.reconnect_max);
+  EXPECT_EQ(e.keepalive_interval, d.keepalive_interval);
+  EXPECT_EQ(e.keepalive_timeout, d.keepalive_timeout);
+  EXPECT_EQ(e.connect_timeout, d.connect_timeout);
+  EXPECT_EQ(e.shutdown_flush_timeout, d.shutdown_flush_timeout);
+  EXPECT_EQ(e.report_log_file, d.report_log_file);
+  // The examples.
+  ASSERT_EQ(e.replication_flows.size(), 1u);
+  EXPECT_EQ(e.replication_flows[0].expected_min_rate_bps, 10'000'000u);
+  EXPECT_EQ(e.regions.size(), 2u);
 }
 
 TEST_F(AgentConfigTest, LoadReadsTheConfigFileNamedByTheFlag) {
