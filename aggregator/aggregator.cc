@@ -372,19 +372,25 @@ void Aggregator::EvaluationLoop() {
 v1::Verdict Aggregator::EvaluateNow() {
   std::lock_guard evaluate_lock(evaluate_mutex_);
   const auto started = std::chrono::steady_clock::now();
-  VerdictEvaluation evaluation;
   uint32_t reporting = 0, not_reporting = 0;
+  WallClock::time_point now;
+  VerdictEvidence evidence;
   {
+    // Ingest waits while this lock is held: only what reads the registry and the matrix is
+    // done under it. The evidence owns its data; the engine is used by this tick alone
+    // (evaluate_mutex_), so judging and freeing the evidence happen outside.
     std::lock_guard lock(core_mutex_);
-    const WallClock::time_point now = options_.clock();
+    now = options_.clock();
     for (const std::string& node : registry_.Expire(now)) {
       matrix_.Forget(node);
       planner_.Remove(node);
     }
     const std::vector<AgentPresence> presence = registry_.Presence(now);
     for (const auto& agent : presence) (agent.reporting ? reporting : not_reporting) += 1;
-    evaluation = engine_.Evaluate(matrix_.Evidence(presence, region_names_, now), now);
+    evidence = matrix_.Evidence(presence, region_names_, now);
   }
+  VerdictEvaluation evaluation = engine_.Evaluate(evidence, now);
+  evidence = VerdictEvidence{};
   v1::Verdict& verdict = evaluation.verdict;
   verdict.set_generation(generation_base_ + verdict.generation());
   if (verdict.aggregator_region().empty()) verdict.set_aggregator_region(config_.own_region);

@@ -99,15 +99,16 @@ class Aggregator final : private IngestBackend, private QueryBackend {
   const AggregatorOptions options_;
   const std::vector<std::string> region_names_;
 
-  // The pure core, serialised by core_mutex_.
+  // The pure core, serialised by core_mutex_ (ingest, queries, the tick's reads).
   mutable std::mutex core_mutex_;
   AgentRegistry registry_;
   regionpulse::RegionMatrix matrix_;
   ProbePlanner planner_;
-  VerdictEngine engine_;
 
-  // Evaluations run one at a time, so transitions reach history and Watch in order.
+  // Evaluations run one at a time, so transitions reach history and Watch in order; the
+  // engine is used by evaluations only, under this lock, outside core_mutex_.
   std::mutex evaluate_mutex_;
+  VerdictEngine engine_;
   std::unique_ptr<VerdictHistory> history_;
   // Generations continue from the history after a restart, so a controller never sees the
   // generation go backwards.
