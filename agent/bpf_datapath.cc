@@ -18,10 +18,10 @@
 #include <set>
 
 #include "agent/flow_ack_ledger.h"
+#include "agent/flow_connections.h"
 #include "agent/interface_selection.h"
 #include "agent/interface_watcher.h"
 #include "agent/kernel_mounts.h"
-#include "agent/tcp_socket_dump.h"
 #include "agent/tunnel_attachment.h"
 #include "common/config_text.h"
 #include "regionpulse_shared.h"
@@ -121,22 +121,14 @@ struct BpfDatapath::Impl {
   std::vector<bpf_link*> links;  // tracepoints and sock_ops: owned by fds, gone with us
   std::set<RegionId> regions;    // every configured region id
 
-  // Replication flows' live sockets, read at every FlowCountersNow (see FlowAckLedger).
-  mutable std::mutex flows_mutex;                    // one reading at a time: the ledger and the dump socket
-  mutable std::optional<TcpSocketDump> socket_dump;  // opened in the agent's network namespace
-  std::vector<uint16_t> flow_ports;                  // every port of every flow
+  // Replication flows' live connections, read at every FlowCountersNow (see FlowAckLedger).
+  mutable std::mutex flows_mutex;                           // one reading at a time
+  std::vector<uint16_t> flow_ports;                         // every port of every flow
+  mutable std::optional<FlowConnections> flow_connections;  // opened in the agent's namespace
   mutable FlowAckLedger ledger{0};
   mutable std::vector<FlowAckReading> last_readings;  // held while the sockets cannot be read
   mutable uint64_t last_reading_ns = 0;
-  mutable bool socket_dump_failing = false;  // to log a failure once, not every window
-  // Flow connections the kernel does not track (established before the agent started, or
-  // rp_flow_sockets was full), found by a dump and then looked up like the tracked ones.
-  struct UntrackedConnection {
-    TcpConnectionKey key;
-    uint32_t flow = 0;  // index
-  };
-  mutable std::map<uint64_t, UntrackedConnection> untracked;  // by cookie
-  mutable std::optional<uint64_t> untracked_at_last_dump;     // rp_flow_sockets_untracked then
+  mutable bool flow_read_failing = false;  // to log a failure once, not every window
 
   mutable std::mutex mutex;  // guards attachments (the watcher thread changes them)
   struct Attached {
@@ -172,16 +164,6 @@ struct BpfDatapath::Impl {
   Status Load();
   Status FillMaps();
   Status AttachTcpSignals();
-  // Which flow (index) a live connection unknown to the kernel's flow map belongs to, by the
-  // same maps the BPF programs use; nullopt when none.
-  std::optional<uint32_t> ClassifyConnection(const TcpConnectionKey& connection) const;
-  // Every entry of rp_flow_sockets: the flow connections the kernel tracks, by cookie.
-  Result<std::map<uint64_t, rp_flow_socket>> ReadTrackedConnections() const;
-  // Finds flow connections the kernel does not track, with a dump (first call, and whenever
-  // the kernel reports one it had no room for).
-  Status DiscoverUntrackedConnections(const std::map<uint64_t, rp_flow_socket>& tracked) const;
-  // The flow connections alive now, with the kernel's baseline for those it tracks.
-  Result<std::vector<FlowConnectionSample>> ListFlowConnections() const;
   void OnLinkAppeared(const LinkInfo& link);
   void OnLinkVanished(uint32_t ifindex, const std::string& name);
   // Brings the attachments in line with SelectInterfaces over present_links. Holds `mutex`.
@@ -289,138 +271,6 @@ Status BpfDatapath::Impl::FillMaps() {
   ledger = FlowAckLedger(config.flows.size());
   last_readings.assign(config.flows.size(), FlowAckReading{});
   return OkStatus();
-}
-
-std::optional<uint32_t> BpfDatapath::Impl::ClassifyConnection(const TcpConnectionKey& connection) const {
-  static constexpr uint8_t kV4Mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  const uint8_t* address = connection.remote_address.data();
-  bool v4 = connection.family == AF_INET;
-  if (!v4 && std::memcmp(address, kV4Mapped, sizeof(kV4Mapped)) == 0) {
-    v4 = true;
-    address += sizeof(kV4Mapped);
-  }
-  uint32_t region = 0;
-  int rc;
-  if (v4) {
-    rp_lpm_v4_key key{};
-    key.prefixlen = 32;
-    std::memcpy(key.addr, address, 4);
-    rc = bpf_map_lookup_elem(bpf_map__fd(tc->maps.rp_regions_v4), &key, &region);
-  } else {
-    rp_lpm_v6_key key{};
-    key.prefixlen = 128;
-    std::memcpy(key.addr, address, 16);
-    rc = bpf_map_lookup_elem(bpf_map__fd(tc->maps.rp_regions_v6), &key, &region);
-  }
-  if (rc != 0 || region == 0) return std::nullopt;
-  for (const uint16_t port : {connection.remote_port, connection.local_port}) {
-    rp_flow_port_key key{};
-    key.port = port;
-    key.region = region;
-    uint32_t flow = 0;
-    if (bpf_map_lookup_elem(bpf_map__fd(tcp->maps.rp_flow_ports), &key, &flow) == 0 && flow >= 1 &&
-        flow <= config.flows.size()) {
-      return flow - 1;
-    }
-  }
-  return std::nullopt;
-}
-
-Result<std::map<uint64_t, rp_flow_socket>> BpfDatapath::Impl::ReadTrackedConnections() const {
-  std::map<uint64_t, rp_flow_socket> tracked;
-  const int fd = bpf_map__fd(tcp->maps.rp_flow_sockets);
-  // Batched: one syscall for many entries (each costs microseconds in a VM).
-  size_t chunk = 256;
-  std::vector<uint64_t> cookies(chunk);
-  std::vector<rp_flow_socket> entries(chunk);
-  uint32_t in_batch = 0;  // a hash map's batch position is a bucket index
-  uint32_t out_batch = 0;
-  bool first = true;
-  DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
-  for (;;) {
-    uint32_t count = static_cast<uint32_t>(chunk);
-    const int rc = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, cookies.data(),
-                                        entries.data(), &count, &opts);
-    const int err = rc != 0 ? errno : 0;
-    for (uint32_t i = 0; i < count; ++i) {
-      if (entries[i].flow >= 1 && entries[i].flow <= config.flows.size()) tracked[cookies[i]] = entries[i];
-    }
-    if (err == ENOENT) break;  // the whole map was read
-    if (err == ENOSPC && count == 0 && chunk < config.max_tracked_flow_connections) {
-      chunk *= 2;  // one hash bucket holds more entries than the chunk
-      cookies.resize(chunk);
-      entries.resize(chunk);
-      continue;
-    }
-    if (err != 0) return Error{"reading the tracked flow connections (rp_flow_sockets)", err};
-    in_batch = out_batch;
-    first = false;
-  }
-  return tracked;
-}
-
-Status BpfDatapath::Impl::DiscoverUntrackedConnections(
-    const std::map<uint64_t, rp_flow_socket>& tracked) const {
-  const uint64_t untracked_now = __atomic_load_n(&tcp->bss->rp_flow_sockets_untracked, __ATOMIC_RELAXED);
-  if (untracked_at_last_dump == untracked_now) return OkStatus();
-  Result<std::vector<TcpConnectionInfo>> connections = socket_dump->Connections(flow_ports);
-  if (!connections.ok()) return connections.error();
-  const int tracked_fd = bpf_map__fd(tcp->maps.rp_flow_sockets);
-  for (const TcpConnectionInfo& connection : *connections) {
-    const uint64_t cookie = connection.key.cookie;
-    rp_flow_socket entry{};
-    // Established after the map was read: the kernel published it before the dump saw it.
-    if (tracked.count(cookie) != 0 || bpf_map_lookup_elem(tracked_fd, &cookie, &entry) == 0) continue;
-    if (std::optional<uint32_t> flow = ClassifyConnection(connection.key)) {
-      untracked.try_emplace(cookie, UntrackedConnection{connection.key, *flow});
-    }
-  }
-  untracked_at_last_dump = untracked_now;
-  return OkStatus();
-}
-
-Result<std::vector<FlowConnectionSample>> BpfDatapath::Impl::ListFlowConnections() const {
-  Result<std::map<uint64_t, rp_flow_socket>> read = ReadTrackedConnections();
-  if (!read.ok()) return read.error();
-  const std::map<uint64_t, rp_flow_socket>& tracked = *read;
-  if (Status s = DiscoverUntrackedConnections(tracked); !s.ok()) return s.error();
-  std::vector<TcpConnectionKey> keys;
-  keys.reserve(tracked.size() + untracked.size());
-  for (const auto& [cookie, entry] : tracked) {
-    TcpConnectionKey key;
-    key.cookie = cookie;
-    key.family = entry.family;
-    std::memcpy(key.local_address.data(), entry.local_addr, 16);
-    std::memcpy(key.remote_address.data(), entry.remote_addr, 16);
-    key.local_port = entry.local_port;
-    key.remote_port = entry.remote_port;
-    key.bound_ifindex = entry.bound_ifindex;
-    keys.push_back(key);
-  }
-  for (const auto& [cookie, connection] : untracked) keys.push_back(connection.key);
-  Result<std::vector<TcpConnectionInfo>> alive = socket_dump->Lookup(keys);
-  if (!alive.ok()) return alive.error();
-
-  std::vector<FlowConnectionSample> samples;
-  std::set<uint64_t> untracked_alive;
-  for (const TcpConnectionInfo& connection : *alive) {
-    FlowConnectionSample sample;
-    sample.cookie = connection.key.cookie;
-    sample.bytes_acked = connection.bytes_acked;
-    sample.data_outstanding = connection.HasDataOutstanding();
-    if (const auto it = tracked.find(sample.cookie); it != tracked.end()) {
-      sample.flow = it->second.flow - 1;
-      sample.kernel_baseline = it->second.baseline_bytes_acked;
-    } else if (const auto old = untracked.find(sample.cookie); old != untracked.end()) {
-      sample.flow = old->second.flow;
-      untracked_alive.insert(sample.cookie);
-    } else {
-      continue;
-    }
-    samples.push_back(sample);
-  }
-  std::erase_if(untracked, [&](const auto& entry) { return untracked_alive.count(entry.first) == 0; });
-  return samples;
 }
 
 Status BpfDatapath::Impl::AttachTcpSignals() {
@@ -572,9 +422,17 @@ Result<std::unique_ptr<BpfDatapath>> BpfDatapath::Start(const DatapathConfig& co
   if (Status s = impl->Load(); !s.ok()) return s.error();
   if (Status s = impl->FillMaps(); !s.ok()) return s.error();
   if (Status s = impl->AttachTcpSignals(); !s.ok()) return s.error();
-  Result<TcpSocketDump> dump = TcpSocketDump::Open();
-  if (!dump.ok()) return dump.error();
-  impl->socket_dump.emplace(std::move(dump).value());
+  FlowMaps maps;
+  maps.flow_sockets = bpf_map__fd(impl->tcp->maps.rp_flow_sockets);
+  maps.regions_v4 = bpf_map__fd(impl->tc->maps.rp_regions_v4);
+  maps.regions_v6 = bpf_map__fd(impl->tc->maps.rp_regions_v6);
+  maps.flow_ports = bpf_map__fd(impl->tcp->maps.rp_flow_ports);
+  static_assert(sizeof(impl->tcp->bss->rp_flow_sockets_untracked) == sizeof(uint64_t));
+  maps.untracked_count = reinterpret_cast<const uint64_t*>(&impl->tcp->bss->rp_flow_sockets_untracked);
+  Result<FlowConnections> flows =
+      FlowConnections::Open(maps, config.flows.size(), impl->flow_ports, config.max_tracked_flow_connections);
+  if (!flows.ok()) return flows.error();
+  impl->flow_connections.emplace(std::move(flows).value());
 
   Impl* raw = impl.get();
   auto watcher = InterfaceWatcher::Start(
@@ -650,14 +508,14 @@ std::vector<FlowCounters> BpfDatapath::FlowCountersNow() const {
       out.last_progress_ns = progress.last_progress_ns;
     result.push_back(std::move(out));
   }
-  Result<std::vector<FlowConnectionSample>> live = impl.ListFlowConnections();
+  Result<std::vector<FlowConnectionSample>> live = impl.flow_connections->List();
   timespec now{};
   clock_gettime(CLOCK_MONOTONIC, &now);  // bpf_ktime_get_ns's clock
   const uint64_t now_ns =
       static_cast<uint64_t>(now.tv_sec) * 1000000000ULL + static_cast<uint64_t>(now.tv_nsec);
   if (live.ok()) {
-    if (impl.socket_dump_failing) Log()->info("reading the replication flow sockets works again");
-    impl.socket_dump_failing = false;
+    if (impl.flow_read_failing) Log()->info("reading the replication flow sockets works again");
+    impl.flow_read_failing = false;
     std::vector<FlowAckReading> readings = impl.ledger.Update(closed_bytes_acked, *live);
     for (size_t i = 0; i < readings.size(); ++i) {
       // Progress the callbacks did not see (the end of a burst) happened since the previous
@@ -668,8 +526,8 @@ std::vector<FlowCounters> BpfDatapath::FlowCountersNow() const {
     }
     impl.last_readings = std::move(readings);
     impl.last_reading_ns = now_ns;
-  } else if (!impl.socket_dump_failing) {
-    impl.socket_dump_failing = true;
+  } else if (!impl.flow_read_failing) {
+    impl.flow_read_failing = true;
     Log()->error(
         "{}; replication flows keep their last acknowledged bytes, outstanding data and "
         "connections until it works again",

@@ -5,6 +5,7 @@ add_library(regionpulse_agent_datapath STATIC
   "${CMAKE_CURRENT_LIST_DIR}/bpf_datapath.cc"
   "${CMAKE_CURRENT_LIST_DIR}/clsact_reaper.cc"
   "${CMAKE_CURRENT_LIST_DIR}/flow_ack_ledger.cc"
+  "${CMAKE_CURRENT_LIST_DIR}/flow_connections.cc"
   "${CMAKE_CURRENT_LIST_DIR}/interface_selection.cc"
   "${CMAKE_CURRENT_LIST_DIR}/interface_watcher.cc"
   "${CMAKE_CURRENT_LIST_DIR}/kernel_mounts.cc"
