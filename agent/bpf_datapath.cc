@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
@@ -128,6 +129,8 @@ struct BpfDatapath::Impl {
   mutable FlowAckLedger ledger{0};
   mutable std::vector<FlowAckReading> last_readings;  // held while the sockets cannot be read
   mutable uint64_t last_reading_ns = 0;
+  // Per flow: when a reading last saw progress the callbacks had not (CLOCK_MONOTONIC ns).
+  mutable std::vector<uint64_t> observed_progress_ns;
   mutable bool flow_read_failing = false;  // to log a failure once, not every window
 
   mutable std::mutex mutex;  // guards attachments (the watcher thread changes them)
@@ -270,6 +273,7 @@ Status BpfDatapath::Impl::FillMaps() {
   }
   ledger = FlowAckLedger(config.flows.size());
   last_readings.assign(config.flows.size(), FlowAckReading{});
+  observed_progress_ns.assign(config.flows.size(), 0);
   return OkStatus();
 }
 
@@ -519,9 +523,9 @@ std::vector<FlowCounters> BpfDatapath::FlowCountersNow() const {
     std::vector<FlowAckReading> readings = impl.ledger.Update(closed_bytes_acked, *live);
     for (size_t i = 0; i < readings.size(); ++i) {
       // Progress the callbacks did not see (the end of a burst) happened since the previous
-      // reading: its time is known to that precision only.
+      // reading: its time is known to that precision only, and kept for later readings.
       if (readings[i].progressed && result[i].last_progress_ns < impl.last_reading_ns) {
-        result[i].last_progress_ns = now_ns;
+        impl.observed_progress_ns[i] = now_ns;
       }
     }
     impl.last_readings = std::move(readings);
@@ -538,6 +542,7 @@ std::vector<FlowCounters> BpfDatapath::FlowCountersNow() const {
     result[i].bytes_acked = reading.bytes_acked;
     result[i].data_outstanding = reading.data_outstanding;
     result[i].connections = reading.connections;
+    result[i].last_progress_ns = std::max(result[i].last_progress_ns, impl.observed_progress_ns[i]);
   }
   return result;
 }
