@@ -136,6 +136,15 @@ class AgentTlsTest : public ::testing::Test {
     return nodes;
   }
 
+  // Starts `stream`, pushes reports 1..count and checks that `aggregator` acknowledges all of
+  // them and has registered this agent's node.
+  static void ExpectReportsDelivered(AggregatorStream& stream, Aggregator& aggregator, uint64_t count) {
+    stream.Start();
+    for (uint64_t sequence = 1; sequence <= count; ++sequence) stream.Push(Report(sequence));
+    ASSERT_TRUE(stream.WaitAcked(count, 10s)) << stream.Stats().last_error;
+    EXPECT_THAT(RegisteredNodes(aggregator), ::testing::ElementsAre("tls-node-1"));
+  }
+
   std::string LoggedLines() const {
     std::string all;
     for (const auto& line : log_->last_formatted()) all += line;
@@ -180,11 +189,7 @@ TEST_F(AgentTlsTest, ServerTlsWithTheRightCaDeliversReports) {
   ASSERT_NE(aggregator, nullptr);
   auto stream = StreamTo(Endpoint(*aggregator), AgentTls(false, certificates_.ca_cert));
   ASSERT_NE(stream, nullptr);
-  stream->Start();
-  for (uint64_t sequence = 1; sequence <= 3; ++sequence) stream->Push(Report(sequence));
-
-  ASSERT_TRUE(stream->WaitAcked(3, 10s)) << stream->Stats().last_error;
-  EXPECT_THAT(RegisteredNodes(*aggregator), ::testing::ElementsAre("tls-node-1"));
+  ASSERT_NO_FATAL_FAILURE(ExpectReportsDelivered(*stream, *aggregator, 3));
   auto stats = stream->Stats();
   EXPECT_TRUE(stats.up);
   EXPECT_EQ(stats.connects, 1u);
@@ -198,9 +203,7 @@ TEST_F(AgentTlsTest, ServerTlsVerifiesTheHostNameOfTheTarget) {
   auto stream = StreamTo("localhost:" + std::to_string(aggregator->grpc_port()),
                          AgentTls(false, certificates_.ca_cert));
   ASSERT_NE(stream, nullptr);
-  stream->Start();
-  stream->Push(Report(1));
-  ASSERT_TRUE(stream->WaitAcked(1, 10s)) << stream->Stats().last_error;
+  ExpectReportsDelivered(*stream, *aggregator, 1);
 }
 
 TEST_F(AgentTlsTest, MutualTlsWithAClientCertificateDeliversReports) {
@@ -208,11 +211,7 @@ TEST_F(AgentTlsTest, MutualTlsWithAClientCertificateDeliversReports) {
   ASSERT_NE(aggregator, nullptr);
   auto stream = StreamTo(Endpoint(*aggregator), AgentTls(true, certificates_.ca_cert));
   ASSERT_NE(stream, nullptr);
-  stream->Start();
-  for (uint64_t sequence = 1; sequence <= 3; ++sequence) stream->Push(Report(sequence));
-
-  ASSERT_TRUE(stream->WaitAcked(3, 10s)) << stream->Stats().last_error;
-  EXPECT_THAT(RegisteredNodes(*aggregator), ::testing::ElementsAre("tls-node-1"));
+  ExpectReportsDelivered(*stream, *aggregator, 3);
 }
 
 // Refused without a client certificate: the agent says why, keeps retrying with backoff and
