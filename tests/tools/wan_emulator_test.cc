@@ -31,7 +31,7 @@ Impairment Settings(const std::vector<std::string>& words) {
 
 // ---- LinkDirection: one datagram's fate ----
 
-TEST(LinkImpairment, NoImpairmentDeliversAtReceiveTime) {
+TEST(WanLinkImpairment, NoImpairmentDeliversAtReceiveTime) {
   LinkDirection link;
   Rng rng(1);
   const Decision d = link.Decide(Impairment{}, false, 100, kStart, rng);
@@ -40,7 +40,7 @@ TEST(LinkImpairment, NoImpairmentDeliversAtReceiveTime) {
   EXPECT_FALSE(d.reordered);
 }
 
-TEST(LinkImpairment, DelayIsAddedToEveryDatagram) {
+TEST(WanLinkImpairment, DelayIsAddedToEveryDatagram) {
   LinkDirection link;
   Rng rng(1);
   const Impairment impairment = Settings({"delay=35ms"});
@@ -52,7 +52,7 @@ TEST(LinkImpairment, DelayIsAddedToEveryDatagram) {
   }
 }
 
-TEST(LinkImpairment, JitterStaysWithinItsBoundsAndSpreadsOverThem) {
+TEST(WanLinkImpairment, JitterStaysWithinItsBoundsAndSpreadsOverThem) {
   LinkDirection link;
   Rng rng(2);
   const Impairment impairment = Settings({"delay=20ms", "jitter=5ms"});
@@ -72,7 +72,7 @@ TEST(LinkImpairment, JitterStaysWithinItsBoundsAndSpreadsOverThem) {
   EXPECT_GT(highest, microseconds(24'500));
 }
 
-TEST(LinkImpairment, JitterKeepsOrderWithinADirection) {
+TEST(WanLinkImpairment, JitterKeepsOrderWithinADirection) {
   LinkDirection link;
   Rng rng(3);
   const Impairment impairment = Settings({"delay=20ms", "jitter=5ms"});
@@ -89,7 +89,7 @@ TEST(LinkImpairment, JitterKeepsOrderWithinADirection) {
   }
 }
 
-TEST(LinkImpairment, JitterLargerThanDelayNeverDeliversBeforeReceipt) {
+TEST(WanLinkImpairment, JitterLargerThanDelayNeverDeliversBeforeReceipt) {
   LinkDirection link;
   Rng rng(4);
   const Impairment impairment = Settings({"delay=1ms", "jitter=5ms"});
@@ -99,7 +99,7 @@ TEST(LinkImpairment, JitterLargerThanDelayNeverDeliversBeforeReceipt) {
   }
 }
 
-TEST(LinkImpairment, LossRatioMatchesTheSettingOverManyDatagrams) {
+TEST(WanLinkImpairment, LossRatioMatchesTheSettingOverManyDatagrams) {
   LinkDirection link;
   Rng rng(5);
   const Impairment impairment = Settings({"loss=30%"});
@@ -114,7 +114,7 @@ TEST(LinkImpairment, LossRatioMatchesTheSettingOverManyDatagrams) {
   EXPECT_NEAR(dropped, kCount * 0.3, 5 * sd);
 }
 
-TEST(LinkImpairment, LossOfZeroAndOfAHundredPercentAreExact) {
+TEST(WanLinkImpairment, LossOfZeroAndOfAHundredPercentAreExact) {
   LinkDirection link;
   Rng rng(6);
   const Impairment none = Settings({"loss=0%"});
@@ -125,7 +125,7 @@ TEST(LinkImpairment, LossOfZeroAndOfAHundredPercentAreExact) {
   }
 }
 
-TEST(LinkImpairment, BlackholeDropsEverythingWhateverElseIsSet) {
+TEST(WanLinkImpairment, BlackholeDropsEverythingWhateverElseIsSet) {
   LinkDirection link;
   Rng rng(7);
   const Impairment impairment = Settings({"blackhole=on", "delay=10ms"});
@@ -134,14 +134,14 @@ TEST(LinkImpairment, BlackholeDropsEverythingWhateverElseIsSet) {
   }
 }
 
-TEST(LinkImpairment, BlackholedNodeDropsEverything) {
+TEST(WanLinkImpairment, BlackholedNodeDropsEverything) {
   LinkDirection link;
   Rng rng(8);
   EXPECT_EQ(link.Decide(Impairment{}, /*node_blackholed=*/true, 100, kStart, rng).fate, Fate::kDropBlackhole);
   EXPECT_EQ(link.Decide(Impairment{}, false, 100, kStart, rng).fate, Fate::kDeliver);
 }
 
-TEST(LinkImpairment, ReorderHoldsADatagramBackSoLaterOnesOvertakeIt) {
+TEST(WanLinkImpairment, ReorderHoldsADatagramBackSoLaterOnesOvertakeIt) {
   LinkDirection link;
   Rng rng(9);
   const Impairment impairment = Settings({"delay=20ms", "reorder=10%", "reorder_hold=10ms"});
@@ -169,7 +169,7 @@ TEST(LinkImpairment, ReorderHoldsADatagramBackSoLaterOnesOvertakeIt) {
   EXPECT_NEAR(reordered, kCount * 0.1, 5 * sd);
 }
 
-TEST(LinkImpairment, RateLimitSendsDatagramsOneAfterTheOther) {
+TEST(WanLinkImpairment, RateLimitSendsDatagramsOneAfterTheOther) {
   LinkDirection link;
   Rng rng(10);
   // 8 Mbit/s is one byte per microsecond: a 1,000-byte datagram takes 1 ms to leave.
@@ -183,7 +183,7 @@ TEST(LinkImpairment, RateLimitSendsDatagramsOneAfterTheOther) {
   EXPECT_EQ(later.deliver_at, kStart + seconds(1) + milliseconds(6));
 }
 
-TEST(LinkImpairment, SameSeedSameDecisions) {
+TEST(WanLinkImpairment, SameSeedSameDecisions) {
   const Impairment impairment = Settings({"delay=20ms", "jitter=5ms", "loss=10%", "reorder=5%"});
   LinkDirection a, b;
   Rng rng_a(42), rng_b(42);
@@ -197,7 +197,7 @@ TEST(LinkImpairment, SameSeedSameDecisions) {
 
 // ---- Settings text ----
 
-TEST(ImpairmentSettings, ParsesEveryKey) {
+TEST(WanImpairmentSettings, ParsesEveryKey) {
   const Impairment i = Settings({"delay=35ms", "jitter=250us", "loss=0.5%", "reorder=1%", "reorder_hold=2ms",
                                  "blackhole=on", "rate=100mbit"});
   EXPECT_EQ(i.delay, milliseconds(35));
@@ -209,7 +209,7 @@ TEST(ImpairmentSettings, ParsesEveryKey) {
   EXPECT_EQ(i.rate_bps, 100'000'000u);
 }
 
-TEST(ImpairmentSettings, FormatReadsBackToTheSameImpairment) {
+TEST(WanImpairmentSettings, FormatReadsBackToTheSameImpairment) {
   const Impairment original =
       Settings({"delay=35ms", "jitter=1500us", "loss=12.5%", "reorder=1%", "blackhole=on", "rate=2gbit"});
   Impairment copy;
@@ -224,7 +224,7 @@ TEST(ImpairmentSettings, FormatReadsBackToTheSameImpairment) {
   EXPECT_EQ(copy, original) << text;
 }
 
-TEST(ImpairmentSettings, RefusesBadValuesNamingTheKeyAndChangesNothing) {
+TEST(WanImpairmentSettings, RefusesBadValuesNamingTheKeyAndChangesNothing) {
   struct Case {
     std::string word;
     std::string expected;
@@ -253,7 +253,7 @@ TEST(ImpairmentSettings, RefusesBadValuesNamingTheKeyAndChangesNothing) {
   }
 }
 
-TEST(ImpairmentSettings, ZeroNeedsNoUnit) {
+TEST(WanImpairmentSettings, ZeroNeedsNoUnit) {
   const Impairment i = Settings({"delay=35ms", "delay=0", "rate=off"});
   EXPECT_EQ(i.delay, Nanos{0});
   EXPECT_EQ(i.rate_bps, 0u);
@@ -555,7 +555,7 @@ TEST(WanModel, PortsTextNamesTheEndpointPortOfEveryDirection) {
 
 // ---- Control protocol ----
 
-TEST(ControlProtocol, CommandsChangeTheModelAndReplyOk) {
+TEST(WanControlProtocol, CommandsChangeTheModelAndReplyOk) {
   WanModel model = ThreeRegionModel();
   EXPECT_EQ(
       ExecuteControlLine(model, "set us-east-1 eu-west-1 loss=30% delay=35ms jitter=2ms reorder=1%").Framed(),
@@ -575,7 +575,7 @@ TEST(ControlProtocol, CommandsChangeTheModelAndReplyOk) {
   EXPECT_FALSE(model.NodeBlackholed(0));
 }
 
-TEST(ControlProtocol, BadCommandsGetAnErrorLineNamingWhatWasWrong) {
+TEST(WanControlProtocol, BadCommandsGetAnErrorLineNamingWhatWasWrong) {
   WanModel model = ThreeRegionModel();
   struct Case {
     std::string line;
@@ -606,14 +606,14 @@ TEST(ControlProtocol, BadCommandsGetAnErrorLineNamingWhatWasWrong) {
   EXPECT_EQ(model.RegionImpairment(0, 1), Settings({"delay=35ms", "loss=1%"}));
 }
 
-TEST(ControlProtocol, SetBothWithABadSettingChangesNeitherDirection) {
+TEST(WanControlProtocol, SetBothWithABadSettingChangesNeitherDirection) {
   WanModel model = ThreeRegionModel();
   EXPECT_FALSE(ExecuteControlLine(model, "set-both us-east-1 eu-west-1 delay=1ms loss=7").ok);
   EXPECT_EQ(model.RegionImpairment(0, 1), Settings({"delay=35ms", "loss=1%"}));
   EXPECT_EQ(model.RegionImpairment(1, 0), Settings({"delay=35ms"}));
 }
 
-TEST(ControlProtocol, ReplyBodiesNeverContainAClosingLine) {
+TEST(WanControlProtocol, ReplyBodiesNeverContainAClosingLine) {
   WanModel model = ThreeRegionModel();
   for (const std::string command : {"show", "stats", "ports", "help"}) {
     const ControlReply reply = ExecuteControlLine(model, command);
