@@ -387,9 +387,11 @@ void Relay::Impl::Drain(size_t direction) {
 void Relay::Impl::Send(size_t direction, const uint8_t* data, size_t bytes, TimePoint intended) {
   // Leaves from the reverse direction's socket: the receiver sees the port it sends to.
   const udp::endpoint& to = destination[direction];
+  // Stamped before the call: on a veth or loopback, sendto delivers into the receiver's
+  // socket and may run the woken receiver before it returns, which is not our lateness.
+  const TimePoint sent = Clock::now();
   const ssize_t rc = ::sendto(sockets[WanModel::Reverse(direction)].native_handle(), data, bytes,
                               MSG_DONTWAIT, to.data(), to.size());
-  const TimePoint sent = Clock::now();
   if (rc < 0) {
     const int error = errno;
     model.SendFailed(direction, bytes);
