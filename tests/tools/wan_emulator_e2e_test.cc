@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -168,6 +169,37 @@ TEST_F(WanEmulatorProcess, RegionBlackholeBothWaysThenReset) {
   ASSERT_TRUE(b_.Receive(seconds(2)));
 }
 
+// Sends `count` numbered datagrams a -> b back to back and returns the numbers in the order
+// b received them (stops at the first 2 s without a datagram).
+std::vector<int> SendNumberedAndCollect(const UdpSocket& from, const UdpSocket& to, uint16_t port,
+                                        int count) {
+  for (int i = 0; i < count; ++i) from.SendTo("127.0.0.1", port, std::to_string(i));
+  std::vector<int> order;
+  while (static_cast<int>(order.size()) < count) {
+    auto datagram = to.Receive(seconds(2));
+    if (!datagram) break;
+    order.push_back(std::stoi(datagram->payload));
+  }
+  return order;
+}
+
+TEST_F(WanEmulatorProcess, JitterKeepsTheOrderOfADirection) {
+  ASSERT_EQ(Ctl("set r1 r2 delay=10ms jitter=5ms"), 0);
+  const std::vector<int> order = SendNumberedAndCollect(a_, b_, port_ab_, 200);
+  ASSERT_EQ(order.size(), 200u);
+  EXPECT_TRUE(std::is_sorted(order.begin(), order.end()));
+}
+
+TEST_F(WanEmulatorProcess, ReorderLetsLaterDatagramsOvertake) {
+  ASSERT_EQ(Ctl("set r1 r2 delay=5ms reorder=20% reorder_hold=20ms"), 0);
+  const std::vector<int> order = SendNumberedAndCollect(a_, b_, port_ab_, 200);
+  ASSERT_EQ(order.size(), 200u);
+  EXPECT_FALSE(std::is_sorted(order.begin(), order.end()));
+  const uint64_t reordered = LinkCounter(Stats(), "a", "b", "reordered").value_or(0);
+  EXPECT_GT(reordered, 10u);
+  EXPECT_LT(reordered, 80u);
+}
+
 TEST_F(WanEmulatorProcess, DatagramsFromAnyOtherAddressAreDroppedAndCounted) {
   UdpSocket stranger;
   stranger.SendTo("127.0.0.1", port_ab_, "let me in");
@@ -320,6 +352,53 @@ TEST_F(WanEmulatorProcess, ASecondEmulatorDoesNotTakeARunningOnesSocket) {
   EXPECT_EQ(second.Wait(seconds(5)), 1);
   EXPECT_THAT(second.Output(), HasSubstr("another process is listening on it"));
   EXPECT_EQ(Ctl("show"), 0);
+}
+
+// Two nodes a and b at the given UDP sockets, ports chosen by the kernel, and extra top-level keys.
+std::string TwoNodeConfig(const std::string& listen, const std::string& socket_path, const UdpSocket& a,
+                          const UdpSocket& b, const std::string& extra = "") {
+  return "listen_address: \"" + listen + "\"\ncontrol_socket: " + socket_path + "\n" + extra +
+         "nodes:\n"
+         "  - {name: a, region: r1, endpoint: 127.0.0.1:" +
+         std::to_string(a.port()) +
+         "}\n"
+         "  - {name: b, region: r2, endpoint: 127.0.0.1:" +
+         std::to_string(b.port()) +
+         "}\n"
+         "links:\n"
+         "  - {a: a, b: b, port_for_a: 0, port_for_b: 0}\n";
+}
+
+TEST(WanEmulatorStart, ListensDualStackForIpv4Nodes) {
+  // listen_address "::" takes IPv4 senders as IPv4-mapped addresses: they must still match
+  // the configured IPv4 endpoints, and replies must go out to them.
+  ScratchDir scratch;
+  UdpSocket a, b;
+  const std::string socket_path = scratch.path() + "/ctl.sock";
+  EmulatorProcess emulator(scratch.path() + "/wan.log",
+                           {"--config", scratch.Write("wan.yaml", TwoNodeConfig("::", socket_path, a, b))});
+  ASSERT_TRUE(WaitUntilServing(socket_path, emulator)) << emulator.Output();
+  auto ports = wan::SendControlCommand(socket_path, "ports");
+  ASSERT_TRUE(ports.ok() && ports->ok);
+  a.SendTo("127.0.0.1", PortFor(ports->body, "a", "b"), "over v4-mapped");
+  auto at_b = b.Receive(std::chrono::seconds(2));
+  ASSERT_TRUE(at_b) << emulator.Output();
+  EXPECT_EQ(at_b->payload, "over v4-mapped");
+  EXPECT_EQ(at_b->source_port, PortFor(ports->body, "b", "a"));
+}
+
+TEST(WanEmulatorStart, RealtimePriorityRunsTheRelayAtSchedFifo) {
+  if (geteuid() != 0) GTEST_SKIP() << "SCHED_FIFO needs root";
+  ScratchDir scratch;
+  UdpSocket a, b;
+  const std::string socket_path = scratch.path() + "/ctl.sock";
+  EmulatorProcess emulator(
+      scratch.path() + "/wan.log",
+      {"--config",
+       scratch.Write("wan.yaml", TwoNodeConfig("127.0.0.1", socket_path, a, b, "realtime_priority: 10\n"))});
+  ASSERT_TRUE(WaitUntilServing(socket_path, emulator)) << emulator.Output();
+  EXPECT_EQ(sched_getscheduler(emulator.pid()), SCHED_FIFO);
+  EXPECT_THAT(emulator.Output(), HasSubstr("SCHED_FIFO 10"));
 }
 
 TEST(WanEmulatorStart, ABadConfigExitsWithTheKeyNamed) {

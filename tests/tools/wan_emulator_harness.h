@@ -44,6 +44,7 @@ class EmulatorProcess {
   std::optional<int> Wait(std::chrono::milliseconds timeout);
   bool Running();
   std::string Output() const;
+  pid_t pid() const { return pid_; }
 
  private:
   pid_t pid_ = -1;

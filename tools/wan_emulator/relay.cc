@@ -62,6 +62,16 @@ udp::endpoint ForProtocol(const udp::endpoint& endpoint, const udp& protocol) {
   return endpoint;
 }
 
+// At most 200 characters of a control line with anything unprintable as '?': what a
+// hostile client sends must not reach the log as raw bytes.
+std::string Printable(const std::string& line) {
+  std::string text = line.substr(0, 200);
+  for (char& c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+  }
+  return text;
+}
+
 struct Pending {
   TimePoint at;
   uint64_t sequence = 0;  // ties keep arrival order
@@ -203,7 +213,7 @@ class Relay::Impl::ControlSession : public std::enable_shared_from_this<ControlS
                                             words[0] == "node" || words[0] == "reset");
     // Changes are logged so a run's log says when the WAN changed; reads are not.
     if (changes && reply.ok) relay_.log->info("ctl: {}", line);
-    if (!reply.ok) relay_.log->info("ctl refused '{}': {}", line.substr(0, 200), reply.error);
+    if (!reply.ok) relay_.log->info("ctl refused '{}': {}", Printable(line), reply.error);
     Write(reply.Framed());
   }
 
@@ -262,7 +272,7 @@ Status Relay::Impl::OpenSockets() {
                      config.listen_address + " is IPv4"};
       }
     }
-    expected.push_back(from_endpoint);
+    expected.push_back(Unmapped(from_endpoint));
     destination.push_back(ForProtocol(to_endpoint, protocol));
 
     udp::socket socket(io);
