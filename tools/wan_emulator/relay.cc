@@ -374,7 +374,12 @@ void Relay::Impl::Drain(size_t direction) {
       continue;
     }
     udp::endpoint sender;
-    std::memcpy(sender.data(), &from, std::min<size_t>(msg.msg_namelen, sizeof(from)));
+    // An address longer than an endpoint holds is not from an IP peer of ours.
+    if (msg.msg_namelen > sender.capacity()) {
+      model.CountForeign(direction);
+      continue;
+    }
+    std::memcpy(sender.data(), &from, msg.msg_namelen);
     sender.resize(msg.msg_namelen);
     if (Unmapped(sender) != expected[direction]) {
       model.CountForeign(direction);
