@@ -97,7 +97,13 @@ struct Relay::Impl {
         accept_retry(io_context),
         log(ComponentLogger("wan")) {}
   // A start that failed half-way must not leave its socket file behind either.
-  ~Impl() { Shutdown(); }
+  ~Impl() {
+    try {
+      Shutdown();
+    } catch (const std::exception& e) {
+      log->error("shutdown: {}", e.what());
+    }
+  }
 
   asio::io_context& io;
   WanModel model;
@@ -148,10 +154,10 @@ class Relay::Impl::ControlSession : public std::enable_shared_from_this<ControlS
   }
 
   // Sends `text` (if any) and closes once it is written.
-  void CloseAfter(std::string text) {
+  void CloseAfter(const std::string& text) {
     closing_ = true;
     reading_closed_ = true;
-    Write(std::move(text));
+    Write(text);
   }
 
   void Close() {
@@ -217,7 +223,7 @@ class Relay::Impl::ControlSession : public std::enable_shared_from_this<ControlS
     Write(reply.Framed());
   }
 
-  void Write(std::string text) {
+  void Write(const std::string& text) {
     outbox_ += text;
     if (!writing_) WriteNext();
   }
@@ -512,9 +518,8 @@ Result<std::unique_ptr<Relay>> Relay::Start(asio::io_context& io, WanConfig conf
 
 Relay::Relay(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-Relay::~Relay() {
-  Shutdown();
-}
+// ~Impl shuts down.
+Relay::~Relay() = default;
 
 void Relay::Shutdown() {
   impl_->Shutdown();

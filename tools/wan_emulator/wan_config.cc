@@ -19,6 +19,10 @@ Error KeyError(const std::string& key, const std::string& problem) {
   return Error{"config key '" + key + "': " + problem};
 }
 
+std::string Join(const std::string& parent, const std::string& key) {
+  return parent.empty() ? key : parent + "." + key;
+}
+
 // Fails on keys the schema does not know, so a typo is an error rather than a silent default.
 Status CheckKeys(const YAML::Node& map, const std::string& where, const std::set<std::string>& known) {
   if (!map.IsMap()) return KeyError(where.empty() ? "(top level)" : where, "expected a mapping");
@@ -26,8 +30,11 @@ Status CheckKeys(const YAML::Node& map, const std::string& where, const std::set
     const std::string key = entry.first.as<std::string>();
     if (!known.contains(key)) {
       std::string list;
-      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-      return KeyError(where.empty() ? key : where + "." + key, "unknown key (known here: " + list + ")");
+      for (const auto& k : known) {
+        if (!list.empty()) list += ", ";
+        list += k;
+      }
+      return KeyError(Join(where, key), "unknown key (known here: " + list + ")");
     }
   }
   return OkStatus();
@@ -277,10 +284,10 @@ Status ParseImpairments(const YAML::Node& node, WanConfig& config) {
     Impairment probe;
     for (const auto& key : ImpairmentKeys()) {
       if (!rule[key]) continue;
-      auto value = Text(rule[key], where + "." + key);
+      auto value = Text(rule[key], Join(where, key));
       if (!value) return value.error();
       if (auto ok = ApplyImpairmentSetting(probe, key, *value); !ok) {
-        return KeyError(where + "." + key, ok.error().message);
+        return KeyError(Join(where, key), ok.error().message);
       }
     }
     for (const auto& direction : directions) {
