@@ -41,6 +41,7 @@ constexpr size_t kReadBufferBytes = 65536;
 constexpr int kReadBurst = 64;
 constexpr size_t kMaxControlSessions = 16;
 constexpr auto kControlIdleTimeout = std::chrono::seconds(60);
+constexpr int kLoggedRefusalsPerConnection = 5;
 // A kernel stamp further from the read than this is not believed (the wall clock stepped).
 constexpr auto kMaxBelievedReceiveLag = std::chrono::seconds(1);
 
@@ -219,7 +220,14 @@ class Relay::Impl::ControlSession : public std::enable_shared_from_this<ControlS
                                             words[0] == "node" || words[0] == "reset");
     // Changes are logged so a run's log says when the WAN changed; reads are not.
     if (changes && reply.ok) relay_.log->info("ctl: {}", line);
-    if (!reply.ok) relay_.log->info("ctl refused '{}': {}", Printable(line), reply.error);
+    // A few refusals per connection are worth a log line; a client sending garbage by the
+    // megabyte must not turn into as many lines.
+    if (!reply.ok && ++refused_ <= kLoggedRefusalsPerConnection) {
+      relay_.log->info("ctl refused '{}': {}{}", Printable(line), reply.error,
+                       refused_ == kLoggedRefusalsPerConnection
+                           ? " (further refusals on this connection not logged)"
+                           : "");
+    }
     Write(reply.Framed());
   }
 
@@ -258,6 +266,7 @@ class Relay::Impl::ControlSession : public std::enable_shared_from_this<ControlS
   bool writing_ = false;
   bool closing_ = false;
   bool reading_closed_ = false;
+  int refused_ = 0;
 };
 
 Status Relay::Impl::OpenSockets() {
