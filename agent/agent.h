@@ -29,6 +29,7 @@
 #include "agent/prober.h"
 #include "agent/reflector.h"
 #include "agent/window_folder.h"
+#include "clocks.h"
 #include "result.h"
 #include "status_server.h"
 

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "clocks.h"
+
 namespace regionpulse {
 
 enum class StampMode { kUnauthenticated, kAuthenticated };
@@ -51,9 +53,8 @@ struct ErrorEstimate {
 // Wall-clock time as the two STAMP timestamp formats carry it (64 bits each).
 // PTPv2 truncated: 32-bit seconds since 1970 + 32-bit nanoseconds.
 // NTP: 32-bit seconds since 1900 + 32-bit binary fraction.
-using StampWallTime = std::chrono::system_clock::time_point;
-uint64_t EncodeTimestamp(StampWallTime t, bool ptp);
-StampWallTime DecodeTimestamp(uint64_t wire, bool ptp);
+uint64_t EncodeTimestamp(WallTime t, bool ptp);
+WallTime DecodeTimestamp(uint64_t wire, bool ptp);
 
 // t1..t4 from bpf_ktime_get_ns() (CLOCK_MONOTONIC of the host that wrote each); 0 = not
 // stamped. t1 sender egress, t2 reflector ingress, t3 reflector egress, t4 sender ingress.

@@ -38,15 +38,13 @@
 #include <vector>
 
 #include "agent_config.h"
+#include "clocks.h"
 #include "kernel_datapath.h"
 #include "latency_histogram.h"
 #include "probe_codec.h"
 #include "regionpulse/v1/ingest.pb.h"
 
 namespace regionpulse {
-
-using MonoTime = std::chrono::steady_clock::time_point;  // CLOCK_MONOTONIC on Linux
-using WallTime = std::chrono::system_clock::time_point;
 
 // Who a probe goes to.
 struct PeerInfo {
