@@ -15,8 +15,8 @@
 
 #include "agent_config.h"
 #include "probe_codec.h"
+#include "probe_events.h"
 #include "regionpulse/v1/ingest.pb.h"
-#include "window_folder.h"
 
 namespace regionpulse {
 
