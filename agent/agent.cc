@@ -84,6 +84,47 @@ class JsonLineFormatter final : public spdlog::formatter {
   std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<JsonLineFormatter>(); }
 };
 
+// ---- each part's own configuration, from the agent's ----------------------------------------
+
+ReflectorConfig ReflectorConfigFrom(const AgentConfig& config) {
+  ReflectorConfig r;
+  r.listen_address = config.probe.listen_address;
+  r.port = config.probe.port;
+  r.accept_authenticated = !config.probe.key.empty();
+  r.accept_unauthenticated = config.probe.allow_unauthenticated;
+  r.key = config.probe.key;
+  r.session_idle = config.probe.reflector_session_idle;
+  return r;
+}
+
+ProberConfig ProberConfigFrom(const AgentConfig& config) {
+  ProberConfig p;
+  p.interval = config.probe.interval;
+  p.jitter = config.probe.jitter;
+  p.payload_size = config.probe.payload_size;
+  p.mode = config.probe.authenticated ? StampMode::kAuthenticated : StampMode::kUnauthenticated;
+  p.key = config.probe.key;
+  p.reply_grace = config.probe.timeout;
+  return p;
+}
+
+// Region names, flows and probe timeout.
+WindowFolderConfig WindowFolderConfigFrom(const AgentConfig& config) {
+  WindowFolderConfig w;
+  w.region_names = config.RegionNames();
+  for (const auto& flow : config.replication_flows) {
+    w.flows.push_back(FlowExpectation{flow.name, flow.remote_region, flow.expected_min_rate_bps});
+  }
+  w.probe_timeout = config.probe.timeout;
+  return w;
+}
+
+std::vector<ProbeTarget> TargetsFromStaticPeers(const std::vector<StaticPeer>& peers) {
+  std::vector<ProbeTarget> targets;
+  for (const auto& p : peers) targets.push_back(ProbeTarget{p.node, p.region, p.zone, p.address, p.port});
+  return targets;
+}
+
 uint64_t RandomInstanceId() {
   std::random_device device;
   std::uniform_int_distribution<uint64_t> any(1, UINT64_MAX);  // 0 means "none" on the wire

@@ -28,17 +28,6 @@ std::shared_ptr<spdlog::logger> ReflectorLogger() {
 }
 }  // namespace
 
-ReflectorConfig ReflectorConfigFrom(const AgentConfig& config) {
-  ReflectorConfig r;
-  r.listen_address = config.probe.listen_address;
-  r.port = config.probe.port;
-  r.accept_authenticated = !config.probe.key.empty();
-  r.accept_unauthenticated = config.probe.allow_unauthenticated;
-  r.key = config.probe.key;
-  r.session_idle = config.probe.reflector_session_idle;
-  return r;
-}
-
 ReflectorPacket ReflectorSessions::Reflect(const std::string& sender, const SenderPacket& request,
                                            MonoTime now, WallTime received_wall, WallTime transmit_wall,
                                            uint8_t ttl) {

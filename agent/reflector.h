@@ -16,7 +16,6 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "agent_config.h"
 #include "clocks.h"
 #include "probe_codec.h"
 #include "result.h"
@@ -32,8 +31,6 @@ struct ReflectorConfig {
   std::chrono::nanoseconds session_idle{60'000'000'000};
   size_t max_sessions = 100'000;  // beyond this the least recently used session is forgotten
 };
-
-ReflectorConfig ReflectorConfigFrom(const AgentConfig& config);
 
 struct ReflectorCounters {
   uint64_t received = 0;

@@ -37,7 +37,6 @@
 #include <string>
 #include <vector>
 
-#include "agent_config.h"
 #include "clocks.h"
 #include "kernel_datapath.h"
 #include "latency_histogram.h"
@@ -96,9 +95,6 @@ struct WindowFolderConfig {
   std::chrono::nanoseconds probe_timeout{800'000'000};
   size_t max_errors = 16;  // status.errors per report
 };
-
-// Region names, flows and probe timeout from the agent's configuration.
-WindowFolderConfig WindowFolderConfigFrom(const AgentConfig& config);
 
 // Counters over the folder's lifetime, for metrics.
 struct FolderCounters {
