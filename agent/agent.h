@@ -35,10 +35,6 @@
 
 namespace regionpulse {
 
-// Sets up spdlog for the process: level and text or JSON-lines format (one object per line
-// with time, level, logger and message, for log collectors). Errors name the bad level.
-Status ConfigureLogging(const AgentConfig& config);
-
 class Agent {
  public:
   // Starts every part; an error names the part that failed (BPF attach, reflector bind,
