@@ -1,3 +1,6 @@
+# A terminal program standing in for Cilium's, to prove ours never hides packets from it.
+regionpulse_bpf_object(cilium_standin)
+
 # BpfDatapath integration tests: real programs attached in network namespaces (root).
 add_executable(agent_datapath_tests
   "${CMAKE_CURRENT_LIST_DIR}/datapath_veth_test.cc"

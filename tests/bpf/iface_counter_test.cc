@@ -10,8 +10,8 @@
 #include <cstring>
 
 #include "agent/tcx_uapi.h"
+#include "iface_counter.h"
 #include "iface_counter.skel.h"
-#include "regionpulse_shared.h"
 #include "test_network.h"
 
 namespace regionpulse {
