@@ -29,7 +29,6 @@ inline constexpr size_t kStampTlvHeader = 4;
 inline constexpr uint8_t kTlvTypeExtraPadding = 1;
 inline constexpr uint8_t kTlvTypeKernelStamps = 250;   // RP_TLV_TYPE_KERNEL_STAMPS
 inline constexpr uint8_t kTlvFlagUnrecognized = 0x80;  // U
-inline constexpr uint8_t kTlvFlagMalformed = 0x40;     // M
 // Kernel-stamp TLV: "RPK" + layout version '1'.
 inline constexpr uint32_t kKernelStampMagic = 0x52504b31;
 inline constexpr size_t kKernelStampTlvLength = 44;  // header + 40-byte value

@@ -192,8 +192,4 @@ struct rp_sock_state {
  * the callbacks keep only the progress clock to the millisecond while data moves. */
 #define RP_RTT_SAMPLE_INTERVAL_NS 1000000ULL
 
-#define RP_TCP_STATE_ESTABLISHED 1 /* include/net/tcp_states.h */
-#define RP_TCP_STATE_SYN_SENT 2
-#define RP_TCP_STATE_CLOSE 7
-
 #endif /* REGIONPULSE_BPF_SHARED_H */
