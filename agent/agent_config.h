@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernel_datapath.h"
+#include "logging.h"
 #include "result.h"
 
 namespace regionpulse {
@@ -59,8 +60,6 @@ struct TlsSettings {
   std::string ca_file;
   bool enabled() const { return !cert_file.empty() || !ca_file.empty(); }
 };
-
-enum class LogFormat { kText, kJson };
 
 struct AgentConfig {
   std::string node;
