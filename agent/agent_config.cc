@@ -40,40 +40,6 @@ bool ParseUint(const std::string& text, uint64_t* out) {
   return true;
 }
 
-// Number followed by a unit from `units` (longest match first); value * factor.
-std::optional<double> ParseWithUnit(const std::string& raw,
-                                    const std::vector<std::pair<std::string, double>>& units) {
-  std::string text = raw;
-  text.erase(std::remove_if(text.begin(), text.end(), [](char c) { return c == ' '; }), text.end());
-  size_t digits = 0;
-  while (digits < text.size() &&
-         (std::isdigit(static_cast<unsigned char>(text[digits])) || text[digits] == '.')) {
-    ++digits;
-  }
-  if (digits == 0 || digits == text.size()) return std::nullopt;
-  const std::string number = text.substr(0, digits);
-  if (std::count(number.begin(), number.end(), '.') > 1 || number == ".") return std::nullopt;
-  const std::string unit = text.substr(digits);
-  for (const auto& [name, factor] : units) {
-    if (unit == name) {
-      const double value = std::stod(number) * factor;
-      if (!std::isfinite(value)) return std::nullopt;
-      return value;
-    }
-  }
-  return std::nullopt;
-}
-
-std::optional<uint64_t> ParseRate(const std::string& text) {
-  static const std::vector<std::pair<std::string, double>> kUnits = {
-      {"B/s", 1},        {"kB/s", 1e3},        {"MB/s", 1e6},           {"GB/s", 1e9},
-      {"KiB/s", 1024.0}, {"MiB/s", 1048576.0}, {"GiB/s", 1073741824.0}, {"bit/s", 0.125},
-      {"kbit/s", 125.0}, {"Mbit/s", 125e3},    {"Gbit/s", 125e6}};
-  auto v = ParseWithUnit(text, kUnits);
-  if (!v || *v < 0 || *v > 1e15) return std::nullopt;
-  return static_cast<uint64_t>(std::llround(*v));
-}
-
 bool IsIpLiteral(const std::string& address) {
   in6_addr buf{};
   return inet_pton(AF_INET, address.c_str(), &buf) == 1 || inet_pton(AF_INET6, address.c_str(), &buf) == 1;
@@ -179,7 +145,8 @@ class Section {
     if (!d)
       return problems_.Add(Key(name), Scalar(v) + " is not a duration (examples: 250us, 100ms, 1s, 10m)");
     if (*d < min || *d > max) {
-      return problems_.Add(Key(name), v.Scalar() + " is outside " + Format(min) + ".." + Format(max));
+      return problems_.Add(Key(name),
+                           v.Scalar() + " is outside " + FormatDuration(min) + ".." + FormatDuration(max));
     }
     *out = *d;
   }
@@ -199,15 +166,6 @@ class Section {
 
   static std::string Scalar(const YAML::Node& v) {
     return v.IsScalar() ? Quote(v.Scalar()) : "a non-scalar value";
-  }
-  static std::string Format(nanoseconds d) {
-    const auto ns = d.count();
-    if (ns % 3'600'000'000'000 == 0) return std::to_string(ns / 3'600'000'000'000) + "h";
-    if (ns % 60'000'000'000 == 0) return std::to_string(ns / 60'000'000'000) + "m";
-    if (ns % 1'000'000'000 == 0) return std::to_string(ns / 1'000'000'000) + "s";
-    if (ns % 1'000'000 == 0) return std::to_string(ns / 1'000'000) + "ms";
-    if (ns % 1'000 == 0) return std::to_string(ns / 1'000) + "us";
-    return std::to_string(ns) + "ns";
   }
 
  private:
@@ -491,8 +449,8 @@ Result<AgentConfig> ParseAgentConfig(const std::string& yaml_text, const Environ
   top.Duration("window", &c.window, std::chrono::milliseconds(100), std::chrono::seconds(300));
   top.Duration("report_buffer", &c.report_buffer, std::chrono::seconds(1), std::chrono::hours(24));
   if (c.report_buffer < c.window) {
-    problems.Add("report_buffer", Section::Format(c.report_buffer) + " holds less than one window (" +
-                                      Section::Format(c.window) + ")");
+    problems.Add("report_buffer", FormatDuration(c.report_buffer) + " holds less than one window (" +
+                                      FormatDuration(c.window) + ")");
   }
 
   top.StringList("interfaces", &c.interfaces);
@@ -542,7 +500,7 @@ Result<AgentConfig> ParseAgentConfig(const std::string& yaml_text, const Environ
           problems.Add(f.Key("remote_region"), Quote(flow.remote_region) + " is not in regions");
         }
         if (auto rate = f.Get("expected_min_rate")) {
-          auto bps = rate.IsScalar() ? ParseRate(rate.Scalar()) : std::nullopt;
+          auto bps = rate.IsScalar() ? ParseRate(rate.Scalar()) : Result<uint64_t>(Error{"not a scalar"});
           if (!bps) {
             problems.Add(f.Key("expected_min_rate"),
                          Section::Scalar(rate) + " is not a rate (examples: 500kB/s, 10MB/s, 100Mbit/s)");
@@ -657,8 +615,8 @@ Result<AgentConfig> ParseAgentConfig(const std::string& yaml_text, const Environ
   shutdown.Duration("flush_timeout", &c.shutdown_flush_timeout, std::chrono::milliseconds(0),
                     std::chrono::minutes(5));
   if (c.reconnect_initial > c.reconnect_max) {
-    problems.Add("reconnect.initial", Section::Format(c.reconnect_initial) + " exceeds reconnect.max (" +
-                                          Section::Format(c.reconnect_max) + ")");
+    problems.Add("reconnect.initial", FormatDuration(c.reconnect_initial) + " exceeds reconnect.max (" +
+                                          FormatDuration(c.reconnect_max) + ")");
   }
   top.String("report_log_file", &c.report_log_file);
 

@@ -374,20 +374,6 @@ Status ParseTopLevel(const YAML::Node& root, AggregatorConfig& config) {
 
 }  // namespace
 
-Result<uint64_t> ParseByteSize(const std::string& text) {
-  static const std::vector<std::pair<std::string, uint64_t>> kUnits = {
-      {"", 1}, {"B", 1}, {"KiB", 1ULL << 10}, {"MiB", 1ULL << 20}, {"GiB", 1ULL << 30}};
-  const size_t unit_at = text.find_first_not_of("0123456789");
-  const std::string number = text.substr(0, unit_at);
-  const std::string unit = unit_at == std::string::npos ? "" : text.substr(unit_at);
-  if (!number.empty() && number.size() <= 12) {
-    for (const auto& [name, factor] : kUnits) {
-      if (unit == name) return std::stoull(number) * factor;
-    }
-  }
-  return Error{"expected a size in bytes, optionally with KiB, MiB or GiB, got '" + text + "'"};
-}
-
 Result<AggregatorConfig> ParseAggregatorConfig(const std::string& yaml_text) {
   AggregatorConfig config;
   YAML::Node root;

@@ -119,9 +119,6 @@ struct AggregatorConfig {
 Result<AggregatorConfig> ParseAggregatorConfig(const std::string& yaml_text);
 Result<AggregatorConfig> LoadAggregatorConfigFile(const std::string& path);
 
-// Sizes in config: bytes, or with a unit "64KiB", "4MiB", "1GiB".
-Result<uint64_t> ParseByteSize(const std::string& text);
-
 struct CommandLine {
   std::optional<std::string> config_file;
   std::optional<std::string> grpc_listen;

@@ -147,13 +147,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"WrongShape", "thresholds: [1, 2]", "config key 'thresholds': expected a mapping"}),
     [](const auto& info) { return info.param.name; });
 
-// Durations are parsed by common/config_text (tests/common/config_text_test.cc).
-TEST(ByteSizes, AcceptBinaryUnitsAndBareBytes) {
-  EXPECT_EQ(*ParseByteSize("4MiB"), 4u << 20);
-  EXPECT_EQ(*ParseByteSize("4096"), 4096u);
-  EXPECT_FALSE(ParseByteSize("4MB").ok());
-}
-
+// Durations and sizes are parsed by common/config_text (tests/common/config_text_test.cc).
 TEST(CommandLine, AcceptsTheDocumentedFlags) {
   auto cl = ParseCommandLine({"--config", "/etc/rp.yaml", "--grpc-listen=127.0.0.1:1", "--metrics-listen",
                               "[::1]:2", "--plaintext"});
