@@ -15,6 +15,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "common/command_line.h"
 #include "common/config_text.h"
 #include "probe_codec.h"
 
@@ -212,8 +213,27 @@ YAML::Node PeerNode(const std::string& spec, std::string* problem) {
   return peer;
 }
 
+// The agent's flags (LoadAgentConfig's comment in agent_config.h says what each does).
+const std::vector<FlagSpec>& AgentFlags() {
+  static const std::vector<FlagSpec> kFlags = {{"--config"},
+                                               {"--node"},
+                                               {"--region"},
+                                               {"--zone"},
+                                               {"--probe-port"},
+                                               {"--status-listen"},
+                                               {"--log-format"},
+                                               {"--log-level"},
+                                               {"--report-log"},
+                                               {"--aggregator"},
+                                               {"--peer"},
+                                               {"--set"},
+                                               {"--unauthenticated", false},
+                                               {"--no-bpf", false}};
+  return kFlags;
+}
+
 // Applies flags to the YAML tree; unknown flags and malformed values become problems.
-void ApplyFlags(YAML::Node root, const std::vector<std::string>& flags, Problems& problems) {
+void ApplyFlags(YAML::Node root, CommandLineArgs command_line, Problems& problems) {
   static const std::map<std::string, std::string> kScalarFlags = {{"--node", "node"},
                                                                   {"--region", "region"},
                                                                   {"--zone", "zone"},
@@ -222,59 +242,41 @@ void ApplyFlags(YAML::Node root, const std::vector<std::string>& flags, Problems
                                                                   {"--log-format", "log.format"},
                                                                   {"--log-level", "log.level"},
                                                                   {"--report-log", "report_log_file"}};
+  command_line.RefusePositional();
+  for (const auto& problem : command_line.problems) problems.Add(problem.flag, problem.problem);
   std::vector<std::string> aggregators;
   std::vector<YAML::Node> peers;
   bool aggregators_given = false;
   bool peers_given = false;
-  for (size_t i = 0; i < flags.size(); ++i) {
-    std::string flag = flags[i];
-    std::optional<std::string> value;
-    if (const auto eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = flag.substr(eq + 1);
-      flag = flag.substr(0, eq);
-    }
-    auto take_value = [&]() -> std::optional<std::string> {
-      if (value) return value;
-      if (i + 1 < flags.size()) return flags[++i];
-      problems.Add(flag, "needs a value");
-      return std::nullopt;
-    };
+  for (const auto& [flag, value] : command_line.flags) {
     if (flag == "--config") {
-      take_value();  // read by LoadAgentConfig
+      continue;  // read by LoadAgentConfig
     } else if (auto it = kScalarFlags.find(flag); it != kScalarFlags.end()) {
-      if (auto v = take_value()) SetPath(root, it->second, *v);
+      SetPath(root, it->second, value);
     } else if (flag == "--aggregator") {
-      if (auto v = take_value()) {
-        aggregators.push_back(*v);
-        aggregators_given = true;
-      }
+      aggregators.push_back(value);
+      aggregators_given = true;
     } else if (flag == "--peer") {
-      if (auto v = take_value()) {
-        std::string problem;
-        auto peer = PeerNode(*v, &problem);
-        if (!problem.empty()) {
-          problems.Add("--peer", problem);
-        } else {
-          peers.push_back(peer);
-          peers_given = true;
-        }
+      std::string problem;
+      auto peer = PeerNode(value, &problem);
+      if (!problem.empty()) {
+        problems.Add("--peer", problem);
+      } else {
+        peers.push_back(peer);
+        peers_given = true;
       }
-    } else if (flag == "--unauthenticated" && !value) {
+    } else if (flag == "--unauthenticated") {
       SetPath(root, "probe.authenticated", "false");
       SetPath(root, "probe.allow_unauthenticated", "true");
-    } else if (flag == "--no-bpf" && !value) {
+    } else if (flag == "--no-bpf") {
       SetPath(root, "bpf.enabled", "false");
     } else if (flag == "--set") {
-      if (auto v = take_value()) {
-        const auto eq = v->find('=');
-        if (eq == std::string::npos || eq == 0) {
-          problems.Add("--set", Quote(*v) + " is not KEY=VALUE");
-        } else {
-          SetPath(root, v->substr(0, eq), v->substr(eq + 1));
-        }
+      const auto eq = value.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        problems.Add("--set", Quote(value) + " is not KEY=VALUE");
+      } else {
+        SetPath(root, value.substr(0, eq), value.substr(eq + 1));
       }
-    } else {
-      problems.Add(flag, "unknown flag");
     }
   }
   if (aggregators_given) {
@@ -354,7 +356,7 @@ Result<AgentConfig> ParseAgentConfig(const std::string& yaml_text, const Environ
            {"NODE_NAME", "node"}, {"REGION", "region"}, {"ZONE", "zone"}}) {
     if (auto it = env.find(var); it != env.end() && !it->second.empty()) root[key] = it->second;
   }
-  ApplyFlags(root, flags, problems);
+  ApplyFlags(root, ParseFlags(flags, AgentFlags()), problems);
 
   AgentConfig c;
   Section top(root, "", problems,
@@ -625,13 +627,12 @@ Result<AgentConfig> ParseAgentConfig(const std::string& yaml_text, const Environ
 }
 
 Result<AgentConfig> LoadAgentConfig(int argc, const char* const* argv, const Environment& env) {
-  std::vector<std::string> flags;
-  for (int i = 1; i < argc; ++i) flags.emplace_back(argv[i]);
+  const std::vector<std::string> flags =
+      argc > 1 ? std::vector<std::string>(argv + 1, argv + argc) : std::vector<std::string>();
   std::string path;
   if (auto it = env.find("REGIONPULSE_CONFIG"); it != env.end()) path = it->second;
-  for (size_t i = 0; i < flags.size(); ++i) {
-    if (flags[i] == "--config" && i + 1 < flags.size()) path = flags[i + 1];
-    if (flags[i].rfind("--config=", 0) == 0) path = flags[i].substr(9);
+  for (const auto& [flag, value] : ParseFlags(flags, AgentFlags()).flags) {
+    if (flag == "--config") path = value;
   }
   std::string text;
   if (!path.empty()) {

@@ -10,6 +10,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "common/command_line.h"
 #include "common/config_text.h"
 
 namespace regionpulse {
@@ -415,37 +416,28 @@ std::string AggregatorUsage() {
 }
 
 Result<CommandLine> ParseCommandLine(const std::vector<std::string>& args) {
+  CommandLineArgs parsed = ParseFlags(args, {{"--config"},
+                                             {"--grpc-listen"},
+                                             {"--metrics-listen"},
+                                             {"--plaintext", false},
+                                             {"--help", false},
+                                             {"-h", false}});
+  parsed.RefusePositional();
   CommandLine command_line;
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string flag = args[i];
-    std::optional<std::string> value;
-    if (const auto eq = flag.find('='); flag.starts_with("--") && eq != std::string::npos) {
-      value = flag.substr(eq + 1);
-      flag = flag.substr(0, eq);
-    }
-    auto take_value = [&]() -> Result<std::string> {
-      if (value) return *value;
-      if (i + 1 >= args.size()) return Error{flag + " needs a value"};
-      return args[++i];
-    };
+  for (const auto& [flag, value] : parsed.flags) {
     if (flag == "--help" || flag == "-h") {
       command_line.help = true;
     } else if (flag == "--plaintext") {
-      if (value) return Error{"--plaintext takes no value"};
       command_line.plaintext = true;
     } else if (flag == "--config") {
-      auto v = take_value();
-      if (!v) return v.error();
-      command_line.config_file = *v;
-    } else if (flag == "--grpc-listen" || flag == "--metrics-listen") {
-      auto v = take_value();
-      if (!v) return v.error();
-      if (auto ok = ParseHostPort(*v, true); !ok) return Error{flag + ": " + ok.error().message};
-      (flag == "--grpc-listen" ? command_line.grpc_listen : command_line.metrics_listen) = *v;
+      command_line.config_file = value;
+    } else if (auto address = ParseHostPort(value, true); !address) {
+      parsed.problems.push_back({flag, address.error().message});
     } else {
-      return Error{"unknown argument '" + args[i] + "'"};
+      (flag == "--grpc-listen" ? command_line.grpc_listen : command_line.metrics_listen) = value;
     }
   }
+  if (!parsed.problems.empty()) return Error{parsed.ProblemText()};
   return command_line;
 }
 

@@ -350,6 +350,8 @@ TEST_F(AgentConfigTest, SyntaxErrorsGiveTheLine) {
 TEST_F(AgentConfigTest, FlagErrors) {
   EXPECT_NE(Problem(Valid(), {}, {"--frobnicate"}).find("--frobnicate: unknown flag"), std::string::npos);
   EXPECT_NE(Problem(Valid(), {}, {"--node"}).find("--node: needs a value"), std::string::npos);
+  EXPECT_NE(Problem(Valid(), {}, {"--no-bpf=yes"}).find("--no-bpf: takes no value"), std::string::npos);
+  EXPECT_NE(Problem(Valid(), {}, {"stray"}).find("stray: unexpected argument"), std::string::npos);
   EXPECT_NE(Problem(Valid(), {}, {"--set", "novalue"}).find("--set: \"novalue\" is not KEY=VALUE"),
             std::string::npos);
   EXPECT_NE(

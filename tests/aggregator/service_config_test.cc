@@ -159,9 +159,18 @@ TEST(CommandLine, AcceptsTheDocumentedFlags) {
 }
 
 TEST(CommandLine, RejectsUnknownAndIncompleteFlags) {
-  EXPECT_THAT(ParseCommandLine({"--verbose"}).error().message, HasSubstr("unknown argument '--verbose'"));
-  EXPECT_THAT(ParseCommandLine({"--config"}).error().message, HasSubstr("--config needs a value"));
-  EXPECT_THAT(ParseCommandLine({"--grpc-listen", "nope"}).error().message, HasSubstr("--grpc-listen"));
+  EXPECT_THAT(ParseCommandLine({"--verbose"}).error().message, HasSubstr("--verbose: unknown flag"));
+  EXPECT_THAT(ParseCommandLine({"--config"}).error().message, HasSubstr("--config: needs a value"));
+  EXPECT_THAT(ParseCommandLine({"--grpc-listen", "nope"}).error().message,
+              HasSubstr("--grpc-listen: expected HOST:PORT"));
+  EXPECT_THAT(ParseCommandLine({"--plaintext=yes"}).error().message,
+              HasSubstr("--plaintext: takes no value"));
+  EXPECT_THAT(ParseCommandLine({"config.yaml"}).error().message,
+              HasSubstr("config.yaml: unexpected argument"));
+  // Every problem, one per line.
+  EXPECT_EQ(
+      ParseCommandLine({"--verbose", "--grpc-listen", "nope", "--config"}).error().message,
+      "--verbose: unknown flag\n--config: needs a value\n--grpc-listen: expected HOST:PORT, got 'nope'");
 }
 
 TEST(CommandLine, WithoutConfigFileFlagsApplyOverDefaults) {

@@ -133,7 +133,7 @@ TEST(AggregatorBinary, UnknownFlagExitsWith1AndPrintsUsage) {
   ASSERT_TRUE(WIFEXITED(*status));
   EXPECT_EQ(WEXITSTATUS(*status), 1);
   const std::string log = ReadAll(dir.path() + "/log");
-  EXPECT_THAT(log, HasSubstr("unknown argument '--listen'"));
+  EXPECT_THAT(log, HasSubstr("--listen: unknown flag"));
   EXPECT_THAT(log, HasSubstr("usage: regionpulse-aggregator [--config FILE]"));
 }
 
