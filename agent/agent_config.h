@@ -1,7 +1,8 @@
 // AgentConfig: everything regionpulse-agent is told at start, from a YAML file, command-line
 // flags and the environment (NODE_NAME, REGION, ZONE as the Kubernetes downward API sets
-// them). Precedence: flags > environment > file > defaults. Validation collects every
-// problem, each naming the key ("probe.interval: ...").
+// them). Precedence: flags > environment > file > defaults. The dialect is the one every
+// regionpulse program reads (docs/configuration.md); every key is in docs/agent.example.yaml.
+// Validation collects every problem, each naming the key ("probe.interval: ...").
 #pragma once
 
 #include <chrono>
@@ -11,16 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "common/region_list.h"
 #include "kernel_datapath.h"
 #include "result.h"
 
 namespace regionpulse {
-
-// One region of the platform and the address ranges its nodes and pods use.
-struct RegionSpec {
-  std::string name;                // "us-east-1"
-  std::vector<std::string> cidrs;  // "10.1.0.0/16", "fd00:1::/48" (normalised text)
-};
 
 // A replication flow whose progress is watched (an RPO risk when it stalls).
 struct ReplicationFlowConfig {
@@ -112,7 +108,8 @@ Environment ProcessEnvironment();
 
 // Parses YAML text (no file I/O except reading probe.key_file and checking TLS files),
 // applies environment and flag overrides already collected, validates. Every problem is one
-// line of the error message: "<key>: <problem>".
+// line of the error message: "<key>: <problem>". Environment: NODE_NAME -> node, REGION ->
+// region, ZONE -> zone.
 Result<AgentConfig> ParseAgentConfig(const std::string& yaml_text, const Environment& env,
                                      const std::vector<std::string>& flags = {});
 

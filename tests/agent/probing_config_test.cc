@@ -37,8 +37,8 @@ class AgentConfigTest : public ::testing::Test {
            "region: us-east-1\n"
            "zone: us-east-1a\n"
            "regions:\n"
-           "  us-east-1: [10.1.0.0/16, 'fd00:1::/48']\n"
-           "  eu-west-1: [10.2.0.0/16]\n"
+           "  - {name: us-east-1, cidrs: [10.1.0.0/16, 'fd00:1::/48']}\n"
+           "  - {name: eu-west-1, cidrs: [10.2.0.0/16]}\n"
            "probe:\n"
            "  key_file: " +
            key_ + "\n";
@@ -296,25 +296,73 @@ TEST_F(AgentConfigTest, EachErrorNamesTheKeyAndTheProblem) {
   }
 }
 
-TEST_F(AgentConfigTest, RegionTableErrors) {
+TEST_F(AgentConfigTest, RegionListErrors) {
   const std::string base = "node: a\nregion: us-east-1\nprobe: {key_file: " + key_ + "}\n";
-  EXPECT_NE(Problem(base + "regions: {us-east-1: [10.1.0.0/33]}\n")
-                .find("regions.us-east-1[0]: \"10.1.0.0/33\": prefix length 33 exceeds 32"),
-            std::string::npos);
-  EXPECT_NE(Problem(base + "regions: {us-east-1: [10.1.0.1/16]}\n").find("host bits set beyond /16"),
-            std::string::npos);
-  EXPECT_NE(Problem(base + "regions: {us-east-1: [10.1.0.0]}\n").find("missing /prefix-length"),
-            std::string::npos);
-  EXPECT_NE(Problem(base + "regions: {us-east-1: [banana/8]}\n").find("not an IPv4 or IPv6 address"),
-            std::string::npos);
-  EXPECT_NE(Problem(base + "regions: {us-east-1: [10.1.0.0/16], eu: [10.1.0.0/16]}\n")
-                .find("regions.eu[0]: 10.1.0.0/16 is already in region us-east-1"),
-            std::string::npos);
-  EXPECT_NE(Problem(base + "regions: {us-east-1: []}\n").find("regions.us-east-1: must be a non-empty list"),
-            std::string::npos);
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"regions: [{name: us-east-1, cidrs: [10.1.0.0/33]}]",
+       "regions[0].cidrs[0]: \"10.1.0.0/33\": prefix length 33 exceeds 32"},
+      {"regions: [{name: us-east-1, cidrs: [10.1.0.1/16]}]",
+       "regions[0].cidrs[0]: \"10.1.0.1/16\": host bits set"},
+      {"regions: [{name: us-east-1, cidrs: [10.1.0.0]}]", "missing /prefix-length"},
+      {"regions: [{name: us-east-1, cidrs: [banana/8]}]", "not an IPv4 or IPv6 address"},
+      {"regions: [{name: us-east-1, cidrs: [10.1.0.0/16]}, {name: eu, cidrs: [10.1.0.0/16]}]",
+       "regions[1].cidrs[0]: 10.1.0.0/16 overlaps 10.1.0.0/16 (regions[0].cidrs[0])"},
+      // Stricter than longest-prefix match: a network inside another region's is refused too.
+      {"regions: [{name: us-east-1, cidrs: [10.0.0.0/8]}, {name: eu, cidrs: [10.1.0.0/16]}]",
+       "regions[1].cidrs[0]: 10.1.0.0/16 overlaps 10.0.0.0/8 (regions[0].cidrs[0])"},
+      {"regions: [{name: us-east-1, cidrs: []}]", "regions[0].cidrs: must be a non-empty list of CIDRs"},
+      {"regions: [{name: us-east-1}]", "regions[0].cidrs: missing"},
+      {"regions: [{cidrs: [10.1.0.0/16]}]", "regions[0].name: missing"},
+      {"regions: [{name: us-east-1, cidrs: [10.1.0.0/16]}, {name: us-east-1, cidrs: [10.2.0.0/16]}]",
+       "regions[1].name: \"us-east-1\" is listed twice"},
+      {"regions: [{name: us-east-1, cidrs: [10.1.0.0/16], weight: 2}]", "regions[0].weight: unknown key"},
+      {"regions: [{name: eu-west-1, cidrs: [10.2.0.0/16]}]", "region: \"us-east-1\" is not in regions"},
+      {"regions: us-east-1", "regions: must be a list, not \"us-east-1\""},
+  };
+  for (const auto& [yaml, expected] : cases) {
+    EXPECT_NE(Problem(base + yaml + "\n").find(expected), std::string::npos)
+        << yaml << "\nexpected: " << expected;
+  }
+}
+
+// The form the agent read before: a mapping cannot carry the region order through Helm's
+// toYaml (it sorts keys), so it is refused with the list form to write instead.
+TEST_F(AgentConfigTest, TheOldRegionMappingIsRefusedShowingTheList) {
+  const std::string message =
+      Problem("node: a\nregion: us-east-1\nprobe: {key_file: " + key_ +
+              "}\nregions:\n  us-east-1: [10.1.0.0/16]\n  eu-west-1: [10.2.0.0/16]\n");
   EXPECT_NE(
-      Problem(base + "regions: {eu-west-1: [10.2.0.0/16]}\n").find("region: \"us-east-1\" is not in regions"),
-      std::string::npos);
+      message.find("regions: must be a list of {name, cidrs}, not a mapping: write \"- {name: us-east-1, "
+                   "cidrs: [...]}\" for each region"),
+      std::string::npos)
+      << message;
+  EXPECT_NE(message.find("Helm's toYaml sorts mapping keys"), std::string::npos) << message;
+}
+
+// YAML 1.2's core schema: a Helm value rendered as `on` is not silently true here while the
+// aggregator refuses it.
+TEST_F(AgentConfigTest, BooleansAreTrueOrFalseOnly) {
+  for (const std::string word : {"yes", "no", "on", "off", "y", "Yes", "OFF"}) {
+    const std::string message = Problem(Valid() + "bpf: {enabled: " + word + "}\n");
+    EXPECT_NE(message.find("bpf.enabled: \"" + word + "\" is not true or false (write true or false"),
+              std::string::npos)
+        << message;
+  }
+  for (const std::string word : {"true", "True", "TRUE"}) {
+    auto c = ParseAgentConfig(Valid() + "bpf: {prefer_tcx: false, enabled: " + word + "}\n", {});
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    EXPECT_TRUE(c->bpf_enabled);
+    EXPECT_FALSE(c->prefer_tcx);
+  }
+  EXPECT_NE(Problem(Valid(), {}, {"--set", "bpf.prefer_tcx=on"})
+                .find("bpf.prefer_tcx: \"on\" is not true or false"),
+            std::string::npos);
+}
+
+TEST_F(AgentConfigTest, UnknownKeysListTheKnownOnes) {
+  const std::string message = Problem(Valid() + "log: {colour: blue}\n");
+  EXPECT_NE(message.find("log.colour: unknown key (known here: format, level)"), std::string::npos)
+      << message;
 }
 
 TEST_F(AgentConfigTest, IdentityIsRequired) {
@@ -338,9 +386,11 @@ TEST_F(AgentConfigTest, KeyFileProblems) {
 
 TEST_F(AgentConfigTest, EveryProblemIsReportedAtOnce) {
   const std::string message = Problem(Valid() + "  interval: x\n  port: 0\nlog: {format: xml}\n");
-  EXPECT_NE(message.find("probe.interval"), std::string::npos);
-  EXPECT_NE(message.find("probe.port"), std::string::npos);
-  EXPECT_NE(message.find("log.format"), std::string::npos);
+  EXPECT_EQ(message,
+            "invalid configuration:\n"
+            "  probe.port: 0 is outside 1..65535\n"
+            "  probe.interval: \"x\" is not a duration (examples: 250us, 100ms, 1s, 10m)\n"
+            "  log.format: \"xml\" is not text or json");
 }
 
 TEST_F(AgentConfigTest, SyntaxErrorsGiveTheLine) {
