@@ -79,9 +79,12 @@ std::string ConfigSection::Key(const std::string& name) const {
 
 YAML::Node ConfigSection::Get(const std::string& name) const {
   const YAML::Node& section = node_;
-  if (is_map_) return section[name];
-  static const YAML::Node kEmpty(YAML::NodeType::Map);
-  return kEmpty[name];
+  if (is_map_) {
+    if (YAML::Node value = section[name]; value.IsDefined()) return value;
+  }
+  // yaml-cpp's lookup of an absent key gives an "invalid" node whose type queries throw; an
+  // Undefined node answers them.
+  return YAML::Node(YAML::NodeType::Undefined);
 }
 
 ConfigSection ConfigSection::Section(const std::string& name, std::vector<std::string> known) const {

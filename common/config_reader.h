@@ -57,8 +57,9 @@ class ConfigSection {
 
   // The full key of a name in this section: "probe.interval".
   std::string Key(const std::string& name) const;
-  // The value of a key, or an undefined node when the key or the section is absent. Const:
-  // yaml-cpp's non-const lookup would insert the key.
+  // The value of a key, or an undefined node (IsDefined() false, and no other query throws)
+  // when the key or the section is absent. Const: yaml-cpp's non-const lookup would insert
+  // the key.
   YAML::Node Get(const std::string& name) const;
   // The mapping under a key, as a section of its own.
   ConfigSection Section(const std::string& name, std::vector<std::string> known) const;

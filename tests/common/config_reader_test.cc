@@ -70,6 +70,18 @@ TEST(ConfigSection, SectionsKeysAndLists) {
   EXPECT_THAT(list, ElementsAre("a", "b"));
 }
 
+TEST(ConfigSection, AnAbsentKeyIsAnUndefinedNodeThatAnswersEveryQuery) {
+  ProblemsOf("probe: 1\n", {"probe"}, [](const ConfigSection& top) {
+    for (const YAML::Node& absent :
+         {top.Get("missing"), top.Section("probe", {}).Get("port"), top.Section("none", {}).Get("port")}) {
+      EXPECT_FALSE(absent.IsDefined());
+      EXPECT_FALSE(absent.IsSequence());
+      EXPECT_FALSE(absent.IsMap());
+      EXPECT_FALSE(absent.IsScalar());
+    }
+  });
+}
+
 TEST(ConfigSection, UnknownKeysListTheKnownOnesAndEveryProblemIsKept) {
   auto problems = ProblemsOf("hodl: 1\nprobe: {intervall: 1s, port: 2}\n", {"probe", "hold"},
                              [](const ConfigSection& top) {
