@@ -18,6 +18,7 @@
 #include "common/config_reader.h"
 #include "common/config_text.h"
 #include "probe_codec.h"
+#include "regionpulse_shared.h"
 
 extern char** environ;
 
@@ -197,9 +198,15 @@ void ReadIdentity(const ConfigSection& top, AgentConfig& c) {
   if (c.node.size() > 253) top.Problem("node", "longer than 253 characters");
 }
 
-// The order of the list is the RegionId.
+// The order of the list is the RegionId the BPF maps carry: 1..RP_MAX_REGIONS-1, 0 being
+// "no region matched".
 void ReadRegions(const ConfigSection& top, AgentConfig& c) {
-  c.regions = ReadRegionList(top, "regions");
+  RegionListLimits limits;
+  limits.max_regions = RP_MAX_REGIONS - 1;
+  limits.max_regions_reason = "region ids 1.." + std::to_string(RP_MAX_REGIONS - 1) + " in the BPF maps";
+  limits.max_cidrs_per_family = RP_MAX_REGION_CIDRS;
+  limits.max_cidrs_reason = "the size of the BPF region LPM tries";
+  c.regions = ReadRegionList(top, "regions", limits);
   if (!c.regions.empty() && !c.region.empty() && c.RegionIdOf(c.region) == 0) {
     top.Problem("region", Quote(c.region) + " is not in regions");
   }
@@ -263,42 +270,63 @@ void ReadInterfaces(const ConfigSection& top, AgentConfig& c) {
   }
 }
 
+// Each {port, remote region} is one entry of the BPF hash rp_flow_ports (RP_MAX_FLOW_PORTS
+// entries) pointing at one flow, so a port is in one flow per region; the flows' counters
+// are arrays of RP_MAX_FLOWS.
 void ReadReplicationFlows(const ConfigSection& top, AgentConfig& c) {
+  if (const YAML::Node flows = top.Get("replication_flows");
+      flows.IsSequence() && flows.size() > RP_MAX_FLOWS) {
+    top.Problem("replication_flows", std::to_string(flows.size()) + " flows; at most " +
+                                         std::to_string(RP_MAX_FLOWS) + " (the BPF flow counter arrays)");
+  }
   std::set<std::string> names;
-  top.ForEachSection("replication_flows", {"name", "ports", "remote_region", "expected_min_rate"},
-                     [&](const ConfigSection& f) {
-                       ReplicationFlowConfig flow;
-                       f.String("name", &flow.name);
-                       if (flow.name.empty()) f.Problem("name", "missing");
-                       if (!flow.name.empty() && !names.insert(flow.name).second) {
-                         f.Problem("name", Quote(flow.name) + " is used by another flow");
-                       }
-                       f.String("remote_region", &flow.remote_region);
-                       if (flow.remote_region.empty()) {
-                         f.Problem("remote_region", "missing");
-                       } else if (c.RegionIdOf(flow.remote_region) == 0) {
-                         f.Problem("remote_region", Quote(flow.remote_region) + " is not in regions");
-                       }
-                       const YAML::Node ports = f.Get("ports");
-                       if (!ports.IsDefined()) {
-                         f.Problem("ports", "missing");
-                       } else if (!ports.IsSequence() || ports.size() == 0) {
-                         f.Problem("ports", "must be a non-empty list of TCP ports");
-                       } else {
-                         for (size_t j = 0; j < ports.size(); ++j) {
-                           const std::string key = f.Key("ports") + "[" + std::to_string(j) + "]";
-                           auto port = ports[j].IsScalar() ? ParseWholeNumber(ports[j].Scalar())
-                                                           : Result<uint64_t>(Error{""});
-                           if (!port || *port == 0 || *port > 65535) {
-                             top.problems().Add(key, DescribeValue(ports[j]) + " is not a port (1-65535)");
-                             continue;
-                           }
-                           flow.ports.push_back(static_cast<uint16_t>(*port));
-                         }
-                       }
-                       f.Rate("expected_min_rate", &flow.expected_min_rate_bps);
-                       c.replication_flows.push_back(std::move(flow));
-                     });
+  std::map<std::pair<uint64_t, std::string>, std::string> port_owner;  // {port, region} -> flow
+  top.ForEachSection(
+      "replication_flows", {"name", "ports", "remote_region", "expected_min_rate"},
+      [&](const ConfigSection& f) {
+        ReplicationFlowConfig flow;
+        f.String("name", &flow.name);
+        if (flow.name.empty()) f.Problem("name", "missing");
+        if (!flow.name.empty() && !names.insert(flow.name).second) {
+          f.Problem("name", Quote(flow.name) + " is used by another flow");
+        }
+        f.String("remote_region", &flow.remote_region);
+        if (flow.remote_region.empty()) {
+          f.Problem("remote_region", "missing");
+        } else if (c.RegionIdOf(flow.remote_region) == 0) {
+          f.Problem("remote_region", Quote(flow.remote_region) + " is not in regions");
+        }
+        const YAML::Node ports = f.Get("ports");
+        if (!ports.IsDefined()) {
+          f.Problem("ports", "missing");
+        } else if (!ports.IsSequence() || ports.size() == 0) {
+          f.Problem("ports", "must be a non-empty list of TCP ports");
+        } else {
+          for (size_t j = 0; j < ports.size(); ++j) {
+            const std::string key = f.Key("ports") + "[" + std::to_string(j) + "]";
+            auto port =
+                ports[j].IsScalar() ? ParseWholeNumber(ports[j].Scalar()) : Result<uint64_t>(Error{""});
+            if (!port || *port == 0 || *port > 65535) {
+              top.problems().Add(key, DescribeValue(ports[j]) + " is not a port (1-65535)");
+              continue;
+            }
+            const auto [owner, fresh] = port_owner.emplace(std::pair{*port, flow.remote_region}, flow.name);
+            if (!fresh) {
+              top.problems().Add(key, "port " + std::to_string(*port) + " towards " + flow.remote_region +
+                                          " is already in flow " + Quote(owner->second) +
+                                          " (one flow per port and region)");
+              continue;
+            }
+            flow.ports.push_back(static_cast<uint16_t>(*port));
+          }
+        }
+        f.Rate("expected_min_rate", &flow.expected_min_rate_bps);
+        c.replication_flows.push_back(std::move(flow));
+      });
+  if (port_owner.size() > RP_MAX_FLOW_PORTS) {
+    top.Problem("replication_flows", std::to_string(port_owner.size()) + " ports in all flows; at most " +
+                                         std::to_string(RP_MAX_FLOW_PORTS) + " (the BPF flow port map)");
+  }
 }
 
 void ReadAggregators(const ConfigSection& top, AgentConfig& c) {

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <utility>
@@ -153,12 +154,12 @@ Result<uint64_t> ParseRate(const std::string& text) {
 
 bool Cidr::Overlaps(const Cidr& other) const {
   if (ipv6 != other.ipv6) return false;
+  // Equal in the bits of the shorter prefix: whole bytes first, then the bits left over.
   const uint32_t bits = std::min(prefix_length, other.prefix_length);
-  for (uint32_t i = 0; i < bits; ++i) {
-    const uint8_t mask = static_cast<uint8_t>(0x80u >> (i % 8));
-    if ((address[i / 8] & mask) != (other.address[i / 8] & mask)) return false;
-  }
-  return true;
+  if (std::memcmp(address.data(), other.address.data(), bits / 8) != 0) return false;
+  if (bits % 8 == 0) return true;
+  const uint8_t mask = static_cast<uint8_t>(0xffu << (8 - bits % 8));
+  return (address[bits / 8] & mask) == (other.address[bits / 8] & mask);
 }
 
 Result<Cidr> ParseCidr(const std::string& text) {

@@ -9,6 +9,7 @@
 #include <iterator>
 
 #include "agent_config.h"
+#include "regionpulse_shared.h"
 
 namespace regionpulse {
 namespace {
@@ -337,6 +338,61 @@ TEST_F(AgentConfigTest, TheOldRegionMappingIsRefusedShowingTheList) {
       std::string::npos)
       << message;
   EXPECT_NE(message.find("Helm's toYaml sorts mapping keys"), std::string::npos) << message;
+}
+
+// What the BPF maps hold (bpf/regionpulse_shared.h) is checked when the config is read, with
+// the key, rather than first when the agent fills the maps.
+TEST_F(AgentConfigTest, TheBpfMapLimitsAreCheckedAtParseTime) {
+  const std::string base = "node: a\nregion: r1\nprobe: {key_file: " + key_ + "}\n";
+  auto regions = [](int count) {
+    std::string yaml = "regions:\n";
+    for (int i = 1; i <= count; ++i) {
+      yaml += "  - {name: r" + std::to_string(i) + ", cidrs: [10." + std::to_string(i) + ".0.0/16]}\n";
+    }
+    return yaml;
+  };
+  EXPECT_TRUE(ParseAgentConfig(base + regions(RP_MAX_REGIONS - 1), {}).ok()) << "ids 1..63";
+  EXPECT_NE(Problem(base + regions(RP_MAX_REGIONS)).find("regions: 64 regions; at most 63 (region ids 1..63"),
+            std::string::npos);
+
+  std::string cidrs = "regions:\n  - {name: r1, cidrs: [";
+  for (int i = 0; i <= RP_MAX_REGION_CIDRS; ++i) {
+    cidrs += (i ? ", " : "") + std::string("10.") + std::to_string(i / 256) + "." + std::to_string(i % 256) +
+             ".0/24";
+  }
+  cidrs += "]}\n";
+  EXPECT_NE(
+      Problem(base + cidrs).find("regions: more than 4096 IPv4 CIDRs (the size of the BPF region LPM tries)"),
+      std::string::npos);
+
+  std::string flows = regions(2) + "replication_flows:\n";
+  for (int i = 0; i <= RP_MAX_FLOWS; ++i) {
+    flows += "  - {name: f" + std::to_string(i) + ", ports: [" + std::to_string(1000 + i) +
+             "], remote_region: r2}\n";
+  }
+  EXPECT_NE(Problem(base + flows).find("replication_flows: 65 flows; at most 64"), std::string::npos);
+
+  std::string ports = regions(2) + "replication_flows:\n  - {name: f, remote_region: r2, ports: [";
+  for (int i = 1; i <= RP_MAX_FLOW_PORTS + 1; ++i) ports += (i > 1 ? ", " : "") + std::to_string(i);
+  ports += "]}\n";
+  EXPECT_NE(Problem(base + ports).find("replication_flows: 1025 ports in all flows; at most 1024"),
+            std::string::npos);
+}
+
+TEST_F(AgentConfigTest, APortBelongsToOneFlowPerRegion) {
+  const std::string base = Valid() +
+                           "replication_flows:\n"
+                           "  - {name: pg, ports: [5432], remote_region: eu-west-1}\n";
+  EXPECT_NE(Problem(base + "  - {name: pg2, ports: [5433, 5432], remote_region: eu-west-1}\n")
+                .find("replication_flows[1].ports[1]: port 5432 towards eu-west-1 is already in flow \"pg\""),
+            std::string::npos);
+  EXPECT_NE(
+      Problem(Valid() + "replication_flows: [{name: pg, ports: [5432, 5432], remote_region: eu-west-1}]\n")
+          .find("replication_flows[0].ports[1]: port 5432 towards eu-west-1 is already in flow \"pg\""),
+      std::string::npos);
+  auto other_region =
+      ParseAgentConfig(base + "  - {name: pg-us, ports: [5432], remote_region: us-east-1}\n", {});
+  EXPECT_TRUE(other_region.ok()) << other_region.error().message;
 }
 
 // YAML 1.2's core schema: a Helm value rendered as `on` is not silently true here while the
