@@ -184,6 +184,9 @@ void ApplyEnvironment(YAML::Node root, const Environment& env) {
            {"NODE_NAME", "node"}, {"REGION", "region"}, {"ZONE", "zone"}}) {
     if (!value(var).empty()) SetPath(root, key, value(var));
   }
+  // status.hostIP as HOST_IP; with hostNetwork, status.podIP is the same address.
+  const std::string host_ip = !value("HOST_IP").empty() ? value("HOST_IP") : value("POD_IP");
+  if (!host_ip.empty()) SetPath(root, "probe.advertise_address", host_ip);
 }
 
 void ReadIdentity(const ConfigSection& top, AgentConfig& c) {
@@ -213,13 +216,17 @@ void ReadRegions(const ConfigSection& top, AgentConfig& c) {
 }
 
 void ReadProbe(const ConfigSection& top, AgentConfig& c) {
-  const ConfigSection probe =
-      top.Section("probe", {"port", "listen_address", "interval", "jitter", "payload_size", "timeout",
-                            "authenticated", "allow_unauthenticated", "key_file", "reflector_session_idle"});
+  const ConfigSection probe = top.Section(
+      "probe", {"port", "listen_address", "advertise_address", "interval", "jitter", "payload_size",
+                "timeout", "authenticated", "allow_unauthenticated", "key_file", "reflector_session_idle"});
   probe.Unsigned("port", &c.probe.port, 1, 65535);
   probe.String("listen_address", &c.probe.listen_address);
   if (!IsIpAddress(c.probe.listen_address)) {
     probe.Problem("listen_address", Quote(c.probe.listen_address) + " is not an IP address");
+  }
+  probe.String("advertise_address", &c.probe.advertise_address);
+  if (!c.probe.advertise_address.empty() && !IsIpAddress(c.probe.advertise_address)) {
+    probe.Problem("advertise_address", Quote(c.probe.advertise_address) + " is not an IP address");
   }
   probe.Duration("interval", &c.probe.interval, std::chrono::milliseconds(1), std::chrono::seconds(60));
   probe.Number("jitter", &c.probe.jitter, 0.0, 0.5);

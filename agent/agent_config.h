@@ -1,6 +1,6 @@
 // AgentConfig: everything regionpulse-agent is told at start, from a YAML file, command-line
-// flags and the environment (NODE_NAME, REGION, ZONE as the Kubernetes downward API sets
-// them). Precedence: flags > environment > file > defaults. The dialect is the one every
+// flags and the environment (NODE_NAME, REGION, ZONE, HOST_IP as the Kubernetes downward API
+// sets them). Precedence: flags > environment > file > defaults. The dialect is the one every
 // regionpulse program reads (docs/configuration.md); every key is in docs/agent.example.yaml.
 // Validation collects every problem, each naming the key ("probe.interval: ...").
 #pragma once
@@ -36,8 +36,11 @@ struct StaticPeer {
 };
 
 struct ProbeSettings {
-  uint16_t port = 862;                             // our reflector's UDP port (IANA STAMP)
-  std::string listen_address = "::";               // reflector bind; "::" falls back to 0.0.0.0
+  uint16_t port = 862;                // our reflector's UDP port (IANA STAMP)
+  std::string listen_address = "::";  // reflector bind; "::" falls back to 0.0.0.0
+  // The address other nodes probe, announced to the aggregators when listen_address is a
+  // wildcard: the node's internal IP, from HOST_IP (status.hostIP) or else POD_IP.
+  std::string advertise_address;
   std::chrono::nanoseconds interval{100'000'000};  // per target
   double jitter = 0.1;                             // each schedule is interval * (1 +/- jitter)
   uint32_t payload_size = 0;                       // UDP payload bytes; raised to the minimum
@@ -109,7 +112,7 @@ Environment ProcessEnvironment();
 // Parses YAML text (no file I/O except reading probe.key_file and checking TLS files),
 // applies environment and flag overrides already collected, validates. Every problem is one
 // line of the error message: "<key>: <problem>". Environment: NODE_NAME -> node, REGION ->
-// region, ZONE -> zone.
+// region, ZONE -> zone, HOST_IP (or else POD_IP) -> probe.advertise_address.
 Result<AgentConfig> ParseAgentConfig(const std::string& yaml_text, const Environment& env,
                                      const std::vector<std::string>& flags = {});
 

@@ -151,6 +151,30 @@ TEST_F(AgentConfigTest, EnvironmentOverridesTheFileAndFlagsOverrideTheEnvironmen
   EXPECT_EQ(c->probe.interval, 20ms);
 }
 
+// HOST_IP is read like NODE_NAME: an environment value for a key, probe.advertise_address,
+// between the file and the flags.
+TEST_F(AgentConfigTest, HostIpIsTheAdvertisedAddressWithTheUsualPrecedence) {
+  auto c = ParseAgentConfig(Valid(), {});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->probe.advertise_address, "");
+  const std::string file = Valid() + "  advertise_address: 10.1.0.9\n";
+  c = ParseAgentConfig(file, {});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->probe.advertise_address, "10.1.0.9");
+  c = ParseAgentConfig(file, {{"HOST_IP", "10.1.0.7"}, {"POD_IP", "10.1.0.8"}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->probe.advertise_address, "10.1.0.7");
+  c = ParseAgentConfig(file, {{"HOST_IP", ""}, {"POD_IP", "fd00:1::8"}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->probe.advertise_address, "fd00:1::8") << "POD_IP when HOST_IP is unset";
+  c = ParseAgentConfig(file, {{"HOST_IP", "10.1.0.7"}}, {"--set", "probe.advertise_address=10.1.0.6"});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->probe.advertise_address, "10.1.0.6");
+  EXPECT_NE(Problem(Valid(), {{"HOST_IP", "node-a.internal"}})
+                .find("probe.advertise_address: \"node-a.internal\" is not an IP address"),
+            std::string::npos);
+}
+
 TEST_F(AgentConfigTest, FlagsForPeersAggregatorsAndModes) {
   auto c =
       ParseAgentConfig("", {{"NODE_NAME", "n"}, {"REGION", "r"}},
@@ -183,6 +207,7 @@ TEST_F(AgentConfigTest, TheDocumentedExampleParsesAndItsDefaultsAreTheAgents) {
   const AgentConfig& d = *defaults;
   EXPECT_EQ(e.probe.port, d.probe.port);
   EXPECT_EQ(e.probe.listen_address, d.probe.listen_address);
+  EXPECT_EQ(e.probe.advertise_address, d.probe.advertise_address);
   EXPECT_EQ(e.probe.interval, d.probe.interval);
   EXPECT_DOUBLE_EQ(e.probe.jitter, d.probe.jitter);
   EXPECT_EQ(e.probe.timeout, d.probe.timeout);
