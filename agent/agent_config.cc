@@ -379,10 +379,7 @@ void ReadTls(const ConfigSection& top, AgentConfig& c) {
   tls.String("cert_file", &c.tls.cert_file);
   tls.String("key_file", &c.tls.key_file);
   tls.String("ca_file", &c.tls.ca_file);
-  if (c.tls.cert_file.empty() != c.tls.key_file.empty()) {
-    tls.Problem(c.tls.cert_file.empty() ? "cert_file" : "key_file",
-                "missing (tls.cert_file and tls.key_file go together)");
-  }
+  tls.Together("cert_file", !c.tls.cert_file.empty(), "key_file", !c.tls.key_file.empty());
   for (const auto& [key, path] :
        {std::pair{"cert_file", c.tls.cert_file}, std::pair{"key_file", c.tls.key_file},
         std::pair{"ca_file", c.tls.ca_file}}) {

@@ -112,10 +112,8 @@ void ReadListenAndTls(const ConfigSection& top, AggregatorConfig& config) {
   tls.NonEmptyString("cert_file", &config.tls.cert_file);
   tls.NonEmptyString("key_file", &config.tls.key_file);
   tls.NonEmptyString("client_ca_file", &config.tls.client_ca_file);
-  if (config.tls.cert_file.empty() != config.tls.key_file.empty()) {
-    tls.Problem(config.tls.cert_file.empty() ? "cert_file" : "key_file",
-                "missing (tls.cert_file and tls.key_file go together)");
-  } else if (!config.tls.client_ca_file.empty() && !config.tls.Enabled()) {
+  tls.Together("cert_file", !config.tls.cert_file.empty(), "key_file", !config.tls.key_file.empty());
+  if (!config.tls.client_ca_file.empty() && config.tls.cert_file.empty() && config.tls.key_file.empty()) {
     tls.Problem("client_ca_file", "needs tls.cert_file and tls.key_file");
   }
   top.Bool("plaintext", &config.plaintext);

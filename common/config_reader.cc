@@ -95,17 +95,16 @@ void ConfigSection::Problem(const std::string& name, const std::string& problem)
   problems_.Add(Key(name), problem);
 }
 
-std::optional<std::string> ConfigSection::Scalar(const std::string& name, const YAML::Node& value,
-                                                 const std::string& what) const {
+std::optional<std::string> ConfigSection::Text(const std::string& name, const std::string& what) const {
+  const YAML::Node value = Get(name);
+  if (!value.IsDefined()) return std::nullopt;
   if (value.IsScalar()) return value.Scalar();
   Problem(name, DescribeValue(value) + " is not " + what);
   return std::nullopt;
 }
 
 bool ConfigSection::String(const std::string& name, std::string* out) const {
-  const YAML::Node value = Get(name);
-  if (!value.IsDefined()) return false;
-  auto text = Scalar(name, value, "a string");
+  auto text = Text(name, "a string");
   if (!text) return false;
   *out = *text;
   return true;
@@ -123,9 +122,7 @@ bool ConfigSection::NonEmptyString(const std::string& name, std::string* out) co
 }
 
 bool ConfigSection::Bool(const std::string& name, bool* out) const {
-  const YAML::Node value = Get(name);
-  if (!value.IsDefined()) return false;
-  auto text = Scalar(name, value, "true or false");
+  auto text = Text(name, "true or false");
   if (!text) return false;
   static const std::set<std::string> kTrue = {"true", "True", "TRUE"};
   static const std::set<std::string> kFalse = {"false", "False", "FALSE"};
@@ -142,65 +139,43 @@ bool ConfigSection::Bool(const std::string& name, bool* out) const {
   return false;
 }
 
-bool ConfigSection::Unsigned(const std::string& name, uint64_t* out, uint64_t min, uint64_t max) const {
-  const YAML::Node value = Get(name);
-  if (!value.IsDefined()) return false;
-  auto text = Scalar(name, value, "a whole number");
+template <typename T, typename Parse, typename FormatRange>
+bool ConfigSection::ReadInRange(const std::string& name, T* out, T min, T max, const std::string& what,
+                                Parse parse, FormatRange format_range) const {
+  auto text = Text(name, what);
   if (!text) return false;
-  auto number = ParseWholeNumber(*text);
-  if (!number && number.error().errnum != ERANGE) {
-    Problem(name, Quote(*text) + " is not a whole number");
+  // ERANGE: a value of the right kind, too large for its type, and so outside any range.
+  auto parsed = parse(*text);
+  if (!parsed && parsed.error().errnum != ERANGE) {
+    Problem(name, Quote(*text) + " is not " + what);
     return false;
   }
-  if (!number || *number < min || *number > max) {
-    Problem(name, *text + " is outside " + Range(min, max));
+  if (!parsed || *parsed < min || *parsed > max) {
+    Problem(name, *text + " is outside " + format_range(min, max));
     return false;
   }
-  *out = *number;
+  *out = *parsed;
   return true;
 }
 
+bool ConfigSection::Unsigned(const std::string& name, uint64_t* out, uint64_t min, uint64_t max) const {
+  return ReadInRange(name, out, min, max, "a whole number", ParseWholeNumber, Range<uint64_t>);
+}
+
 bool ConfigSection::Number(const std::string& name, double* out, double min, double max) const {
-  const YAML::Node value = Get(name);
-  if (!value.IsDefined()) return false;
-  auto text = Scalar(name, value, "a number");
-  if (!text) return false;
-  auto number = ParseNumber(*text);
-  if (!number && number.error().errnum != ERANGE) {
-    Problem(name, Quote(*text) + " is not a number");
-    return false;
-  }
-  if (!number || *number < min || *number > max) {
-    Problem(name, *text + " is outside " + Range(min, max));
-    return false;
-  }
-  *out = *number;
-  return true;
+  return ReadInRange(name, out, min, max, "a number", ParseNumber, Range<double>);
 }
 
 bool ConfigSection::Duration(const std::string& name, std::chrono::nanoseconds* out,
                              std::chrono::nanoseconds min, std::chrono::nanoseconds max) const {
-  const YAML::Node value = Get(name);
-  if (!value.IsDefined()) return false;
-  auto text = Scalar(name, value, "a duration");
-  if (!text) return false;
-  auto duration = ParseDuration(*text);
-  if (!duration && duration.error().errnum != ERANGE) {
-    Problem(name, Quote(*text) + " is not a duration (examples: 250us, 100ms, 1s, 10m)");
-    return false;
-  }
-  if (!duration || *duration < min || *duration > max) {
-    Problem(name, *text + " is outside " + FormatDuration(min) + ".." + FormatDuration(max));
-    return false;
-  }
-  *out = *duration;
-  return true;
+  return ReadInRange(name, out, min, max, "a duration (examples: 250us, 100ms, 1s, 10m)", ParseDuration,
+                     [](std::chrono::nanoseconds low, std::chrono::nanoseconds high) {
+                       return FormatDuration(low) + ".." + FormatDuration(high);
+                     });
 }
 
 bool ConfigSection::ByteSize(const std::string& name, uint64_t* out, uint64_t min) const {
-  const YAML::Node value = Get(name);
-  if (!value.IsDefined()) return false;
-  auto text = Scalar(name, value, "a size");
+  auto text = Text(name, "a size");
   if (!text) return false;
   auto size = ParseByteSize(*text);
   if (!size) {
@@ -218,9 +193,7 @@ bool ConfigSection::ByteSize(const std::string& name, uint64_t* out, uint64_t mi
 }
 
 bool ConfigSection::Rate(const std::string& name, uint64_t* out) const {
-  const YAML::Node value = Get(name);
-  if (!value.IsDefined()) return false;
-  auto text = Scalar(name, value, "a rate");
+  auto text = Text(name, "a rate");
   if (!text) return false;
   auto rate = ParseRate(*text);
   if (!rate) {
@@ -242,6 +215,12 @@ bool ConfigSection::HostPort(const std::string& name, std::string* out, bool all
   }
   *out = text;
   return true;
+}
+
+void ConfigSection::Together(const std::string& first, bool first_set, const std::string& second,
+                             bool second_set) const {
+  if (first_set == second_set) return;
+  Problem(first_set ? second : first, "missing (" + Key(first) + " and " + Key(second) + " go together)");
 }
 
 bool ConfigSection::StringList(const std::string& name, std::vector<std::string>* out) const {

@@ -106,6 +106,9 @@ class ConfigSection {
   // "HOST:PORT" or "[IPV6]:PORT"; the text is kept as written.
   bool HostPort(const std::string& name, std::string* out, bool allow_port_zero) const;
   bool StringList(const std::string& name, std::vector<std::string>* out) const;
+  // Two keys that only work together (a certificate and its key): when just one is set, the
+  // other is a problem, "missing (tls.cert_file and tls.key_file go together)".
+  void Together(const std::string& first, bool first_set, const std::string& second, bool second_set) const;
   // Reads each element of a list as a section "name[i]", in order, so problems come in
   // document order. An element that is not a mapping is a problem and is skipped; a value that
   // is not a list is one problem.
@@ -113,9 +116,14 @@ class ConfigSection {
                       const std::function<void(const ConfigSection&)>& read) const;
 
  private:
-  // The scalar text of a key; records a problem (using `what`, "a whole number") otherwise.
-  std::optional<std::string> Scalar(const std::string& name, const YAML::Node& value,
-                                    const std::string& what) const;
+  // Reads a scalar with `parse` (a Result whose ERANGE means "too large for the type") and
+  // checks it is in [min, max]; format_range(min, max) shows the range in a message.
+  template <typename T, typename Parse, typename FormatRange>
+  bool ReadInRange(const std::string& name, T* out, T min, T max, const std::string& what, Parse parse,
+                   FormatRange format_range) const;
+  // The scalar text of a key; nothing when it is absent, and nothing and a problem ("a list
+  // is not <what>") when it is not a scalar.
+  std::optional<std::string> Text(const std::string& name, const std::string& what) const;
 
   YAML::Node node_;
   std::string path_;
