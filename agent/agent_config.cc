@@ -25,9 +25,6 @@ extern char** environ;
 namespace regionpulse {
 namespace {
 
-using std::chrono::nanoseconds;
-using Problems = ConfigProblems;
-
 std::string Quote(const std::string& s) {
   return "\"" + s + "\"";
 }
@@ -99,7 +96,7 @@ const std::vector<FlagSpec>& AgentFlags() {
 }
 
 // Applies flags to the YAML tree; unknown flags and malformed values become problems.
-void ApplyFlags(YAML::Node root, CommandLineArgs command_line, Problems& problems) {
+void ApplyFlags(YAML::Node root, CommandLineArgs command_line, ConfigProblems& problems) {
   static const std::map<std::string, std::string> kScalarFlags = {{"--node", "node"},
                                                                   {"--region", "region"},
                                                                   {"--zone", "zone"},
@@ -482,7 +479,7 @@ Result<AgentConfig> ParseAgentConfig(const std::string& yaml_text, const Environ
   YAML::Node root = *document;
   if (!root.IsMap()) return Error{"config: the top level must be a mapping of keys"};
 
-  Problems problems;
+  ConfigProblems problems;
   // Environment (the downward API), then flags, override the file.
   ApplyEnvironment(root, env);
   ApplyFlags(root, ParseFlags(flags, AgentFlags()), problems);
