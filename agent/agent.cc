@@ -81,15 +81,10 @@ bool IsWildcard(const std::string& address) {
 }
 
 // Other nodes reach the reflector on the node's internal IP: the bind address when it is a
-// specific one, else what the DaemonSet passes from the downward API (status.hostIP as
-// HOST_IP; with hostNetwork, status.podIP is the same address).
+// specific one, else probe.advertise_address (HOST_IP or POD_IP from the downward API).
 std::string AdvertisedProbeAddress(const AgentConfig& config) {
   if (!IsWildcard(config.probe.listen_address)) return config.probe.listen_address;
-  for (const char* name : {"HOST_IP", "POD_IP"}) {
-    const char* value = std::getenv(name);
-    if (value != nullptr && *value != '\0') return value;
-  }
-  return "";
+  return config.probe.advertise_address;
 }
 
 }  // namespace
