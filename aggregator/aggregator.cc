@@ -47,10 +47,7 @@ AgentRegistryConfig RegistryConfigOf(const AggregatorConfig& config) {
 RegionMatrixConfig MatrixConfigOf(const AggregatorConfig& config) {
   RegionMatrixConfig matrix;
   matrix.window = config.matrix_window;
-  matrix.degraded_loss = config.thresholds.degraded_loss;
-  matrix.degraded_rtt_p99 = config.thresholds.degraded_rtt_p99;
-  matrix.unreachable_loss = config.thresholds.unreachable_loss;
-  matrix.replication_staleness = config.thresholds.replication_staleness;
+  matrix.thresholds = config.thresholds;
   return matrix;
 }
 
@@ -72,12 +69,7 @@ VerdictEngineConfig EngineConfigOf(const AggregatorConfig& config) {
   engine.regions = RegionNames(config);
   engine.hold = config.hold;
   engine.dwell = config.dwell;
-  engine.degraded_loss = config.thresholds.degraded_loss;
-  engine.degraded_rtt_p99 = config.thresholds.degraded_rtt_p99;
-  engine.unreachable_loss = config.thresholds.unreachable_loss;
-  engine.quorum_fraction = config.thresholds.quorum_fraction;
-  engine.min_observer_nodes = config.thresholds.min_observer_nodes;
-  engine.replication_staleness = config.thresholds.replication_staleness;
+  engine.thresholds = config.thresholds;
   return engine;
 }
 

@@ -153,7 +153,7 @@ Status ParseRegions(const YAML::Node& node, AggregatorConfig& config) {
   return OkStatus();
 }
 
-Status ParseThresholds(const YAML::Node& node, VerdictThresholds& t) {
+Status ParseThresholds(const YAML::Node& node, RegionThresholds& t) {
   const std::string w = "thresholds";
   if (auto ok = CheckKeys(node, w,
                           {"degraded_loss", "degraded_rtt_p99", "unreachable_loss", "quorum_fraction",

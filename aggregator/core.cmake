@@ -4,6 +4,7 @@ add_library(regionpulse_aggregator_core STATIC
   agent_registry.cc
   probe_planner.cc
   region_matrix.cc
+  region_thresholds.cc
   verdict_engine.cc)
 target_include_directories(regionpulse_aggregator_core PUBLIC "${CMAKE_CURRENT_SOURCE_DIR}")
 target_link_libraries(regionpulse_aggregator_core PUBLIC regionpulse_common regionpulse_proto)

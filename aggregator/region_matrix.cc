@@ -80,14 +80,17 @@ void SetDuration(std::optional<nanoseconds> d, MutableField mutable_field) {
   if (d) *mutable_field() = ToDuration(*d);
 }
 
-double Ratio(uint64_t part, uint64_t whole) {
-  return whole == 0 ? 0.0 : static_cast<double>(part) / static_cast<double>(whole);
+// Loss on the way back, of the probes that got there. None got there but some were sent: 1,
+// as nothing came back.
+double ReverseLoss(uint64_t sent, uint64_t forward, uint64_t reverse) {
+  if (forward == 0) return sent == 0 ? 0.0 : 1.0;
+  return LossRatio(forward, reverse);
 }
 
 }  // namespace
 
 double ProbeCounts::Loss() const {
-  return sent == 0 ? 0.0 : 1.0 - Ratio(received_reverse, sent);
+  return LossRatio(sent, received_reverse);
 }
 
 const ProbeCounts& RegionProbes::at(const std::string& region) const {
@@ -386,17 +389,11 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
 
 namespace {
 
-// Classification of one region-pair cell, with the verdict's thresholds.
-v1::RegionState ClassifyCell(const RegionMatrixConfig& config, uint64_t sent, uint64_t reverse,
+// A region-pair cell's state by the verdict's thresholds; no probes, no state.
+v1::RegionState ClassifyCell(const RegionThresholds& thresholds, uint64_t sent, uint64_t reverse,
                              std::optional<nanoseconds> p99) {
   if (sent == 0) return v1::REGION_STATE_UNKNOWN;
-  const double loss = 1.0 - Ratio(reverse, sent);
-  if (loss >= config.unreachable_loss) return v1::REGION_STATE_UNREACHABLE;
-  if (loss >= config.degraded_loss) return v1::REGION_STATE_DEGRADED;
-  if (config.degraded_rtt_p99 > nanoseconds::zero() && p99 && *p99 > config.degraded_rtt_p99) {
-    return v1::REGION_STATE_DEGRADED;
-  }
-  return v1::REGION_STATE_HEALTHY;
+  return ClassifyObservation(thresholds, LossRatio(sent, reverse), p99);
 }
 
 nanoseconds EffectiveRange(nanoseconds range, std::chrono::seconds window) {
@@ -445,9 +442,8 @@ v1::GetRegionMatrixResponse RegionMatrix::Matrix(nanoseconds range, WallClock::t
     cell.set_probes_sent(total.sent);
     cell.set_received_forward(total.forward);
     cell.set_received_reverse(total.reverse);
-    cell.set_loss_forward(total.sent == 0 ? 0.0 : 1.0 - Ratio(total.forward, total.sent));
-    cell.set_loss_reverse(total.forward == 0 ? (total.sent == 0 ? 0.0 : 1.0)
-                                             : 1.0 - Ratio(total.reverse, total.forward));
+    cell.set_loss_forward(LossRatio(total.sent, total.forward));
+    cell.set_loss_reverse(ReverseLoss(total.sent, total.forward, total.reverse));
     const LatencyHistogram kernel = total.kernel.ToSparse();
     const LatencyHistogram user = total.user.ToSparse();
     const auto p99 = PercentileOf(kernel, 0.99);
@@ -458,7 +454,7 @@ v1::GetRegionMatrixResponse RegionMatrix::Matrix(nanoseconds range, WallClock::t
     cell.set_tx_bytes(total.tx_bytes);
     cell.set_rx_bytes(total.rx_bytes);
     cell.set_tcp_retransmits(total.tcp_retransmits);
-    cell.set_state(ClassifyCell(config_, total.sent, total.reverse, p99));
+    cell.set_state(ClassifyCell(config_.thresholds, total.sent, total.reverse, p99));
     cells.emplace_back(std::make_pair(cell.source_region(), cell.target_region()), std::move(cell));
   }
   std::sort(cells.begin(), cells.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -496,7 +492,7 @@ v1::GetPathsResponse RegionMatrix::Paths(const v1::GetPathsRequest& request,
       sent += slot.sent;
       reverse += slot.reverse;
     });
-    rows.push_back({sent == 0 ? 0.0 : 1.0 - Ratio(reverse, sent), &path});
+    rows.push_back({LossRatio(sent, reverse), &path});
   }
   // Worst first: what an engineer looks for is the broken path.
   std::sort(rows.begin(), rows.end(), [&](const Row& a, const Row& b) {
@@ -525,9 +521,8 @@ v1::GetPathsResponse RegionMatrix::Paths(const v1::GetPathsRequest& request,
     summary->set_target_node(s.Name(path.target));
     summary->set_target_region(s.Name(path.target_region));
     summary->set_probes_sent(total.sent);
-    summary->set_loss_forward(total.sent == 0 ? 0.0 : 1.0 - Ratio(total.forward, total.sent));
-    summary->set_loss_reverse(total.forward == 0 ? (total.sent == 0 ? 0.0 : 1.0)
-                                                 : 1.0 - Ratio(total.reverse, total.forward));
+    summary->set_loss_forward(LossRatio(total.sent, total.forward));
+    summary->set_loss_reverse(ReverseLoss(total.sent, total.forward, total.reverse));
     SetDuration(PercentileOf(total.kernel, 0.50), [&] { return summary->mutable_rtt_p50(); });
     SetDuration(PercentileOf(total.kernel, 0.99), [&] { return summary->mutable_rtt_p99(); });
     SetDuration(PercentileOf(total.user, 0.50), [&] { return summary->mutable_user_rtt_p50(); });
@@ -592,8 +587,8 @@ v1::GetFlowsResponse RegionMatrix::Flows(const v1::GetFlowsRequest& request,
     summary.set_established(totals.established);
     summary.set_failed_connects(totals.failed_connects);
     summary.set_resets(totals.resets);
-    summary.set_at_risk(flow.last_progress_age >= config_.replication_staleness ||
-                        (flow.expected_min_rate_bps > 0 && totals.RateBps() < flow.expected_min_rate_bps));
+    summary.set_at_risk(ReplicationAtRisk(config_.thresholds, flow.last_progress_age, totals.RateBps(),
+                                          flow.expected_min_rate_bps));
   }
   std::sort(rows.begin(), rows.end(), [](const v1::FlowSummary& a, const v1::FlowSummary& b) {
     return std::tie(a.name(), a.region(), a.node(), a.remote_region()) <

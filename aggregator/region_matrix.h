@@ -19,6 +19,7 @@
 #include "agent_registry.h"
 #include "latency_histogram.h"
 #include "proto_convert.h"
+#include "region_thresholds.h"
 #include "regionpulse/v1/ingest.pb.h"
 #include "regionpulse/v1/query.pb.h"
 
@@ -147,12 +148,8 @@ struct RegionMatrixConfig {
   // GetPaths limit when the request says 0, and the most it may ask for.
   uint32_t default_path_limit = 100;
   uint32_t max_path_limit = 10'000;
-  // Cell classification in GetRegionMatrix (the verdict's thresholds).
-  double degraded_loss = 0.05;
-  std::chrono::nanoseconds degraded_rtt_p99{std::chrono::milliseconds(250)};
-  double unreachable_loss = 0.99;
-  // A flow at risk in GetFlows: not progressing for this long.
-  std::chrono::seconds replication_staleness{30};
+  // Cell states in GetRegionMatrix and flows at risk in GetFlows: the verdict's thresholds.
+  RegionThresholds thresholds{};
 };
 
 struct RegionMatrixStats {
