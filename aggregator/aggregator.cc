@@ -3,6 +3,7 @@
 
 #include "component_logger.h"
 #include "grpc_callback_queue.h"
+#include "verdict_evidence.h"
 
 #include <fstream>
 #include <sstream>
@@ -379,7 +380,7 @@ v1::Verdict Aggregator::EvaluateNow() {
     }
     const std::vector<AgentPresence> presence = registry_.Presence(now);
     for (const auto& agent : presence) (agent.reporting ? reporting : not_reporting) += 1;
-    evidence = matrix_.Evidence(presence, region_names_, now);
+    evidence = BuildVerdictEvidence(matrix_, presence, region_names_, now);
   }
   VerdictEvaluation evaluation = engine_.Evaluate(evidence, now);
   evidence = VerdictEvidence{};

@@ -28,9 +28,9 @@
 #include <vector>
 
 #include "proto_convert.h"
-#include "region_matrix.h"
 #include "region_thresholds.h"
 #include "regionpulse/v1/verdicts.pb.h"
+#include "verdict_evidence.h"
 
 namespace regionpulse {
 
