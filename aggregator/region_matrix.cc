@@ -41,6 +41,26 @@ double ReverseLoss(uint64_t sent, uint64_t forward, uint64_t reverse) {
   return LossRatio(forward, reverse);
 }
 
+// A path's probe counters into a slot that has them (observer, region pair, path).
+template <typename Slot>
+void AddProbes(const v1::PathStats& path, Slot* slot) {
+  slot->sent += path.probes_sent();
+  slot->forward += path.received_forward();
+  slot->reverse += path.received_reverse();
+}
+
+// The loss and RTT figures a region-pair cell and a node-to-node path both carry.
+template <typename Summary>
+void SetProbeFigures(uint64_t sent, uint64_t forward, uint64_t reverse, const LatencyHistogram& kernel,
+                     const LatencyHistogram& user, Summary* out) {
+  out->set_loss_forward(LossRatio(sent, forward));
+  out->set_loss_reverse(ReverseLoss(sent, forward, reverse));
+  SetDuration(PercentileOf(kernel, 0.50), [&] { return out->mutable_rtt_p50(); });
+  SetDuration(PercentileOf(kernel, 0.99), [&] { return out->mutable_rtt_p99(); });
+  SetDuration(PercentileOf(user, 0.50), [&] { return out->mutable_user_rtt_p50(); });
+  SetDuration(PercentileOf(user, 0.99), [&] { return out->mutable_user_rtt_p99(); });
+}
+
 uint64_t PairKey(uint32_t a, uint32_t b) {
   return (static_cast<uint64_t>(a) << 32) | b;
 }
@@ -100,19 +120,13 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
     const uint32_t target_region = peer.region_id;
 
     const uint32_t observer = s.ObserverEntry(node, region, target_region);
-    if (ObserverSlot* slot = observer_slot(observer)) {
-      slot->sent += path.probes_sent();
-      slot->forward += path.received_forward();
-      slot->reverse += path.received_reverse();
-    }
+    if (ObserverSlot* slot = observer_slot(observer)) AddProbes(path, slot);
     if (path.probes_sent() > 0) {
       RegionMatrixState::ObserverRegion& observed = s.observer_regions[observer];
       observed.last_probed = std::max(observed.last_probed.value_or(window_end), window_end);
     }
     if (PairSlot* slot = pair_slot(target_region)) {
-      slot->sent += path.probes_sent();
-      slot->forward += path.received_forward();
-      slot->reverse += path.received_reverse();
+      AddProbes(path, slot);
       slot->kernel.MergeWire(path.rtt_kernel());
       slot->user.MergeWire(path.rtt_user());
     }
@@ -134,9 +148,7 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
     p.target_region = target_region;
     p.source_region = region;
     if (PathSlot* slot = p.ring.At(coarse)) {
-      slot->sent += path.probes_sent();
-      slot->forward += path.received_forward();
-      slot->reverse += path.received_reverse();
+      AddProbes(path, slot);
       slot->duplicates += path.duplicates();
       slot->reordered += path.reordered();
       slot->kernel.Merge(FromWire(path.rtt_kernel()));
@@ -254,19 +266,12 @@ v1::GetRegionMatrixResponse RegionMatrix::Matrix(nanoseconds range, WallClock::t
     cell.set_probes_sent(total.sent);
     cell.set_received_forward(total.forward);
     cell.set_received_reverse(total.reverse);
-    cell.set_loss_forward(LossRatio(total.sent, total.forward));
-    cell.set_loss_reverse(ReverseLoss(total.sent, total.forward, total.reverse));
     const LatencyHistogram kernel = total.kernel.ToSparse();
-    const LatencyHistogram user = total.user.ToSparse();
-    const auto p99 = PercentileOf(kernel, 0.99);
-    SetDuration(PercentileOf(kernel, 0.50), [&] { return cell.mutable_rtt_p50(); });
-    SetDuration(p99, [&] { return cell.mutable_rtt_p99(); });
-    SetDuration(PercentileOf(user, 0.50), [&] { return cell.mutable_user_rtt_p50(); });
-    SetDuration(PercentileOf(user, 0.99), [&] { return cell.mutable_user_rtt_p99(); });
+    SetProbeFigures(total.sent, total.forward, total.reverse, kernel, total.user.ToSparse(), &cell);
     cell.set_tx_bytes(total.tx_bytes);
     cell.set_rx_bytes(total.rx_bytes);
     cell.set_tcp_retransmits(total.tcp_retransmits);
-    cell.set_state(ClassifyCell(config_.thresholds, total.sent, total.reverse, p99));
+    cell.set_state(ClassifyCell(config_.thresholds, total.sent, total.reverse, PercentileOf(kernel, 0.99)));
     cells.emplace_back(std::make_pair(cell.source_region(), cell.target_region()), std::move(cell));
   }
   std::sort(cells.begin(), cells.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -333,12 +338,7 @@ v1::GetPathsResponse RegionMatrix::Paths(const v1::GetPathsRequest& request,
     summary->set_target_node(s.Name(path.target));
     summary->set_target_region(s.Name(path.target_region));
     summary->set_probes_sent(total.sent);
-    summary->set_loss_forward(LossRatio(total.sent, total.forward));
-    summary->set_loss_reverse(ReverseLoss(total.sent, total.forward, total.reverse));
-    SetDuration(PercentileOf(total.kernel, 0.50), [&] { return summary->mutable_rtt_p50(); });
-    SetDuration(PercentileOf(total.kernel, 0.99), [&] { return summary->mutable_rtt_p99(); });
-    SetDuration(PercentileOf(total.user, 0.50), [&] { return summary->mutable_user_rtt_p50(); });
-    SetDuration(PercentileOf(total.user, 0.99), [&] { return summary->mutable_user_rtt_p99(); });
+    SetProbeFigures(total.sent, total.forward, total.reverse, total.kernel, total.user, summary);
     *summary->mutable_jitter() = ToDuration(path.jitter);
     summary->set_duplicates(total.duplicates);
     summary->set_reordered(total.reordered);
