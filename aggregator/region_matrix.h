@@ -1,7 +1,8 @@
 // RegionMatrix: what the reports say about the network, over a sliding window. Region by region
 // (complete) and node by node (bounded), merged histograms so percentiles are true ones.
 // Pure state: time is passed in; memory is bounded by time-slotted rings that overwrite
-// themselves, and by a cap on node-to-node paths.
+// themselves (slot_ring.h), and by a cap on node-to-node paths. The verdict's evidence is read
+// from it by BuildVerdictEvidence (verdict_evidence.h).
 #pragma once
 
 #include <chrono>
