@@ -4,7 +4,6 @@ add_library(regionpulse_aggregator_core STATIC
   agent_registry.cc
   probe_planner.cc
   region_matrix.cc
-  region_thresholds.cc
   verdict_engine.cc
   verdict_evidence.cc)
 target_include_directories(regionpulse_aggregator_core PUBLIC "${CMAKE_CURRENT_SOURCE_DIR}")

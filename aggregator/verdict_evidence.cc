@@ -10,13 +10,8 @@
 #include "agent_registry.h"
 #include "region_matrix.h"
 #include "region_matrix_state.h"
-#include "region_thresholds.h"
 
 namespace regionpulse {
-
-double ProbeCounts::Loss() const {
-  return LossRatio(sent, received_reverse);
-}
 
 const ProbeCounts& RegionProbes::at(const std::string& region) const {
   const auto it = find(region);

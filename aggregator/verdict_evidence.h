@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "proto_convert.h"
+#include "region_thresholds.h"
 
 namespace regionpulse {
 
@@ -25,7 +26,7 @@ struct ProbeCounts {
   uint64_t received_forward = 0;
   uint64_t received_reverse = 0;
   // Combined forward+reverse loss, 1 - received_reverse / sent; 0 when nothing was sent.
-  double Loss() const;
+  double Loss() const { return LossRatio(sent, received_reverse); }
 };
 
 // Target region -> probes, sorted by region, in one small array: an observer probes a handful
