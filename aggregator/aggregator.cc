@@ -3,6 +3,7 @@
 
 #include "component_logger.h"
 #include "grpc_callback_queue.h"
+#include "verdict_evidence.h"
 
 #include <fstream>
 #include <sstream>
@@ -47,10 +48,7 @@ AgentRegistryConfig RegistryConfigOf(const AggregatorConfig& config) {
 RegionMatrixConfig MatrixConfigOf(const AggregatorConfig& config) {
   RegionMatrixConfig matrix;
   matrix.window = config.matrix_window;
-  matrix.degraded_loss = config.thresholds.degraded_loss;
-  matrix.degraded_rtt_p99 = config.thresholds.degraded_rtt_p99;
-  matrix.unreachable_loss = config.thresholds.unreachable_loss;
-  matrix.replication_staleness = config.thresholds.replication_staleness;
+  matrix.thresholds = config.thresholds;
   return matrix;
 }
 
@@ -72,12 +70,7 @@ VerdictEngineConfig EngineConfigOf(const AggregatorConfig& config) {
   engine.regions = RegionNames(config);
   engine.hold = config.hold;
   engine.dwell = config.dwell;
-  engine.degraded_loss = config.thresholds.degraded_loss;
-  engine.degraded_rtt_p99 = config.thresholds.degraded_rtt_p99;
-  engine.unreachable_loss = config.thresholds.unreachable_loss;
-  engine.quorum_fraction = config.thresholds.quorum_fraction;
-  engine.min_observer_nodes = config.thresholds.min_observer_nodes;
-  engine.replication_staleness = config.thresholds.replication_staleness;
+  engine.thresholds = config.thresholds;
   return engine;
 }
 
@@ -387,7 +380,7 @@ v1::Verdict Aggregator::EvaluateNow() {
     }
     const std::vector<AgentPresence> presence = registry_.Presence(now);
     for (const auto& agent : presence) (agent.reporting ? reporting : not_reporting) += 1;
-    evidence = matrix_.Evidence(presence, region_names_, now);
+    evidence = BuildVerdictEvidence(matrix_, presence, region_names_, now);
   }
   VerdictEvaluation evaluation = engine_.Evaluate(evidence, now);
   evidence = VerdictEvidence{};

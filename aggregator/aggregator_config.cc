@@ -48,7 +48,7 @@ void ReadRegions(const ConfigSection& top, AggregatorConfig& config) {
   }
 }
 
-void ReadThresholds(const ConfigSection& top, VerdictThresholds& t) {
+void ReadThresholds(const ConfigSection& top, RegionThresholds& t) {
   const ConfigSection thresholds =
       top.Section("thresholds", {"degraded_loss", "degraded_rtt_p99", "unreachable_loss", "quorum_fraction",
                                  "min_observer_nodes", "replication_staleness"});

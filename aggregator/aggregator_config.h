@@ -12,28 +12,13 @@
 #include <vector>
 
 #include "common/region_list.h"
+#include "region_thresholds.h"
 #include "result.h"
 
 namespace regionpulse {
 
 // A region and the address ranges of its nodes: the list the agent reads too.
 using RegionConfig = RegionSpec;
-
-// When a region counts as degraded or unreachable. The defaults are the design's.
-struct VerdictThresholds {
-  // Probe loss (forward and reverse combined) at or above which a region is DEGRADED.
-  double degraded_loss = 0.05;
-  // Kernel RTT p99 above which a region is DEGRADED.
-  std::chrono::milliseconds degraded_rtt_p99{250};
-  // Loss at or above which an observer counts a region as not reached at all.
-  double unreachable_loss = 0.99;
-  // UNREACHABLE needs more than this fraction of the reporting observers to agree ...
-  double quorum_fraction = 0.5;
-  // ... from at least this many distinct nodes.
-  uint32_t min_observer_nodes = 2;
-  // A replication flow that has not progressed for this long is at risk.
-  std::chrono::seconds replication_staleness{30};
-};
 
 struct ProbePlanConfig {
   // Targets per remote region for every agent.
@@ -71,7 +56,7 @@ struct AggregatorConfig {
   std::string active_region;
   // Region this aggregator runs in.
   std::string own_region;
-  VerdictThresholds thresholds;
+  RegionThresholds thresholds;
   // FAILOVER only after the condition held this long; STAY again only after a healthy dwell.
   std::chrono::seconds hold{120};
   std::chrono::seconds dwell{300};

@@ -63,22 +63,24 @@ struct Assessment {
   RegionAgents agents;
 };
 
-bool Reached(const ObserverView& observer, const std::string& region, double unreachable_loss) {
+bool Reached(const ObserverView& observer, const std::string& region, const RegionThresholds& thresholds) {
   const auto it = observer.to_region.find(region);
-  return it != observer.to_region.end() && it->second.sent > 0 && it->second.Loss() < unreachable_loss;
+  return it != observer.to_region.end() && it->second.sent > 0 &&
+         ClassifyObservation(thresholds, it->second.Loss()) != v1::REGION_STATE_UNREACHABLE;
 }
 
 // An observer is evidence about `target` only when it reaches some third place: a region that
 // is neither its own nor the target. Otherwise it may be the one cut off.
-bool HealthyObserver(const ObserverView& observer, const std::string& target, double unreachable_loss) {
+bool HealthyObserver(const ObserverView& observer, const std::string& target,
+                     const RegionThresholds& thresholds) {
   for (const auto& [region, counts] : observer.to_region) {
     if (region == observer.region || region == target) continue;
-    if (Reached(observer, region, unreachable_loss)) return true;
+    if (Reached(observer, region, thresholds)) return true;
   }
   return false;
 }
 
-Assessment AssessProbes(const VerdictEngineConfig& config, const VerdictEvidence& evidence,
+Assessment AssessProbes(const RegionThresholds& thresholds, const VerdictEvidence& evidence,
                         const std::string& region) {
   Assessment a;
   if (auto it = evidence.agents.find(region); it != evidence.agents.end()) a.agents = it->second;
@@ -107,10 +109,11 @@ Assessment AssessProbes(const VerdictEngineConfig& config, const VerdictEvidence
     if (it == observer.to_region.end() || it->second.sent == 0) continue;
     ++a.observers_reporting;
     const ProbeCounts& counts = it->second;
-    const bool lost = counts.Loss() >= config.unreachable_loss;
+    const v1::RegionState seen = ClassifyObservation(thresholds, counts.Loss());
+    const bool lost = seen == v1::REGION_STATE_UNREACHABLE;
     // Reaching the region is evidence by itself; failing to is evidence only from an observer
     // that is itself connected.
-    if (lost && !HealthyObserver(observer, region, config.unreachable_loss)) {
+    if (lost && !HealthyObserver(observer, region, thresholds)) {
       ++a.isolated_observers;
       continue;
     }
@@ -125,11 +128,11 @@ Assessment AssessProbes(const VerdictEngineConfig& config, const VerdictEvidence
       lost_regions.insert(observer.region);
     } else {
       ++tally.reaching;
-      if (counts.Loss() >= config.degraded_loss) ++over_loss_threshold;
+      if (seen == v1::REGION_STATE_DEGRADED) ++over_loss_threshold;
     }
   }
   a.lost_observer_regions.assign(lost_regions.begin(), lost_regions.end());
-  a.loss = sent == 0 ? 0.0 : 1.0 - static_cast<double>(reverse) / static_cast<double>(sent);
+  a.loss = LossRatio(sent, reverse);
 
   const std::string isolated_note =
       a.isolated_observers == 0
@@ -146,12 +149,12 @@ Assessment AssessProbes(const VerdictEngineConfig& config, const VerdictEvidence
   const std::string lost_phrase =
       std::to_string(a.observers_lost) + "/" + std::to_string(a.healthy_observers) + " observers" +
       (a.lost_observer_regions.empty() ? "" : " in " + JoinWords(a.lost_observer_regions)) +
-      (lost_nearly_all ? " lost " + Percent(config.unreachable_loss) + " or more of their probes to "
+      (lost_nearly_all ? " lost " + Percent(thresholds.unreachable_loss) + " or more of their probes to "
                        : " lost every probe to ") +
       region;
   const bool quorum = static_cast<double>(a.observers_lost) >
-                          config.quorum_fraction * static_cast<double>(a.healthy_observers) &&
-                      a.observers_lost >= config.min_observer_nodes;
+                          thresholds.quorum_fraction * static_cast<double>(a.healthy_observers) &&
+                      a.observers_lost >= thresholds.min_observer_nodes;
   if (quorum) {
     std::vector<std::string> still_reaching;
     for (const auto& [observer_region, tally] : by_region) {
@@ -191,23 +194,25 @@ Assessment AssessProbes(const VerdictEngineConfig& config, const VerdictEvidence
   if (a.observers_lost > 0) {
     a.state = v1::REGION_STATE_DEGRADED;
     a.observers_agreeing = a.observers_lost;
-    a.reason = lost_phrase + " (no quorum: need more than " + Percent(config.quorum_fraction) +
-               " and at least " + std::to_string(config.min_observer_nodes) + ")" + isolated_note;
+    a.reason = lost_phrase + " (no quorum: need more than " + Percent(thresholds.quorum_fraction) +
+               " and at least " + std::to_string(thresholds.min_observer_nodes) + ")" + isolated_note;
     return a;
   }
-  if (a.loss >= config.degraded_loss) {
+  // No healthy observer lost the region: the thresholds on the loss merged over them (never
+  // UNREACHABLE here: each of them had less loss than that), then on the RTT into the region.
+  if (ClassifyObservation(thresholds, a.loss) != v1::REGION_STATE_HEALTHY) {
     a.state = v1::REGION_STATE_DEGRADED;
     a.observers_agreeing = over_loss_threshold;
     a.reason = region + " degraded: probe loss " + Percent(a.loss) + " (threshold " +
-               Percent(config.degraded_loss) + ") seen by " + std::to_string(a.healthy_observers) +
+               Percent(thresholds.degraded_loss) + ") seen by " + std::to_string(a.healthy_observers) +
                " observers";
     return a;
   }
-  if (config.degraded_rtt_p99 > nanoseconds::zero() && a.p99 && *a.p99 > config.degraded_rtt_p99) {
+  if (ClassifyObservation(thresholds, a.loss, a.p99) != v1::REGION_STATE_HEALTHY) {
     a.state = v1::REGION_STATE_DEGRADED;
     a.observers_agreeing = a.healthy_observers;
     a.reason = region + " degraded: RTT p99 " + Millis(*a.p99) + " (threshold " +
-               Millis(config.degraded_rtt_p99) + ")";
+               Millis(thresholds.degraded_rtt_p99) + ")";
     return a;
   }
   a.state = v1::REGION_STATE_HEALTHY;
@@ -222,7 +227,7 @@ Assessment AssessProbes(const VerdictEngineConfig& config, const VerdictEvidence
 // are expected, and an operator wants to know.
 Assessment Assess(const VerdictEngineConfig& config, const VerdictEvidence& evidence,
                   const std::string& region) {
-  Assessment a = AssessProbes(config, evidence, region);
+  Assessment a = AssessProbes(config.thresholds, evidence, region);
   if (a.agents.not_reporting > 0 && a.reason.find("agents not reporting") == std::string::npos) {
     a.agents_note = "; " + std::to_string(a.agents.not_reporting) + "/" +
                     std::to_string(a.agents.reporting + a.agents.not_reporting) + " agents of " + region +
@@ -282,8 +287,7 @@ VerdictEvaluation VerdictEngine::Evaluate(const VerdictEvidence& evidence, WallC
   std::map<std::string, std::vector<const ReplicationEvidence*>> replication_to;
   for (const auto& flow : evidence.replication) replication_to[flow.remote_region].push_back(&flow);
   auto at_risk = [&](const ReplicationEvidence& flow) {
-    return flow.staleness >= config_.replication_staleness ||
-           (flow.expected_min_rate_bps > 0 && flow.rate_bps < flow.expected_min_rate_bps);
+    return ReplicationAtRisk(config_.thresholds, flow.staleness, flow.rate_bps, flow.expected_min_rate_bps);
   };
 
   // 1. Assess every region from this snapshot, then apply hysteresis.
@@ -465,9 +469,9 @@ VerdictEvaluation VerdictEngine::Evaluate(const VerdictEvidence& evidence, WallC
   }
   for (const auto& flow : evidence.replication) {
     if (!at_risk(flow)) continue;
-    std::string why = flow.staleness >= config_.replication_staleness
+    std::string why = flow.staleness >= config_.thresholds.replication_staleness
                           ? "stale for " + Seconds(flow.staleness) + " (threshold " +
-                                Seconds(config_.replication_staleness) + ")"
+                                Seconds(config_.thresholds.replication_staleness) + ")"
                           : "at " + std::to_string(flow.rate_bps) + " B/s, below its minimum " +
                                 std::to_string(flow.expected_min_rate_bps) + " B/s";
     reasons.push_back("replication " + flow.name + " " + flow.source_region + " -> " + flow.remote_region +

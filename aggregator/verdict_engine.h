@@ -28,8 +28,9 @@
 #include <vector>
 
 #include "proto_convert.h"
-#include "region_matrix.h"
+#include "region_thresholds.h"
 #include "regionpulse/v1/verdicts.pb.h"
+#include "verdict_evidence.h"
 
 namespace regionpulse {
 
@@ -46,18 +47,8 @@ struct VerdictEngineConfig {
   // A region's state improves (and FAILOVER ends) only after the better state held this long.
   std::chrono::nanoseconds dwell{std::chrono::seconds(300)};
 
-  // Combined probe loss at or above which a region is DEGRADED.
-  double degraded_loss = 0.05;
-  // Kernel RTT p99 above which a region is DEGRADED; 0 disables the latency rule.
-  std::chrono::nanoseconds degraded_rtt_p99{std::chrono::milliseconds(250)};
-  // Loss at or above which one observer counts a region as not reached at all.
-  double unreachable_loss = 0.99;
-  // UNREACHABLE needs strictly more than this fraction of healthy observers ...
-  double quorum_fraction = 0.5;
-  // ... and at least this many distinct observer nodes.
-  uint32_t min_observer_nodes = 2;
-  // A replication flow not progressing for this long (or below its minimum rate) is at risk.
-  std::chrono::nanoseconds replication_staleness{std::chrono::seconds(30)};
+  // When a region counts as DEGRADED or UNREACHABLE, and replication as at risk.
+  RegionThresholds thresholds{};
 };
 
 // One evaluation's result.

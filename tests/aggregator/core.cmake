@@ -5,7 +5,9 @@ add_executable(aggregator_core_tests
   core_pipeline_test.cc
   core_probe_planner_test.cc
   core_region_matrix_test.cc
-  core_verdict_engine_test.cc)
+  core_verdict_engine_test.cc
+  region_thresholds_test.cc
+  slot_ring_test.cc)
 target_link_libraries(aggregator_core_tests PRIVATE regionpulse_aggregator_core GTest::gtest_main GTest::gmock)
 target_compile_options(aggregator_core_tests PRIVATE ${REGIONPULSE_WARNINGS})
 gtest_discover_tests(aggregator_core_tests DISCOVERY_TIMEOUT 30)

@@ -13,6 +13,7 @@
 #include "probe_planner.h"
 #include "region_matrix.h"
 #include "verdict_engine.h"
+#include "verdict_evidence.h"
 
 namespace regionpulse {
 namespace {
@@ -66,7 +67,8 @@ class Pipeline {
       EXPECT_EQ(result.status, AcceptStatus::kAccepted) << result.reason;
       if (result.stored_now()) matrix_.Add(result.agent, report, now);
     }
-    return engine_.Evaluate(matrix_.Evidence(registry_.Presence(now), kRegions, now), now).verdict;
+    return engine_.Evaluate(BuildVerdictEvidence(matrix_, registry_.Presence(now), kRegions, now), now)
+        .verdict;
   }
 
  private:

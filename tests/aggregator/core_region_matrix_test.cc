@@ -1,6 +1,7 @@
 // RegionMatrix: merging, true percentiles, per-direction loss, filters, eviction, bounds, and
 // the evidence the verdict reads.
 #include "region_matrix.h"
+#include "verdict_evidence.h"
 
 #include <chrono>
 
@@ -247,7 +248,7 @@ TEST(RegionMatrixTest, EvidenceCoversOnlyTheEvidenceWindow) {
       {"us-1", "us-east-1", "us-east-1a", {}, true, kT0 + 40s},
       {"eu-1", "eu-west-1", "eu-west-1a", {}, false, kT0 + 20s},
   };
-  const auto evidence = matrix.Evidence(agents, {"sa-east-1"}, kT0 + 40s);
+  const auto evidence = BuildVerdictEvidence(matrix, agents, {"sa-east-1"}, kT0 + 40s);
   EXPECT_THAT(evidence.regions,
               ::testing::ElementsAre("ap-southeast-1", "eu-west-1", "sa-east-1", "us-east-1"));
   ASSERT_EQ(evidence.observers.size(), 1u);
@@ -290,14 +291,14 @@ TEST(RegionMatrixTest, EvidenceCarriesPassiveSignalsAndReplicationStaleness) {
       {"eu-1", "eu-west-1", "", {}, true, kT0 + 20s},
       {"us-1", "us-east-1", "", {}, false, kT0 + 5s},
   };
-  const auto evidence = matrix.Evidence(agents, {}, kT0 + 10s);
+  const auto evidence = BuildVerdictEvidence(matrix, agents, {}, kT0 + 10s);
   ASSERT_TRUE(evidence.passive.count("us-east-1"));
   EXPECT_EQ(evidence.passive.at("us-east-1").nodes_receiving, 1u);
   EXPECT_EQ(evidence.passive.at("us-east-1").rx_packets, 2500u);
   EXPECT_EQ(evidence.passive.at("us-east-1").flows_progressing, 1u);
   EXPECT_TRUE(evidence.passive.at("us-east-1").Alive());
 
-  const auto later = matrix.Evidence(agents, {}, kT0 + 20s);
+  const auto later = BuildVerdictEvidence(matrix, agents, {}, kT0 + 20s);
   EXPECT_FALSE(later.passive.count("us-east-1") && later.passive.at("us-east-1").Alive());
   ASSERT_EQ(later.replication.size(), 2u);
   const auto& to_eu =

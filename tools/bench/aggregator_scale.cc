@@ -22,6 +22,7 @@
 #include "agent_registry.h"
 #include "region_matrix.h"
 #include "verdict_engine.h"
+#include "verdict_evidence.h"
 
 namespace regionpulse {
 namespace {
@@ -173,7 +174,7 @@ struct Fleet {
     const auto started = Steady::now();
     for (const std::string& node : registry.Expire(now)) matrix.Forget(node);
     const std::vector<AgentPresence> presence = registry.Presence(now);
-    const VerdictEvidence evidence = matrix.Evidence(presence, region_names, now);
+    const VerdictEvidence evidence = BuildVerdictEvidence(matrix, presence, region_names, now);
     const auto evidence_done = Steady::now();
     VerdictEvaluation evaluation = engine.Evaluate(evidence, now);
     const auto evaluated = Steady::now();

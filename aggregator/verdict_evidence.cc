@@ -1,0 +1,172 @@
+// Reading the verdict's evidence from the region matrix's rings and the registry's presence.
+#include "verdict_evidence.h"
+
+#include <limits>
+#include <set>
+#include <stdexcept>
+#include <tuple>
+#include <unordered_set>
+
+#include "agent_registry.h"
+#include "region_matrix.h"
+#include "region_matrix_state.h"
+
+namespace regionpulse {
+
+const ProbeCounts& RegionProbes::at(const std::string& region) const {
+  const auto it = find(region);
+  if (it == end()) throw std::out_of_range("no probes to region " + region);
+  return it->second;
+}
+
+VerdictEvidence BuildVerdictEvidence(const RegionMatrix& matrix, const std::vector<AgentPresence>& agents,
+                                     const std::vector<std::string>& known_regions,
+                                     WallClock::time_point now) {
+  const RegionMatrixState& s = matrix.state();
+  const RegionMatrixConfig& config = matrix.config();
+  VerdictEvidence evidence;
+  const int64_t fine_from = EpochOf(now - config.evidence_window, std::chrono::seconds(1));
+  const int64_t coarse_from = EpochOf(now - config.evidence_window, config.slot);
+
+  std::set<std::string> regions(known_regions.begin(), known_regions.end());
+  std::unordered_set<std::string> not_reporting;
+  for (const auto& agent : agents) {
+    regions.insert(agent.region);
+    RegionAgents& count = evidence.agents[agent.region];
+    (agent.reporting ? count.reporting : count.not_reporting) += 1;
+    if (!agent.reporting) not_reporting.insert(agent.node);
+  }
+
+  // Observers, and traffic received from each region by nodes outside it. At 10,000 agents
+  // there are ~40,000 observer entries: work on interned ids in flat vectors, and build each
+  // ObserverView once, in its final (node name) place, rather than through maps and a sort of
+  // the views themselves (that was most of an evaluation tick).
+  constexpr uint32_t kNoObserver = std::numeric_limits<uint32_t>::max();
+  struct Probed {
+    uint32_t node;
+    uint32_t target_region;
+    ProbeCounts counts;
+  };
+  std::vector<Probed> probed;
+  probed.reserve(s.observer_regions.size());
+  std::vector<uint32_t> observer_of(s.names.size(), kNoObserver);  // node id -> observer position
+  std::vector<uint32_t> observer_nodes;
+  std::vector<uint32_t> observer_region;  // by node id, valid where observer_of is set
+  observer_region.resize(s.names.size());
+  std::map<uint32_t, PassiveSignals> passive;  // by region id
+  std::set<uint32_t> observed_regions;
+  for (size_t number = 0; number < s.observer_regions.size(); ++number) {
+    const RegionMatrixState::ObserverRegion& observed = s.observer_regions[number];
+    ObserverSlot total;
+    bool any = false;
+    s.observer_rings.ForEachSince(number, fine_from, [&](const ObserverSlot& slot) {
+      any = true;
+      total.sent += slot.sent;
+      total.forward += slot.forward;
+      total.reverse += slot.reverse;
+      total.rx_packets += slot.rx_packets;
+    });
+    if (!any) continue;
+    if (total.rx_packets > 0 && observed.node_region != observed.target_region) {
+      PassiveSignals& signals = passive[observed.target_region];
+      ++signals.nodes_receiving;
+      signals.rx_packets += total.rx_packets;
+    }
+    if (total.sent == 0) continue;
+    if (observer_of[observed.node] == kNoObserver) {
+      // An observer's region is that of the first of its entries met, as a node has one.
+      observer_of[observed.node] = 0;
+      observer_region[observed.node] = observed.node_region;
+      observer_nodes.push_back(observed.node);
+      observed_regions.insert(observed.node_region);
+    }
+    probed.push_back({observed.node, observed.target_region, {total.sent, total.forward, total.reverse}});
+    observed_regions.insert(observed.target_region);
+  }
+  for (const auto& [region, signals] : passive) evidence.passive[s.Name(region)] = signals;
+  for (uint32_t region : observed_regions) regions.insert(s.Name(region));
+
+  // Observers sorted by node name (names are unique per id).
+  const std::vector<uint32_t>& ranks = s.NameRanks();
+  std::sort(observer_nodes.begin(), observer_nodes.end(),
+            [&](uint32_t a, uint32_t b) { return ranks[a] < ranks[b]; });
+  evidence.observers.resize(observer_nodes.size());
+  for (size_t i = 0; i < observer_nodes.size(); ++i) {
+    const uint32_t node = observer_nodes[i];
+    observer_of[node] = static_cast<uint32_t>(i);
+    evidence.observers[i].node = s.Name(node);
+    evidence.observers[i].region = s.Name(observer_region[node]);
+  }
+  // Entries grouped by observer, each group in target name order: every to_region is then
+  // built by appending at its end.
+  std::vector<size_t> group_start(observer_nodes.size() + 1, 0);
+  for (const Probed& entry : probed) ++group_start[observer_of[entry.node] + 1];
+  for (size_t i = 1; i < group_start.size(); ++i) group_start[i] += group_start[i - 1];
+  std::vector<const Probed*> grouped(probed.size());
+  std::vector<size_t> next(group_start.begin(), group_start.end() - 1);
+  for (const Probed& entry : probed) grouped[next[observer_of[entry.node]]++] = &entry;
+  for (size_t i = 0; i < observer_nodes.size(); ++i) {
+    const auto first = grouped.begin() + static_cast<ptrdiff_t>(group_start[i]);
+    const auto last = grouped.begin() + static_cast<ptrdiff_t>(group_start[i + 1]);
+    std::sort(first, last, [&](const Probed* a, const Probed* b) {
+      return ranks[a->target_region] < ranks[b->target_region];
+    });
+    RegionProbes& to_region = evidence.observers[i].to_region;
+    to_region.reserve(static_cast<size_t>(last - first));
+    for (auto it = first; it != last; ++it) {
+      const Probed& entry = **it;
+      ProbeCounts& counts = to_region[s.Name(entry.target_region)];
+      counts.sent += entry.counts.sent;
+      counts.received_forward += entry.counts.received_forward;
+      counts.received_reverse += entry.counts.received_reverse;
+    }
+  }
+
+  // RTT into each region from elsewhere, merged over observers (never percentiles of percentiles).
+  std::map<uint32_t, DenseHistogram> into;
+  for (const auto& [key, pair] : s.pairs) {
+    if (key.first == key.second) continue;
+    pair.ring.ForEachSince(coarse_from,
+                           [&](const PairSlot& slot) { slot.kernel.MergeInto(&into[key.second]); });
+  }
+  for (const auto& [region, dense] : into) {
+    const LatencyHistogram merged = dense.ToSparse();
+    if (merged.Empty()) continue;
+    evidence.latency_into[s.Name(region)] = {PercentileOf(merged, 0.50), PercentileOf(merged, 0.99)};
+  }
+
+  // Replication: per (name, source region, remote region), merged over nodes.
+  const int64_t window_from = EpochOf(now - config.window, config.slot);
+  std::map<std::tuple<std::string, std::string, std::string>, ReplicationEvidence> replication;
+  for (const auto& [key, flow] : s.flows) {
+    if (!flow.ring.HasDataSince(window_from)) continue;
+    const std::string& source_region = s.Name(flow.node_region);
+    const std::string& remote = s.Name(flow.remote_region);
+    ReplicationEvidence& r = replication[{flow.name, source_region, remote}];
+    r.name = flow.name;
+    r.source_region = source_region;
+    r.remote_region = remote;
+    ++r.nodes;
+    // A node that stopped reporting says nothing about progress since its last report: the
+    // replica may be stale by that much more.
+    std::chrono::nanoseconds staleness = flow.last_progress_age;
+    if (not_reporting.count(s.Name(flow.node))) {
+      staleness += std::max(std::chrono::nanoseconds::zero(), now - flow.last_window_end);
+    }
+    r.staleness = std::max(r.staleness, staleness);
+    FlowTotals totals;
+    flow.ring.ForEachSince(window_from, [&](const FlowSlot& slot) { totals.Add(slot); });
+    r.rate_bps += totals.RateBps();
+    r.expected_min_rate_bps = std::max(r.expected_min_rate_bps, flow.expected_min_rate_bps);
+    if (flow.last_acked && *flow.last_acked >= now - config.evidence_window &&
+        flow.node_region != flow.remote_region) {
+      ++evidence.passive[remote].flows_progressing;
+    }
+  }
+  for (auto& [key, r] : replication) evidence.replication.push_back(std::move(r));
+
+  evidence.regions.assign(regions.begin(), regions.end());
+  return evidence;
+}
+
+}  // namespace regionpulse
