@@ -1,7 +1,7 @@
 // Agent: the daemon's wiring (see agent.h).
 #include "agent/agent.h"
 
-#include "component_logger.h"
+#include "common/component_logger.h"
 
 #include <fmt/format.h>
 #include <google/protobuf/util/json_util.h>
@@ -15,8 +15,8 @@
 #include <random>
 
 #include "agent/bpf_datapath.h"
-#include "proto_convert.h"
-#include "report_validation.h"
+#include "common/proto_convert.h"
+#include "common/report_validation.h"
 
 namespace regionpulse {
 namespace {

@@ -1,6 +1,6 @@
 // Agent configuration: YAML file + environment + flags, read with the shared reader
 // (common/config_reader.h), one function per section, every problem named.
-#include "agent_config.h"
+#include "agent/agent_config.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,11 +14,11 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "agent/probe_codec.h"
+#include "bpf/regionpulse_shared.h"
 #include "common/command_line.h"
 #include "common/config_reader.h"
 #include "common/config_text.h"
-#include "probe_codec.h"
-#include "regionpulse_shared.h"
 
 extern char** environ;
 

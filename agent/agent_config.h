@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "agent/kernel_datapath.h"
+#include "common/logging.h"
 #include "common/region_list.h"
-#include "kernel_datapath.h"
-#include "logging.h"
-#include "result.h"
+#include "common/result.h"
 
 namespace regionpulse {
 

@@ -11,8 +11,8 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
-#include "latency_histogram.h"
-#include "proto_convert.h"
+#include "common/latency_histogram.h"
+#include "common/proto_convert.h"
 
 namespace regionpulse {
 namespace {

@@ -7,7 +7,7 @@
 #include <cstring>
 #include <set>
 
-#include "regionpulse_shared.h"
+#include "bpf/regionpulse_shared.h"
 
 namespace regionpulse {
 

@@ -1,5 +1,5 @@
 // STAMP packet layouts (RFC 8762 figures 3-6, RFC 8972 sections 3-4) and their HMAC.
-#include "probe_codec.h"
+#include "agent/probe_codec.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "regionpulse_shared.h"
+#include "bpf/regionpulse_shared.h"
 
 namespace regionpulse {
 namespace {

@@ -8,8 +8,8 @@
 #include <optional>
 #include <string>
 
-#include "clocks.h"
-#include "probe_codec.h"
+#include "agent/probe_codec.h"
+#include "common/clocks.h"
 
 namespace regionpulse {
 

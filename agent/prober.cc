@@ -1,8 +1,8 @@
 // STAMP Session-Sender on Boost.Asio: jittered per-target timers, two shared sockets (IPv4,
 // IPv6), replies matched by (peer address, port, SSID) and handed to the event sink.
-#include "prober.h"
+#include "agent/prober.h"
 
-#include "component_logger.h"
+#include "common/component_logger.h"
 
 #include <atomic>
 #include <map>
@@ -15,7 +15,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "proto_convert.h"
+#include "common/proto_convert.h"
 
 namespace regionpulse {
 

@@ -1,8 +1,8 @@
 // STAMP Session-Reflector on Boost.Asio: readiness from Asio, datagrams through recvmsg so
 // the kernel receive time (SO_TIMESTAMPNS) and the IP TTL / hop limit come with each packet.
-#include "reflector.h"
+#include "agent/reflector.h"
 
-#include "component_logger.h"
+#include "common/component_logger.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>

@@ -16,9 +16,9 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "clocks.h"
-#include "probe_codec.h"
-#include "result.h"
+#include "agent/probe_codec.h"
+#include "common/clocks.h"
+#include "common/result.h"
 
 namespace regionpulse {
 

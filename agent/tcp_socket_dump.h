@@ -17,7 +17,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "result.h"
+#include "common/result.h"
 
 namespace regionpulse {
 

@@ -1,11 +1,11 @@
 // Window folding: probe bookkeeping per session, settlement per window, counter deltas.
-#include "window_folder.h"
+#include "agent/window_folder.h"
 
 #include <algorithm>
 #include <cmath>
 #include <utility>
 
-#include "proto_convert.h"
+#include "common/proto_convert.h"
 
 namespace regionpulse {
 namespace {

@@ -37,11 +37,11 @@
 #include <string>
 #include <vector>
 
-#include "clocks.h"
-#include "kernel_datapath.h"
-#include "latency_histogram.h"
-#include "probe_codec.h"
-#include "probe_events.h"
+#include "agent/kernel_datapath.h"
+#include "agent/probe_codec.h"
+#include "agent/probe_events.h"
+#include "common/clocks.h"
+#include "common/latency_histogram.h"
 #include "regionpulse/v1/ingest.pb.h"
 
 namespace regionpulse {

@@ -1,9 +1,9 @@
 // The aggregator's wiring: configuration into the core, the evaluation tick, servers, metrics.
-#include "aggregator.h"
+#include "aggregator/aggregator.h"
 
-#include "component_logger.h"
-#include "grpc_callback_queue.h"
-#include "verdict_evidence.h"
+#include "aggregator/verdict_evidence.h"
+#include "common/component_logger.h"
+#include "common/grpc_callback_queue.h"
 
 #include <fstream>
 #include <sstream>

@@ -16,18 +16,18 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "agent_registry.h"
-#include "aggregator_config.h"
-#include "clocks.h"
-#include "ingest_service.h"
-#include "probe_planner.h"
-#include "query_service.h"
-#include "region_matrix.h"
-#include "result.h"
-#include "status_server.h"
-#include "verdict_engine.h"
-#include "verdict_history.h"
-#include "verdict_service.h"
+#include "aggregator/agent_registry.h"
+#include "aggregator/aggregator_config.h"
+#include "aggregator/ingest_service.h"
+#include "aggregator/probe_planner.h"
+#include "aggregator/query_service.h"
+#include "aggregator/region_matrix.h"
+#include "aggregator/verdict_engine.h"
+#include "aggregator/verdict_history.h"
+#include "aggregator/verdict_service.h"
+#include "common/clocks.h"
+#include "common/result.h"
+#include "common/status_server.h"
 
 namespace prometheus {
 class Registry;

@@ -1,6 +1,6 @@
 // Parsing and checking of the aggregator's YAML configuration (with the shared reader,
 // common/config_reader.h, one function per section) and of its command line.
-#include "aggregator_config.h"
+#include "aggregator/aggregator_config.h"
 
 #include <cerrno>
 #include <fstream>

@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "aggregator/region_thresholds.h"
 #include "common/region_list.h"
-#include "region_thresholds.h"
-#include "result.h"
+#include "common/result.h"
 
 namespace regionpulse {
 

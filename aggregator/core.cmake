@@ -6,6 +6,6 @@ add_library(regionpulse_aggregator_core STATIC
   region_matrix.cc
   verdict_engine.cc
   verdict_evidence.cc)
-target_include_directories(regionpulse_aggregator_core PUBLIC "${CMAKE_CURRENT_SOURCE_DIR}")
+target_include_directories(regionpulse_aggregator_core PUBLIC "${PROJECT_SOURCE_DIR}")
 target_link_libraries(regionpulse_aggregator_core PUBLIC regionpulse_common regionpulse_proto)
 target_compile_options(regionpulse_aggregator_core PRIVATE ${REGIONPULSE_WARNINGS})

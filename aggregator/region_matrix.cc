@@ -1,8 +1,8 @@
 // Filing reports into the matrix's per-path, per-observer, per-region-pair and per-flow slot
 // rings; the queries over them; eviction.
-#include "region_matrix.h"
+#include "aggregator/region_matrix.h"
 
-#include "region_matrix_state.h"
+#include "aggregator/region_matrix_state.h"
 
 #include <algorithm>
 #include <set>

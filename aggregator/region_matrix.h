@@ -11,9 +11,9 @@
 #include <memory>
 #include <string>
 
-#include "agent_registry.h"
-#include "proto_convert.h"
-#include "region_thresholds.h"
+#include "aggregator/agent_registry.h"
+#include "aggregator/region_thresholds.h"
+#include "common/proto_convert.h"
 #include "regionpulse/v1/ingest.pb.h"
 #include "regionpulse/v1/query.pb.h"
 

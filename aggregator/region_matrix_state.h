@@ -15,10 +15,10 @@
 #include <utility>
 #include <vector>
 
-#include "dense_histogram.h"
-#include "latency_histogram.h"
-#include "proto_convert.h"
-#include "slot_ring.h"
+#include "aggregator/slot_ring.h"
+#include "common/dense_histogram.h"
+#include "common/latency_histogram.h"
+#include "common/proto_convert.h"
 
 namespace regionpulse {
 

@@ -9,7 +9,7 @@ add_library(regionpulse_aggregator STATIC
   query_service.cc
   verdict_history.cc
   verdict_service.cc)
-target_include_directories(regionpulse_aggregator PUBLIC "${CMAKE_CURRENT_SOURCE_DIR}")
+target_include_directories(regionpulse_aggregator PUBLIC "${PROJECT_SOURCE_DIR}")
 target_link_libraries(regionpulse_aggregator
   PUBLIC regionpulse_aggregator_core regionpulse_common regionpulse_proto gRPC::grpc++ spdlog::spdlog
          prometheus-cpp::core

@@ -1,6 +1,6 @@
 // The verdict rules: per-region assessment from one evidence snapshot, then hysteresis over
 // time, then the action for the active region.
-#include "verdict_engine.h"
+#include "aggregator/verdict_engine.h"
 
 #include <algorithm>
 #include <cmath>

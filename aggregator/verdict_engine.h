@@ -27,10 +27,10 @@
 #include <string>
 #include <vector>
 
-#include "proto_convert.h"
-#include "region_thresholds.h"
+#include "aggregator/region_thresholds.h"
+#include "aggregator/verdict_evidence.h"
+#include "common/proto_convert.h"
 #include "regionpulse/v1/verdicts.pb.h"
-#include "verdict_evidence.h"
 
 namespace regionpulse {
 

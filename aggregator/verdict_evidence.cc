@@ -1,5 +1,5 @@
 // Reading the verdict's evidence from the region matrix's rings and the registry's presence.
-#include "verdict_evidence.h"
+#include "aggregator/verdict_evidence.h"
 
 #include <limits>
 #include <set>
@@ -7,9 +7,9 @@
 #include <tuple>
 #include <unordered_set>
 
-#include "agent_registry.h"
-#include "region_matrix.h"
-#include "region_matrix_state.h"
+#include "aggregator/agent_registry.h"
+#include "aggregator/region_matrix.h"
+#include "aggregator/region_matrix_state.h"
 
 namespace regionpulse {
 

@@ -12,8 +12,8 @@
 #include <utility>
 #include <vector>
 
-#include "proto_convert.h"
-#include "region_thresholds.h"
+#include "aggregator/region_thresholds.h"
+#include "common/proto_convert.h"
 
 namespace regionpulse {
 

@@ -1,7 +1,7 @@
 // The verdict history log: append with fdatasync, rotation by size, torn-tail recovery.
-#include "verdict_history.h"
+#include "aggregator/verdict_history.h"
 
-#include "component_logger.h"
+#include "common/component_logger.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -13,11 +13,11 @@
 #include <string>
 #include <vector>
 
-#include "aggregator_config.h"
-#include "clocks.h"
-#include "proto_convert.h"
+#include "aggregator/aggregator_config.h"
+#include "common/clocks.h"
+#include "common/proto_convert.h"
+#include "common/result.h"
 #include "regionpulse/v1/query.pb.h"
-#include "result.h"
 
 namespace regionpulse {
 

@@ -1,5 +1,5 @@
 // Merging into and out of the dense bucket array.
-#include "dense_histogram.h"
+#include "common/dense_histogram.h"
 
 #include <algorithm>
 

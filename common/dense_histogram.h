@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "latency_histogram.h"
+#include "common/latency_histogram.h"
 #include "regionpulse/v1/common.pb.h"
 
 namespace regionpulse {

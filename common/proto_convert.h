@@ -8,11 +8,11 @@
 #include <google/protobuf/duration.pb.h>
 #include <google/protobuf/timestamp.pb.h>
 
-#include "clocks.h"
-#include "latency_histogram.h"
+#include "common/clocks.h"
+#include "common/latency_histogram.h"
+#include "common/result.h"
 #include "regionpulse/v1/common.pb.h"
 #include "regionpulse/v1/verdicts.pb.h"
-#include "result.h"
 
 namespace regionpulse {
 

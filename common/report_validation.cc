@@ -1,11 +1,11 @@
 // Stateless HealthReport checks.
-#include "report_validation.h"
+#include "common/report_validation.h"
 
 #include <cmath>
 
 #include <google/protobuf/util/time_util.h>
 
-#include "proto_convert.h"
+#include "common/proto_convert.h"
 
 namespace regionpulse {
 namespace {

@@ -7,8 +7,8 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
-#include "latency_histogram.h"
-#include "proto_convert.h"
+#include "common/latency_histogram.h"
+#include "common/proto_convert.h"
 
 namespace regionpulse {
 namespace {

@@ -16,9 +16,9 @@
 #include <stdexcept>
 #include <thread>
 
-#include "daemon_test_support.h"
-#include "ingest_stand_in.h"
-#include "poll_until.h"
+#include "tests/agent/daemon_test_support.h"
+#include "tests/support/ingest_stand_in.h"
+#include "tests/support/poll_until.h"
 
 namespace regionpulse {
 namespace {

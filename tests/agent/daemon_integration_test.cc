@@ -22,13 +22,13 @@
 #include <sstream>
 #include <thread>
 
-#include "agent_process.h"
-#include "ingest_stand_in.h"
-#include "latency_histogram.h"
-#include "poll_until.h"
-#include "proto_convert.h"
-#include "test_network.h"
-#include "wireguard_link.h"
+#include "common/latency_histogram.h"
+#include "common/proto_convert.h"
+#include "tests/support/agent_process.h"
+#include "tests/support/ingest_stand_in.h"
+#include "tests/support/poll_until.h"
+#include "tests/support/test_network.h"
+#include "tests/support/wireguard_link.h"
 
 namespace regionpulse {
 namespace {

@@ -21,13 +21,13 @@
 #include <thread>
 #include <vector>
 
-#include "../aggregator/service_test_support.h"
 #include "agent/aggregator_stream.h"
-#include "agent_process.h"
-#include "component_logger.h"
-#include "daemon_test_support.h"
-#include "daemon_tls_certificates.h"
-#include "poll_until.h"
+#include "common/component_logger.h"
+#include "tests/agent/daemon_test_support.h"
+#include "tests/agent/daemon_tls_certificates.h"
+#include "tests/aggregator/service_test_support.h"
+#include "tests/support/agent_process.h"
+#include "tests/support/poll_until.h"
 
 namespace regionpulse {
 namespace {

@@ -8,10 +8,10 @@
 
 #include "agent/bpf_datapath.h"
 #include "agent/tcx_uapi.h"
+#include "bpf/regionpulse_shared.h"
 #include "cilium_standin.skel.h"
-#include "datapath_test_support.h"
-#include "regionpulse_shared.h"
-#include "test_network.h"
+#include "tests/agent/datapath_test_support.h"
+#include "tests/support/test_network.h"
 
 namespace regionpulse {
 namespace {

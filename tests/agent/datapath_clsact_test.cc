@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "agent/bpf_datapath.h"
-#include "datapath_test_support.h"
-#include "test_network.h"
+#include "tests/agent/datapath_test_support.h"
+#include "tests/support/test_network.h"
 
 namespace regionpulse {
 namespace {

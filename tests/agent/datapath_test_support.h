@@ -20,8 +20,8 @@
 #include <thread>
 #include <vector>
 
-#include "poll_until.h"
-#include "test_network.h"
+#include "tests/support/poll_until.h"
+#include "tests/support/test_network.h"
 
 namespace regionpulse::dptest {
 

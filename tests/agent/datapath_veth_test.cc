@@ -19,8 +19,8 @@
 
 #include "agent/bpf_datapath.h"
 #include "agent/tcp_socket_dump.h"
-#include "datapath_test_support.h"
-#include "test_network.h"
+#include "tests/agent/datapath_test_support.h"
+#include "tests/support/test_network.h"
 
 namespace regionpulse {
 namespace {

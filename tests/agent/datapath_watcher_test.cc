@@ -9,8 +9,8 @@
 #include <mutex>
 
 #include "agent/interface_watcher.h"
-#include "datapath_test_support.h"
-#include "test_network.h"
+#include "tests/agent/datapath_test_support.h"
+#include "tests/support/test_network.h"
 
 namespace regionpulse {
 namespace {

@@ -16,8 +16,8 @@
 
 #include "agent/bpf_datapath.h"
 #include "agent/tcx_uapi.h"
-#include "datapath_test_support.h"
-#include "test_network.h"
+#include "tests/agent/datapath_test_support.h"
+#include "tests/support/test_network.h"
 
 namespace regionpulse {
 namespace {

@@ -4,9 +4,9 @@
 #include <gtest/gtest.h>
 
 #include "agent/bpf_datapath.h"
-#include "datapath_test_support.h"
-#include "test_network.h"
-#include "wireguard_link.h"
+#include "tests/agent/datapath_test_support.h"
+#include "tests/support/test_network.h"
+#include "tests/support/wireguard_link.h"
 
 namespace regionpulse {
 namespace {

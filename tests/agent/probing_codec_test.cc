@@ -5,8 +5,8 @@
 #include <chrono>
 #include <vector>
 
-#include "probe_codec.h"
-#include "regionpulse_shared.h"
+#include "agent/probe_codec.h"
+#include "bpf/regionpulse_shared.h"
 
 namespace regionpulse {
 namespace {

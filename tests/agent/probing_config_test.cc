@@ -8,8 +8,8 @@
 #include <fstream>
 #include <iterator>
 
-#include "agent_config.h"
-#include "regionpulse_shared.h"
+#include "agent/agent_config.h"
+#include "bpf/regionpulse_shared.h"
 
 namespace regionpulse {
 namespace {

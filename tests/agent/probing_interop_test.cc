@@ -9,10 +9,10 @@
 #include <cstdio>
 #include <thread>
 
-#include "prober.h"
-#include "probing_test_sink.h"
-#include "reflector.h"
-#include "report_validation.h"
+#include "agent/prober.h"
+#include "agent/reflector.h"
+#include "common/report_validation.h"
+#include "tests/agent/probing_test_sink.h"
 
 namespace regionpulse {
 namespace {

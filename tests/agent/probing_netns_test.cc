@@ -13,11 +13,11 @@
 #include <set>
 #include <thread>
 
-#include "prober.h"
-#include "probing_test_sink.h"
-#include "reflector.h"
-#include "report_validation.h"
-#include "test_network.h"
+#include "agent/prober.h"
+#include "agent/reflector.h"
+#include "common/report_validation.h"
+#include "tests/agent/probing_test_sink.h"
+#include "tests/support/test_network.h"
 
 namespace regionpulse {
 namespace {

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "probe_events.h"
-#include "window_folder.h"
+#include "agent/probe_events.h"
+#include "agent/window_folder.h"
 
 namespace regionpulse::testing {
 

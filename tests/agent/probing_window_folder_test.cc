@@ -2,8 +2,8 @@
 // duplicates, jitter, kernel RTT checks, traffic deltas and replication-flow staleness.
 #include <gtest/gtest.h>
 
-#include "report_validation.h"
-#include "window_folder.h"
+#include "agent/window_folder.h"
+#include "common/report_validation.h"
 
 namespace regionpulse {
 namespace {

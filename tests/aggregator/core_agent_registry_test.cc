@@ -1,5 +1,5 @@
 // AgentRegistry: Hello, the stateful report checks, and "not reporting" as evidence.
-#include "agent_registry.h"
+#include "aggregator/agent_registry.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

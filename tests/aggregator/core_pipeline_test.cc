@@ -9,11 +9,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "agent_registry.h"
-#include "probe_planner.h"
-#include "region_matrix.h"
-#include "verdict_engine.h"
-#include "verdict_evidence.h"
+#include "aggregator/agent_registry.h"
+#include "aggregator/probe_planner.h"
+#include "aggregator/region_matrix.h"
+#include "aggregator/verdict_engine.h"
+#include "aggregator/verdict_evidence.h"
 
 namespace regionpulse {
 namespace {

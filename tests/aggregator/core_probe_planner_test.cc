@@ -1,6 +1,6 @@
 // ProbePlanner: k targets per region, every node probed by about k nodes of each region,
 // rotation, determinism, plan versions, and O(n*k) growth.
-#include "probe_planner.h"
+#include "aggregator/probe_planner.h"
 
 #include <cmath>
 #include <map>

@@ -1,7 +1,7 @@
 // RegionMatrix: merging, true percentiles, per-direction loss, filters, eviction, bounds, and
 // the evidence the verdict reads.
-#include "region_matrix.h"
-#include "verdict_evidence.h"
+#include "aggregator/region_matrix.h"
+#include "aggregator/verdict_evidence.h"
 
 #include <chrono>
 

@@ -1,7 +1,7 @@
 // VerdictEngine as a table of scenarios over simulated time: a small world of three regions
 // (four nodes each) whose links, nodes and agents break on a timeline; the engine is
 // evaluated every simulated second and its actions checked at given times.
-#include "verdict_engine.h"
+#include "aggregator/verdict_engine.h"
 
 #include <functional>
 #include <map>

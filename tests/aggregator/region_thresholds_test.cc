@@ -1,6 +1,6 @@
 // The region thresholds: one classifier of a loss/RTT observation and one "at risk" rule for
 // replication, used by the matrix's cells and the verdict alike.
-#include "region_thresholds.h"
+#include "aggregator/region_thresholds.h"
 
 #include <gtest/gtest.h>
 

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <iterator>
 
-#include "aggregator_config.h"
+#include "aggregator/aggregator_config.h"
 
 namespace regionpulse {
 namespace {

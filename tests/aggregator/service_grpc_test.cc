@@ -15,7 +15,7 @@
 #include <map>
 #include <set>
 
-#include "service_test_support.h"
+#include "tests/aggregator/service_test_support.h"
 
 namespace regionpulse::testing {
 namespace {

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "verdict_history.h"
+#include "aggregator/verdict_history.h"
 
 namespace regionpulse {
 namespace {

@@ -13,8 +13,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "poll_until.h"
-#include "service_test_support.h"
+#include "tests/aggregator/service_test_support.h"
+#include "tests/support/poll_until.h"
 
 namespace regionpulse::testing {
 namespace {

@@ -20,9 +20,9 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
-#include "aggregator.h"
-#include "latency_histogram.h"
-#include "proto_convert.h"
+#include "aggregator/aggregator.h"
+#include "common/latency_histogram.h"
+#include "common/proto_convert.h"
 #include "regionpulse/v1/ingest.grpc.pb.h"
 #include "regionpulse/v1/query.grpc.pb.h"
 #include "regionpulse/v1/verdicts.grpc.pb.h"

@@ -1,5 +1,5 @@
 // Slot rings: epochs of time, slots recycled in a circle, older epochs refused.
-#include "slot_ring.h"
+#include "aggregator/slot_ring.h"
 
 #include <gtest/gtest.h>
 

@@ -10,9 +10,9 @@
 #include <cstring>
 
 #include "agent/tcx_uapi.h"
-#include "iface_counter.h"
 #include "iface_counter.skel.h"
-#include "test_network.h"
+#include "tests/bpf/iface_counter.h"
+#include "tests/support/test_network.h"
 
 namespace regionpulse {
 namespace {

@@ -15,8 +15,8 @@
 
 #include <optional>
 
-#include "packet_builder.h"
-#include "regionpulse_shared.h"
+#include "bpf/regionpulse_shared.h"
+#include "tests/bpf/packet_builder.h"
 #include "tunnel_tc.skel.h"
 
 namespace regionpulse {

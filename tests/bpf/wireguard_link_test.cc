@@ -1,10 +1,10 @@
 // The WireGuard test fixture itself: two namespaces joined by a veth underlay and a
 // wireguard-go tunnel named cilium_wg0 on both sides, torn down without leftovers.
-#include "wireguard_link.h"
+#include "tests/support/wireguard_link.h"
 
 #include <gtest/gtest.h>
 
-#include "test_network.h"
+#include "tests/support/test_network.h"
 
 namespace regionpulse::testnet {
 namespace {

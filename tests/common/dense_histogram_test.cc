@@ -1,6 +1,6 @@
 // The dense histogram: the same counts, extremes and percentiles as the sparse one it stands in
 // for, whichever way histograms are merged into it.
-#include "dense_histogram.h"
+#include "common/dense_histogram.h"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <random>
 #include <vector>
 
-#include "proto_convert.h"
+#include "common/proto_convert.h"
 
 namespace regionpulse {
 namespace {

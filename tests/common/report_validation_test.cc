@@ -1,12 +1,12 @@
 // Each kind of inconsistent report is rejected with a reason that names the problem.
-#include "report_validation.h"
+#include "common/report_validation.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <functional>
 
-#include "sample_report.h"
+#include "tests/common/sample_report.h"
 
 namespace regionpulse {
 namespace {

@@ -1,8 +1,8 @@
 // A consistent HealthReport for tests to start from and then break on purpose.
 #pragma once
 
-#include "latency_histogram.h"
-#include "proto_convert.h"
+#include "common/latency_histogram.h"
+#include "common/proto_convert.h"
 #include "regionpulse/v1/ingest.pb.h"
 
 namespace regionpulse {

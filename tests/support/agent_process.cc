@@ -1,5 +1,5 @@
 // AgentProcess and ScratchDirectory (see agent_process.h).
-#include "agent_process.h"
+#include "tests/support/agent_process.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -16,8 +16,8 @@
 
 #include <google/protobuf/util/json_util.h>
 
-#include "poll_until.h"
-#include "test_network.h"
+#include "tests/support/poll_until.h"
+#include "tests/support/test_network.h"
 
 namespace regionpulse::testnet {
 

@@ -1,10 +1,10 @@
 // IngestStandIn: in-process Ingest server for agent tests (see ingest_stand_in.h).
-#include "ingest_stand_in.h"
+#include "tests/support/ingest_stand_in.h"
 
 #include <deque>
 
 #include <stdexcept>
-#include "grpc_callback_queue.h"
+#include "common/grpc_callback_queue.h"
 
 namespace regionpulse::testnet {
 

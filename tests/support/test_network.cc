@@ -1,5 +1,5 @@
 // Namespaces and veth pairs for integration tests, built with iproute2.
-#include "test_network.h"
+#include "tests/support/test_network.h"
 
 #include <fcntl.h>
 #include <sched.h>

@@ -1,5 +1,5 @@
 // wireguard-go tunnels between namespaces, driven with iproute2, wg and nsenter.
-#include "wireguard_link.h"
+#include "tests/support/wireguard_link.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -10,8 +10,8 @@
 #include <stdexcept>
 #include <thread>
 
-#include "poll_until.h"
-#include "test_network.h"
+#include "tests/support/poll_until.h"
+#include "tests/support/test_network.h"
 
 namespace regionpulse::testnet {
 namespace {

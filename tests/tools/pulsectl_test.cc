@@ -7,8 +7,8 @@
 
 #include <sstream>
 
-#include "pulsectl.h"
-#include "service_test_support.h"
+#include "tests/aggregator/service_test_support.h"
+#include "tools/pulsectl/pulsectl.h"
 
 namespace regionpulse::testing {
 namespace {

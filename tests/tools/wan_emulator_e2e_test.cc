@@ -14,9 +14,9 @@
 #include <cstring>
 #include <filesystem>
 
-#include "poll_until.h"
-#include "test_network.h"
-#include "wan_emulator_harness.h"
+#include "tests/support/poll_until.h"
+#include "tests/support/test_network.h"
+#include "tests/tools/wan_emulator_harness.h"
 
 namespace regionpulse::wantest {
 namespace {

@@ -1,5 +1,5 @@
 // The real regionpulse-wan process and UDP endpoints for its end-to-end tests.
-#include "wan_emulator_harness.h"
+#include "tests/tools/wan_emulator_harness.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -19,7 +19,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "poll_until.h"
+#include "tests/support/poll_until.h"
 
 namespace regionpulse::wantest {
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "control_client.h"
+#include "tools/wan_emulator/control_client.h"
 
 namespace regionpulse::wantest {
 

@@ -7,10 +7,10 @@
 #include <algorithm>
 #include <cmath>
 
-#include "control_protocol.h"
-#include "link_impairment.h"
-#include "wan_config.h"
-#include "wan_model.h"
+#include "tools/wan_emulator/control_protocol.h"
+#include "tools/wan_emulator/link_impairment.h"
+#include "tools/wan_emulator/wan_config.h"
+#include "tools/wan_emulator/wan_model.h"
 
 namespace regionpulse::wan {
 namespace {

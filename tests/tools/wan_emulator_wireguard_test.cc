@@ -7,9 +7,9 @@
 
 #include <cstdio>
 
-#include "test_network.h"
-#include "wan_emulator_harness.h"
-#include "wireguard_link.h"
+#include "tests/support/test_network.h"
+#include "tests/support/wireguard_link.h"
+#include "tests/tools/wan_emulator_harness.h"
 
 namespace regionpulse::wantest {
 namespace {

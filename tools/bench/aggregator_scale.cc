@@ -19,10 +19,10 @@
 #include <string>
 #include <vector>
 
-#include "agent_registry.h"
-#include "region_matrix.h"
-#include "verdict_engine.h"
-#include "verdict_evidence.h"
+#include "aggregator/agent_registry.h"
+#include "aggregator/region_matrix.h"
+#include "aggregator/verdict_engine.h"
+#include "aggregator/verdict_evidence.h"
 
 namespace regionpulse {
 namespace {

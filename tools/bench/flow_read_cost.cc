@@ -21,7 +21,7 @@
 
 #include "agent/bpf_datapath.h"
 #include "agent/tcp_socket_dump.h"
-#include "test_network.h"
+#include "tests/support/test_network.h"
 
 namespace regionpulse {
 namespace {

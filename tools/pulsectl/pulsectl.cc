@@ -1,5 +1,5 @@
 // pulsectl commands: one gRPC call each (watch: one stream), printed as tables with units.
-#include "pulsectl.h"
+#include "tools/pulsectl/pulsectl.h"
 
 #include <cstdlib>
 #include <fstream>
@@ -13,10 +13,10 @@
 
 #include "common/command_line.h"
 #include "common/config_text.h"
-#include "proto_convert.h"
+#include "common/proto_convert.h"
 #include "regionpulse/v1/query.grpc.pb.h"
 #include "regionpulse/v1/verdicts.grpc.pb.h"
-#include "table.h"
+#include "tools/pulsectl/table.h"
 
 namespace regionpulse::pulsectl {
 namespace {

@@ -1,5 +1,5 @@
 // Table layout and unit formatting for pulsectl.
-#include "table.h"
+#include "tools/pulsectl/table.h"
 
 #include <algorithm>
 #include <cstdio>
