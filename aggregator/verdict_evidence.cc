@@ -13,6 +13,26 @@
 
 namespace regionpulse {
 
+uint64_t ProbeCounts::LostForward() const {
+  const uint64_t accounted = received_forward + lost_unknown;
+  return sent > accounted ? sent - accounted : 0;
+}
+
+uint64_t ProbeCounts::LostReverse() const {
+  return received_forward > received_reverse ? received_forward - received_reverse : 0;
+}
+
+v1::LossDirection LossDirectionOf(const ProbeCounts& counts, double noise_floor) {
+  if (counts.sent == 0 || counts.Loss() < noise_floor) return v1::LOSS_DIRECTION_NONE;
+  const uint64_t forward = counts.LostForward();
+  const uint64_t reverse = counts.LostReverse();
+  const uint64_t known = forward + reverse;
+  if (counts.lost_unknown >= known) return v1::LOSS_DIRECTION_UNKNOWN;
+  if (forward * 5 >= known * 4) return v1::LOSS_DIRECTION_FORWARD;
+  if (reverse * 5 >= known * 4) return v1::LOSS_DIRECTION_REVERSE;
+  return v1::LOSS_DIRECTION_BOTH;
+}
+
 const ProbeCounts& RegionProbes::at(const std::string& region) const {
   const auto it = find(region);
   if (it == end()) throw std::out_of_range("no probes to region " + region);

@@ -82,7 +82,7 @@ VerdictEvidence Observe(const World& world) {
         continue;
       }
       ++agents.reporting;
-      ObserverView observer{node, region, {}};
+      ObserverView observer{node, region, {}, {}};
       const bool isolated = world.isolated_nodes.count(node) > 0;
       for (const auto& target : world.regions) {
         const bool answered = !isolated && !world.agents_down.count(target) && !world.Cut(region, target);
