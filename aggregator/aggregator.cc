@@ -8,13 +8,13 @@
 #include <fstream>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
-#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 namespace regionpulse {
@@ -126,6 +126,23 @@ Result<std::shared_ptr<grpc::ServerCredentials>> CredentialsFor(const Aggregator
   return grpc::SslServerCredentials(options);
 }
 
+// The engine, continuing from the decision state it saved before a restart when there is one.
+VerdictEngine RestoredEngine(const AggregatorConfig& config, const VerdictHistory& history) {
+  VerdictEngine engine(EngineConfigOf(config));
+  const auto& saved = history.saved_engine_state();
+  if (!saved) return engine;
+  if (engine.RestoreState(*saved)) {
+    Log()->info(
+        "verdict engine state restored from {}{}", VerdictHistory::EngineStatePath(config.history.path),
+        saved->failover_latched() ? ": FAILOVER to " + saved->failover_target() + " stays latched" : "");
+  } else {
+    Log()->warn("verdict engine state in {} was saved for active region '{}', not '{}': starting afresh",
+                VerdictHistory::EngineStatePath(config.history.path), saved->active_region(),
+                config.active_region);
+  }
+  return engine;
+}
+
 v1::Verdict InitialVerdict(const AggregatorConfig& config, const VerdictEngine& engine,
                            WallClock::time_point now) {
   v1::Verdict verdict = engine.current();
@@ -212,7 +229,7 @@ Aggregator::Aggregator(const AggregatorConfig& config, AggregatorOptions options
       registry_(RegistryConfigOf(config)),
       matrix_(MatrixConfigOf(config)),
       planner_(PlannerConfigOf(config)),
-      engine_(EngineConfigOf(config)),
+      engine_(RestoredEngine(config, *history)),
       history_(std::move(history)),
       metrics_registry_(std::make_shared<prometheus::Registry>()),
       metrics_(std::make_unique<Metrics>(*metrics_registry_)),
@@ -220,7 +237,13 @@ Aggregator::Aggregator(const AggregatorConfig& config, AggregatorOptions options
       ingest_service_(*this),
       verdict_service_(broadcaster_),
       query_service_(*this, *history_) {
-  if (auto latest = history_->Latest()) generation_base_ = latest->verdict().generation();
+  // A restored engine continues its own numbering; the history may be ahead of it (the state
+  // was lost or belonged to another active region), and numbers must never repeat.
+  if (auto latest = history_->Latest()) {
+    const uint64_t restored = engine_.current().generation();
+    generation_base_ =
+        latest->verdict().generation() > restored ? latest->verdict().generation() - restored : 0;
+  }
   // Even the verdict served before the first evaluation continues the old numbering.
   v1::Verdict initial = broadcaster_.Current();
   initial.set_generation(generation_base_ + initial.generation());
@@ -372,6 +395,22 @@ void Aggregator::EvaluationLoop() {
   }
 }
 
+void Aggregator::SaveEngineStateIfChanged(uint64_t published_generation) {
+  v1::VerdictEngineState state = engine_.SaveState();
+  // Saved as published, so a restart continues the numbering a controller has seen.
+  state.set_generation(published_generation);
+  std::string bytes;
+  state.SerializeToString(&bytes);
+  if (bytes == last_saved_engine_state_) return;
+  *state.mutable_saved_at() = ToTimestamp(options_.clock());
+  if (auto ok = history_->SaveEngineState(state); !ok) {
+    metrics_->history_write_errors.Increment();
+    Log()->error("verdict history {}: {}", config_.history.path, ok.error().ToString());
+    return;
+  }
+  last_saved_engine_state_ = std::move(bytes);
+}
+
 v1::Verdict Aggregator::EvaluateNow() {
   std::lock_guard evaluate_lock(evaluate_mutex_);
   const auto started = std::chrono::steady_clock::now();
@@ -414,6 +453,7 @@ v1::Verdict Aggregator::EvaluateNow() {
       metrics_->history_write_errors.Increment();
       Log()->error("verdict history {}: {}", config_.history.path, ok.error().ToString());
     }
+    SaveEngineStateIfChanged(verdict.generation());
     metrics_->transitions.Increment();
     broadcaster_.Publish(verdict);
   } else {
