@@ -17,6 +17,7 @@
 #include "regionpulse/v1/query.grpc.pb.h"
 #include "regionpulse/v1/verdicts.grpc.pb.h"
 #include "tools/pulsectl/table.h"
+#include "tools/pulsectl/verdict_text.h"
 
 namespace regionpulse::pulsectl {
 namespace {
@@ -164,11 +165,6 @@ int CallFailed(const Options& options, const std::string& what, const grpc::Stat
   return kExitConnection;
 }
 
-// Tables show "-" for a state nobody has computed.
-std::string ShortState(v1::RegionState state) {
-  return state == v1::REGION_STATE_UNSPECIFIED ? "-" : RegionStateName(state);
-}
-
 int ExitCodeOf(v1::Action action) {
   switch (action) {
     case v1::ACTION_STAY:
@@ -181,70 +177,6 @@ int ExitCodeOf(v1::Action action) {
   }
 }
 
-std::string ActionWithTarget(const v1::Verdict& verdict) {
-  std::string text = ActionName(verdict.action());
-  if (!verdict.target_region().empty()) {
-    text += verdict.action() == v1::ACTION_FAILOVER ? " to " + verdict.target_region()
-                                                    : " (advice: " + verdict.target_region() + ")";
-  }
-  return text;
-}
-
-void PrintVerdict(const v1::Verdict& verdict, std::ostream& out) {
-  const auto now = std::chrono::system_clock::now();
-  out << "action      " << ActionWithTarget(verdict) << "\n";
-  out << "active      " << (verdict.active_region().empty() ? "-" : verdict.active_region()) << "\n";
-  out << "generation  " << verdict.generation() << "\n";
-  out << "computed    " << FormatTime(verdict.computed_at()) << " (" << FormatAge(verdict.computed_at(), now)
-      << ")\n";
-  out << "aggregator  " << (verdict.aggregator_region().empty() ? "-" : verdict.aggregator_region()) << "\n";
-  if (verdict.regions_size() > 0) {
-    out << "\n";
-    Table table({{"REGION"},
-                 {"STATE"},
-                 {"SINCE"},
-                 {"OBSERVERS", Align::kRight},
-                 {"LOSS", Align::kRight},
-                 {"RTT P50", Align::kRight},
-                 {"RTT P99", Align::kRight},
-                 {"REPL STALENESS", Align::kRight},
-                 {"AGENTS UP/DOWN", Align::kRight}});
-    for (const auto& region : verdict.regions()) {
-      table.AddRow(
-          {region.region(), ShortState(region.state()), FormatAge(region.since(), now),
-           std::to_string(region.observers_agreeing()) + "/" + std::to_string(region.observers_reporting()),
-           FormatPercent(region.loss()), FormatMillis(region.rtt_p50()), FormatMillis(region.rtt_p99()),
-           FormatSeconds(region.replication_staleness()),
-           std::to_string(region.agents_reporting()) + "/" + std::to_string(region.agents_not_reporting())});
-    }
-    table.Print(out);
-    bool any_flow = false;
-    Table flows({{"REGION"},
-                 {"FLOW"},
-                 {"STALENESS", Align::kRight},
-                 {"RATE", Align::kRight},
-                 {"MIN RATE", Align::kRight},
-                 {"AT RISK"}});
-    for (const auto& region : verdict.regions()) {
-      for (const auto& flow : region.replication()) {
-        any_flow = true;
-        flows.AddRow({flow.remote_region(), flow.name(), FormatSeconds(flow.staleness()),
-                      FormatRate(flow.rate_bps()),
-                      flow.expected_min_rate_bps() ? FormatRate(flow.expected_min_rate_bps()) : "-",
-                      flow.at_risk() ? "yes" : "no"});
-      }
-    }
-    if (any_flow) {
-      out << "\nreplication\n";
-      flows.Print(out);
-    }
-  }
-  if (verdict.reasons_size() > 0) {
-    out << "\nreasons\n";
-    for (const auto& reason : verdict.reasons()) out << "  - " << reason << "\n";
-  }
-}
-
 int Status(const Options& options, const std::shared_ptr<grpc::Channel>& channel, std::ostream& out,
            std::ostream& err) {
   auto stub = v1::Verdicts::NewStub(channel);
@@ -254,7 +186,7 @@ int Status(const Options& options, const std::shared_ptr<grpc::Channel>& channel
   if (auto status = stub->Get(&context, v1::GetVerdictRequest(), &response); !status.ok()) {
     return CallFailed(options, "Verdicts.Get", status, err);
   }
-  PrintVerdict(response.verdict(), out);
+  PrintVerdict(response.verdict(), std::chrono::system_clock::now(), out);
   return ExitCodeOf(response.verdict().action());
 }
 

@@ -1,6 +1,8 @@
 // Table layout and unit formatting for pulsectl.
 #include "tools/pulsectl/table.h"
 
+#include "common/proto_convert.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
@@ -12,10 +14,6 @@ std::string Printf(const char* format, double value) {
   char buffer[64];
   std::snprintf(buffer, sizeof(buffer), format, value);
   return buffer;
-}
-
-std::chrono::nanoseconds ToNanos(const google::protobuf::Duration& value) {
-  return std::chrono::seconds(value.seconds()) + std::chrono::nanoseconds(value.nanos());
 }
 
 }  // namespace
@@ -56,7 +54,7 @@ std::string FormatMillis(std::optional<std::chrono::nanoseconds> value) {
 std::string FormatMillis(const google::protobuf::Duration& value) {
   // Unset percentiles arrive as a zero duration: no samples, not a 0 ms round trip.
   if (value.seconds() == 0 && value.nanos() == 0) return "-";
-  return FormatMillis(ToNanos(value));
+  return FormatMillis(FromDuration(value));
 }
 
 std::string FormatPercent(double ratio) {
@@ -70,7 +68,7 @@ std::string FormatSeconds(std::chrono::nanoseconds value) {
 }
 
 std::string FormatSeconds(const google::protobuf::Duration& value) {
-  return FormatSeconds(ToNanos(value));
+  return FormatSeconds(FromDuration(value));
 }
 
 std::string FormatBytes(uint64_t bytes) {
