@@ -4,6 +4,11 @@
 // the sender's TTL, its transmit timestamp, copies the kernel-stamp TLV and every other TLV
 // (unknown ones flagged U, RFC 8972), verifies the sender's HMAC (bad ones are counted and
 // dropped) and answers unauthenticated senders only when configured.
+//
+// Every reply leaves from the exact address and port the probe was sent to, whichever of the
+// node's addresses that was: a sender matches replies by the address it probed, and on a node
+// with several addresses (secondary ENI addresses, a tunnel address beside the node address)
+// the kernel's own choice for a wildcard-bound socket would be the interface's primary one.
 #pragma once
 
 #include <chrono>
