@@ -107,6 +107,7 @@ class AgentMetrics {
   prometheus::Family<prometheus::Counter>* windows_;
   prometheus::Family<prometheus::Counter>* prober_events_;
   prometheus::Family<prometheus::Counter>* reflector_packets_;
+  prometheus::Family<prometheus::Counter>* reflected_senders_dropped_;
   prometheus::Family<prometheus::Gauge>* reflector_sessions_;
   prometheus::Family<prometheus::Gauge>* probe_targets_;
   prometheus::Family<prometheus::Gauge>* info_;

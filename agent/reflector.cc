@@ -109,17 +109,19 @@ size_t ReflectorSessions::Expire(MonoTime now) {
 }
 
 struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
-  Impl(asio::io_context& io, ReflectorConfig c)
+  Impl(asio::io_context& io, ReflectorConfig c, ReflectionSink* s)
       : socket(io),
         expiry(io),
         config(std::move(c)),
         sessions(config.session_idle, config.max_sessions),
+        sink(s),
         log(ReflectorLogger()) {}
 
   udp::socket socket;
   asio::steady_timer expiry;
   ReflectorConfig config;
   ReflectorSessions sessions;
+  ReflectionSink* sink;
   std::shared_ptr<spdlog::logger> log;
   bool v6 = false;
   std::atomic<bool> stopped{false};
@@ -326,6 +328,8 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
     } else {
       ++counters.replied;
     }
+    if (sink)
+      sink->OnProbeReflected(ProbeReflected{std::move(address), port, decoded.packet->ssid, sent >= 0});
   }
 
   void Close() {
@@ -336,12 +340,13 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
   }
 };
 
-Result<std::unique_ptr<Reflector>> Reflector::Start(asio::io_context& io, ReflectorConfig config) {
+Result<std::unique_ptr<Reflector>> Reflector::Start(asio::io_context& io, ReflectorConfig config,
+                                                    ReflectionSink* sink) {
   if (!config.accept_authenticated && !config.accept_unauthenticated) {
     return Error{"reflector: neither authenticated nor unauthenticated senders are accepted"};
   }
   if (!config.accept_authenticated) config.key.clear();
-  auto impl = std::make_shared<Impl>(io, std::move(config));
+  auto impl = std::make_shared<Impl>(io, std::move(config), sink);
   if (auto status = impl->Open(); !status.ok()) return status.error();
   impl->WaitReadable();
   impl->ScheduleExpiry();

@@ -1,7 +1,8 @@
 // Prober and reflector each in its own network namespace, joined by veth, over IPv4 and IPv6;
 // with a test-only nftables drop rule on one direction, the loss shows up in that direction
-// only, at the configured rate; and a reflector whose interface has several addresses answers
-// from the one it was probed at.
+// only, at the configured rate; a reflector whose interface has several addresses answers
+// from the one it was probed at; and what the reflector counts per sender joins the prober's
+// paths on (source address, port, SSID).
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -16,6 +17,7 @@
 #include <cmath>
 #include <cstdio>
 #include <future>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -37,18 +39,35 @@ using testnet::VethPair;
 const MacKey kKey(32, 0x33);
 constexpr uint16_t kPort = 862;
 
+// Records every reflection; called on the reflector's thread, read on the test's.
+class ReflectionRecorder final : public ReflectionSink {
+ public:
+  void OnProbeReflected(const ProbeReflected& reflected) override {
+    std::lock_guard lock(mu_);
+    reflected_.push_back(reflected);
+  }
+  std::vector<ProbeReflected> reflected() const {
+    std::lock_guard lock(mu_);
+    return reflected_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<ProbeReflected> reflected_;
+};
+
 // A reflector serving from inside a namespace on its own thread until destroyed.
 class ReflectorInNamespace {
  public:
-  explicit ReflectorInNamespace(const std::string& netns) {
+  explicit ReflectorInNamespace(const std::string& netns, ReflectionSink* sink = nullptr) {
     std::promise<std::string> started;
     auto result = started.get_future();
-    thread_ = std::thread([this, netns, &started] {
+    thread_ = std::thread([this, netns, sink, &started] {
       ScopedNetnsEntry inside(netns);
       ReflectorConfig config;
       config.port = kPort;
       config.key = kKey;
-      auto reflector = Reflector::Start(io_, config);
+      auto reflector = Reflector::Start(io_, config, sink);
       if (!reflector.ok()) {
         started.set_value(reflector.error().ToString());
         return;
@@ -312,6 +331,36 @@ TEST_F(ProbingNetns, ReplyComesFromTheProbedAddressAmongSeveral) {
     EXPECT_EQ(t.forward, t.sent) << address;
     EXPECT_EQ(t.reverse, t.sent) << address << ": replies from elsewhere are not this path's";
     EXPECT_EQ(t.lost_unknown, 0u) << address;
+  }
+}
+
+// The reflector's count of each sender session and the prober's path name the same session:
+// the source address and port the probes leave from and the SSID, so the aggregator can join
+// both ends. With no loss, every probe sent was reflected.
+TEST_F(ProbingNetns, ReflectorCountsPerSenderJoinThePathsOnSourceAndSsid) {
+  ReflectionRecorder recorder;
+  ReflectorInNamespace reflector(b_.name(), &recorder);
+  ASSERT_EQ(reflector.error(), "");
+  const auto totals = ProbeFrom(a_.name(),
+                                {ProbeTarget{"b-v4", "lab", "", veth_.b().ipv4, kPort},
+                                 ProbeTarget{"b-v6", "lab", "", veth_.b().ipv6, kPort}},
+                                50, 5ms);
+  const auto reflected = recorder.reflected();
+  for (const auto& [node, source] :
+       std::map<std::string, std::string>{{"b-v4", veth_.a().ipv4}, {"b-v6", veth_.a().ipv6}}) {
+    ASSERT_TRUE(totals.count(node)) << node;
+    const auto& t = totals.at(node);
+    EXPECT_EQ(t.source_address, source) << node;
+    EXPECT_NE(t.source_port, 0u) << node;
+    uint64_t received = 0, replied = 0;
+    for (const auto& r : reflected) {
+      if (r.sender_address == t.source_address && r.sender_port == t.source_port && r.ssid == t.ssid) {
+        ++received;
+        replied += r.replied ? 1 : 0;
+      }
+    }
+    EXPECT_EQ(received, t.sent) << node << ": the reflector saw every probe of the path's session";
+    EXPECT_EQ(replied, t.sent) << node;
   }
 }
 
