@@ -122,8 +122,16 @@ AgentMetrics::AgentMetrics(const std::string& region, const std::string& zone, c
                      .Name("regionpulse_replication_flow_stale_seconds")
                      .Help(
                          "Time since a replication flow last advanced acknowledged bytes while data was "
-                         "outstanding; 0 when it moves or is idle")
+                         "outstanding, or since its connections vanished; 0 when it moves or is idle")
                      .Register(r);
+  flow_outstanding_ =
+      &BuildGauge()
+           .Name("regionpulse_replication_flow_outstanding_bytes")
+           .Help(
+               "Bytes of a replication flow written and not acknowledged by the remote side at "
+               "the end of the last window (kept from the last reading while its connections "
+               "are gone)")
+           .Register(r);
   flow_bytes_acked_ = &BuildCounter()
                            .Name("regionpulse_replication_flow_acked_bytes_total")
                            .Help("Bytes of a replication flow acknowledged by the remote side")
@@ -320,6 +328,7 @@ void AgentMetrics::ObserveReport(const v1::HealthReport& report) {
   for (const auto& flow : report.flows()) {
     const prometheus::Labels labels{{"flow", flow.name()}, {"remote_region", flow.remote_region()}};
     flow_stale_->Add(labels).Set(Seconds(FromDuration(flow.last_progress_age())));
+    flow_outstanding_->Add(labels).Set(static_cast<double>(flow.bytes_outstanding()));
     flow_bytes_acked_->Add(labels).Increment(static_cast<double>(flow.bytes_acked()));
     flow_retransmits_->Add(labels).Increment(static_cast<double>(flow.retransmits()));
     flow_established_->Add(labels).Increment(static_cast<double>(flow.established()));

@@ -87,6 +87,7 @@ class AgentMetrics {
   prometheus::Family<prometheus::Counter>* tcp_established_;
   prometheus::Family<prometheus::Gauge>* tcp_srtt_;
   prometheus::Family<prometheus::Gauge>* flow_stale_;
+  prometheus::Family<prometheus::Gauge>* flow_outstanding_;
   prometheus::Family<prometheus::Counter>* flow_bytes_acked_;
   prometheus::Family<prometheus::Counter>* flow_retransmits_;
   prometheus::Family<prometheus::Counter>* flow_established_;

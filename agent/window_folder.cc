@@ -145,7 +145,19 @@ struct Window {
 
 struct FlowState {
   std::optional<MonoTime> stalled_since;
+  // The last reading that saw a connection of the flow, and what it said about outstanding
+  // data; unset while the flow never had one.
+  std::optional<MonoTime> last_seen_connected;
+  bool outstanding_when_seen = false;
+  uint64_t bytes_outstanding_when_seen = 0;
+  // While no connection is open after there was one: the moment the staleness counts from.
+  std::optional<MonoTime> stale_since;
 };
+
+std::optional<MonoTime> ProgressTime(const FlowCounters* counters) {
+  if (counters == nullptr || counters->last_progress_ns == 0) return std::nullopt;
+  return MonoTime(nanoseconds(counters->last_progress_ns));
+}
 
 }  // namespace
 
@@ -237,17 +249,41 @@ struct WindowFolder::State {
       }
       stats.set_bytes_acked(acked);
       nanoseconds age{0};
-      if (acked > 0 || !cur || !cur->data_outstanding) {
-        state.stalled_since.reset();
-      } else {
-        if (cur->last_progress_ns != 0) {
-          state.stalled_since = MonoTime(nanoseconds(cur->last_progress_ns));
-        } else if (!state.stalled_since) {
-          state.stalled_since = w.start;  // never progressed: stalled since we first saw it
+      if (cur && cur->connections > 0) {
+        state.stale_since.reset();
+        if (acked > 0 || !cur->data_outstanding) {
+          state.stalled_since.reset();
+        } else {
+          if (cur->last_progress_ns != 0) {
+            state.stalled_since = ProgressTime(cur);
+          } else if (!state.stalled_since) {
+            state.stalled_since = w.start;  // never progressed: stalled since we first saw it
+          }
+          age = w.end - *state.stalled_since;
         }
-        age = std::max(nanoseconds(0), std::chrono::duration_cast<nanoseconds>(w.end - *state.stalled_since));
+        state.last_seen_connected = w.end;
+        state.outstanding_when_seen = cur->data_outstanding;
+        state.bytes_outstanding_when_seen = cur->bytes_outstanding;
+        stats.set_bytes_outstanding(cur->bytes_outstanding);
+      } else if (state.last_seen_connected) {
+        // Its connections vanished: a stopped replica must not read as an idle one.
+        if (!state.stale_since) {
+          const std::optional<MonoTime> progress = ProgressTime(cur);
+          if (state.outstanding_when_seen) {
+            // Stuck with data outstanding when last seen: behind since its last progress.
+            state.stale_since =
+                progress ? *progress : state.stalled_since.value_or(*state.last_seen_connected);
+          } else {
+            state.stale_since = std::max(*state.last_seen_connected, progress.value_or(MonoTime::min()));
+          }
+          state.stalled_since.reset();
+        }
+        age = w.end - *state.stale_since;
+        if (state.outstanding_when_seen) stats.set_bytes_outstanding(state.bytes_outstanding_when_seen);
+      } else {
+        state.stalled_since.reset();  // never connected since we started: nothing known behind
       }
-      *stats.mutable_last_progress_age() = ToDuration(age);
+      *stats.mutable_last_progress_age() = ToDuration(std::max(nanoseconds(0), age));
       w.flows.push_back(std::move(stats));
     }
 
@@ -433,6 +469,15 @@ WindowFolder::WindowFolder(WindowFolderConfig config, MonoTime start, WallTime w
     : state_(std::make_unique<State>()) {
   state_->config = std::move(config);
   state_->previous = std::move(baseline);
+  // A flow connected when the folder starts has had a connection: should it vanish before the
+  // first window closes, that is a stale flow, not one that never connected.
+  for (const auto& flow : state_->previous.flows) {
+    if (flow.connections == 0) continue;
+    FlowState& state = state_->flow_state[flow.name];
+    state.last_seen_connected = start;
+    state.outstanding_when_seen = flow.data_outstanding;
+    state.bytes_outstanding_when_seen = flow.bytes_outstanding;
+  }
   state_->StartWindow(start, wall_start);
 }
 

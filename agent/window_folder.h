@@ -37,9 +37,16 @@
 //
 // Traffic and flows: deltas of the cumulative KernelDatapath counters between the snapshot
 // at the window's start and at its end (a counter that went down restarted: its new value
-// is the delta). Flow staleness: at window end, when data is outstanding and acknowledged
-// bytes did not advance during the window, now - last progress (or - first time the folder
-// saw the flow stalled, when it never progressed); 0 otherwise.
+// is the delta). Flow staleness (last_progress_age) at window end:
+//  - connections open: when data is outstanding and acknowledged bytes did not advance during
+//    the window, now - last progress (or - first time the folder saw the flow stalled, when
+//    it never progressed); 0 otherwise (moving, or idle with nothing outstanding);
+//  - no connection open, but the flow had one since the folder started (the replica stopped,
+//    the link dropped it): stale, now - the last moment it was known alive. That is the last
+//    acknowledged progress when data was outstanding at the last reading that saw a
+//    connection (as when stalled), else the later of that reading and the last progress. Its
+//    bytes_outstanding stays what that reading said: never acknowledged, so at risk;
+//  - never had a connection since the folder started: 0 (nothing known to be behind).
 #pragma once
 
 #include <chrono>

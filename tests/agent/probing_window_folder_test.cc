@@ -1,5 +1,7 @@
-// Window folding from scripted sends and receipts: loss per direction, reordering,
-// duplicates, jitter, kernel RTT checks, traffic deltas and replication-flow staleness.
+// Window folding from scripted sends and receipts: loss per direction (and loss whose
+// direction the sender cannot tell), reordering, duplicates, jitter, kernel RTT checks, traffic
+// deltas, replication-flow staleness and outstanding bytes, also of flows whose connections
+// vanished.
 #include <gtest/gtest.h>
 
 #include "agent/window_folder.h"
@@ -549,6 +551,8 @@ TEST(WindowFolder, FlowThatNeverProgressedAgesFromWhenItWasFirstSeenStuck) {
   FlowCounters f;
   f.name = "postgres";
   f.data_outstanding = true;  // last_progress_ns = 0: never moved
+  f.bytes_outstanding = 4096;
+  f.connections = 1;
   DatapathSnapshot snap;
   snap.flows = {f};
   WindowFolder folder(Config(), kT0, kW0, snap);
@@ -559,6 +563,118 @@ TEST(WindowFolder, FlowThatNeverProgressedAgesFromWhenItWasFirstSeenStuck) {
   ASSERT_EQ(reports.size(), 2u);
   EXPECT_EQ(reports[0].flows(0).last_progress_age().seconds(), 1);
   EXPECT_EQ(reports[1].flows(0).last_progress_age().seconds(), 2);
+  EXPECT_EQ(reports[1].flows(0).bytes_outstanding(), 4096u);
+}
+
+// Scripted readings of one flow, window after window, and the reports they give.
+class FlowScript {
+ public:
+  FlowScript() : folder_(Config(), kT0, kW0, {}) {}
+  // The reading at the end of the window closing at kT0 + `at`.
+  void Close(std::chrono::nanoseconds at, uint32_t connections, uint64_t acked_total, uint64_t outstanding,
+             std::optional<std::chrono::nanoseconds> last_progress = std::nullopt) {
+    FlowCounters f;
+    f.name = "postgres";
+    f.remote_region = 2;
+    f.connections = connections;
+    f.bytes_acked = acked_total;
+    f.data_outstanding = outstanding > 0;
+    f.bytes_outstanding = outstanding;
+    if (last_progress)
+      f.last_progress_ns = static_cast<uint64_t>((kT0 + *last_progress).time_since_epoch().count());
+    DatapathSnapshot snap;
+    snap.flows = {f};
+    for (auto& r : folder_.CloseWindow(kT0 + at, kW0 + at, snap)) reports_.push_back(std::move(r));
+  }
+  // last_progress_age of the report of the window that ended at kT0 + `window_end`.
+  double AgeSeconds(int window_end) const {
+    const auto& flow = reports_.at(static_cast<size_t>(window_end - 1)).flows(0);
+    EXPECT_TRUE(ReportProblems(reports_.at(static_cast<size_t>(window_end - 1))).empty());
+    return static_cast<double>(flow.last_progress_age().seconds()) + flow.last_progress_age().nanos() / 1e9;
+  }
+  uint64_t Outstanding(int window_end) const {
+    return reports_.at(static_cast<size_t>(window_end - 1)).flows(0).bytes_outstanding();
+  }
+
+ private:
+  WindowFolder folder_;
+  std::vector<v1::HealthReport> reports_;
+};
+
+TEST(WindowFolder, FlowReportsItsOutstandingBytes) {
+  FlowScript flow;
+  flow.Close(1s, 1, 100, 0, 500ms);
+  flow.Close(2s, 1, 200, 65536, 1500ms);
+  flow.Close(3s, 1, 200, 0, 1500ms);
+  EXPECT_EQ(flow.Outstanding(1), 0u);
+  EXPECT_EQ(flow.Outstanding(2), 65536u);
+  EXPECT_EQ(flow.AgeSeconds(2), 0.0) << "it moved in that window";
+}
+
+// The lab's "replica stopped": the connection goes away. Not idle: stale from when it was last
+// seen alive, and ever more so until a connection is back.
+TEST(WindowFolder, FlowWhoseConnectionsVanishedIsStaleFromWhenTheyWereLastSeen) {
+  FlowScript flow;
+  flow.Close(1s, 1, 100, 0, 500ms);  // moving, then idle with nothing outstanding
+  flow.Close(2s, 1, 100, 0, 500ms);  // idle
+  flow.Close(3s, 0, 100, 0, 500ms);  // gone
+  flow.Close(4s, 0, 100, 0, 500ms);
+  flow.Close(5s, 1, 100, 0, 500ms);  // back, idle
+  flow.Close(6s, 1, 100, 0, 500ms);
+  EXPECT_EQ(flow.AgeSeconds(2), 0.0);
+  EXPECT_EQ(flow.AgeSeconds(3), 1.0) << "last seen at the reading of 2 s";
+  EXPECT_EQ(flow.AgeSeconds(4), 2.0);
+  EXPECT_EQ(flow.Outstanding(4), 0u);
+  EXPECT_EQ(flow.AgeSeconds(5), 0.0) << "a connection is back";
+}
+
+TEST(WindowFolder, FlowThatMovedJustBeforeItsConnectionsVanishedIsStaleFromThatProgress) {
+  FlowScript flow;
+  flow.Close(1s, 1, 0, 0);
+  flow.Close(2s, 0, 300, 0, 1700ms);  // a last burst at 1.7 s, acknowledged, then closed
+  flow.Close(3s, 0, 300, 0, 1700ms);
+  flow.Close(4s, 0, 300, 0, 1700ms);
+  EXPECT_NEAR(flow.AgeSeconds(2), 0.3, 1e-9);
+  EXPECT_NEAR(flow.AgeSeconds(3), 1.3, 1e-9);
+}
+
+// Data was waiting when the connections went (the replica was already behind): the staleness
+// counts from its last acknowledged progress, and what was never acknowledged stays reported.
+TEST(WindowFolder, FlowThatVanishedWithDataOutstandingIsStaleFromItsLastProgress) {
+  FlowScript flow;
+  flow.Close(1s, 1, 100, 8192, 400ms);
+  flow.Close(2s, 1, 100, 8192, 400ms);  // stuck: 1.6 s
+  flow.Close(3s, 0, 100, 0, 400ms);     // reset
+  flow.Close(4s, 0, 100, 0, 400ms);
+  flow.Close(5s, 0, 100, 0, 400ms);
+  EXPECT_NEAR(flow.AgeSeconds(2), 1.6, 1e-9);
+  EXPECT_NEAR(flow.AgeSeconds(3), 2.6, 1e-9);
+  EXPECT_NEAR(flow.AgeSeconds(4), 3.6, 1e-9);
+  EXPECT_EQ(flow.Outstanding(3), 8192u);
+  EXPECT_EQ(flow.Outstanding(4), 8192u);
+}
+
+TEST(WindowFolder, FlowConnectedWhenTheFolderStartedIsStaleOnceItsConnectionsVanish) {
+  FlowCounters f;
+  f.name = "postgres";
+  f.connections = 1;
+  DatapathSnapshot baseline;
+  baseline.flows = {f};
+  WindowFolder folder(Config(), kT0, kW0, baseline);
+  f.connections = 0;
+  DatapathSnapshot gone;
+  gone.flows = {f};
+  folder.CloseWindow(kT0 + 1s, kW0 + 1s, gone);
+  const auto reports = folder.CloseWindow(kT0 + 2s, kW0 + 2s, gone);
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].flows(0).last_progress_age().seconds(), 1);
+}
+
+TEST(WindowFolder, FlowThatNeverHadAConnectionStaysAtZero) {
+  FlowScript flow;
+  for (int i = 1; i <= 3; ++i) flow.Close(i * 1s, 0, 0, 0);
+  EXPECT_EQ(flow.AgeSeconds(1), 0.0);
+  EXPECT_EQ(flow.AgeSeconds(2), 0.0);
 }
 
 TEST(WindowFolder, ConfiguredFlowWithNoConnectionStillAppears) {
