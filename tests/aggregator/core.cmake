@@ -6,6 +6,7 @@ add_executable(aggregator_core_tests
   core_probe_planner_test.cc
   core_region_matrix_test.cc
   core_verdict_engine_test.cc
+  loss_direction_test.cc
   region_thresholds_test.cc
   slot_ring_test.cc)
 target_link_libraries(aggregator_core_tests PRIVATE regionpulse_aggregator_core GTest::gtest_main GTest::gmock)
