@@ -28,4 +28,8 @@ namespace regionpulse {
 // NAT changed the sender's address on the way.
 ProbeCounts ReconcileLossDirection(const ProbeCounts& sender, std::optional<uint64_t> reflected);
 
+// Whether a reflector's count can be joined with the sender's: false when the reflector's
+// numbering proves probes arrived (F > 0) and its report lists none (X = 0).
+bool ReflectorCountUsable(const ProbeCounts& sender, uint64_t reflected);
+
 }  // namespace regionpulse
