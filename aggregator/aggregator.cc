@@ -14,6 +14,7 @@
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 namespace regionpulse {
@@ -67,6 +68,9 @@ VerdictEngineConfig EngineConfigOf(const AggregatorConfig& config) {
   VerdictEngineConfig engine;
   engine.active_region = config.active_region;
   engine.own_region = config.own_region;
+  engine.standby_regions = config.standby_regions;
+  engine.max_data_loss = config.max_data_loss;
+  engine.prefer_availability = config.prefer_availability;
   engine.regions = RegionNames(config);
   engine.hold = config.hold;
   engine.dwell = config.dwell;
@@ -244,6 +248,12 @@ Result<std::unique_ptr<Aggregator>> Aggregator::Start(const AggregatorConfig& co
   aggregator->serving_ = true;
   if (aggregator->options_.evaluation_loop) {
     aggregator->evaluation_thread_ = std::thread([raw = aggregator.get()] { raw->EvaluationLoop(); });
+  }
+  if (config.standby_regions_defaulted) {
+    Log()->warn(
+        "standby_regions not configured: every region but the active one ({}) may be a FAILOVER target; list "
+        "the regions that hold replicas so an observer-only region never becomes one",
+        fmt::join(config.standby_regions, ", "));
   }
   Log()->info("aggregator serving gRPC on port {} ({} regions, active '{}', own '{}', hold {} s, dwell {} s)",
               aggregator->grpc_port_, config.regions.size(), config.active_region, config.own_region,
