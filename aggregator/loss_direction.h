@@ -26,7 +26,15 @@ namespace regionpulse {
 // holds when the two ends evidently could not be joined: the reflector's numbering proves that
 // probes arrived (F > 0) yet its report lists nothing from the session (X = 0), e.g. because a
 // NAT changed the sender's address on the way.
+//
+// Counts are first made consistent (ConsistentProbeCounts): reports are validated for R <= F <= S
+// but a sender's F + U may still exceed S, and a reflector's X is whatever it says; neither may
+// move a probe into a direction it was not lost in, nor count one twice.
 ProbeCounts ReconcileLossDirection(const ProbeCounts& sender, std::optional<uint64_t> reflected);
+
+// `counts` with F <= S, R <= F and U <= S - F: what a buggy or hostile agent claims beyond what
+// it sent is dropped, the proven part (F, then R) first kept.
+ProbeCounts ConsistentProbeCounts(const ProbeCounts& counts);
 
 // Whether a reflector's count can be joined with the sender's: false when the reflector's
 // numbering proves probes arrived (F > 0) and its report lists none (X = 0).

@@ -48,13 +48,30 @@ double ReverseLoss(uint64_t forward, uint64_t reverse) {
   return forward == 0 ? 0.0 : LossRatio(forward, reverse);
 }
 
+// A path's probe counters as filed: consistent (loss_direction.h), so that one report claiming
+// more than it sent cannot borrow from the others it is summed with.
+ProbeCounts ReportedCounts(const v1::PathStats& path) {
+  return ConsistentProbeCounts(
+      {path.probes_sent(), path.received_forward(), path.received_reverse(), path.lost_direction_unknown()});
+}
+
 // A path's probe counters into a slot that has them (region pair, path).
 template <typename Slot>
-void AddProbes(const v1::PathStats& path, Slot* slot) {
-  slot->sent += path.probes_sent();
-  slot->forward += path.received_forward();
-  slot->reverse += path.received_reverse();
-  slot->unknown += path.lost_direction_unknown();
+void AddProbes(const ProbeCounts& counts, Slot* slot) {
+  slot->sent += counts.sent;
+  slot->forward += counts.received_forward;
+  slot->reverse += counts.received_reverse;
+  slot->unknown += counts.lost_unknown;
+}
+
+// Whether a report speaks for its node's reflector: it lists the sessions its reflector
+// answered, counts some it left out, or names its own probe sessions (agents that report one
+// half report the other). An agent from before loss direction does none of these, and its
+// silence about a sender must not be read as "received nothing".
+bool SpeaksForReflector(const v1::HealthReport& report) {
+  if (report.reflected_size() > 0 || report.status().reflected_senders_dropped() > 0) return true;
+  return std::any_of(report.paths().begin(), report.paths().end(),
+                     [](const v1::PathStats& path) { return path.has_source(); });
 }
 
 // The loss figures a region-pair cell and a node-to-node path both carry, from reconciled
@@ -236,8 +253,16 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
   {
     auto [it, inserted] = s.node_windows.try_emplace(node, fine_ring, coarse_ring);
     RegionMatrixState::NodeWindows& windows = it->second;
-    if (CoverageSlot* slot = windows.fine.At(fine)) slot->covered_ns += window_ns;
-    if (CoverageSlot* slot = windows.coarse.At(coarse)) slot->covered_ns += window_ns;
+    windows.speaks_for_reflector |= SpeaksForReflector(report);
+    // A window in which the reflector left senders out of the report (more sessions than a
+    // report carries) is no evidence that it received nothing from the ones not listed.
+    const uint64_t dropped = report.status().reflected_senders_dropped();
+    const bool list_complete = dropped <= windows.reflected_senders_dropped;
+    windows.reflected_senders_dropped = dropped;  // since the agent's start: follows restarts
+    if (windows.speaks_for_reflector && list_complete) {
+      if (CoverageSlot* slot = windows.fine.At(fine)) slot->covered_ns += window_ns;
+      if (CoverageSlot* slot = windows.coarse.At(coarse)) slot->covered_ns += window_ns;
+    }
     windows.last_window_end = std::max(windows.last_window_end, window_end);
   }
 
@@ -261,6 +286,7 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
     }
     const uint32_t target = peer.node_id;
     const uint32_t target_region = peer.region_id;
+    const ProbeCounts reported = ReportedCounts(path);
 
     const uint32_t observer = s.ObserverEntry(node, region, target_region);
     // The slot keeps the entry (and its last_probed) alive over the window.
@@ -275,14 +301,14 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
     }
     if (auto number = TargetEntry(s, config_, node, region, target, target_region)) {
       if (TargetSlot* slot = s.observer_targets.rings.At(*number, fine)) {
-        AddSaturating(&slot->sent, path.probes_sent());
-        AddSaturating(&slot->forward, path.received_forward());
-        AddSaturating(&slot->reverse, path.received_reverse());
-        AddSaturating(&slot->unknown, path.lost_direction_unknown());
+        AddSaturating(&slot->sent, reported.sent);
+        AddSaturating(&slot->forward, reported.received_forward);
+        AddSaturating(&slot->reverse, reported.received_reverse);
+        AddSaturating(&slot->unknown, reported.lost_unknown);
       }
     }
     if (PairSlot* slot = pair_slot(target_region)) {
-      AddProbes(path, slot);
+      AddProbes(reported, slot);
       slot->kernel.MergeWire(path.rtt_kernel());
       slot->user.MergeWire(path.rtt_user());
     }
@@ -305,7 +331,7 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
       p.target_region = target_region;
       p.source_region = region;
       if (PathSlot* slot = p.ring.At(coarse)) {
-        AddProbes(path, slot);
+        AddProbes(reported, slot);
         slot->duplicates += path.duplicates();
         slot->reordered += path.reordered();
         slot->kernel.Merge(FromWire(path.rtt_kernel()));

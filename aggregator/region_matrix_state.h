@@ -293,6 +293,11 @@ struct RegionMatrixState {
     SlotRing<CoverageSlot> fine;
     SlotRing<CoverageSlot> coarse;
     WallClock::time_point last_window_end{};
+    // Its reports list what its reflector received (region_matrix.cc, SpeaksForReflector);
+    // until one does, its windows cover nothing.
+    bool speaks_for_reflector = false;
+    // status.reflected_senders_dropped of its newest report (a count since the agent's start).
+    uint64_t reflected_senders_dropped = 0;
   };
   // Which observer a reflector's count for a session belongs to, from the sender's own reports.
   struct SenderSession {

@@ -82,6 +82,17 @@ INSTANTIATE_TEST_SUITE_P(
         // Probes provably arrived (F > 0) but the reflector lists nothing from the session: the
         // two ends were not joined (a NAT rewrote the sender's address); nothing is concluded.
         Scenario{"EndsNotJoined", {100, 50, 50, 50}, 0, 50, 50, v1::LOSS_DIRECTION_UNKNOWN},
+        // A sender claiming more unknown than it could have lost, and a reflector claiming more than
+        // was ever sent: the unknown is cut to what was sent and not proven to arrive, and the
+        // reflector's count can place no more than that.
+        Scenario{
+            "InconsistentCountsClamped", {100, 40, 40, 500}, 1'000'000, 100, 0, v1::LOSS_DIRECTION_REVERSE},
+        Scenario{"InconsistentCountsClampedTargetSilent",
+                 {100, 40, 40, 500},
+                 std::nullopt,
+                 40,
+                 60,
+                 v1::LOSS_DIRECTION_UNKNOWN},
         Scenario{"NoLoss", {100, 100, 100, 0}, 100, 100, 0, v1::LOSS_DIRECTION_NONE},
         Scenario{"NothingSent", {0, 0, 0, 0}, 0, 0, 0, v1::LOSS_DIRECTION_NONE}),
     [](const ::testing::TestParamInfo<Scenario>& info) { return info.param.name; });
