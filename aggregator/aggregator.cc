@@ -8,13 +8,13 @@
 #include <fstream>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
-#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 namespace regionpulse {
@@ -49,6 +49,7 @@ AgentRegistryConfig RegistryConfigOf(const AggregatorConfig& config) {
 RegionMatrixConfig MatrixConfigOf(const AggregatorConfig& config) {
   RegionMatrixConfig matrix;
   matrix.window = config.matrix_window;
+  matrix.replication_retention = ReplicationRetentionFor(config.matrix_window, config.hold, config.dwell);
   matrix.thresholds = config.thresholds;
   return matrix;
 }

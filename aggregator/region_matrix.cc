@@ -215,6 +215,12 @@ const RegionMatrixState::SenderSession* FindSession(const RegionMatrixState& s, 
 
 }  // namespace
 
+std::chrono::seconds ReplicationRetentionFor(std::chrono::seconds window, std::chrono::nanoseconds hold,
+                                             std::chrono::nanoseconds dwell) {
+  const auto needed = std::chrono::ceil<std::chrono::seconds>(hold + dwell) + std::chrono::seconds(60);
+  return std::max(window, needed);
+}
+
 RegionMatrix::RegionMatrix(RegionMatrixConfig config) : config_(std::move(config)) {
   // Sub-second slots or windows would make the epoch arithmetic meaningless.
   config_.slot = std::max(config_.slot, std::chrono::seconds(1));

@@ -55,6 +55,14 @@ struct RegionMatrixConfig {
   RegionThresholds thresholds{};
 };
 
+// The replication retention for a verdict engine with `hold` and `dwell`: max(window, hold +
+// dwell + 60 s). A FAILOVER is decided a hold after the active region went dark and stays
+// decided, with what it would lose, through the dwell; the flows' last reports from before the
+// dark must still be there for all of it. The 60 s cover the evidence window and reports still
+// in flight when the region went dark.
+std::chrono::seconds ReplicationRetentionFor(std::chrono::seconds window, std::chrono::nanoseconds hold,
+                                             std::chrono::nanoseconds dwell);
+
 struct RegionMatrixStats {
   size_t paths = 0;
   size_t observer_regions = 0;
