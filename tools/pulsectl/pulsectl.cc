@@ -169,6 +169,34 @@ std::string ShortState(v1::RegionState state) {
   return state == v1::REGION_STATE_UNSPECIFIED ? "-" : RegionStateName(state);
 }
 
+// Which way probes are lost, in one short word: the tables' DIR column.
+std::string ShortDirection(v1::LossDirection direction) {
+  switch (direction) {
+    case v1::LOSS_DIRECTION_FORWARD:
+      return "fwd";
+    case v1::LOSS_DIRECTION_REVERSE:
+      return "rev";
+    case v1::LOSS_DIRECTION_BOTH:
+      return "both";
+    case v1::LOSS_DIRECTION_UNKNOWN:
+      return "?";
+    default:
+      return "-";
+  }
+}
+
+// The share of a cell's probes lost in a direction nobody can tell.
+double UnknownLoss(const v1::RegionPairStats& cell) {
+  if (cell.probes_sent() == 0) return 0.0;
+  return static_cast<double>(cell.lost_direction_unknown()) / static_cast<double>(cell.probes_sent());
+}
+
+// What DIR means, under a table that shows loss with a direction.
+void PrintDirectionLegend(std::ostream& out) {
+  out << "DIR  fwd: probes lost on the way out   rev: replies lost on the way back\n"
+         "     ?: the target did not report what it received, so nobody can tell\n";
+}
+
 int ExitCodeOf(v1::Action action) {
   switch (action) {
     case v1::ACTION_STAY:
@@ -278,6 +306,8 @@ int Matrix(const Options& options, const std::shared_ptr<grpc::Channel>& channel
                {"SENT", Align::kRight},
                {"LOSS FWD", Align::kRight},
                {"LOSS REV", Align::kRight},
+               {"LOSS ?", Align::kRight},
+               {"DIR"},
                {"RTT P50", Align::kRight},
                {"RTT P99", Align::kRight},
                {"USER P50", Align::kRight},
@@ -289,7 +319,8 @@ int Matrix(const Options& options, const std::shared_ptr<grpc::Channel>& channel
     table.AddRow(
         {cell.source_region(), cell.target_region(), ShortState(cell.state()),
          std::to_string(cell.observers()), std::to_string(cell.probes_sent()),
-         FormatPercent(cell.loss_forward()), FormatPercent(cell.loss_reverse()), FormatMillis(cell.rtt_p50()),
+         FormatPercent(cell.loss_forward()), FormatPercent(cell.loss_reverse()),
+         FormatPercent(UnknownLoss(cell)), ShortDirection(cell.direction()), FormatMillis(cell.rtt_p50()),
          FormatMillis(cell.rtt_p99()), FormatMillis(cell.user_rtt_p50()), FormatMillis(cell.user_rtt_p99()),
          FormatBytes(cell.tx_bytes()), FormatBytes(cell.rx_bytes()), std::to_string(cell.tcp_retransmits())});
   }
@@ -297,6 +328,7 @@ int Matrix(const Options& options, const std::shared_ptr<grpc::Channel>& channel
     out << "no probe results in the window\n";
   } else {
     table.Print(out);
+    PrintDirectionLegend(out);
   }
   return kExitOk;
 }
@@ -321,6 +353,8 @@ int Paths(const Options& options, const std::shared_ptr<grpc::Channel>& channel,
                {"SENT", Align::kRight},
                {"LOSS FWD", Align::kRight},
                {"LOSS REV", Align::kRight},
+               {"LOSS ?", Align::kRight},
+               {"DIR"},
                {"RTT P50", Align::kRight},
                {"RTT P99", Align::kRight},
                {"USER P99", Align::kRight},
@@ -332,6 +366,7 @@ int Paths(const Options& options, const std::shared_ptr<grpc::Channel>& channel,
     table.AddRow({path.source_node() + " (" + path.source_region() + ")",
                   path.target_node() + " (" + path.target_region() + ")", std::to_string(path.probes_sent()),
                   FormatPercent(path.loss_forward()), FormatPercent(path.loss_reverse()),
+                  FormatPercent(path.loss_unknown()), ShortDirection(path.direction()),
                   FormatMillis(path.rtt_p50()), FormatMillis(path.rtt_p99()),
                   FormatMillis(path.user_rtt_p99()), FormatMillis(path.jitter()),
                   std::to_string(path.duplicates()), std::to_string(path.reordered()),
@@ -341,6 +376,7 @@ int Paths(const Options& options, const std::shared_ptr<grpc::Channel>& channel,
     out << "no paths match\n";
   } else {
     table.Print(out);
+    PrintDirectionLegend(out);
   }
   if (response.truncated()) out << "(more paths matched; raise --limit)\n";
   return kExitOk;
@@ -367,14 +403,15 @@ int Flows(const Options& options, const std::shared_ptr<grpc::Channel>& channel,
                {"SRTT", Align::kRight},
                {"RETRANS", Align::kRight},
                {"PROGRESS AGE", Align::kRight},
+               {"UNACKED", Align::kRight},
                {"CONNS", Align::kRight},
                {"AT RISK"}});
   for (const auto& flow : response.flows()) {
     table.AddRow({flow.node(), flow.region(), flow.name(), flow.remote_region(), FormatRate(flow.rate_bps()),
                   flow.expected_min_rate_bps() ? FormatRate(flow.expected_min_rate_bps()) : "-",
                   FormatMillis(flow.srtt()), std::to_string(flow.retransmits()),
-                  FormatSeconds(flow.last_progress_age()), std::to_string(flow.connections()),
-                  flow.at_risk() ? "yes" : "no"});
+                  FormatSeconds(flow.last_progress_age()), FormatBytes(flow.bytes_outstanding()),
+                  std::to_string(flow.connections()), flow.at_risk() ? "yes" : "no"});
   }
   if (table.empty()) {
     out << "no replication flows reported\n";
