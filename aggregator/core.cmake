@@ -2,6 +2,7 @@
 # No I/O and no clock reads: the service passes reports and time in.
 add_library(regionpulse_aggregator_core STATIC
   agent_registry.cc
+  loss_direction.cc
   probe_planner.cc
   region_matrix.cc
   verdict_engine.cc

@@ -210,6 +210,8 @@ int Matrix(const Options& options, const std::shared_ptr<grpc::Channel>& channel
                {"SENT", Align::kRight},
                {"LOSS FWD", Align::kRight},
                {"LOSS REV", Align::kRight},
+               {"LOSS ?", Align::kRight},
+               {"DIR"},
                {"RTT P50", Align::kRight},
                {"RTT P99", Align::kRight},
                {"USER P50", Align::kRight},
@@ -221,7 +223,8 @@ int Matrix(const Options& options, const std::shared_ptr<grpc::Channel>& channel
     table.AddRow(
         {cell.source_region(), cell.target_region(), ShortState(cell.state()),
          std::to_string(cell.observers()), std::to_string(cell.probes_sent()),
-         FormatPercent(cell.loss_forward()), FormatPercent(cell.loss_reverse()), FormatMillis(cell.rtt_p50()),
+         FormatPercent(cell.loss_forward()), FormatPercent(cell.loss_reverse()),
+         FormatPercent(UnknownLoss(cell)), ShortDirection(cell.direction()), FormatMillis(cell.rtt_p50()),
          FormatMillis(cell.rtt_p99()), FormatMillis(cell.user_rtt_p50()), FormatMillis(cell.user_rtt_p99()),
          FormatBytes(cell.tx_bytes()), FormatBytes(cell.rx_bytes()), std::to_string(cell.tcp_retransmits())});
   }
@@ -229,6 +232,7 @@ int Matrix(const Options& options, const std::shared_ptr<grpc::Channel>& channel
     out << "no probe results in the window\n";
   } else {
     table.Print(out);
+    PrintDirectionLegend(out);
   }
   return kExitOk;
 }
@@ -253,6 +257,8 @@ int Paths(const Options& options, const std::shared_ptr<grpc::Channel>& channel,
                {"SENT", Align::kRight},
                {"LOSS FWD", Align::kRight},
                {"LOSS REV", Align::kRight},
+               {"LOSS ?", Align::kRight},
+               {"DIR"},
                {"RTT P50", Align::kRight},
                {"RTT P99", Align::kRight},
                {"USER P99", Align::kRight},
@@ -264,6 +270,7 @@ int Paths(const Options& options, const std::shared_ptr<grpc::Channel>& channel,
     table.AddRow({path.source_node() + " (" + path.source_region() + ")",
                   path.target_node() + " (" + path.target_region() + ")", std::to_string(path.probes_sent()),
                   FormatPercent(path.loss_forward()), FormatPercent(path.loss_reverse()),
+                  FormatPercent(path.loss_unknown()), ShortDirection(path.direction()),
                   FormatMillis(path.rtt_p50()), FormatMillis(path.rtt_p99()),
                   FormatMillis(path.user_rtt_p99()), FormatMillis(path.jitter()),
                   std::to_string(path.duplicates()), std::to_string(path.reordered()),
@@ -273,6 +280,7 @@ int Paths(const Options& options, const std::shared_ptr<grpc::Channel>& channel,
     out << "no paths match\n";
   } else {
     table.Print(out);
+    PrintDirectionLegend(out);
   }
   if (response.truncated()) out << "(more paths matched; raise --limit)\n";
   return kExitOk;
@@ -299,14 +307,15 @@ int Flows(const Options& options, const std::shared_ptr<grpc::Channel>& channel,
                {"SRTT", Align::kRight},
                {"RETRANS", Align::kRight},
                {"PROGRESS AGE", Align::kRight},
+               {"UNACKED", Align::kRight},
                {"CONNS", Align::kRight},
                {"AT RISK"}});
   for (const auto& flow : response.flows()) {
     table.AddRow({flow.node(), flow.region(), flow.name(), flow.remote_region(), FormatRate(flow.rate_bps()),
                   flow.expected_min_rate_bps() ? FormatRate(flow.expected_min_rate_bps()) : "-",
                   FormatMillis(flow.srtt()), std::to_string(flow.retransmits()),
-                  FormatSeconds(flow.last_progress_age()), std::to_string(flow.connections()),
-                  flow.at_risk() ? "yes" : "no"});
+                  FormatSeconds(flow.last_progress_age()), FormatBytes(flow.bytes_outstanding()),
+                  std::to_string(flow.connections()), flow.at_risk() ? "yes" : "no"});
   }
   if (table.empty()) {
     out << "no replication flows reported\n";

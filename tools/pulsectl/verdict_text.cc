@@ -72,8 +72,9 @@ v1::LossDirection DominantDirection(const v1::RegionHealth& region) {
 
 std::string LossCell(const v1::RegionHealth& region) {
   if (region.observer_regions_reporting() == 0 && region.loss() == 0.0) return "-";
-  const std::string direction = ShortDirection(DominantDirection(region));
-  return Percent(region.loss()) + (direction.empty() ? "" : " " + direction);
+  const v1::LossDirection direction = DominantDirection(region);
+  return Percent(region.loss()) +
+         (direction == v1::LOSS_DIRECTION_NONE ? "" : " " + ShortDirection(direction));
 }
 
 std::string SuspectSubject(const v1::Suspect& suspect) {
@@ -167,10 +168,11 @@ void PrintSuspects(const v1::Verdict& verdict, std::chrono::system_clock::time_p
   if (verdict.suspects_size() == 0) return;
   out << "\nsuspects\n";
   for (const auto& suspect : verdict.suspects()) {
-    const std::string direction = ShortDirection(suspect.direction());
+    const bool directed = suspect.direction() != v1::LOSS_DIRECTION_NONE &&
+                          suspect.direction() != v1::LOSS_DIRECTION_UNSPECIFIED;
     out << "  - " << SuspectSubject(suspect) << ": " << ShortState(suspect.severity())
-        << (direction.empty() ? "" : ", loss " + direction) << ", for " << CompactAge(suspect.since(), now)
-        << "\n";
+        << (directed ? ", loss " + ShortDirection(suspect.direction()) : "") << ", for "
+        << CompactAge(suspect.since(), now) << "\n";
     if (!suspect.evidence().empty()) out << "      " << suspect.evidence() << "\n";
   }
 }
@@ -221,7 +223,7 @@ std::string ShortDirection(v1::LossDirection direction) {
     case v1::LOSS_DIRECTION_UNKNOWN:
       return "?";
     default:
-      return "";
+      return "-";
   }
 }
 

@@ -16,7 +16,7 @@ namespace regionpulse::pulsectl {
 std::string ActionWithTarget(const v1::Verdict& verdict);
 // A region state for a table: "-" for one nobody has computed.
 std::string ShortState(v1::RegionState state);
-// "fwd", "rev", "both", "?" (unknown), "" (no loss): short enough for a table column.
+// "fwd", "rev", "both", "?" (unknown), "-" (no loss): short enough for a table column.
 std::string ShortDirection(v1::LossDirection direction);
 
 // The whole `pulsectl status` text; at most 80 columns except the free-text evidence and reasons.
