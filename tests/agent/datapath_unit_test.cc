@@ -1,6 +1,6 @@
-// The datapath's pure pieces: region CIDR parsing, which interfaces are selected (Cilium
-// tunnel devices before the wg* fallback), how a link type maps to the program variant, and
-// the capability check's message.
+// The datapath's pure pieces: which interfaces are selected (Cilium tunnel devices before the
+// wg* fallback), how a link type maps to the program variant, and the capability check's
+// message. Region CIDR parsing is tested once, in tests/common/config_text_test.cc.
 #include <gtest/gtest.h>
 #include <linux/capability.h>
 #include <linux/if_arp.h>
@@ -19,42 +19,9 @@
 #include "agent/interface_selection.h"
 #include "agent/interface_watcher.h"
 #include "agent/kernel_mounts.h"
-#include "common/config_text.h"
 
 namespace regionpulse {
 namespace {
-
-TEST(ParseCidr, ParsesIpv4AndIpv6AndClearsHostBits) {
-  auto v4 = ParseCidr("10.1.77.9/16");
-  ASSERT_TRUE(v4.ok()) << v4.error().ToString();
-  EXPECT_FALSE(v4->ipv6);
-  EXPECT_EQ(v4->prefix_length, 16u);
-  EXPECT_EQ(v4->address[0], 10);
-  EXPECT_EQ(v4->address[1], 1);
-  EXPECT_EQ(v4->address[2], 0);
-  EXPECT_EQ(v4->address[3], 0);
-
-  auto v6 = ParseCidr("fd00:1:ffff::1/36");
-  ASSERT_TRUE(v6.ok()) << v6.error().ToString();
-  EXPECT_TRUE(v6->ipv6);
-  EXPECT_EQ(v6->prefix_length, 36u);
-  EXPECT_EQ(v6->address[4], 0xf0) << "bits after /36 cleared";
-  EXPECT_EQ(v6->address[5], 0);
-  EXPECT_EQ(v6->address[15], 0);
-
-  auto all = ParseCidr("0.0.0.0/0");
-  ASSERT_TRUE(all.ok());
-  EXPECT_EQ(all->prefix_length, 0u);
-}
-
-TEST(ParseCidr, RejectsMalformedInputNamingIt) {
-  for (const std::string bad : {"10.1.0.0", "10.1.0.0/33", "fd00::/129", "10.1.0/16", "10.1.0.0/",
-                                "10.1.0.0/1x", "/8", "fd00::zz/64"}) {
-    auto parsed = ParseCidr(bad);
-    ASSERT_FALSE(parsed.ok()) << bad;
-    EXPECT_NE(parsed.error().message.find(bad), std::string::npos) << parsed.error().message;
-  }
-}
 
 struct SelectionCase {
   const char* scenario;
