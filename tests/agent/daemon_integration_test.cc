@@ -541,15 +541,6 @@ TEST_F(DaemonIntegrationTest, AgentProbesThePlannedPeerAndServesReadinessAndMetr
   EXPECT_GE(count, 2u);  // at least "started" and "stopped"
 }
 
-TEST_F(DaemonIntegrationTest, InvalidConfigurationExitsWithAnErrorNamingTheKey) {
-  std::string config = scratch_.Write("bad.yaml",
-                                      "node: n\nregion: r\nregions: [{name: r, cidrs: [10.0.0.0/8]}]\n"
-                                      "probe:\n  interval: fast\n");
-  AgentProcess agent(REGIONPULSE_AGENT_BINARY, "", config, scratch_.path(), "bad");
-  EXPECT_EQ(agent.Wait(seconds(10)), std::optional<int>(2));
-  EXPECT_NE(agent.Output().find("probe.interval"), std::string::npos) << agent.Output();
-}
-
 TEST_F(DaemonIntegrationTest, StartFailureExitsOneNamingThePartThatFailed) {
   NetworkNamespace ns("dsf");
   // Hold the status port inside the agent's namespace so its status server cannot listen.
