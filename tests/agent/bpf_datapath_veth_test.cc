@@ -19,7 +19,7 @@
 
 #include "agent/bpf_datapath.h"
 #include "agent/tcp_socket_dump.h"
-#include "tests/agent/datapath_test_support.h"
+#include "tests/agent/namespace_traffic.h"
 #include "tests/support/test_network.h"
 
 namespace regionpulse {

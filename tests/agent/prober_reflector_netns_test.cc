@@ -16,7 +16,7 @@
 #include "agent/prober.h"
 #include "agent/reflector.h"
 #include "common/report_validation.h"
-#include "tests/agent/probing_test_sink.h"
+#include "tests/agent/recording_sink.h"
 #include "tests/support/test_network.h"
 
 namespace regionpulse {
@@ -125,9 +125,9 @@ std::map<std::string, PathTotals> ProbeFrom(const std::string& netns, const std:
   return totals;
 }
 
-class ProbingNetns : public ::testing::Test {
+class ProberReflectorNetns : public ::testing::Test {
  protected:
-  ProbingNetns()
+  ProberReflectorNetns()
       : a_("probe-a"),
         b_("probe-b"),
         veth_(a_, b_, testnet::RunPrefix() + "pa", testnet::RunPrefix() + "pb", 77) {}
@@ -148,7 +148,7 @@ class ProbingNetns : public ::testing::Test {
   VethPair veth_;
 };
 
-TEST_F(ProbingNetns, ProbesAcrossNamespacesOverIpv4AndIpv6WithoutLoss) {
+TEST_F(ProberReflectorNetns, ProbesAcrossNamespacesOverIpv4AndIpv6WithoutLoss) {
   ReflectorInNamespace reflector(b_.name());
   ASSERT_EQ(reflector.error(), "");
   const auto totals = ProbeFrom(a_.name(),
@@ -175,7 +175,7 @@ constexpr size_t kLossProbes = 600;
 constexpr double kDropRate = 0.20;
 constexpr double kTolerance = 0.07;
 
-TEST_F(ProbingNetns, DropOnTheWayOutIsForwardLossOnly) {
+TEST_F(ProberReflectorNetns, DropOnTheWayOutIsForwardLossOnly) {
   ReflectorInNamespace reflector(b_.name());
   ASSERT_EQ(reflector.error(), "");
   RunOrThrow(a_.Exec() + "nft add table inet rptest");
@@ -190,7 +190,7 @@ TEST_F(ProbingNetns, DropOnTheWayOutIsForwardLossOnly) {
   EXPECT_LT(t.loss_reverse(), 0.01);
 }
 
-TEST_F(ProbingNetns, DropOnTheWayBackIsReverseLossOnly) {
+TEST_F(ProberReflectorNetns, DropOnTheWayBackIsReverseLossOnly) {
   ReflectorInNamespace reflector(b_.name());
   ASSERT_EQ(reflector.error(), "");
   RunOrThrow(a_.Exec() + "nft add table inet rptest");

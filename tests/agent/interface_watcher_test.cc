@@ -9,7 +9,7 @@
 #include <mutex>
 
 #include "agent/interface_watcher.h"
-#include "tests/agent/datapath_test_support.h"
+#include "tests/agent/namespace_traffic.h"
 #include "tests/support/test_network.h"
 
 namespace regionpulse {

@@ -16,7 +16,7 @@
 
 #include "agent/bpf_datapath.h"
 #include "agent/tcx_uapi.h"
-#include "tests/agent/datapath_test_support.h"
+#include "tests/agent/namespace_traffic.h"
 #include "tests/support/test_network.h"
 
 namespace regionpulse {

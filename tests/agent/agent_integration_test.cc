@@ -127,7 +127,7 @@ uint16_t LoggedStatusPort(const AgentProcess& agent) {
   return static_cast<uint16_t>(std::stoi(match[1]));
 }
 
-class DaemonIntegrationTest : public ::testing::Test {
+class AgentIntegrationTest : public ::testing::Test {
  protected:
   // Runs both agents until each has logged `windows` reports, stops them with SIGTERM and
   // checks they exit 0. Returns (a's reports, b's reports).
@@ -173,7 +173,7 @@ class DaemonIntegrationTest : public ::testing::Test {
   ScratchDirectory scratch_{"daemon"};
 };
 
-TEST_F(DaemonIntegrationTest, TwoAgentsOverVethSeeNoLossAndKernelRttBelowUserRtt) {
+TEST_F(AgentIntegrationTest, TwoAgentsOverVethSeeNoLossAndKernelRttBelowUserRtt) {
   NetworkNamespace ns_a("dva"), ns_b("dvb");
   VethPair veth(ns_a, ns_b, testnet::RunPrefix() + "va", testnet::RunPrefix() + "vb", 71);
   AgentSpec a{"node-a", "region-a", "zone-a", ns_a.name(), veth.a().ipv4, {veth.a().ifname}};
@@ -185,7 +185,7 @@ TEST_F(DaemonIntegrationTest, TwoAgentsOverVethSeeNoLossAndKernelRttBelowUserRtt
   for (size_t i = 0; i < reports_a.size(); ++i) EXPECT_EQ(reports_a[i].sequence(), i + 1);
 }
 
-TEST_F(DaemonIntegrationTest, TwoAgentsOverWireguardSeeNoLossAndKernelRttBelowUserRtt) {
+TEST_F(AgentIntegrationTest, TwoAgentsOverWireguardSeeNoLossAndKernelRttBelowUserRtt) {
   NetworkNamespace ns_a("dwa"), ns_b("dwb");
   VethPair underlay(ns_a, ns_b, testnet::RunPrefix() + "wa", testnet::RunPrefix() + "wb", 72);
   testnet::WireguardSide side_a{ns_a.name(), "10.172.0.1/24", "", underlay.a().ipv4, 51820, {}};
@@ -201,7 +201,7 @@ TEST_F(DaemonIntegrationTest, TwoAgentsOverWireguardSeeNoLossAndKernelRttBelowUs
 // nftables in b's namespace drops 20% (numgen random mod 100 < 20) of the UDP packets to the
 // reflector port: a's probes to b. b's replies to a, b's probes to a and a's replies to b
 // all travel with other destination ports or in the other namespace, untouched.
-TEST_F(DaemonIntegrationTest, DropRuleOnOneDirectionShowsAsLossInThatDirectionOnly) {
+TEST_F(AgentIntegrationTest, DropRuleOnOneDirectionShowsAsLossInThatDirectionOnly) {
   NetworkNamespace ns_a("dda"), ns_b("ddb");
   VethPair veth(ns_a, ns_b, testnet::RunPrefix() + "da", testnet::RunPrefix() + "db", 73);
   testnet::RunOrThrow(ns_b.Exec() + "nft add table inet rp_test_drop");
@@ -234,7 +234,7 @@ TEST_F(DaemonIntegrationTest, DropRuleOnOneDirectionShowsAsLossInThatDirectionOn
 }
 
 // The agent in its own namespace reports to a stand-in listening inside that namespace.
-TEST_F(DaemonIntegrationTest, AggregatorStoppedForTenSecondsReceivesEveryWindowExactlyOnceInOrder) {
+TEST_F(AgentIntegrationTest, AggregatorStoppedForTenSecondsReceivesEveryWindowExactlyOnceInOrder) {
   NetworkNamespace ns("dag");
   IngestStandIn stand_in;
   uint16_t port = 0;
@@ -332,7 +332,7 @@ FlowSeen FlowIn(const std::vector<v1::HealthReport>& reports, size_t from, const
 // flow moves data (staleness 0); the replica stops consuming while the primary has more to
 // send, so its window closes with nothing in flight (staleness grows, window after window);
 // it catches up (staleness back to 0, every byte counted).
-TEST_F(DaemonIntegrationTest, AReplicaThatStopsConsumingShowsAsGrowingStalenessUntilItCatchesUp) {
+TEST_F(AgentIntegrationTest, AReplicaThatStopsConsumingShowsAsGrowingStalenessUntilItCatchesUp) {
   NetworkNamespace ns_a("dra"), ns_b("drb");
   VethPair veth(ns_a, ns_b, testnet::RunPrefix() + "ra", testnet::RunPrefix() + "rb", 74);
   std::ostringstream yaml;
@@ -418,7 +418,7 @@ TEST_F(DaemonIntegrationTest, AReplicaThatStopsConsumingShowsAsGrowingStalenessU
   EXPECT_EQ(agent.Wait(seconds(15)), std::optional<int>(0)) << agent.Output();
 }
 
-TEST_F(DaemonIntegrationTest, AgentProbesThePlannedPeerAndServesReadinessAndMetrics) {
+TEST_F(AgentIntegrationTest, AgentProbesThePlannedPeerAndServesReadinessAndMetrics) {
   NetworkNamespace ns_a("dpa"), ns_b("dpb");
   VethPair veth(ns_a, ns_b, testnet::RunPrefix() + "pa", testnet::RunPrefix() + "pb", 74);
   IngestStandIn stand_in;
@@ -541,7 +541,7 @@ TEST_F(DaemonIntegrationTest, AgentProbesThePlannedPeerAndServesReadinessAndMetr
   EXPECT_GE(count, 2u);  // at least "started" and "stopped"
 }
 
-TEST_F(DaemonIntegrationTest, StartFailureExitsOneNamingThePartThatFailed) {
+TEST_F(AgentIntegrationTest, StartFailureExitsOneNamingThePartThatFailed) {
   NetworkNamespace ns("dsf");
   // Hold the status port inside the agent's namespace so its status server cannot listen.
   int holder = -1;

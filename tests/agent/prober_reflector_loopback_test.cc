@@ -9,7 +9,7 @@
 #include "agent/prober.h"
 #include "agent/reflector.h"
 #include "common/report_validation.h"
-#include "tests/agent/probing_test_sink.h"
+#include "tests/agent/recording_sink.h"
 
 namespace regionpulse {
 namespace {
@@ -37,7 +37,7 @@ ProberConfig FastProber(StampMode mode = StampMode::kAuthenticated, MacKey key =
   return c;
 }
 
-TEST(ProbingLoopback, ProberAndReflectorExchangeOverIpv4AndIpv6) {
+TEST(ProberReflectorLoopback, ProberAndReflectorExchangeOverIpv4AndIpv6) {
   boost::asio::io_context io;
   auto reflector = Reflector::Start(io, ReflectorOn());
   ASSERT_TRUE(reflector.ok()) << reflector.error().ToString();
@@ -95,7 +95,7 @@ TEST(ProbingLoopback, ProberAndReflectorExchangeOverIpv4AndIpv6) {
   }
 }
 
-TEST(ProbingLoopback, WrongKeyIsCountedByTheReflectorAndNeverAnswered) {
+TEST(ProberReflectorLoopback, WrongKeyIsCountedByTheReflectorAndNeverAnswered) {
   boost::asio::io_context io;
   auto reflector = Reflector::Start(io, ReflectorOn());
   ASSERT_TRUE(reflector.ok());
@@ -107,7 +107,7 @@ TEST(ProbingLoopback, WrongKeyIsCountedByTheReflectorAndNeverAnswered) {
   EXPECT_TRUE(sink.replies().empty());
 }
 
-TEST(ProbingLoopback, UnauthenticatedSendersAreRefusedUnlessAllowed) {
+TEST(ProberReflectorLoopback, UnauthenticatedSendersAreRefusedUnlessAllowed) {
   boost::asio::io_context io;
   auto strict = Reflector::Start(io, ReflectorOn());
   ReflectorConfig lenient_config = ReflectorOn();
@@ -126,7 +126,7 @@ TEST(ProbingLoopback, UnauthenticatedSendersAreRefusedUnlessAllowed) {
   EXPECT_EQ((*strict)->counters().replied, 0u);
 }
 
-TEST(ProbingLoopback, ForgedRepliesAreRejectedAsBadMac) {
+TEST(ProberReflectorLoopback, ForgedRepliesAreRejectedAsBadMac) {
   // A "reflector" that answers with an authenticated-shaped packet under the wrong key.
   boost::asio::io_context io;
   boost::asio::ip::udp::socket fake(
@@ -162,7 +162,7 @@ TEST(ProbingLoopback, ForgedRepliesAreRejectedAsBadMac) {
   EXPECT_GE(folder.counters().auth_failures, 5u);
 }
 
-TEST(ProbingLoopback, ReplacingTargetsStopsRemovedOnesAndKeepsSessionsOfKeptOnes) {
+TEST(ProberReflectorLoopback, ReplacingTargetsStopsRemovedOnesAndKeepsSessionsOfKeptOnes) {
   boost::asio::io_context io;
   auto reflector = Reflector::Start(io, ReflectorOn());
   ASSERT_TRUE(reflector.ok());
@@ -193,7 +193,7 @@ TEST(ProbingLoopback, ReplacingTargetsStopsRemovedOnesAndKeepsSessionsOfKeptOnes
   EXPECT_EQ(last_seq + 1, sink.SentTo("a"));
 }
 
-TEST(ProbingLoopback, JitteredScheduleAveragesTheInterval) {
+TEST(ProberReflectorLoopback, JitteredScheduleAveragesTheInterval) {
   boost::asio::io_context io;
   auto reflector = Reflector::Start(io, ReflectorOn());
   ASSERT_TRUE(reflector.ok());
@@ -224,7 +224,7 @@ TEST(ProbingLoopback, JitteredScheduleAveragesTheInterval) {
   EXPECT_GT(hi - lo, 0.5);
 }
 
-TEST(ProbingLoopback, ReflectorBindErrorNamesThePort) {
+TEST(ProberReflectorLoopback, ReflectorBindErrorNamesThePort) {
   boost::asio::io_context io;
   auto first = Reflector::Start(io, ReflectorOn());
   ASSERT_TRUE(first.ok());

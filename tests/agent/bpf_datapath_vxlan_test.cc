@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "agent/bpf_datapath.h"
-#include "tests/agent/datapath_test_support.h"
+#include "tests/agent/namespace_traffic.h"
 #include "tests/support/test_network.h"
 
 namespace regionpulse {

@@ -10,7 +10,7 @@
 #include "agent/tcx_uapi.h"
 #include "bpf/regionpulse_shared.h"
 #include "cilium_standin.skel.h"
-#include "tests/agent/datapath_test_support.h"
+#include "tests/agent/namespace_traffic.h"
 #include "tests/support/test_network.h"
 
 namespace regionpulse {

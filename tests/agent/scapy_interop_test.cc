@@ -12,7 +12,7 @@
 #include "agent/prober.h"
 #include "agent/reflector.h"
 #include "common/report_validation.h"
-#include "tests/agent/probing_test_sink.h"
+#include "tests/agent/recording_sink.h"
 
 namespace regionpulse {
 namespace {
@@ -21,7 +21,7 @@ using namespace std::chrono_literals;
 
 // Debian's interpreter: python3-scapy is installed for it, not for other pythons on PATH.
 const std::string kPython = "/usr/bin/python3";
-const std::string kScript = PROBING_SCAPY_SCRIPT;
+const std::string kScript = SCAPY_STAMP_SCRIPT;
 
 // Runs a command, returning (exit status, everything it printed).
 std::pair<int, std::string> RunCommand(const std::string& command) {
