@@ -122,7 +122,7 @@ class Pipeline {
   std::map<std::string, uint64_t> sessions_;
 };
 
-TEST(CorePipelineTest, ActiveRegionCutOffFailsOverAfterEvidenceWindowPlusHoldTime) {
+TEST(ReportToVerdictTest, ActiveRegionCutOffFailsOverAfterEvidenceWindowPlusHoldTime) {
   Pipeline pipeline;
   Breakage outage;
   for (const auto& other : {kOwn, kThird}) outage.cut.insert({kActive, other});
@@ -146,7 +146,7 @@ TEST(CorePipelineTest, ActiveRegionCutOffFailsOverAfterEvidenceWindowPlusHoldTim
   EXPECT_LE(failover_at, 332);
 }
 
-TEST(CorePipelineTest, RegionPairLinkDownNeverFailsOver) {
+TEST(ReportToVerdictTest, RegionPairLinkDownNeverFailsOver) {
   Pipeline pipeline;
   Breakage link;
   link.cut.insert({kThird, kActive});
@@ -160,7 +160,7 @@ TEST(CorePipelineTest, RegionPairLinkDownNeverFailsOver) {
   }
 }
 
-TEST(CorePipelineTest, ActiveAgentsCrashingWhileTrafficFlowsNeverFailsOver) {
+TEST(ReportToVerdictTest, ActiveAgentsCrashingWhileTrafficFlowsNeverFailsOver) {
   Pipeline pipeline;
   Breakage crash;
   crash.agents_down.insert(kActive);
