@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "agent/agent.h"
 #include "agent/agent_config.h"
 #include "bpf/regionpulse_shared.h"
 
