@@ -23,11 +23,11 @@
 
 #include "agent/aggregator_stream.h"
 #include "common/component_logger.h"
-#include "tests/agent/daemon_test_support.h"
-#include "tests/agent/daemon_tls_certificates.h"
-#include "tests/aggregator/service_test_support.h"
 #include "tests/support/agent_process.h"
+#include "tests/support/in_process_aggregator.h"
 #include "tests/support/poll_until.h"
+#include "tests/support/silent_listener.h"
+#include "tests/support/tls_certificates.h"
 
 namespace regionpulse {
 namespace {

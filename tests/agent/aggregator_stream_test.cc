@@ -16,9 +16,9 @@
 #include <stdexcept>
 #include <thread>
 
-#include "tests/agent/daemon_test_support.h"
 #include "tests/support/ingest_stand_in.h"
 #include "tests/support/poll_until.h"
+#include "tests/support/silent_listener.h"
 
 namespace regionpulse {
 namespace {

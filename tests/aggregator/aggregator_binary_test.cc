@@ -13,7 +13,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "tests/aggregator/service_test_support.h"
+#include "tests/support/in_process_aggregator.h"
 #include "tests/support/poll_until.h"
 
 namespace regionpulse::testing {

@@ -15,7 +15,7 @@
 #include <map>
 #include <set>
 
-#include "tests/aggregator/service_test_support.h"
+#include "tests/support/in_process_aggregator.h"
 
 namespace regionpulse::testing {
 namespace {

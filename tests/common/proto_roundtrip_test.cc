@@ -6,7 +6,7 @@
 #include "regionpulse/v1/ingest.pb.h"
 #include "regionpulse/v1/query.pb.h"
 #include "regionpulse/v1/verdicts.pb.h"
-#include "tests/common/sample_report.h"
+#include "tests/support/sample_report.h"
 
 namespace regionpulse {
 namespace {

@@ -6,7 +6,7 @@
 
 #include <functional>
 
-#include "tests/common/sample_report.h"
+#include "tests/support/sample_report.h"
 
 namespace regionpulse {
 namespace {

@@ -7,7 +7,7 @@
 
 #include <sstream>
 
-#include "tests/aggregator/service_test_support.h"
+#include "tests/support/in_process_aggregator.h"
 #include "tools/pulsectl/pulsectl.h"
 
 namespace regionpulse::testing {

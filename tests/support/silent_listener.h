@@ -1,4 +1,4 @@
-// Helpers shared by the aggregator-stream tests: a TCP listener that never answers.
+// A TCP listener that never answers, for tests of what a client does when its server hangs.
 #pragma once
 
 #include <arpa/inet.h>

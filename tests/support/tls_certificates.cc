@@ -1,5 +1,5 @@
-// TestCertificates with the OpenSSL 3 library API (see daemon_tls_certificates.h).
-#include "tests/agent/daemon_tls_certificates.h"
+// TestCertificates with the OpenSSL 3 library API (see tls_certificates.h).
+#include "tests/support/tls_certificates.h"
 
 #include <openssl/bio.h>
 #include <openssl/ec.h>
