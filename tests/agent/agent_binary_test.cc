@@ -13,8 +13,8 @@ namespace regionpulse {
 namespace {
 
 using std::chrono::seconds;
-using testnet::AgentProcess;
-using testnet::ScratchDirectory;
+using test::AgentProcess;
+using test::ScratchDirectory;
 
 TEST(AgentBinary, InvalidConfigurationExitsWithAnErrorNamingTheKey) {
   ScratchDirectory scratch("daemon");

@@ -35,11 +35,11 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-using testnet::AgentProcess;
-using testnet::IngestStandIn;
-using testnet::NetworkNamespace;
-using testnet::ScratchDirectory;
-using testnet::VethPair;
+using test::AgentProcess;
+using test::IngestStandIn;
+using test::NetworkNamespace;
+using test::ScratchDirectory;
+using test::VethPair;
 
 constexpr uint16_t kProbePort = 8620;
 
@@ -115,8 +115,8 @@ std::string Describe(const PathTotals& t) {
 
 // GET http://127.0.0.1:PORT/PATH from inside a namespace: "CODE\nBODY".
 std::string HttpGet(const NetworkNamespace& ns, uint16_t port, const std::string& path) {
-  return testnet::RunOrThrow(ns.Exec() + "curl -s -m 5 -w '%{http_code}' -o /dev/stdout http://127.0.0.1:" +
-                             std::to_string(port) + path + " | tail -c 100000");
+  return test::RunOrThrow(ns.Exec() + "curl -s -m 5 -w '%{http_code}' -o /dev/stdout http://127.0.0.1:" +
+                          std::to_string(port) + path + " | tail -c 100000");
 }
 
 // The status port the agent logged at start ("status on port N"), 0 when not found yet.
@@ -175,7 +175,7 @@ class AgentIntegrationTest : public ::testing::Test {
 
 TEST_F(AgentIntegrationTest, TwoAgentsOverVethSeeNoLossAndKernelRttBelowUserRtt) {
   NetworkNamespace ns_a("dva"), ns_b("dvb");
-  VethPair veth(ns_a, ns_b, testnet::RunPrefix() + "va", testnet::RunPrefix() + "vb", 71);
+  VethPair veth(ns_a, ns_b, test::RunPrefix() + "va", test::RunPrefix() + "vb", 71);
   AgentSpec a{"node-a", "region-a", "zone-a", ns_a.name(), veth.a().ipv4, {veth.a().ifname}};
   AgentSpec b{"node-b", "region-b", "zone-b", ns_b.name(), veth.b().ipv4, {veth.b().ifname}};
   auto [reports_a, reports_b] = RunPair(a, b);
@@ -187,10 +187,10 @@ TEST_F(AgentIntegrationTest, TwoAgentsOverVethSeeNoLossAndKernelRttBelowUserRtt)
 
 TEST_F(AgentIntegrationTest, TwoAgentsOverWireguardSeeNoLossAndKernelRttBelowUserRtt) {
   NetworkNamespace ns_a("dwa"), ns_b("dwb");
-  VethPair underlay(ns_a, ns_b, testnet::RunPrefix() + "wa", testnet::RunPrefix() + "wb", 72);
-  testnet::WireguardSide side_a{ns_a.name(), "10.172.0.1/24", "", underlay.a().ipv4, 51820, {}};
-  testnet::WireguardSide side_b{ns_b.name(), "10.172.0.2/24", "", underlay.b().ipv4, 51820, {}};
-  testnet::WireguardLink link(side_a, side_b);
+  VethPair underlay(ns_a, ns_b, test::RunPrefix() + "wa", test::RunPrefix() + "wb", 72);
+  test::WireguardSide side_a{ns_a.name(), "10.172.0.1/24", "", underlay.a().ipv4, 51820, {}};
+  test::WireguardSide side_b{ns_b.name(), "10.172.0.2/24", "", underlay.b().ipv4, 51820, {}};
+  test::WireguardLink link(side_a, side_b);
   AgentSpec a{"node-a", "region-a", "zone-a", ns_a.name(), link.a_ipv4(), {link.ifname()}};
   AgentSpec b{"node-b", "region-b", "zone-b", ns_b.name(), link.b_ipv4(), {link.ifname()}};
   auto [reports_a, reports_b] = RunPair(a, b);
@@ -203,13 +203,13 @@ TEST_F(AgentIntegrationTest, TwoAgentsOverWireguardSeeNoLossAndKernelRttBelowUse
 // all travel with other destination ports or in the other namespace, untouched.
 TEST_F(AgentIntegrationTest, DropRuleOnOneDirectionShowsAsLossInThatDirectionOnly) {
   NetworkNamespace ns_a("dda"), ns_b("ddb");
-  VethPair veth(ns_a, ns_b, testnet::RunPrefix() + "da", testnet::RunPrefix() + "db", 73);
-  testnet::RunOrThrow(ns_b.Exec() + "nft add table inet rp_test_drop");
-  testnet::RunOrThrow(
+  VethPair veth(ns_a, ns_b, test::RunPrefix() + "da", test::RunPrefix() + "db", 73);
+  test::RunOrThrow(ns_b.Exec() + "nft add table inet rp_test_drop");
+  test::RunOrThrow(
       ns_b.Exec() +
       "nft add chain inet rp_test_drop input '{ type filter hook input priority 0; policy accept; }'");
-  testnet::RunOrThrow(ns_b.Exec() + "nft add rule inet rp_test_drop input udp dport " +
-                      std::to_string(kProbePort) + " numgen random mod 100 '<' 20 drop");
+  test::RunOrThrow(ns_b.Exec() + "nft add rule inet rp_test_drop input udp dport " +
+                   std::to_string(kProbePort) + " numgen random mod 100 '<' 20 drop");
   AgentSpec a{"node-a", "region-a", "zone-a", ns_a.name(), veth.a().ipv4, {veth.a().ifname}};
   AgentSpec b{"node-b", "region-b", "zone-b", ns_b.name(), veth.b().ipv4, {veth.b().ifname}};
   auto [reports_a, reports_b] = RunPair(a, b, 10);
@@ -239,7 +239,7 @@ TEST_F(AgentIntegrationTest, AggregatorStoppedForTenSecondsReceivesEveryWindowEx
   IngestStandIn stand_in;
   uint16_t port = 0;
   {
-    testnet::ScopedNetnsEntry inside(ns.name());  // the listening socket is the namespace's
+    test::ScopedNetnsEntry inside(ns.name());  // the listening socket is the namespace's
     port = stand_in.Start("127.0.0.1");
   }
   std::ostringstream yaml;
@@ -264,7 +264,7 @@ TEST_F(AgentIntegrationTest, AggregatorStoppedForTenSecondsReceivesEveryWindowEx
   size_t produced_during_outage = agent.Reports().size() - logged_at_stop;
   EXPECT_GE(produced_during_outage, 40u);
   {
-    testnet::ScopedNetnsEntry inside(ns.name());
+    test::ScopedNetnsEntry inside(ns.name());
     ASSERT_EQ(stand_in.Start("127.0.0.1", port), port);
   }
   // Replay and live windows interleave for a moment, then the agent stops: its last window
@@ -300,7 +300,7 @@ TEST_F(AgentIntegrationTest, AggregatorStoppedForTenSecondsReceivesEveryWindowEx
 // line one JSON object.
 // A TCP socket of namespace `netns` (sockets stay in the namespace they were created in).
 int TcpSocketIn(const std::string& netns) {
-  testnet::ScopedNetnsEntry inside(netns);
+  test::ScopedNetnsEntry inside(netns);
   return socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 }
 
@@ -334,7 +334,7 @@ FlowSeen FlowIn(const std::vector<v1::HealthReport>& reports, size_t from, const
 // it catches up (staleness back to 0, every byte counted).
 TEST_F(AgentIntegrationTest, AReplicaThatStopsConsumingShowsAsGrowingStalenessUntilItCatchesUp) {
   NetworkNamespace ns_a("dra"), ns_b("drb");
-  VethPair veth(ns_a, ns_b, testnet::RunPrefix() + "ra", testnet::RunPrefix() + "rb", 74);
+  VethPair veth(ns_a, ns_b, test::RunPrefix() + "ra", test::RunPrefix() + "rb", 74);
   std::ostringstream yaml;
   yaml << "node: node-a\nregion: region-a\nzone: zone-a\n"
        << "regions:\n  - {name: region-a, cidrs: [" << veth.a().ipv4 << "/32]}\n"
@@ -384,15 +384,15 @@ TEST_F(AgentIntegrationTest, AReplicaThatStopsConsumingShowsAsGrowingStalenessUn
   const size_t start = agent.Reports().size();
   const size_t first = write_until_full();
   ASSERT_TRUE(drain(first));
-  ASSERT_TRUE(testsupport::PollUntil(
-      [&] { return FlowIn(agent.Reports(), start, "pg").bytes_acked >= first; }, seconds(10)))
+  ASSERT_TRUE(
+      test::PollUntil([&] { return FlowIn(agent.Reports(), start, "pg").bytes_acked >= first; }, seconds(10)))
       << agent.Output();
   EXPECT_EQ(FlowIn(agent.Reports(), start, "pg").max_staleness_s, 0.0) << "idle after a burst is not stale";
 
   // Stalled: the replica reads nothing, the primary's data waits.
   const size_t stall_start = agent.Reports().size();
   const size_t second = write_until_full();
-  ASSERT_TRUE(testsupport::PollUntil(
+  ASSERT_TRUE(test::PollUntil(
       [&] { return FlowIn(agent.Reports(), stall_start, "pg").last_staleness_s >= 3.0; }, seconds(15)))
       << "the stall must show as growing staleness; " << agent.Output();
   const FlowSeen stalled = FlowIn(agent.Reports(), stall_start, "pg");
@@ -402,7 +402,7 @@ TEST_F(AgentIntegrationTest, AReplicaThatStopsConsumingShowsAsGrowingStalenessUn
   // Caught up: staleness back to 0 and every byte of the second burst counted.
   const size_t catch_up = agent.Reports().size();
   ASSERT_TRUE(drain(second));
-  ASSERT_TRUE(testsupport::PollUntil(
+  ASSERT_TRUE(test::PollUntil(
       [&] {
         const FlowSeen seen = FlowIn(agent.Reports(), stall_start, "pg");
         return seen.bytes_acked >= second && FlowIn(agent.Reports(), catch_up, "pg").last_staleness_s == 0.0;
@@ -420,7 +420,7 @@ TEST_F(AgentIntegrationTest, AReplicaThatStopsConsumingShowsAsGrowingStalenessUn
 
 TEST_F(AgentIntegrationTest, AgentProbesThePlannedPeerAndServesReadinessAndMetrics) {
   NetworkNamespace ns_a("dpa"), ns_b("dpb");
-  VethPair veth(ns_a, ns_b, testnet::RunPrefix() + "pa", testnet::RunPrefix() + "pb", 74);
+  VethPair veth(ns_a, ns_b, test::RunPrefix() + "pa", test::RunPrefix() + "pb", 74);
   IngestStandIn stand_in;
   v1::ProbePlan plan;
   plan.set_plan_version(3);
@@ -434,7 +434,7 @@ TEST_F(AgentIntegrationTest, AgentProbesThePlannedPeerAndServesReadinessAndMetri
   stand_in.SetProbePlan(plan);
   uint16_t aggregator_port = 0;
   {
-    testnet::ScopedNetnsEntry inside(ns_a.name());
+    test::ScopedNetnsEntry inside(ns_a.name());
     aggregator_port = stand_in.Start("127.0.0.1");
   }
   std::string aggregator = "127.0.0.1:" + std::to_string(aggregator_port);
@@ -518,7 +518,7 @@ TEST_F(AgentIntegrationTest, AgentProbesThePlannedPeerAndServesReadinessAndMetri
   EXPECT_TRUE(to_b == nullptr || to_b->probes_sent() == 0) << "node-b still probed after the newer plan";
 
   stand_in.Stop();
-  const bool not_ready = testsupport::PollUntil(
+  const bool not_ready = test::PollUntil(
       [&] {
         ready = HttpGet(ns_a, status_port, "/readyz");
         return ready.substr(ready.size() - 3) == "503";
@@ -547,7 +547,7 @@ TEST_F(AgentIntegrationTest, StartFailureExitsOneNamingThePartThatFailed) {
   int holder = -1;
   uint16_t port = 0;
   {
-    testnet::ScopedNetnsEntry inside(ns.name());
+    test::ScopedNetnsEntry inside(ns.name());
     holder = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     ASSERT_GE(holder, 0);
     sockaddr_in address{};

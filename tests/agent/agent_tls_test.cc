@@ -33,11 +33,11 @@ namespace regionpulse {
 namespace {
 
 using namespace std::chrono_literals;
-using daemontest::SilentListener;
 using std::chrono::milliseconds;
+using test::PollUntil;
+using test::SilentListener;
+using test::TempDir;
 using ::testing::HasSubstr;
-using testing::TempDir;
-using testsupport::PollUntil;
 
 constexpr uint64_t kInstance = 0x7157;
 
@@ -54,13 +54,13 @@ v1::Hello AgentHello() {
 }
 
 v1::HealthReport Report(uint64_t sequence) {
-  return testing::MakeReport(sequence, WallClock::now(), {});
+  return test::MakeReport(sequence, WallClock::now(), {});
 }
 
 class AgentTlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    certificates_ = testnet::MakeTestCertificates(dir_.path());
+    certificates_ = test::MakeTestCertificates(dir_.path());
     // What the agent logs about its stream, to check the operator is told in plain words.
     log_ = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(200);
     ComponentLogger("aggregator_stream")->sinks().push_back(log_);
@@ -80,7 +80,7 @@ class AgentTlsTest : public ::testing::Test {
 
   // An aggregator on 127.0.0.1:port (0: a free port); tls disabled means plaintext.
   std::unique_ptr<Aggregator> StartAggregator(const TlsConfig& tls, uint16_t port = 0) {
-    AggregatorConfig config = testing::ThreeRegionConfig(dir_.path());
+    AggregatorConfig config = test::ThreeRegionConfig(dir_.path());
     config.grpc_listen = "127.0.0.1:" + std::to_string(port);
     config.tls = tls;
     config.plaintext = !tls.Enabled();
@@ -180,7 +180,7 @@ class AgentTlsTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  testnet::TestCertificates certificates_;
+  test::TestCertificates certificates_;
   std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> log_;
 };
 
@@ -366,12 +366,12 @@ std::optional<v1::AgentInfo> AgentInfoOf(Aggregator& aggregator, const std::stri
 TEST_F(AgentTlsTest, AgentBinaryWithAClientCertificateReportsOverMutualTls) {
   auto aggregator = StartAggregator(ServerTls(true));
   ASSERT_NE(aggregator, nullptr);
-  testnet::ScratchDirectory scratch("tls-agent");
+  test::ScratchDirectory scratch("tls-agent");
   std::string key_file = scratch.Write("probe.key", "00112233445566778899aabbccddeeff");
   std::string config = scratch.Write(
       "agent.yaml",
       AgentYaml("tls-binary-node", aggregator->grpc_port(), AgentTls(true, certificates_.ca_cert), key_file));
-  testnet::AgentProcess agent(REGIONPULSE_AGENT_BINARY, "", config, scratch.path(), "tls-binary-node");
+  test::AgentProcess agent(REGIONPULSE_AGENT_BINARY, "", config, scratch.path(), "tls-binary-node");
 
   // Several 200 ms windows stored: Hello accepted and reports acknowledged over mutual TLS.
   ASSERT_TRUE(PollUntil(
@@ -388,12 +388,12 @@ TEST_F(AgentTlsTest, AgentBinaryWithAClientCertificateReportsOverMutualTls) {
 TEST_F(AgentTlsTest, AgentBinaryWithoutAClientCertificateLogsWhyAndKeepsRunning) {
   auto aggregator = StartAggregator(ServerTls(true));
   ASSERT_NE(aggregator, nullptr);
-  testnet::ScratchDirectory scratch("tls-agent");
+  test::ScratchDirectory scratch("tls-agent");
   std::string key_file = scratch.Write("probe.key", "00112233445566778899aabbccddeeff");
   std::string config =
       scratch.Write("agent.yaml", AgentYaml("tls-binary-node", aggregator->grpc_port(),
                                             AgentTls(false, certificates_.ca_cert), key_file));
-  testnet::AgentProcess agent(REGIONPULSE_AGENT_BINARY, "", config, scratch.path(), "tls-binary-node");
+  test::AgentProcess agent(REGIONPULSE_AGENT_BINARY, "", config, scratch.path(), "tls-binary-node");
 
   ASSERT_TRUE(PollUntil(
       [&] { return agent.Output().find("requires a client certificate") != std::string::npos; }, 15s))

@@ -23,11 +23,11 @@
 namespace regionpulse {
 namespace {
 
-using daemontest::SilentListener;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-using testnet::IngestStandIn;
-using testsupport::PollUntil;
+using test::IngestStandIn;
+using test::PollUntil;
+using test::SilentListener;
 
 constexpr uint64_t kInstance = 0x5eed;
 

@@ -16,10 +16,10 @@
 namespace regionpulse {
 namespace {
 
-using testnet::NetworkNamespace;
-using testnet::RunOrThrow;
-using testnet::ScopedNetnsEntry;
-using testnet::VethPair;
+using test::NetworkNamespace;
+using test::RunOrThrow;
+using test::ScopedNetnsEntry;
+using test::VethPair;
 
 uint64_t StandinCount(cilium_standin* skel, uint32_t direction) {
   std::vector<uint64_t> per_cpu(static_cast<size_t>(libbpf_num_possible_cpus()));

@@ -24,11 +24,11 @@
 namespace regionpulse {
 namespace {
 
-using dptest::PollUntil;
-using testnet::NetworkNamespace;
-using testnet::RunOrThrow;
-using testnet::ScopedNetnsEntry;
-using testnet::VethPair;
+using test::NetworkNamespace;
+using test::PollUntil;
+using test::RunOrThrow;
+using test::ScopedNetnsEntry;
+using test::VethPair;
 
 constexpr char kIfname[] = "rpcla0";
 constexpr char kReaperName[] = "rp-clsact-reap";

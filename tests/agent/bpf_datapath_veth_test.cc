@@ -25,11 +25,11 @@
 namespace regionpulse {
 namespace {
 
-using dptest::PollUntil;
-using testnet::NetworkNamespace;
-using testnet::RunOrThrow;
-using testnet::ScopedNetnsEntry;
-using testnet::VethPair;
+using test::NetworkNamespace;
+using test::PollUntil;
+using test::RunOrThrow;
+using test::ScopedNetnsEntry;
+using test::VethPair;
 
 constexpr uint16_t kProbePort = 862;
 constexpr RegionId kPeerRegion = 1;
@@ -108,15 +108,15 @@ class DatapathVethTest : public ::testing::Test {
   };
   // A TCP connection from a_ to b_'s IPv4 address on `port`.
   std::unique_ptr<Connection> Connect(uint16_t port) {
-    const auto addr = dptest::MakeAddr(veth_.b().ipv4, port);
-    const int listener = dptest::SocketIn(b_.name(), AF_INET, SOCK_STREAM);
+    const auto addr = test::MakeAddr(veth_.b().ipv4, port);
+    const int listener = test::SocketIn(b_.name(), AF_INET, SOCK_STREAM);
     const int one = 1;
     setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (bind(listener, reinterpret_cast<const sockaddr*>(&addr.storage), addr.length) != 0 ||
         listen(listener, 1) != 0)
       throw std::runtime_error("listening on port " + std::to_string(port) + ": " + strerror(errno));
     auto connection = std::make_unique<Connection>();
-    connection->client = dptest::SocketIn(a_.name(), AF_INET, SOCK_STREAM);
+    connection->client = test::SocketIn(a_.name(), AF_INET, SOCK_STREAM);
     if (connect(connection->client, reinterpret_cast<const sockaddr*>(&addr.storage), addr.length) != 0)
       throw std::runtime_error("connecting to port " + std::to_string(port) + ": " + strerror(errno));
     connection->server = accept(listener, nullptr, nullptr);
@@ -139,8 +139,8 @@ TEST_F(DatapathVethTest, StampsT1ToT4OnRealProbesOverIpv4AndIpv6) {
   EXPECT_TRUE(attachments[0].tcx);
   EXPECT_FALSE(attachments[0].l3_only);
 
-  ExpectStampsOrdered(dptest::ExchangeProbes(a_.name(), b_.name(), veth_.b().ipv4, kProbePort, 20), 20);
-  ExpectStampsOrdered(dptest::ExchangeProbes(a_.name(), b_.name(), veth_.b().ipv6, kProbePort, 20), 20);
+  ExpectStampsOrdered(test::ExchangeProbes(a_.name(), b_.name(), veth_.b().ipv4, kProbePort, 20), 20);
+  ExpectStampsOrdered(test::ExchangeProbes(a_.name(), b_.name(), veth_.b().ipv6, kProbePort, 20), 20);
   const auto sender_stamps = sender->StampsWritten();
   const auto reflector_stamps = reflector->StampsWritten();
   EXPECT_EQ(sender_stamps[0], 40u);     // t1
@@ -162,10 +162,10 @@ TEST_F(DatapathVethTest, CountsTcpSignalsPerRegionAndFlowForItsOwnNamespaceOnly)
   constexpr size_t kBytes = 4 << 20;
   // Server: accepts one connection on 5201 and reads to the end; accepts one on 5202 and
   // resets it (SO_LINGER 0).
-  const auto bulk_addr = dptest::MakeAddr(veth_.b().ipv4, 5201);
-  const auto reset_addr = dptest::MakeAddr(veth_.b().ipv4, 5202);
-  const int bulk_listener = dptest::SocketIn(b_.name(), AF_INET, SOCK_STREAM);
-  const int reset_listener = dptest::SocketIn(b_.name(), AF_INET, SOCK_STREAM);
+  const auto bulk_addr = test::MakeAddr(veth_.b().ipv4, 5201);
+  const auto reset_addr = test::MakeAddr(veth_.b().ipv4, 5202);
+  const int bulk_listener = test::SocketIn(b_.name(), AF_INET, SOCK_STREAM);
+  const int reset_listener = test::SocketIn(b_.name(), AF_INET, SOCK_STREAM);
   ASSERT_EQ(bind(bulk_listener, reinterpret_cast<const sockaddr*>(&bulk_addr.storage), bulk_addr.length), 0);
   ASSERT_EQ(bind(reset_listener, reinterpret_cast<const sockaddr*>(&reset_addr.storage), reset_addr.length),
             0);
@@ -189,7 +189,7 @@ TEST_F(DatapathVethTest, CountsTcpSignalsPerRegionAndFlowForItsOwnNamespaceOnly)
   });
 
   // Client: the bulk transfer, with a clean close.
-  const int bulk = dptest::SocketIn(a_.name(), AF_INET, SOCK_STREAM);
+  const int bulk = test::SocketIn(a_.name(), AF_INET, SOCK_STREAM);
   ASSERT_EQ(connect(bulk, reinterpret_cast<const sockaddr*>(&bulk_addr.storage), bulk_addr.length), 0)
       << strerror(errno);
   std::vector<char> data(kBytes, 'r');
@@ -205,7 +205,7 @@ TEST_F(DatapathVethTest, CountsTcpSignalsPerRegionAndFlowForItsOwnNamespaceOnly)
   close(bulk);
 
   // A connection the server resets.
-  const int reset = dptest::SocketIn(a_.name(), AF_INET, SOCK_STREAM);
+  const int reset = test::SocketIn(a_.name(), AF_INET, SOCK_STREAM);
   ASSERT_EQ(connect(reset, reinterpret_cast<const sockaddr*>(&reset_addr.storage), reset_addr.length), 0);
   EXPECT_LT(read(reset, &byte, 1), 0);
   EXPECT_EQ(errno, ECONNRESET);
@@ -216,8 +216,8 @@ TEST_F(DatapathVethTest, CountsTcpSignalsPerRegionAndFlowForItsOwnNamespaceOnly)
   EXPECT_EQ(received.load(), kBytes);
 
   // A refused connect: nothing listens on 5203.
-  const auto refused_addr = dptest::MakeAddr(veth_.b().ipv4, 5203);
-  const int refused = dptest::SocketIn(a_.name(), AF_INET, SOCK_STREAM);
+  const auto refused_addr = test::MakeAddr(veth_.b().ipv4, 5203);
+  const int refused = test::SocketIn(a_.name(), AF_INET, SOCK_STREAM);
   EXPECT_NE(connect(refused, reinterpret_cast<const sockaddr*>(&refused_addr.storage), refused_addr.length),
             0);
   EXPECT_EQ(errno, ECONNREFUSED);
@@ -268,7 +268,7 @@ TEST_F(DatapathVethTest, CountsTcpSignalsPerRegionAndFlowForItsOwnNamespaceOnly)
 TEST_F(DatapathVethTest, ClassifiesIpv6ConnectionsThroughTheIpv6Trie) {
   auto client_side = StartIn(a_.name(), ConfigFor("rpdpa0", 93));
   constexpr size_t kBytes = 1 << 20;
-  EXPECT_EQ(dptest::TcpTransfer(a_.name(), b_.name(), veth_.b().ipv6, 5201, kBytes), kBytes);
+  EXPECT_EQ(test::TcpTransfer(a_.name(), b_.name(), veth_.b().ipv6, 5201, kBytes), kBytes);
   ASSERT_TRUE(PollUntil([&] { return client_side->FlowCountersNow().at(0).bytes_acked >= kBytes; }));
   const auto counters = client_side->RegionCounters().at(kPeerRegion);
   EXPECT_EQ(counters.tcp_established, 1u);
@@ -282,8 +282,8 @@ TEST_F(DatapathVethTest, ClassifiesIpv6ConnectionsThroughTheIpv6Trie) {
 // nothing is outstanding (even though RTT samples are thinned out to one per millisecond).
 TEST_F(DatapathVethTest, AFlowThatWentIdleHasNothingOutstanding) {
   auto client_side = StartIn(a_.name(), ConfigFor("rpdpa0", 93));
-  const auto addr = dptest::MakeAddr(veth_.b().ipv4, 5201);
-  const int listener = dptest::SocketIn(b_.name(), AF_INET, SOCK_STREAM);
+  const auto addr = test::MakeAddr(veth_.b().ipv4, 5201);
+  const int listener = test::SocketIn(b_.name(), AF_INET, SOCK_STREAM);
   ASSERT_EQ(bind(listener, reinterpret_cast<const sockaddr*>(&addr.storage), addr.length), 0);
   ASSERT_EQ(listen(listener, 1), 0);
   constexpr size_t kBytes = 1 << 20;
@@ -300,7 +300,7 @@ TEST_F(DatapathVethTest, AFlowThatWentIdleHasNothingOutstanding) {
     while (!done) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     close(conn);
   });
-  const int client = dptest::SocketIn(a_.name(), AF_INET, SOCK_STREAM);
+  const int client = test::SocketIn(a_.name(), AF_INET, SOCK_STREAM);
   ASSERT_EQ(connect(client, reinterpret_cast<const sockaddr*>(&addr.storage), addr.length), 0);
   std::vector<char> data(kBytes, 'r');
   size_t sent = 0;
@@ -472,7 +472,7 @@ TEST_F(DatapathVethTest, AttachesToAnInterfaceThatAppearsLaterAndReattachesWhenR
   make_link();
   ASSERT_TRUE(PollUntil([&] { return datapath->Attached(); })) << "rplate0 appeared but was not attached";
   const uint32_t first_ifindex = datapath->Attachments().at(0).ifindex;
-  auto replies = dptest::ExchangeProbes(a_.name(), b_.name(), "10.94.0.2", kProbePort, 5);
+  auto replies = test::ExchangeProbes(a_.name(), b_.name(), "10.94.0.2", kProbePort, 5);
   ASSERT_EQ(replies.size(), 5u);
   for (const auto& t : replies) {
     EXPECT_GT(t[0], 0u) << "t1 stamped on the late interface";
@@ -485,7 +485,7 @@ TEST_F(DatapathVethTest, AttachesToAnInterfaceThatAppearsLaterAndReattachesWhenR
   make_link();
   ASSERT_TRUE(PollUntil([&] { return datapath->Attached(); })) << "rplate0 re-created but not re-attached";
   EXPECT_NE(datapath->Attachments().at(0).ifindex, first_ifindex);
-  replies = dptest::ExchangeProbes(a_.name(), b_.name(), "10.94.0.2", kProbePort, 5);
+  replies = test::ExchangeProbes(a_.name(), b_.name(), "10.94.0.2", kProbePort, 5);
   ASSERT_EQ(replies.size(), 5u);
   for (const auto& t : replies) EXPECT_GT(t[3], t[0]) << "stamped after re-attachment";
   RunOrThrow(a_.Exec() + "ip link del rplate0");
@@ -496,35 +496,33 @@ TEST_F(DatapathVethTest, DestructionLeavesNoFilterLinkOrProgramBehind) {
     SCOPED_TRACE(prefer_tcx ? "tcx" : "clsact");
     DatapathConfig config = ConfigFor("rpdpa0", 93);
     config.prefer_tcx = prefer_tcx;
-    const auto progs_before = dptest::BpfIdsHeldByThisProcess("prog_id");
-    const auto links_before = dptest::BpfIdsHeldByThisProcess("link_id");
+    const auto progs_before = test::BpfIdsHeldByThisProcess("prog_id");
+    const auto links_before = test::BpfIdsHeldByThisProcess("link_id");
     std::vector<uint32_t> our_progs, our_links;
     {
       auto datapath = StartIn(a_.name(), config);
       ASSERT_TRUE(datapath->Attached());
       EXPECT_EQ(datapath->Attachments().at(0).tcx, prefer_tcx);
-      for (auto id : dptest::BpfIdsHeldByThisProcess("prog_id")) {
+      for (auto id : test::BpfIdsHeldByThisProcess("prog_id")) {
         if (std::find(progs_before.begin(), progs_before.end(), id) == progs_before.end())
           our_progs.push_back(id);
       }
-      for (auto id : dptest::BpfIdsHeldByThisProcess("link_id")) {
+      for (auto id : test::BpfIdsHeldByThisProcess("link_id")) {
         if (std::find(links_before.begin(), links_before.end(), id) == links_before.end())
           our_links.push_back(id);
       }
       // 4 tc programs + 4 TCP signal programs; sock_ops + 3 tracepoints (+ 2 tcx) links.
       EXPECT_EQ(our_progs.size(), 8u);
       EXPECT_GE(our_links.size(), prefer_tcx ? 6u : 4u);
-      for (auto id : our_progs) EXPECT_TRUE(dptest::BpftoolShows("prog", id)) << "prog " << id;
+      for (auto id : our_progs) EXPECT_TRUE(test::BpftoolShows("prog", id)) << "prog " << id;
       const std::string filters = RunOrThrow(a_.Exec() + "tc filter show dev rpdpa0 ingress");
       EXPECT_EQ(filters.find("rp_tc_ingress") != std::string::npos, !prefer_tcx) << filters;
     }
     EXPECT_EQ(RunOrThrow(a_.Exec() + "tc filter show dev rpdpa0 ingress"), "");
     EXPECT_EQ(RunOrThrow(a_.Exec() + "tc filter show dev rpdpa0 egress"), "");
     EXPECT_EQ(RunOrThrow(a_.Exec() + "bpftool net show dev rpdpa0 | grep rp_ || true"), "");
-    for (auto id : our_progs)
-      EXPECT_FALSE(dptest::BpftoolShows("prog", id)) << "prog " << id << " outlived us";
-    for (auto id : our_links)
-      EXPECT_FALSE(dptest::BpftoolShows("link", id)) << "link " << id << " outlived us";
+    for (auto id : our_progs) EXPECT_FALSE(test::BpftoolShows("prog", id)) << "prog " << id << " outlived us";
+    for (auto id : our_links) EXPECT_FALSE(test::BpftoolShows("link", id)) << "link " << id << " outlived us";
   }
 }
 
@@ -540,8 +538,8 @@ TEST_F(DatapathVethTest, AKilledAgentLeavesNothingAttached) {
     try {
       auto datapath = StartIn(a_.name(), ConfigFor("rpdpa0", 93));
       std::string ids;
-      for (auto id : dptest::BpfIdsHeldByThisProcess("prog_id")) ids += "p" + std::to_string(id) + " ";
-      for (auto id : dptest::BpfIdsHeldByThisProcess("link_id")) ids += "l" + std::to_string(id) + " ";
+      for (auto id : test::BpfIdsHeldByThisProcess("prog_id")) ids += "p" + std::to_string(id) + " ";
+      for (auto id : test::BpfIdsHeldByThisProcess("link_id")) ids += "l" + std::to_string(id) + " ";
       ids += "\n";
       if (write(report[1], ids.data(), ids.size()) < 0) _exit(1);
       pause();
@@ -567,7 +565,7 @@ TEST_F(DatapathVethTest, AKilledAgentLeavesNothingAttached) {
     const std::string kind = token[0] == 'p' ? "prog" : "link";
     const uint32_t id = static_cast<uint32_t>(std::stoul(token.substr(1)));
     // Programs are freed after an RCU grace period: poll rather than expect it at once.
-    EXPECT_TRUE(PollUntil([&] { return !dptest::BpftoolShows(kind, id); }))
+    EXPECT_TRUE(PollUntil([&] { return !test::BpftoolShows(kind, id); }))
         << kind << " " << id << " outlived the agent";
   }
   EXPECT_EQ(RunOrThrow(a_.Exec() + "bpftool net show dev rpdpa0 | grep rp_ || true"), "");

@@ -9,10 +9,10 @@
 namespace regionpulse {
 namespace {
 
-using testnet::NetworkNamespace;
-using testnet::RunOrThrow;
-using testnet::ScopedNetnsEntry;
-using testnet::VethPair;
+using test::NetworkNamespace;
+using test::RunOrThrow;
+using test::ScopedNetnsEntry;
+using test::VethPair;
 
 TEST(DatapathVxlan, StampsProbesOnAnAutoDetectedCiliumVxlan) {
   NetworkNamespace a("dvx-a");
@@ -42,7 +42,7 @@ TEST(DatapathVxlan, StampsProbesOnAnAutoDetectedCiliumVxlan) {
   EXPECT_EQ(attachments[0].name, "cilium_vxlan");
   EXPECT_FALSE(attachments[0].l3_only);
 
-  const auto replies = dptest::ExchangeProbes(a.name(), b.name(), "10.197.0.2", 862, 10);
+  const auto replies = test::ExchangeProbes(a.name(), b.name(), "10.197.0.2", 862, 10);
   ASSERT_EQ(replies.size(), 10u);
   for (const auto& t : replies) {
     EXPECT_GT(t[0], 0u);

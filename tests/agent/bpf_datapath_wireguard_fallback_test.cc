@@ -22,10 +22,10 @@
 namespace regionpulse {
 namespace {
 
-using dptest::PollUntil;
-using testnet::NetworkNamespace;
-using testnet::RunOrThrow;
-using testnet::ScopedNetnsEntry;
+using test::NetworkNamespace;
+using test::PollUntil;
+using test::RunOrThrow;
+using test::ScopedNetnsEntry;
 
 std::set<std::string> AttachedNames(const BpfDatapath& datapath) {
   std::set<std::string> names;

@@ -11,12 +11,12 @@
 namespace regionpulse {
 namespace {
 
-using dptest::PollUntil;
-using testnet::NetworkNamespace;
-using testnet::RunOrThrow;
-using testnet::ScopedNetnsEntry;
-using testnet::VethPair;
-using testnet::WireguardLink;
+using test::NetworkNamespace;
+using test::PollUntil;
+using test::RunOrThrow;
+using test::ScopedNetnsEntry;
+using test::VethPair;
+using test::WireguardLink;
 
 constexpr uint16_t kProbePort = 862;
 
@@ -46,11 +46,11 @@ TEST(DatapathWireguard, StampsAndCountsOnCiliumWg0AndReattachesWhenItIsRecreated
   EXPECT_EQ(attachments[0].name, "cilium_wg0");
   EXPECT_TRUE(attachments[0].l3_only);
 
-  const uint64_t csum_errors_a = dptest::UdpChecksumErrors(a.name());
-  const uint64_t csum_errors_b = dptest::UdpChecksumErrors(b.name());
+  const uint64_t csum_errors_a = test::UdpChecksumErrors(a.name());
+  const uint64_t csum_errors_b = test::UdpChecksumErrors(b.name());
   for (const auto& target : {link.b_ipv4(), link.b_ipv6()}) {
     SCOPED_TRACE(target);
-    const auto replies = dptest::ExchangeProbes(a.name(), b.name(), target, kProbePort, 20);
+    const auto replies = test::ExchangeProbes(a.name(), b.name(), target, kProbePort, 20);
     ASSERT_EQ(replies.size(), 20u) << "every stamped probe and reply was accepted by the receiving stack";
     for (const auto& t : replies) {
       EXPECT_GT(t[0], 0u);
@@ -59,8 +59,8 @@ TEST(DatapathWireguard, StampsAndCountsOnCiliumWg0AndReattachesWhenItIsRecreated
       EXPECT_LT(t[2], t[3]);
     }
   }
-  EXPECT_EQ(dptest::UdpChecksumErrors(a.name()), csum_errors_a);
-  EXPECT_EQ(dptest::UdpChecksumErrors(b.name()), csum_errors_b);
+  EXPECT_EQ(test::UdpChecksumErrors(a.name()), csum_errors_a);
+  EXPECT_EQ(test::UdpChecksumErrors(b.name()), csum_errors_b);
 
   // TCP over the tunnel with every 10th packet dropped on arrival at b.
   RunOrThrow(b.Exec() + "nft add table inet rptest");
@@ -68,7 +68,7 @@ TEST(DatapathWireguard, StampsAndCountsOnCiliumWg0AndReattachesWhenItIsRecreated
   RunOrThrow(b.Exec() +
              "nft add rule inet rptest in iifname cilium_wg0 tcp dport 5201 numgen inc mod 10 == 0 drop");
   constexpr size_t kBytes = 2 << 20;
-  EXPECT_EQ(dptest::TcpTransfer(a.name(), b.name(), link.b_ipv4(), 5201, kBytes), kBytes);
+  EXPECT_EQ(test::TcpTransfer(a.name(), b.name(), link.b_ipv4(), 5201, kBytes), kBytes);
   ASSERT_TRUE(PollUntil([&] { return sender->FlowCountersNow().at(0).bytes_acked >= kBytes; }));
   const auto counters = sender->RegionCounters().at(1);
   EXPECT_GE(counters.tcp_established, 1u);
@@ -82,7 +82,7 @@ TEST(DatapathWireguard, StampsAndCountsOnCiliumWg0AndReattachesWhenItIsRecreated
     const auto now = sender->Attachments();
     return now.size() == 1 && now[0].ifindex != attachments[0].ifindex;
   })) << "cilium_wg0 re-created but not re-attached";
-  const auto replies = dptest::ExchangeProbes(a.name(), b.name(), link.b_ipv4(), kProbePort, 5);
+  const auto replies = test::ExchangeProbes(a.name(), b.name(), link.b_ipv4(), kProbePort, 5);
   ASSERT_EQ(replies.size(), 5u);
   for (const auto& t : replies) EXPECT_LT(t[0], t[3]) << "stamped after re-attachment";
 }

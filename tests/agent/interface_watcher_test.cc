@@ -15,10 +15,10 @@
 namespace regionpulse {
 namespace {
 
-using dptest::PollUntil;
-using testnet::NetworkNamespace;
-using testnet::RunOrThrow;
-using testnet::ScopedNetnsEntry;
+using test::NetworkNamespace;
+using test::PollUntil;
+using test::RunOrThrow;
+using test::ScopedNetnsEntry;
 
 class Recorder {
  public:
@@ -80,7 +80,7 @@ TEST(InterfaceWatcher, ReportsLinksAndRecoversFromLostNotifications) {
   // delete a link while the notification of that is lost.
   recorder.SetGate(false);
   RunOrThrow(ns.Exec() + "ip link add rpwblock type veth peer name rpwblockp");
-  const std::string batch = "/tmp/" + testnet::RunPrefix() + "-links.batch";
+  const std::string batch = "/tmp/" + test::RunPrefix() + "-links.batch";
   {
     std::ofstream out(batch);
     for (int i = 0; i < 300; ++i) out << "link add rpwf" << i << " type veth peer name rpwf" << i << "p\n";

@@ -1,5 +1,5 @@
 // Helpers for the datapath integration tests: STAMP-shaped probes sent and echoed by sockets
-// living in given network namespaces, TCP transfers, polling with a deadline, and the list of
+// living in given network namespaces, TCP transfers, UDP checksum error counts, and the list of
 // BPF objects this process still holds (to prove detaching left nothing behind).
 #pragma once
 
@@ -23,9 +23,7 @@
 #include "tests/support/poll_until.h"
 #include "tests/support/test_network.h"
 
-namespace regionpulse::dptest {
-
-using testsupport::PollUntil;
+namespace regionpulse::test {
 
 // A socket address for "10.1.0.2" or "fd00:1::2".
 struct SockAddr {
@@ -54,7 +52,7 @@ inline SockAddr MakeAddr(const std::string& ip, uint16_t port) {
 
 // A socket created inside a network namespace (sockets keep the namespace they were made in).
 inline int SocketIn(const std::string& netns, int family, int type) {
-  testnet::ScopedNetnsEntry inside(netns);
+  ScopedNetnsEntry inside(netns);
   const int fd = socket(family, type | SOCK_CLOEXEC, 0);
   if (fd < 0) throw std::runtime_error("socket in " + netns + ": " + strerror(errno));
   timeval timeout{5, 0};
@@ -150,12 +148,8 @@ inline std::vector<uint32_t> BpfIdsHeldByThisProcess(const std::string& id_field
 
 // Whether bpftool still lists a program or link with this id anywhere on the host.
 inline bool BpftoolShows(const std::string& kind /* "prog" or "link" */, uint32_t id) {
-  return testnet::RunStatus("bpftool " + kind + " show id " + std::to_string(id)) == 0;
+  return RunStatus("bpftool " + kind + " show id " + std::to_string(id)) == 0;
 }
-
-}  // namespace regionpulse::dptest
-
-namespace regionpulse::dptest {
 
 // Sends `bytes` over TCP from a socket in `client_netns` to server_ip:port, where a socket in
 // `server_netns` reads everything; closes cleanly. Returns the bytes the server received.
@@ -203,11 +197,10 @@ inline size_t TcpTransfer(const std::string& client_netns, const std::string& se
 // Udp InCsumErrors from /proc/net/snmp of a namespace: packets the stack dropped for a bad
 // UDP checksum.
 inline uint64_t UdpChecksumErrors(const std::string& netns) {
-  const std::string out =
-      testnet::RunOrThrow("ip netns exec " + netns +
-                          " awk '/^Udp:/ { if (!h) { for (i = 1; i <= NF; i++) if ($i == "
-                          "\"InCsumErrors\") c = i; h = 1 } else print $c }' /proc/net/snmp");
+  const std::string out = RunOrThrow("ip netns exec " + netns +
+                                     " awk '/^Udp:/ { if (!h) { for (i = 1; i <= NF; i++) if ($i == "
+                                     "\"InCsumErrors\") c = i; h = 1 } else print $c }' /proc/net/snmp");
   return std::stoull(out);
 }
 
-}  // namespace regionpulse::dptest
+}  // namespace regionpulse::test

@@ -15,8 +15,8 @@ namespace regionpulse {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::RecordingSink;
-using testing::RunUntil;
+using test::RecordingSink;
+using test::RunUntil;
 
 const MacKey kKey(32, 0x42);
 

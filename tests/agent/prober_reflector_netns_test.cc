@@ -23,10 +23,10 @@ namespace regionpulse {
 namespace {
 
 using namespace std::chrono_literals;
-using testnet::NetworkNamespace;
-using testnet::RunOrThrow;
-using testnet::ScopedNetnsEntry;
-using testnet::VethPair;
+using test::NetworkNamespace;
+using test::RunOrThrow;
+using test::ScopedNetnsEntry;
+using test::VethPair;
 
 const MacKey kKey(32, 0x33);
 constexpr uint16_t kPort = 862;
@@ -91,13 +91,13 @@ std::map<std::string, PathTotals> ProbeFrom(const std::string& netns, const std:
     folder_config.region_names = {"lab"};
     WindowFolder folder(folder_config, std::chrono::steady_clock::now(), std::chrono::system_clock::now(),
                         {});
-    testing::RecordingSink sink(&folder);
+    test::RecordingSink sink(&folder);
     ProberConfig config;
     config.interval = interval;
     config.key = kKey;
     Prober prober(io, config, sink);
     prober.SetTargets(targets);
-    const bool enough = testing::RunUntil(
+    const bool enough = test::RunUntil(
         io,
         [&] {
           for (const auto& t : targets) {
@@ -108,7 +108,7 @@ std::map<std::string, PathTotals> ProbeFrom(const std::string& netns, const std:
         60s);
     EXPECT_TRUE(enough);
     prober.SetTargets({});
-    testing::RunUntil(
+    test::RunUntil(
         io, [] { return false; }, 900ms);  // replies in flight arrive
     for (const auto& report :
          folder.Drain(std::chrono::steady_clock::now(), std::chrono::system_clock::now(), {})) {
@@ -128,9 +128,7 @@ std::map<std::string, PathTotals> ProbeFrom(const std::string& netns, const std:
 class ProberReflectorNetns : public ::testing::Test {
  protected:
   ProberReflectorNetns()
-      : a_("probe-a"),
-        b_("probe-b"),
-        veth_(a_, b_, testnet::RunPrefix() + "pa", testnet::RunPrefix() + "pb", 77) {}
+      : a_("probe-a"), b_("probe-b"), veth_(a_, b_, test::RunPrefix() + "pa", test::RunPrefix() + "pb", 77) {}
 
   void SetUp() override {
     // IPv6 neighbour discovery on a fresh veth takes about a second (the link-local address
@@ -138,7 +136,7 @@ class ProberReflectorNetns : public ::testing::Test {
     // queue beyond the probe timeout. Await a working path instead.
     for (const auto& address : {veth_.b().ipv4, veth_.b().ipv6}) {
       const auto deadline = std::chrono::steady_clock::now() + 10s;
-      while (testnet::RunStatus(a_.Exec() + "ping -c 1 -W 1 " + address + " >/dev/null 2>&1") != 0) {
+      while (test::RunStatus(a_.Exec() + "ping -c 1 -W 1 " + address + " >/dev/null 2>&1") != 0) {
         ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no path to " << address;
       }
     }

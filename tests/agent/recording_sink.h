@@ -12,7 +12,7 @@
 #include "agent/probe_events.h"
 #include "agent/window_folder.h"
 
-namespace regionpulse::testing {
+namespace regionpulse::test {
 
 class RecordingSink final : public ProbeEventSink {
  public:
@@ -62,4 +62,4 @@ inline bool RunUntil(boost::asio::io_context& io, const std::function<bool()>& d
   return done();
 }
 
-}  // namespace regionpulse::testing
+}  // namespace regionpulse::test

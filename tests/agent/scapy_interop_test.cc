@@ -69,13 +69,13 @@ TEST(ScapyInterop, OurProberMeasuresAgainstAScapyReflector) {
   WindowFolderConfig folder_config;
   folder_config.region_names = {"lab"};
   WindowFolder folder(folder_config, std::chrono::steady_clock::now(), std::chrono::system_clock::now(), {});
-  testing::RecordingSink sink(&folder);
+  test::RecordingSink sink(&folder);
   ProberConfig config;
   config.interval = 20ms;
   config.mode = StampMode::kUnauthenticated;
   Prober prober(io, config, sink);
   prober.SetTargets({ProbeTarget{"scapy", "lab", "", "127.0.0.1", static_cast<uint16_t>(port)}});
-  const bool answered = testing::RunUntil(
+  const bool answered = test::RunUntil(
       io, [&] { return sink.replies().size() >= kCount; }, 20s);
   // Scapy answers exactly kCount probes; stop before more are sent, then fold.
   prober.Stop();

@@ -16,8 +16,12 @@
 #include "tests/support/in_process_aggregator.h"
 #include "tests/support/poll_until.h"
 
-namespace regionpulse::testing {
+namespace regionpulse {
 namespace {
+
+using namespace std::chrono_literals;
+
+using test::TempDir;
 
 using ::testing::HasSubstr;
 
@@ -63,7 +67,7 @@ class AggregatorProcess {
   // The exit status once the process ended within the deadline.
   std::optional<int> WaitForExit(std::chrono::milliseconds deadline) {
     int status = 0;
-    if (!testsupport::PollUntil([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, deadline)) {
+    if (!test::PollUntil([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, deadline)) {
       return std::nullopt;
     }
     exit_status_ = status;
@@ -138,4 +142,4 @@ TEST(AggregatorBinary, UnknownFlagExitsWith1AndPrintsUsage) {
 }
 
 }  // namespace
-}  // namespace regionpulse::testing
+}  // namespace regionpulse

@@ -17,8 +17,21 @@
 
 #include "tests/support/in_process_aggregator.h"
 
-namespace regionpulse::testing {
+namespace regionpulse {
 namespace {
+
+using namespace std::chrono_literals;
+
+using test::AgentSpec;
+using test::MakeReport;
+using test::ManualClock;
+using test::PeerResult;
+using test::TempDir;
+using test::TestAgent;
+using test::ThreeRegionConfig;
+using test::TwelveAgentFleet;
+using test::TwelveAgents;
+using test::VerdictWatcher;
 
 using ::testing::HasSubstr;
 
@@ -614,4 +627,4 @@ TEST_F(AggregatorServiceTest, MetricsShowAgentsReportsVerdictAndRegionStates) {
 }
 
 }  // namespace
-}  // namespace regionpulse::testing
+}  // namespace regionpulse

@@ -11,6 +11,8 @@
 namespace regionpulse {
 namespace {
 
+using test::SampleReport;
+
 using google::protobuf::util::MessageDifferencer;
 
 template <typename Message>

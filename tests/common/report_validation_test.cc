@@ -11,6 +11,8 @@
 namespace regionpulse {
 namespace {
 
+using test::SampleReport;
+
 using ::testing::HasSubstr;
 
 TEST(ReportValidation, ConsistentReportHasNoProblems) {

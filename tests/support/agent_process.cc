@@ -19,7 +19,7 @@
 #include "tests/support/poll_until.h"
 #include "tests/support/test_network.h"
 
-namespace regionpulse::testnet {
+namespace regionpulse::test {
 
 ScratchDirectory::ScratchDirectory(const std::string& purpose) {
   std::string pattern = "/tmp/" + RunPrefix() + "-" + purpose + "-XXXXXX";
@@ -102,7 +102,7 @@ void AgentProcess::Terminate() {
 }
 
 std::optional<int> AgentProcess::Wait(std::chrono::milliseconds timeout) {
-  if (!testsupport::PollUntil([&] { return !Running(); }, timeout)) return std::nullopt;
+  if (!PollUntil([&] { return !Running(); }, timeout)) return std::nullopt;
   if (!exit_status_ || !WIFEXITED(*exit_status_)) return std::nullopt;
   return WEXITSTATUS(*exit_status_);
 }
@@ -122,8 +122,7 @@ std::vector<v1::HealthReport> AgentProcess::Reports() const {
 
 bool AgentProcess::WaitForReports(size_t count, std::chrono::milliseconds timeout) const {
   // Stops early when the agent has exited: no more reports will come.
-  testsupport::PollUntil([&] { return Reports().size() >= count || !Running(); }, timeout,
-                         std::chrono::milliseconds(50));
+  PollUntil([&] { return Reports().size() >= count || !Running(); }, timeout, std::chrono::milliseconds(50));
   return Reports().size() >= count;
 }
 
@@ -134,4 +133,4 @@ std::string AgentProcess::Output() const {
   return contents.str();
 }
 
-}  // namespace regionpulse::testnet
+}  // namespace regionpulse::test

@@ -13,7 +13,7 @@
 
 #include "regionpulse/v1/ingest.pb.h"
 
-namespace regionpulse::testnet {
+namespace regionpulse::test {
 
 // A directory under /tmp named with the run prefix; removed with its contents on destruction.
 class ScratchDirectory {
@@ -62,4 +62,4 @@ class AgentProcess {
   mutable std::optional<int> exit_status_;  // raw waitpid status once reaped
 };
 
-}  // namespace regionpulse::testnet
+}  // namespace regionpulse::test

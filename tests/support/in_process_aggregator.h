@@ -27,7 +27,7 @@
 #include "regionpulse/v1/query.grpc.pb.h"
 #include "regionpulse/v1/verdicts.grpc.pb.h"
 
-namespace regionpulse::testing {
+namespace regionpulse::test {
 
 using namespace std::chrono_literals;
 
@@ -374,4 +374,4 @@ class TwelveAgentFleet {
   std::function<void(const AgentSpec&, v1::HealthReport&)> decorate_;
 };
 
-}  // namespace regionpulse::testing
+}  // namespace regionpulse::test

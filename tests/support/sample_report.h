@@ -5,7 +5,7 @@
 #include "common/proto_convert.h"
 #include "regionpulse/v1/ingest.pb.h"
 
-namespace regionpulse {
+namespace regionpulse::test {
 
 inline v1::HealthReport SampleReport() {
   v1::HealthReport report;
@@ -37,4 +37,4 @@ inline v1::HealthReport SampleReport() {
   return report;
 }
 
-}  // namespace regionpulse
+}  // namespace regionpulse::test

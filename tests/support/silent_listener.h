@@ -14,7 +14,7 @@
 #include <string>
 #include <thread>
 
-namespace regionpulse::daemontest {
+namespace regionpulse::test {
 
 // A TCP listener on 127.0.0.1 that never accepts: the kernel completes connects from the
 // backlog, but no byte ever comes back (no HTTP/2 settings, no TLS ServerHello), like an
@@ -44,4 +44,4 @@ class SilentListener {
   uint16_t port_ = 0;
 };
 
-}  // namespace regionpulse::daemontest
+}  // namespace regionpulse::test

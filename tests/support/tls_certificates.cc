@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-namespace regionpulse::testnet {
+namespace regionpulse::test {
 namespace {
 
 struct KeyFree {
@@ -146,4 +146,4 @@ TestCertificates MakeTestCertificates(const std::string& directory) {
   return files;
 }
 
-}  // namespace regionpulse::testnet
+}  // namespace regionpulse::test

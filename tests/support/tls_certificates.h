@@ -6,7 +6,7 @@
 
 #include <string>
 
-namespace regionpulse::testnet {
+namespace regionpulse::test {
 
 struct TestCertificates {
   std::string ca_cert;      // the CA both leaf certificates chain to
@@ -23,4 +23,4 @@ struct TestCertificates {
 // with OpenSSL's reason when a step fails.
 TestCertificates MakeTestCertificates(const std::string& directory);
 
-}  // namespace regionpulse::testnet
+}  // namespace regionpulse::test

@@ -6,8 +6,15 @@
 
 #include "tests/support/test_network.h"
 
-namespace regionpulse::testnet {
+namespace regionpulse {
 namespace {
+
+using test::NetworkNamespace;
+using test::RunOrThrow;
+using test::RunPrefix;
+using test::RunStatus;
+using test::VethPair;
+using test::WireguardLink;
 
 TEST(WireguardLink, CarriesIpv4AndIpv6BetweenNamespacesAndLeavesNothingBehind) {
   {
@@ -28,4 +35,4 @@ TEST(WireguardLink, CarriesIpv4AndIpv6BetweenNamespacesAndLeavesNothingBehind) {
 }
 
 }  // namespace
-}  // namespace regionpulse::testnet
+}  // namespace regionpulse

@@ -10,8 +10,17 @@
 #include "tests/support/in_process_aggregator.h"
 #include "tools/pulsectl/pulsectl.h"
 
-namespace regionpulse::testing {
+namespace regionpulse {
 namespace {
+
+using namespace std::chrono_literals;
+
+using test::AgentSpec;
+using test::ManualClock;
+using test::PeerResult;
+using test::TempDir;
+using test::ThreeRegionConfig;
+using test::TwelveAgentFleet;
 
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -236,4 +245,4 @@ TEST(PulsectlTls, MissingCertificateFileStopsTheAggregatorFromStarting) {
 }
 
 }  // namespace
-}  // namespace regionpulse::testing
+}  // namespace regionpulse

@@ -18,8 +18,15 @@
 #include "tests/support/test_network.h"
 #include "tests/tools/wan_emulator_harness.h"
 
-namespace regionpulse::wantest {
+namespace regionpulse {
 namespace {
+
+using test::EmulatorProcess;
+using test::LinkCounter;
+using test::PortFor;
+using test::ScratchDir;
+using test::UdpSocket;
+using test::WaitUntilServing;
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
@@ -61,8 +68,8 @@ class WanEmulatorProcess : public ::testing::Test {
 
   // Runs `regionpulse-wan ctl --socket S ARGS` as a process; its exit status.
   int Ctl(const std::string& args) {
-    return testnet::RunStatus(std::string(REGIONPULSE_WAN_BINARY) + " ctl --socket " + socket_path_ + " " +
-                              args);
+    return test::RunStatus(std::string(REGIONPULSE_WAN_BINARY) + " ctl --socket " + socket_path_ + " " +
+                           args);
   }
 
   std::string Stats() {
@@ -75,8 +82,8 @@ class WanEmulatorProcess : public ::testing::Test {
   // something.
   bool WaitForCounter(const std::string& from, const std::string& to, const std::string& key,
                       uint64_t value) {
-    return testsupport::PollUntil([&] { return LinkCounter(Stats(), from, to, key).value_or(0) >= value; },
-                                  seconds(5));
+    return test::PollUntil([&] { return LinkCounter(Stats(), from, to, key).value_or(0) >= value; },
+                           seconds(5));
   }
 
   ScratchDir scratch_;
@@ -313,11 +320,11 @@ TEST_F(WanEmulatorProcess, CtlExitStatusSaysRefusedOrUnreachable) {
   EXPECT_EQ(Ctl("show"), 0);
   EXPECT_EQ(Ctl("set r1 r2 loss=30"), 1);
   EXPECT_EQ(Ctl("frobnicate"), 1);
-  EXPECT_EQ(testnet::RunStatus(std::string(REGIONPULSE_WAN_BINARY) + " ctl --socket " + scratch_.path() +
-                               "/nobody.sock show"),
+  EXPECT_EQ(test::RunStatus(std::string(REGIONPULSE_WAN_BINARY) + " ctl --socket " + scratch_.path() +
+                            "/nobody.sock show"),
             2);
-  const std::string refused = testnet::RunOrThrow(std::string(REGIONPULSE_WAN_BINARY) + " ctl --socket " +
-                                                  socket_path_ + " set r1 r2 loss=30 2>&1 || true");
+  const std::string refused = test::RunOrThrow(std::string(REGIONPULSE_WAN_BINARY) + " ctl --socket " +
+                                               socket_path_ + " set r1 r2 loss=30 2>&1 || true");
   EXPECT_THAT(refused, HasSubstr("loss=30: expected a percentage with its % sign"));
 }
 
@@ -444,9 +451,9 @@ TEST(WanEmulatorStart, PortsCommandPrintsTheMappingWithoutStarting) {
                                            "nodes:\n"
                                            "  - {name: a, region: r1, endpoint: 10.99.0.2:51820}\n"
                                            "  - {name: b, region: r2, endpoint: 10.99.0.3:51820}\n");
-  EXPECT_EQ(testnet::RunOrThrow(std::string(REGIONPULSE_WAN_BINARY) + " ports --config " + config),
+  EXPECT_EQ(test::RunOrThrow(std::string(REGIONPULSE_WAN_BINARY) + " ports --config " + config),
             "a b 40000\nb a 40001\n");
 }
 
 }  // namespace
-}  // namespace regionpulse::wantest
+}  // namespace regionpulse

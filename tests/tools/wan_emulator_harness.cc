@@ -21,7 +21,7 @@
 
 #include "tests/support/poll_until.h"
 
-namespace regionpulse::wantest {
+namespace regionpulse::test {
 
 ScratchDir::ScratchDir() {
   std::string pattern = "/tmp/rpwan-XXXXXX";
@@ -79,7 +79,7 @@ void EmulatorProcess::Signal(int signal_number) {
 std::optional<int> EmulatorProcess::Wait(std::chrono::milliseconds timeout) {
   if (pid_ <= 0) return std::nullopt;
   std::optional<int> code;
-  bool exited = testsupport::PollUntil(
+  bool exited = PollUntil(
       [&] {
         int status = 0;
         if (waitpid(pid_, &status, WNOHANG) != pid_) return false;
@@ -110,7 +110,7 @@ std::string EmulatorProcess::Output() const {
 
 bool WaitUntilServing(const std::string& socket_path, EmulatorProcess& process,
                       std::chrono::milliseconds timeout) {
-  return testsupport::PollUntil(
+  return PollUntil(
              [&] {
                if (!process.Running()) return true;  // the caller's next check reports it
                auto reply = wan::SendControlCommand(socket_path, "ports", std::chrono::seconds(2));
@@ -183,4 +183,4 @@ std::optional<Datagram> UdpSocket::Receive(std::chrono::milliseconds timeout) co
                   std::chrono::steady_clock::now()};
 }
 
-}  // namespace regionpulse::wantest
+}  // namespace regionpulse::test

@@ -13,7 +13,7 @@
 
 #include "tools/wan_emulator/control_client.h"
 
-namespace regionpulse::wantest {
+namespace regionpulse::test {
 
 // A directory under /tmp, removed with its contents on destruction.
 class ScratchDir {
@@ -86,4 +86,4 @@ class UdpSocket {
   uint16_t port_ = 0;
 };
 
-}  // namespace regionpulse::wantest
+}  // namespace regionpulse::test
