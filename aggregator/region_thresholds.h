@@ -10,7 +10,8 @@
 
 namespace regionpulse {
 
-// The defaults are the design's; the config keys are thresholds.* (aggregator_config.h).
+// The defaults are the aggregator's documented ones (docs/aggregator.example.yaml, kept equal
+// by aggregator_config_test); the config keys are thresholds.* (aggregator_config.h).
 struct RegionThresholds {
   // Probe loss (forward and reverse combined) at or above which a region is DEGRADED.
   double degraded_loss = 0.05;

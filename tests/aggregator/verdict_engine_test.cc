@@ -135,7 +135,7 @@ VerdictEngineConfig Config() {
   config.active_region = kActive;
   config.own_region = kOwn;
   config.regions = {kActive, kOwn, kThird};
-  return config;  // hold 120 s, dwell 300 s: the design's defaults
+  return config;  // hold 120 s, dwell 300 s: the aggregator's defaults
 }
 
 World Healthy() {
