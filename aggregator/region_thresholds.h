@@ -19,9 +19,11 @@ struct RegionThresholds {
   std::chrono::milliseconds degraded_rtt_p99{250};
   // Loss at or above which an observer counts a region as not reached at all.
   double unreachable_loss = 0.99;
-  // UNREACHABLE needs strictly more than this fraction of the healthy observers to agree ...
+  // A quorum has lost a region when strictly more than this fraction of its healthy observers
+  // (isolated ones excluded) lost it ...
   double quorum_fraction = 0.5;
-  // ... from at least this many distinct nodes.
+  // ... and they are at least this many nodes. UNREACHABLE needs a quorum, and also that no
+  // observer region mostly still reaches it and no passive signal shows it alive.
   uint32_t min_observer_nodes = 2;
   // A replication flow that has not progressed for this long is at risk.
   std::chrono::seconds replication_staleness{30};
