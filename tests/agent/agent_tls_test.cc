@@ -35,8 +35,8 @@ namespace {
 using namespace std::chrono_literals;
 using std::chrono::milliseconds;
 using test::PollUntil;
+using test::ScratchDirectory;
 using test::SilentListener;
-using test::TempDir;
 using ::testing::HasSubstr;
 
 constexpr uint64_t kInstance = 0x7157;
@@ -179,7 +179,7 @@ class AgentTlsTest : public ::testing::Test {
     EXPECT_THAT(RegisteredNodes(*aggregator), ::testing::IsEmpty());
   }
 
-  TempDir dir_;
+  ScratchDirectory dir_{"aggregator"};
   test::TestCertificates certificates_;
   std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> log_;
 };

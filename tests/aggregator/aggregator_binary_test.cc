@@ -21,7 +21,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-using test::TempDir;
+using test::ScratchDirectory;
 
 using ::testing::HasSubstr;
 
@@ -87,7 +87,7 @@ std::string ReadAll(const std::string& path) {
 }
 
 TEST(AggregatorBinary, ServesTheVerdictAndStopsCleanlyOnSigterm) {
-  TempDir dir;
+  ScratchDirectory dir("aggregator");
   const std::string config_path = dir.path() + "/aggregator.yaml";
   std::ofstream(config_path) << "history:\n  path: " << dir.path() << "/history.log\n";
   const std::string grpc_listen = "127.0.0.1:" + std::to_string(FreePort());
@@ -118,7 +118,7 @@ TEST(AggregatorBinary, ServesTheVerdictAndStopsCleanlyOnSigterm) {
 }
 
 TEST(AggregatorBinary, BadConfigurationExitsWith1NamingTheKey) {
-  TempDir dir;
+  ScratchDirectory dir("aggregator");
   const std::string config_path = dir.path() + "/aggregator.yaml";
   std::ofstream(config_path) << "thresholds:\n  degraded_loss: 7\n";
   AggregatorProcess process({"--config", config_path}, dir.path() + "/log");
@@ -130,7 +130,7 @@ TEST(AggregatorBinary, BadConfigurationExitsWith1NamingTheKey) {
 }
 
 TEST(AggregatorBinary, UnknownFlagExitsWith1AndPrintsUsage) {
-  TempDir dir;
+  ScratchDirectory dir("aggregator");
   AggregatorProcess process({"--listen", "x"}, dir.path() + "/log");
   auto status = process.WaitForExit(10s);
   ASSERT_TRUE(status);

@@ -26,7 +26,7 @@ using test::AgentSpec;
 using test::MakeReport;
 using test::ManualClock;
 using test::PeerResult;
-using test::TempDir;
+using test::ScratchDirectory;
 using test::TestAgent;
 using test::ThreeRegionConfig;
 using test::TwelveAgentFleet;
@@ -109,7 +109,7 @@ class AggregatorServiceTest : public ::testing::Test {
     return bytes;
   }
 
-  TempDir dir_;
+  ScratchDirectory dir_{"aggregator"};
   ManualClock clock_;
   std::unique_ptr<Aggregator> aggregator_;
   std::shared_ptr<grpc::Channel> channel_;

@@ -8,7 +8,6 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -26,6 +25,7 @@
 #include "regionpulse/v1/ingest.grpc.pb.h"
 #include "regionpulse/v1/query.grpc.pb.h"
 #include "regionpulse/v1/verdicts.grpc.pb.h"
+#include "tests/support/scratch_directory.h"
 
 namespace regionpulse::test {
 
@@ -45,21 +45,6 @@ class ManualClock {
 
  private:
   std::atomic<std::chrono::seconds> now_;
-};
-
-// A temporary directory removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/rp-aggsvc-test-XXXXXX";
-    if (mkdtemp(pattern) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
 };
 
 // Three regions, us-east-1 active, this aggregator in eu-west-1, short hold and dwell so a

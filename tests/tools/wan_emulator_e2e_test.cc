@@ -24,7 +24,7 @@ namespace {
 using test::EmulatorProcess;
 using test::LinkCounter;
 using test::PortFor;
-using test::ScratchDir;
+using test::ScratchDirectory;
 using test::UdpSocket;
 using test::WaitUntilServing;
 
@@ -86,7 +86,7 @@ class WanEmulatorProcess : public ::testing::Test {
                            seconds(5));
   }
 
-  ScratchDir scratch_;
+  ScratchDirectory scratch_{"wan"};
   UdpSocket a_;
   UdpSocket b_;
   std::string socket_path_;
@@ -379,7 +379,7 @@ std::string TwoNodeConfig(const std::string& listen, const std::string& socket_p
 TEST(WanEmulatorStart, ListensDualStackForIpv4Nodes) {
   // listen_address "::" takes IPv4 senders as IPv4-mapped addresses: they must still match
   // the configured IPv4 endpoints, and replies must go out to them.
-  ScratchDir scratch;
+  ScratchDirectory scratch("wan");
   UdpSocket a, b;
   const std::string socket_path = scratch.path() + "/ctl.sock";
   EmulatorProcess emulator(scratch.path() + "/wan.log",
@@ -396,7 +396,7 @@ TEST(WanEmulatorStart, ListensDualStackForIpv4Nodes) {
 
 TEST(WanEmulatorStart, RealtimePriorityRunsTheRelayAtSchedFifo) {
   if (geteuid() != 0) GTEST_SKIP() << "SCHED_FIFO needs root";
-  ScratchDir scratch;
+  ScratchDirectory scratch("wan");
   UdpSocket a, b;
   const std::string socket_path = scratch.path() + "/ctl.sock";
   EmulatorProcess emulator(
@@ -409,7 +409,7 @@ TEST(WanEmulatorStart, RealtimePriorityRunsTheRelayAtSchedFifo) {
 }
 
 TEST(WanEmulatorStart, ABadConfigExitsWithTheKeyNamed) {
-  ScratchDir scratch;
+  ScratchDirectory scratch("wan");
   const std::string config = scratch.Write("bad.yaml",
                                            "listen_address: 127.0.0.1\n"
                                            "control_socket: " +
@@ -423,7 +423,7 @@ TEST(WanEmulatorStart, ABadConfigExitsWithTheKeyNamed) {
 }
 
 TEST(WanEmulatorStart, APortInUseFailsNamingItAndLeavesNoSocket) {
-  ScratchDir scratch;
+  ScratchDirectory scratch("wan");
   UdpSocket taken;
   const std::string config = scratch.Write("wan.yaml",
                                            "listen_address: 127.0.0.1\n"
@@ -443,7 +443,7 @@ TEST(WanEmulatorStart, APortInUseFailsNamingItAndLeavesNoSocket) {
 }
 
 TEST(WanEmulatorStart, PortsCommandPrintsTheMappingWithoutStarting) {
-  ScratchDir scratch;
+  ScratchDirectory scratch("wan");
   const std::string config = scratch.Write("wan.yaml",
                                            "listen_address: 10.99.0.1\n"
                                            "control_socket: /nonexistent/ctl.sock\n"

@@ -13,7 +13,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -22,25 +21,6 @@
 #include "tests/support/poll_until.h"
 
 namespace regionpulse::test {
-
-ScratchDir::ScratchDir() {
-  std::string pattern = "/tmp/rpwan-XXXXXX";
-  if (mkdtemp(pattern.data()) == nullptr)
-    throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
-  path_ = pattern;
-}
-
-ScratchDir::~ScratchDir() {
-  std::error_code ignored;
-  std::filesystem::remove_all(path_, ignored);
-}
-
-std::string ScratchDir::Write(const std::string& name, const std::string& contents) const {
-  const std::string file = path_ + "/" + name;
-  std::ofstream out(file);
-  out << contents;
-  return file;
-}
 
 EmulatorProcess::EmulatorProcess(const std::string& log_path, const std::vector<std::string>& args,
                                  const std::string& netns)

@@ -16,7 +16,7 @@ namespace {
 
 using test::EmulatorProcess;
 using test::LinkCounter;
-using test::ScratchDir;
+using test::ScratchDirectory;
 using test::WaitUntilServing;
 
 using ::testing::HasSubstr;
@@ -53,7 +53,7 @@ TEST(WanEmulatorWireguard, PingAcrossTheTunnelTakesTwiceTheEmulatedDelay) {
   // a listens on 51821 and sends to hub:51820; b listens on 51820 and sends to hub:51821.
   // The emulator binds the wildcard address, so each side is answered from the hub address
   // on its own veth: the endpoint it was configured with.
-  ScratchDir scratch;
+  ScratchDirectory scratch("wan");
   const std::string socket_path = scratch.path() + "/ctl.sock";
   const std::string config =
       scratch.Write("wan.yaml",
