@@ -1,7 +1,7 @@
 // VerdictEngine: evidence + clock -> the failover verdict. Pure (no I/O, time passed in);
 // the only state it keeps is what hysteresis needs: since when each condition has held.
 //
-// Rules (../shared/DESIGN.md "The verdict"):
+// Rules (docs/design.md, section 4 "The verdict's rules, as implemented"):
 // - A region is UNREACHABLE only when more than quorum_fraction of the healthy observers in
 //   other regions, and at least min_observer_nodes of them, lost (nearly) every probe to it,
 //   no other region still mostly reaches it, and no passive signal shows it alive. An
