@@ -89,6 +89,24 @@ std::string AdvertisedProbeAddress(const AgentConfig& config) {
 
 }  // namespace
 
+DatapathConfig ToDatapathConfig(const AgentConfig& config) {
+  DatapathConfig d;
+  d.probe_port = config.probe.port;
+  for (size_t i = 0; i < config.regions.size(); ++i) {
+    for (const auto& cidr : config.regions[i].cidrs)
+      d.region_cidrs.push_back({cidr, static_cast<RegionId>(i + 1)});
+  }
+  for (const auto& flow : config.replication_flows) {
+    d.flows.push_back(
+        {flow.name, flow.ports, config.RegionIdOf(flow.remote_region), flow.expected_min_rate_bps});
+  }
+  d.interfaces = config.interfaces;
+  d.cgroup_path = config.cgroup_path;
+  d.prefer_tcx = config.prefer_tcx;
+  d.max_tracked_flow_connections = config.max_tracked_flow_connections;
+  return d;
+}
+
 Agent::Agent(const AgentConfig& config)
     : config_(config),
       instance_id_(RandomInstanceId()),

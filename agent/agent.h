@@ -35,6 +35,9 @@
 
 namespace regionpulse {
 
+// What the kernel datapath needs from the agent's configuration (declared here for its test).
+DatapathConfig ToDatapathConfig(const AgentConfig& config);
+
 class Agent {
  public:
   // Starts every part; an error names the part that failed (BPF attach, reflector bind,

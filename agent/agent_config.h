@@ -124,7 +124,4 @@ Result<AgentConfig> ParseAgentConfig(const std::string& yaml_text, const Environ
 // --set probe.interval=50ms). "--flag=value" and "--flag value" both work.
 Result<AgentConfig> LoadAgentConfig(int argc, const char* const* argv, const Environment& env);
 
-// What the kernel datapath needs from the config.
-DatapathConfig ToDatapathConfig(const AgentConfig& config);
-
 }  // namespace regionpulse

@@ -21,7 +21,8 @@ namespace regionpulse {
 using RegionConfig = RegionSpec;
 
 struct ProbePlanConfig {
-  // Targets per remote region for every agent.
+  // Peers every agent probes in each region, its own included (fewer where a region has
+  // fewer nodes).
   uint32_t targets_per_region = 3;
   // Interval between probes to one target.
   std::chrono::milliseconds interval{100};

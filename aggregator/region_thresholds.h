@@ -10,7 +10,8 @@
 
 namespace regionpulse {
 
-// The defaults are the design's; the config keys are thresholds.* (aggregator_config.h).
+// The defaults are the aggregator's documented ones (docs/aggregator.example.yaml, kept equal
+// by aggregator_config_test); the config keys are thresholds.* (aggregator_config.h).
 struct RegionThresholds {
   // Probe loss (forward and reverse combined) at or above which a region is DEGRADED.
   double degraded_loss = 0.05;
@@ -18,9 +19,11 @@ struct RegionThresholds {
   std::chrono::milliseconds degraded_rtt_p99{250};
   // Loss at or above which an observer counts a region as not reached at all.
   double unreachable_loss = 0.99;
-  // UNREACHABLE needs strictly more than this fraction of the healthy observers to agree ...
+  // A quorum has lost a region when strictly more than this fraction of its healthy observers
+  // (isolated ones excluded) lost it ...
   double quorum_fraction = 0.5;
-  // ... from at least this many distinct nodes.
+  // ... and they are at least this many nodes. UNREACHABLE needs a quorum, and also that no
+  // observer region mostly still reaches it and no passive signal shows it alive.
   uint32_t min_observer_nodes = 2;
   // A replication flow that has not progressed for this long is at risk.
   std::chrono::seconds replication_staleness{30};

@@ -2,7 +2,7 @@
 // state it keeps is what hysteresis needs (since when each condition has held, a latched
 // FAILOVER and what it would lose), and that state can be saved and restored across a restart.
 //
-// One evaluation runs five named steps (docs/design.md, "The verdict"):
+// One evaluation runs five named steps (docs/design.md, section 4 "The verdict's rules, as implemented"):
 // 1. Localise: before regions are judged, faults that one node or one region pair explains
 //    are found and set aside. A node fault: one observer sees a region badly while its
 //    region-mates see it well, or observers of one region see one target node badly while its

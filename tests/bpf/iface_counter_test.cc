@@ -17,10 +17,10 @@
 namespace regionpulse {
 namespace {
 
-using testnet::NetworkNamespace;
-using testnet::RunOrThrow;
-using testnet::ScopedNetnsEntry;
-using testnet::VethPair;
+using test::NetworkNamespace;
+using test::RunOrThrow;
+using test::ScopedNetnsEntry;
+using test::VethPair;
 
 rp_counter ReadCounter(int map_fd, uint32_t ifindex, uint32_t direction) {
   const int cpus = libbpf_num_possible_cpus();

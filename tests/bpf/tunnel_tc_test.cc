@@ -22,7 +22,7 @@
 namespace regionpulse {
 namespace {
 
-using namespace testpkt;
+using namespace test;
 
 constexpr uint16_t kProbePort = 8620;  // not the default: proves the .rodata port is used
 constexpr uint32_t kTcActUnspec = 0xffffffff;

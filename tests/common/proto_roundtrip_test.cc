@@ -6,10 +6,12 @@
 #include "regionpulse/v1/ingest.pb.h"
 #include "regionpulse/v1/query.pb.h"
 #include "regionpulse/v1/verdicts.pb.h"
-#include "tests/common/sample_report.h"
+#include "tests/support/sample_report.h"
 
 namespace regionpulse {
 namespace {
+
+using test::SampleReport;
 
 using google::protobuf::util::MessageDifferencer;
 

@@ -6,10 +6,12 @@
 
 #include <functional>
 
-#include "tests/common/sample_report.h"
+#include "tests/support/sample_report.h"
 
 namespace regionpulse {
 namespace {
+
+using test::SampleReport;
 
 using ::testing::HasSubstr;
 

@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include "common/grpc_callback_queue.h"
 
-namespace regionpulse::testnet {
+namespace regionpulse::test {
 
 class IngestStandIn::Reactor final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse> {
  public:
@@ -253,4 +253,4 @@ size_t IngestStandIn::OpenStreams() const {
   return open_streams_;
 }
 
-}  // namespace regionpulse::testnet
+}  // namespace regionpulse::test

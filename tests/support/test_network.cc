@@ -12,7 +12,7 @@
 #include <cstring>
 #include <stdexcept>
 
-namespace regionpulse::testnet {
+namespace regionpulse::test {
 
 std::string RunOrThrow(const std::string& command) {
   std::string output;
@@ -84,4 +84,4 @@ VethPair::~VethPair() {
   RunStatus("ip netns exec " + a_.netns + " ip link del " + a_.ifname);
 }
 
-}  // namespace regionpulse::testnet
+}  // namespace regionpulse::test

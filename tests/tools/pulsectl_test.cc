@@ -7,11 +7,20 @@
 
 #include <sstream>
 
-#include "tests/aggregator/service_test_support.h"
+#include "tests/support/in_process_aggregator.h"
 #include "tools/pulsectl/pulsectl.h"
 
-namespace regionpulse::testing {
+namespace regionpulse {
 namespace {
+
+using namespace std::chrono_literals;
+
+using test::AgentSpec;
+using test::ManualClock;
+using test::PeerResult;
+using test::ScratchDirectory;
+using test::ThreeRegionConfig;
+using test::TwelveAgentFleet;
 
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -52,7 +61,7 @@ class PulsectlTest : public ::testing::Test {
     FAIL() << "verdict never became " << v1::Action_Name(action);
   }
 
-  TempDir dir_;
+  ScratchDirectory dir_{"aggregator"};
   ManualClock clock_;
   std::unique_ptr<Aggregator> aggregator_;
   std::unique_ptr<TwelveAgentFleet> fleet_;
@@ -257,7 +266,7 @@ TEST_F(PulsectlTest, TheBinaryExitsWithTheVerdictCode) {
 }
 
 TEST(PulsectlTls, TalksToATlsAggregatorWithTheCaAndFailsWithout) {
-  TempDir dir;
+  ScratchDirectory dir("aggregator");
   // A throwaway self-signed certificate for 127.0.0.1 (openssl is in the Debian base).
   const std::string make_cert =
       "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -addext "
@@ -286,7 +295,7 @@ TEST(PulsectlTls, TalksToATlsAggregatorWithTheCaAndFailsWithout) {
 }
 
 TEST(PulsectlTls, MissingCertificateFileStopsTheAggregatorFromStarting) {
-  TempDir dir;
+  ScratchDirectory dir("aggregator");
   AggregatorConfig config = ThreeRegionConfig(dir.path());
   config.plaintext = false;
   config.tls.cert_file = dir.path() + "/absent.pem";
@@ -297,4 +306,4 @@ TEST(PulsectlTls, MissingCertificateFileStopsTheAggregatorFromStarting) {
 }
 
 }  // namespace
-}  // namespace regionpulse::testing
+}  // namespace regionpulse

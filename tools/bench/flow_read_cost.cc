@@ -26,9 +26,9 @@
 namespace regionpulse {
 namespace {
 
-using testnet::NetworkNamespace;
-using testnet::ScopedNetnsEntry;
-using testnet::VethPair;
+using test::NetworkNamespace;
+using test::ScopedNetnsEntry;
+using test::VethPair;
 
 constexpr uint16_t kFlowPort = 5432;
 constexpr uint16_t kOtherPort = 8080;

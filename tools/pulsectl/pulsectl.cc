@@ -165,6 +165,18 @@ int CallFailed(const Options& options, const std::string& what, const grpc::Stat
   return kExitConnection;
 }
 
+// The share of a cell's probes lost in a direction nobody can tell.
+double UnknownLoss(const v1::RegionPairStats& cell) {
+  if (cell.probes_sent() == 0) return 0.0;
+  return static_cast<double>(cell.lost_direction_unknown()) / static_cast<double>(cell.probes_sent());
+}
+
+// What DIR means, under a table that shows loss with a direction.
+void PrintDirectionLegend(std::ostream& out) {
+  out << "DIR  fwd: probes lost on the way out   rev: replies lost on the way back\n"
+         "     ?: the target did not report what it received, so nobody can tell\n";
+}
+
 int ExitCodeOf(v1::Action action) {
   switch (action) {
     case v1::ACTION_STAY:
