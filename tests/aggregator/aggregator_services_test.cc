@@ -206,7 +206,7 @@ TEST_F(AggregatorServiceTest, ActiveRegionGoingDarkFailsOverOnlyAfterTheHoldTime
   // us-east-1 replicates into ap-southeast-1 only: the one standby a failover may go to without
   // a manual decision, although eu-west-1 comes first in the order of preference.
   fleet.Decorate([](const AgentSpec& agent, v1::HealthReport& report) {
-    if (agent.region == "us-east-1") AddMovingFlow(report, "orders-db", "ap-southeast-1");
+    if (agent.region == "us-east-1") test::AddMovingFlow(report, "orders-db", "ap-southeast-1");
   });
   ASSERT_TRUE(fleet.ConnectAll());
   ASSERT_GT(StepUntilStay(fleet), 0);

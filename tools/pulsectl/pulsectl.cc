@@ -39,6 +39,7 @@ struct Options {
   uint64_t count = 0;  // watch: stop after this many verdicts; 0 = forever
   std::optional<std::chrono::nanoseconds> heartbeat;
   bool show_heartbeats = false;
+  bool wide = false;  // every column, not only what fits 80 columns
 };
 
 struct UsageError {
@@ -57,6 +58,7 @@ std::variant<Options, UsageError> ParseArgs(const std::vector<std::string>& args
                                              {"--window"},
                                              {"--heartbeat"},
                                              {"--heartbeats", false},
+                                             {"--wide", false},
                                              {"--region"},
                                              {"--node"},
                                              {"--name"},
@@ -102,6 +104,8 @@ std::variant<Options, UsageError> ParseArgs(const std::vector<std::string>& args
       duration(flag, options.heartbeat);
     } else if (flag.name == "--heartbeats") {
       options.show_heartbeats = true;
+    } else if (flag.name == "--wide") {
+      options.wide = true;
     } else if (flag.name == "--region") {
       text(flag, options.region);
     } else if (flag.name == "--node") {
@@ -171,6 +175,16 @@ double UnknownLoss(const v1::RegionPairStats& cell) {
   return static_cast<double>(cell.lost_direction_unknown()) / static_cast<double>(cell.probes_sent());
 }
 
+// All of a path's or cell's loss in one short cell with its direction ("100% fwd", "6.2% ?",
+// "0%"), for the narrow view. Reverse loss is a share of the reflected probes.
+std::string LossCell(double forward, double reverse, double unknown, v1::LossDirection direction) {
+  const double reflected = std::max(0.0, 1.0 - forward - unknown);
+  const double total = std::min(1.0, forward + unknown + reverse * reflected);
+  if (total <= 0.0) return "0%";
+  const bool directed = direction != v1::LOSS_DIRECTION_NONE && direction != v1::LOSS_DIRECTION_UNSPECIFIED;
+  return FormatPercentShort(total) + (directed ? " " + ShortDirection(direction) : "");
+}
+
 // What DIR means, under a table that shows loss with a direction.
 void PrintDirectionLegend(std::ostream& out) {
   out << "DIR  fwd: probes lost on the way out   rev: replies lost on the way back\n"
@@ -218,23 +232,26 @@ int Matrix(const Options& options, const std::shared_ptr<grpc::Channel>& channel
   Table table({{"SOURCE"},
                {"TARGET"},
                {"STATE"},
-               {"OBSERVERS", Align::kRight},
-               {"SENT", Align::kRight},
-               {"LOSS FWD", Align::kRight},
-               {"LOSS REV", Align::kRight},
-               {"LOSS ?", Align::kRight},
-               {"DIR"},
+               {"OBS", Align::kRight},
+               {"SENT", Align::kRight, true},
+               {"LOSS", Align::kRight},
+               {"LOSS FWD", Align::kRight, true},
+               {"LOSS REV", Align::kRight, true},
+               {"LOSS ?", Align::kRight, true},
+               {"DIR", Align::kLeft, true},
                {"RTT P50", Align::kRight},
                {"RTT P99", Align::kRight},
-               {"USER P50", Align::kRight},
-               {"USER P99", Align::kRight},
-               {"TX", Align::kRight},
-               {"RX", Align::kRight},
-               {"RETRANS", Align::kRight}});
+               {"USER P50", Align::kRight, true},
+               {"USER P99", Align::kRight, true},
+               {"TX", Align::kRight, true},
+               {"RX", Align::kRight, true},
+               {"RETRANS", Align::kRight, true}},
+              options.wide);
   for (const auto& cell : response.cells()) {
     table.AddRow(
         {cell.source_region(), cell.target_region(), ShortState(cell.state()),
          std::to_string(cell.observers()), std::to_string(cell.probes_sent()),
+         LossCell(cell.loss_forward(), cell.loss_reverse(), UnknownLoss(cell), cell.direction()),
          FormatPercent(cell.loss_forward()), FormatPercent(cell.loss_reverse()),
          FormatPercent(UnknownLoss(cell)), ShortDirection(cell.direction()), FormatMillis(cell.rtt_p50()),
          FormatMillis(cell.rtt_p99()), FormatMillis(cell.user_rtt_p50()), FormatMillis(cell.user_rtt_p99()),
@@ -265,22 +282,27 @@ int Paths(const Options& options, const std::shared_ptr<grpc::Channel>& channel,
   }
   const auto now = std::chrono::system_clock::now();
   Table table({{"SOURCE"},
+               {"FROM", Align::kLeft, true},
                {"TARGET"},
+               {"TO", Align::kLeft, true},
                {"SENT", Align::kRight},
-               {"LOSS FWD", Align::kRight},
-               {"LOSS REV", Align::kRight},
-               {"LOSS ?", Align::kRight},
-               {"DIR"},
+               {"LOSS", Align::kRight},
+               {"LOSS FWD", Align::kRight, true},
+               {"LOSS REV", Align::kRight, true},
+               {"LOSS ?", Align::kRight, true},
+               {"DIR", Align::kLeft, true},
                {"RTT P50", Align::kRight},
                {"RTT P99", Align::kRight},
-               {"USER P99", Align::kRight},
-               {"JITTER", Align::kRight},
-               {"DUP", Align::kRight},
-               {"REORD", Align::kRight},
-               {"LAST WINDOW"}});
+               {"USER P99", Align::kRight, true},
+               {"JITTER", Align::kRight, true},
+               {"DUP", Align::kRight, true},
+               {"REORD", Align::kRight, true},
+               {"LAST WINDOW", Align::kLeft, true}},
+              options.wide);
   for (const auto& path : response.paths()) {
-    table.AddRow({path.source_node() + " (" + path.source_region() + ")",
-                  path.target_node() + " (" + path.target_region() + ")", std::to_string(path.probes_sent()),
+    table.AddRow({path.source_node(), path.source_region(), path.target_node(), path.target_region(),
+                  std::to_string(path.probes_sent()),
+                  LossCell(path.loss_forward(), path.loss_reverse(), path.loss_unknown(), path.direction()),
                   FormatPercent(path.loss_forward()), FormatPercent(path.loss_reverse()),
                   FormatPercent(path.loss_unknown()), ShortDirection(path.direction()),
                   FormatMillis(path.rtt_p50()), FormatMillis(path.rtt_p99()),
@@ -311,17 +333,18 @@ int Flows(const Options& options, const std::shared_ptr<grpc::Channel>& channel,
     return CallFailed(options, "Query.GetFlows", status, err);
   }
   Table table({{"NODE"},
-               {"REGION"},
+               {"REGION", Align::kLeft, true},
                {"FLOW"},
-               {"REMOTE"},
+               {"TO"},
                {"RATE", Align::kRight},
-               {"MIN RATE", Align::kRight},
-               {"SRTT", Align::kRight},
-               {"RETRANS", Align::kRight},
-               {"PROGRESS AGE", Align::kRight},
+               {"MIN RATE", Align::kRight, true},
+               {"SRTT", Align::kRight, true},
+               {"RETRANS", Align::kRight, true},
+               {"AGE", Align::kRight},
                {"UNACKED", Align::kRight},
-               {"CONNS", Align::kRight},
-               {"AT RISK"}});
+               {"CONNS", Align::kRight, true},
+               {"AT RISK"}},
+              options.wide);
   for (const auto& flow : response.flows()) {
     table.AddRow({flow.node(), flow.region(), flow.name(), flow.remote_region(), FormatRate(flow.rate_bps()),
                   flow.expected_min_rate_bps() ? FormatRate(flow.expected_min_rate_bps()) : "-",
@@ -465,6 +488,8 @@ options:
   --server HOST:PORT     aggregator gRPC address (default $REGIONPULSE_SERVER or localhost:7700)
   --timeout DURATION     how long to wait for an answer, e.g. 5s (default 5s)
   --ca FILE              use TLS and trust this CA (PEM); plaintext without it
+  --wide                 matrix, paths, flows: every column (loss by direction, user-space
+                         RTT, traffic, ...); by default the tables fit 80 columns
 
 durations carry a unit: 500ms, 60s, 5m, 1h.
 

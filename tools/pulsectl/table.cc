@@ -31,9 +31,12 @@ void Table::Print(std::ostream& out) const {
   }
   auto print_row = [&](const std::vector<std::string>& cells) {
     std::string line;
+    bool first = true;
     for (size_t i = 0; i < cells.size(); ++i) {
+      if (columns_[i].wide_only && !wide_) continue;
       const std::string padding(widths[i] - cells[i].size(), ' ');
-      if (i > 0) line += "  ";
+      if (!first) line += "  ";
+      first = false;
       line += columns_[i].align == Align::kRight ? padding + cells[i] : cells[i] + padding;
     }
     while (!line.empty() && line.back() == ' ') line.pop_back();
@@ -59,6 +62,11 @@ std::string FormatMillis(const google::protobuf::Duration& value) {
 
 std::string FormatPercent(double ratio) {
   return Printf("%.2f %%", ratio * 100.0);
+}
+
+std::string FormatPercentShort(double ratio) {
+  const double percent = ratio * 100.0;
+  return Printf(percent > 0.0 && percent < 10.0 ? "%.1f%%" : "%.0f%%", percent);
 }
 
 std::string FormatSeconds(std::chrono::nanoseconds value) {

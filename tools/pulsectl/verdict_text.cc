@@ -11,13 +11,6 @@
 namespace regionpulse::pulsectl {
 namespace {
 
-std::string Percent(double ratio) {
-  char buffer[32];
-  const double percent = ratio * 100.0;
-  std::snprintf(buffer, sizeof(buffer), percent > 0.0 && percent < 10.0 ? "%.1f%%" : "%.0f%%", percent);
-  return buffer;
-}
-
 // "45s", "12m", "3h", "2d": the SINCE column stays four characters wide.
 std::string CompactAge(const google::protobuf::Timestamp& at, std::chrono::system_clock::time_point now) {
   if (at.seconds() == 0 && at.nanos() == 0) return "-";
@@ -73,7 +66,7 @@ v1::LossDirection DominantDirection(const v1::RegionHealth& region) {
 std::string LossCell(const v1::RegionHealth& region) {
   if (region.observer_regions_reporting() == 0 && region.loss() == 0.0) return "-";
   const v1::LossDirection direction = DominantDirection(region);
-  return Percent(region.loss()) +
+  return FormatPercentShort(region.loss()) +
          (direction == v1::LOSS_DIRECTION_NONE ? "" : " " + ShortDirection(direction));
 }
 
