@@ -138,13 +138,14 @@ Status Agent::StartParts() {
     if (!report_log_) return Error{"report log " + config_.report_log_file, errno};
   }
 
-  auto reflector = Reflector::Start(io_, ReflectorConfigFrom(config_));
-  if (!reflector) return Error{"STAMP reflector: " + reflector.error().ToString()};
-  reflector_ = std::move(reflector.value());
-
   auto now = std::chrono::steady_clock::now();
   folder_ = std::make_unique<WindowFolder>(WindowFolderConfigFrom(config_), now,
                                            std::chrono::system_clock::now(), TakeSnapshot(*datapath_));
+  // The folder hears of both ends: what this node's probes met, and what its reflector
+  // received from every node that probes it.
+  auto reflector = Reflector::Start(io_, ReflectorConfigFrom(config_), folder_.get());
+  if (!reflector) return Error{"STAMP reflector: " + reflector.error().ToString()};
+  reflector_ = std::move(reflector.value());
   prober_ = std::make_unique<Prober>(io_, ProberConfigFrom(config_), *folder_);
   if (!config_.static_peers.empty()) prober_->SetTargets(TargetsFromStaticPeers(config_.static_peers));
 

@@ -541,6 +541,7 @@ std::vector<FlowCounters> BpfDatapath::FlowCountersNow() const {
     const FlowAckReading& reading = impl.last_readings[i];
     result[i].bytes_acked = reading.bytes_acked;
     result[i].data_outstanding = reading.data_outstanding;
+    result[i].bytes_outstanding = reading.bytes_outstanding;
     result[i].connections = reading.connections;
     result[i].last_progress_ns = std::max(result[i].last_progress_ns, impl.observed_progress_ns[i]);
   }

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <prometheus/counter.h>
@@ -48,6 +49,7 @@ AgentRegistryConfig RegistryConfigOf(const AggregatorConfig& config) {
 RegionMatrixConfig MatrixConfigOf(const AggregatorConfig& config) {
   RegionMatrixConfig matrix;
   matrix.window = config.matrix_window;
+  matrix.replication_retention = ReplicationRetentionFor(config.matrix_window, config.hold, config.dwell);
   matrix.thresholds = config.thresholds;
   return matrix;
 }
@@ -67,6 +69,9 @@ VerdictEngineConfig EngineConfigOf(const AggregatorConfig& config) {
   VerdictEngineConfig engine;
   engine.active_region = config.active_region;
   engine.own_region = config.own_region;
+  engine.standby_regions = config.standby_regions;
+  engine.max_data_loss = config.max_data_loss;
+  engine.prefer_availability = config.prefer_availability;
   engine.regions = RegionNames(config);
   engine.hold = config.hold;
   engine.dwell = config.dwell;
@@ -120,6 +125,23 @@ Result<std::shared_ptr<grpc::ServerCredentials>> CredentialsFor(const Aggregator
     options.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
   }
   return grpc::SslServerCredentials(options);
+}
+
+// The engine, continuing from the decision state it saved before a restart when there is one.
+VerdictEngine RestoredEngine(const AggregatorConfig& config, const VerdictHistory& history) {
+  VerdictEngine engine(EngineConfigOf(config));
+  const auto& saved = history.saved_engine_state();
+  if (!saved) return engine;
+  if (engine.RestoreState(*saved)) {
+    Log()->info(
+        "verdict engine state restored from {}{}", VerdictHistory::EngineStatePath(config.history.path),
+        saved->failover_latched() ? ": FAILOVER to " + saved->failover_target() + " stays latched" : "");
+  } else {
+    Log()->warn("verdict engine state in {} was saved for active region '{}', not '{}': starting afresh",
+                VerdictHistory::EngineStatePath(config.history.path), saved->active_region(),
+                config.active_region);
+  }
+  return engine;
 }
 
 v1::Verdict InitialVerdict(const AggregatorConfig& config, const VerdictEngine& engine,
@@ -208,7 +230,7 @@ Aggregator::Aggregator(const AggregatorConfig& config, AggregatorOptions options
       registry_(RegistryConfigOf(config)),
       matrix_(MatrixConfigOf(config)),
       planner_(PlannerConfigOf(config)),
-      engine_(EngineConfigOf(config)),
+      engine_(RestoredEngine(config, *history)),
       history_(std::move(history)),
       metrics_registry_(std::make_shared<prometheus::Registry>()),
       metrics_(std::make_unique<Metrics>(*metrics_registry_)),
@@ -216,7 +238,13 @@ Aggregator::Aggregator(const AggregatorConfig& config, AggregatorOptions options
       ingest_service_(*this),
       verdict_service_(broadcaster_),
       query_service_(*this, *history_) {
-  if (auto latest = history_->Latest()) generation_base_ = latest->verdict().generation();
+  // A restored engine continues its own numbering; the history may be ahead of it (the state
+  // was lost or belonged to another active region), and numbers must never repeat.
+  if (auto latest = history_->Latest()) {
+    const uint64_t restored = engine_.current().generation();
+    generation_base_ =
+        latest->verdict().generation() > restored ? latest->verdict().generation() - restored : 0;
+  }
   // Even the verdict served before the first evaluation continues the old numbering.
   v1::Verdict initial = broadcaster_.Current();
   initial.set_generation(generation_base_ + initial.generation());
@@ -244,6 +272,12 @@ Result<std::unique_ptr<Aggregator>> Aggregator::Start(const AggregatorConfig& co
   aggregator->serving_ = true;
   if (aggregator->options_.evaluation_loop) {
     aggregator->evaluation_thread_ = std::thread([raw = aggregator.get()] { raw->EvaluationLoop(); });
+  }
+  if (config.standby_regions_defaulted) {
+    Log()->warn(
+        "standby_regions not configured: every region but the active one ({}) may be a FAILOVER target; list "
+        "the regions that hold replicas so an observer-only region never becomes one",
+        fmt::join(config.standby_regions, ", "));
   }
   Log()->info("aggregator serving gRPC on port {} ({} regions, active '{}', own '{}', hold {} s, dwell {} s)",
               aggregator->grpc_port_, config.regions.size(), config.active_region, config.own_region,
@@ -362,6 +396,22 @@ void Aggregator::EvaluationLoop() {
   }
 }
 
+void Aggregator::SaveEngineStateIfChanged(uint64_t published_generation) {
+  v1::VerdictEngineState state = engine_.SaveState();
+  // Saved as published, so a restart continues the numbering a controller has seen.
+  state.set_generation(published_generation);
+  std::string bytes;
+  state.SerializeToString(&bytes);
+  if (bytes == last_saved_engine_state_) return;
+  *state.mutable_saved_at() = ToTimestamp(options_.clock());
+  if (auto ok = history_->SaveEngineState(state); !ok) {
+    metrics_->history_write_errors.Increment();
+    Log()->error("verdict history {}: {}", config_.history.path, ok.error().ToString());
+    return;
+  }
+  last_saved_engine_state_ = std::move(bytes);
+}
+
 v1::Verdict Aggregator::EvaluateNow() {
   std::lock_guard evaluate_lock(evaluate_mutex_);
   const auto started = std::chrono::steady_clock::now();
@@ -404,6 +454,7 @@ v1::Verdict Aggregator::EvaluateNow() {
       metrics_->history_write_errors.Increment();
       Log()->error("verdict history {}: {}", config_.history.path, ok.error().ToString());
     }
+    SaveEngineStateIfChanged(verdict.generation());
     metrics_->transitions.Increment();
     broadcaster_.Publish(verdict);
   } else {

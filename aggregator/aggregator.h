@@ -83,6 +83,8 @@ class Aggregator final : private IngestBackend, private QueryBackend {
   Status StartGrpc();
   Status StartStatusServer();
   void EvaluationLoop();
+  // Writes the engine's decision state beside the history when it differs from the last write.
+  void SaveEngineStateIfChanged(uint64_t published_generation);
   Readiness CheckReadiness() const;
 
   // IngestBackend
@@ -114,6 +116,8 @@ class Aggregator final : private IngestBackend, private QueryBackend {
   // Generations continue from the history after a restart, so a controller never sees the
   // generation go backwards.
   uint64_t generation_base_ = 0;
+  // The engine state last written beside the history (serialized, without its save time).
+  std::string last_saved_engine_state_;
 
   std::shared_ptr<prometheus::Registry> metrics_registry_;
   std::unique_ptr<Metrics> metrics_;

@@ -57,6 +57,17 @@ struct AggregatorConfig {
   std::string active_region;
   // Region this aggregator runs in.
   std::string own_region;
+  // Regions that hold replicas, in order of preference: the only FAILOVER targets. Every
+  // other region only observes. When the key is absent: every region but the active one, and
+  // standby_regions_defaulted says so (the aggregator warns at start: an observer-only region
+  // must not become a target by accident).
+  std::vector<std::string> standby_regions;
+  bool standby_regions_defaulted = false;
+  // What failing over may lose (in time of writes) before it needs a person: beyond it, or
+  // unknown, the verdict is HOLD for a manual decision ...
+  std::chrono::seconds max_data_loss{120};
+  // ... unless availability is preferred over data.
+  bool prefer_availability = false;
   RegionThresholds thresholds;
   // FAILOVER only after the condition held this long; STAY again only after a healthy dwell.
   std::chrono::seconds hold{120};

@@ -1,10 +1,14 @@
 // Filing reports into the matrix's per-path, per-observer, per-region-pair and per-flow slot
-// rings; the queries over them; eviction.
+// rings, and the reflectors' counts next to the senders' they belong to; the queries over them;
+// eviction.
 #include "aggregator/region_matrix.h"
 
 #include "aggregator/region_matrix_state.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <cstring>
 #include <set>
 #include <tuple>
 
@@ -12,6 +16,10 @@ namespace regionpulse {
 namespace {
 
 using std::chrono::nanoseconds;
+
+// Loss below this shows no direction in the queries: a probe or two lost in a minute says
+// nothing about which way.
+constexpr double kDirectionNoiseFloor = 0.01;
 
 int64_t NsSinceEpoch(WallClock::time_point t) {
   return std::chrono::duration_cast<nanoseconds>(t.time_since_epoch()).count();
@@ -34,44 +42,191 @@ void SetDuration(std::optional<nanoseconds> d, MutableField mutable_field) {
   if (d) *mutable_field() = ToDuration(*d);
 }
 
-// Loss on the way back, of the probes that got there. None got there but some were sent: 1,
-// as nothing came back.
-double ReverseLoss(uint64_t sent, uint64_t forward, uint64_t reverse) {
-  if (forward == 0) return sent == 0 ? 0.0 : 1.0;
-  return LossRatio(forward, reverse);
+// Loss on the way back, of the probes known to have got there. None is known to have got
+// there: nothing can have been lost on the way back (the loss is forward, or unknown).
+double ReverseLoss(uint64_t forward, uint64_t reverse) {
+  return forward == 0 ? 0.0 : LossRatio(forward, reverse);
 }
 
-// A path's probe counters into a slot that has them (observer, region pair, path).
+// A path's probe counters as filed: consistent (loss_direction.h), so that one report claiming
+// more than it sent cannot borrow from the others it is summed with.
+ProbeCounts ReportedCounts(const v1::PathStats& path) {
+  return ConsistentProbeCounts(
+      {path.probes_sent(), path.received_forward(), path.received_reverse(), path.lost_direction_unknown()});
+}
+
+// A path's probe counters into a slot that has them (region pair, path).
 template <typename Slot>
-void AddProbes(const v1::PathStats& path, Slot* slot) {
-  slot->sent += path.probes_sent();
-  slot->forward += path.received_forward();
-  slot->reverse += path.received_reverse();
+void AddProbes(const ProbeCounts& counts, Slot* slot) {
+  slot->sent += counts.sent;
+  slot->forward += counts.received_forward;
+  slot->reverse += counts.received_reverse;
+  slot->unknown += counts.lost_unknown;
 }
 
-// The loss and RTT figures a region-pair cell and a node-to-node path both carry.
+// Whether a report speaks for its node's reflector: it lists the sessions its reflector
+// answered, counts some it left out, or names its own probe sessions (agents that report one
+// half report the other). An agent from before loss direction does none of these, and its
+// silence about a sender must not be read as "received nothing".
+bool SpeaksForReflector(const v1::HealthReport& report) {
+  if (report.reflected_size() > 0 || report.status().reflected_senders_dropped() > 0) return true;
+  return std::any_of(report.paths().begin(), report.paths().end(),
+                     [](const v1::PathStats& path) { return path.has_source(); });
+}
+
+// The loss figures a region-pair cell and a node-to-node path both carry, from reconciled
+// counts: forward = sent and not reflected, over sent; reverse = reflected and not returned,
+// over reflected (as the agents report it); the direction.
 template <typename Summary>
-void SetProbeFigures(uint64_t sent, uint64_t forward, uint64_t reverse, const LatencyHistogram& kernel,
-                     const LatencyHistogram& user, Summary* out) {
-  out->set_loss_forward(LossRatio(sent, forward));
-  out->set_loss_reverse(ReverseLoss(sent, forward, reverse));
+void SetLossFigures(const ProbeCounts& counts, Summary* out) {
+  out->set_loss_forward(
+      counts.sent == 0 ? 0.0 : static_cast<double>(counts.LostForward()) / static_cast<double>(counts.sent));
+  out->set_loss_reverse(ReverseLoss(counts.received_forward, counts.received_reverse));
+  out->set_direction(LossDirectionOf(counts, kDirectionNoiseFloor));
+}
+
+void SetRttFigures(const LatencyHistogram& kernel, const LatencyHistogram& user, auto* out) {
   SetDuration(PercentileOf(kernel, 0.50), [&] { return out->mutable_rtt_p50(); });
   SetDuration(PercentileOf(kernel, 0.99), [&] { return out->mutable_rtt_p99(); });
   SetDuration(PercentileOf(user, 0.50), [&] { return out->mutable_user_rtt_p50(); });
   SetDuration(PercentileOf(user, 0.99), [&] { return out->mutable_user_rtt_p99(); });
 }
 
-uint64_t PairKey(uint32_t a, uint32_t b) {
-  return (static_cast<uint64_t>(a) << 32) | b;
+// The key under which a reflector names a sender's session (region_matrix_state.h); nullopt
+// when the endpoint says nothing (an agent that does not report its sessions) or is no IP.
+std::optional<SessionKey> SessionKeyOf(uint32_t reflector, const v1::Endpoint& endpoint, uint32_t ssid) {
+  if (endpoint.address().empty() && endpoint.port() == 0) return std::nullopt;
+  SessionKey key;
+  key.reflector = reflector;
+  key.port = static_cast<uint16_t>(endpoint.port());
+  key.ssid = static_cast<uint16_t>(ssid);
+  in_addr v4{};
+  in6_addr v6{};
+  if (inet_pton(AF_INET, endpoint.address().c_str(), &v4) == 1) {
+    key.address[10] = 0xff;
+    key.address[11] = 0xff;
+    std::memcpy(&key.address[12], &v4, 4);
+    key.any_address = v4.s_addr == INADDR_ANY;
+  } else if (inet_pton(AF_INET6, endpoint.address().c_str(), &v6) == 1) {
+    std::memcpy(key.address.data(), &v6, 16);
+    key.any_address = IN6_IS_ADDR_UNSPECIFIED(&v6);
+  } else if (endpoint.address().empty()) {
+    key.any_address = true;
+  } else {
+    return std::nullopt;
+  }
+  if (key.any_address) key.address = {};
+  return key;
+}
+
+// The number of the (observer, target node) entry, appended when new and under the cap.
+std::optional<uint32_t> TargetEntry(RegionMatrixState& s, const RegionMatrixConfig& config, uint32_t node,
+                                    uint32_t node_region, uint32_t target, uint32_t target_region) {
+  const uint64_t key = PairKey(node, target);
+  if (auto number = s.observer_targets.Find(key)) {
+    s.observer_targets.entries[*number].target_region = target_region;
+    return number;
+  }
+  if (s.observer_targets.size() >= config.max_targets) {
+    ++s.targets_not_tracked;
+    return std::nullopt;
+  }
+  return s.observer_targets.Insert(key, {node, node_region, target, target_region});
+}
+
+// Files a reflector's count for a session next to the sender's counts of the same pair.
+void FileReflected(RegionMatrixState& s, const RegionMatrixConfig& config, uint32_t observer,
+                   uint32_t reflector, WallClock::time_point window_end, uint64_t received) {
+  const auto placed_at = window_end - nanoseconds(1);
+  const uint64_t key = PairKey(observer, reflector);
+  // Only next to counts the sender reported: a reflector's count alone has nothing to split.
+  if (auto number = s.observer_targets.Find(key)) {
+    if (TargetSlot* slot = s.observer_targets.rings.At(*number, EpochOf(placed_at, std::chrono::seconds(1))))
+      AddSaturating(&slot->reflected, received);
+  }
+  if (auto it = s.paths.find(key); it != s.paths.end()) {
+    if (PathSlot* slot = it->second.ring.At(EpochOf(placed_at, config.slot))) slot->reflected += received;
+  }
+}
+
+// Files what reflectors reported for `session` before its sender did; each count once.
+void FilePending(RegionMatrixState& s, const RegionMatrixConfig& config, const SessionKey& session,
+                 uint32_t observer, WallClock::time_point now) {
+  auto file = [&](std::vector<RegionMatrixState::PendingReflected>& held) {
+    for (const auto& count : held) {
+      if (count.window_end >= now - config.evidence_window) {
+        FileReflected(s, config, observer, session.reflector, count.window_end, count.received);
+      } else {
+        ++s.reflected_unmatched;
+      }
+    }
+    s.pending_reflected_entries -= held.size();
+  };
+  if (!session.any_address) {
+    if (auto pending = s.pending_reflected.find(session); pending != s.pending_reflected.end()) {
+      file(pending->second);
+      s.pending_reflected.erase(pending);
+    }
+    return;
+  }
+  // A sender known by port and SSID only matches any address the reflector saw. New sessions
+  // are rare and the pending counts few: a scan.
+  for (auto it = s.pending_reflected.begin(); it != s.pending_reflected.end();) {
+    const SessionKey& key = it->first;
+    if (key.reflector == session.reflector && key.port == session.port && key.ssid == session.ssid) {
+      file(it->second);
+      it = s.pending_reflected.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+// Notes which observer a session belongs to, as the sender reported it.
+void RegisterSession(RegionMatrixState& s, const RegionMatrixConfig& config, const SessionKey& session,
+                     uint32_t observer, WallClock::time_point window_end, WallClock::time_point now) {
+  auto it = s.sender_sessions.find(session);
+  if (it == s.sender_sessions.end()) {
+    if (s.sender_sessions.size() >= config.max_sessions) {
+      ++s.sessions_not_tracked;
+      return;
+    }
+    it = s.sender_sessions.emplace(session, RegionMatrixState::SenderSession{observer, window_end}).first;
+    // The reflector's counts that arrived before the sender's first report of the session.
+    FilePending(s, config, session, observer, now);
+  }
+  // A sender that restarted may reuse the key with a new observer name; the newest report wins.
+  it->second.observer = observer;
+  it->second.last_seen = std::max(it->second.last_seen, window_end);
+}
+
+// The sender session a reflector's count belongs to; nullptr when no sender reported it.
+const RegionMatrixState::SenderSession* FindSession(const RegionMatrixState& s, const SessionKey& session) {
+  if (auto it = s.sender_sessions.find(session); it != s.sender_sessions.end()) return &it->second;
+  // The sender reported its source without an address: its port and SSID name it.
+  if (!session.any_address) {
+    SessionKey any = session;
+    any.any_address = true;
+    any.address = {};
+    if (auto it = s.sender_sessions.find(any); it != s.sender_sessions.end()) return &it->second;
+  }
+  return nullptr;
 }
 
 }  // namespace
+
+std::chrono::seconds ReplicationRetentionFor(std::chrono::seconds window, std::chrono::nanoseconds hold,
+                                             std::chrono::nanoseconds dwell) {
+  const auto needed = std::chrono::ceil<std::chrono::seconds>(hold + dwell) + std::chrono::seconds(60);
+  return std::max(window, needed);
+}
 
 RegionMatrix::RegionMatrix(RegionMatrixConfig config) : config_(std::move(config)) {
   // Sub-second slots or windows would make the epoch arithmetic meaningless.
   config_.slot = std::max(config_.slot, std::chrono::seconds(1));
   config_.window = std::max(config_.window, config_.slot);
   config_.evidence_window = std::max(config_.evidence_window, std::chrono::seconds(1));
+  config_.replication_retention = std::max(config_.replication_retention, config_.window);
   state_ = std::make_unique<RegionMatrixState>(RingSize(config_.evidence_window, std::chrono::seconds(1)));
 }
 
@@ -92,12 +247,31 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
   const int64_t coarse = EpochOf(placed_at, config_.slot);
   const int64_t fine = EpochOf(placed_at, std::chrono::seconds(1));
   const size_t coarse_ring = RingSize(config_.window, config_.slot);
+  const size_t fine_ring = RingSize(config_.evidence_window, std::chrono::seconds(1));
+  const int64_t window_ns = std::max<int64_t>(0, NsSinceEpoch(window_end) - NsSinceEpoch(window_start));
 
   const uint32_t node = s.Intern(source.node);
   const uint32_t region = s.Intern(source.region);
   s.regions.insert(region);
 
-  auto observer_slot = [&](uint32_t observer) { return s.observer_rings.At(observer, fine); };
+  // The time this report covers: what makes its reflector's silence about a sender mean
+  // "received nothing" rather than "did not say".
+  {
+    auto [it, inserted] = s.node_windows.try_emplace(node, fine_ring, coarse_ring);
+    RegionMatrixState::NodeWindows& windows = it->second;
+    windows.speaks_for_reflector |= SpeaksForReflector(report);
+    // A window in which the reflector left senders out of the report (more sessions than a
+    // report carries) is no evidence that it received nothing from the ones not listed.
+    const uint64_t dropped = report.status().reflected_senders_dropped();
+    const bool list_complete = dropped <= windows.reflected_senders_dropped;
+    windows.reflected_senders_dropped = dropped;  // since the agent's start: follows restarts
+    if (windows.speaks_for_reflector && list_complete) {
+      if (CoverageSlot* slot = windows.fine.At(fine)) slot->covered_ns += window_ns;
+      if (CoverageSlot* slot = windows.coarse.At(coarse)) slot->covered_ns += window_ns;
+    }
+    windows.last_window_end = std::max(windows.last_window_end, window_end);
+  }
+
   auto pair_slot = [&](uint32_t target_region) -> PairSlot* {
     auto [it, inserted] = s.pairs.try_emplace({region, target_region},
                                               RegionMatrixState::Pair{SlotRing<PairSlot>(coarse_ring)});
@@ -118,15 +292,29 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
     }
     const uint32_t target = peer.node_id;
     const uint32_t target_region = peer.region_id;
+    const ProbeCounts reported = ReportedCounts(path);
 
     const uint32_t observer = s.ObserverEntry(node, region, target_region);
-    if (ObserverSlot* slot = observer_slot(observer)) AddProbes(path, slot);
+    // The slot keeps the entry (and its last_probed) alive over the window.
+    s.observer_regions.rings.At(observer, fine);
     if (path.probes_sent() > 0) {
-      RegionMatrixState::ObserverRegion& observed = s.observer_regions[observer];
+      RegionMatrixState::ObserverRegion& observed = s.observer_regions.entries[observer];
       observed.last_probed = std::max(observed.last_probed.value_or(window_end), window_end);
     }
+    if (path.received_reverse() > 0 && target_region != region) {
+      WallClock::time_point& answered = s.last_answered[target_region];
+      answered = std::max(answered, window_end);
+    }
+    if (auto number = TargetEntry(s, config_, node, region, target, target_region)) {
+      if (TargetSlot* slot = s.observer_targets.rings.At(*number, fine)) {
+        AddSaturating(&slot->sent, reported.sent);
+        AddSaturating(&slot->forward, reported.received_forward);
+        AddSaturating(&slot->reverse, reported.received_reverse);
+        AddSaturating(&slot->unknown, reported.lost_unknown);
+      }
+    }
     if (PairSlot* slot = pair_slot(target_region)) {
-      AddProbes(path, slot);
+      AddProbes(reported, slot);
       slot->kernel.MergeWire(path.rtt_kernel());
       slot->user.MergeWire(path.rtt_user());
     }
@@ -136,34 +324,60 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
     if (it == s.paths.end()) {
       if (s.paths.size() >= config_.max_paths) {
         ++s.paths_not_tracked;
-        continue;
+      } else {
+        it = s.paths
+                 .emplace(key,
+                          RegionMatrixState::Path{
+                              node, target, region, target_region, SlotRing<PathSlot>(coarse_ring), {}, {}})
+                 .first;
       }
-      it = s.paths
-               .emplace(key,
-                        RegionMatrixState::Path{
-                            node, target, region, target_region, SlotRing<PathSlot>(coarse_ring), {}, {}})
-               .first;
     }
-    RegionMatrixState::Path& p = it->second;
-    p.target_region = target_region;
-    p.source_region = region;
-    if (PathSlot* slot = p.ring.At(coarse)) {
-      AddProbes(path, slot);
-      slot->duplicates += path.duplicates();
-      slot->reordered += path.reordered();
-      slot->kernel.Merge(FromWire(path.rtt_kernel()));
-      slot->user.Merge(FromWire(path.rtt_user()));
+    if (it != s.paths.end()) {
+      RegionMatrixState::Path& p = it->second;
+      p.target_region = target_region;
+      p.source_region = region;
+      if (PathSlot* slot = p.ring.At(coarse)) {
+        AddProbes(reported, slot);
+        slot->duplicates += path.duplicates();
+        slot->reordered += path.reordered();
+        slot->kernel.Merge(FromWire(path.rtt_kernel()));
+        slot->user.Merge(FromWire(path.rtt_user()));
+      }
+      if (window_end >= p.last_window_end) {
+        p.last_window_end = window_end;
+        p.jitter = FromDuration(path.jitter());
+      }
     }
-    if (window_end >= p.last_window_end) {
-      p.last_window_end = window_end;
-      p.jitter = FromDuration(path.jitter());
+    if (path.has_source()) {
+      if (auto session = SessionKeyOf(target, path.source(), path.ssid())) {
+        RegisterSession(s, config_, *session, node, window_end, now);
+      }
     }
+  }
+
+  // What this node's reflector received, per sender session: the far end's half of the
+  // senders' loss direction, filed next to the sender's counts.
+  for (const v1::ReflectedStats& reflected : report.reflected()) {
+    const auto session = SessionKeyOf(node, reflected.sender(), reflected.ssid());
+    if (!session) continue;
+    const RegionMatrixState::SenderSession* sender = FindSession(s, *session);
+    if (sender != nullptr) {
+      FileReflected(s, config_, sender->observer, node, window_end, reflected.received());
+      continue;
+    }
+    // Its sender's report of the same second may still be on its way.
+    if (s.pending_reflected_entries >= config_.max_pending_reflected) {
+      ++s.reflected_unmatched;
+      continue;
+    }
+    s.pending_reflected[*session].push_back({window_end, reflected.received()});
+    ++s.pending_reflected_entries;
   }
 
   for (const auto& traffic : report.traffic()) {
     const uint32_t target_region = s.Intern(traffic.remote_region());
     s.regions.insert(target_region);
-    if (ObserverSlot* slot = observer_slot(s.ObserverEntry(node, region, target_region)))
+    if (ObserverSlot* slot = s.observer_regions.rings.At(s.ObserverEntry(node, region, target_region), fine))
       slot->rx_packets += traffic.rx_packets();
     if (PairSlot* slot = pair_slot(target_region)) {
       slot->tx_bytes += traffic.tx_bytes();
@@ -172,7 +386,6 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
     }
   }
 
-  const int64_t window_ns = std::max<int64_t>(0, NsSinceEpoch(window_end) - NsSinceEpoch(window_start));
   for (const auto& flow : report.flows()) {
     const uint32_t remote = s.Intern(flow.remote_region());
     s.regions.insert(remote);
@@ -203,6 +416,7 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
       f.node_region = region;
       f.last_window_end = window_end;
       f.last_progress_age = FromDuration(flow.last_progress_age());
+      f.bytes_outstanding = flow.bytes_outstanding();
       f.srtt = FromDuration(flow.srtt());
       f.connections = flow.connections();
       f.expected_min_rate_bps = flow.expected_min_rate_bps();
@@ -234,10 +448,29 @@ v1::GetRegionMatrixResponse RegionMatrix::Matrix(nanoseconds range, WallClock::t
 
   // Distinct observers per pair: an observer counts when its last probe falls in the range.
   std::map<std::pair<uint32_t, uint32_t>, uint32_t> observers;
-  for (const RegionMatrixState::ObserverRegion& observed : s.observer_regions) {
+  for (const RegionMatrixState::ObserverRegion& observed : s.observer_regions.entries) {
     if (observed.last_probed && *observed.last_probed >= now - range) {
       ++observers[{observed.node_region, observed.target_region}];
     }
+  }
+
+  // What the targets' reflectors settled of the senders' unknown loss, per region pair, over the
+  // tracked paths (the rule is applied path by path: one target's silence must not be read with
+  // another's report). The unknown of paths beyond max_paths stays unknown.
+  struct Settled {
+    uint64_t reached = 0;  // unknown found to have reached the reflector
+    uint64_t placed = 0;   // unknown given a direction, forward or reverse
+  };
+  std::map<std::pair<uint32_t, uint32_t>, Settled> settled;
+  for (const auto& [key, path] : s.paths) {
+    if (!path.ring.HasDataSince(from)) continue;
+    const CoveredCounts counts = s.PathCounts(path, from);
+    const ProbeCounts sender = counts.Sender();
+    if (sender.lost_unknown == 0) continue;
+    const ProbeCounts reconciled = counts.Reconciled();
+    Settled& pair = settled[{path.source_region, path.target_region}];
+    pair.reached += reconciled.received_forward - sender.received_forward;
+    pair.placed += sender.lost_unknown - reconciled.lost_unknown;
   }
 
   v1::GetRegionMatrixResponse response;
@@ -253,21 +486,29 @@ v1::GetRegionMatrixResponse RegionMatrix::Matrix(nanoseconds range, WallClock::t
       total.sent += slot.sent;
       total.forward += slot.forward;
       total.reverse += slot.reverse;
+      total.unknown += slot.unknown;
       slot.kernel.MergeInto(&total.kernel);
       slot.user.MergeInto(&total.user);
       total.tx_bytes += slot.tx_bytes;
       total.rx_bytes += slot.rx_bytes;
       total.tcp_retransmits += slot.tcp_retransmits;
     });
+    ProbeCounts counts{total.sent, total.forward, total.reverse, total.unknown};
+    if (auto it = settled.find(key); it != settled.end()) {
+      counts.received_forward += it->second.reached;
+      counts.lost_unknown -= std::min(counts.lost_unknown, it->second.placed);
+    }
     v1::RegionPairStats cell;
     cell.set_source_region(s.Name(key.first));
     cell.set_target_region(s.Name(key.second));
     if (auto it = observers.find(key); it != observers.end()) cell.set_observers(it->second);
-    cell.set_probes_sent(total.sent);
-    cell.set_received_forward(total.forward);
-    cell.set_received_reverse(total.reverse);
+    cell.set_probes_sent(counts.sent);
+    cell.set_received_forward(counts.received_forward);
+    cell.set_received_reverse(counts.received_reverse);
+    cell.set_lost_direction_unknown(counts.lost_unknown);
+    SetLossFigures(counts, &cell);
     const LatencyHistogram kernel = total.kernel.ToSparse();
-    SetProbeFigures(total.sent, total.forward, total.reverse, kernel, total.user.ToSparse(), &cell);
+    SetRttFigures(kernel, total.user.ToSparse(), &cell);
     cell.set_tx_bytes(total.tx_bytes);
     cell.set_rx_bytes(total.rx_bytes);
     cell.set_tcp_retransmits(total.tcp_retransmits);
@@ -324,21 +565,24 @@ v1::GetPathsResponse RegionMatrix::Paths(const v1::GetPathsRequest& request,
     const RegionMatrixState::Path& path = *rows[i].path;
     PathSlot total;
     path.ring.ForEachSince(from, [&](const PathSlot& slot) {
-      total.sent += slot.sent;
-      total.forward += slot.forward;
-      total.reverse += slot.reverse;
       total.duplicates += slot.duplicates;
       total.reordered += slot.reordered;
       total.kernel.Merge(slot.kernel);
       total.user.Merge(slot.user);
     });
+    const CoveredCounts covered = s.PathCounts(path, from);
+    const ProbeCounts counts = covered.Reconciled();
     v1::PathSummary* summary = response.add_paths();
     summary->set_source_node(s.Name(path.source));
     summary->set_source_region(s.Name(path.source_region));
     summary->set_target_node(s.Name(path.target));
     summary->set_target_region(s.Name(path.target_region));
-    summary->set_probes_sent(total.sent);
-    SetProbeFigures(total.sent, total.forward, total.reverse, total.kernel, total.user, summary);
+    summary->set_probes_sent(counts.sent);
+    SetLossFigures(counts, summary);
+    summary->set_loss_unknown(
+        counts.sent == 0 ? 0.0 : static_cast<double>(counts.lost_unknown) / static_cast<double>(counts.sent));
+    summary->set_reflector_reported(covered.ReflectorReported());
+    SetRttFigures(total.kernel, total.user, summary);
     *summary->mutable_jitter() = ToDuration(path.jitter);
     summary->set_duplicates(total.duplicates);
     summary->set_reordered(total.reordered);
@@ -375,6 +619,7 @@ v1::GetFlowsResponse RegionMatrix::Flows(const v1::GetFlowsRequest& request,
     summary.set_established(totals.established);
     summary.set_failed_connects(totals.failed_connects);
     summary.set_resets(totals.resets);
+    summary.set_bytes_outstanding(flow.bytes_outstanding);
     summary.set_at_risk(ReplicationAtRisk(config_.thresholds, flow.last_progress_age, totals.RateBps(),
                                           flow.expected_min_rate_bps));
   }
@@ -392,9 +637,21 @@ void RegionMatrix::Forget(const std::string& node) {
   if (!id) return;
   std::erase_if(s.paths,
                 [&](const auto& entry) { return entry.second.source == *id || entry.second.target == *id; });
-  s.DropObserverEntries(
+  s.observer_regions.DropIf(
       [&](const RegionMatrixState::ObserverRegion& entry, size_t) { return entry.node == *id; });
+  s.observer_targets.DropIf([&](const RegionMatrixState::ObserverTarget& entry, size_t) {
+    return entry.node == *id || entry.target == *id;
+  });
   std::erase_if(s.flows, [&](const auto& entry) { return entry.second.node == *id; });
+  std::erase_if(s.sender_sessions, [&](const auto& entry) {
+    return entry.first.reflector == *id || entry.second.observer == *id;
+  });
+  std::erase_if(s.pending_reflected, [&](const auto& entry) {
+    if (entry.first.reflector != *id) return false;
+    s.pending_reflected_entries -= entry.second.size();
+    return true;
+  });
+  s.node_windows.erase(*id);
   s.peers_of.erase(*id);
 }
 
@@ -405,19 +662,52 @@ void RegionMatrix::Evict(WallClock::time_point now) {
   s.last_evict_epoch = epoch;
   const int64_t from = EpochOf(now - config_.window, config_.slot);
   const int64_t fine_from = EpochOf(now - config_.window, std::chrono::seconds(1));
+  const int64_t evidence_from = EpochOf(now - config_.evidence_window, std::chrono::seconds(1));
   std::erase_if(s.paths, [&](const auto& entry) { return !entry.second.ring.HasDataSince(from); });
   // Observer entries keep last_probed for the matrix's observer counts over the window.
-  s.DropObserverEntries([&](const RegionMatrixState::ObserverRegion&, size_t number) {
-    return !s.observer_rings.HasDataSince(number, fine_from);
+  s.observer_regions.DropIf([&](const RegionMatrixState::ObserverRegion&, size_t number) {
+    return !s.observer_regions.rings.HasDataSince(number, fine_from);
   });
-  std::erase_if(s.flows, [&](const auto& entry) { return !entry.second.ring.HasDataSince(from); });
+  // Per-target counts serve the evidence window only.
+  s.observer_targets.DropIf([&](const RegionMatrixState::ObserverTarget&, size_t number) {
+    return !s.observer_targets.rings.HasDataSince(number, evidence_from);
+  });
+  std::erase_if(s.node_windows, [&](const auto& entry) { return !entry.second.coarse.HasDataSince(from); });
+  std::erase_if(s.sender_sessions,
+                [&](const auto& entry) { return entry.second.last_seen < now - config_.window; });
+  // Reflector counts whose sender never reported the session in time.
+  for (auto it = s.pending_reflected.begin(); it != s.pending_reflected.end();) {
+    auto& held = it->second;
+    const size_t before = held.size();
+    std::erase_if(held, [&](const auto& count) { return count.window_end < now - config_.evidence_window; });
+    s.reflected_unmatched += before - held.size();
+    s.pending_reflected_entries -= before - held.size();
+    it = held.empty() ? s.pending_reflected.erase(it) : std::next(it);
+  }
+  // Flows stay for the replication retention after their last report: what they said before an
+  // outage is the data at risk when the decision comes, after hold + dwell.
+  std::erase_if(s.flows, [&](const auto& entry) {
+    return entry.second.last_window_end < now - config_.replication_retention;
+  });
+  std::erase_if(s.last_answered,
+                [&](const auto& entry) { return entry.second < now - config_.replication_retention; });
   std::erase_if(s.pairs, [&](const auto& entry) { return !entry.second.ring.HasDataSince(from); });
 }
 
 RegionMatrixStats RegionMatrix::Stats() const {
   const RegionMatrixState& s = *state_;
-  return {s.paths.size(), s.observer_regions.size(), s.flows.size(), s.paths_not_tracked,
-          s.stale_windows_ignored};
+  RegionMatrixStats stats;
+  stats.paths = s.paths.size();
+  stats.observer_regions = s.observer_regions.size();
+  stats.flows = s.flows.size();
+  stats.targets = s.observer_targets.size();
+  stats.sessions = s.sender_sessions.size();
+  stats.paths_not_tracked = s.paths_not_tracked;
+  stats.targets_not_tracked = s.targets_not_tracked;
+  stats.sessions_not_tracked = s.sessions_not_tracked;
+  stats.reflected_unmatched = s.reflected_unmatched;
+  stats.stale_windows_ignored = s.stale_windows_ignored;
+  return stats;
 }
 
 }  // namespace regionpulse

@@ -1,5 +1,7 @@
 // RegionMatrix: what the reports say about the network, over a sliding window. Region by region
-// (complete) and node by node (bounded), merged histograms so percentiles are true ones.
+// (complete) and node by node (bounded), merged histograms so percentiles are true ones; both
+// ends of every probe path (what the sender got back, what the target's reflector received),
+// reconciled into loss direction by one rule (loss_direction.h).
 // Pure state: time is passed in; memory is bounded by time-slotted rings that overwrite
 // themselves (slot_ring.h), and by a cap on node-to-node paths. The verdict's evidence is read
 // from it by BuildVerdictEvidence (verdict_evidence.h).
@@ -28,9 +30,24 @@ struct RegionMatrixConfig {
   std::chrono::seconds slot{5};
   // How far back the verdict evidence reaches (1 s slots).
   std::chrono::seconds evidence_window{10};
+  // How long a replication flow's newest report stays after its nodes stopped reporting, for
+  // the verdict's data at risk: at least hold + dwell (the aggregator derives it from them).
+  // Never below the window.
+  std::chrono::seconds replication_retention{60};
   // Node-to-node paths kept; paths beyond are not tracked one by one (the region pairs and
   // the verdict evidence still count them).
   size_t max_paths = 50'000;
+  // (observer, target node) pairs kept over the evidence window, the verdict's per-node
+  // evidence (12 per agent with the default plan: 120,000 at 10,000 agents); pairs beyond are
+  // not tracked (counted).
+  size_t max_targets = 200'000;
+  // Sender sessions known, to join what reflectors received with who sent it; beyond, a new
+  // session is not joined (counted) and its target's side of loss direction stays unknown.
+  size_t max_sessions = 250'000;
+  // Reflector counts held for sessions whose sender has not reported them yet (the two ends'
+  // reports of one second arrive in either order); beyond, or once older than the evidence
+  // window, they are dropped (counted).
+  size_t max_pending_reflected = 20'000;
   // GetPaths limit when the request says 0, and the most it may ask for.
   uint32_t default_path_limit = 100;
   uint32_t max_path_limit = 10'000;
@@ -38,12 +55,28 @@ struct RegionMatrixConfig {
   RegionThresholds thresholds{};
 };
 
+// The replication retention for a verdict engine with `hold` and `dwell`: max(window, hold +
+// dwell + 60 s). A FAILOVER is decided a hold after the active region went dark and stays
+// decided, with what it would lose, through the dwell; the flows' last reports from before the
+// dark must still be there for all of it. The 60 s cover the evidence window and reports still
+// in flight when the region went dark.
+std::chrono::seconds ReplicationRetentionFor(std::chrono::seconds window, std::chrono::nanoseconds hold,
+                                             std::chrono::nanoseconds dwell);
+
 struct RegionMatrixStats {
   size_t paths = 0;
   size_t observer_regions = 0;
   size_t flows = 0;
+  size_t targets = 0;
+  size_t sessions = 0;
   // New node-to-node paths not tracked because max_paths was reached, since start.
   uint64_t paths_not_tracked = 0;
+  // New (observer, target node) pairs and sender sessions refused at their caps, since start.
+  uint64_t targets_not_tracked = 0;
+  uint64_t sessions_not_tracked = 0;
+  // Reflector counts dropped because no sender reported the session in time, since start
+  // (also what a foreign STAMP sender probing our reflectors causes).
+  uint64_t reflected_unmatched = 0;
   // Reports (or parts) older than the window, ignored.
   uint64_t stale_windows_ignored = 0;
 };
@@ -62,7 +95,8 @@ class RegionMatrix {
 
   // Region x region cells over `range` (0 = the configured window), ending at now.
   v1::GetRegionMatrixResponse Matrix(std::chrono::nanoseconds range, WallClock::time_point now) const;
-  // Node-to-node paths matching the request's filters, worst loss first, up to its limit.
+  // Node-to-node paths matching the request's filters, worst loss first, up to its limit, with
+  // loss by direction read from both ends.
   v1::GetPathsResponse Paths(const v1::GetPathsRequest& request, WallClock::time_point now) const;
   // Replication flows per node matching the filters.
   v1::GetFlowsResponse Flows(const v1::GetFlowsRequest& request, WallClock::time_point now) const;

@@ -59,6 +59,22 @@ void RingForEachSince(const RingEntry<Slot>* entries, size_t size, int64_t from_
   }
 }
 
+// As RingForEachSince, with each slot's epoch: f(epoch, data).
+template <typename Slot, typename F>
+void RingForEachEpochSince(const RingEntry<Slot>* entries, size_t size, int64_t from_epoch, F&& f) {
+  for (size_t i = 0; i < size; ++i) {
+    if (entries[i].epoch != kNoEpoch && entries[i].epoch >= from_epoch) f(entries[i].epoch, entries[i].data);
+  }
+}
+
+// The slot of `epoch` when the ring holds it, for reading; nullptr otherwise.
+template <typename Slot>
+const Slot* RingFind(const RingEntry<Slot>* entries, size_t ring_size, int64_t epoch) {
+  const auto size = static_cast<int64_t>(ring_size);
+  const RingEntry<Slot>& entry = entries[static_cast<size_t>(((epoch % size) + size) % size)];
+  return entry.epoch == epoch ? &entry.data : nullptr;
+}
+
 template <typename Slot>
 class SlotRing {
  public:
@@ -70,6 +86,11 @@ class SlotRing {
   void ForEachSince(int64_t from_epoch, F&& f) const {
     RingForEachSince(entries_.data(), entries_.size(), from_epoch, f);
   }
+  template <typename F>
+  void ForEachEpochSince(int64_t from_epoch, F&& f) const {
+    RingForEachEpochSince(entries_.data(), entries_.size(), from_epoch, f);
+  }
+  const Slot* Find(int64_t epoch) const { return RingFind(entries_.data(), entries_.size(), epoch); }
 
   int64_t newest() const { return newest_; }
   bool HasDataSince(int64_t from_epoch) const { return newest_ != kNoEpoch && newest_ >= from_epoch; }
@@ -99,6 +120,10 @@ class PackedSlotRings {
   template <typename F>
   void ForEachSince(size_t ring, int64_t from_epoch, F&& f) const {
     RingForEachSince(&entries_[ring * ring_size_], ring_size_, from_epoch, f);
+  }
+  template <typename F>
+  void ForEachEpochSince(size_t ring, int64_t from_epoch, F&& f) const {
+    RingForEachEpochSince(&entries_[ring * ring_size_], ring_size_, from_epoch, f);
   }
   bool HasDataSince(size_t ring, int64_t from_epoch) const {
     return newest_[ring] != kNoEpoch && newest_[ring] >= from_epoch;

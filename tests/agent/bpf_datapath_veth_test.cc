@@ -347,6 +347,9 @@ TEST_F(DatapathVethTest, AFlowWhoseReceiverStopsReadingHasDataOutstandingUntilIt
       << "the receiver holds back " << Unacknowledged(connection->client) << " bytes; the flow must say so";
   const auto stalled = client_side->FlowCountersNow().at(0);
   EXPECT_GT(Unacknowledged(connection->client), 0);
+  // How much is outstanding: the socket's send queue (SIOCOUTQ), stable while the receiver's
+  // window stays closed.
+  EXPECT_EQ(stalled.bytes_outstanding, static_cast<uint64_t>(Unacknowledged(connection->client)));
   EXPECT_LT(stalled.bytes_acked, written);
   EXPECT_EQ(stalled.connections, 1u);
 
@@ -363,6 +366,7 @@ TEST_F(DatapathVethTest, AFlowWhoseReceiverStopsReadingHasDataOutstandingUntilIt
   }));
   EXPECT_EQ(client_side->FlowCountersNow().at(0).bytes_acked, written)
       << "counted from establishment: not the SYN";
+  EXPECT_EQ(client_side->FlowCountersNow().at(0).bytes_outstanding, 0u);
   EXPECT_GT(client_side->FlowCountersNow().at(0).last_progress_ns, stalled.last_progress_ns);
 }
 

@@ -11,13 +11,16 @@
 namespace regionpulse {
 namespace {
 
+// A socket with data outstanding holds `kQueued` bytes unacknowledged.
+constexpr uint64_t kQueued = 1000;
+
 FlowConnectionSample Tracked(uint64_t cookie, uint32_t flow, uint64_t acked, uint64_t baseline,
                              bool outstanding = false) {
-  return {cookie, flow, acked, outstanding, baseline};
+  return {cookie, flow, acked, outstanding, baseline, outstanding ? kQueued : 0};
 }
 
 FlowConnectionSample Untracked(uint64_t cookie, uint32_t flow, uint64_t acked, bool outstanding = false) {
-  return {cookie, flow, acked, outstanding, std::nullopt};
+  return {cookie, flow, acked, outstanding, std::nullopt, outstanding ? kQueued : 0};
 }
 
 TEST(FlowAckLedgerTest, CountsALiveSocketFromItsBaselineAndHandsItToTheKernelAtClose) {
@@ -62,16 +65,19 @@ TEST(FlowAckLedgerTest, AnUntrackedSocketCountsFromFirstSightAndKeepsItsBytesWhe
 TEST(FlowAckLedgerTest, OutstandingAndConnectionsArePerFlowAtThisReading) {
   FlowAckLedger ledger(2);
   const auto readings = ledger.Update(
-      {0, 0}, {Tracked(1, 0, 10, 0, false), Tracked(2, 0, 10, 0, true), Tracked(3, 1, 10, 0, false),
+      {0, 0}, {Tracked(1, 0, 10, 0, true), Tracked(2, 0, 10, 0, true), Tracked(3, 1, 10, 0, false),
                Tracked(4, 5, 10, 0, true) /* no such flow: ignored */});
   ASSERT_EQ(readings.size(), 2u);
   EXPECT_TRUE(readings[0].data_outstanding);
+  EXPECT_EQ(readings[0].bytes_outstanding, 2 * kQueued) << "summed over the flow's connections";
+  EXPECT_EQ(readings[1].bytes_outstanding, 0u);
   EXPECT_EQ(readings[0].connections, 2u);
   EXPECT_EQ(readings[0].bytes_acked, 20u);
   EXPECT_FALSE(readings[1].data_outstanding);
   EXPECT_EQ(readings[1].connections, 1u);
   const auto idle = ledger.Update({0, 0}, {Tracked(1, 0, 10, 0), Tracked(2, 0, 10, 0), Tracked(3, 1, 10, 0)});
   EXPECT_FALSE(idle[0].data_outstanding);
+  EXPECT_EQ(idle[0].bytes_outstanding, 0u);
   EXPECT_FALSE(idle[0].progressed);
 }
 

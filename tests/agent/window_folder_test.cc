@@ -1,5 +1,7 @@
-// Window folding from scripted sends and receipts: loss per direction, reordering,
-// duplicates, jitter, kernel RTT checks, traffic deltas and replication-flow staleness.
+// Window folding from scripted sends and receipts: loss per direction (and loss whose
+// direction the sender cannot tell), reordering, duplicates, jitter, kernel RTT checks, traffic
+// deltas, replication-flow staleness and outstanding bytes, also of flows whose connections
+// vanished.
 #include <gtest/gtest.h>
 
 #include "agent/window_folder.h"
@@ -14,6 +16,8 @@ const MonoTime kT0 = MonoTime(1000s);
 const WallTime kW0 = WallTime(1'764'000'000s);
 const PeerInfo kPeer{"node-eu-1", "eu-west-1", "eu-west-1a", "10.2.0.5", 862};
 constexpr uint16_t kSsid = 77;
+const std::string kSource = "10.1.0.7";
+constexpr uint16_t kSourcePort = 40123;
 
 WindowFolderConfig Config() {
   WindowFolderConfig c;
@@ -29,7 +33,7 @@ class Script {
   explicit Script(WindowFolder& folder) : folder_(folder) {}
   void Send(uint32_t seq, MonoTime at) {
     sent_at_[seq] = at;
-    folder_.OnProbeSent(ProbeSent{kPeer, kSsid, seq, at});
+    folder_.OnProbeSent(ProbeSent{kPeer, kSsid, seq, at, kSource, kSourcePort});
   }
   void Reply(uint32_t seq, uint32_t reflector_seq, std::chrono::nanoseconds rtt = 20ms,
              std::optional<KernelStamps> kernel = std::nullopt) {
@@ -138,7 +142,7 @@ TEST(WindowFolder, GapAcrossAWindowBoundaryKeepsTheTotalsExact) {
   EXPECT_EQ(second[0].paths(0).received_reverse(), 1u);
 }
 
-TEST(WindowFolder, UnansweredTailWithNoLaterEvidenceIsForwardLoss) {
+TEST(WindowFolder, UnansweredTailWithNoLaterEvidenceHasAnUnknownDirection) {
   WindowFolder folder(Config(), kT0, kW0, {});
   Script s(folder);
   for (uint32_t seq = 0; seq < 4; ++seq) s.Send(seq, kT0 + seq * 100ms);
@@ -147,9 +151,181 @@ TEST(WindowFolder, UnansweredTailWithNoLaterEvidenceIsForwardLoss) {
   folder.CloseWindow(kT0 + 1s, kW0 + 1s, {});
   const auto reports = folder.CloseWindow(kT0 + 2s, kW0 + 2s, {});
   ASSERT_EQ(reports.size(), 1u);
-  EXPECT_EQ(reports[0].paths(0).received_forward(), 2u);
-  EXPECT_EQ(reports[0].paths(0).received_reverse(), 2u);
-  EXPECT_DOUBLE_EQ(reports[0].paths(0).loss_forward(), 0.5);
+  const auto& path = reports[0].paths(0);
+  EXPECT_EQ(path.probes_sent(), 4u);
+  EXPECT_EQ(path.received_forward(), 2u);
+  EXPECT_EQ(path.received_reverse(), 2u);
+  // Probes 2 and 3 may have died on the way out or their replies on the way back: neither
+  // figure claims them.
+  EXPECT_EQ(path.lost_direction_unknown(), 2u);
+  EXPECT_DOUBLE_EQ(path.loss_forward(), 0.0);
+  EXPECT_DOUBLE_EQ(path.loss_reverse(), 0.0);
+  ExpectValid(reports[0]);
+}
+
+// The sender's view of total reverse loss (every probe reflected, every reply dropped) and of
+// total forward loss (no probe reaches the reflector) is the same: nothing comes back. Neither
+// may be reported as forward loss; both are all unknown.
+TEST(WindowFolder, TotalLossEitherWayIsAllUnknownForTheSenderAlone) {
+  for (const char* scenario : {"every reply lost", "every probe lost"}) {
+    SCOPED_TRACE(scenario);
+    WindowFolder folder(Config(), kT0, kW0, {});
+    Script s(folder);
+    for (uint32_t seq = 0; seq < 10; ++seq) s.Send(seq, kT0 + seq * 100ms);
+    folder.CloseWindow(kT0 + 1s, kW0 + 1s, {});
+    const auto reports = folder.CloseWindow(kT0 + 2s, kW0 + 2s, {});
+    ASSERT_EQ(reports.size(), 1u);
+    const auto& path = reports[0].paths(0);
+    EXPECT_EQ(path.probes_sent(), 10u);
+    EXPECT_EQ(path.lost_direction_unknown(), 10u);
+    EXPECT_EQ(path.received_forward(), 0u);
+    EXPECT_EQ(path.received_reverse(), 0u);
+    EXPECT_DOUBLE_EQ(path.loss_forward(), 0.0);
+    EXPECT_DOUBLE_EQ(path.loss_reverse(), 0.0);
+    ExpectValid(reports[0]);
+  }
+}
+
+TEST(WindowFolder, GapFollowedByAnAnsweredProbeStillSplitsExactly) {
+  WindowFolder folder(Config(), kT0, kW0, {});
+  Script s(folder);
+  for (uint32_t seq = 0; seq < 6; ++seq) s.Send(seq, kT0 + seq * 100ms);
+  s.Reply(0, 0);
+  // 1..4 unanswered; the reply to 5 is the reflector's third: two of the four reached it.
+  s.Reply(5, 3);
+  folder.CloseWindow(kT0 + 1s, kW0 + 1s, {});
+  const auto reports = folder.CloseWindow(kT0 + 2s, kW0 + 2s, {});
+  ASSERT_EQ(reports.size(), 1u);
+  const auto& path = reports[0].paths(0);
+  EXPECT_EQ(path.probes_sent(), 6u);
+  EXPECT_EQ(path.received_forward(), 4u);
+  EXPECT_EQ(path.received_reverse(), 2u);
+  EXPECT_EQ(path.lost_direction_unknown(), 0u);
+  EXPECT_DOUBLE_EQ(path.loss_forward(), 2.0 / 6);
+  EXPECT_DOUBLE_EQ(path.loss_reverse(), 2.0 / 4);
+  ExpectValid(reports[0]);
+}
+
+// Evidence counts only while the window is still open for settlement: a reply that arrives
+// after its window was reported cannot change that report, so the probes it would have
+// explained stay unknown there.
+TEST(WindowFolder, AnswerAfterTheWindowSettledLeavesTheGapUnknown) {
+  WindowFolder folder(Config(), kT0, kW0, {});
+  Script s(folder);
+  s.Send(0, kT0 + 100ms);
+  s.Send(1, kT0 + 200ms);
+  s.Send(2, kT0 + 300ms);
+  s.Reply(0, 0);
+  folder.CloseWindow(kT0 + 1s, kW0 + 1s, {});
+  s.Send(3, kT0 + 1900ms);
+  const auto first = folder.CloseWindow(kT0 + 2s, kW0 + 2s, {});
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].paths(0).lost_direction_unknown(), 2u);
+  EXPECT_EQ(first[0].paths(0).received_forward(), 1u);
+  s.Reply(3, 3);  // the reflector had seen 1 and 2: too late for the first report
+  const auto second = folder.CloseWindow(kT0 + 3s, kW0 + 3s, {});
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].paths(0).probes_sent(), 1u);
+  EXPECT_EQ(second[0].paths(0).received_reverse(), 1u);
+  EXPECT_EQ(second[0].paths(0).lost_direction_unknown(), 0u);
+  ExpectValid(second[0]);
+}
+
+TEST(WindowFolder, PathNamesTheSessionAndSourceItsProbesLeaveFrom) {
+  WindowFolder folder(Config(), kT0, kW0, {});
+  Script s(folder);
+  s.Send(0, kT0 + 100ms);
+  s.Reply(0, 0);
+  // The target was re-planned within the window: a new session from a new socket port.
+  folder.OnProbeSent(ProbeSent{kPeer, 99, 0, kT0 + 200ms, "10.1.0.8", 40200});
+  folder.CloseWindow(kT0 + 1s, kW0 + 1s, {});
+  const auto reports = folder.CloseWindow(kT0 + 2s, kW0 + 2s, {});
+  ASSERT_EQ(reports.size(), 1u);
+  const auto& path = reports[0].paths(0);
+  EXPECT_EQ(path.probes_sent(), 2u);
+  EXPECT_EQ(path.ssid(), 99u) << "the newest session";
+  EXPECT_EQ(path.source().address(), "10.1.0.8");
+  EXPECT_EQ(path.source().port(), 40200u);
+  ExpectValid(reports[0]);
+}
+
+// This node as the reflector: what it received from each sender session, in the window open
+// when it arrived, for the aggregator to read against the senders' paths.
+TEST(WindowFolder, ReflectorCountsWhatEachSenderSessionSentItPerWindow) {
+  WindowFolder folder(Config(), kT0, kW0, {});
+  for (int i = 0; i < 5; ++i) folder.OnProbeReflected(ProbeReflected{"10.3.0.9", 40000, 5, true});
+  folder.OnProbeReflected(ProbeReflected{"10.3.0.9", 40000, 5, false});  // the reply's send failed
+  folder.OnProbeReflected(ProbeReflected{"fd00:3::9", 40001, 5, true});  // another family: another socket
+  folder.OnProbeReflected(ProbeReflected{"10.3.0.9", 40000, 6, true});   // re-planned: a new SSID
+  folder.CloseWindow(kT0 + 1s, kW0 + 1s, {});
+  folder.OnProbeReflected(ProbeReflected{"10.3.0.9", 40000, 6, true});  // the next window's
+  const auto reports = folder.CloseWindow(kT0 + 2s, kW0 + 2s, {});
+  ASSERT_EQ(reports.size(), 1u);
+  const auto& reflected = reports[0].reflected();
+  ASSERT_EQ(reflected.size(), 3);
+  EXPECT_EQ(reflected[0].sender().address(), "10.3.0.9");
+  EXPECT_EQ(reflected[0].sender().port(), 40000u);
+  EXPECT_EQ(reflected[0].ssid(), 5u);
+  EXPECT_EQ(reflected[0].received(), 6u);
+  EXPECT_EQ(reflected[0].replied(), 5u);
+  EXPECT_EQ(reflected[1].ssid(), 6u);
+  EXPECT_EQ(reflected[1].received(), 1u);
+  EXPECT_EQ(reflected[2].sender().address(), "fd00:3::9");
+  EXPECT_EQ(reflected[2].received(), 1u);
+  EXPECT_EQ(reports[0].status().reflected_senders_dropped(), 0u);
+  ExpectValid(reports[0]);
+  const auto next = folder.CloseWindow(kT0 + 3s, kW0 + 3s, {});
+  ASSERT_EQ(next.size(), 1u);
+  ASSERT_EQ(next[0].reflected_size(), 1);
+  EXPECT_EQ(next[0].reflected(0).received(), 1u);
+}
+
+// A report carries at most max_reflected_senders entries: the busiest sessions (probers send
+// steadily, strays rarely); the rest are counted, cumulatively, in the status.
+TEST(WindowFolder, ReflectedEntriesAreBoundedKeepingTheBusiestAndCountingTheRest) {
+  auto config = Config();
+  config.max_reflected_senders = 2;
+  WindowFolder folder(config, kT0, kW0, {});
+  const std::vector<std::pair<std::string, int>> senders = {
+      {"10.3.0.1", 1}, {"10.3.0.2", 9}, {"10.3.0.3", 3}, {"10.3.0.4", 7}};
+  for (const auto& [address, probes] : senders) {
+    for (int i = 0; i < probes; ++i) folder.OnProbeReflected(ProbeReflected{address, 40000, 1, true});
+  }
+  folder.CloseWindow(kT0 + 1s, kW0 + 1s, {});
+  folder.OnProbeReflected(ProbeReflected{"10.3.0.1", 40000, 1, true});
+  folder.OnProbeReflected(ProbeReflected{"10.3.0.2", 40000, 1, true});
+  folder.OnProbeReflected(ProbeReflected{"10.3.0.3", 40000, 1, true});
+  auto reports = folder.CloseWindow(kT0 + 2s, kW0 + 2s, {});
+  ASSERT_EQ(reports.size(), 1u);
+  ASSERT_EQ(reports[0].reflected_size(), 2);
+  EXPECT_EQ(reports[0].reflected(0).sender().address(), "10.3.0.2");
+  EXPECT_EQ(reports[0].reflected(0).received(), 9u);
+  EXPECT_EQ(reports[0].reflected(1).sender().address(), "10.3.0.4");
+  EXPECT_EQ(reports[0].status().reflected_senders_dropped(), 2u);
+  ExpectValid(reports[0]);
+  reports = folder.CloseWindow(kT0 + 3s, kW0 + 3s, {});
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].reflected_size(), 2);
+  EXPECT_EQ(reports[0].status().reflected_senders_dropped(), 3u) << "since start";
+}
+
+// A flood of distinct senders (only possible with unauthenticated probes allowed) cannot grow
+// the folder without bound: beyond kReflectedSessionsTracked per entry a window stops telling
+// sessions apart, and each probe of an untracked one counts as dropped.
+TEST(WindowFolder, AFloodOfSendersIsTrackedOnlyUpToItsBound) {
+  auto config = Config();
+  config.max_reflected_senders = 1;
+  WindowFolder folder(config, kT0, kW0, {});
+  const size_t tracked = kReflectedSessionsTracked;
+  for (size_t i = 0; i < tracked + 5; ++i) {
+    folder.OnProbeReflected(ProbeReflected{"10.3.0.1", static_cast<uint16_t>(30000 + i), 1, true});
+  }
+  folder.CloseWindow(kT0 + 1s, kW0 + 1s, {});
+  const auto reports = folder.CloseWindow(kT0 + 2s, kW0 + 2s, {});
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].reflected_size(), 1);
+  EXPECT_EQ(reports[0].status().reflected_senders_dropped(), (tracked - 1) + 5);
+  ExpectValid(reports[0]);
 }
 
 TEST(WindowFolder, ReorderedAndDuplicateRepliesAreCounted) {
@@ -375,6 +551,8 @@ TEST(WindowFolder, FlowThatNeverProgressedAgesFromWhenItWasFirstSeenStuck) {
   FlowCounters f;
   f.name = "postgres";
   f.data_outstanding = true;  // last_progress_ns = 0: never moved
+  f.bytes_outstanding = 4096;
+  f.connections = 1;
   DatapathSnapshot snap;
   snap.flows = {f};
   WindowFolder folder(Config(), kT0, kW0, snap);
@@ -385,6 +563,118 @@ TEST(WindowFolder, FlowThatNeverProgressedAgesFromWhenItWasFirstSeenStuck) {
   ASSERT_EQ(reports.size(), 2u);
   EXPECT_EQ(reports[0].flows(0).last_progress_age().seconds(), 1);
   EXPECT_EQ(reports[1].flows(0).last_progress_age().seconds(), 2);
+  EXPECT_EQ(reports[1].flows(0).bytes_outstanding(), 4096u);
+}
+
+// Scripted readings of one flow, window after window, and the reports they give.
+class FlowScript {
+ public:
+  FlowScript() : folder_(Config(), kT0, kW0, {}) {}
+  // The reading at the end of the window closing at kT0 + `at`.
+  void Close(std::chrono::nanoseconds at, uint32_t connections, uint64_t acked_total, uint64_t outstanding,
+             std::optional<std::chrono::nanoseconds> last_progress = std::nullopt) {
+    FlowCounters f;
+    f.name = "postgres";
+    f.remote_region = 2;
+    f.connections = connections;
+    f.bytes_acked = acked_total;
+    f.data_outstanding = outstanding > 0;
+    f.bytes_outstanding = outstanding;
+    if (last_progress)
+      f.last_progress_ns = static_cast<uint64_t>((kT0 + *last_progress).time_since_epoch().count());
+    DatapathSnapshot snap;
+    snap.flows = {f};
+    for (auto& r : folder_.CloseWindow(kT0 + at, kW0 + at, snap)) reports_.push_back(std::move(r));
+  }
+  // last_progress_age of the report of the window that ended at kT0 + `window_end`.
+  double AgeSeconds(int window_end) const {
+    const auto& flow = reports_.at(static_cast<size_t>(window_end - 1)).flows(0);
+    EXPECT_TRUE(ReportProblems(reports_.at(static_cast<size_t>(window_end - 1))).empty());
+    return static_cast<double>(flow.last_progress_age().seconds()) + flow.last_progress_age().nanos() / 1e9;
+  }
+  uint64_t Outstanding(int window_end) const {
+    return reports_.at(static_cast<size_t>(window_end - 1)).flows(0).bytes_outstanding();
+  }
+
+ private:
+  WindowFolder folder_;
+  std::vector<v1::HealthReport> reports_;
+};
+
+TEST(WindowFolder, FlowReportsItsOutstandingBytes) {
+  FlowScript flow;
+  flow.Close(1s, 1, 100, 0, 500ms);
+  flow.Close(2s, 1, 200, 65536, 1500ms);
+  flow.Close(3s, 1, 200, 0, 1500ms);
+  EXPECT_EQ(flow.Outstanding(1), 0u);
+  EXPECT_EQ(flow.Outstanding(2), 65536u);
+  EXPECT_EQ(flow.AgeSeconds(2), 0.0) << "it moved in that window";
+}
+
+// The lab's "replica stopped": the connection goes away. Not idle: stale from when it was last
+// seen alive, and ever more so until a connection is back.
+TEST(WindowFolder, FlowWhoseConnectionsVanishedIsStaleFromWhenTheyWereLastSeen) {
+  FlowScript flow;
+  flow.Close(1s, 1, 100, 0, 500ms);  // moving, then idle with nothing outstanding
+  flow.Close(2s, 1, 100, 0, 500ms);  // idle
+  flow.Close(3s, 0, 100, 0, 500ms);  // gone
+  flow.Close(4s, 0, 100, 0, 500ms);
+  flow.Close(5s, 1, 100, 0, 500ms);  // back, idle
+  flow.Close(6s, 1, 100, 0, 500ms);
+  EXPECT_EQ(flow.AgeSeconds(2), 0.0);
+  EXPECT_EQ(flow.AgeSeconds(3), 1.0) << "last seen at the reading of 2 s";
+  EXPECT_EQ(flow.AgeSeconds(4), 2.0);
+  EXPECT_EQ(flow.Outstanding(4), 0u);
+  EXPECT_EQ(flow.AgeSeconds(5), 0.0) << "a connection is back";
+}
+
+TEST(WindowFolder, FlowThatMovedJustBeforeItsConnectionsVanishedIsStaleFromThatProgress) {
+  FlowScript flow;
+  flow.Close(1s, 1, 0, 0);
+  flow.Close(2s, 0, 300, 0, 1700ms);  // a last burst at 1.7 s, acknowledged, then closed
+  flow.Close(3s, 0, 300, 0, 1700ms);
+  flow.Close(4s, 0, 300, 0, 1700ms);
+  EXPECT_NEAR(flow.AgeSeconds(2), 0.3, 1e-9);
+  EXPECT_NEAR(flow.AgeSeconds(3), 1.3, 1e-9);
+}
+
+// Data was waiting when the connections went (the replica was already behind): the staleness
+// counts from its last acknowledged progress, and what was never acknowledged stays reported.
+TEST(WindowFolder, FlowThatVanishedWithDataOutstandingIsStaleFromItsLastProgress) {
+  FlowScript flow;
+  flow.Close(1s, 1, 100, 8192, 400ms);
+  flow.Close(2s, 1, 100, 8192, 400ms);  // stuck: 1.6 s
+  flow.Close(3s, 0, 100, 0, 400ms);     // reset
+  flow.Close(4s, 0, 100, 0, 400ms);
+  flow.Close(5s, 0, 100, 0, 400ms);
+  EXPECT_NEAR(flow.AgeSeconds(2), 1.6, 1e-9);
+  EXPECT_NEAR(flow.AgeSeconds(3), 2.6, 1e-9);
+  EXPECT_NEAR(flow.AgeSeconds(4), 3.6, 1e-9);
+  EXPECT_EQ(flow.Outstanding(3), 8192u);
+  EXPECT_EQ(flow.Outstanding(4), 8192u);
+}
+
+TEST(WindowFolder, FlowConnectedWhenTheFolderStartedIsStaleOnceItsConnectionsVanish) {
+  FlowCounters f;
+  f.name = "postgres";
+  f.connections = 1;
+  DatapathSnapshot baseline;
+  baseline.flows = {f};
+  WindowFolder folder(Config(), kT0, kW0, baseline);
+  f.connections = 0;
+  DatapathSnapshot gone;
+  gone.flows = {f};
+  folder.CloseWindow(kT0 + 1s, kW0 + 1s, gone);
+  const auto reports = folder.CloseWindow(kT0 + 2s, kW0 + 2s, gone);
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].flows(0).last_progress_age().seconds(), 1);
+}
+
+TEST(WindowFolder, FlowThatNeverHadAConnectionStaysAtZero) {
+  FlowScript flow;
+  for (int i = 1; i <= 3; ++i) flow.Close(i * 1s, 0, 0, 0);
+  EXPECT_EQ(flow.AgeSeconds(1), 0.0);
+  EXPECT_EQ(flow.AgeSeconds(2), 0.0);
 }
 
 TEST(WindowFolder, ConfiguredFlowWithNoConnectionStillAppears) {

@@ -203,6 +203,11 @@ TEST_F(AggregatorServiceTest, ThreeRegionsOfFourAgentsGiveAFullMatrixAndStayThro
 TEST_F(AggregatorServiceTest, ActiveRegionGoingDarkFailsOverOnlyAfterTheHoldTime) {
   StartAggregator();
   TwelveAgentFleet fleet(*aggregator_, clock_, channel_);
+  // us-east-1 replicates into ap-southeast-1 only: the one standby a failover may go to without
+  // a manual decision, although eu-west-1 comes first in the order of preference.
+  fleet.Decorate([](const AgentSpec& agent, v1::HealthReport& report) {
+    if (agent.region == "us-east-1") test::AddMovingFlow(report, "orders-db", "ap-southeast-1");
+  });
   ASSERT_TRUE(fleet.ConnectAll());
   ASSERT_GT(StepUntilStay(fleet), 0);
   VerdictWatcher watcher(channel_);
@@ -226,9 +231,14 @@ TEST_F(AggregatorServiceTest, ActiveRegionGoingDarkFailsOverOnlyAfterTheHoldTime
   ASSERT_TRUE(failover_at) << "no FAILOVER with the active region dark for 90 s: "
                            << GetVerdict().DebugString();
   EXPECT_GE(*failover_at - outage_start, 10s) << "FAILOVER before the hold time";
-  EXPECT_NE(failover.target_region(), "us-east-1");
-  EXPECT_FALSE(failover.target_region().empty());
+  EXPECT_EQ(failover.target_region(), "ap-southeast-1") << failover.DebugString();
   EXPECT_FALSE(failover.reasons().empty());
+  // What it loses was known from the flow's last report before the dark.
+  EXPECT_FALSE(failover.manual_decision());
+  ASSERT_EQ(failover.data_at_risk_size(), 1) << failover.DebugString();
+  EXPECT_EQ(failover.data_at_risk(0).flow(), "orders-db");
+  EXPECT_TRUE(failover.data_at_risk(0).source_silent());
+  EXPECT_LE(FromDuration(failover.data_at_risk(0).at_most()), FromDuration(failover.max_data_loss()));
 
   auto pushed = watcher.WaitFor([](const v1::WatchVerdictsResponse& r) {
     return !r.heartbeat() && r.verdict().action() == v1::ACTION_FAILOVER;

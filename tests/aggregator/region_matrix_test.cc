@@ -311,6 +311,76 @@ TEST(RegionMatrixTest, EvidenceCarriesPassiveSignalsAndReplicationStaleness) {
   EXPECT_EQ(to_us.rate_bps, 4096u);
 }
 
+TEST(RegionMatrixTest, ReplicationRetentionIsHoldPlusDwellPlusAMinuteAndNeverBelowTheWindow) {
+  EXPECT_EQ(ReplicationRetentionFor(60s, 120s, 300s), 480s);
+  EXPECT_EQ(ReplicationRetentionFor(600s, 10s, 20s), 600s);
+  // Partial seconds round up: retention never ends before the decision it serves.
+  EXPECT_EQ(ReplicationRetentionFor(10s, 1500ms, 0s), 62s);
+}
+
+// The active region us-east-1 goes dark after t=10: its node us-1 stops reporting and eu-1's
+// probes to it stop being answered. The verdict decides a hold (120 s) after that and keeps the
+// decision, with what it would lose, through the dwell (300 s): the flow's last report must
+// still be there then.
+TEST(RegionMatrixTest, FlowsLastProgressOutlivesHoldPlusDwellOfSilence) {
+  const std::chrono::seconds hold = 120s;
+  const std::chrono::seconds dwell = 300s;
+  RegionMatrixConfig config;
+  config.replication_retention = ReplicationRetentionFor(config.window, hold, dwell);
+  RegionMatrix matrix(config);
+  RegionMatrix matrix_without_retention;  // the defaults: flows kept for the matrix window
+  const WallClock::time_point dark = kT0 + 10s;
+  const WallClock::time_point decided_until = dark + hold + dwell;
+  for (auto now = kT0 + 1s; now <= decided_until; now += 1s) {
+    const uint64_t answered = now <= dark ? 10 : 0;
+    const v1::HealthReport from_eu = Report(now, {{"us-1", "us-east-1", 10, answered, answered}});
+    matrix.Add(Agent("eu-1", "eu-west-1"), from_eu, now);
+    matrix_without_retention.Add(Agent("eu-1", "eu-west-1"), from_eu, now);
+    if (now > dark) continue;
+    v1::HealthReport from_us = Report(now, {});
+    auto* flow = from_us.add_flows();
+    flow->set_name("postgres");
+    flow->set_remote_region("eu-west-1");
+    flow->set_bytes_acked(1'000'000);
+    *flow->mutable_last_progress_age() = ToDuration(2s);
+    flow->set_bytes_outstanding(8192);
+    matrix.Add(Agent("us-1", "us-east-1"), from_us, now);
+    matrix_without_retention.Add(Agent("us-1", "us-east-1"), from_us, now);
+  }
+  const std::vector<AgentPresence> agents = {
+      {"eu-1", "eu-west-1", "", {}, true, decided_until},
+      {"us-1", "us-east-1", "", {}, false, dark},
+  };
+
+  const VerdictEvidence evidence = BuildVerdictEvidence(matrix, agents, {}, decided_until);
+  ASSERT_EQ(evidence.replication.size(), 1u);
+  const ReplicationEvidence& flow = evidence.replication[0];
+  EXPECT_EQ(flow.name, "postgres");
+  EXPECT_EQ(flow.source_region, "us-east-1");
+  EXPECT_EQ(flow.remote_region, "eu-west-1");
+  // What the newest report said, and when: the replica was 2 s behind with 8 KiB outstanding.
+  EXPECT_EQ(flow.as_of, dark);
+  EXPECT_EQ(flow.last_progress_age, 2s);
+  EXPECT_EQ(flow.bytes_outstanding, 8192u);
+  EXPECT_TRUE(flow.source_silent);
+  EXPECT_EQ(flow.rate_bps, 0u);  // bytes acknowledged before the silence are no rate now
+  EXPECT_EQ(flow.staleness, 2s + hold + dwell);
+  // The last moment us-east-1 was seen answering: the cut came after it.
+  ASSERT_TRUE(evidence.last_answered.count("us-east-1"));
+  EXPECT_EQ(evidence.last_answered.at("us-east-1"), dark);
+
+  // With only the matrix window, the flow would be forgotten long before the decision.
+  EXPECT_TRUE(BuildVerdictEvidence(matrix_without_retention, agents, {}, dark + hold).replication.empty());
+
+  // And the retention is a bound: past it, the flow and the last answer are gone.
+  const auto past = dark + config.replication_retention + 1s;
+  matrix.Evict(past);
+  const VerdictEvidence later = BuildVerdictEvidence(matrix, agents, {}, past);
+  EXPECT_TRUE(later.replication.empty());
+  EXPECT_FALSE(later.last_answered.count("us-east-1"));
+  EXPECT_EQ(matrix.Stats().flows, 0u);
+}
+
 TEST(RegionMatrixTest, ForgetDropsEverythingAboutANode) {
   RegionMatrix matrix;
   matrix.Add(Agent("us-1", "us-east-1"), Report(kT0, {{"eu-1", "eu-west-1"}}), kT0);

@@ -1,6 +1,11 @@
 // The core end to end, with no I/O: agents (3 regions x 4) register, follow their probe plans
 // and send one report a second through the registry into the matrix; the verdict engine reads
 // the matrix's evidence. Checks that the pieces fit and what the windows add to the timing.
+// The agents speak the whole contract: a sender cannot tell which way an unanswered probe went
+// (lost_direction_unknown), its target's reflector says what it received from the sender's
+// session, and the active region's nodes report a replication flow into one standby.
+#include <algorithm>
+#include <iterator>
 #include <map>
 #include <set>
 #include <string>
@@ -47,6 +52,7 @@ class Pipeline {
         hello.set_zone(region + "a");
         hello.set_instance_id(1);
         hello.mutable_probe_endpoint()->set_address("10.0.0." + std::to_string(nodes_.size()));
+        addresses_[node] = hello.probe_endpoint().address();
         hello.mutable_probe_endpoint()->set_port(862);
         const auto result = registry_.Hello(hello, kT0);
         EXPECT_TRUE(result.ok) << result.reason;
@@ -60,9 +66,25 @@ class Pipeline {
   // the verdict is evaluated.
   v1::Verdict Tick(int t, const Breakage& broken) {
     const auto now = kT0 + std::chrono::seconds(t);
+    // What each reflector received this second, by target node: every probe of a live sender
+    // whose way to the target is not cut (a crashed agent's reflector is gone with it).
+    std::map<std::string, std::vector<v1::ReflectedStats>> reflected;
+    for (const auto& [node, region] : nodes_) {
+      if (broken.agents_down.count(region)) continue;
+      const auto plan = planner_.PlanFor(node, now);
+      for (const auto& target : plan->targets()) {
+        if (broken.agents_down.count(target.region()) || broken.Cut(region, target.region())) continue;
+        v1::ReflectedStats& entry = reflected[target.node()].emplace_back();
+        *entry.mutable_sender() = SourceOf(node);
+        entry.set_ssid(SsidOf(target.node()));
+        entry.set_received(10);
+        entry.set_replied(10);
+      }
+    }
     for (const auto& [node, region] : nodes_) {
       if (broken.agents_down.count(region) || broken.Cut(region, kOwn)) continue;
-      const v1::HealthReport report = ReportOf(node, region, t, broken);
+      v1::HealthReport report = ReportOf(node, region, t, broken);
+      for (auto& entry : reflected[node]) *report.add_reflected() = std::move(entry);
       const auto result = registry_.Accept(sessions_[node], report, now);
       EXPECT_EQ(result.status, AcceptStatus::kAccepted) << result.reason;
       if (result.stored_now()) matrix_.Add(result.agent, report, now);
@@ -77,7 +99,31 @@ class Pipeline {
     config.active_region = kActive;
     config.own_region = kOwn;
     config.regions = kRegions;
+    // Both others are standbys, eu-west-1 preferred; only ap-southeast-1 is fed a replica.
+    config.standby_regions = {kOwn, kThird};
     return config;
+  }
+
+  // As the aggregator configures it: flows kept for hold + dwell after their last report.
+  static RegionMatrixConfig MatrixConfig() {
+    RegionMatrixConfig config;
+    const VerdictEngineConfig engine = EngineConfig();
+    config.replication_retention = ReplicationRetentionFor(config.window, engine.hold, engine.dwell);
+    return config;
+  }
+
+  // Where a node's probes leave from, and the SSID of its session with a target (the target's
+  // reflector names the sender by both).
+  v1::Endpoint SourceOf(const std::string& node) const {
+    v1::Endpoint source;
+    source.set_address(addresses_.at(node));
+    source.set_port(40'000);
+    return source;
+  }
+  uint32_t SsidOf(const std::string& target) const {
+    return static_cast<uint32_t>(std::distance(
+        nodes_.begin(),
+        std::find_if(nodes_.begin(), nodes_.end(), [&](const auto& n) { return n.first == target; })));
   }
 
   v1::HealthReport ReportOf(const std::string& node, const std::string& region, int t,
@@ -94,10 +140,13 @@ class Pipeline {
       auto* path = report.add_paths();
       path->set_peer_node(target.node());
       path->set_peer_region(target.region());
+      *path->mutable_source() = SourceOf(node);
+      path->set_ssid(SsidOf(target.node()));
       path->set_probes_sent(10);
       path->set_received_forward(answered ? 10 : 0);
       path->set_received_reverse(answered ? 10 : 0);
-      path->set_loss_forward(answered ? 0.0 : 1.0);
+      // Nothing came back: the sender cannot tell on which way the probes were lost.
+      path->set_lost_direction_unknown(answered ? 0 : 10);
       if (answered) {
         LatencyHistogram rtt;
         rtt.Record(target.region() == region ? 300'000 : 70'000'000, 10);
@@ -111,15 +160,25 @@ class Pipeline {
       traffic->set_rx_packets(1000);
       traffic->set_tx_packets(1000);
     }
+    if (region == kActive) {
+      // Replication into ap-southeast-1, current: acknowledged bytes advance every window.
+      auto* flow = report.add_flows();
+      flow->set_name("orders-db");
+      flow->set_remote_region(kThird);
+      flow->set_bytes_acked(1'000'000);
+      flow->set_connections(1);
+      flow->set_bytes_outstanding(4096);
+    }
     return report;
   }
 
   AgentRegistry registry_;
-  RegionMatrix matrix_;
+  RegionMatrix matrix_{MatrixConfig()};
   ProbePlanner planner_;
   VerdictEngine engine_;
   std::vector<std::pair<std::string, std::string>> nodes_;
   std::map<std::string, uint64_t> sessions_;
+  std::map<std::string, std::string> addresses_;
 };
 
 TEST(ReportToVerdictTest, ActiveRegionCutOffFailsOverAfterEvidenceWindowPlusHoldTime) {
@@ -134,10 +193,23 @@ TEST(ReportToVerdictTest, ActiveRegionCutOffFailsOverAfterEvidenceWindowPlusHold
     }
     if (verdict.action() == v1::ACTION_FAILOVER && failover_at < 0) {
       failover_at = t;
-      EXPECT_EQ(verdict.target_region(), kThird);
-      EXPECT_THAT(verdict.reasons(0),
-                  ::testing::HasSubstr("8/8 observers in ap-southeast-1 and eu-west-1 lost every "
-                                       "probe to us-east-1 for 120 s"));
+      // The standby that holds the replica, not the preferred one that holds nothing.
+      EXPECT_EQ(verdict.target_region(), kThird) << verdict.DebugString();
+      EXPECT_THAT(
+          verdict.reasons(0),
+          ::testing::HasSubstr("2/2 observer regions lost every probe to us-east-1 (ap-southeast-1 4/4 "
+                               "and eu-west-1 4/4 observers) for 120 s"));
+      // What it loses is known although the flow's nodes fell silent two minutes ago (the
+      // replication retention): current at their last report, which was also the cut.
+      EXPECT_FALSE(verdict.manual_decision());
+      ASSERT_EQ(verdict.data_at_risk_size(), 1) << verdict.DebugString();
+      const v1::DataAtRisk& risk = verdict.data_at_risk(0);
+      EXPECT_EQ(risk.flow(), "orders-db");
+      EXPECT_EQ(risk.target_region(), kThird);
+      EXPECT_TRUE(risk.source_silent());
+      EXPECT_EQ(risk.bytes_outstanding(), 4096u);
+      EXPECT_EQ(FromTimestamp(risk.as_of()), kT0 + 199s);
+      EXPECT_LE(FromDuration(risk.at_most()), 1s);
     }
   }
   RecordProperty("failover_at_seconds", failover_at);
@@ -155,7 +227,23 @@ TEST(ReportToVerdictTest, RegionPairLinkDownNeverFailsOver) {
     ASSERT_NE(verdict.action(), v1::ACTION_FAILOVER) << "t=" << t << "\n" << verdict.DebugString();
     if (t == 599) {
       EXPECT_EQ(verdict.action(), v1::ACTION_STAY);
-      EXPECT_EQ(verdict.regions(2).state(), v1::REGION_STATE_DEGRADED) << verdict.DebugString();
+      // The link is the suspect, neither region: both ends reported, so the senders' unknown
+      // loss is read as what it is, probes that never reached the far side, each way.
+      for (const auto& region : verdict.regions()) {
+        EXPECT_EQ(region.state(), v1::REGION_STATE_HEALTHY) << region.region();
+      }
+      ASSERT_EQ(verdict.suspects_size(), 1) << verdict.DebugString();
+      const v1::Suspect& suspect = verdict.suspects(0);
+      EXPECT_EQ(suspect.kind(), v1::SUSPECT_KIND_LINK);
+      EXPECT_EQ(suspect.region(), kThird);
+      EXPECT_EQ(suspect.peer_region(), kActive);
+      EXPECT_EQ(suspect.direction(), v1::LOSS_DIRECTION_BOTH);
+      EXPECT_THAT(
+          suspect.evidence(),
+          ::testing::HasSubstr("ap-southeast-1 -> us-east-1 100.0% of 1200 probes lost: 1200 forward"));
+      EXPECT_THAT(
+          suspect.evidence(),
+          ::testing::HasSubstr("us-east-1 -> ap-southeast-1 100.0% of 1200 probes lost: 1200 forward"));
     }
   }
 }
@@ -170,6 +258,13 @@ TEST(ReportToVerdictTest, ActiveAgentsCrashingWhileTrafficFlowsNeverFailsOver) {
     if (t == 599) {
       EXPECT_EQ(verdict.action(), v1::ACTION_HOLD);
       EXPECT_THAT(verdict.reasons(0), ::testing::HasSubstr("agents not reporting in us-east-1 (0/4)"));
+      // The crashed agents' reflectors said nothing: which way the probes were lost is unknown,
+      // and not guessed.
+      const v1::RegionHealth& active = verdict.regions(2);
+      ASSERT_EQ(active.region(), kActive);
+      EXPECT_EQ(active.loss_unknown(), 1.0) << active.DebugString();
+      EXPECT_EQ(active.loss_forward(), 0.0);
+      EXPECT_EQ(active.loss_reverse(), 0.0);
     }
   }
 }

@@ -1,5 +1,6 @@
 // The durable verdict history: records survive reopening, a torn last record is dropped,
-// files rotate at their size limit and the oldest are deleted.
+// files rotate at their size limit and the oldest are deleted; the engine state beside it is
+// replaced atomically and a damaged one is not trusted.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -162,6 +163,62 @@ TEST_F(VerdictHistoryTest, UnwritableDirectoryIsAnErrorNamingThePath) {
   auto history = VerdictHistory::Open(config_);
   ASSERT_FALSE(history.ok());
   EXPECT_THAT(history.error().ToString(), ::testing::HasSubstr("/proc/regionpulse-no"));
+}
+
+v1::VerdictEngineState LatchedState(uint64_t generation) {
+  v1::VerdictEngineState state;
+  state.set_generation(generation);
+  state.set_active_region("us-east-1");
+  state.set_failover_latched(true);
+  state.set_failover_target("eu-west-1");
+  v1::RegionDecisionState* region = state.add_regions();
+  region->set_region("us-east-1");
+  region->set_state(v1::REGION_STATE_UNREACHABLE);
+  return state;
+}
+
+TEST_F(VerdictHistoryTest, EngineStateSurvivesReopeningAndTheLastSaveWins) {
+  {
+    auto history = VerdictHistory::Open(config_);
+    ASSERT_TRUE(history.ok()) << history.error().ToString();
+    EXPECT_FALSE((*history)->saved_engine_state());
+    ASSERT_TRUE((*history)->SaveEngineState(LatchedState(4)).ok());
+    ASSERT_TRUE((*history)->SaveEngineState(LatchedState(5)).ok());
+  }
+  auto reopened = VerdictHistory::Open(config_);
+  ASSERT_TRUE(reopened.ok()) << reopened.error().ToString();
+  const auto& saved = (*reopened)->saved_engine_state();
+  ASSERT_TRUE(saved);
+  EXPECT_EQ(saved->generation(), 5u);
+  EXPECT_TRUE(saved->failover_latched());
+  EXPECT_EQ(saved->failover_target(), "eu-west-1");
+  // Replaced by rename: no temporary file is left beside it.
+  EXPECT_FALSE(std::filesystem::exists(VerdictHistory::EngineStatePath(config_.path) + ".tmp"));
+}
+
+TEST_F(VerdictHistoryTest, DamagedEngineStateIsIgnoredNotTrusted) {
+  {
+    auto history = VerdictHistory::Open(config_);
+    ASSERT_TRUE(history.ok()) << history.error().ToString();
+    ASSERT_TRUE((*history)->SaveEngineState(LatchedState(7)).ok());
+  }
+  const std::string path = VerdictHistory::EngineStatePath(config_.path);
+  const auto size = std::filesystem::file_size(path);
+  // A flipped byte in the payload fails the checksum; a latched FAILOVER read from a damaged
+  // file would be worse than starting afresh in HOLD.
+  {
+    std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(static_cast<std::streamoff>(size - 3));
+    file.put('\x5a');
+  }
+  auto reopened = VerdictHistory::Open(config_);
+  ASSERT_TRUE(reopened.ok()) << reopened.error().ToString();
+  EXPECT_FALSE((*reopened)->saved_engine_state());
+
+  std::filesystem::resize_file(path, 5);
+  auto truncated = VerdictHistory::Open(config_);
+  ASSERT_TRUE(truncated.ok()) << truncated.error().ToString();
+  EXPECT_FALSE((*truncated)->saved_engine_state());
 }
 
 }  // namespace

@@ -55,6 +55,9 @@ inline AggregatorConfig ThreeRegionConfig(const std::string& history_dir) {
       {"us-east-1", {"10.1.0.0/16"}}, {"eu-west-1", {"10.2.0.0/16"}}, {"ap-southeast-1", {"10.3.0.0/16"}}};
   config.active_region = "us-east-1";
   config.own_region = "eu-west-1";
+  // Both others may be failover targets, eu-west-1 preferred (as the configuration would
+  // default them, in region order); which one holds a replica is up to each test's flows.
+  config.standby_regions = {"eu-west-1", "ap-southeast-1"};
   config.hold = 10s;
   config.dwell = 20s;
   config.matrix_window = 60s;
@@ -126,6 +129,17 @@ inline v1::HealthReport MakeReport(uint64_t sequence, WallClock::time_point wind
     }
   }
   return report;
+}
+
+// A replication flow `name` from the reporting node into `remote_region`, moving (current).
+inline void AddMovingFlow(v1::HealthReport& report, const std::string& name,
+                          const std::string& remote_region) {
+  auto* flow = report.add_flows();
+  flow->set_name(name);
+  flow->set_remote_region(remote_region);
+  flow->set_bytes_acked(1024 * 1024);
+  flow->set_connections(1);
+  flow->set_bytes_outstanding(4096);
 }
 
 // One agent's Ingest stream, driven synchronously: write, then read until the Ack arrives.

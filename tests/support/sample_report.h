@@ -20,6 +20,10 @@ inline v1::HealthReport SampleReport() {
   path->set_received_reverse(8);
   path->set_loss_forward(0.1);
   path->set_loss_reverse(1.0 / 9);
+  path->set_ssid(4242);
+  path->mutable_source()->set_address("10.1.0.7");
+  path->mutable_source()->set_port(40123);
+  path->set_lost_direction_unknown(1);  // 9 reached, 1 unknown: probes_sent 10
   LatencyHistogram h;
   h.Record(70'000'000);
   h.Record(71'000'000);
@@ -33,6 +37,14 @@ inline v1::HealthReport SampleReport() {
   flow->set_name("postgres");
   flow->set_remote_region("eu-west-1");
   *flow->mutable_last_progress_age() = ToDuration(std::chrono::seconds(4));
+  flow->set_bytes_outstanding(65536);
+  auto* reflected = report.add_reflected();
+  reflected->mutable_sender()->set_address("fd00:2::5");
+  reflected->mutable_sender()->set_port(40200);
+  reflected->set_ssid(7);
+  reflected->set_received(10);
+  reflected->set_replied(9);
+  report.mutable_status()->set_reflected_senders_dropped(3);
   report.mutable_status()->add_errors("attach wg0: ENODEV");
   return report;
 }
