@@ -68,6 +68,12 @@ v1::Verdict ActiveDarkReplicaBehind() {
   *risk->mutable_evidence_gap() = ToDuration(10s);
   *risk->mutable_at_most() = ToDuration(180s);
   risk->set_bytes_outstanding(3 * 1024 * 1024);
+  v1::DataAtRisk* fresh = verdict.add_data_at_risk();
+  fresh->set_flow("redis");
+  fresh->set_source_region("us-east-1");
+  fresh->set_target_region("eu-west-1");
+  *fresh->mutable_evidence_gap() = ToDuration(2150288177ns);
+  *fresh->mutable_at_most() = ToDuration(2150288177ns);
   *risk->mutable_as_of() = Ago(40s);
   risk->set_source_silent(true);
   v1::Suspect* node = verdict.add_suspects();
@@ -92,11 +98,13 @@ std::string Text(const v1::Verdict& verdict) {
 TEST(VerdictText, ManualDecisionSaysWhatFailingOverWouldLose) {
   const std::string text = Text(ActiveDarkReplicaBehind());
   EXPECT_THAT(text, HasSubstr("action      HOLD (advice: eu-west-1)\n"));
-  EXPECT_THAT(text, HasSubstr("decision    MANUAL: failing over would lose more than max_data_loss (2m)"));
+  EXPECT_THAT(text, HasSubstr("decision    MANUAL: failing over would lose more than max_data_loss (2 min)"));
   EXPECT_THAT(text, HasSubstr("standbys    eu-west-1 (replica stale)\n"));
   EXPECT_THAT(text, HasSubstr("data at risk if failing over"));
-  EXPECT_THAT(text, ContainsRegex("postgres\\* +eu-west-1 +170s +10s +3m +3.0 MiB +40s"));
+  EXPECT_THAT(text, ContainsRegex("postgres\\* +eu-west-1 +2 min 50 s +10 s +3 min +3.0 MiB +40s"));
   EXPECT_THAT(text, HasSubstr("the active region's agents are silent"));
+  // Spans are read, not parsed: a gap of 2150288177 ns is "2.2 s".
+  EXPECT_THAT(text, ContainsRegex("redis +eu-west-1 +0 s +2.2 s +2.2 s +0 B"));
 }
 
 TEST(VerdictText, RegionsShowRoleQuorumAndWhichWayTheLossGoes) {

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "common/config_text.h"
 #include "common/proto_convert.h"
 #include "tools/pulsectl/table.h"
 
@@ -22,8 +21,13 @@ std::string CompactAge(const google::protobuf::Timestamp& at, std::chrono::syste
   return std::to_string(seconds / 86400) + "d";
 }
 
+// "0 s", "2.2 s", "45 s", "3 min 10 s": a lag or a loss of writes, readable at any size.
 std::string Span(const google::protobuf::Duration& duration) {
-  return FormatDuration(FromDuration(duration));
+  const auto value = FromDuration(duration);
+  const int64_t seconds = std::chrono::duration_cast<std::chrono::seconds>(value).count();
+  if (seconds < 120) return FormatSeconds(value);
+  return std::to_string(seconds / 60) + " min" +
+         (seconds % 60 ? " " + std::to_string(seconds % 60) + " s" : "");
 }
 
 const char* RoleName(v1::RegionRole role) {
