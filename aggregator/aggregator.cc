@@ -47,6 +47,7 @@ AgentRegistryConfig RegistryConfigOf(const AggregatorConfig& config) {
 RegionMatrixConfig MatrixConfigOf(const AggregatorConfig& config) {
   RegionMatrixConfig matrix;
   matrix.window = config.matrix_window;
+  matrix.evidence_window = config.evidence_window;
   matrix.degraded_loss = config.thresholds.degraded_loss;
   matrix.degraded_rtt_p99 = config.thresholds.degraded_rtt_p99;
   matrix.unreachable_loss = config.thresholds.unreachable_loss;

@@ -301,7 +301,7 @@ bool Contains(const std::vector<RegionConfig>& regions, const std::string& name)
 Status ParseTopLevel(const YAML::Node& root, AggregatorConfig& config) {
   if (auto ok = CheckKeys(root, "",
                           {"regions", "active_region", "own_region", "thresholds", "hold", "dwell",
-                           "matrix_window", "not_reporting_timeout", "evaluation_interval",
+                           "matrix_window", "evidence_window", "not_reporting_timeout", "evaluation_interval",
                            "heartbeat_interval", "probe_plan", "history", "listen", "tls", "plaintext"});
       !ok) {
     return ok;
@@ -330,6 +330,7 @@ Status ParseTopLevel(const YAML::Node& root, AggregatorConfig& config) {
   };
   for (const SecondsKey& k : {SecondsKey{"hold", &config.hold}, SecondsKey{"dwell", &config.dwell},
                               SecondsKey{"matrix_window", &config.matrix_window},
+                              SecondsKey{"evidence_window", &config.evidence_window},
                               SecondsKey{"not_reporting_timeout", &config.not_reporting_timeout}}) {
     if (!root[k.key]) continue;
     auto v = PositiveDuration<std::chrono::seconds>(root[k.key], k.key, kOneDay);
@@ -368,6 +369,9 @@ Status ParseTopLevel(const YAML::Node& root, AggregatorConfig& config) {
   if (config.dwell < config.hold) return KeyError("dwell", "must not be shorter than hold");
   if (config.matrix_window < config.not_reporting_timeout) {
     return KeyError("not_reporting_timeout", "must not be longer than matrix_window");
+  }
+  if (config.matrix_window < config.evidence_window) {
+    return KeyError("evidence_window", "must not be longer than matrix_window");
   }
   return OkStatus();
 }

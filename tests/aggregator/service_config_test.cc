@@ -18,6 +18,7 @@ TEST(AggregatorConfig, EmptyDocumentMeansDefaultsAndNoRegions) {
   EXPECT_EQ(config->hold, 120s);
   EXPECT_EQ(config->dwell, 300s);
   EXPECT_EQ(config->matrix_window, 60s);
+  EXPECT_EQ(config->evidence_window, 10s);
   EXPECT_EQ(config->probe_plan.targets_per_region, 3u);
   EXPECT_EQ(config->thresholds.min_observer_nodes, 2u);
 }
@@ -41,6 +42,7 @@ thresholds:
 hold: 2m
 dwell: 400s
 matrix_window: 90s
+evidence_window: 4s
 not_reporting_timeout: 15s
 evaluation_interval: 500ms
 heartbeat_interval: 2s
@@ -77,6 +79,7 @@ plaintext: true
   EXPECT_EQ(config->hold, 120s);
   EXPECT_EQ(config->dwell, 400s);
   EXPECT_EQ(config->matrix_window, 90s);
+  EXPECT_EQ(config->evidence_window, 4s);
   EXPECT_EQ(config->not_reporting_timeout, 15s);
   EXPECT_EQ(config->evaluation_interval, 500ms);
   EXPECT_EQ(config->heartbeat_interval, 2s);
@@ -120,6 +123,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"NegativeLikeDuration", "hold: -5s", "config key 'hold'"},
         BadConfig{"SubSecondHold", "hold: 1500ms", "config key 'hold': must be a whole number of seconds"},
         BadConfig{"DwellShorterThanHold", "hold: 200s\ndwell: 100s", "config key 'dwell'"},
+        BadConfig{"EvidenceLongerThanMatrix", "matrix_window: 10s\nevidence_window: 20s",
+                  "config key 'evidence_window': must not be longer than matrix_window"},
         BadConfig{"SingleObserverQuorum", "thresholds: {min_observer_nodes: 1}",
                   "config key 'thresholds.min_observer_nodes': expected a value in [2,"},
         BadConfig{"MinorityQuorum", "thresholds: {quorum_fraction: 0.3}", "must be at least 0.5"},
