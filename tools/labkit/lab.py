@@ -18,7 +18,7 @@ PG_BIN = "/usr/lib/postgresql/15/bin"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 DEFAULT_TIMINGS = {
-    "hold": 10, "dwell": 20, "matrix_window": 10, "evidence_window": 3, "not_reporting_timeout": 3,
+    "hold": 10, "dwell": 20, "matrix_window": 10, "evidence_window": 1, "not_reporting_timeout": 3,
     "replication_staleness": 5,
 }
 
@@ -150,9 +150,11 @@ class Lab:
 
     @property
     def writer_node(self):
-        # The write load stands for the application's users: it reaches the primary over the
-        # WAN from eu-west-1, so when us-east-1 goes dark its writes fail as users' would.
-        return [n for n in self.nodes if n.region == topo.STANDBY][-1]
+        # The write load stands for the application's users: it reaches the database over the
+        # WAN, so when us-east-1 goes dark its writes fail as users' would. It runs in the
+        # observer region: from eu-west-1 its connections to port 5432 would count as the
+        # replication flow into eu-west-1 and hide a stalled replica.
+        return [n for n in self.nodes if n.region == "ap-southeast-1"][-1]
 
     @property
     def wan_socket(self):
@@ -417,7 +419,7 @@ class Lab:
         self.point_writer(self.primary)
         self.spawn("writer", self.in_node(self.writer_node) + [
             "/usr/bin/python3", f"{REPO}/tools/lab_writer", "--target-file", self.writer_target_file,
-            "--ledger", self.ledger, "--rate", "20"], log_name="writer")
+            "--ledger", self.ledger, "--rate", "20", "--connections", "6"], log_name="writer")
         wait_until(lambda: ledger_entries(self.ledger), 30, "the first committed write")
 
     def hook_script(self, region):
@@ -469,9 +471,16 @@ echo "promoted {r.name} and repointed the write load"
         procs = self.state["processes"]
         order = (["controller", "writer"] + [k for k in procs if k.startswith("agent/")] +
                  [k for k in procs if k.startswith("aggregator/")])
-        for key in order:
-            if key in procs:
-                self.stop(key, timeout=5)
+        # Each group is signalled at once and then awaited: agents flush for up to 5 s each
+        # when an aggregator is unreachable, and one after the other that adds up.
+        for group in (order[:2], [k for k in order[2:] if k.startswith("agent/")],
+                      [k for k in order if k.startswith("aggregator/")]):
+            for key in group:
+                if key in procs and self.alive(key):
+                    os.kill(procs[key]["pid"], signal.SIGTERM)
+            for key in group:
+                if key in procs:
+                    self.stop(key, timeout=6)
         for n in (self.primary, self.replica):
             if os.path.exists(f"{self.pg_dir(n)}/data/postmaster.pid"):
                 self.pg_ctl(n, "stop", check=False)

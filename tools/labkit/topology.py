@@ -88,7 +88,9 @@ def agent_config(node, nodes, key_file, primary):
     """The agent of one node: no `interfaces:` (it finds cilium_wg0 itself), every aggregator."""
     text = (f"node: {node.name}\nregion: {node.region}\nzone: {node.zone}\n" + agent_regions_yaml() +
             f"aggregators: {_yaml_list(aggregator_address(nodes, r) for r in REGIONS)}\n"
-            f"probe: {{key_file: {key_file}}}\n"
+            # A probe unanswered for 500 ms is lost: three times the longest emulated RTT, and
+            # it shortens detection in a lab whose hold is seconds.
+            f"probe: {{key_file: {key_file}, timeout: 500ms}}\n"
             f"status: {{listen: \"{node.overlay_ip}:9102\"}}\n")
     if node.name == primary.name:
         text += (f"replication_flows:\n"
