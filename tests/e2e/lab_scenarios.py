@@ -53,7 +53,9 @@ class Scenario:
         while time.monotonic() < end:
             now = time.time() - timeline.fault_at
             verdicts = self.obs.verdicts()
-            m = self.obs.matrix(topo.STANDBY, "2s") if matrix and fault_region else None
+            # The matrix only until the fault shows in it: each call makes the samples sparser.
+            m = (self.obs.matrix(topo.STANDBY, "2s")
+                 if matrix and fault_region and timeline.get("first window") is None else None)
             samples.append((now, verdicts))
             if fault_region and m:
                 lossy = any(c.get("target_region") == fault_region and c.get("source_region") != fault_region and
