@@ -17,8 +17,10 @@ STATE_ROOT = "/run/regionpulse-lab"
 PG_BIN = "/usr/lib/postgresql/15/bin"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+# Seconds. evidence_window 2 s: a 1 s window sometimes holds no report at all (a window's
+# report lands just after the evaluation that would count it) and the verdict stays HOLD.
 DEFAULT_TIMINGS = {
-    "hold": 10, "dwell": 20, "matrix_window": 10, "evidence_window": 1, "not_reporting_timeout": 3,
+    "hold": 10, "dwell": 20, "matrix_window": 10, "evidence_window": 2, "not_reporting_timeout": 3,
     "replication_staleness": 5,
 }
 
@@ -423,14 +425,15 @@ class Lab:
         wait_until(lambda: ledger_entries(self.ledger), 30, "the first committed write")
 
     def hook_script(self, region):
-        """The controller's hook for a FAILOVER to the standby: promote, then repoint the writes."""
+        """The controller's hook for a FAILOVER to the standby: promote, then repoint the writes.
+        It runs where the controller runs, on the replica's node (its namespaces)."""
         r = self.replica
         path = f"{self.dir}/config/failover-to-{region}.sh"
         write(path, f"""#!/bin/sh
 # Failover hook of the lab (run by regionpulse-failover-controller): promote the {region}
 # replica and send the application's writes there.
 set -eu
-{' '.join(self.in_node(r))} psql -X -At -h {r.overlay_ip} -U postgres -d postgres -c 'SELECT pg_promote(true, 30)'
+psql -X -At -h {r.overlay_ip} -U postgres -d postgres -c 'SELECT pg_promote(true, 30)'
 printf '%s\\n' '{r.region} host={r.overlay_ip} port={topo.PG_PORT} user=postgres dbname=postgres' > {self.writer_target_file}.tmp
 mv {self.writer_target_file}.tmp {self.writer_target_file}
 echo "promoted {r.name} and repointed the write load"
