@@ -101,6 +101,13 @@ def steady_state(s):
         s.check(short_action(v) == "STAY", f"{region}'s aggregator says STAY (got {short_action(v)})")
         for r in topo.REGIONS:
             s.check(region_state(v, r) == "HEALTHY", f"{region}'s aggregator: {r} HEALTHY (got {region_state(v, r)})")
+    # What the RTTs are judged against: the emulated delay, plus the emulator's own error.
+    stats = json.loads(s.lab.wan("stats").stdout)
+    for d in stats.get("regions", []):
+        err = d.get("send_error_ns", {})
+        if err.get("count"):
+            print(f"   WAN emulator {d['from']} -> {d['to']}: added error p50 {err['p50'] / 1000:.0f} us, "
+                  f"p99 {err['p99'] / 1000:.0f} us over {err['count']} datagrams")
     m = s.obs.matrix(topo.STANDBY)
     for a in topo.REGIONS:
         for b in topo.REGIONS:
@@ -295,6 +302,9 @@ def main():
     except Exception:
         traceback.print_exc()
     finally:
+        # A second Ctrl-C must not leave half a lab behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         keep = f"/tmp/regionpulse-lab-logs/{lab.run_name}" if failed else None
         lab.down(keep_logs_to=keep)
         if keep:

@@ -204,6 +204,9 @@ def main(args):
         failed = True
     finally:
         failed = failed or bool(demo.failures)
+        # A second Ctrl-C must not leave half a lab behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         keep = f"/tmp/regionpulse-lab-logs/{lab.run_name}" if failed else None
         heading("tearing the lab down")
         lab.down(keep_logs_to=keep)
