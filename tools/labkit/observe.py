@@ -1,6 +1,7 @@
 # Reading the lab: every aggregator's verdict and matrix through `pulsectl --output json`,
 # run in the aggregator's own node namespace, and small accessors over the JSON (the proto3
 # JSON mapping: durations as "0.035s", enums by name).
+import datetime
 import json
 import subprocess
 import time
@@ -13,6 +14,15 @@ def seconds(duration):
     if duration is None:
         return None
     return float(str(duration).rstrip("s"))
+
+
+def unix_time(timestamp):
+    """'2026-11-28T21:10:19.123456Z' -> unix seconds."""
+    text = str(timestamp).rstrip("Z")
+    if "." in text:
+        whole, frac = text.split(".")
+        text = f"{whole}.{frac[:6]}"
+    return datetime.datetime.fromisoformat(text).replace(tzinfo=datetime.timezone.utc).timestamp()
 
 
 def short_action(verdict):
@@ -81,6 +91,19 @@ class Observer:
 
     def text(self, region, *args):
         return self.pulsectl(region, *args, json_output=False)[1]
+
+    def history(self, region, limit=50):
+        """Verdict transitions of `region`'s aggregator, newest first."""
+        code, out = self.pulsectl(region, "history", "--limit", str(limit))
+        return json.loads(out).get("transitions", []) if code == 0 and out.strip() else []
+
+    def first_transition_to(self, region, action, since):
+        """Unix time of the first transition to `action` at or after `since`, from the
+        aggregator's own history: when it decided, not when somebody polled."""
+        times = [unix_time(t["verdict"]["computed_at"]) for t in self.history(region)
+                 if t.get("verdict", {}).get("action") == action]
+        times = [t for t in times if t >= since]
+        return min(times) if times else None
 
     def verdicts(self):
         return {region: self.verdict(region) for region in topo.REGIONS}

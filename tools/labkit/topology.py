@@ -113,6 +113,8 @@ def aggregator_config(region, timings, history_path):
             f"matrix_window: {t['matrix_window']}s\n"
             f"evidence_window: {t['evidence_window']}s\n"
             f"not_reporting_timeout: {t['not_reporting_timeout']}s\n"
+            # Twice a second: with a hold of seconds, a 1 s tick is a visible part of the delay.
+            f"evaluation_interval: 500ms\n"
             f"thresholds: {{replication_staleness: {t['replication_staleness']}s}}\n"
             f"probe_plan: {{targets_per_region: 2, interval: 100ms}}\n"
             f"history: {{path: {history_path}}}\n")
