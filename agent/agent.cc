@@ -6,17 +6,13 @@
 #include <fmt/format.h>
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/security/credentials.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <cstdlib>
-#include <ctime>
 #include <future>
-#include <iterator>
 #include <random>
-#include <sstream>
 
 #include "agent/bpf_datapath.h"
 #include "proto_convert.h"
@@ -29,60 +25,46 @@ std::shared_ptr<spdlog::logger> Log() {
   return ComponentLogger("agent");
 }
 
-void AppendJsonString(std::string_view text, spdlog::memory_buf_t& out) {
-  out.push_back('"');
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        out.append(std::string_view("\\\""));
-        break;
-      case '\\':
-        out.append(std::string_view("\\\\"));
-        break;
-      case '\n':
-        out.append(std::string_view("\\n"));
-        break;
-      case '\r':
-        out.append(std::string_view("\\r"));
-        break;
-      case '\t':
-        out.append(std::string_view("\\t"));
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(c));
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  out.push_back('"');
+// ---- each part's own configuration, from the agent's ----------------------------------------
+
+ReflectorConfig ReflectorConfigFrom(const AgentConfig& config) {
+  ReflectorConfig r;
+  r.listen_address = config.probe.listen_address;
+  r.port = config.probe.port;
+  r.accept_authenticated = !config.probe.key.empty();
+  r.accept_unauthenticated = config.probe.allow_unauthenticated;
+  r.key = config.probe.key;
+  r.session_idle = config.probe.reflector_session_idle;
+  return r;
 }
 
-// One JSON object per line: {"time":"2026-01-02T03:04:05.678Z","level":"info",
-// "logger":"agent","msg":"..."}. spdlog's pattern formatter cannot escape the message, so a
-// quote in an error text would break the line for a log collector.
-class JsonLineFormatter final : public spdlog::formatter {
- public:
-  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
-    auto since_epoch = msg.time.time_since_epoch();
-    std::time_t seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch).count();
-    auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch).count() % 1000;
-    std::tm utc{};
-    gmtime_r(&seconds, &utc);
-    char stamp[32];
-    std::strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &utc);
-    fmt::format_to(std::back_inserter(dest), "{{\"time\":\"{}.{:03d}Z\",\"level\":", stamp, millis);
-    auto level = spdlog::level::to_string_view(msg.level);
-    AppendJsonString(std::string_view(level.data(), level.size()), dest);
-    dest.append(std::string_view(",\"logger\":"));
-    AppendJsonString(std::string_view(msg.logger_name.data(), msg.logger_name.size()), dest);
-    dest.append(std::string_view(",\"msg\":"));
-    AppendJsonString(std::string_view(msg.payload.data(), msg.payload.size()), dest);
-    dest.append(std::string_view("}\n"));
+ProberConfig ProberConfigFrom(const AgentConfig& config) {
+  ProberConfig p;
+  p.interval = config.probe.interval;
+  p.jitter = config.probe.jitter;
+  p.payload_size = config.probe.payload_size;
+  p.mode = config.probe.authenticated ? StampMode::kAuthenticated : StampMode::kUnauthenticated;
+  p.key = config.probe.key;
+  p.reply_grace = config.probe.timeout;
+  return p;
+}
+
+// Region names, flows and probe timeout.
+WindowFolderConfig WindowFolderConfigFrom(const AgentConfig& config) {
+  WindowFolderConfig w;
+  w.region_names = config.RegionNames();
+  for (const auto& flow : config.replication_flows) {
+    w.flows.push_back(FlowExpectation{flow.name, flow.remote_region, flow.expected_min_rate_bps});
   }
-  std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<JsonLineFormatter>(); }
-};
+  w.probe_timeout = config.probe.timeout;
+  return w;
+}
+
+std::vector<ProbeTarget> TargetsFromStaticPeers(const std::vector<StaticPeer>& peers) {
+  std::vector<ProbeTarget> targets;
+  for (const auto& p : peers) targets.push_back(ProbeTarget{p.node, p.region, p.zone, p.address, p.port});
+  return targets;
+}
 
 uint64_t RandomInstanceId() {
   std::random_device device;
@@ -99,31 +81,13 @@ bool IsWildcard(const std::string& address) {
 }
 
 // Other nodes reach the reflector on the node's internal IP: the bind address when it is a
-// specific one, else what the DaemonSet passes from the downward API (status.hostIP as
-// HOST_IP; with hostNetwork, status.podIP is the same address).
+// specific one, else probe.advertise_address (HOST_IP or POD_IP from the downward API).
 std::string AdvertisedProbeAddress(const AgentConfig& config) {
   if (!IsWildcard(config.probe.listen_address)) return config.probe.listen_address;
-  for (const char* name : {"HOST_IP", "POD_IP"}) {
-    const char* value = std::getenv(name);
-    if (value != nullptr && *value != '\0') return value;
-  }
-  return "";
+  return config.probe.advertise_address;
 }
 
 }  // namespace
-
-Status ConfigureLogging(const AgentConfig& config) {
-  auto level = spdlog::level::from_str(config.log_level);
-  if (level == spdlog::level::off && config.log_level != "off") {
-    return Error{"log_level: unknown level '" + config.log_level +
-                 "' (trace, debug, info, warn, error, critical, off)"};
-  }
-  spdlog::set_level(level);
-  if (config.log_format == LogFormat::kJson) {
-    spdlog::set_formatter(std::make_unique<JsonLineFormatter>());
-  }
-  return OkStatus();
-}
 
 Agent::Agent(const AgentConfig& config)
     : config_(config),

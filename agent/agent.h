@@ -29,14 +29,11 @@
 #include "agent/prober.h"
 #include "agent/reflector.h"
 #include "agent/window_folder.h"
+#include "clocks.h"
 #include "result.h"
 #include "status_server.h"
 
 namespace regionpulse {
-
-// Sets up spdlog for the process: level and text or JSON-lines format (one object per line
-// with time, level, logger and message, for log collectors). Errors name the bad level.
-Status ConfigureLogging(const AgentConfig& config);
 
 class Agent {
  public:

@@ -1,7 +1,8 @@
 // AgentConfig: everything regionpulse-agent is told at start, from a YAML file, command-line
-// flags and the environment (NODE_NAME, REGION, ZONE as the Kubernetes downward API sets
-// them). Precedence: flags > environment > file > defaults. Validation collects every
-// problem, each naming the key ("probe.interval: ...").
+// flags and the environment (NODE_NAME, REGION, ZONE, HOST_IP as the Kubernetes downward API
+// sets them). Precedence: flags > environment > file > defaults. The dialect is the one every
+// regionpulse program reads (docs/configuration.md); every key is in docs/agent.example.yaml.
+// Validation collects every problem, each naming the key ("probe.interval: ...").
 #pragma once
 
 #include <chrono>
@@ -11,16 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "common/region_list.h"
 #include "kernel_datapath.h"
+#include "logging.h"
 #include "result.h"
 
 namespace regionpulse {
-
-// One region of the platform and the address ranges its nodes and pods use.
-struct RegionSpec {
-  std::string name;                // "us-east-1"
-  std::vector<std::string> cidrs;  // "10.1.0.0/16", "fd00:1::/48" (normalised text)
-};
 
 // A replication flow whose progress is watched (an RPO risk when it stalls).
 struct ReplicationFlowConfig {
@@ -40,8 +37,11 @@ struct StaticPeer {
 };
 
 struct ProbeSettings {
-  uint16_t port = 862;                             // our reflector's UDP port (IANA STAMP)
-  std::string listen_address = "::";               // reflector bind; "::" falls back to 0.0.0.0
+  uint16_t port = 862;                // our reflector's UDP port (IANA STAMP)
+  std::string listen_address = "::";  // reflector bind; "::" falls back to 0.0.0.0
+  // The address other nodes probe, announced to the aggregators when listen_address is a
+  // wildcard: the node's internal IP, from HOST_IP (status.hostIP) or else POD_IP.
+  std::string advertise_address;
   std::chrono::nanoseconds interval{100'000'000};  // per target
   double jitter = 0.1;                             // each schedule is interval * (1 +/- jitter)
   uint32_t payload_size = 0;                       // UDP payload bytes; raised to the minimum
@@ -59,8 +59,6 @@ struct TlsSettings {
   std::string ca_file;
   bool enabled() const { return !cert_file.empty() || !ca_file.empty(); }
 };
-
-enum class LogFormat { kText, kJson };
 
 struct AgentConfig {
   std::string node;
@@ -112,7 +110,8 @@ Environment ProcessEnvironment();
 
 // Parses YAML text (no file I/O except reading probe.key_file and checking TLS files),
 // applies environment and flag overrides already collected, validates. Every problem is one
-// line of the error message: "<key>: <problem>".
+// line of the error message: "<key>: <problem>". Environment: NODE_NAME -> node, REGION ->
+// region, ZONE -> zone, HOST_IP (or else POD_IP) -> probe.advertise_address.
 Result<AgentConfig> ParseAgentConfig(const std::string& yaml_text, const Environment& env,
                                      const std::vector<std::string>& flags = {});
 

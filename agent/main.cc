@@ -12,6 +12,7 @@
 
 #include "agent/agent.h"
 #include "agent/agent_config.h"
+#include "logging.h"
 
 namespace {
 
@@ -64,7 +65,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "regionpulse-agent: %s\n", config.error().ToString().c_str());
     return 2;
   }
-  if (auto logging = regionpulse::ConfigureLogging(*config); !logging) {
+  if (auto logging = regionpulse::ConfigureLogging(config->log_level, config->log_format); !logging) {
     std::fprintf(stderr, "regionpulse-agent: invalid configuration:\n%s\n",
                  logging.error().ToString().c_str());
     return 2;

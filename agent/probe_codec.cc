@@ -250,7 +250,7 @@ ErrorEstimate ErrorEstimate::Decode(uint16_t wire) {
   return e;
 }
 
-uint64_t EncodeTimestamp(StampWallTime t, bool ptp) {
+uint64_t EncodeTimestamp(WallTime t, bool ptp) {
   const auto since_epoch = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
   const uint64_t ns = since_epoch < 0 ? 0 : static_cast<uint64_t>(since_epoch);
   const uint64_t seconds = ns / 1'000'000'000ULL;
@@ -261,7 +261,7 @@ uint64_t EncodeTimestamp(StampWallTime t, bool ptp) {
   return (((seconds + kNtpUnixOffset) & 0xffffffffULL) << 32) | fraction;
 }
 
-StampWallTime DecodeTimestamp(uint64_t wire, bool ptp) {
+WallTime DecodeTimestamp(uint64_t wire, bool ptp) {
   const uint64_t high = wire >> 32;
   const uint64_t low = wire & 0xffffffffULL;
   uint64_t ns = 0;
@@ -272,7 +272,7 @@ StampWallTime DecodeTimestamp(uint64_t wire, bool ptp) {
     const uint64_t seconds = high >= kNtpUnixOffset ? high - kNtpUnixOffset : 0;
     ns = seconds * 1'000'000'000ULL + ((low * 1'000'000'000ULL) >> 32);
   }
-  return StampWallTime(std::chrono::duration_cast<StampWallTime::duration>(std::chrono::nanoseconds(ns)));
+  return WallTime(std::chrono::duration_cast<WallTime::duration>(std::chrono::nanoseconds(ns)));
 }
 
 const char* DecodeProblemName(DecodeProblem problem) {

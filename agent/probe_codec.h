@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "clocks.h"
+
 namespace regionpulse {
 
 enum class StampMode { kUnauthenticated, kAuthenticated };
@@ -27,7 +29,6 @@ inline constexpr size_t kStampTlvHeader = 4;
 inline constexpr uint8_t kTlvTypeExtraPadding = 1;
 inline constexpr uint8_t kTlvTypeKernelStamps = 250;   // RP_TLV_TYPE_KERNEL_STAMPS
 inline constexpr uint8_t kTlvFlagUnrecognized = 0x80;  // U
-inline constexpr uint8_t kTlvFlagMalformed = 0x40;     // M
 // Kernel-stamp TLV: "RPK" + layout version '1'.
 inline constexpr uint32_t kKernelStampMagic = 0x52504b31;
 inline constexpr size_t kKernelStampTlvLength = 44;  // header + 40-byte value
@@ -51,9 +52,8 @@ struct ErrorEstimate {
 // Wall-clock time as the two STAMP timestamp formats carry it (64 bits each).
 // PTPv2 truncated: 32-bit seconds since 1970 + 32-bit nanoseconds.
 // NTP: 32-bit seconds since 1900 + 32-bit binary fraction.
-using StampWallTime = std::chrono::system_clock::time_point;
-uint64_t EncodeTimestamp(StampWallTime t, bool ptp);
-StampWallTime DecodeTimestamp(uint64_t wire, bool ptp);
+uint64_t EncodeTimestamp(WallTime t, bool ptp);
+WallTime DecodeTimestamp(uint64_t wire, bool ptp);
 
 // t1..t4 from bpf_ktime_get_ns() (CLOCK_MONOTONIC of the host that wrote each); 0 = not
 // stamped. t1 sender egress, t2 reflector ingress, t3 reflector egress, t4 sender ingress.

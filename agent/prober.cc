@@ -32,23 +32,6 @@ std::vector<ProbeTarget> TargetsFromPlan(const v1::ProbePlan& plan) {
   return targets;
 }
 
-std::vector<ProbeTarget> TargetsFromStaticPeers(const std::vector<StaticPeer>& peers) {
-  std::vector<ProbeTarget> targets;
-  for (const auto& p : peers) targets.push_back(ProbeTarget{p.node, p.region, p.zone, p.address, p.port});
-  return targets;
-}
-
-ProberConfig ProberConfigFrom(const AgentConfig& config) {
-  ProberConfig p;
-  p.interval = config.probe.interval;
-  p.jitter = config.probe.jitter;
-  p.payload_size = config.probe.payload_size;
-  p.mode = config.probe.authenticated ? StampMode::kAuthenticated : StampMode::kUnauthenticated;
-  p.key = config.probe.key;
-  p.reply_grace = config.probe.timeout;
-  return p;
-}
-
 namespace {
 
 std::shared_ptr<spdlog::logger> ProberLogger() {

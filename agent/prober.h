@@ -13,10 +13,9 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "agent_config.h"
 #include "probe_codec.h"
+#include "probe_events.h"
 #include "regionpulse/v1/ingest.pb.h"
-#include "window_folder.h"
 
 namespace regionpulse {
 
@@ -30,7 +29,6 @@ struct ProbeTarget {
 };
 
 std::vector<ProbeTarget> TargetsFromPlan(const v1::ProbePlan& plan);
-std::vector<ProbeTarget> TargetsFromStaticPeers(const std::vector<StaticPeer>& peers);
 
 struct ProberConfig {
   std::chrono::nanoseconds interval{100'000'000};
@@ -52,8 +50,6 @@ struct ProberCounters {
   uint64_t malformed = 0;
   uint64_t unmatched = 0;  // replies from an address/SSID with no current session
 };
-
-ProberConfig ProberConfigFrom(const AgentConfig& config);
 
 class Prober {
  public:

@@ -28,20 +28,8 @@ std::shared_ptr<spdlog::logger> ReflectorLogger() {
 }
 }  // namespace
 
-ReflectorConfig ReflectorConfigFrom(const AgentConfig& config) {
-  ReflectorConfig r;
-  r.listen_address = config.probe.listen_address;
-  r.port = config.probe.port;
-  r.accept_authenticated = !config.probe.key.empty();
-  r.accept_unauthenticated = config.probe.allow_unauthenticated;
-  r.key = config.probe.key;
-  r.session_idle = config.probe.reflector_session_idle;
-  return r;
-}
-
 ReflectorPacket ReflectorSessions::Reflect(const std::string& sender, const SenderPacket& request,
-                                           std::chrono::steady_clock::time_point now,
-                                           StampWallTime received_wall, StampWallTime transmit_wall,
+                                           MonoTime now, WallTime received_wall, WallTime transmit_wall,
                                            uint8_t ttl) {
   const auto key = std::make_pair(sender, request.ssid);
   auto it = sessions_.find(key);
@@ -80,7 +68,7 @@ ReflectorPacket ReflectorSessions::Reflect(const std::string& sender, const Send
   return reply;
 }
 
-size_t ReflectorSessions::Expire(std::chrono::steady_clock::time_point now) {
+size_t ReflectorSessions::Expire(MonoTime now) {
   return std::erase_if(sessions_, [&](const auto& entry) { return now - entry.second.last_seen > idle_; });
 }
 
@@ -177,13 +165,13 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
         return;
       }
       const auto now = std::chrono::steady_clock::now();
-      StampWallTime received_wall = std::chrono::system_clock::now();
+      WallTime received_wall = std::chrono::system_clock::now();
       int ttl = 0;
       for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
           timespec ts{};
           std::memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-          received_wall = StampWallTime(std::chrono::duration_cast<StampWallTime::duration>(
+          received_wall = WallTime(std::chrono::duration_cast<WallTime::duration>(
               std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
         } else if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) ||
                    (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT)) {
@@ -211,7 +199,7 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
   }
 
   void Handle(std::span<const uint8_t> bytes, const sockaddr_storage& from, socklen_t from_length,
-              std::chrono::steady_clock::time_point now, StampWallTime received_wall, uint8_t ttl) {
+              MonoTime now, WallTime received_wall, uint8_t ttl) {
     ++counters.received;
     StampMode mode = StampMode::kUnauthenticated;
     if (LooksAuthenticated(bytes)) {

@@ -16,7 +16,7 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "agent_config.h"
+#include "clocks.h"
 #include "probe_codec.h"
 #include "result.h"
 
@@ -31,8 +31,6 @@ struct ReflectorConfig {
   std::chrono::nanoseconds session_idle{60'000'000'000};
   size_t max_sessions = 100'000;  // beyond this the least recently used session is forgotten
 };
-
-ReflectorConfig ReflectorConfigFrom(const AgentConfig& config);
 
 struct ReflectorCounters {
   uint64_t received = 0;
@@ -54,17 +52,16 @@ class ReflectorSessions {
   // Builds the reply to a decoded Session-Sender packet received at `received_wall`
   // (kernel receive time) with IP TTL/hop limit `ttl`; `transmit_wall` is stamped as the
   // reflector's transmit time. Advances the session's reply counter.
-  ReflectorPacket Reflect(const std::string& sender, const SenderPacket& request,
-                          std::chrono::steady_clock::time_point now, StampWallTime received_wall,
-                          StampWallTime transmit_wall, uint8_t ttl);
+  ReflectorPacket Reflect(const std::string& sender, const SenderPacket& request, MonoTime now,
+                          WallTime received_wall, WallTime transmit_wall, uint8_t ttl);
   // Forgets sessions idle longer than the idle time; returns how many.
-  size_t Expire(std::chrono::steady_clock::time_point now);
+  size_t Expire(MonoTime now);
   size_t size() const { return sessions_.size(); }
 
  private:
   struct Session {
     uint32_t next_sequence = 0;
-    std::chrono::steady_clock::time_point last_seen;
+    MonoTime last_seen;
   };
   std::chrono::nanoseconds idle_;
   size_t max_sessions_;

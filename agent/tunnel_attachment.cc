@@ -1,6 +1,7 @@
 // tcx links and clsact filters for the tunnel programs.
 #include "agent/tunnel_attachment.h"
 
+#include "agent/tcx_uapi.h"
 #include "component_logger.h"
 
 #include <bpf/bpf.h>
@@ -14,11 +15,6 @@
 
 namespace regionpulse {
 namespace {
-
-// Debian's UAPI headers (6.1) predate tcx (Linux 6.6); the values are the kernel's ABI.
-constexpr int kBpfTcxIngress = 46;
-constexpr int kBpfTcxEgress = 47;
-constexpr uint32_t kBpfFBefore = 1U << 3;  // BPF_F_BEFORE: with no relative program, the head
 
 std::shared_ptr<spdlog::logger> Log() {
   return ComponentLogger("datapath");
@@ -89,15 +85,13 @@ Result<std::unique_ptr<TunnelAttachment>> TunnelAttachment::Attach(const std::st
 
 Status TunnelAttachment::AttachTcx(int ingress_prog_fd, int egress_prog_fd) {
   LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = kBpfFBefore);
-  ingress_link_fd_ =
-      bpf_link_create(ingress_prog_fd, ifindex_, static_cast<bpf_attach_type>(kBpfTcxIngress), &opts);
+  ingress_link_fd_ = bpf_link_create(ingress_prog_fd, ifindex_, kTcxIngress, &opts);
   if (ingress_link_fd_ < 0) {
     const int err = errno;
     ingress_link_fd_ = -1;
     return Error{"tcx ingress link on " + ifname_ + " (ifindex " + std::to_string(ifindex_) + ")", err};
   }
-  egress_link_fd_ =
-      bpf_link_create(egress_prog_fd, ifindex_, static_cast<bpf_attach_type>(kBpfTcxEgress), &opts);
+  egress_link_fd_ = bpf_link_create(egress_prog_fd, ifindex_, kTcxEgress, &opts);
   if (egress_link_fd_ < 0) {
     const int err = errno;
     egress_link_fd_ = -1;

@@ -55,16 +55,6 @@ void JitterEstimator::Add(nanoseconds transit) {
   ++samples_;
 }
 
-WindowFolderConfig WindowFolderConfigFrom(const AgentConfig& config) {
-  WindowFolderConfig w;
-  w.region_names = config.RegionNames();
-  for (const auto& flow : config.replication_flows) {
-    w.flows.push_back(FlowExpectation{flow.name, flow.remote_region, flow.expected_min_rate_bps});
-  }
-  w.probe_timeout = config.probe.timeout;
-  return w;
-}
-
 DatapathSnapshot TakeSnapshot(const KernelDatapath& datapath) {
   DatapathSnapshot s;
   s.regions = datapath.RegionCounters();

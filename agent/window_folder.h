@@ -37,55 +37,14 @@
 #include <string>
 #include <vector>
 
-#include "agent_config.h"
+#include "clocks.h"
 #include "kernel_datapath.h"
 #include "latency_histogram.h"
 #include "probe_codec.h"
+#include "probe_events.h"
 #include "regionpulse/v1/ingest.pb.h"
 
 namespace regionpulse {
-
-using MonoTime = std::chrono::steady_clock::time_point;  // CLOCK_MONOTONIC on Linux
-using WallTime = std::chrono::system_clock::time_point;
-
-// Who a probe goes to.
-struct PeerInfo {
-  std::string node;
-  std::string region;
-  std::string zone;
-  std::string address;
-  uint16_t port = 0;
-  bool operator==(const PeerInfo&) const = default;
-};
-
-struct ProbeSent {
-  PeerInfo peer;
-  uint16_t ssid = 0;
-  uint32_t sequence = 0;
-  MonoTime sent_at;  // just before the send call
-};
-
-struct ProbeReply {
-  std::string node;
-  uint16_t ssid = 0;
-  uint32_t sender_sequence = 0;
-  uint32_t reflector_sequence = 0;
-  MonoTime received_at;  // receive completion in user space
-  std::optional<KernelStamps> kernel;
-  // Reflector residence from the base packet (its transmit minus receive timestamp), used
-  // for the kernel RTT when the reflector's kernel did not stamp t2/t3 (a foreign reflector).
-  std::optional<std::chrono::nanoseconds> reflector_turnaround;
-};
-
-// What the prober reports; WindowFolder is the real sink.
-class ProbeEventSink {
- public:
-  virtual ~ProbeEventSink() = default;
-  virtual void OnProbeSent(const ProbeSent& sent) = 0;
-  virtual void OnProbeReply(const ProbeReply& reply) = 0;
-  // A reply from a peer that failed to decode (bad MAC, malformed), dropped.
-  virtual void OnReplyRejected(const std::string& node, DecodeProblem problem, MonoTime at) = 0;
-};
 
 // Kernel RTT of one probe, (t4 - t1) - (t3 - t2), or with the reflector's own turnaround in
 // place of t3 - t2. kNone: not kernel-stamped (no datapath); kRejected: stamped but not
@@ -136,9 +95,6 @@ struct WindowFolderConfig {
   std::chrono::nanoseconds probe_timeout{800'000'000};
   size_t max_errors = 16;  // status.errors per report
 };
-
-// Region names, flows and probe timeout from the agent's configuration.
-WindowFolderConfig WindowFolderConfigFrom(const AgentConfig& config);
 
 // Counters over the folder's lifetime, for metrics.
 struct FolderCounters {

@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "clocks.h"
 #include "proto_convert.h"
 #include "regionpulse/v1/ingest.pb.h"
 #include "regionpulse/v1/query.pb.h"

@@ -18,6 +18,7 @@
 
 #include "agent_registry.h"
 #include "aggregator_config.h"
+#include "clocks.h"
 #include "ingest_service.h"
 #include "probe_planner.h"
 #include "query_service.h"

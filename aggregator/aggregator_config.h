@@ -1,27 +1,7 @@
 // The aggregator's configuration: a YAML file plus command-line flags. Parsing is pure (text
-// in, values or an error naming the key out); only LoadAggregatorConfigFile touches the disk.
-//
-// Every key, with its default (durations need a unit: ms, s, m, h):
-//   regions:                      # none: no region is known and the verdict is HOLD
-//     - {name: us-east-1, cidrs: [10.1.0.0/16]}
-//     - {name: eu-west-1, cidrs: [10.2.0.0/16]}
-//   active_region: us-east-1      # required once regions are listed
-//   own_region: eu-west-1         # where this aggregator runs
-//   thresholds: {degraded_loss: 0.05, degraded_rtt_p99: 250ms, unreachable_loss: 0.99,
-//                quorum_fraction: 0.5, min_observer_nodes: 2, replication_staleness: 30s}
-//   hold: 120s
-//   dwell: 300s                   # not shorter than hold
-//   matrix_window: 60s
-//   evidence_window: 10s          # how far back the verdict looks; detection takes about this long
-//   not_reporting_timeout: 10s    # not longer than matrix_window
-//   evaluation_interval: 1s
-//   heartbeat_interval: 5s
-//   probe_plan: {targets_per_region: 3, interval: 100ms, payload_size: 0, rotation: 300s}
-//   history: {path: /var/lib/regionpulse/verdict-history.log, max_file_bytes: 4MiB,
-//             max_rotated_files: 4}
-//   listen: {grpc: "0.0.0.0:7700", metrics: "0.0.0.0:9101"}
-//   tls: {cert_file: ..., key_file: ..., client_ca_file: ...}   # none: plaintext, with a warning
-//   plaintext: false
+// in, values or every problem naming its key out); only LoadAggregatorConfigFile touches the
+// disk. The dialect is the one every regionpulse program reads (docs/configuration.md); every
+// key with its default is in docs/aggregator.example.yaml.
 #pragma once
 
 #include <chrono>
@@ -31,15 +11,13 @@
 #include <string>
 #include <vector>
 
+#include "common/region_list.h"
 #include "result.h"
 
 namespace regionpulse {
 
-struct RegionConfig {
-  std::string name;
-  // Address ranges of the region's nodes, e.g. "10.1.0.0/16" (IPv4 or IPv6).
-  std::vector<std::string> cidrs;
-};
+// A region and the address ranges of its nodes: the list the agent reads too.
+using RegionConfig = RegionSpec;
 
 // When a region counts as degraded or unreachable. The defaults are the design's.
 struct VerdictThresholds {
@@ -118,13 +96,10 @@ struct AggregatorConfig {
 };
 
 // Parses a YAML document into a configuration over the defaults. Unknown keys are errors (a
-// misspelt key silently ignored is a wrong threshold in production). Errors name the key and
-// the problem: "config key 'thresholds.degraded_loss': expected a ratio in [0, 1], got 1.5".
+// misspelt key silently ignored is a wrong threshold in production). Every problem is one
+// line naming the key: "thresholds.degraded_loss: 1.5 is outside 0..1".
 Result<AggregatorConfig> ParseAggregatorConfig(const std::string& yaml_text);
 Result<AggregatorConfig> LoadAggregatorConfigFile(const std::string& path);
-
-// Sizes in config: bytes, or with a unit "64KiB", "4MiB", "1GiB".
-Result<uint64_t> ParseByteSize(const std::string& text);
 
 struct CommandLine {
   std::optional<std::string> config_file;

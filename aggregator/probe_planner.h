@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "agent_registry.h"
+#include "clocks.h"
 #include "proto_convert.h"
 #include "regionpulse/v1/ingest.pb.h"
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "aggregator_config.h"
+#include "clocks.h"
 #include "proto_convert.h"
 #include "regionpulse/v1/query.pb.h"
 #include "result.h"

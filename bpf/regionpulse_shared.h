@@ -9,24 +9,17 @@
 #include <linux/types.h>
 #endif
 
-/* iface_counter.bpf.c: packets and bytes seen per interface and direction. */
+/* Which way a packet crossed the interface, and what was counted of it. */
 enum rp_direction {
   RP_DIR_INGRESS = 0,
   RP_DIR_EGRESS = 1,
   RP_DIR_COUNT = 2,
 };
 
-struct rp_iface_key {
-  __u32 ifindex;
-  __u32 direction; /* enum rp_direction */
-};
-
 struct rp_counter {
   __u64 packets;
   __u64 bytes;
 };
-
-#define RP_MAX_INTERFACES 64
 
 /* ---- STAMP probes (RFC 8762 + RFC 8972 TLVs) and the kernel-stamp TLV --------------------
  * The STAMP base packet follows the UDP header: 44 bytes in unauthenticated mode, 112 in
@@ -198,9 +191,5 @@ struct rp_sock_state {
  * idle: user space reads those from the live sockets at every window close (sock_diag), and
  * the callbacks keep only the progress clock to the millisecond while data moves. */
 #define RP_RTT_SAMPLE_INTERVAL_NS 1000000ULL
-
-#define RP_TCP_STATE_ESTABLISHED 1 /* include/net/tcp_states.h */
-#define RP_TCP_STATE_SYN_SENT 2
-#define RP_TCP_STATE_CLOSE 7
 
 #endif /* REGIONPULSE_BPF_SHARED_H */

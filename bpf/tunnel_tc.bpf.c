@@ -25,8 +25,6 @@
 #define IP_MF_AND_OFFSET 0x3fff
 #define UDP_HLEN 8
 #define UDP_CSUM_OFF 6
-/* flags, type, length, magic: the part of the TLV recognised before stamping. */
-#define KSTAMP_HEAD_LEN 8
 #define KSTAMP_SLOTS_OFF 12
 
 /* The STAMP reflector port, host byte order; set by the agent before load. */

@@ -1,6 +1,9 @@
-# regionpulse_bpf_object(NAME): bpf/NAME.bpf.c -> NAME.bpf.o (clang -target bpf, CO-RE) ->
-# NAME.skel.h (bpftool gen skeleton), exposed as the INTERFACE target bpf_NAME_skel.
-# vmlinux.h is generated once into the build tree from the running kernel's BTF.
+# regionpulse_bpf_object(NAME): NAME.bpf.c in the calling directory -> NAME.bpf.o (clang
+# -target bpf, CO-RE) -> NAME.skel.h (bpftool gen skeleton), exposed as the INTERFACE target
+# bpf_NAME_skel. The agent's programs live in bpf/; a program only a test or a benchmark loads
+# lives beside it and is declared there. Every program sees bpf/ (regionpulse_shared.h) and its
+# own directory on its include path. vmlinux.h is generated once into the build tree from the
+# running kernel's BTF.
 
 find_program(BPF_CLANG clang REQUIRED)
 find_program(BPFTOOL bpftool PATHS /usr/sbin /sbin REQUIRED)
@@ -32,14 +35,16 @@ function(regionpulse_bpf_object name)
   set(src "${CMAKE_CURRENT_SOURCE_DIR}/${name}.bpf.c")
   set(obj "${REGIONPULSE_BPF_GEN_DIR}/${name}.bpf.o")
   set(skel "${REGIONPULSE_BPF_GEN_DIR}/${name}.skel.h")
-  file(GLOB _headers "${CMAKE_CURRENT_SOURCE_DIR}/*.h")
+  set(shared_dir "${PROJECT_SOURCE_DIR}/bpf")
+  # clang lists the headers the program includes (-MD), wherever they live.
   add_custom_command(
     OUTPUT "${obj}"
     COMMAND "${BPF_CLANG}" -g -O2 -target bpf -D__TARGET_ARCH_${_rp_arch}
             -Wall -Werror -Wno-unused-function
-            -I "${REGIONPULSE_BPF_GEN_DIR}" -I "${CMAKE_CURRENT_SOURCE_DIR}"
-            -c "${src}" -o "${obj}"
-    DEPENDS "${src}" ${_headers} "${REGIONPULSE_BPF_GEN_DIR}/vmlinux.h"
+            -I "${REGIONPULSE_BPF_GEN_DIR}" -I "${shared_dir}" -I "${CMAKE_CURRENT_SOURCE_DIR}"
+            -MD -MF "${obj}.d" -c "${src}" -o "${obj}"
+    DEPENDS "${src}" "${REGIONPULSE_BPF_GEN_DIR}/vmlinux.h"
+    DEPFILE "${obj}.d"
     COMMENT "BPF ${name}.bpf.c"
     VERBATIM)
   add_custom_command(
@@ -54,7 +59,7 @@ function(regionpulse_bpf_object name)
   add_dependencies(bpf_${name}_gen bpf_vmlinux_h)
   add_library(bpf_${name}_skel INTERFACE)
   add_dependencies(bpf_${name}_skel bpf_${name}_gen)
-  target_include_directories(bpf_${name}_skel INTERFACE "${REGIONPULSE_BPF_GEN_DIR}" "${CMAKE_CURRENT_SOURCE_DIR}")
+  target_include_directories(bpf_${name}_skel INTERFACE "${REGIONPULSE_BPF_GEN_DIR}" "${shared_dir}"
+                                                        "${CMAKE_CURRENT_SOURCE_DIR}")
   target_link_libraries(bpf_${name}_skel INTERFACE PkgConfig::LIBBPF)
-  set_property(GLOBAL APPEND PROPERTY REGIONPULSE_BPF_OBJECTS "${obj}")
 endfunction()

@@ -1,4 +1,4 @@
-// Parsers for durations, CIDRs and HOST:PORT text in configuration and flags.
+// Parsers for numbers, durations, sizes, rates, CIDRs and HOST:PORT text in configuration and flags.
 #include "config_text.h"
 
 #include <arpa/inet.h>
@@ -7,6 +7,9 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstring>
+#include <limits>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -21,6 +24,38 @@ bool AllDigits(const std::string& text) {
   return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
+// "1.5" and "MiB/s" out of "1.5MiB/s": digits with at most one decimal point (none when
+// whole), then the rest as the unit. Nothing when there is no number in front.
+struct NumberAndUnit {
+  std::string number;
+  std::string unit;
+};
+std::optional<NumberAndUnit> SplitNumberAndUnit(const std::string& text, bool decimals) {
+  const size_t unit_at = text.find_first_not_of(decimals ? "0123456789." : "0123456789");
+  std::string number = text.substr(0, unit_at);
+  if (number.empty() || number == "." || std::count(number.begin(), number.end(), '.') > 1) {
+    return std::nullopt;
+  }
+  return NumberAndUnit{std::move(number), unit_at == std::string::npos ? "" : text.substr(unit_at)};
+}
+
+template <typename Factor>
+const Factor* FindUnit(const std::vector<std::pair<std::string, Factor>>& units, const std::string& unit) {
+  for (const auto& [name, factor] : units) {
+    if (name == unit) return &factor;
+  }
+  return nullptr;
+}
+
+// The number of a SplitNumberAndUnit, which holds only digits and one point: from_chars fails
+// only when the value is beyond a double.
+std::optional<double> DecimalValue(const std::string& number) {
+  double value = 0;
+  const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
+  if (ec != std::errc() || end != number.data() + number.size()) return std::nullopt;
+  return value;
+}
+
 Error NotADuration(const std::string& text) {
   return Error{"expected a duration with a unit (ns, us, µs, ms, s, m, h), e.g. 120s, got '" + text + "'",
                EINVAL};
@@ -28,34 +63,103 @@ Error NotADuration(const std::string& text) {
 
 }  // namespace
 
+Result<uint64_t> ParseWholeNumber(const std::string& text) {
+  if (!AllDigits(text)) return Error{"expected a whole number, got '" + text + "'", EINVAL};
+  uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc()) return Error{"'" + text + "' is too large", ERANGE};
+  return value;
+}
+
+Result<double> ParseNumber(const std::string& text) {
+  // YAML 1.2's core schema allows a leading '+'; from_chars does not.
+  const size_t skip = text.starts_with("+") && !text.starts_with("+-") ? 1 : 0;
+  const char* first = text.data() + skip;
+  const char* last = text.data() + text.size();
+  double value = 0;
+  const auto [end, ec] = std::from_chars(first, last, value, std::chars_format::general);
+  if (ec == std::errc::result_out_of_range && end == last) {
+    return Error{"'" + text + "' is beyond the range of a number", ERANGE};
+  }
+  if (ec != std::errc() || end != last || !std::isfinite(value)) {
+    return Error{"expected a number, got '" + text + "'", EINVAL};
+  }
+  return value;
+}
+
 Result<std::chrono::nanoseconds> ParseDuration(const std::string& text) {
-  // Longest unit first is not needed: the whole suffix must equal a unit.
   static const std::vector<std::pair<std::string, double>> kUnits = {
       {"ns", 1.0}, {"us", 1e3}, {"µs", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
-  const size_t unit_at = text.find_first_not_of("0123456789.");
-  if (unit_at == 0 || unit_at == std::string::npos) return NotADuration(text);
-  const std::string number = text.substr(0, unit_at);
-  if (std::count(number.begin(), number.end(), '.') > 1 || number == ".") return NotADuration(text);
-  const std::string unit = text.substr(unit_at);
-  const auto known =
-      std::find_if(kUnits.begin(), kUnits.end(), [&](const auto& u) { return u.first == unit; });
-  if (known == kUnits.end()) return NotADuration(text);
-  double value = 0;
-  const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
-  if (ec != std::errc() || end != number.data() + number.size()) return NotADuration(text);
-  const double ns = value * known->second;
+  const auto split = SplitNumberAndUnit(text, true);
+  const double* factor = split ? FindUnit(kUnits, split->unit) : nullptr;
+  if (factor == nullptr) return NotADuration(text);
+  const auto value = DecimalValue(split->number);
+  const double ns = value ? *value * *factor : HUGE_VAL;
   if (!std::isfinite(ns) || ns > 1e18) return Error{"duration '" + text + "' is too long", ERANGE};
   return std::chrono::nanoseconds(static_cast<int64_t>(std::llround(ns)));
 }
 
+std::string FormatDuration(std::chrono::nanoseconds duration) {
+  static const std::vector<std::pair<std::string, int64_t>> kUnits = {{"h", 3'600'000'000'000},
+                                                                      {"m", 60'000'000'000},
+                                                                      {"s", 1'000'000'000},
+                                                                      {"ms", 1'000'000},
+                                                                      {"us", 1'000}};
+  const int64_t ns = duration.count();
+  if (ns == 0) return "0s";
+  for (const auto& [unit, size] : kUnits) {
+    if (ns % size == 0) return std::to_string(ns / size) + unit;
+  }
+  return std::to_string(ns) + "ns";
+}
+
+Result<uint64_t> ParseByteSize(const std::string& text) {
+  static const std::vector<std::pair<std::string, uint64_t>> kUnits = {
+      {"", 1}, {"B", 1}, {"KiB", 1ULL << 10}, {"MiB", 1ULL << 20}, {"GiB", 1ULL << 30}};
+  const auto split = SplitNumberAndUnit(text, false);
+  const uint64_t* factor = split ? FindUnit(kUnits, split->unit) : nullptr;
+  if (factor == nullptr) {
+    return Error{"expected a size in bytes, optionally with KiB, MiB or GiB, got '" + text + "'", EINVAL};
+  }
+  auto count = ParseWholeNumber(split->number);
+  if (!count || *count > std::numeric_limits<uint64_t>::max() / *factor) {
+    return Error{"size '" + text + "' is too large", ERANGE};
+  }
+  return *count * *factor;
+}
+
+Result<uint64_t> ParseRate(const std::string& text) {
+  static const std::vector<std::pair<std::string, double>> kUnits = {
+      {"B/s", 1},        {"kB/s", 1e3},        {"MB/s", 1e6},           {"GB/s", 1e9},
+      {"KiB/s", 1024.0}, {"MiB/s", 1048576.0}, {"GiB/s", 1073741824.0}, {"bit/s", 0.125},
+      {"kbit/s", 125.0}, {"Mbit/s", 125e3},    {"Gbit/s", 125e6}};
+  // 1e15 B/s (8 Pbit/s) is beyond any link and still a whole number in a double.
+  constexpr double kMaxRate = 1e15;
+  const auto split = SplitNumberAndUnit(text, true);
+  const double* factor = split ? FindUnit(kUnits, split->unit) : nullptr;
+  if (factor == nullptr) {
+    return Error{
+        "expected a rate with a unit (B/s, kB/s, MB/s, GB/s, KiB/s, MiB/s, GiB/s, bit/s, kbit/s, "
+        "Mbit/s, Gbit/s), e.g. 10MB/s, got '" +
+            text + "'",
+        EINVAL};
+  }
+  const auto value = DecimalValue(split->number);
+  const double bytes_per_second = value ? *value * *factor : HUGE_VAL;
+  if (!std::isfinite(bytes_per_second) || bytes_per_second > kMaxRate) {
+    return Error{"rate '" + text + "' is too high (at most 1e15 B/s)", ERANGE};
+  }
+  return static_cast<uint64_t>(std::llround(bytes_per_second));
+}
+
 bool Cidr::Overlaps(const Cidr& other) const {
   if (ipv6 != other.ipv6) return false;
+  // Equal in the bits of the shorter prefix: whole bytes first, then the bits left over.
   const uint32_t bits = std::min(prefix_length, other.prefix_length);
-  for (uint32_t i = 0; i < bits; ++i) {
-    const uint8_t mask = static_cast<uint8_t>(0x80u >> (i % 8));
-    if ((address[i / 8] & mask) != (other.address[i / 8] & mask)) return false;
-  }
-  return true;
+  if (std::memcmp(address.data(), other.address.data(), bits / 8) != 0) return false;
+  if (bits % 8 == 0) return true;
+  const uint8_t mask = static_cast<uint8_t>(0xffu << (8 - bits % 8));
+  return (address[bits / 8] & mask) == (other.address[bits / 8] & mask);
 }
 
 Result<Cidr> ParseCidr(const std::string& text) {

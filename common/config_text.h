@@ -1,8 +1,9 @@
 // The textual values that agent, aggregator and tools read from config files and flags:
-// durations ("250ms"), CIDRs ("10.1.0.0/16") and listen/peer addresses ("HOST:PORT").
-// One parser each, so both sides of the system accept and refuse exactly the same text.
-// Pure: no I/O, no logging. Error messages name the offending text so callers can prefix
-// them with their key ("probe.interval: ...") and pass them on unchanged.
+// whole numbers, numbers, durations ("250ms"), sizes ("4MiB"), rates ("10MB/s"), CIDRs
+// ("10.1.0.0/16") and listen/peer addresses ("HOST:PORT"). One parser each, so every program
+// accepts and refuses exactly the same text (docs/configuration.md). Pure: no I/O, no logging,
+// no exceptions. Error messages name the offending text so callers can prefix them with their
+// key ("probe.interval: ...") and pass them on unchanged.
 #pragma once
 
 #include <array>
@@ -14,10 +15,30 @@
 
 namespace regionpulse {
 
+// Decimal digits only: no sign, no spaces, no exponent. More than fits in uint64 is an error
+// with errnum ERANGE ("too large"); anything else that is not digits has EINVAL.
+Result<uint64_t> ParseWholeNumber(const std::string& text);
+
+// A finite decimal number: "0.05", ".5", "-1", "2e-3". Infinity, NaN, hexadecimal and text
+// around the number are refused; a value beyond double's range ("1e400") has ERANGE.
+Result<double> ParseNumber(const std::string& text);
+
 // A number (decimals allowed) directly followed by a unit: ns, us, µs, ms, s, m, h.
-// "250us", "1.5s", "2m". Bare numbers, signs, spaces and unknown units are refused, and so
-// is anything longer than about 31 years (it would not fit in int64 nanoseconds).
+// "250us", "1.5s", "2m". Bare numbers, signs, spaces and unknown units are refused (EINVAL),
+// and so is anything longer than about 31 years (ERANGE: it would not fit in int64
+// nanoseconds).
 Result<std::chrono::nanoseconds> ParseDuration(const std::string& text);
+// The shortest exact text ParseDuration reads back: "2m", "1500ms", "250us", "7ns".
+std::string FormatDuration(std::chrono::nanoseconds duration);
+
+// Bytes: a whole number, alone or directly followed by B, KiB, MiB or GiB: "4096", "64KiB",
+// "4MiB". More than fits in uint64 bytes has ERANGE.
+Result<uint64_t> ParseByteSize(const std::string& text);
+
+// Bytes per second: a number (decimals allowed) directly followed by B/s, kB/s, MB/s, GB/s,
+// KiB/s, MiB/s, GiB/s, bit/s, kbit/s, Mbit/s or Gbit/s: "500kB/s", "1.5MiB/s", "100Mbit/s".
+// At most 1e15 bytes per second (ERANGE beyond); rounded to whole bytes.
+Result<uint64_t> ParseRate(const std::string& text);
 
 // An IPv4 or IPv6 network, "10.1.0.0/16" or "fd00:1::/48".
 struct Cidr {

@@ -8,14 +8,13 @@
 #include <google/protobuf/duration.pb.h>
 #include <google/protobuf/timestamp.pb.h>
 
+#include "clocks.h"
 #include "latency_histogram.h"
 #include "regionpulse/v1/common.pb.h"
 #include "regionpulse/v1/verdicts.pb.h"
 #include "result.h"
 
 namespace regionpulse {
-
-using WallClock = std::chrono::system_clock;
 
 void ToProto(const LatencyHistogram& histogram, v1::LatencyHistogram* out);
 // Fails, saying why, on an unknown layout, mismatched arrays, indices out of range or not

@@ -61,8 +61,8 @@ std::string AgentYaml(const AgentSpec& self, const AgentSpec& peer, const std::s
   std::ostringstream yaml;
   yaml << "node: " << self.node << "\nregion: " << self.region << "\nzone: " << self.zone << "\n"
        << "regions:\n"
-       << "  " << self.region << ": [" << self.address << "/32]\n"
-       << "  " << peer.region << ": [" << peer.address << "/32]\n"
+       << "  - {name: " << self.region << ", cidrs: [" << self.address << "/32]}\n"
+       << "  - {name: " << peer.region << ", cidrs: [" << peer.address << "/32]}\n"
        << "probe:\n  port: " << kProbePort << "\n  interval: 10ms\n  timeout: 500ms\n  key_file: " << key_file
        << "\n"
        << "window: 1s\n"
@@ -244,7 +244,7 @@ TEST_F(DaemonIntegrationTest, AggregatorStoppedForTenSecondsReceivesEveryWindowE
   }
   std::ostringstream yaml;
   yaml << "node: node-a\nregion: region-a\nzone: zone-a\n"
-       << "regions:\n  region-a: [10.0.0.0/8]\n"
+       << "regions:\n  - {name: region-a, cidrs: [10.0.0.0/8]}\n"
        << "probe:\n  port: " << kProbePort << "\n  key_file: " << scratch_.Write("probe.key", HexKey())
        << "\n"
        << "window: 200ms\n"  // 50 windows during the 10 s outage
@@ -337,7 +337,8 @@ TEST_F(DaemonIntegrationTest, AReplicaThatStopsConsumingShowsAsGrowingStalenessU
   VethPair veth(ns_a, ns_b, testnet::RunPrefix() + "ra", testnet::RunPrefix() + "rb", 74);
   std::ostringstream yaml;
   yaml << "node: node-a\nregion: region-a\nzone: zone-a\n"
-       << "regions:\n  region-a: [" << veth.a().ipv4 << "/32]\n  region-b: [" << veth.b().ipv4 << "/32]\n"
+       << "regions:\n  - {name: region-a, cidrs: [" << veth.a().ipv4 << "/32]}\n"
+       << "  - {name: region-b, cidrs: [" << veth.b().ipv4 << "/32]}\n"
        << "probe:\n  port: " << kProbePort << "\n  key_file: " << scratch_.Write("probe.key", HexKey())
        << "\n"
        << "window: 1s\n"
@@ -442,7 +443,8 @@ TEST_F(DaemonIntegrationTest, AgentProbesThePlannedPeerAndServesReadinessAndMetr
                   const std::string& extra) {
     std::ostringstream out;
     out << "node: " << node << "\nregion: " << region << "\nzone: z\n"
-        << "regions:\n  region-a: [" << veth.a().ipv4 << "/32]\n  region-b: [" << veth.b().ipv4 << "/32]\n"
+        << "regions:\n  - {name: region-a, cidrs: [" << veth.a().ipv4 << "/32]}\n"
+        << "  - {name: region-b, cidrs: [" << veth.b().ipv4 << "/32]}\n"
         << "probe:\n  port: " << kProbePort << "\n  key_file: " << key_file << "\n"
         << "interfaces: [" << ifname << "]\nstatus:\n  listen: 127.0.0.1:0\n"
         << extra;
@@ -541,7 +543,7 @@ TEST_F(DaemonIntegrationTest, AgentProbesThePlannedPeerAndServesReadinessAndMetr
 
 TEST_F(DaemonIntegrationTest, InvalidConfigurationExitsWithAnErrorNamingTheKey) {
   std::string config = scratch_.Write("bad.yaml",
-                                      "node: n\nregion: r\nregions:\n  r: [10.0.0.0/8]\n"
+                                      "node: n\nregion: r\nregions: [{name: r, cidrs: [10.0.0.0/8]}]\n"
                                       "probe:\n  interval: fast\n");
   AgentProcess agent(REGIONPULSE_AGENT_BINARY, "", config, scratch_.path(), "bad");
   EXPECT_EQ(agent.Wait(seconds(10)), std::optional<int>(2));
@@ -566,11 +568,11 @@ TEST_F(DaemonIntegrationTest, StartFailureExitsOneNamingThePartThatFailed) {
     ASSERT_EQ(getsockname(holder, reinterpret_cast<sockaddr*>(&address), &length), 0);
     port = ntohs(address.sin_port);
   }
-  std::string config =
-      scratch_.Write("busy.yaml",
-                     "node: n\nregion: r\nregions:\n  r: [10.0.0.0/8]\nprobe:\n  authenticated: false\n"
-                     "bpf:\n  enabled: false\nstatus:\n  listen: 127.0.0.1:" +
-                         std::to_string(port) + "\n");
+  std::string config = scratch_.Write(
+      "busy.yaml",
+      "node: n\nregion: r\nregions: [{name: r, cidrs: [10.0.0.0/8]}]\nprobe:\n  authenticated: false\n"
+      "bpf:\n  enabled: false\nstatus:\n  listen: 127.0.0.1:" +
+          std::to_string(port) + "\n");
   AgentProcess agent(REGIONPULSE_AGENT_BINARY, ns.name(), config, scratch_.path(), "busy");
   EXPECT_EQ(agent.Wait(seconds(10)), std::optional<int>(1)) << agent.Output();
   EXPECT_NE(agent.Output().find("status server on 127.0.0.1:" + std::to_string(port)), std::string::npos)

@@ -333,18 +333,19 @@ uint16_t FreeUdpPort() {
 std::string AgentYaml(const std::string& node, uint16_t aggregator_port, const TlsSettings& tls,
                       const std::string& key_file) {
   std::ostringstream yaml;
-  yaml
-      << "node: " << node << "\nregion: eu-west-1\nzone: eu-west-1a\n"
-      << "regions:\n  us-east-1: [10.1.0.0/16]\n  eu-west-1: [10.2.0.0/16]\n  ap-southeast-1: [10.3.0.0/16]\n"
-      << "probe:\n  port: " << FreeUdpPort() << "\n  listen_address: 127.0.0.1\n  key_file: " << key_file
-      << "\n"
-      << "window: 200ms\n"
-      << "bpf:\n  enabled: false\n"
-      << "status:\n  listen: 127.0.0.1:0\n"
-      << "reconnect:\n  initial: 100ms\n  max: 1s\n"
-      << "shutdown:\n  flush_timeout: 1s\n"
-      << "aggregators: [127.0.0.1:" << aggregator_port << "]\n"
-      << "tls:\n  ca_file: " << tls.ca_file << "\n";
+  yaml << "node: " << node << "\nregion: eu-west-1\nzone: eu-west-1a\n"
+       << "regions:\n  - {name: us-east-1, cidrs: [10.1.0.0/16]}\n  - {name: eu-west-1, cidrs: "
+          "[10.2.0.0/16]}\n"
+       << "  - {name: ap-southeast-1, cidrs: [10.3.0.0/16]}\n"
+       << "probe:\n  port: " << FreeUdpPort() << "\n  listen_address: 127.0.0.1\n  key_file: " << key_file
+       << "\n"
+       << "window: 200ms\n"
+       << "bpf:\n  enabled: false\n"
+       << "status:\n  listen: 127.0.0.1:0\n"
+       << "reconnect:\n  initial: 100ms\n  max: 1s\n"
+       << "shutdown:\n  flush_timeout: 1s\n"
+       << "aggregators: [127.0.0.1:" << aggregator_port << "]\n"
+       << "tls:\n  ca_file: " << tls.ca_file << "\n";
   if (!tls.cert_file.empty())
     yaml << "  cert_file: " << tls.cert_file << "\n  key_file: " << tls.key_file << "\n";
   return yaml.str();

@@ -7,6 +7,7 @@
 #include <net/if.h>
 
 #include "agent/bpf_datapath.h"
+#include "agent/tcx_uapi.h"
 #include "cilium_standin.skel.h"
 #include "datapath_test_support.h"
 #include "regionpulse_shared.h"
@@ -19,9 +20,6 @@ using testnet::NetworkNamespace;
 using testnet::RunOrThrow;
 using testnet::ScopedNetnsEntry;
 using testnet::VethPair;
-
-constexpr int kTcxIngress = 46;  // BPF_TCX_INGRESS, absent from Debian's 6.1 UAPI headers
-constexpr int kTcxEgress = 47;
 
 uint64_t StandinCount(cilium_standin* skel, uint32_t direction) {
   std::vector<uint64_t> per_cpu(static_cast<size_t>(libbpf_num_possible_cpus()));
@@ -44,10 +42,10 @@ TEST(DatapathBesideCilium, AStandInAttachedFirstStillSeesEveryPacket) {
       ScopedNetnsEntry inside(a.name());
       const unsigned ifindex = if_nametoindex("rpcila0");
       if (tcx) {
-        ingress_link = bpf_link_create(bpf_program__fd(standin->progs.standin_ingress), ifindex,
-                                       static_cast<bpf_attach_type>(kTcxIngress), nullptr);
-        egress_link = bpf_link_create(bpf_program__fd(standin->progs.standin_egress), ifindex,
-                                      static_cast<bpf_attach_type>(kTcxEgress), nullptr);
+        ingress_link =
+            bpf_link_create(bpf_program__fd(standin->progs.standin_ingress), ifindex, kTcxIngress, nullptr);
+        egress_link =
+            bpf_link_create(bpf_program__fd(standin->progs.standin_egress), ifindex, kTcxEgress, nullptr);
         ASSERT_GE(ingress_link, 0);
         ASSERT_GE(egress_link, 0);
       } else {

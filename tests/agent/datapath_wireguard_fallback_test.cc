@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "agent/bpf_datapath.h"
+#include "agent/tcx_uapi.h"
 #include "datapath_test_support.h"
 #include "test_network.h"
 
@@ -25,9 +26,6 @@ using dptest::PollUntil;
 using testnet::NetworkNamespace;
 using testnet::RunOrThrow;
 using testnet::ScopedNetnsEntry;
-
-constexpr int kTcxIngress = 46;  // BPF_TCX_INGRESS, absent from Debian's 6.1 UAPI headers
-constexpr int kTcxEgress = 47;
 
 std::set<std::string> AttachedNames(const BpfDatapath& datapath) {
   std::set<std::string> names;
@@ -69,12 +67,11 @@ class DatapathWireguardFallbackTest : public ::testing::TestWithParam<bool /* pr
       ScopedNetnsEntry inside(ns_.name());
       const unsigned ifindex = if_nametoindex(name.c_str());
       if (ifindex == 0) throw std::runtime_error("no interface " + name + " in " + ns_.name());
-      for (const int tcx_attach_type : {kTcxIngress, kTcxEgress}) {
+      for (const bpf_attach_type tcx_attach_type : {kTcxIngress, kTcxEgress}) {
         std::vector<uint32_t> ids(64);
         uint32_t count = static_cast<uint32_t>(ids.size());
         uint32_t flags = 0;
-        if (bpf_prog_query(static_cast<int>(ifindex), static_cast<bpf_attach_type>(tcx_attach_type), 0,
-                           &flags, ids.data(), &count) != 0) {
+        if (bpf_prog_query(static_cast<int>(ifindex), tcx_attach_type, 0, &flags, ids.data(), &count) != 0) {
           throw std::runtime_error("querying the tcx programs of " + name + ": " + strerror(errno));
         }
         for (uint32_t i = 0; i < count; ++i) {

@@ -16,8 +16,8 @@ const MacKey kKey(32, 0x5a);
 SenderPacket SampleSender() {
   SenderPacket p;
   p.sequence = 0x01020304;
-  p.timestamp = EncodeTimestamp(
-      StampWallTime(std::chrono::seconds(1'700'000'000) + std::chrono::microseconds(123)), true);
+  p.timestamp =
+      EncodeTimestamp(WallTime(std::chrono::seconds(1'700'000'000) + std::chrono::microseconds(123)), true);
   p.ssid = 0xbeef;
   p.kernel = KernelStamps{0, {11, 22, 33, 44}};
   p.tlvs.push_back(StampTlv{0, 7, {1, 2, 3}});
@@ -209,7 +209,7 @@ TEST(ProbeCodec, PaddingReachesTheRequestedLength) {
 }
 
 TEST(ProbeCodec, PtpAndNtpTimestampsRoundTrip) {
-  const StampWallTime t(std::chrono::seconds(1'764'000'000) + std::chrono::nanoseconds(123'456'789));
+  const WallTime t(std::chrono::seconds(1'764'000'000) + std::chrono::nanoseconds(123'456'789));
   EXPECT_EQ(DecodeTimestamp(EncodeTimestamp(t, true), true), t);
   const auto ntp = DecodeTimestamp(EncodeTimestamp(t, false), false);
   EXPECT_LE(std::chrono::abs(ntp - t), std::chrono::nanoseconds(1));

@@ -9,6 +9,7 @@
 #include <iterator>
 
 #include "agent_config.h"
+#include "regionpulse_shared.h"
 
 namespace regionpulse {
 namespace {
@@ -37,8 +38,8 @@ class AgentConfigTest : public ::testing::Test {
            "region: us-east-1\n"
            "zone: us-east-1a\n"
            "regions:\n"
-           "  us-east-1: [10.1.0.0/16, 'fd00:1::/48']\n"
-           "  eu-west-1: [10.2.0.0/16]\n"
+           "  - {name: us-east-1, cidrs: [10.1.0.0/16, 'fd00:1::/48']}\n"
+           "  - {name: eu-west-1, cidrs: [10.2.0.0/16]}\n"
            "probe:\n"
            "  key_file: " +
            key_ + "\n";
@@ -150,6 +151,30 @@ TEST_F(AgentConfigTest, EnvironmentOverridesTheFileAndFlagsOverrideTheEnvironmen
   EXPECT_EQ(c->probe.interval, 20ms);
 }
 
+// HOST_IP is read like NODE_NAME: an environment value for a key, probe.advertise_address,
+// between the file and the flags.
+TEST_F(AgentConfigTest, HostIpIsTheAdvertisedAddressWithTheUsualPrecedence) {
+  auto c = ParseAgentConfig(Valid(), {});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->probe.advertise_address, "");
+  const std::string file = Valid() + "  advertise_address: 10.1.0.9\n";
+  c = ParseAgentConfig(file, {});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->probe.advertise_address, "10.1.0.9");
+  c = ParseAgentConfig(file, {{"HOST_IP", "10.1.0.7"}, {"POD_IP", "10.1.0.8"}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->probe.advertise_address, "10.1.0.7");
+  c = ParseAgentConfig(file, {{"HOST_IP", ""}, {"POD_IP", "fd00:1::8"}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->probe.advertise_address, "fd00:1::8") << "POD_IP when HOST_IP is unset";
+  c = ParseAgentConfig(file, {{"HOST_IP", "10.1.0.7"}}, {"--set", "probe.advertise_address=10.1.0.6"});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->probe.advertise_address, "10.1.0.6");
+  EXPECT_NE(Problem(Valid(), {{"HOST_IP", "node-a.internal"}})
+                .find("probe.advertise_address: \"node-a.internal\" is not an IP address"),
+            std::string::npos);
+}
+
 TEST_F(AgentConfigTest, FlagsForPeersAggregatorsAndModes) {
   auto c =
       ParseAgentConfig("", {{"NODE_NAME", "n"}, {"REGION", "r"}},
@@ -182,6 +207,7 @@ TEST_F(AgentConfigTest, TheDocumentedExampleParsesAndItsDefaultsAreTheAgents) {
   const AgentConfig& d = *defaults;
   EXPECT_EQ(e.probe.port, d.probe.port);
   EXPECT_EQ(e.probe.listen_address, d.probe.listen_address);
+  EXPECT_EQ(e.probe.advertise_address, d.probe.advertise_address);
   EXPECT_EQ(e.probe.interval, d.probe.interval);
   EXPECT_DOUBLE_EQ(e.probe.jitter, d.probe.jitter);
   EXPECT_EQ(e.probe.timeout, d.probe.timeout);
@@ -296,25 +322,128 @@ TEST_F(AgentConfigTest, EachErrorNamesTheKeyAndTheProblem) {
   }
 }
 
-TEST_F(AgentConfigTest, RegionTableErrors) {
+TEST_F(AgentConfigTest, RegionListErrors) {
   const std::string base = "node: a\nregion: us-east-1\nprobe: {key_file: " + key_ + "}\n";
-  EXPECT_NE(Problem(base + "regions: {us-east-1: [10.1.0.0/33]}\n")
-                .find("regions.us-east-1[0]: \"10.1.0.0/33\": prefix length 33 exceeds 32"),
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"regions: [{name: us-east-1, cidrs: [10.1.0.0/33]}]",
+       "regions[0].cidrs[0]: \"10.1.0.0/33\": prefix length 33 exceeds 32"},
+      {"regions: [{name: us-east-1, cidrs: [10.1.0.1/16]}]",
+       "regions[0].cidrs[0]: \"10.1.0.1/16\": host bits set"},
+      {"regions: [{name: us-east-1, cidrs: [10.1.0.0]}]", "missing /prefix-length"},
+      {"regions: [{name: us-east-1, cidrs: [banana/8]}]", "not an IPv4 or IPv6 address"},
+      {"regions: [{name: us-east-1, cidrs: [10.1.0.0/16]}, {name: eu, cidrs: [10.1.0.0/16]}]",
+       "regions[1].cidrs[0]: 10.1.0.0/16 overlaps 10.1.0.0/16 (regions[0].cidrs[0])"},
+      // Stricter than longest-prefix match: a network inside another region's is refused too.
+      {"regions: [{name: us-east-1, cidrs: [10.0.0.0/8]}, {name: eu, cidrs: [10.1.0.0/16]}]",
+       "regions[1].cidrs[0]: 10.1.0.0/16 overlaps 10.0.0.0/8 (regions[0].cidrs[0])"},
+      {"regions: [{name: us-east-1, cidrs: []}]", "regions[0].cidrs: must be a non-empty list of CIDRs"},
+      {"regions: [{name: us-east-1}]", "regions[0].cidrs: missing"},
+      {"regions: [{cidrs: [10.1.0.0/16]}]", "regions[0].name: missing"},
+      {"regions: [{name: us-east-1, cidrs: [10.1.0.0/16]}, {name: us-east-1, cidrs: [10.2.0.0/16]}]",
+       "regions[1].name: \"us-east-1\" is listed twice"},
+      {"regions: [{name: us-east-1, cidrs: [10.1.0.0/16], weight: 2}]", "regions[0].weight: unknown key"},
+      {"regions: [{name: eu-west-1, cidrs: [10.2.0.0/16]}]", "region: \"us-east-1\" is not in regions"},
+      {"regions: us-east-1", "regions: must be a list, not \"us-east-1\""},
+  };
+  for (const auto& [yaml, expected] : cases) {
+    EXPECT_NE(Problem(base + yaml + "\n").find(expected), std::string::npos)
+        << yaml << "\nexpected: " << expected;
+  }
+}
+
+// The form the agent read before: a mapping cannot carry the region order through Helm's
+// toYaml (it sorts keys), so it is refused with the list form to write instead.
+TEST_F(AgentConfigTest, TheOldRegionMappingIsRefusedShowingTheList) {
+  const std::string message =
+      Problem("node: a\nregion: us-east-1\nprobe: {key_file: " + key_ +
+              "}\nregions:\n  us-east-1: [10.1.0.0/16]\n  eu-west-1: [10.2.0.0/16]\n");
+  EXPECT_NE(
+      message.find("regions: must be a list of {name, cidrs}, not a mapping: write \"- {name: us-east-1, "
+                   "cidrs: [...]}\" for each region"),
+      std::string::npos)
+      << message;
+  EXPECT_NE(message.find("Helm's toYaml sorts mapping keys"), std::string::npos) << message;
+}
+
+// What the BPF maps hold (bpf/regionpulse_shared.h) is checked when the config is read, with
+// the key, rather than first when the agent fills the maps.
+TEST_F(AgentConfigTest, TheBpfMapLimitsAreCheckedAtParseTime) {
+  const std::string base = "node: a\nregion: r1\nprobe: {key_file: " + key_ + "}\n";
+  auto regions = [](int count) {
+    std::string yaml = "regions:\n";
+    for (int i = 1; i <= count; ++i) {
+      yaml += "  - {name: r" + std::to_string(i) + ", cidrs: [10." + std::to_string(i) + ".0.0/16]}\n";
+    }
+    return yaml;
+  };
+  EXPECT_TRUE(ParseAgentConfig(base + regions(RP_MAX_REGIONS - 1), {}).ok()) << "ids 1..63";
+  EXPECT_NE(Problem(base + regions(RP_MAX_REGIONS)).find("regions: 64 regions; at most 63 (region ids 1..63"),
             std::string::npos);
-  EXPECT_NE(Problem(base + "regions: {us-east-1: [10.1.0.1/16]}\n").find("host bits set beyond /16"),
+
+  std::string cidrs = "regions:\n  - {name: r1, cidrs: [";
+  for (int i = 0; i <= RP_MAX_REGION_CIDRS; ++i) {
+    cidrs += (i ? ", " : "") + std::string("10.") + std::to_string(i / 256) + "." + std::to_string(i % 256) +
+             ".0/24";
+  }
+  cidrs += "]}\n";
+  EXPECT_NE(
+      Problem(base + cidrs).find("regions: more than 4096 IPv4 CIDRs (the size of the BPF region LPM tries)"),
+      std::string::npos);
+
+  std::string flows = regions(2) + "replication_flows:\n";
+  for (int i = 0; i <= RP_MAX_FLOWS; ++i) {
+    flows += "  - {name: f" + std::to_string(i) + ", ports: [" + std::to_string(1000 + i) +
+             "], remote_region: r2}\n";
+  }
+  EXPECT_NE(Problem(base + flows).find("replication_flows: 65 flows; at most 64"), std::string::npos);
+
+  std::string ports = regions(2) + "replication_flows:\n  - {name: f, remote_region: r2, ports: [";
+  for (int i = 1; i <= RP_MAX_FLOW_PORTS + 1; ++i) ports += (i > 1 ? ", " : "") + std::to_string(i);
+  ports += "]}\n";
+  EXPECT_NE(Problem(base + ports).find("replication_flows: 1025 ports in all flows; at most 1024"),
             std::string::npos);
-  EXPECT_NE(Problem(base + "regions: {us-east-1: [10.1.0.0]}\n").find("missing /prefix-length"),
-            std::string::npos);
-  EXPECT_NE(Problem(base + "regions: {us-east-1: [banana/8]}\n").find("not an IPv4 or IPv6 address"),
-            std::string::npos);
-  EXPECT_NE(Problem(base + "regions: {us-east-1: [10.1.0.0/16], eu: [10.1.0.0/16]}\n")
-                .find("regions.eu[0]: 10.1.0.0/16 is already in region us-east-1"),
-            std::string::npos);
-  EXPECT_NE(Problem(base + "regions: {us-east-1: []}\n").find("regions.us-east-1: must be a non-empty list"),
+}
+
+TEST_F(AgentConfigTest, APortBelongsToOneFlowPerRegion) {
+  const std::string base = Valid() +
+                           "replication_flows:\n"
+                           "  - {name: pg, ports: [5432], remote_region: eu-west-1}\n";
+  EXPECT_NE(Problem(base + "  - {name: pg2, ports: [5433, 5432], remote_region: eu-west-1}\n")
+                .find("replication_flows[1].ports[1]: port 5432 towards eu-west-1 is already in flow \"pg\""),
             std::string::npos);
   EXPECT_NE(
-      Problem(base + "regions: {eu-west-1: [10.2.0.0/16]}\n").find("region: \"us-east-1\" is not in regions"),
+      Problem(Valid() + "replication_flows: [{name: pg, ports: [5432, 5432], remote_region: eu-west-1}]\n")
+          .find("replication_flows[0].ports[1]: port 5432 towards eu-west-1 is already in flow \"pg\""),
       std::string::npos);
+  auto other_region =
+      ParseAgentConfig(base + "  - {name: pg-us, ports: [5432], remote_region: us-east-1}\n", {});
+  EXPECT_TRUE(other_region.ok()) << other_region.error().message;
+}
+
+// YAML 1.2's core schema: a Helm value rendered as `on` is not silently true here while the
+// aggregator refuses it.
+TEST_F(AgentConfigTest, BooleansAreTrueOrFalseOnly) {
+  for (const std::string word : {"yes", "no", "on", "off", "y", "Yes", "OFF"}) {
+    const std::string message = Problem(Valid() + "bpf: {enabled: " + word + "}\n");
+    EXPECT_NE(message.find("bpf.enabled: \"" + word + "\" is not true or false (write true or false"),
+              std::string::npos)
+        << message;
+  }
+  for (const std::string word : {"true", "True", "TRUE"}) {
+    auto c = ParseAgentConfig(Valid() + "bpf: {prefer_tcx: false, enabled: " + word + "}\n", {});
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    EXPECT_TRUE(c->bpf_enabled);
+    EXPECT_FALSE(c->prefer_tcx);
+  }
+  EXPECT_NE(Problem(Valid(), {}, {"--set", "bpf.prefer_tcx=on"})
+                .find("bpf.prefer_tcx: \"on\" is not true or false"),
+            std::string::npos);
+}
+
+TEST_F(AgentConfigTest, UnknownKeysListTheKnownOnes) {
+  const std::string message = Problem(Valid() + "log: {colour: blue}\n");
+  EXPECT_NE(message.find("log.colour: unknown key (known here: format, level)"), std::string::npos)
+      << message;
 }
 
 TEST_F(AgentConfigTest, IdentityIsRequired) {
@@ -338,9 +467,11 @@ TEST_F(AgentConfigTest, KeyFileProblems) {
 
 TEST_F(AgentConfigTest, EveryProblemIsReportedAtOnce) {
   const std::string message = Problem(Valid() + "  interval: x\n  port: 0\nlog: {format: xml}\n");
-  EXPECT_NE(message.find("probe.interval"), std::string::npos);
-  EXPECT_NE(message.find("probe.port"), std::string::npos);
-  EXPECT_NE(message.find("log.format"), std::string::npos);
+  EXPECT_EQ(message,
+            "invalid configuration:\n"
+            "  probe.port: 0 is outside 1..65535\n"
+            "  probe.interval: \"x\" is not a duration (examples: 250us, 100ms, 1s, 10m)\n"
+            "  log.format: \"xml\" is not text or json");
 }
 
 TEST_F(AgentConfigTest, SyntaxErrorsGiveTheLine) {
@@ -350,6 +481,8 @@ TEST_F(AgentConfigTest, SyntaxErrorsGiveTheLine) {
 TEST_F(AgentConfigTest, FlagErrors) {
   EXPECT_NE(Problem(Valid(), {}, {"--frobnicate"}).find("--frobnicate: unknown flag"), std::string::npos);
   EXPECT_NE(Problem(Valid(), {}, {"--node"}).find("--node: needs a value"), std::string::npos);
+  EXPECT_NE(Problem(Valid(), {}, {"--no-bpf=yes"}).find("--no-bpf: takes no value"), std::string::npos);
+  EXPECT_NE(Problem(Valid(), {}, {"stray"}).find("stray: unexpected argument"), std::string::npos);
   EXPECT_NE(Problem(Valid(), {}, {"--set", "novalue"}).find("--set: \"novalue\" is not KEY=VALUE"),
             std::string::npos);
   EXPECT_NE(

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "probe_events.h"
 #include "window_folder.h"
 
 namespace regionpulse::testing {

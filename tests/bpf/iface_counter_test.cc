@@ -9,8 +9,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "agent/tcx_uapi.h"
+#include "iface_counter.h"
 #include "iface_counter.skel.h"
-#include "regionpulse_shared.h"
 #include "test_network.h"
 
 namespace regionpulse {
@@ -20,10 +21,6 @@ using testnet::NetworkNamespace;
 using testnet::RunOrThrow;
 using testnet::ScopedNetnsEntry;
 using testnet::VethPair;
-
-// Debian's UAPI headers predate tcx; the kernel here has it (see ../shared/MACHINE-NOTES.md).
-constexpr int kTcxIngress = 46;
-constexpr int kTcxEgress = 47;
 
 rp_counter ReadCounter(int map_fd, uint32_t ifindex, uint32_t direction) {
   const int cpus = libbpf_num_possible_cpus();
@@ -54,10 +51,9 @@ TEST(IfaceCounter, CountsPingPacketsOnAVethInANamespace) {
     ScopedNetnsEntry inside(a.name());
     ifindex = if_nametoindex("rpcnt0");
     ASSERT_NE(ifindex, 0u);
-    ingress_link = bpf_link_create(bpf_program__fd(skel->progs.rp_count_ingress), ifindex,
-                                   static_cast<bpf_attach_type>(kTcxIngress), nullptr);
-    egress_link = bpf_link_create(bpf_program__fd(skel->progs.rp_count_egress), ifindex,
-                                  static_cast<bpf_attach_type>(kTcxEgress), nullptr);
+    ingress_link =
+        bpf_link_create(bpf_program__fd(skel->progs.rp_count_ingress), ifindex, kTcxIngress, nullptr);
+    egress_link = bpf_link_create(bpf_program__fd(skel->progs.rp_count_egress), ifindex, kTcxEgress, nullptr);
   }
   ASSERT_GE(ingress_link, 0) << "tcx ingress attach on rpcnt0: " << strerror(errno);
   ASSERT_GE(egress_link, 0) << "tcx egress attach on rpcnt0: " << strerror(errno);

@@ -1,5 +1,9 @@
-// The config text parsers accept exactly the documented forms and name the text they refuse.
+// The config text parsers accept exactly the documented forms, name the text they refuse, and
+// report values too large for their type as ERANGE rather than wrapping around or throwing.
 #include "config_text.h"
+
+#include <cerrno>
+#include <cstdint>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -37,6 +41,104 @@ TEST(ParseDuration, RefusesWhatDoesNotFitInt64Nanoseconds) {
   auto huge = ParseDuration("1000000h");
   ASSERT_FALSE(huge.ok());
   EXPECT_THAT(huge.error().message, HasSubstr("'1000000h' is too long"));
+}
+
+TEST(ParseDuration, TooManyDigitsIsTooLongNotAnException) {
+  auto digits = ParseDuration(std::string(400, '9') + "s");
+  ASSERT_FALSE(digits.ok());
+  EXPECT_EQ(digits.error().errnum, ERANGE);
+  auto hours = ParseDuration("99999999999h");
+  ASSERT_FALSE(hours.ok());
+  EXPECT_THAT(hours.error().message, HasSubstr("is too long"));
+  EXPECT_EQ(*ParseDuration("1.s"), 1s);
+}
+
+TEST(FormatDuration, ShortestExactUnit) {
+  EXPECT_EQ(FormatDuration(2min), "2m");
+  EXPECT_EQ(FormatDuration(3h), "3h");
+  EXPECT_EQ(FormatDuration(90s), "90s");
+  EXPECT_EQ(FormatDuration(1500ms), "1500ms");
+  EXPECT_EQ(FormatDuration(250us), "250us");
+  EXPECT_EQ(FormatDuration(7ns), "7ns");
+  EXPECT_EQ(FormatDuration(0s), "0s");
+  for (std::chrono::nanoseconds d : {std::chrono::nanoseconds(2min), std::chrono::nanoseconds(1500ms),
+                                     std::chrono::nanoseconds(250us), std::chrono::nanoseconds(7ns)}) {
+    EXPECT_EQ(*ParseDuration(FormatDuration(d)), d);
+  }
+}
+
+TEST(ParseWholeNumber, DigitsOnlyAndTooLargeIsRange) {
+  EXPECT_EQ(*ParseWholeNumber("0"), 0u);
+  EXPECT_EQ(*ParseWholeNumber("18446744073709551615"), UINT64_MAX);
+  for (const std::string bad : {"", "-1", "+1", "1.0", "1e3", " 1", "0x10", "12a"}) {
+    auto parsed = ParseWholeNumber(bad);
+    ASSERT_FALSE(parsed.ok()) << bad;
+    EXPECT_EQ(parsed.error().errnum, EINVAL) << bad;
+  }
+  auto huge = ParseWholeNumber("18446744073709551616");
+  ASSERT_FALSE(huge.ok());
+  EXPECT_EQ(huge.error().errnum, ERANGE);
+  EXPECT_FALSE(ParseWholeNumber(std::string(1000, '9')).ok());
+}
+
+TEST(ParseNumber, FiniteDecimalsOnly) {
+  EXPECT_DOUBLE_EQ(*ParseNumber("0.05"), 0.05);
+  EXPECT_DOUBLE_EQ(*ParseNumber(".5"), 0.5);
+  EXPECT_DOUBLE_EQ(*ParseNumber("+0.5"), 0.5);
+  EXPECT_DOUBLE_EQ(*ParseNumber("-1"), -1.0);
+  EXPECT_DOUBLE_EQ(*ParseNumber("2e-3"), 0.002);
+  for (const std::string bad :
+       {"", "inf", "-inf", "nan", ".inf", "0x1p3", "1,5", "1.5 ", " 1", "+-1", "half"}) {
+    auto parsed = ParseNumber(bad);
+    ASSERT_FALSE(parsed.ok()) << bad;
+    EXPECT_EQ(parsed.error().errnum, EINVAL) << bad;
+  }
+  auto huge = ParseNumber("1e400");
+  ASSERT_FALSE(huge.ok());
+  EXPECT_EQ(huge.error().errnum, ERANGE);
+}
+
+TEST(ParseByteSize, BinaryUnitsAndBareBytes) {
+  EXPECT_EQ(*ParseByteSize("4MiB"), 4u << 20);
+  EXPECT_EQ(*ParseByteSize("64KiB"), 64u << 10);
+  EXPECT_EQ(*ParseByteSize("1GiB"), 1u << 30);
+  EXPECT_EQ(*ParseByteSize("4096"), 4096u);
+  EXPECT_EQ(*ParseByteSize("4096B"), 4096u);
+  for (const std::string bad : {"4MB", "-4MiB", "1.5GiB", "4 MiB", "MiB", "", "4mib"}) {
+    auto parsed = ParseByteSize(bad);
+    ASSERT_FALSE(parsed.ok()) << bad;
+    EXPECT_EQ(parsed.error().errnum, EINVAL) << bad;
+    EXPECT_THAT(parsed.error().message, HasSubstr("'" + bad + "'"));
+  }
+}
+
+TEST(ParseByteSize, OverflowIsRangeNotWrapAround) {
+  for (const std::string huge : {"999999999999GiB", "18446744073709551616", "17179869184GiB"}) {
+    auto parsed = ParseByteSize(huge);
+    ASSERT_FALSE(parsed.ok()) << huge;
+    EXPECT_EQ(parsed.error().errnum, ERANGE) << huge;
+    EXPECT_THAT(parsed.error().message, HasSubstr("too large"));
+  }
+  EXPECT_EQ(*ParseByteSize("17179869183GiB"), 17179869183ull << 30);
+}
+
+TEST(ParseRate, ByteAndBitUnits) {
+  EXPECT_EQ(*ParseRate("10MB/s"), 10'000'000u);
+  EXPECT_EQ(*ParseRate("500kB/s"), 500'000u);
+  EXPECT_EQ(*ParseRate("1.5MiB/s"), 1'572'864u);
+  EXPECT_EQ(*ParseRate("100Mbit/s"), 12'500'000u);
+  EXPECT_EQ(*ParseRate("8bit/s"), 1u);
+  EXPECT_EQ(*ParseRate("0B/s"), 0u);
+  for (const std::string bad : {"10", "10MB", "-1MB/s", "10 MB/s", "1e3MB/s", "MB/s", "10mb/s", ""}) {
+    auto parsed = ParseRate(bad);
+    ASSERT_FALSE(parsed.ok()) << bad;
+    EXPECT_EQ(parsed.error().errnum, EINVAL) << bad;
+  }
+  for (const std::string& huge : std::vector<std::string>{"2000000GB/s", std::string(400, '9') + "B/s"}) {
+    auto parsed = ParseRate(huge);
+    ASSERT_FALSE(parsed.ok()) << huge;
+    EXPECT_EQ(parsed.error().errnum, ERANGE) << huge;
+  }
 }
 
 TEST(ParseCidr, Ipv4NetworkInNetworkOrder) {

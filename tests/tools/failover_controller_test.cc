@@ -144,7 +144,13 @@ heartbeat: 500ms
 
   auto typo = ParseControllerConfig("aggregators: [\"a:1\"]\nstate_file: x\nhook: {}\n");
   ASSERT_FALSE(typo.ok());
-  EXPECT_THAT(typo.error().message, HasSubstr("config key 'hook': unknown key"));
+  EXPECT_THAT(typo.error().message, HasSubstr("hook: unknown key"));
+  auto bad =
+      ParseControllerConfig("aggregators: [nowhere]\nstate_file: x\nhooks: {eu-west-1: []}\nheartbeat: 2\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.error().message, HasSubstr("aggregators[0]"));
+  EXPECT_THAT(bad.error().message, HasSubstr("hooks.eu-west-1: expected a non-empty list"));
+  EXPECT_THAT(bad.error().message, HasSubstr("heartbeat"));
   auto no_state = ParseControllerConfig("aggregators: [\"a:1\"]\n");
   ASSERT_FALSE(no_state.ok());
   EXPECT_THAT(no_state.error().message, HasSubstr("state_file"));

@@ -196,6 +196,11 @@ TEST_F(PulsectlTest, UsageErrorsExitWith1AndHelpDocumentsTheExitCodes) {
   EXPECT_THAT(err.str(), HasSubstr("unknown command 'frobnicate'"));
   EXPECT_EQ(pulsectl::Run({"matrix", "--window", "60"}, out, err), pulsectl::kExitUsage);
   EXPECT_EQ(pulsectl::Run({"status", "--bogus"}, out, err), pulsectl::kExitUsage);
+  EXPECT_THAT(err.str(), HasSubstr("--bogus: unknown flag"));
+  EXPECT_EQ(pulsectl::Run({"status", "--heartbeats=yes", "--limit"}, out, err), pulsectl::kExitUsage);
+  EXPECT_THAT(err.str(), HasSubstr("--heartbeats: takes no value\n--limit: needs a value"));
+  EXPECT_EQ(pulsectl::Run({"status", "matrix"}, out, err), pulsectl::kExitUsage);
+  EXPECT_THAT(err.str(), HasSubstr("matrix: unexpected argument"));
   std::ostringstream help;
   EXPECT_EQ(pulsectl::Run({"--help"}, help, err), pulsectl::kExitOk);
   for (const char* line :

@@ -20,7 +20,7 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using ::testing::HasSubstr;
 
-const TimePoint kStart = TimePoint(seconds(1000));
+const MonoTime kStart = MonoTime(seconds(1000));
 
 Impairment Settings(const std::vector<std::string>& words) {
   Impairment impairment;
@@ -45,7 +45,7 @@ TEST(WanLinkImpairment, DelayIsAddedToEveryDatagram) {
   Rng rng(1);
   const Impairment impairment = Settings({"delay=35ms"});
   for (int i = 0; i < 100; ++i) {
-    const TimePoint received = kStart + milliseconds(i);
+    const MonoTime received = kStart + milliseconds(i);
     const Decision d = link.Decide(impairment, false, 100, received, rng);
     ASSERT_EQ(d.fate, Fate::kDeliver);
     EXPECT_EQ(d.deliver_at, received + milliseconds(35));
@@ -59,7 +59,7 @@ TEST(WanLinkImpairment, JitterStaysWithinItsBoundsAndSpreadsOverThem) {
   Nanos lowest = seconds(1), highest{0};
   // A second apart: far more than the jitter range, so order never holds a datagram back.
   for (int i = 0; i < 2000; ++i) {
-    const TimePoint received = kStart + seconds(i);
+    const MonoTime received = kStart + seconds(i);
     const Decision d = link.Decide(impairment, false, 100, received, rng);
     const Nanos delay = d.deliver_at - received;
     ASSERT_GE(delay, milliseconds(15));
@@ -76,10 +76,10 @@ TEST(WanLinkImpairment, JitterKeepsOrderWithinADirection) {
   LinkDirection link;
   Rng rng(3);
   const Impairment impairment = Settings({"delay=20ms", "jitter=5ms"});
-  TimePoint previous{};
+  MonoTime previous{};
   for (int i = 0; i < 5000; ++i) {
     // 100 us apart: far less than the jitter range, so draws would reorder without the floor.
-    const TimePoint received = kStart + microseconds(100 * i);
+    const MonoTime received = kStart + microseconds(100 * i);
     const Decision d = link.Decide(impairment, false, 100, received, rng);
     ASSERT_GE(d.deliver_at, previous) << "datagram " << i << " overtook the one before it";
     // Waiting behind an earlier datagram never pushes one past the top of the range.
@@ -94,7 +94,7 @@ TEST(WanLinkImpairment, JitterLargerThanDelayNeverDeliversBeforeReceipt) {
   Rng rng(4);
   const Impairment impairment = Settings({"delay=1ms", "jitter=5ms"});
   for (int i = 0; i < 1000; ++i) {
-    const TimePoint received = kStart + seconds(i);
+    const MonoTime received = kStart + seconds(i);
     EXPECT_GE(link.Decide(impairment, false, 100, received, rng).deliver_at, received);
   }
 }
@@ -153,7 +153,7 @@ TEST(WanLinkImpairment, ReorderHoldsADatagramBackSoLaterOnesOvertakeIt) {
   }
   int reordered = 0;
   for (int i = 0; i < kCount; ++i) {
-    const TimePoint received = kStart + milliseconds(i);
+    const MonoTime received = kStart + milliseconds(i);
     if (decisions[i].reordered) {
       ++reordered;
       EXPECT_EQ(decisions[i].deliver_at, received + milliseconds(30));

@@ -20,12 +20,10 @@
 
 #include "agent/bpf_datapath.h"
 #include "agent/kernel_mounts.h"
+#include "agent/tcx_uapi.h"
 #include "bench_empty.skel.h"
 
 namespace {
-
-constexpr int kTcxIngress = 46;  // BPF_TCX_INGRESS / EGRESS: Debian's UAPI headers predate tcx
-constexpr int kTcxEgress = 47;
 
 void PrintStats(const std::string& name, int prog_fd) {
   bpf_prog_info info{};
@@ -94,9 +92,9 @@ int main(int argc, char** argv) {
   }
   if (empty) {
     links[0] = bpf_link_create(bpf_program__fd(skel->progs.bench_empty_ingress), ifindex,
-                               static_cast<bpf_attach_type>(kTcxIngress), nullptr);
+                               regionpulse::kTcxIngress, nullptr);
     links[1] = bpf_link_create(bpf_program__fd(skel->progs.bench_empty_egress), ifindex,
-                               static_cast<bpf_attach_type>(kTcxEgress), nullptr);
+                               regionpulse::kTcxEgress, nullptr);
     if (links[0] < 0 || links[1] < 0) {
       std::cerr << "tcx attach of the empty program on " << iface << ": " << strerror(errno) << "\n";
       return 1;
@@ -114,9 +112,9 @@ int main(int argc, char** argv) {
   }
   if (count) {
     count_links[0] = bpf_link_create(bpf_program__fd(skel->progs.bench_count_ingress), ifindex,
-                                     static_cast<bpf_attach_type>(kTcxIngress), nullptr);
+                                     regionpulse::kTcxIngress, nullptr);
     count_links[1] = bpf_link_create(bpf_program__fd(skel->progs.bench_count_egress), ifindex,
-                                     static_cast<bpf_attach_type>(kTcxEgress), nullptr);
+                                     regionpulse::kTcxEgress, nullptr);
     if (count_links[0] < 0 || count_links[1] < 0) {
       std::cerr << "tcx attach of the counting program on " << iface << ": " << strerror(errno) << "\n";
       return 1;

@@ -1,76 +1,51 @@
-// Parsing of the failover controller's YAML configuration.
+// Parsing of the failover controller's YAML configuration, in the dialect every regionpulse
+// program reads (common/config_reader.h, docs/configuration.md).
 #include "controller_config.h"
-
-#include <yaml-cpp/yaml.h>
 
 #include <fstream>
 #include <sstream>
 
-#include "common/config_text.h"
+#include "common/config_reader.h"
 
 namespace regionpulse::controller {
-namespace {
-
-Error KeyError(const std::string& key, const std::string& problem) {
-  return Error{"config key '" + key + "': " + problem};
-}
-
-Result<std::chrono::milliseconds> Duration(const YAML::Node& node, const std::string& key) {
-  auto parsed = ParseDuration(node.as<std::string>());
-  if (!parsed || parsed->count() <= 0) return KeyError(key, "expected a positive duration such as 60s");
-  return std::chrono::duration_cast<std::chrono::milliseconds>(*parsed);
-}
-
-}  // namespace
 
 Result<ControllerConfig> ParseControllerConfig(const std::string& yaml_text) {
+  auto document = LoadConfigDocument(yaml_text);
+  if (!document) return document.error();
+  ConfigProblems problems;
+  const ConfigSection top(*document, "", problems,
+                          {"aggregators", "state_file", "hooks", "hook_timeout", "heartbeat"});
   ControllerConfig config;
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    return Error{std::string("config is not valid YAML: ") + e.what()};
-  }
-  if (!root.IsMap()) return Error{"config: expected a mapping at the top"};
-  try {
-    for (const auto& entry : root) {
-      const std::string key = entry.first.as<std::string>();
-      const YAML::Node& value = entry.second;
-      if (key == "aggregators") {
-        if (!value.IsSequence()) return KeyError(key, "expected a list of HOST:PORT");
-        for (const auto& address : value) {
-          auto parsed = ParseHostPort(address.as<std::string>(), false);
-          if (!parsed) return KeyError(key, parsed.error().message);
-          config.aggregators.push_back(address.as<std::string>());
-        }
-      } else if (key == "state_file") {
-        config.state_file = value.as<std::string>();
-      } else if (key == "hooks") {
-        if (!value.IsMap()) return KeyError(key, "expected region: [command, ...]");
-        for (const auto& hook : value) {
-          const std::string region = hook.first.as<std::string>();
-          if (!hook.second.IsSequence() || hook.second.size() == 0)
-            return KeyError("hooks." + region, "expected a non-empty list of commands");
-          for (const auto& command : hook.second) config.hooks[region].push_back(command.as<std::string>());
-        }
-      } else if (key == "hook_timeout") {
-        auto d = Duration(value, key);
-        if (!d) return d.error();
-        config.hook_timeout = *d;
-      } else if (key == "heartbeat") {
-        auto d = Duration(value, key);
-        if (!d) return d.error();
-        config.heartbeat = *d;
-      } else {
-        return KeyError(key, "unknown key");
+  if (top.StringList("aggregators", &config.aggregators)) {
+    for (size_t i = 0; i < config.aggregators.size(); ++i) {
+      if (auto ok = ParseHostPort(config.aggregators[i], false); !ok) {
+        top.Problem("aggregators[" + std::to_string(i) + "]", ok.error().message);
       }
     }
-  } catch (const YAML::Exception& e) {
-    return Error{std::string("config: ") + e.what()};
   }
-  if (config.aggregators.empty()) return KeyError("aggregators", "at least one aggregator is needed");
-  if (config.state_file.empty())
-    return KeyError("state_file", "required: it is what keeps a failover from running twice");
+  if (config.aggregators.empty()) top.Problem("aggregators", "missing: at least one aggregator is needed");
+  if (!top.NonEmptyString("state_file", &config.state_file)) {
+    top.Problem("state_file", "missing: it is what keeps a failover from running twice");
+  }
+  // hooks: {REGION: [command, ...]}: the region names are the keys, so each is "known".
+  const YAML::Node hooks = top.Get("hooks");
+  if (hooks.IsDefined() && !hooks.IsNull()) {
+    std::vector<std::string> regions;
+    if (hooks.IsMap()) {
+      for (const auto& entry : hooks) regions.push_back(entry.first.Scalar());
+    }
+    const ConfigSection section = top.Section("hooks", regions);
+    for (const auto& region : regions) {
+      std::vector<std::string> commands;
+      if (section.StringList(region, &commands) && commands.empty()) {
+        section.Problem(region, "expected a non-empty list of commands");
+      }
+      if (!commands.empty()) config.hooks[region] = commands;
+    }
+  }
+  top.Duration("hook_timeout", &config.hook_timeout, std::chrono::seconds(1), std::chrono::hours(1));
+  top.Duration("heartbeat", &config.heartbeat, std::chrono::milliseconds(100), std::chrono::minutes(1));
+  if (!problems.empty()) return problems.ToError();
   return config;
 }
 

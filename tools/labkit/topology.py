@@ -73,20 +73,15 @@ def _yaml_list(items):
     return "[" + ", ".join(json.dumps(i) for i in items) + "]"
 
 
-def agent_regions_yaml():
-    # The agent's `regions` key. Today's agent takes a map {name: [cidrs]}; the config-dialect
-    # work makes it the aggregator's list form. The switch is these two lines:
-    #   return "regions:\n" + "".join(f"  - {{name: {r}, cidrs: [{CIDRS[r]}]}}\n" for r in REGIONS)
-    return "regions:\n" + "".join(f"  {r}: [{CIDRS[r]}]\n" for r in REGIONS)
-
-
-def aggregator_regions_yaml():
+def regions_yaml():
+    # The `regions` key, in the one form the agent and the aggregator both read (a list: the
+    # position is the region id; docs/configuration.md).
     return "regions:\n" + "".join(f"  - {{name: {r}, cidrs: [{CIDRS[r]}]}}\n" for r in REGIONS)
 
 
 def agent_config(node, nodes, key_file, primary):
     """The agent of one node: no `interfaces:` (it finds cilium_wg0 itself), every aggregator."""
-    text = (f"node: {node.name}\nregion: {node.region}\nzone: {node.zone}\n" + agent_regions_yaml() +
+    text = (f"node: {node.name}\nregion: {node.region}\nzone: {node.zone}\n" + regions_yaml() +
             f"aggregators: {_yaml_list(aggregator_address(nodes, r) for r in REGIONS)}\n"
             # A probe unanswered for 500 ms is lost: three times the longest emulated RTT, and
             # it shortens detection in a lab whose hold is seconds.
@@ -102,7 +97,7 @@ def aggregator_config(region, timings, history_path):
     """One region's aggregator. `timings`: hold, dwell, matrix_window, evidence_window,
     not_reporting_timeout, replication_staleness in whole seconds."""
     t = timings
-    return (aggregator_regions_yaml() +
+    return (regions_yaml() +
             f"active_region: {ACTIVE}\n"
             f"own_region: {region}\n"
             # Failover safety (issue 16): when `standby_regions` exists, the lab names its

@@ -12,6 +12,7 @@
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 
+#include "common/command_line.h"
 #include "common/config_text.h"
 #include "proto_convert.h"
 #include "regionpulse/v1/query.grpc.pb.h"
@@ -49,90 +50,84 @@ std::variant<Options, UsageError> ParseArgs(const std::vector<std::string>& args
   Options options;
   const char* env_server = std::getenv("REGIONPULSE_SERVER");
   options.server = env_server && *env_server ? env_server : kDefaultServer;
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string flag = args[i];
-    std::optional<std::string> inline_value;
-    if (const auto eq = flag.find('='); flag.starts_with("--") && eq != std::string::npos) {
-      inline_value = flag.substr(eq + 1);
-      flag = flag.substr(0, eq);
+  CommandLineArgs parsed = ParseFlags(args, {{"--help", false},
+                                             {"-h", false},
+                                             {"--server"},
+                                             {"--timeout"},
+                                             {"--ca"},
+                                             {"--window"},
+                                             {"--heartbeat"},
+                                             {"--heartbeats", false},
+                                             {"--output"},
+                                             {"-o"},
+                                             {"--region"},
+                                             {"--node"},
+                                             {"--name"},
+                                             {"--limit"},
+                                             {"--count"}});
+  auto problem = [&](const std::string& flag, const std::string& what) {
+    parsed.problems.push_back({flag, what});
+  };
+  auto duration = [&](const ParsedFlag& flag, std::optional<std::chrono::nanoseconds>& target) {
+    auto value = ParseDuration(flag.value);
+    if (!value || value->count() <= 0) {
+      return problem(flag.name, "expected a positive duration, e.g. 60s, got '" + flag.value + "'");
     }
-    auto value = [&]() -> std::optional<std::string> {
-      if (inline_value) return inline_value;
-      if (i + 1 < args.size()) return args[++i];
-      return std::nullopt;
-    };
-    auto duration = [&](std::optional<std::chrono::nanoseconds>& target) -> std::optional<UsageError> {
-      auto text = value();
-      if (!text) return UsageError{flag + " needs a duration, e.g. 60s"};
-      auto parsed = ParseDuration(*text);
-      if (!parsed || parsed->count() <= 0)
-        return UsageError{flag + ": expected a positive duration, e.g. 60s, got '" + *text + "'"};
-      target = *parsed;
-      return std::nullopt;
-    };
-    auto number = [&](uint64_t& target) -> std::optional<UsageError> {
-      auto text = value();
-      if (!text || text->empty() || text->find_first_not_of("0123456789") != std::string::npos ||
-          text->size() > 9) {
-        return UsageError{flag + " needs a whole number"};
-      }
-      target = std::stoull(*text);
-      return std::nullopt;
-    };
-    auto text = [&](std::string& target) -> std::optional<UsageError> {
-      auto v = value();
-      if (!v || v->empty()) return UsageError{flag + " needs a value"};
-      target = *v;
-      return std::nullopt;
-    };
-    std::optional<UsageError> problem;
-    if (flag == "--help" || flag == "-h") {
+    target = *value;
+  };
+  auto number = [&](const ParsedFlag& flag, uint64_t& target) {
+    auto value = ParseWholeNumber(flag.value);
+    if (!value || *value > 999'999'999) return problem(flag.name, "needs a whole number below 1000000000");
+    target = *value;
+  };
+  auto text = [&](const ParsedFlag& flag, std::string& target) {
+    if (flag.value.empty()) return problem(flag.name, "needs a value");
+    target = flag.value;
+  };
+  for (const ParsedFlag& flag : parsed.flags) {
+    if (flag.name == "--help" || flag.name == "-h") {
       options.command = "help";
-    } else if (flag == "--server") {
-      problem = text(options.server);
-      if (!problem) {
-        if (auto ok = ParseHostPort(options.server, false); !ok)
-          problem = UsageError{"--server: " + ok.error().message};
+    } else if (flag.name == "--server") {
+      if (auto ok = ParseHostPort(flag.value, false); !ok) {
+        problem(flag.name, ok.error().message);
+      } else {
+        options.server = flag.value;
       }
-    } else if (flag == "--timeout") {
+    } else if (flag.name == "--timeout") {
       std::optional<std::chrono::nanoseconds> timeout;
-      problem = duration(timeout);
+      duration(flag, timeout);
       if (timeout) options.timeout = *timeout;
-    } else if (flag == "--ca") {
-      problem = text(options.ca_file);
-    } else if (flag == "--window") {
-      problem = duration(options.window);
-    } else if (flag == "--heartbeat") {
-      problem = duration(options.heartbeat);
-    } else if (flag == "--output" || flag == "-o") {
-      std::string format;
-      problem = text(format);
-      if (!problem && format != "json" && format != "table")
-        problem = UsageError{"--output: expected json or table, got '" + format + "'"};
-      options.json = format == "json";
-    } else if (flag == "--heartbeats") {
+    } else if (flag.name == "--ca") {
+      text(flag, options.ca_file);
+    } else if (flag.name == "--window") {
+      duration(flag, options.window);
+    } else if (flag.name == "--heartbeat") {
+      duration(flag, options.heartbeat);
+    } else if (flag.name == "--output" || flag.name == "-o") {
+      if (flag.value != "json" && flag.value != "table") {
+        problem(flag.name, "expected json or table, got '" + flag.value + "'");
+      }
+      options.json = flag.value == "json";
+    } else if (flag.name == "--heartbeats") {
       options.show_heartbeats = true;
-    } else if (flag == "--region") {
-      problem = text(options.region);
-    } else if (flag == "--node") {
-      problem = text(options.node);
-    } else if (flag == "--name") {
-      problem = text(options.name);
-    } else if (flag == "--limit") {
+    } else if (flag.name == "--region") {
+      text(flag, options.region);
+    } else if (flag.name == "--node") {
+      text(flag, options.node);
+    } else if (flag.name == "--name") {
+      text(flag, options.name);
+    } else if (flag.name == "--limit") {
       uint64_t limit = 0;
-      problem = number(limit);
+      number(flag, limit);
       options.limit = static_cast<uint32_t>(limit);
-    } else if (flag == "--count") {
-      problem = number(options.count);
-    } else if (flag.starts_with("-")) {
-      problem = UsageError{"unknown option '" + args[i] + "'"};
-    } else if (options.command.empty()) {
-      options.command = flag;
-    } else {
-      problem = UsageError{"unexpected argument '" + args[i] + "'"};
+    } else if (flag.name == "--count") {
+      number(flag, options.count);
     }
-    if (problem) return *problem;
   }
+  // --help wins over a command; otherwise the first positional argument is the command.
+  if (options.command != "help" && !parsed.positional.empty()) options.command = parsed.positional[0];
+  for (size_t i = 1; i < parsed.positional.size(); ++i) problem(parsed.positional[i], "unexpected argument");
+  if (!parsed.problems.empty()) return UsageError{parsed.ProblemText()};
   if (options.command.empty()) return UsageError{"no command given"};
   return options;
 }

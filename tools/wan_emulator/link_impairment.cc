@@ -181,7 +181,7 @@ std::string FormatRateShort(uint64_t bps) {
 }
 
 Decision LinkDirection::Decide(const Impairment& impairment, bool node_blackholed, size_t bytes,
-                               TimePoint received, Rng& rng) {
+                               MonoTime received, Rng& rng) {
   Decision decision;
   if (impairment.blackhole || node_blackholed) {
     decision.fate = Fate::kDropBlackhole;
@@ -192,10 +192,10 @@ Decision LinkDirection::Decide(const Impairment& impairment, bool node_blackhole
     decision.fate = Fate::kDropLoss;
     return decision;
   }
-  TimePoint departure = received;
+  MonoTime departure = received;
   if (impairment.rate_bps > 0) {
     // A serialising link: this datagram starts when the previous one has left.
-    const TimePoint start = std::max(received, link_free_at_);
+    const MonoTime start = std::max(received, link_free_at_);
     const auto serialisation =
         Nanos(static_cast<int64_t>(bytes) * 8 * 1'000'000'000 / static_cast<int64_t>(impairment.rate_bps));
     link_free_at_ = start + serialisation;
@@ -206,7 +206,7 @@ Decision LinkDirection::Decide(const Impairment& impairment, bool node_blackhole
     std::uniform_int_distribution<int64_t> spread(-impairment.jitter.count(), impairment.jitter.count());
     delay = std::max(Nanos{0}, delay + Nanos(spread(rng)));
   }
-  TimePoint deliver_at = departure + delay;
+  MonoTime deliver_at = departure + delay;
   if (impairment.reorder > 0 && unit(rng) < impairment.reorder) {
     // Held back without moving the order floor: the datagrams behind it may now pass it.
     decision.deliver_at = deliver_at + impairment.reorder_hold;

@@ -9,12 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "common/clocks.h"
 #include "common/result.h"
 
 namespace regionpulse::wan {
 
-using Clock = std::chrono::steady_clock;
-using TimePoint = Clock::time_point;
 using Nanos = std::chrono::nanoseconds;
 
 // The emulator's randomness; tests seed it, the program seeds it from the config or at random.
@@ -68,7 +67,7 @@ enum class Fate { kDeliver, kDropLoss, kDropBlackhole };
 struct Decision {
   Fate fate = Fate::kDeliver;
   // When to send it on (kDeliver only); may be <= the receive time: send at once.
-  TimePoint deliver_at{};
+  MonoTime deliver_at{};
   // Held back by the reorder impairment.
   bool reordered = false;
 };
@@ -83,14 +82,14 @@ struct Decision {
 class LinkDirection {
  public:
   // `node_blackholed`: the sending or the receiving node is blackholed on its own.
-  Decision Decide(const Impairment& impairment, bool node_blackholed, size_t bytes, TimePoint received,
+  Decision Decide(const Impairment& impairment, bool node_blackholed, size_t bytes, MonoTime received,
                   Rng& rng);
 
  private:
   // Latest delivery time of an ordinary (not held back) datagram so far.
-  TimePoint last_ordinary_delivery_{};
+  MonoTime last_ordinary_delivery_{};
   // When the rate-limited link finishes sending what it has accepted.
-  TimePoint link_free_at_{};
+  MonoTime link_free_at_{};
 };
 
 }  // namespace regionpulse::wan

@@ -74,7 +74,7 @@ std::string Printable(const std::string& line) {
 }
 
 struct Pending {
-  TimePoint at;
+  MonoTime at;
   uint64_t sequence = 0;  // ties keep arrival order
   size_t direction = 0;
   std::vector<uint8_t> payload;
@@ -120,7 +120,7 @@ struct Relay::Impl {
   // Each arming of the timer gets a generation; a completion of an older arming is stale.
   uint64_t timer_generation = 0;
   bool timer_armed = false;
-  TimePoint timer_at{};
+  MonoTime timer_at{};
 
   stream_protocol::acceptor acceptor;
   asio::steady_timer accept_retry;
@@ -135,7 +135,7 @@ struct Relay::Impl {
   Status OpenControl();
   void WaitReadable(size_t direction);
   void Drain(size_t direction);
-  void Send(size_t direction, const uint8_t* data, size_t bytes, TimePoint intended);
+  void Send(size_t direction, const uint8_t* data, size_t bytes, MonoTime intended);
   void Enqueue(Pending pending);
   void Arm();
   void FlushDue();
@@ -368,8 +368,8 @@ void Relay::Impl::Drain(size_t direction) {
       }
       return;
     }
-    const TimePoint now = Clock::now();
-    TimePoint received = now;
+    const MonoTime now = std::chrono::steady_clock::now();
+    MonoTime received = now;
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
       if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
       timespec ts{};
@@ -414,12 +414,12 @@ void Relay::Impl::Drain(size_t direction) {
   }
 }
 
-void Relay::Impl::Send(size_t direction, const uint8_t* data, size_t bytes, TimePoint intended) {
+void Relay::Impl::Send(size_t direction, const uint8_t* data, size_t bytes, MonoTime intended) {
   // Leaves from the reverse direction's socket: the receiver sees the port it sends to.
   const udp::endpoint& to = destination[direction];
   // Stamped before the call: on a veth or loopback, sendto delivers into the receiver's
   // socket and may run the woken receiver before it returns, which is not our lateness.
-  const TimePoint sent = Clock::now();
+  const MonoTime sent = std::chrono::steady_clock::now();
   const ssize_t rc = ::sendto(sockets[WanModel::Reverse(direction)].native_handle(), data, bytes,
                               MSG_DONTWAIT, to.data(), to.size());
   if (rc < 0) {
@@ -449,7 +449,7 @@ void Relay::Impl::Enqueue(Pending pending) {
 
 void Relay::Impl::Arm() {
   if (queue.empty() || stopped) return;
-  const TimePoint next = queue.front().at;
+  const MonoTime next = queue.front().at;
   if (timer_armed && timer_at <= next) return;
   timer_armed = true;
   timer_at = next;
@@ -466,7 +466,7 @@ void Relay::Impl::Arm() {
 }
 
 void Relay::Impl::FlushDue() {
-  while (!queue.empty() && queue.front().at <= Clock::now()) {
+  while (!queue.empty() && queue.front().at <= std::chrono::steady_clock::now()) {
     std::pop_heap(queue.begin(), queue.end(), Later);
     Pending pending = std::move(queue.back());
     queue.pop_back();

@@ -137,7 +137,7 @@ std::optional<size_t> WanModel::DirectionBetween(const std::string& from, const 
   return std::nullopt;
 }
 
-AdmitResult WanModel::Admit(size_t direction, size_t bytes, TimePoint received) {
+AdmitResult WanModel::Admit(size_t direction, size_t bytes, MonoTime received) {
   LinkDirectionState& d = directions_[direction];
   const Impairment& impairment = RegionImpairment(RegionOf(d.from), RegionOf(d.to));
   const bool node_blackholed = node_blackholed_[d.from] || node_blackholed_[d.to];
@@ -169,7 +169,7 @@ AdmitResult WanModel::Admit(size_t direction, size_t bytes, TimePoint received) 
   return {Admission::kDeliver, decision.deliver_at};
 }
 
-void WanModel::Sent(size_t direction, size_t bytes, TimePoint intended, TimePoint sent) {
+void WanModel::Sent(size_t direction, size_t bytes, MonoTime intended, MonoTime sent) {
   LinkDirectionState& d = directions_[direction];
   --d.queued_packets;
   d.queued_bytes -= bytes;

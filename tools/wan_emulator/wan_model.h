@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/clocks.h"
 #include "common/latency_histogram.h"
 #include "common/result.h"
 #include "link_impairment.h"
@@ -53,7 +54,7 @@ enum class Admission { kDeliver, kDropLoss, kDropBlackhole, kDropQueueFull };
 
 struct AdmitResult {
   Admission admission = Admission::kDeliver;
-  TimePoint deliver_at{};
+  MonoTime deliver_at{};
 };
 
 class WanModel {
@@ -72,9 +73,9 @@ class WanModel {
 
   // A datagram of `bytes` arrived for `direction` at `received`: drop it (counted) or queue it
   // to be sent at deliver_at (counted as queued until Sent or SendFailed).
-  AdmitResult Admit(size_t direction, size_t bytes, TimePoint received);
+  AdmitResult Admit(size_t direction, size_t bytes, MonoTime received);
   // A queued datagram left at `sent`; `intended` is the deliver_at Admit gave it.
-  void Sent(size_t direction, size_t bytes, TimePoint intended, TimePoint sent);
+  void Sent(size_t direction, size_t bytes, MonoTime intended, MonoTime sent);
   void SendFailed(size_t direction, size_t bytes);
   // A queued datagram thrown away without sending (shutdown).
   void Discarded(size_t direction, size_t bytes);

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Minimal tc program: counts packets and bytes per interface and direction. It exercises the
- * build pipeline (vmlinux.h, CO-RE, skeleton) and the tcx/clsact attach path, and never
- * changes a packet's fate. */
+/* Test-only minimal tc program (iface_counter_test.cc): counts packets and bytes per interface
+ * and direction. It exercises the build pipeline (vmlinux.h, CO-RE, skeleton) and the tcx
+ * attach path, and never changes a packet's fate. */
 #include "vmlinux.h"
 
 #include <bpf/bpf_helpers.h>
 
-#include "regionpulse_shared.h"
+#include "iface_counter.h"
 
 #define TC_ACT_UNSPEC (-1)
 
