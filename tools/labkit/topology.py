@@ -100,9 +100,8 @@ def aggregator_config(region, timings, history_path):
     return (regions_yaml() +
             f"active_region: {ACTIVE}\n"
             f"own_region: {region}\n"
-            # Failover safety (issue 16): when `standby_regions` exists, the lab names its
-            # standby here so FAILOVER can only land where the replica is:
-            #   standby_regions: [eu-west-1]
+            # FAILOVER may only land where the replica is; ap-southeast-1 only observes.
+            f"standby_regions: [{STANDBY}]\n"
             f"hold: {t['hold']}s\n"
             f"dwell: {t['dwell']}s\n"
             f"matrix_window: {t['matrix_window']}s\n"
