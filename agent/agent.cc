@@ -1,7 +1,7 @@
 // Agent: the daemon's wiring (see agent.h).
 #include "agent/agent.h"
 
-#include "component_logger.h"
+#include "common/component_logger.h"
 
 #include <fmt/format.h>
 #include <google/protobuf/util/json_util.h>
@@ -15,8 +15,8 @@
 #include <random>
 
 #include "agent/bpf_datapath.h"
-#include "proto_convert.h"
-#include "report_validation.h"
+#include "common/proto_convert.h"
+#include "common/report_validation.h"
 
 namespace regionpulse {
 namespace {
@@ -89,6 +89,24 @@ std::string AdvertisedProbeAddress(const AgentConfig& config) {
 
 }  // namespace
 
+DatapathConfig ToDatapathConfig(const AgentConfig& config) {
+  DatapathConfig d;
+  d.probe_port = config.probe.port;
+  for (size_t i = 0; i < config.regions.size(); ++i) {
+    for (const auto& cidr : config.regions[i].cidrs)
+      d.region_cidrs.push_back({cidr, static_cast<RegionId>(i + 1)});
+  }
+  for (const auto& flow : config.replication_flows) {
+    d.flows.push_back(
+        {flow.name, flow.ports, config.RegionIdOf(flow.remote_region), flow.expected_min_rate_bps});
+  }
+  d.interfaces = config.interfaces;
+  d.cgroup_path = config.cgroup_path;
+  d.prefer_tcx = config.prefer_tcx;
+  d.max_tracked_flow_connections = config.max_tracked_flow_connections;
+  return d;
+}
+
 Agent::Agent(const AgentConfig& config)
     : config_(config),
       instance_id_(RandomInstanceId()),
@@ -120,13 +138,14 @@ Status Agent::StartParts() {
     if (!report_log_) return Error{"report log " + config_.report_log_file, errno};
   }
 
-  auto reflector = Reflector::Start(io_, ReflectorConfigFrom(config_));
-  if (!reflector) return Error{"STAMP reflector: " + reflector.error().ToString()};
-  reflector_ = std::move(reflector.value());
-
   auto now = std::chrono::steady_clock::now();
   folder_ = std::make_unique<WindowFolder>(WindowFolderConfigFrom(config_), now,
                                            std::chrono::system_clock::now(), TakeSnapshot(*datapath_));
+  // The folder hears of both ends: what this node's probes met, and what its reflector
+  // received from every node that probes it.
+  auto reflector = Reflector::Start(io_, ReflectorConfigFrom(config_), folder_.get());
+  if (!reflector) return Error{"STAMP reflector: " + reflector.error().ToString()};
+  reflector_ = std::move(reflector.value());
   prober_ = std::make_unique<Prober>(io_, ProberConfigFrom(config_), *folder_);
   if (!config_.static_peers.empty()) prober_->SetTargets(TargetsFromStaticPeers(config_.static_peers));
 

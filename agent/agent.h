@@ -29,11 +29,14 @@
 #include "agent/prober.h"
 #include "agent/reflector.h"
 #include "agent/window_folder.h"
-#include "clocks.h"
-#include "result.h"
-#include "status_server.h"
+#include "common/clocks.h"
+#include "common/result.h"
+#include "common/status_server.h"
 
 namespace regionpulse {
+
+// What the kernel datapath needs from the agent's configuration (declared here for its test).
+DatapathConfig ToDatapathConfig(const AgentConfig& config);
 
 class Agent {
  public:

@@ -1,6 +1,6 @@
 // Agent configuration: YAML file + environment + flags, read with the shared reader
 // (common/config_reader.h), one function per section, every problem named.
-#include "agent_config.h"
+#include "agent/agent_config.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,11 +14,11 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "agent/probe_codec.h"
+#include "bpf/regionpulse_shared.h"
 #include "common/command_line.h"
 #include "common/config_reader.h"
 #include "common/config_text.h"
-#include "probe_codec.h"
-#include "regionpulse_shared.h"
 
 extern char** environ;
 
@@ -522,24 +522,6 @@ Result<AgentConfig> LoadAgentConfig(int argc, const char* const* argv, const Env
     text = content.str();
   }
   return ParseAgentConfig(text, env, flags);
-}
-
-DatapathConfig ToDatapathConfig(const AgentConfig& config) {
-  DatapathConfig d;
-  d.probe_port = config.probe.port;
-  for (size_t i = 0; i < config.regions.size(); ++i) {
-    for (const auto& cidr : config.regions[i].cidrs)
-      d.region_cidrs.push_back({cidr, static_cast<RegionId>(i + 1)});
-  }
-  for (const auto& flow : config.replication_flows) {
-    d.flows.push_back(
-        {flow.name, flow.ports, config.RegionIdOf(flow.remote_region), flow.expected_min_rate_bps});
-  }
-  d.interfaces = config.interfaces;
-  d.cgroup_path = config.cgroup_path;
-  d.prefer_tcx = config.prefer_tcx;
-  d.max_tracked_flow_connections = config.max_tracked_flow_connections;
-  return d;
 }
 
 }  // namespace regionpulse

@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "agent/kernel_datapath.h"
+#include "common/logging.h"
 #include "common/region_list.h"
-#include "kernel_datapath.h"
-#include "logging.h"
-#include "result.h"
+#include "common/result.h"
 
 namespace regionpulse {
 
@@ -123,8 +123,5 @@ Result<AgentConfig> ParseAgentConfig(const std::string& yaml_text, const Environ
 // --report-log FILE, and --set KEY=VALUE for any scalar key of the file (e.g.
 // --set probe.interval=50ms). "--flag=value" and "--flag value" both work.
 Result<AgentConfig> LoadAgentConfig(int argc, const char* const* argv, const Environment& env);
-
-// What the kernel datapath needs from the config.
-DatapathConfig ToDatapathConfig(const AgentConfig& config);
 
 }  // namespace regionpulse

@@ -11,8 +11,8 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
-#include "latency_histogram.h"
-#include "proto_convert.h"
+#include "common/latency_histogram.h"
+#include "common/proto_convert.h"
 
 namespace regionpulse {
 namespace {
@@ -23,7 +23,7 @@ double Seconds(std::chrono::nanoseconds d) {
 
 // Totals of one peer region in one window (several peers per region are probed).
 struct RegionProbeTotals {
-  uint64_t sent = 0, received_forward = 0, received_reverse = 0;
+  uint64_t sent = 0, received_forward = 0, received_reverse = 0, lost_unknown = 0;
   uint64_t duplicates = 0, reordered = 0, auth_failures = 0, kernel_rejected = 0;
   std::chrono::nanoseconds max_jitter{0};
   bool has_jitter = false;
@@ -55,7 +55,8 @@ AgentMetrics::AgentMetrics(const std::string& region, const std::string& zone, c
                      .Name("regionpulse_probe_loss_ratio")
                      .Help(
                          "Probe loss in the last window by peer region and direction (forward: to the "
-                         "reflector, reverse: its replies back)")
+                         "reflector, reverse: its replies back, unknown: no later reply tells which; of the "
+                         "probes sent, except reverse: of those that reached the reflector)")
                      .Register(r);
   probes_sent_ = &BuildCounter()
                       .Name("regionpulse_probes_sent_total")
@@ -63,7 +64,9 @@ AgentMetrics::AgentMetrics(const std::string& region, const std::string& zone, c
                       .Register(r);
   probes_lost_ = &BuildCounter()
                       .Name("regionpulse_probes_lost_total")
-                      .Help("STAMP probes lost, by peer region and direction")
+                      .Help(
+                          "STAMP probes lost, by peer region and direction (forward, reverse, unknown: "
+                          "this agent cannot tell, e.g. every reply or every probe lost)")
                       .Register(r);
   probe_duplicates_ = &BuildCounter()
                            .Name("regionpulse_probe_duplicates_total")
@@ -119,8 +122,16 @@ AgentMetrics::AgentMetrics(const std::string& region, const std::string& zone, c
                      .Name("regionpulse_replication_flow_stale_seconds")
                      .Help(
                          "Time since a replication flow last advanced acknowledged bytes while data was "
-                         "outstanding; 0 when it moves or is idle")
+                         "outstanding, or since its connections vanished; 0 when it moves or is idle")
                      .Register(r);
+  flow_outstanding_ =
+      &BuildGauge()
+           .Name("regionpulse_replication_flow_outstanding_bytes")
+           .Help(
+               "Bytes of a replication flow written and not acknowledged by the remote side at "
+               "the end of the last window (kept from the last reading while its connections "
+               "are gone)")
+           .Register(r);
   flow_bytes_acked_ = &BuildCounter()
                            .Name("regionpulse_replication_flow_acked_bytes_total")
                            .Help("Bytes of a replication flow acknowledged by the remote side")
@@ -200,6 +211,13 @@ AgentMetrics::AgentMetrics(const std::string& region, const std::string& zone, c
                                 "Packets at the STAMP reflector by result: received, replied, bad_mac, "
                                 "unauthenticated_refused, malformed")
                             .Register(r);
+  reflected_senders_dropped_ =
+      &BuildCounter()
+           .Name("regionpulse_reflected_senders_dropped_total")
+           .Help(
+               "Sender sessions the reflector answered that a report had no room for "
+               "(their half of loss direction is missing at the aggregator)")
+           .Register(r);
   reflector_sessions_ = &BuildGauge()
                              .Name("regionpulse_reflector_sessions")
                              .Help("STAMP sessions the reflector holds state for")
@@ -232,6 +250,7 @@ void AgentMetrics::ObserveReport(const v1::HealthReport& report) {
     totals.sent += path.probes_sent();
     totals.received_forward += path.received_forward();
     totals.received_reverse += path.received_reverse();
+    totals.lost_unknown += path.lost_direction_unknown();
     totals.duplicates += path.duplicates();
     totals.reordered += path.reordered();
     totals.auth_failures += path.auth_failures();
@@ -260,15 +279,22 @@ void AgentMetrics::ObserveReport(const v1::HealthReport& report) {
   for (const auto& [region, t] : regions) {
     const prometheus::Labels labels{{"peer_region", region}};
     probes_sent_->Add(labels).Increment(static_cast<double>(t.sent));
-    uint64_t lost_forward = t.sent - std::min(t.sent, t.received_forward);
-    uint64_t lost_reverse = t.received_forward - std::min(t.received_forward, t.received_reverse);
+    // Unknown is its own direction, never folded into forward: with no aggregator this is
+    // the whole view, and "every probe lost forward" would be a guess.
+    const uint64_t lost_unknown = std::min(t.lost_unknown, t.sent - std::min(t.sent, t.received_forward));
+    const uint64_t lost_forward = t.sent - std::min(t.sent, t.received_forward) - lost_unknown;
+    const uint64_t lost_reverse = t.received_forward - std::min(t.received_forward, t.received_reverse);
     probes_lost_->Add({{"peer_region", region}, {"direction", "forward"}})
         .Increment(static_cast<double>(lost_forward));
     probes_lost_->Add({{"peer_region", region}, {"direction", "reverse"}})
         .Increment(static_cast<double>(lost_reverse));
+    probes_lost_->Add({{"peer_region", region}, {"direction", "unknown"}})
+        .Increment(static_cast<double>(lost_unknown));
     if (t.sent > 0) {
       loss_ratio_->Add({{"peer_region", region}, {"direction", "forward"}})
           .Set(static_cast<double>(lost_forward) / static_cast<double>(t.sent));
+      loss_ratio_->Add({{"peer_region", region}, {"direction", "unknown"}})
+          .Set(static_cast<double>(lost_unknown) / static_cast<double>(t.sent));
     }
     if (t.received_forward > 0) {
       loss_ratio_->Add({{"peer_region", region}, {"direction", "reverse"}})
@@ -302,6 +328,7 @@ void AgentMetrics::ObserveReport(const v1::HealthReport& report) {
   for (const auto& flow : report.flows()) {
     const prometheus::Labels labels{{"flow", flow.name()}, {"remote_region", flow.remote_region()}};
     flow_stale_->Add(labels).Set(Seconds(FromDuration(flow.last_progress_age())));
+    flow_outstanding_->Add(labels).Set(static_cast<double>(flow.bytes_outstanding()));
     flow_bytes_acked_->Add(labels).Increment(static_cast<double>(flow.bytes_acked()));
     flow_retransmits_->Add(labels).Increment(static_cast<double>(flow.retransmits()));
     flow_established_->Add(labels).Increment(static_cast<double>(flow.established()));
@@ -314,6 +341,8 @@ void AgentMetrics::ObserveReport(const v1::HealthReport& report) {
 
   const auto& status = report.status();
   AddCumulative(bpf_samples_dropped_->Add({}), "samples_dropped", status.samples_dropped());
+  AddCumulative(reflected_senders_dropped_->Add({}), "reflected_senders_dropped",
+                status.reflected_senders_dropped());
   for (const auto& program : status.programs()) {
     const prometheus::Labels labels{{"program", program.name()}};
     AddCumulative(bpf_run_count_->Add(labels), "runs/" + program.name(), program.run_count());

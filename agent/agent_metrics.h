@@ -87,6 +87,7 @@ class AgentMetrics {
   prometheus::Family<prometheus::Counter>* tcp_established_;
   prometheus::Family<prometheus::Gauge>* tcp_srtt_;
   prometheus::Family<prometheus::Gauge>* flow_stale_;
+  prometheus::Family<prometheus::Gauge>* flow_outstanding_;
   prometheus::Family<prometheus::Counter>* flow_bytes_acked_;
   prometheus::Family<prometheus::Counter>* flow_retransmits_;
   prometheus::Family<prometheus::Counter>* flow_established_;
@@ -107,6 +108,7 @@ class AgentMetrics {
   prometheus::Family<prometheus::Counter>* windows_;
   prometheus::Family<prometheus::Counter>* prober_events_;
   prometheus::Family<prometheus::Counter>* reflector_packets_;
+  prometheus::Family<prometheus::Counter>* reflected_senders_dropped_;
   prometheus::Family<prometheus::Gauge>* reflector_sessions_;
   prometheus::Family<prometheus::Gauge>* probe_targets_;
   prometheus::Family<prometheus::Gauge>* info_;

@@ -8,8 +8,8 @@
 // pointer to it taken under mu_ stays valid while one of those conditions is pending.
 #include "agent/aggregator_stream.h"
 
-#include "component_logger.h"
-#include "grpc_callback_queue.h"
+#include "common/component_logger.h"
+#include "common/grpc_callback_queue.h"
 
 #include <algorithm>
 #include <cctype>

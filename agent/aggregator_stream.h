@@ -20,8 +20,8 @@
 
 #include "agent/agent_config.h"
 #include "agent/report_buffer.h"
+#include "common/result.h"
 #include "regionpulse/v1/ingest.grpc.pb.h"
-#include "result.h"
 
 namespace regionpulse {
 

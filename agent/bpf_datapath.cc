@@ -2,7 +2,7 @@
 // maps -> attach -> read -> detach -> destroy), so cleanup has a single path.
 #include "agent/bpf_datapath.h"
 
-#include "component_logger.h"
+#include "common/component_logger.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -24,8 +24,8 @@
 #include "agent/interface_watcher.h"
 #include "agent/kernel_mounts.h"
 #include "agent/tunnel_attachment.h"
+#include "bpf/regionpulse_shared.h"
 #include "common/config_text.h"
-#include "regionpulse_shared.h"
 #include "tcp_signals.skel.h"
 #include "tunnel_tc.skel.h"
 
@@ -541,6 +541,7 @@ std::vector<FlowCounters> BpfDatapath::FlowCountersNow() const {
     const FlowAckReading& reading = impl.last_readings[i];
     result[i].bytes_acked = reading.bytes_acked;
     result[i].data_outstanding = reading.data_outstanding;
+    result[i].bytes_outstanding = reading.bytes_outstanding;
     result[i].connections = reading.connections;
     result[i].last_progress_ns = std::max(result[i].last_progress_ns, impl.observed_progress_ns[i]);
   }

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "agent/kernel_datapath.h"
-#include "result.h"
+#include "common/result.h"
 
 namespace regionpulse {
 

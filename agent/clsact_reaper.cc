@@ -2,7 +2,7 @@
 // reaper process that sends them when the agent dies.
 #include "agent/clsact_reaper.h"
 
-#include "component_logger.h"
+#include "common/component_logger.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

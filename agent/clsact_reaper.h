@@ -12,7 +12,7 @@
 #include <memory>
 #include <string>
 
-#include "result.h"
+#include "common/result.h"
 
 namespace regionpulse {
 

@@ -31,6 +31,7 @@ std::vector<FlowAckReading> FlowAckLedger::Update(const std::vector<uint64_t>& c
     readings[socket.flow].connections += 1;
     readings[socket.flow].data_outstanding =
         readings[socket.flow].data_outstanding || sample.data_outstanding;
+    readings[socket.flow].bytes_outstanding += sample.bytes_outstanding;
   }
   for (auto it = sockets_.begin(); it != sockets_.end();) {
     if (listed.count(it->first) != 0) {

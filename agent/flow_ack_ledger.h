@@ -29,11 +29,14 @@ struct FlowConnectionSample {
   // agent started, or the tracking map was full): counted from when it was first listed, and
   // its last count kept here when it goes away.
   std::optional<uint64_t> kernel_baseline;
+  // Written by the application and not yet acknowledged by the peer (its send queue).
+  uint64_t bytes_outstanding = 0;
 };
 
 struct FlowAckReading {
   uint64_t bytes_acked = 0;  // cumulative, never lower than at the previous reading
   bool data_outstanding = false;
+  uint64_t bytes_outstanding = 0;  // over the live connections
   uint32_t connections = 0;
   bool progressed = false;  // bytes_acked grew since the previous reading
 };

@@ -7,7 +7,7 @@
 #include <cstring>
 #include <set>
 
-#include "regionpulse_shared.h"
+#include "bpf/regionpulse_shared.h"
 
 namespace regionpulse {
 
@@ -136,8 +136,8 @@ Result<std::vector<FlowConnectionSample>> FlowConnections::List() {
     } else {
       continue;
     }
-    samples.push_back(
-        {cookie, connection->flow, info.bytes_acked, info.HasDataOutstanding(), connection->kernel_baseline});
+    samples.push_back({cookie, connection->flow, info.bytes_acked, info.HasDataOutstanding(),
+                       connection->kernel_baseline, info.unacked_bytes});
   }
   std::erase_if(untracked_, [&](const auto& entry) { return untracked_alive.count(entry.first) == 0; });
   return samples;

@@ -16,7 +16,7 @@
 
 #include "agent/flow_ack_ledger.h"
 #include "agent/tcp_socket_dump.h"
-#include "result.h"
+#include "common/result.h"
 
 namespace regionpulse {
 

@@ -2,7 +2,7 @@
 // simple, so no netlink library is pulled in.
 #include "agent/interface_watcher.h"
 
-#include "component_logger.h"
+#include "common/component_logger.h"
 
 #include <linux/if_arp.h>
 #include <linux/netlink.h>

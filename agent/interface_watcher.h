@@ -14,7 +14,7 @@
 #include <string>
 #include <thread>
 
-#include "result.h"
+#include "common/result.h"
 
 namespace regionpulse {
 

@@ -73,6 +73,9 @@ struct FlowCounters {
   // application wrote that the peer has not acknowledged (in flight or held back by the
   // receiver's window).
   bool data_outstanding = false;
+  // How much: bytes the application wrote on the flow's established sockets that the peer has
+  // not acknowledged (the sockets' send queues, written and not yet acknowledged), when read.
+  uint64_t bytes_outstanding = 0;
   uint32_t connections = 0;  // past the handshake and not yet closed, when read
 };
 

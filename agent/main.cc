@@ -12,7 +12,7 @@
 
 #include "agent/agent.h"
 #include "agent/agent_config.h"
-#include "logging.h"
+#include "common/logging.h"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // STAMP packet layouts (RFC 8762 figures 3-6, RFC 8972 sections 3-4) and their HMAC.
-#include "probe_codec.h"
+#include "agent/probe_codec.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "regionpulse_shared.h"
+#include "bpf/regionpulse_shared.h"
 
 namespace regionpulse {
 namespace {
@@ -18,9 +18,9 @@ static_assert(kStampBaseAuthenticated == RP_STAMP_BASE_AUTH);
 static_assert(kTlvTypeKernelStamps == RP_TLV_TYPE_KERNEL_STAMPS);
 static_assert(kKernelStampMagic == RP_KSTAMP_MAGIC);
 static_assert(kKernelStampTlvLength == RP_KSTAMP_TLV_LEN);
-// The wire layout is the constants' (44 octets, t1 at offset 12), which the tc programs use;
-// struct rp_kstamp_tlv itself is not packed (the compiler aligns t[] to offset 16), so the
-// codec writes the fields by offset rather than through the struct.
+// The wire layout is the constants' (44 octets, t1 at offset 12), which the tc programs use
+// too. struct rp_kstamp_tlv describes the same layout, packed (agent/bpf_datapath.cc asserts
+// its size and t's offset); the codec writes the big-endian fields by offset, not through it.
 static_assert(kKernelStampTlvLength - kStampTlvHeader == RP_KSTAMP_VALUE_LEN);
 
 // Seconds between the NTP epoch (1900) and the Unix epoch (1970).

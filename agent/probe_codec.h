@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "clocks.h"
+#include "common/clocks.h"
 
 namespace regionpulse {
 

@@ -8,8 +8,8 @@
 #include <optional>
 #include <string>
 
-#include "clocks.h"
-#include "probe_codec.h"
+#include "agent/probe_codec.h"
+#include "common/clocks.h"
 
 namespace regionpulse {
 
@@ -28,6 +28,11 @@ struct ProbeSent {
   uint16_t ssid = 0;
   uint32_t sequence = 0;
   MonoTime sent_at;  // just before the send call
+  // Where the probe leaves from, as the peer's reflector sees it (without NAT on the way):
+  // the address the kernel's routing picks for the peer and the prober's socket port. The
+  // reflector's per-sender counts are keyed by it. Empty address: not known (no route).
+  std::string source_address;
+  uint16_t source_port = 0;
 };
 
 struct ProbeReply {

@@ -1,11 +1,22 @@
 // STAMP Session-Sender on Boost.Asio: jittered per-target timers, two shared sockets (IPv4,
 // IPv6), replies matched by (peer address, port, SSID) and handed to the event sink.
-#include "prober.h"
+//
+// Each probe names the address it leaves from, so that this node's path and the peer
+// reflector's count of what it received from this node can be joined. The shared sockets are
+// bound to the wildcard address and the kernel picks the source per destination, so the
+// prober asks the kernel the same question: a UDP socket connected to the target (a route
+// lookup, nothing sent) and getsockname. Reading it from the replies' destination address
+// instead would fail exactly when it matters most, when no reply comes back. The answer is
+// refreshed every kSourceRefresh so a route change shows within seconds.
+#include "agent/prober.h"
 
-#include "component_logger.h"
+#include "common/component_logger.h"
+
+#include <sys/socket.h>
 
 #include <atomic>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -15,7 +26,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "proto_convert.h"
+#include "common/proto_convert.h"
 
 namespace regionpulse {
 
@@ -42,6 +53,11 @@ std::string TargetKey(const ProbeTarget& t) {
   return t.node + "|" + t.address + "|" + std::to_string(t.port);
 }
 
+// How often a target's source address is looked up again; every second for a target with no
+// route, so it is named soon after a route appears.
+constexpr nanoseconds kSourceRefresh = std::chrono::seconds(5);
+constexpr nanoseconds kSourceRetry = std::chrono::seconds(1);
+
 std::string ReplyKey(const udp::endpoint& from, uint16_t ssid) {
   auto address = from.address();
   if (address.is_v6() && address.to_v6().is_v4_mapped()) {
@@ -60,11 +76,21 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
     uint32_t next_sequence = 0;
     asio::steady_timer timer;
     bool active = true;
+    // The address this target's probes leave from (empty: no route), and when it was read.
+    std::string source_address;
+    std::optional<std::chrono::steady_clock::time_point> source_read_at;
     explicit Session(asio::io_context& io) : timer(io) {}
   };
 
   Impl(asio::io_context& io_context, ProberConfig c, ProbeEventSink& s)
-      : io(io_context), v4(io_context), v6(io_context), config(std::move(c)), sink(s), log(ProberLogger()) {
+      : io(io_context),
+        v4(io_context),
+        v6(io_context),
+        route4(io_context),
+        route6(io_context),
+        config(std::move(c)),
+        sink(s),
+        log(ProberLogger()) {
     rng.seed(config.seed ? config.seed : std::random_device{}());
     // Sockets are opened here, in the network namespace of the constructing thread, not
     // lazily on whichever thread runs the io_context.
@@ -84,11 +110,23 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
     }
     if (v4.is_open()) v4.non_blocking(true, ec);
     if (v6.is_open()) v6.non_blocking(true, ec);
+    if (v4.is_open()) port4 = v4.local_endpoint(ec).port();
+    if (v6.is_open()) port6 = v6.local_endpoint(ec).port();
+    // Route lookups only: connected to a target, never sent on.
+    if (v4.is_open()) route4.open(udp::v4(), ec);
+    if (v6.is_open()) {
+      route6.open(udp::v6(), ec);
+      if (!ec) route6.set_option(asio::ip::v6_only(true), ec);
+    }
   }
 
   asio::io_context& io;
   udp::socket v4;
   udp::socket v6;
+  udp::socket route4;
+  udp::socket route6;
+  uint16_t port4 = 0;
+  uint16_t port6 = 0;
   ProberConfig config;
   ProbeEventSink& sink;
   std::shared_ptr<spdlog::logger> log;
@@ -205,8 +243,36 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
     });
   }
 
+  // The source address the kernel picks for the session's target now: connect() a UDP socket
+  // to it (a route lookup) and read the address it was given. The socket is disconnected
+  // first (AF_UNSPEC): a UDP socket keeps the source address of its first connect.
+  void ReadSource(Session& session, std::chrono::steady_clock::time_point now) {
+    session.source_read_at = now;
+    udp::socket& route = session.endpoint.address().is_v4() ? route4 : route6;
+    session.source_address.clear();
+    if (!route.is_open()) return;
+    sockaddr unspecified{};
+    unspecified.sa_family = AF_UNSPEC;
+    ::connect(route.native_handle(), &unspecified, sizeof(unspecified));
+    boost::system::error_code ec;
+    route.connect(session.endpoint, ec);
+    if (!ec) {
+      const auto local = route.local_endpoint(ec);
+      if (!ec) session.source_address = local.address().to_string();
+    }
+    if (ec)
+      log->debug("source address towards {} ({}): {}", session.target.node, session.target.address,
+                 ec.message());
+  }
+
   void Send(Session& session) {
-    udp::socket& socket = session.endpoint.address().is_v4() ? v4 : v6;
+    const bool is_v4 = session.endpoint.address().is_v4();
+    udp::socket& socket = is_v4 ? v4 : v6;
+    {
+      const auto now = std::chrono::steady_clock::now();
+      const auto refresh = session.source_address.empty() ? kSourceRetry : kSourceRefresh;
+      if (!session.source_read_at || now - *session.source_read_at >= refresh) ReadSource(session, now);
+    }
     SenderPacket packet;
     packet.sequence = session.next_sequence++;
     packet.ssid = session.ssid;
@@ -238,7 +304,8 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
     }
     const PeerInfo peer{session.target.node, session.target.region, session.target.zone,
                         session.target.address, session.target.port};
-    sink.OnProbeSent(ProbeSent{peer, session.ssid, packet.sequence, sent_at});
+    sink.OnProbeSent(ProbeSent{peer, session.ssid, packet.sequence, sent_at, session.source_address,
+                               is_v4 ? port4 : port6});
   }
 
   void OnDatagram(std::span<const uint8_t> bytes, const udp::endpoint& from,
@@ -297,6 +364,8 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
     boost::system::error_code ec;
     v4.close(ec);
     v6.close(ec);
+    route4.close(ec);
+    route6.close(ec);
   }
 };
 

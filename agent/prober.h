@@ -13,8 +13,8 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "probe_codec.h"
-#include "probe_events.h"
+#include "agent/probe_codec.h"
+#include "agent/probe_events.h"
 #include "regionpulse/v1/ingest.pb.h"
 
 namespace regionpulse {

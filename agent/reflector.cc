@@ -1,9 +1,12 @@
 // STAMP Session-Reflector on Boost.Asio: readiness from Asio, datagrams through recvmsg so
-// the kernel receive time (SO_TIMESTAMPNS) and the IP TTL / hop limit come with each packet.
-#include "reflector.h"
+// the kernel receive time (SO_TIMESTAMPNS), the IP TTL / hop limit and the address the probe
+// was sent to (IP_PKTINFO, IPV6_PKTINFO) come with each packet; replies through sendmsg with
+// that address as their source.
+#include "agent/reflector.h"
 
-#include "component_logger.h"
+#include "common/component_logger.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -25,6 +28,39 @@ using asio::ip::udp;
 namespace {
 std::shared_ptr<spdlog::logger> ReflectorLogger() {
   return ComponentLogger("reflector");
+}
+
+// Where a probe arrived: the destination address of its IP header and the interface, from the
+// receive control messages. Replies are sent from that address.
+struct ProbedAddress {
+  enum class Family { kNone, kV4, kV6 } family = Family::kNone;
+  in_addr v4{};
+  in6_addr v6{};
+  int ifindex = 0;
+};
+
+// The sender as a reflection names it: IPv4 senders on the dual-stack socket arrive as
+// IPv4-mapped IPv6 addresses and are reported as plain IPv4, the way the sender's own socket
+// names its address.
+std::pair<std::string, uint16_t> SenderOf(const sockaddr_storage& from) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (from.ss_family == AF_INET) {
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(&from);
+    inet_ntop(AF_INET, &sin->sin_addr, text, sizeof(text));
+    return {text, ntohs(sin->sin_port)};
+  }
+  const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&from);
+  if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+    inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], text, sizeof(text));
+  } else {
+    inet_ntop(AF_INET6, &sin6->sin6_addr, text, sizeof(text));
+  }
+  return {text, ntohs(sin6->sin6_port)};
+}
+
+bool IsV4Mapped(const sockaddr_storage& from) {
+  return from.ss_family == AF_INET6 &&
+         IN6_IS_ADDR_V4MAPPED(&reinterpret_cast<const sockaddr_in6*>(&from)->sin6_addr);
 }
 }  // namespace
 
@@ -73,17 +109,19 @@ size_t ReflectorSessions::Expire(MonoTime now) {
 }
 
 struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
-  Impl(asio::io_context& io, ReflectorConfig c)
+  Impl(asio::io_context& io, ReflectorConfig c, ReflectionSink* s)
       : socket(io),
         expiry(io),
         config(std::move(c)),
         sessions(config.session_idle, config.max_sessions),
+        sink(s),
         log(ReflectorLogger()) {}
 
   udp::socket socket;
   asio::steady_timer expiry;
   ReflectorConfig config;
   ReflectorSessions sessions;
+  ReflectionSink* sink;
   std::shared_ptr<spdlog::logger> log;
   bool v6 = false;
   std::atomic<bool> stopped{false};
@@ -120,6 +158,16 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
     ::setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
     ::setsockopt(fd, IPPROTO_IP, IP_RECVTTL, &on, sizeof(on));
     if (v6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &on, sizeof(on));
+    // The address each probe was sent to, to answer from it. On the dual-stack socket IPv4
+    // probes come with IP_PKTINFO (the IPv4 options apply to its IPv4 traffic), IPv6 ones
+    // with IPV6_PKTINFO. Without them every reply would leave from the kernel's choice of
+    // source, so failing to ask is fatal.
+    if (::setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof(on)) != 0) {
+      return Error{"reflector IP_PKTINFO on port " + std::to_string(config.port), errno};
+    }
+    if (v6 && ::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof(on)) != 0) {
+      return Error{"reflector IPV6_RECVPKTINFO on port " + std::to_string(config.port), errno};
+    }
     socket.non_blocking(true, ec);
     return OkStatus();
   }
@@ -149,7 +197,7 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
     for (int i = 0; i < 64; ++i) {
       sockaddr_storage from{};
       iovec iov{buffer.data(), buffer.size()};
-      alignas(cmsghdr) char control[256];
+      alignas(cmsghdr) char control[512];
       msghdr msg{};
       msg.msg_name = &from;
       msg.msg_namelen = sizeof(from);
@@ -167,6 +215,7 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
       const auto now = std::chrono::steady_clock::now();
       WallTime received_wall = std::chrono::system_clock::now();
       int ttl = 0;
+      ProbedAddress probed;
       for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
           timespec ts{};
@@ -176,30 +225,77 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
         } else if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) ||
                    (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT)) {
           std::memcpy(&ttl, CMSG_DATA(c), sizeof(ttl));
+        } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+          in_pktinfo info{};
+          std::memcpy(&info, CMSG_DATA(c), sizeof(info));
+          probed.family = ProbedAddress::Family::kV4;
+          // ipi_addr is the header's destination: the address the sender probed. For a
+          // multicast or broadcast destination, which cannot be a source, the kernel's local
+          // address for it (ipi_spec_dst) answers instead.
+          const uint32_t destination = ntohl(info.ipi_addr.s_addr);
+          probed.v4 = (IN_MULTICAST(destination) || destination == INADDR_BROADCAST) ? info.ipi_spec_dst
+                                                                                     : info.ipi_addr;
+          probed.ifindex = info.ipi_ifindex;
+        } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+          in6_pktinfo info{};
+          std::memcpy(&info, CMSG_DATA(c), sizeof(info));
+          // An IPv4 probe on the dual-stack socket brings this too, v4-mapped; its IP_PKTINFO
+          // says the same and is the one its reply uses.
+          if (!IN6_IS_ADDR_V4MAPPED(&info.ipi6_addr)) {
+            probed.family = ProbedAddress::Family::kV6;
+            probed.v6 = info.ipi6_addr;
+            probed.ifindex = static_cast<int>(info.ipi6_ifindex);
+          }
         }
       }
-      Handle(std::span<const uint8_t>(buffer.data(), static_cast<size_t>(n)), from, msg.msg_namelen, now,
-             received_wall, static_cast<uint8_t>(std::clamp(ttl, 0, 255)));
+      Handle(std::span<const uint8_t>(buffer.data(), static_cast<size_t>(n)), from, msg.msg_namelen, probed,
+             now, received_wall, static_cast<uint8_t>(std::clamp(ttl, 0, 255)));
     }
   }
 
-  static std::string SenderKey(const sockaddr_storage& from) {
-    char text[INET6_ADDRSTRLEN] = {};
-    uint16_t port = 0;
-    if (from.ss_family == AF_INET) {
-      const auto* sin = reinterpret_cast<const sockaddr_in*>(&from);
-      inet_ntop(AF_INET, &sin->sin_addr, text, sizeof(text));
-      port = ntohs(sin->sin_port);
-    } else {
-      const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&from);
-      inet_ntop(AF_INET6, &sin6->sin6_addr, text, sizeof(text));
-      port = ntohs(sin6->sin6_port);
+  // Sends `reply` to `to`, from `probed` when the probe's destination is known. Returns
+  // sendmsg's result.
+  ssize_t SendReply(std::span<const uint8_t> reply, const sockaddr_storage& to, socklen_t to_length,
+                    const ProbedAddress& probed) {
+    iovec iov{const_cast<uint8_t*>(reply.data()), reply.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in6_pktinfo))] = {};
+    msghdr msg{};
+    msg.msg_name = const_cast<sockaddr_storage*>(&to);
+    msg.msg_namelen = to_length;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    // IPv4 senders (also v4-mapped ones on the dual-stack socket: the kernel sends those
+    // through its IPv4 path, which reads IP_PKTINFO) get ipi_spec_dst as the source; IPv6
+    // senders get ipi6_addr. The interface is left to routing (ifindex 0) except for a
+    // link-local address, which only means something on the interface it came in on.
+    const bool to_v4 = to.ss_family == AF_INET || IsV4Mapped(to);
+    if (to_v4 && probed.family == ProbedAddress::Family::kV4) {
+      msg.msg_control = control;
+      msg.msg_controllen = CMSG_SPACE(sizeof(in_pktinfo));
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = IPPROTO_IP;
+      c->cmsg_type = IP_PKTINFO;
+      c->cmsg_len = CMSG_LEN(sizeof(in_pktinfo));
+      in_pktinfo info{};
+      info.ipi_spec_dst = probed.v4;
+      std::memcpy(CMSG_DATA(c), &info, sizeof(info));
+    } else if (!to_v4 && probed.family == ProbedAddress::Family::kV6) {
+      msg.msg_control = control;
+      msg.msg_controllen = CMSG_SPACE(sizeof(in6_pktinfo));
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = IPPROTO_IPV6;
+      c->cmsg_type = IPV6_PKTINFO;
+      c->cmsg_len = CMSG_LEN(sizeof(in6_pktinfo));
+      in6_pktinfo info{};
+      info.ipi6_addr = probed.v6;
+      if (IN6_IS_ADDR_LINKLOCAL(&probed.v6)) info.ipi6_ifindex = static_cast<unsigned>(probed.ifindex);
+      std::memcpy(CMSG_DATA(c), &info, sizeof(info));
     }
-    return std::string(text) + "|" + std::to_string(port);
+    return ::sendmsg(socket.native_handle(), &msg, MSG_DONTWAIT);
   }
 
   void Handle(std::span<const uint8_t> bytes, const sockaddr_storage& from, socklen_t from_length,
-              MonoTime now, WallTime received_wall, uint8_t ttl) {
+              const ProbedAddress& probed, MonoTime now, WallTime received_wall, uint8_t ttl) {
     ++counters.received;
     StampMode mode = StampMode::kUnauthenticated;
     if (LooksAuthenticated(bytes)) {
@@ -215,21 +311,25 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
       } else {
         ++counters.malformed;
       }
-      log->debug("dropped probe from {}: {} ({})", SenderKey(from),
+      const auto [address, port] = SenderOf(from);
+      log->debug("dropped probe from {} port {}: {} ({})", address, port,
                  DecodeProblemName(decoded.failure.problem), decoded.failure.detail);
       return;
     }
-    const auto reply = sessions.Reflect(SenderKey(from), *decoded.packet, now, received_wall,
-                                        std::chrono::system_clock::now(), ttl);
+    auto [address, port] = SenderOf(from);
+    const auto reply = sessions.Reflect(address + "|" + std::to_string(port), *decoded.packet, now,
+                                        received_wall, std::chrono::system_clock::now(), ttl);
     counters.sessions = sessions.size();
     const auto out = EncodeReflector(reply, mode, config.key, bytes.size());
-    const ssize_t sent = ::sendto(socket.native_handle(), out.data(), out.size(), MSG_DONTWAIT,
-                                  reinterpret_cast<const sockaddr*>(&from), from_length);
+    const ssize_t sent = SendReply(out, from, from_length, probed);
     if (sent < 0) {
       ++counters.send_errors;
+      log->debug("reply to {} port {}: {}", address, port, std::strerror(errno));
     } else {
       ++counters.replied;
     }
+    if (sink)
+      sink->OnProbeReflected(ProbeReflected{std::move(address), port, decoded.packet->ssid, sent >= 0});
   }
 
   void Close() {
@@ -240,12 +340,13 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
   }
 };
 
-Result<std::unique_ptr<Reflector>> Reflector::Start(asio::io_context& io, ReflectorConfig config) {
+Result<std::unique_ptr<Reflector>> Reflector::Start(asio::io_context& io, ReflectorConfig config,
+                                                    ReflectionSink* sink) {
   if (!config.accept_authenticated && !config.accept_unauthenticated) {
     return Error{"reflector: neither authenticated nor unauthenticated senders are accepted"};
   }
   if (!config.accept_authenticated) config.key.clear();
-  auto impl = std::make_shared<Impl>(io, std::move(config));
+  auto impl = std::make_shared<Impl>(io, std::move(config), sink);
   if (auto status = impl->Open(); !status.ok()) return status.error();
   impl->WaitReadable();
   impl->ScheduleExpiry();

@@ -4,6 +4,13 @@
 // the sender's TTL, its transmit timestamp, copies the kernel-stamp TLV and every other TLV
 // (unknown ones flagged U, RFC 8972), verifies the sender's HMAC (bad ones are counted and
 // dropped) and answers unauthenticated senders only when configured.
+//
+// Every reply leaves from the exact address and port the probe was sent to, whichever of the
+// node's addresses that was: a sender matches replies by the address it probed, and on a node
+// with several addresses (secondary ENI addresses, a tunnel address beside the node address)
+// the kernel's own choice for a wildcard-bound socket would be the interface's primary one.
+// Each reflection is handed to a ReflectionSink (the window folder), for the per-sender counts
+// the node reports as the far end's half of loss direction.
 #pragma once
 
 #include <chrono>
@@ -16,9 +23,10 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "clocks.h"
-#include "probe_codec.h"
-#include "result.h"
+#include "agent/probe_codec.h"
+#include "agent/reflection_events.h"
+#include "common/clocks.h"
+#include "common/result.h"
 
 namespace regionpulse {
 
@@ -70,8 +78,11 @@ class ReflectorSessions {
 
 class Reflector {
  public:
-  // Binds and starts answering on `io`. Errors name the address and port.
-  static Result<std::unique_ptr<Reflector>> Start(boost::asio::io_context& io, ReflectorConfig config);
+  // Binds and starts answering on `io`. Errors name the address and port. `sink`, when set,
+  // hears of every reflection on the io thread and must outlive the reflector's handlers (the
+  // io_context's run).
+  static Result<std::unique_ptr<Reflector>> Start(boost::asio::io_context& io, ReflectorConfig config,
+                                                  ReflectionSink* sink = nullptr);
   ~Reflector();
   Reflector(const Reflector&) = delete;
   Reflector& operator=(const Reflector&) = delete;

@@ -65,6 +65,7 @@ TcpConnectionInfo ParseReply(const nlmsghdr* msg) {
   key.remote_port = ntohs(diag->id.idiag_dport);
   key.bound_ifindex = diag->id.idiag_if;
   info.state = diag->idiag_state;
+  info.unacked_bytes = diag->idiag_wqueue;
   int attr_length = static_cast<int>(msg->nlmsg_len - NLMSG_LENGTH(sizeof(*diag)));
   for (auto* a = reinterpret_cast<const rtattr*>(diag + 1); RTA_OK(a, attr_length);
        a = RTA_NEXT(a, attr_length)) {

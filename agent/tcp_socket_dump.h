@@ -17,7 +17,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "result.h"
+#include "common/result.h"
 
 namespace regionpulse {
 
@@ -39,6 +39,9 @@ struct TcpConnectionInfo {
   uint64_t bytes_acked = 0;       // tcpi_bytes_acked: sequence space the peer acknowledged
   uint32_t unacked_segments = 0;  // tcpi_unacked: sent, not yet acknowledged
   uint32_t notsent_bytes = 0;     // tcpi_notsent_bytes: written by the application, not yet sent
+  // idiag_wqueue: for TCP the kernel fills it with write_seq - snd_una, every byte the
+  // application wrote that the peer has not acknowledged (in flight plus not yet sent).
+  uint32_t unacked_bytes = 0;
 
   // Data the application wrote that the peer has not acknowledged, in flight or held back
   // (by the receiver's window, or congestion).

@@ -2,7 +2,7 @@
 #include "agent/tunnel_attachment.h"
 
 #include "agent/tcx_uapi.h"
-#include "component_logger.h"
+#include "common/component_logger.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>

@@ -23,7 +23,7 @@
 #include <string>
 
 #include "agent/clsact_reaper.h"
-#include "result.h"
+#include "common/result.h"
 
 namespace regionpulse {
 

@@ -1,11 +1,11 @@
 // Window folding: probe bookkeeping per session, settlement per window, counter deltas.
-#include "window_folder.h"
+#include "agent/window_folder.h"
 
 #include <algorithm>
 #include <cmath>
 #include <utility>
 
-#include "proto_convert.h"
+#include "common/proto_convert.h"
 
 namespace regionpulse {
 namespace {
@@ -99,6 +99,10 @@ struct Session {
 
 struct PathAccumulator {
   PeerInfo peer;
+  // The session and source of the newest probe sent in the window.
+  uint16_t ssid = 0;
+  std::string source_address;
+  uint16_t source_port = 0;
   uint64_t sent = 0;
   LatencyHistogram rtt_kernel;
   LatencyHistogram rtt_user;
@@ -110,6 +114,19 @@ struct PathAccumulator {
   std::optional<nanoseconds> jitter_kernel;
 };
 
+// A sender session as this node's reflector saw it.
+struct ReflectedKey {
+  std::string address;
+  uint16_t port = 0;
+  uint16_t ssid = 0;
+  auto operator<=>(const ReflectedKey&) const = default;
+};
+
+struct ReflectedCounts {
+  uint64_t received = 0;
+  uint64_t replied = 0;
+};
+
 struct Window {
   uint64_t id = 0;
   MonoTime start;
@@ -117,6 +134,9 @@ struct Window {
   WallTime wall_start;
   WallTime wall_end;
   std::map<std::string, PathAccumulator> paths;  // by peer node
+  // What the reflector received while the window was open, per sender session.
+  std::map<ReflectedKey, ReflectedCounts> reflected;
+  uint64_t reflections_untracked = 0;  // of sessions beyond the tracking bound
   // Filled when the window closes.
   std::vector<v1::TrafficStats> traffic;
   std::vector<v1::FlowStats> flows;
@@ -125,7 +145,19 @@ struct Window {
 
 struct FlowState {
   std::optional<MonoTime> stalled_since;
+  // The last reading that saw a connection of the flow, and what it said about outstanding
+  // data; unset while the flow never had one.
+  std::optional<MonoTime> last_seen_connected;
+  bool outstanding_when_seen = false;
+  uint64_t bytes_outstanding_when_seen = 0;
+  // While no connection is open after there was one: the moment the staleness counts from.
+  std::optional<MonoTime> stale_since;
 };
+
+std::optional<MonoTime> ProgressTime(const FlowCounters* counters) {
+  if (counters == nullptr || counters->last_progress_ns == 0) return std::nullopt;
+  return MonoTime(nanoseconds(counters->last_progress_ns));
+}
 
 }  // namespace
 
@@ -140,6 +172,7 @@ struct WindowFolder::State {
   std::map<std::string, FlowState> flow_state;
   std::vector<std::string> errors;
   uint64_t reports_dropped = 0;
+  uint64_t reflected_senders_dropped = 0;  // since start
 
   Window* WindowById(uint64_t id) {
     if (open.id == id) return &open;
@@ -216,17 +249,41 @@ struct WindowFolder::State {
       }
       stats.set_bytes_acked(acked);
       nanoseconds age{0};
-      if (acked > 0 || !cur || !cur->data_outstanding) {
-        state.stalled_since.reset();
-      } else {
-        if (cur->last_progress_ns != 0) {
-          state.stalled_since = MonoTime(nanoseconds(cur->last_progress_ns));
-        } else if (!state.stalled_since) {
-          state.stalled_since = w.start;  // never progressed: stalled since we first saw it
+      if (cur && cur->connections > 0) {
+        state.stale_since.reset();
+        if (acked > 0 || !cur->data_outstanding) {
+          state.stalled_since.reset();
+        } else {
+          if (cur->last_progress_ns != 0) {
+            state.stalled_since = ProgressTime(cur);
+          } else if (!state.stalled_since) {
+            state.stalled_since = w.start;  // never progressed: stalled since we first saw it
+          }
+          age = w.end - *state.stalled_since;
         }
-        age = std::max(nanoseconds(0), std::chrono::duration_cast<nanoseconds>(w.end - *state.stalled_since));
+        state.last_seen_connected = w.end;
+        state.outstanding_when_seen = cur->data_outstanding;
+        state.bytes_outstanding_when_seen = cur->bytes_outstanding;
+        stats.set_bytes_outstanding(cur->bytes_outstanding);
+      } else if (state.last_seen_connected) {
+        // Its connections vanished: a stopped replica must not read as an idle one.
+        if (!state.stale_since) {
+          const std::optional<MonoTime> progress = ProgressTime(cur);
+          if (state.outstanding_when_seen) {
+            // Stuck with data outstanding when last seen: behind since its last progress.
+            state.stale_since =
+                progress ? *progress : state.stalled_since.value_or(*state.last_seen_connected);
+          } else {
+            state.stale_since = std::max(*state.last_seen_connected, progress.value_or(MonoTime::min()));
+          }
+          state.stalled_since.reset();
+        }
+        age = w.end - *state.stale_since;
+        if (state.outstanding_when_seen) stats.set_bytes_outstanding(state.bytes_outstanding_when_seen);
+      } else {
+        state.stalled_since.reset();  // never connected since we started: nothing known behind
       }
-      *stats.mutable_last_progress_age() = ToDuration(age);
+      *stats.mutable_last_progress_age() = ToDuration(std::max(nanoseconds(0), age));
       w.flows.push_back(std::move(stats));
     }
 
@@ -259,23 +316,57 @@ struct WindowFolder::State {
     StartWindow(closed.back().end, closed.back().wall_end);
   }
 
-  // Whether an unanswered probe reached the reflector, from the answered probes around it.
-  static bool ReachedReflector(const Session& session, std::map<uint32_t, ProbeRecord>::const_iterator probe,
-                               int64_t prev_sender, int64_t prev_reflector) {
+  enum class LostWhere { kOnTheWayBack, kOnTheWayOut, kUnknown };
+
+  // Where an unanswered probe was lost, from the answered probes around it.
+  static LostWhere WhereLost(const Session& session, std::map<uint32_t, ProbeRecord>::const_iterator probe,
+                             int64_t prev_sender, int64_t prev_reflector) {
     auto next = std::next(probe);
     while (next != session.probes.end() && !next->second.answered) ++next;
-    if (next == session.probes.end()) return false;  // no evidence yet: forward loss
+    // No later reply: the reflector's numbering says nothing about this probe.
+    if (next == session.probes.end()) return LostWhere::kUnknown;
     const int64_t gap = static_cast<int64_t>(next->first) - prev_sender - 1;
     const int64_t reached = std::clamp<int64_t>(
         static_cast<int64_t>(next->second.reflector_sequence) - prev_reflector - 1, 0, gap);
     const int64_t index = static_cast<int64_t>(probe->first) - prev_sender - 1;
-    return index < reached;
+    return index < reached ? LostWhere::kOnTheWayBack : LostWhere::kOnTheWayOut;
+  }
+
+  // The window's reflected entries, at most max_reflected_senders: the sessions with the most
+  // probes received, in (address, port, SSID) order.
+  void AddReflected(Window& w, v1::HealthReport& report) {
+    using Entry = std::pair<const ReflectedKey*, const ReflectedCounts*>;
+    std::vector<Entry> entries;
+    entries.reserve(w.reflected.size());
+    for (const auto& [key, counts] : w.reflected) entries.emplace_back(&key, &counts);
+    uint64_t dropped = w.reflections_untracked;
+    if (entries.size() > config.max_reflected_senders) {
+      const auto busiest = entries.begin() + static_cast<std::ptrdiff_t>(config.max_reflected_senders);
+      std::nth_element(entries.begin(), busiest, entries.end(), [](const Entry& a, const Entry& b) {
+        return a.second->received != b.second->received ? a.second->received > b.second->received
+                                                        : *a.first < *b.first;
+      });
+      dropped += entries.size() - config.max_reflected_senders;
+      entries.erase(busiest, entries.end());
+      std::sort(entries.begin(), entries.end(),
+                [](const Entry& a, const Entry& b) { return *a.first < *b.first; });
+    }
+    for (const auto& [key, counts] : entries) {
+      auto* out = report.add_reflected();
+      out->mutable_sender()->set_address(key->address);
+      out->mutable_sender()->set_port(key->port);
+      out->set_ssid(key->ssid);
+      out->set_received(counts->received);
+      out->set_replied(counts->replied);
+    }
+    reflected_senders_dropped += dropped;
   }
 
   v1::HealthReport Settle(Window& w, MonoTime now, FolderCounters& totals) {
     v1::HealthReport report;
     std::map<std::string, std::pair<uint64_t, uint64_t>> received;  // node -> (forward, reverse)
     std::map<std::string, uint64_t> sent;
+    std::map<std::string, uint64_t> unknown;  // node -> lost, direction unknown
     for (auto& [key, session] : sessions) {
       int64_t prev_sender = session.anchor_sender;
       int64_t prev_reflector = session.anchor_reflector;
@@ -296,8 +387,17 @@ struct WindowFolder::State {
           if (probe.answered) {
             ++forward;
             ++reverse;
-          } else if (ReachedReflector(session, it, prev_sender, prev_reflector)) {
-            ++forward;
+          } else {
+            switch (WhereLost(session, it, prev_sender, prev_reflector)) {
+              case LostWhere::kOnTheWayBack:
+                ++forward;
+                break;
+              case LostWhere::kOnTheWayOut:
+                break;
+              case LostWhere::kUnknown:
+                ++unknown[key.node];
+                break;
+            }
           }
           ++totals.probes_settled;
         }
@@ -329,10 +429,14 @@ struct WindowFolder::State {
       out->mutable_peer_endpoint()->set_port(path.peer.port);
       const uint64_t n = sent[node];
       const auto [forward, reverse] = received[node];
+      const uint64_t lost_unknown = unknown[node];
       out->set_probes_sent(n);
       out->set_received_forward(forward);
       out->set_received_reverse(reverse);
-      out->set_loss_forward(n ? 1.0 - static_cast<double>(forward) / static_cast<double>(n) : 0.0);
+      out->set_lost_direction_unknown(lost_unknown);
+      // Only what is known to be lost on the way out: unknown loss is in neither figure.
+      out->set_loss_forward(n ? static_cast<double>(n - forward - lost_unknown) / static_cast<double>(n)
+                              : 0.0);
       out->set_loss_reverse(forward ? 1.0 - static_cast<double>(reverse) / static_cast<double>(forward)
                                     : 0.0);
       out->set_duplicates(path.duplicates);
@@ -343,11 +447,18 @@ struct WindowFolder::State {
       if (jitter) *out->mutable_jitter() = ToDuration(*jitter);
       out->set_auth_failures(path.auth_failures);
       out->set_kernel_stamps_rejected(path.kernel_rejected);
+      out->set_ssid(path.ssid);
+      if (!path.source_address.empty()) {
+        out->mutable_source()->set_address(path.source_address);
+        out->mutable_source()->set_port(path.source_port);
+      }
     }
     for (auto& t : w.traffic) *report.add_traffic() = std::move(t);
     for (auto& f : w.flows) *report.add_flows() = std::move(f);
+    AddReflected(w, report);
     *report.mutable_status() = std::move(w.status);
     report.mutable_status()->set_reports_dropped(reports_dropped);
+    report.mutable_status()->set_reflected_senders_dropped(reflected_senders_dropped);
     ++totals.reports;
     return report;
   }
@@ -358,6 +469,15 @@ WindowFolder::WindowFolder(WindowFolderConfig config, MonoTime start, WallTime w
     : state_(std::make_unique<State>()) {
   state_->config = std::move(config);
   state_->previous = std::move(baseline);
+  // A flow connected when the folder starts has had a connection: should it vanish before the
+  // first window closes, that is a stale flow, not one that never connected.
+  for (const auto& flow : state_->previous.flows) {
+    if (flow.connections == 0) continue;
+    FlowState& state = state_->flow_state[flow.name];
+    state.last_seen_connected = start;
+    state.outstanding_when_seen = flow.data_outstanding;
+    state.bytes_outstanding_when_seen = flow.bytes_outstanding;
+  }
   state_->StartWindow(start, wall_start);
 }
 
@@ -375,7 +495,26 @@ void WindowFolder::OnProbeSent(const ProbeSent& sent) {
   session.last_sent = sent.sent_at;
   PathAccumulator& path = s.PathIn(s.open, sent.peer.node);
   path.peer = sent.peer;
+  path.ssid = sent.ssid;
+  path.source_address = sent.source_address;
+  path.source_port = sent.source_port;
   ++path.sent;
+}
+
+void WindowFolder::OnProbeReflected(const ProbeReflected& reflected) {
+  auto& s = *state_;
+  Window& w = s.open;
+  ReflectedKey key{reflected.sender_address, reflected.sender_port, reflected.ssid};
+  auto it = w.reflected.find(key);
+  if (it == w.reflected.end()) {
+    if (w.reflected.size() >= s.config.max_reflected_senders * kReflectedSessionsTracked) {
+      ++w.reflections_untracked;
+      return;
+    }
+    it = w.reflected.emplace(std::move(key), ReflectedCounts{}).first;
+  }
+  ++it->second.received;
+  if (reflected.replied) ++it->second.replied;
 }
 
 void WindowFolder::OnProbeReply(const ProbeReply& reply) {

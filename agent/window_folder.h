@@ -12,20 +12,41 @@
 // returns every pending report; probes still in flight then are left out of that report (neither sent nor
 // lost).
 //
-// Loss per direction (RFC 8762 stateful reflector): the reflector numbers its replies per
-// session, counting what it received. Between two answered probes a and b of a session
-// (by sender sequence), s_b - s_a - 1 probes went unanswered and r_b - r_a - 1 of them
-// reached the reflector (clamped to [0, gap]); those lost their reply on the way back, the
-// rest were lost on the way out. Within a gap the first probes (by sequence) are taken as the
-// ones that arrived: the split per window is then exact whenever a gap lies in one window,
-// and the totals always are. Unanswered probes with no later answered probe by the time
-// their window settles count as forward loss (there is no evidence the reflector saw them).
+// Loss per direction, this node as the sender (RFC 8762 stateful reflector): the reflector
+// numbers its replies per session, counting what it received. Between two answered probes a
+// and b of a session (by sender sequence), s_b - s_a - 1 probes went unanswered and
+// r_b - r_a - 1 of them reached the reflector (clamped to [0, gap]); those lost their reply on
+// the way back, the rest were lost on the way out. Within a gap the first probes (by sequence)
+// are taken as the ones that arrived: the split per window is then exact whenever a gap lies
+// in one window, and the totals are whenever the gap closed before its windows settled.
+// Unanswered probes with no later answered probe of the session by the time their window
+// settles say nothing about where they were lost: they are lost_direction_unknown, in neither
+// received_forward nor loss_forward. With every reply gone (total reverse loss) or every
+// probe gone (total forward loss) the sender alone sees the same thing, all probes unknown;
+// the peer's reflector counts (below) tell the two apart at the aggregator. Each path names
+// the session and source of its newest probe (ssid, source) for that join.
+//
+// Loss per direction, this node as the reflector: every valid probe the reflector received is
+// counted in the window open when it arrived, per sender session (sender address, port,
+// SSID), with how many were answered: the report's `reflected` entries. A report carries at
+// most max_reflected_senders of them, the sessions with the most probes received (a prober
+// sends about ten a second, a stray or one-off sender fewer); the rest are counted in
+// status.reflected_senders_dropped. Memory is bounded too: a window tells apart at most
+// kReflectedSessionsTracked per report entry; a session beyond that (only a flood of senders
+// gets there) is not tracked and each of its probes counts as one dropped entry.
 //
 // Traffic and flows: deltas of the cumulative KernelDatapath counters between the snapshot
 // at the window's start and at its end (a counter that went down restarted: its new value
-// is the delta). Flow staleness: at window end, when data is outstanding and acknowledged
-// bytes did not advance during the window, now - last progress (or - first time the folder
-// saw the flow stalled, when it never progressed); 0 otherwise.
+// is the delta). Flow staleness (last_progress_age) at window end:
+//  - connections open: when data is outstanding and acknowledged bytes did not advance during
+//    the window, now - last progress (or - first time the folder saw the flow stalled, when
+//    it never progressed); 0 otherwise (moving, or idle with nothing outstanding);
+//  - no connection open, but the flow had one since the folder started (the replica stopped,
+//    the link dropped it): stale, now - the last moment it was known alive. That is the last
+//    acknowledged progress when data was outstanding at the last reading that saw a
+//    connection (as when stalled), else the later of that reading and the last progress. Its
+//    bytes_outstanding stays what that reading said: never acknowledged, so at risk;
+//  - never had a connection since the folder started: 0 (nothing known to be behind).
 #pragma once
 
 #include <chrono>
@@ -37,11 +58,12 @@
 #include <string>
 #include <vector>
 
-#include "clocks.h"
-#include "kernel_datapath.h"
-#include "latency_histogram.h"
-#include "probe_codec.h"
-#include "probe_events.h"
+#include "agent/kernel_datapath.h"
+#include "agent/probe_codec.h"
+#include "agent/probe_events.h"
+#include "agent/reflection_events.h"
+#include "common/clocks.h"
+#include "common/latency_histogram.h"
 #include "regionpulse/v1/ingest.pb.h"
 
 namespace regionpulse {
@@ -94,7 +116,14 @@ struct WindowFolderConfig {
   std::vector<FlowExpectation> flows;     // every configured flow appears in every report
   std::chrono::nanoseconds probe_timeout{800'000'000};
   size_t max_errors = 16;  // status.errors per report
+  // `reflected` entries per report. 1,024 sender sessions is far beyond what a probe plan
+  // gives one node (a few dozen peers probe it), yet keeps the entries to about 60 KB of a 4 MB
+  // report; ReportLimits::max_reflected allows four times as many.
+  size_t max_reflected_senders = 1024;
 };
+
+// Sender sessions a window tells apart, per `reflected` entry a report may carry.
+inline constexpr size_t kReflectedSessionsTracked = 16;
 
 // Counters over the folder's lifetime, for metrics.
 struct FolderCounters {
@@ -109,7 +138,7 @@ struct FolderCounters {
   uint64_t reports = 0;
 };
 
-class WindowFolder final : public ProbeEventSink {
+class WindowFolder final : public ProbeEventSink, public ReflectionSink {
  public:
   // The first window starts at (start, wall_start); `baseline` is the counters then.
   WindowFolder(WindowFolderConfig config, MonoTime start, WallTime wall_start, DatapathSnapshot baseline);
@@ -120,6 +149,7 @@ class WindowFolder final : public ProbeEventSink {
   void OnProbeSent(const ProbeSent& sent) override;
   void OnProbeReply(const ProbeReply& reply) override;
   void OnReplyRejected(const std::string& node, DecodeProblem problem, MonoTime at) override;
+  void OnProbeReflected(const ProbeReflected& reflected) override;
 
   // Ends the current window at `now` and starts the next; returns every report now
   // complete, oldest first, sequence numbers 1, 2, ... in order. Each passes ReportProblems().

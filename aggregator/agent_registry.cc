@@ -1,5 +1,5 @@
 // Agent registration and the stateful half of report acceptance.
-#include "agent_registry.h"
+#include "aggregator/agent_registry.h"
 
 #include <arpa/inet.h>
 

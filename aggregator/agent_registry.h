@@ -9,11 +9,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include "clocks.h"
-#include "proto_convert.h"
+#include "common/clocks.h"
+#include "common/proto_convert.h"
+#include "common/report_validation.h"
 #include "regionpulse/v1/ingest.pb.h"
 #include "regionpulse/v1/query.pb.h"
-#include "report_validation.h"
 
 namespace regionpulse {
 

@@ -1,12 +1,14 @@
 // The aggregator's wiring: configuration into the core, the evaluation tick, servers, metrics.
-#include "aggregator.h"
+#include "aggregator/aggregator.h"
 
-#include "component_logger.h"
-#include "grpc_callback_queue.h"
+#include "aggregator/verdict_evidence.h"
+#include "common/component_logger.h"
+#include "common/grpc_callback_queue.h"
 
 #include <fstream>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <prometheus/counter.h>
@@ -48,10 +50,8 @@ RegionMatrixConfig MatrixConfigOf(const AggregatorConfig& config) {
   RegionMatrixConfig matrix;
   matrix.window = config.matrix_window;
   matrix.evidence_window = config.evidence_window;
-  matrix.degraded_loss = config.thresholds.degraded_loss;
-  matrix.degraded_rtt_p99 = config.thresholds.degraded_rtt_p99;
-  matrix.unreachable_loss = config.thresholds.unreachable_loss;
-  matrix.replication_staleness = config.thresholds.replication_staleness;
+  matrix.replication_retention = ReplicationRetentionFor(config.matrix_window, config.hold, config.dwell);
+  matrix.thresholds = config.thresholds;
   return matrix;
 }
 
@@ -70,15 +70,13 @@ VerdictEngineConfig EngineConfigOf(const AggregatorConfig& config) {
   VerdictEngineConfig engine;
   engine.active_region = config.active_region;
   engine.own_region = config.own_region;
+  engine.standby_regions = config.standby_regions;
+  engine.max_data_loss = config.max_data_loss;
+  engine.prefer_availability = config.prefer_availability;
   engine.regions = RegionNames(config);
   engine.hold = config.hold;
   engine.dwell = config.dwell;
-  engine.degraded_loss = config.thresholds.degraded_loss;
-  engine.degraded_rtt_p99 = config.thresholds.degraded_rtt_p99;
-  engine.unreachable_loss = config.thresholds.unreachable_loss;
-  engine.quorum_fraction = config.thresholds.quorum_fraction;
-  engine.min_observer_nodes = config.thresholds.min_observer_nodes;
-  engine.replication_staleness = config.thresholds.replication_staleness;
+  engine.thresholds = config.thresholds;
   return engine;
 }
 
@@ -128,6 +126,23 @@ Result<std::shared_ptr<grpc::ServerCredentials>> CredentialsFor(const Aggregator
     options.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
   }
   return grpc::SslServerCredentials(options);
+}
+
+// The engine, continuing from the decision state it saved before a restart when there is one.
+VerdictEngine RestoredEngine(const AggregatorConfig& config, const VerdictHistory& history) {
+  VerdictEngine engine(EngineConfigOf(config));
+  const auto& saved = history.saved_engine_state();
+  if (!saved) return engine;
+  if (engine.RestoreState(*saved)) {
+    Log()->info(
+        "verdict engine state restored from {}{}", VerdictHistory::EngineStatePath(config.history.path),
+        saved->failover_latched() ? ": FAILOVER to " + saved->failover_target() + " stays latched" : "");
+  } else {
+    Log()->warn("verdict engine state in {} was saved for active region '{}', not '{}': starting afresh",
+                VerdictHistory::EngineStatePath(config.history.path), saved->active_region(),
+                config.active_region);
+  }
+  return engine;
 }
 
 v1::Verdict InitialVerdict(const AggregatorConfig& config, const VerdictEngine& engine,
@@ -216,7 +231,7 @@ Aggregator::Aggregator(const AggregatorConfig& config, AggregatorOptions options
       registry_(RegistryConfigOf(config)),
       matrix_(MatrixConfigOf(config)),
       planner_(PlannerConfigOf(config)),
-      engine_(EngineConfigOf(config)),
+      engine_(RestoredEngine(config, *history)),
       history_(std::move(history)),
       metrics_registry_(std::make_shared<prometheus::Registry>()),
       metrics_(std::make_unique<Metrics>(*metrics_registry_)),
@@ -224,7 +239,13 @@ Aggregator::Aggregator(const AggregatorConfig& config, AggregatorOptions options
       ingest_service_(*this),
       verdict_service_(broadcaster_),
       query_service_(*this, *history_) {
-  if (auto latest = history_->Latest()) generation_base_ = latest->verdict().generation();
+  // A restored engine continues its own numbering; the history may be ahead of it (the state
+  // was lost or belonged to another active region), and numbers must never repeat.
+  if (auto latest = history_->Latest()) {
+    const uint64_t restored = engine_.current().generation();
+    generation_base_ =
+        latest->verdict().generation() > restored ? latest->verdict().generation() - restored : 0;
+  }
   // Even the verdict served before the first evaluation continues the old numbering.
   v1::Verdict initial = broadcaster_.Current();
   initial.set_generation(generation_base_ + initial.generation());
@@ -252,6 +273,12 @@ Result<std::unique_ptr<Aggregator>> Aggregator::Start(const AggregatorConfig& co
   aggregator->serving_ = true;
   if (aggregator->options_.evaluation_loop) {
     aggregator->evaluation_thread_ = std::thread([raw = aggregator.get()] { raw->EvaluationLoop(); });
+  }
+  if (config.standby_regions_defaulted) {
+    Log()->warn(
+        "standby_regions not configured: every region but the active one ({}) may be a FAILOVER target; list "
+        "the regions that hold replicas so an observer-only region never becomes one",
+        fmt::join(config.standby_regions, ", "));
   }
   Log()->info("aggregator serving gRPC on port {} ({} regions, active '{}', own '{}', hold {} s, dwell {} s)",
               aggregator->grpc_port_, config.regions.size(), config.active_region, config.own_region,
@@ -370,6 +397,22 @@ void Aggregator::EvaluationLoop() {
   }
 }
 
+void Aggregator::SaveEngineStateIfChanged(uint64_t published_generation) {
+  v1::VerdictEngineState state = engine_.SaveState();
+  // Saved as published, so a restart continues the numbering a controller has seen.
+  state.set_generation(published_generation);
+  std::string bytes;
+  state.SerializeToString(&bytes);
+  if (bytes == last_saved_engine_state_) return;
+  *state.mutable_saved_at() = ToTimestamp(options_.clock());
+  if (auto ok = history_->SaveEngineState(state); !ok) {
+    metrics_->history_write_errors.Increment();
+    Log()->error("verdict history {}: {}", config_.history.path, ok.error().ToString());
+    return;
+  }
+  last_saved_engine_state_ = std::move(bytes);
+}
+
 v1::Verdict Aggregator::EvaluateNow() {
   std::lock_guard evaluate_lock(evaluate_mutex_);
   const auto started = std::chrono::steady_clock::now();
@@ -388,7 +431,7 @@ v1::Verdict Aggregator::EvaluateNow() {
     }
     const std::vector<AgentPresence> presence = registry_.Presence(now);
     for (const auto& agent : presence) (agent.reporting ? reporting : not_reporting) += 1;
-    evidence = matrix_.Evidence(presence, region_names_, now);
+    evidence = BuildVerdictEvidence(matrix_, presence, region_names_, now);
   }
   VerdictEvaluation evaluation = engine_.Evaluate(evidence, now);
   evidence = VerdictEvidence{};
@@ -412,6 +455,7 @@ v1::Verdict Aggregator::EvaluateNow() {
       metrics_->history_write_errors.Increment();
       Log()->error("verdict history {}: {}", config_.history.path, ok.error().ToString());
     }
+    SaveEngineStateIfChanged(verdict.generation());
     metrics_->transitions.Increment();
     broadcaster_.Publish(verdict);
   } else {

@@ -16,18 +16,18 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "agent_registry.h"
-#include "aggregator_config.h"
-#include "clocks.h"
-#include "ingest_service.h"
-#include "probe_planner.h"
-#include "query_service.h"
-#include "region_matrix.h"
-#include "result.h"
-#include "status_server.h"
-#include "verdict_engine.h"
-#include "verdict_history.h"
-#include "verdict_service.h"
+#include "aggregator/agent_registry.h"
+#include "aggregator/aggregator_config.h"
+#include "aggregator/ingest_service.h"
+#include "aggregator/probe_planner.h"
+#include "aggregator/query_service.h"
+#include "aggregator/region_matrix.h"
+#include "aggregator/verdict_engine.h"
+#include "aggregator/verdict_history.h"
+#include "aggregator/verdict_service.h"
+#include "common/clocks.h"
+#include "common/result.h"
+#include "common/status_server.h"
 
 namespace prometheus {
 class Registry;
@@ -83,6 +83,8 @@ class Aggregator final : private IngestBackend, private QueryBackend {
   Status StartGrpc();
   Status StartStatusServer();
   void EvaluationLoop();
+  // Writes the engine's decision state beside the history when it differs from the last write.
+  void SaveEngineStateIfChanged(uint64_t published_generation);
   Readiness CheckReadiness() const;
 
   // IngestBackend
@@ -114,6 +116,8 @@ class Aggregator final : private IngestBackend, private QueryBackend {
   // Generations continue from the history after a restart, so a controller never sees the
   // generation go backwards.
   uint64_t generation_base_ = 0;
+  // The engine state last written beside the history (serialized, without its save time).
+  std::string last_saved_engine_state_;
 
   std::shared_ptr<prometheus::Registry> metrics_registry_;
   std::unique_ptr<Metrics> metrics_;

@@ -1,9 +1,10 @@
 // Parsing and checking of the aggregator's YAML configuration (with the shared reader,
 // common/config_reader.h, one function per section) and of its command line.
-#include "aggregator_config.h"
+#include "aggregator/aggregator_config.h"
 
 #include <cerrno>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include <yaml-cpp/yaml.h>
@@ -48,7 +49,34 @@ void ReadRegions(const ConfigSection& top, AggregatorConfig& config) {
   }
 }
 
-void ReadThresholds(const ConfigSection& top, VerdictThresholds& t) {
+void ReadFailoverPolicy(const ConfigSection& top, AggregatorConfig& config) {
+  std::vector<std::string> standbys;
+  if (top.Get("standby_regions").IsDefined()) {
+    if (top.StringList("standby_regions", &standbys)) {
+      std::set<std::string> seen;
+      for (size_t i = 0; i < standbys.size(); ++i) {
+        const std::string key = "standby_regions[" + std::to_string(i) + "]";
+        if (!Contains(config.regions, standbys[i])) {
+          top.problems().Add(key, Quote(standbys[i]) + " is not in regions");
+        } else if (standbys[i] == config.active_region) {
+          top.problems().Add(key, Quote(standbys[i]) + " is the active region; a standby is where it fails over to");
+        } else if (!seen.insert(standbys[i]).second) {
+          top.problems().Add(key, Quote(standbys[i]) + " is listed twice");
+        }
+      }
+      config.standby_regions = std::move(standbys);
+    }
+  } else {
+    for (const auto& region : config.regions) {
+      if (region.name != config.active_region) config.standby_regions.push_back(region.name);
+    }
+    config.standby_regions_defaulted = !config.regions.empty();
+  }
+  top.Duration("max_data_loss", &config.max_data_loss, seconds(0), hours(24 * 7));
+  top.Bool("prefer_availability", &config.prefer_availability);
+}
+
+void ReadThresholds(const ConfigSection& top, RegionThresholds& t) {
   const ConfigSection thresholds =
       top.Section("thresholds", {"degraded_loss", "degraded_rtt_p99", "unreachable_loss", "quorum_fraction",
                                  "min_observer_nodes", "replication_staleness"});
@@ -132,12 +160,14 @@ Result<AggregatorConfig> ParseAggregatorConfig(const std::string& yaml_text) {
   if (!document) return document.error();
   ConfigProblems problems;
   const ConfigSection top(*document, "", problems,
-                          {"regions", "active_region", "own_region", "thresholds", "hold", "dwell",
+                          {"regions", "active_region", "own_region", "standby_regions", "max_data_loss",
+                           "prefer_availability", "thresholds", "hold", "dwell",
                            "matrix_window", "evidence_window", "not_reporting_timeout", "evaluation_interval",
                            "heartbeat_interval", "probe_plan", "history", "listen", "tls", "plaintext"});
   // An empty file is an empty configuration: every default, no regions.
   AggregatorConfig config;
   ReadRegions(top, config);
+  ReadFailoverPolicy(top, config);
   ReadThresholds(top, config.thresholds);
   ReadTimings(top, config);
   ReadProbePlan(top, config.probe_plan);

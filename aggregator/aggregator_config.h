@@ -11,32 +11,18 @@
 #include <string>
 #include <vector>
 
+#include "aggregator/region_thresholds.h"
 #include "common/region_list.h"
-#include "result.h"
+#include "common/result.h"
 
 namespace regionpulse {
 
 // A region and the address ranges of its nodes: the list the agent reads too.
 using RegionConfig = RegionSpec;
 
-// When a region counts as degraded or unreachable. The defaults are the design's.
-struct VerdictThresholds {
-  // Probe loss (forward and reverse combined) at or above which a region is DEGRADED.
-  double degraded_loss = 0.05;
-  // Kernel RTT p99 above which a region is DEGRADED.
-  std::chrono::milliseconds degraded_rtt_p99{250};
-  // Loss at or above which an observer counts a region as not reached at all.
-  double unreachable_loss = 0.99;
-  // UNREACHABLE needs more than this fraction of the reporting observers to agree ...
-  double quorum_fraction = 0.5;
-  // ... from at least this many distinct nodes.
-  uint32_t min_observer_nodes = 2;
-  // A replication flow that has not progressed for this long is at risk.
-  std::chrono::seconds replication_staleness{30};
-};
-
 struct ProbePlanConfig {
-  // Targets per remote region for every agent.
+  // Peers every agent probes in each region, its own included (fewer where a region has
+  // fewer nodes).
   uint32_t targets_per_region = 3;
   // Interval between probes to one target.
   std::chrono::milliseconds interval{100};
@@ -71,7 +57,18 @@ struct AggregatorConfig {
   std::string active_region;
   // Region this aggregator runs in.
   std::string own_region;
-  VerdictThresholds thresholds;
+  // Regions that hold replicas, in order of preference: the only FAILOVER targets. Every
+  // other region only observes. When the key is absent: every region but the active one, and
+  // standby_regions_defaulted says so (the aggregator warns at start: an observer-only region
+  // must not become a target by accident).
+  std::vector<std::string> standby_regions;
+  bool standby_regions_defaulted = false;
+  // What failing over may lose (in time of writes) before it needs a person: beyond it, or
+  // unknown, the verdict is HOLD for a manual decision ...
+  std::chrono::seconds max_data_loss{120};
+  // ... unless availability is preferred over data.
+  bool prefer_availability = false;
+  RegionThresholds thresholds;
   // FAILOVER only after the condition held this long; STAY again only after a healthy dwell.
   std::chrono::seconds hold{120};
   std::chrono::seconds dwell{300};

@@ -1,10 +1,10 @@
 // Ingest.Stream: the per-agent reactor. Reads are handled one at a time in order; replies (a
 // probe plan, an Ack) are coalesced so a slow agent never makes the server queue unboundedly:
 // only the newest plan and the highest Ack are kept while a write is in flight.
-#include "ingest_service.h"
+#include "aggregator/ingest_service.h"
 
-#include "component_logger.h"
-#include "write_queue_reactor.h"
+#include "aggregator/write_queue_reactor.h"
+#include "common/component_logger.h"
 
 #include <spdlog/spdlog.h>
 

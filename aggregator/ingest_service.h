@@ -10,7 +10,7 @@
 #include <set>
 #include <string>
 
-#include "agent_registry.h"
+#include "aggregator/agent_registry.h"
 #include "regionpulse/v1/ingest.grpc.pb.h"
 
 namespace regionpulse {

@@ -9,8 +9,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "aggregator.h"
-#include "aggregator_config.h"
+#include "aggregator/aggregator.h"
+#include "aggregator/aggregator_config.h"
 
 int main(int argc, char** argv) {
   using namespace regionpulse;

@@ -1,6 +1,6 @@
 // Probe assignment: per region a shuffled ring of nodes; every prober takes a block of k
 // consecutive ring positions in each region, at a place proportional to its own position.
-#include "probe_planner.h"
+#include "aggregator/probe_planner.h"
 
 #include <algorithm>
 

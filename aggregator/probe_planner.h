@@ -12,9 +12,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "agent_registry.h"
-#include "clocks.h"
-#include "proto_convert.h"
+#include "aggregator/agent_registry.h"
+#include "common/clocks.h"
+#include "common/proto_convert.h"
 #include "regionpulse/v1/ingest.pb.h"
 
 namespace regionpulse {

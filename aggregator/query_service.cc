@@ -1,5 +1,5 @@
 // Query's unary handlers: check the request, read the view, answer.
-#include "query_service.h"
+#include "aggregator/query_service.h"
 
 #include <algorithm>
 #include <string>

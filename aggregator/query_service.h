@@ -4,8 +4,8 @@
 
 #include <cstdint>
 
+#include "aggregator/verdict_history.h"
 #include "regionpulse/v1/query.grpc.pb.h"
-#include "verdict_history.h"
 
 namespace regionpulse {
 

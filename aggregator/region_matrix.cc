@@ -1,213 +1,29 @@
-// Sliding-window storage of reports: per-path, per-observer and per-region-pair slot rings.
-#include "region_matrix.h"
+// Filing reports into the matrix's per-path, per-observer, per-region-pair and per-flow slot
+// rings, and the reflectors' counts next to the senders' they belong to; the queries over them;
+// eviction.
+#include "aggregator/region_matrix.h"
+
+#include "aggregator/region_matrix_state.h"
+
+#include <arpa/inet.h>
 
 #include <algorithm>
-#include <limits>
+#include <cstring>
 #include <set>
 #include <tuple>
-#include <unordered_set>
 
 namespace regionpulse {
 namespace {
 
 using std::chrono::nanoseconds;
 
+// Loss below this shows no direction in the queries: a probe or two lost in a minute says
+// nothing about which way.
+constexpr double kDirectionNoiseFloor = 0.01;
+
 int64_t NsSinceEpoch(WallClock::time_point t) {
   return std::chrono::duration_cast<nanoseconds>(t.time_since_epoch()).count();
 }
-
-// floor(a / b) for possibly negative a.
-int64_t FloorDiv(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
-  return q;
-}
-
-// A fixed number of time slots, reused in a circle: memory stays constant however long the
-// aggregator runs. A slot belongs to one epoch (time / width); writing to a newer epoch
-// recycles the slot, writing to an epoch older than the ring holds is refused.
-constexpr int64_t kNoEpoch = std::numeric_limits<int64_t>::min();
-
-template <typename Slot>
-struct RingEntry {
-  int64_t epoch = kNoEpoch;
-  Slot data;
-};
-
-// The slot of `epoch` in the ring [entries, entries + size) whose newest epoch is *newest.
-template <typename Slot>
-Slot* RingAt(RingEntry<Slot>* entries, size_t ring_size, int64_t* newest, int64_t epoch) {
-  const auto size = static_cast<int64_t>(ring_size);
-  if (*newest != kNoEpoch && epoch <= *newest - size) return nullptr;
-  RingEntry<Slot>& entry = entries[static_cast<size_t>(((epoch % size) + size) % size)];
-  if (entry.epoch != epoch) {
-    if (entry.epoch != kNoEpoch && entry.epoch > epoch) return nullptr;
-    entry.data = Slot{};
-    entry.epoch = epoch;
-  }
-  *newest = std::max(*newest, epoch);
-  return &entry.data;
-}
-
-template <typename Slot, typename F>
-void RingForEachSince(const RingEntry<Slot>* entries, size_t size, int64_t from_epoch, F&& f) {
-  for (size_t i = 0; i < size; ++i) {
-    if (entries[i].epoch != kNoEpoch && entries[i].epoch >= from_epoch) f(entries[i].data);
-  }
-}
-
-template <typename Slot>
-class SlotRing {
- public:
-  explicit SlotRing(size_t size) : entries_(size) {}
-
-  Slot* At(int64_t epoch) { return RingAt(entries_.data(), entries_.size(), &newest_, epoch); }
-
-  template <typename F>
-  void ForEachSince(int64_t from_epoch, F&& f) const {
-    RingForEachSince(entries_.data(), entries_.size(), from_epoch, f);
-  }
-
-  int64_t newest() const { return newest_; }
-  bool HasDataSince(int64_t from_epoch) const { return newest_ != kNoEpoch && newest_ >= from_epoch; }
-
- private:
-  std::vector<RingEntry<Slot>> entries_;
-  int64_t newest_ = kNoEpoch;
-};
-
-// Many rings of one size, numbered 0..size()-1, side by side in one array in the order they
-// were added. For the entries the evaluation tick reads every second (every observer and
-// target region, 40,000 at 10,000 agents): rings each in their own heap block, reached through
-// hash-map nodes, made that walk bound by cache and TLB misses; this one is sequential.
-template <typename Slot>
-class PackedSlotRings {
- public:
-  explicit PackedSlotRings(size_t ring_size) : ring_size_(ring_size) {}
-
-  size_t size() const { return newest_.size(); }
-  // Appends an empty ring; returns its number.
-  size_t Append() {
-    entries_.resize(entries_.size() + ring_size_);
-    newest_.push_back(kNoEpoch);
-    return newest_.size() - 1;
-  }
-  Slot* At(size_t ring, int64_t epoch) { return RingAt(Entries(ring), ring_size_, &newest_[ring], epoch); }
-  template <typename F>
-  void ForEachSince(size_t ring, int64_t from_epoch, F&& f) const {
-    RingForEachSince(&entries_[ring * ring_size_], ring_size_, from_epoch, f);
-  }
-  bool HasDataSince(size_t ring, int64_t from_epoch) const {
-    return newest_[ring] != kNoEpoch && newest_[ring] >= from_epoch;
-  }
-  // Keeps the rings for which keep(ring) is true, in order, renumbered from 0.
-  template <typename Keep>
-  void Compact(Keep&& keep) {
-    size_t kept = 0;
-    for (size_t ring = 0; ring < size(); ++ring) {
-      if (!keep(ring)) continue;
-      if (kept != ring) {
-        std::copy_n(Entries(ring), ring_size_, Entries(kept));
-        newest_[kept] = newest_[ring];
-      }
-      ++kept;
-    }
-    newest_.resize(kept);
-    entries_.resize(kept * ring_size_);
-  }
-
- private:
-  RingEntry<Slot>* Entries(size_t ring) { return &entries_[ring * ring_size_]; }
-
-  size_t ring_size_;
-  std::vector<RingEntry<Slot>> entries_;
-  std::vector<int64_t> newest_;
-};
-
-// Region-pair histograms merge every path of every observer: a dense array makes each merge
-// O(buckets of the small histogram) instead of O(buckets of the big one) with a reallocation.
-class DenseHistogram {
- public:
-  // From the wire form, validated upstream (ReportProblems); indices outside the layout are
-  // skipped rather than trusted.
-  void MergeWire(const v1::LatencyHistogram& h) {
-    const int n = std::min(h.bucket_index_size(), h.bucket_count_size());
-    uint64_t count = 0;
-    for (int i = 0; i < n; ++i) {
-      if (h.bucket_index(i) >= HistogramLayout::kBucketCount || h.bucket_count(i) == 0) continue;
-      if (counts_.empty()) counts_.assign(HistogramLayout::kBucketCount, 0);
-      counts_[h.bucket_index(i)] += h.bucket_count(i);
-      count += h.bucket_count(i);
-    }
-    if (count == 0) return;
-    min_ns_ = count_ == 0 ? h.min_ns() : std::min(min_ns_, h.min_ns());
-    max_ns_ = std::max(max_ns_, h.max_ns());
-    count_ += count;
-    sum_ns_ += h.sum_ns();
-  }
-  void MergeInto(DenseHistogram* out) const {
-    if (count_ == 0) return;
-    if (out->counts_.empty()) out->counts_.assign(HistogramLayout::kBucketCount, 0);
-    for (size_t i = 0; i < counts_.size(); ++i) out->counts_[i] += counts_[i];
-    out->min_ns_ = out->count_ == 0 ? min_ns_ : std::min(out->min_ns_, min_ns_);
-    out->max_ns_ = std::max(out->max_ns_, max_ns_);
-    out->count_ += count_;
-    out->sum_ns_ += sum_ns_;
-  }
-  LatencyHistogram ToSparse() const {
-    LatencyHistogram::Buckets buckets;
-    for (size_t i = 0; i < counts_.size(); ++i) {
-      if (counts_[i] != 0) buckets.emplace_back(static_cast<uint32_t>(i), counts_[i]);
-    }
-    return LatencyHistogram::FromParts(std::move(buckets), sum_ns_, min_ns_, max_ns_);
-  }
-
- private:
-  std::vector<uint64_t> counts_;
-  uint64_t count_ = 0;
-  uint64_t sum_ns_ = 0;
-  uint64_t min_ns_ = 0;
-  uint64_t max_ns_ = 0;
-};
-
-struct PathSlot {
-  uint64_t sent = 0;
-  uint64_t forward = 0;
-  uint64_t reverse = 0;
-  uint64_t duplicates = 0;
-  uint64_t reordered = 0;
-  LatencyHistogram kernel;
-  LatencyHistogram user;
-};
-
-struct ObserverSlot {
-  uint64_t sent = 0;
-  uint64_t forward = 0;
-  uint64_t reverse = 0;
-  uint64_t rx_packets = 0;  // passive traffic received from the target region
-};
-
-struct PairSlot {
-  uint64_t sent = 0;
-  uint64_t forward = 0;
-  uint64_t reverse = 0;
-  DenseHistogram kernel;
-  DenseHistogram user;
-  uint64_t tx_bytes = 0;
-  uint64_t rx_bytes = 0;
-  uint64_t tcp_retransmits = 0;
-};
-
-struct FlowSlot {
-  uint64_t bytes_acked = 0;
-  uint64_t retransmits = 0;
-  uint64_t established = 0;
-  uint64_t failed_connects = 0;
-  uint64_t resets = 0;
-  int64_t srtt_sum_ns = 0;
-  uint64_t srtt_samples = 0;
-  int64_t covered_ns = 0;  // total window length reported, for rates
-};
 
 // The wire form without re-validating it (the registry did): one allocation, no checks.
 LatencyHistogram FromWire(const v1::LatencyHistogram& h) {
@@ -220,199 +36,205 @@ LatencyHistogram FromWire(const v1::LatencyHistogram& h) {
   return LatencyHistogram::FromParts(std::move(buckets), h.sum_ns(), h.min_ns(), h.max_ns());
 }
 
-std::optional<nanoseconds> PercentileOf(const LatencyHistogram& h, double q) {
-  if (auto p = h.Percentile(q)) return nanoseconds(*p);
-  return std::nullopt;
-}
-
 // Sets a Duration field only when there is a value (an unset field means "no data").
 template <typename MutableField>
 void SetDuration(std::optional<nanoseconds> d, MutableField mutable_field) {
   if (d) *mutable_field() = ToDuration(*d);
 }
 
-double Ratio(uint64_t part, uint64_t whole) {
-  return whole == 0 ? 0.0 : static_cast<double>(part) / static_cast<double>(whole);
+// Loss on the way back, of the probes known to have got there. None is known to have got
+// there: nothing can have been lost on the way back (the loss is forward, or unknown).
+double ReverseLoss(uint64_t forward, uint64_t reverse) {
+  return forward == 0 ? 0.0 : LossRatio(forward, reverse);
+}
+
+// A path's probe counters as filed: consistent (loss_direction.h), so that one report claiming
+// more than it sent cannot borrow from the others it is summed with.
+ProbeCounts ReportedCounts(const v1::PathStats& path) {
+  return ConsistentProbeCounts(
+      {path.probes_sent(), path.received_forward(), path.received_reverse(), path.lost_direction_unknown()});
+}
+
+// A path's probe counters into a slot that has them (region pair, path).
+template <typename Slot>
+void AddProbes(const ProbeCounts& counts, Slot* slot) {
+  slot->sent += counts.sent;
+  slot->forward += counts.received_forward;
+  slot->reverse += counts.received_reverse;
+  slot->unknown += counts.lost_unknown;
+}
+
+// Whether a report speaks for its node's reflector: it lists the sessions its reflector
+// answered, counts some it left out, or names its own probe sessions (agents that report one
+// half report the other). An agent from before loss direction does none of these, and its
+// silence about a sender must not be read as "received nothing".
+bool SpeaksForReflector(const v1::HealthReport& report) {
+  if (report.reflected_size() > 0 || report.status().reflected_senders_dropped() > 0) return true;
+  return std::any_of(report.paths().begin(), report.paths().end(),
+                     [](const v1::PathStats& path) { return path.has_source(); });
+}
+
+// The loss figures a region-pair cell and a node-to-node path both carry, from reconciled
+// counts: forward = sent and not reflected, over sent; reverse = reflected and not returned,
+// over reflected (as the agents report it); the direction.
+template <typename Summary>
+void SetLossFigures(const ProbeCounts& counts, Summary* out) {
+  out->set_loss_forward(
+      counts.sent == 0 ? 0.0 : static_cast<double>(counts.LostForward()) / static_cast<double>(counts.sent));
+  out->set_loss_reverse(ReverseLoss(counts.received_forward, counts.received_reverse));
+  out->set_direction(LossDirectionOf(counts, kDirectionNoiseFloor));
+}
+
+void SetRttFigures(const LatencyHistogram& kernel, const LatencyHistogram& user, auto* out) {
+  SetDuration(PercentileOf(kernel, 0.50), [&] { return out->mutable_rtt_p50(); });
+  SetDuration(PercentileOf(kernel, 0.99), [&] { return out->mutable_rtt_p99(); });
+  SetDuration(PercentileOf(user, 0.50), [&] { return out->mutable_user_rtt_p50(); });
+  SetDuration(PercentileOf(user, 0.99), [&] { return out->mutable_user_rtt_p99(); });
+}
+
+// The key under which a reflector names a sender's session (region_matrix_state.h); nullopt
+// when the endpoint says nothing (an agent that does not report its sessions) or is no IP.
+std::optional<SessionKey> SessionKeyOf(uint32_t reflector, const v1::Endpoint& endpoint, uint32_t ssid) {
+  if (endpoint.address().empty() && endpoint.port() == 0) return std::nullopt;
+  SessionKey key;
+  key.reflector = reflector;
+  key.port = static_cast<uint16_t>(endpoint.port());
+  key.ssid = static_cast<uint16_t>(ssid);
+  in_addr v4{};
+  in6_addr v6{};
+  if (inet_pton(AF_INET, endpoint.address().c_str(), &v4) == 1) {
+    key.address[10] = 0xff;
+    key.address[11] = 0xff;
+    std::memcpy(&key.address[12], &v4, 4);
+    key.any_address = v4.s_addr == INADDR_ANY;
+  } else if (inet_pton(AF_INET6, endpoint.address().c_str(), &v6) == 1) {
+    std::memcpy(key.address.data(), &v6, 16);
+    key.any_address = IN6_IS_ADDR_UNSPECIFIED(&v6);
+  } else if (endpoint.address().empty()) {
+    key.any_address = true;
+  } else {
+    return std::nullopt;
+  }
+  if (key.any_address) key.address = {};
+  return key;
+}
+
+// The number of the (observer, target node) entry, appended when new and under the cap.
+std::optional<uint32_t> TargetEntry(RegionMatrixState& s, const RegionMatrixConfig& config, uint32_t node,
+                                    uint32_t node_region, uint32_t target, uint32_t target_region) {
+  const uint64_t key = PairKey(node, target);
+  if (auto number = s.observer_targets.Find(key)) {
+    s.observer_targets.entries[*number].target_region = target_region;
+    return number;
+  }
+  if (s.observer_targets.size() >= config.max_targets) {
+    ++s.targets_not_tracked;
+    return std::nullopt;
+  }
+  return s.observer_targets.Insert(key, {node, node_region, target, target_region});
+}
+
+// Files a reflector's count for a session next to the sender's counts of the same pair.
+void FileReflected(RegionMatrixState& s, const RegionMatrixConfig& config, uint32_t observer,
+                   uint32_t reflector, WallClock::time_point window_end, uint64_t received) {
+  const auto placed_at = window_end - nanoseconds(1);
+  const uint64_t key = PairKey(observer, reflector);
+  // Only next to counts the sender reported: a reflector's count alone has nothing to split.
+  if (auto number = s.observer_targets.Find(key)) {
+    if (TargetSlot* slot = s.observer_targets.rings.At(*number, EpochOf(placed_at, std::chrono::seconds(1))))
+      AddSaturating(&slot->reflected, received);
+  }
+  if (auto it = s.paths.find(key); it != s.paths.end()) {
+    if (PathSlot* slot = it->second.ring.At(EpochOf(placed_at, config.slot))) slot->reflected += received;
+  }
+}
+
+// Files what reflectors reported for `session` before its sender did; each count once.
+void FilePending(RegionMatrixState& s, const RegionMatrixConfig& config, const SessionKey& session,
+                 uint32_t observer, WallClock::time_point now) {
+  auto file = [&](std::vector<RegionMatrixState::PendingReflected>& held) {
+    for (const auto& count : held) {
+      if (count.window_end >= now - config.evidence_window) {
+        FileReflected(s, config, observer, session.reflector, count.window_end, count.received);
+      } else {
+        ++s.reflected_unmatched;
+      }
+    }
+    s.pending_reflected_entries -= held.size();
+  };
+  if (!session.any_address) {
+    if (auto pending = s.pending_reflected.find(session); pending != s.pending_reflected.end()) {
+      file(pending->second);
+      s.pending_reflected.erase(pending);
+    }
+    return;
+  }
+  // A sender known by port and SSID only matches any address the reflector saw. New sessions
+  // are rare and the pending counts few: a scan.
+  for (auto it = s.pending_reflected.begin(); it != s.pending_reflected.end();) {
+    const SessionKey& key = it->first;
+    if (key.reflector == session.reflector && key.port == session.port && key.ssid == session.ssid) {
+      file(it->second);
+      it = s.pending_reflected.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+// Notes which observer a session belongs to, as the sender reported it.
+void RegisterSession(RegionMatrixState& s, const RegionMatrixConfig& config, const SessionKey& session,
+                     uint32_t observer, WallClock::time_point window_end, WallClock::time_point now) {
+  auto it = s.sender_sessions.find(session);
+  if (it == s.sender_sessions.end()) {
+    if (s.sender_sessions.size() >= config.max_sessions) {
+      ++s.sessions_not_tracked;
+      return;
+    }
+    it = s.sender_sessions.emplace(session, RegionMatrixState::SenderSession{observer, window_end}).first;
+    // The reflector's counts that arrived before the sender's first report of the session.
+    FilePending(s, config, session, observer, now);
+  }
+  // A sender that restarted may reuse the key with a new observer name; the newest report wins.
+  it->second.observer = observer;
+  it->second.last_seen = std::max(it->second.last_seen, window_end);
+}
+
+// The sender session a reflector's count belongs to; nullptr when no sender reported it.
+const RegionMatrixState::SenderSession* FindSession(const RegionMatrixState& s, const SessionKey& session) {
+  if (auto it = s.sender_sessions.find(session); it != s.sender_sessions.end()) return &it->second;
+  // The sender reported its source without an address: its port and SSID name it.
+  if (!session.any_address) {
+    SessionKey any = session;
+    any.any_address = true;
+    any.address = {};
+    if (auto it = s.sender_sessions.find(any); it != s.sender_sessions.end()) return &it->second;
+  }
+  return nullptr;
 }
 
 }  // namespace
 
-double ProbeCounts::Loss() const {
-  return sent == 0 ? 0.0 : 1.0 - Ratio(received_reverse, sent);
+std::chrono::seconds ReplicationRetentionFor(std::chrono::seconds window, std::chrono::nanoseconds hold,
+                                             std::chrono::nanoseconds dwell) {
+  const auto needed = std::chrono::ceil<std::chrono::seconds>(hold + dwell) + std::chrono::seconds(60);
+  return std::max(window, needed);
 }
-
-const ProbeCounts& RegionProbes::at(const std::string& region) const {
-  const auto it = find(region);
-  if (it == end()) throw std::out_of_range("no probes to region " + region);
-  return it->second;
-}
-
-struct RegionMatrix::State {
-  struct Path {
-    uint32_t source = 0;
-    uint32_t target = 0;
-    uint32_t source_region = 0;
-    uint32_t target_region = 0;
-    SlotRing<PathSlot> ring;
-    WallClock::time_point last_window_end;
-    nanoseconds jitter{0};
-  };
-  // One observer node towards one target region; its ring is the same number in observer_rings.
-  struct ObserverRegion {
-    uint32_t node = 0;
-    uint32_t node_region = 0;
-    uint32_t target_region = 0;
-    std::optional<WallClock::time_point> last_probed;  // window_end of the last probes to it
-  };
-  struct Pair {
-    SlotRing<PairSlot> ring;
-  };
-  struct Flow {
-    Flow(uint32_t node, uint32_t node_region, uint32_t remote_region, std::string name, size_t ring_size)
-        : node(node),
-          node_region(node_region),
-          remote_region(remote_region),
-          name(std::move(name)),
-          ring(ring_size) {}
-    uint32_t node = 0;
-    uint32_t node_region = 0;
-    uint32_t remote_region = 0;
-    std::string name;
-    SlotRing<FlowSlot> ring;
-    WallClock::time_point last_window_end;
-    nanoseconds last_progress_age{0};
-    nanoseconds srtt{0};
-    uint32_t connections = 0;
-    uint64_t expected_min_rate_bps = 0;
-    std::optional<WallClock::time_point> last_acked;  // window_end of the last window that acked bytes
-  };
-
-  // The peers of each source's last report, by position (see Add).
-  struct PeerRef {
-    std::string node;
-    std::string region;
-    uint32_t node_id = 0;
-    uint32_t region_id = 0;
-  };
-  std::unordered_map<uint32_t, std::vector<PeerRef>> peers_of;
-
-  // Interned names: the hot maps key on small integers.
-  std::vector<std::string> names;
-  std::unordered_map<std::string, uint32_t> ids;
-
-  std::unordered_map<uint64_t, Path> paths;  // (source << 32 | target)
-  // Observer entries and their 1 s rings, by number; observer_index finds the number of
-  // (node << 32 | region).
-  std::vector<ObserverRegion> observer_regions;
-  PackedSlotRings<ObserverSlot> observer_rings;
-  std::unordered_map<uint64_t, uint32_t> observer_index;
-  std::map<std::pair<uint32_t, uint32_t>, Pair> pairs;  // (source region, target region)
-  std::unordered_map<std::string, Flow> flows;          // node \0 name \0 remote region
-  std::set<uint32_t> regions;
-
-  int64_t last_evict_epoch = std::numeric_limits<int64_t>::min();
-  uint64_t paths_not_tracked = 0;
-
-  explicit State(size_t fine_ring_size) : observer_rings(fine_ring_size) {}
-
-  // The number of the observer entry (node, target region), appended when new.
-  uint32_t ObserverEntry(uint32_t node, uint32_t node_region, uint32_t target_region) {
-    auto [it, inserted] = observer_index.try_emplace((static_cast<uint64_t>(node) << 32) | target_region,
-                                                     static_cast<uint32_t>(observer_regions.size()));
-    if (inserted) {
-      observer_regions.push_back({node, node_region, target_region, {}});
-      observer_rings.Append();
-    }
-    return it->second;
-  }
-  // Drops the observer entries for which drop(entry, number) is true; the others keep their
-  // order and are renumbered.
-  template <typename Drop>
-  void DropObserverEntries(Drop&& drop) {
-    std::vector<bool> keep(observer_regions.size());
-    bool any_dropped = false;
-    for (size_t i = 0; i < observer_regions.size(); ++i) {
-      keep[i] = !drop(observer_regions[i], i);
-      any_dropped |= !keep[i];
-    }
-    if (!any_dropped) return;
-    observer_rings.Compact([&](size_t ring) { return keep[ring]; });
-    size_t kept = 0;
-    for (size_t i = 0; i < observer_regions.size(); ++i) {
-      if (keep[i]) observer_regions[kept++] = observer_regions[i];
-    }
-    observer_regions.resize(kept);
-    observer_index.clear();
-    for (size_t i = 0; i < observer_regions.size(); ++i) {
-      const ObserverRegion& entry = observer_regions[i];
-      observer_index.emplace((static_cast<uint64_t>(entry.node) << 32) | entry.target_region,
-                             static_cast<uint32_t>(i));
-    }
-  }
-  uint64_t stale_windows_ignored = 0;
-
-  uint32_t Intern(const std::string& name) {
-    auto [it, inserted] = ids.try_emplace(name, static_cast<uint32_t>(names.size()));
-    if (inserted) names.push_back(name);
-    return it->second;
-  }
-  std::optional<uint32_t> IdOf(const std::string& name) const {
-    const auto it = ids.find(name);
-    if (it == ids.end()) return std::nullopt;
-    return it->second;
-  }
-  const std::string& Name(uint32_t id) const { return names[id]; }
-
-  // Each id's position in name order, so that the evaluation tick sorts ids by name with
-  // integer compares. Names are only ever added: recomputed only after new ones appeared.
-  mutable std::vector<uint32_t> name_ranks;
-  const std::vector<uint32_t>& NameRanks() const {
-    if (name_ranks.size() != names.size()) {
-      std::vector<uint32_t> order(names.size());
-      for (uint32_t id = 0; id < order.size(); ++id) order[id] = id;
-      std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return names[a] < names[b]; });
-      name_ranks.resize(names.size());
-      for (uint32_t rank = 0; rank < order.size(); ++rank) name_ranks[order[rank]] = rank;
-    }
-    return name_ranks;
-  }
-};
-
-namespace {
-
-uint64_t PairKey(uint32_t a, uint32_t b) {
-  return (static_cast<uint64_t>(a) << 32) | b;
-}
-
-}  // namespace
-
-namespace {
-
-// Slots to cover `window` at `slot` width: the partial slot at each end, plus one for
-// windows stamped slightly in the future (the clock-skew allowance).
-size_t RingSize(std::chrono::seconds window, std::chrono::seconds slot) {
-  return static_cast<size_t>((window.count() + slot.count() - 1) / slot.count()) + 2;
-}
-
-int64_t EpochOf(WallClock::time_point t, std::chrono::seconds width) {
-  return FloorDiv(NsSinceEpoch(t), std::chrono::duration_cast<nanoseconds>(width).count());
-}
-
-}  // namespace
 
 RegionMatrix::RegionMatrix(RegionMatrixConfig config) : config_(std::move(config)) {
   // Sub-second slots or windows would make the epoch arithmetic meaningless.
   config_.slot = std::max(config_.slot, std::chrono::seconds(1));
   config_.window = std::max(config_.window, config_.slot);
   config_.evidence_window = std::max(config_.evidence_window, std::chrono::seconds(1));
-  state_ = std::make_unique<State>(RingSize(config_.evidence_window, std::chrono::seconds(1)));
+  config_.replication_retention = std::max(config_.replication_retention, config_.window);
+  state_ = std::make_unique<RegionMatrixState>(RingSize(config_.evidence_window, std::chrono::seconds(1)));
 }
 
 RegionMatrix::~RegionMatrix() = default;
 
 void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& report,
                        WallClock::time_point now) {
-  State& s = *state_;
+  RegionMatrixState& s = *state_;
   Evict(now);
   const auto window_start = FromTimestamp(report.window_start());
   const auto window_end = FromTimestamp(report.window_end());
@@ -425,47 +247,74 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
   const int64_t coarse = EpochOf(placed_at, config_.slot);
   const int64_t fine = EpochOf(placed_at, std::chrono::seconds(1));
   const size_t coarse_ring = RingSize(config_.window, config_.slot);
+  const size_t fine_ring = RingSize(config_.evidence_window, std::chrono::seconds(1));
+  const int64_t window_ns = std::max<int64_t>(0, NsSinceEpoch(window_end) - NsSinceEpoch(window_start));
 
   const uint32_t node = s.Intern(source.node);
   const uint32_t region = s.Intern(source.region);
   s.regions.insert(region);
 
-  auto observer_slot = [&](uint32_t observer) { return s.observer_rings.At(observer, fine); };
+  // The time this report covers: what makes its reflector's silence about a sender mean
+  // "received nothing" rather than "did not say".
+  {
+    auto [it, inserted] = s.node_windows.try_emplace(node, fine_ring, coarse_ring);
+    RegionMatrixState::NodeWindows& windows = it->second;
+    windows.speaks_for_reflector |= SpeaksForReflector(report);
+    // A window in which the reflector left senders out of the report (more sessions than a
+    // report carries) is no evidence that it received nothing from the ones not listed.
+    const uint64_t dropped = report.status().reflected_senders_dropped();
+    const bool list_complete = dropped <= windows.reflected_senders_dropped;
+    windows.reflected_senders_dropped = dropped;  // since the agent's start: follows restarts
+    if (windows.speaks_for_reflector && list_complete) {
+      if (CoverageSlot* slot = windows.fine.At(fine)) slot->covered_ns += window_ns;
+      if (CoverageSlot* slot = windows.coarse.At(coarse)) slot->covered_ns += window_ns;
+    }
+    windows.last_window_end = std::max(windows.last_window_end, window_end);
+  }
+
   auto pair_slot = [&](uint32_t target_region) -> PairSlot* {
-    auto [it, inserted] =
-        s.pairs.try_emplace({region, target_region}, State::Pair{SlotRing<PairSlot>(coarse_ring)});
+    auto [it, inserted] = s.pairs.try_emplace({region, target_region},
+                                              RegionMatrixState::Pair{SlotRing<PairSlot>(coarse_ring)});
     return it->second.ring.At(coarse);
   };
 
-  std::vector<State::PeerRef>& peers = s.peers_of[node];
+  std::vector<RegionMatrixState::PeerRef>& peers = s.peers_of[node];
   for (int i = 0; i < report.paths_size(); ++i) {
     const v1::PathStats& path = report.paths(i);
     // An agent's peers change only when its plan does: the names of its last report are
     // compared first, so the common case interns nothing.
     const auto index = static_cast<size_t>(i);
     if (index >= peers.size()) peers.resize(index + 1);
-    State::PeerRef& peer = peers[index];
+    RegionMatrixState::PeerRef& peer = peers[index];
     if (peer.node != path.peer_node() || peer.region != path.peer_region()) {
       peer = {path.peer_node(), path.peer_region(), s.Intern(path.peer_node()), s.Intern(path.peer_region())};
       s.regions.insert(peer.region_id);
     }
     const uint32_t target = peer.node_id;
     const uint32_t target_region = peer.region_id;
+    const ProbeCounts reported = ReportedCounts(path);
 
     const uint32_t observer = s.ObserverEntry(node, region, target_region);
-    if (ObserverSlot* slot = observer_slot(observer)) {
-      slot->sent += path.probes_sent();
-      slot->forward += path.received_forward();
-      slot->reverse += path.received_reverse();
-    }
+    // The slot keeps the entry (and its last_probed) alive over the window.
+    s.observer_regions.rings.At(observer, fine);
     if (path.probes_sent() > 0) {
-      State::ObserverRegion& observed = s.observer_regions[observer];
+      RegionMatrixState::ObserverRegion& observed = s.observer_regions.entries[observer];
       observed.last_probed = std::max(observed.last_probed.value_or(window_end), window_end);
     }
+    if (path.received_reverse() > 0 && target_region != region) {
+      WallClock::time_point& answered = s.last_answered[target_region];
+      answered = std::max(answered, window_end);
+    }
+    if (auto number = TargetEntry(s, config_, node, region, target, target_region)) {
+      if (TargetSlot* slot = s.observer_targets.rings.At(*number, fine)) {
+        AddSaturating(&slot->sent, reported.sent);
+        AddSaturating(&slot->forward, reported.received_forward);
+        AddSaturating(&slot->reverse, reported.received_reverse);
+        AddSaturating(&slot->unknown, reported.lost_unknown);
+      }
+    }
     if (PairSlot* slot = pair_slot(target_region)) {
-      slot->sent += path.probes_sent();
-      slot->forward += path.received_forward();
-      slot->reverse += path.received_reverse();
+      AddProbes(reported, slot);
       slot->kernel.MergeWire(path.rtt_kernel());
       slot->user.MergeWire(path.rtt_user());
     }
@@ -475,36 +324,60 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
     if (it == s.paths.end()) {
       if (s.paths.size() >= config_.max_paths) {
         ++s.paths_not_tracked;
-        continue;
+      } else {
+        it = s.paths
+                 .emplace(key,
+                          RegionMatrixState::Path{
+                              node, target, region, target_region, SlotRing<PathSlot>(coarse_ring), {}, {}})
+                 .first;
       }
-      it = s.paths
-               .emplace(
-                   key,
-                   State::Path{node, target, region, target_region, SlotRing<PathSlot>(coarse_ring), {}, {}})
-               .first;
     }
-    State::Path& p = it->second;
-    p.target_region = target_region;
-    p.source_region = region;
-    if (PathSlot* slot = p.ring.At(coarse)) {
-      slot->sent += path.probes_sent();
-      slot->forward += path.received_forward();
-      slot->reverse += path.received_reverse();
-      slot->duplicates += path.duplicates();
-      slot->reordered += path.reordered();
-      slot->kernel.Merge(FromWire(path.rtt_kernel()));
-      slot->user.Merge(FromWire(path.rtt_user()));
+    if (it != s.paths.end()) {
+      RegionMatrixState::Path& p = it->second;
+      p.target_region = target_region;
+      p.source_region = region;
+      if (PathSlot* slot = p.ring.At(coarse)) {
+        AddProbes(reported, slot);
+        slot->duplicates += path.duplicates();
+        slot->reordered += path.reordered();
+        slot->kernel.Merge(FromWire(path.rtt_kernel()));
+        slot->user.Merge(FromWire(path.rtt_user()));
+      }
+      if (window_end >= p.last_window_end) {
+        p.last_window_end = window_end;
+        p.jitter = FromDuration(path.jitter());
+      }
     }
-    if (window_end >= p.last_window_end) {
-      p.last_window_end = window_end;
-      p.jitter = FromDuration(path.jitter());
+    if (path.has_source()) {
+      if (auto session = SessionKeyOf(target, path.source(), path.ssid())) {
+        RegisterSession(s, config_, *session, node, window_end, now);
+      }
     }
+  }
+
+  // What this node's reflector received, per sender session: the far end's half of the
+  // senders' loss direction, filed next to the sender's counts.
+  for (const v1::ReflectedStats& reflected : report.reflected()) {
+    const auto session = SessionKeyOf(node, reflected.sender(), reflected.ssid());
+    if (!session) continue;
+    const RegionMatrixState::SenderSession* sender = FindSession(s, *session);
+    if (sender != nullptr) {
+      FileReflected(s, config_, sender->observer, node, window_end, reflected.received());
+      continue;
+    }
+    // Its sender's report of the same second may still be on its way.
+    if (s.pending_reflected_entries >= config_.max_pending_reflected) {
+      ++s.reflected_unmatched;
+      continue;
+    }
+    s.pending_reflected[*session].push_back({window_end, reflected.received()});
+    ++s.pending_reflected_entries;
   }
 
   for (const auto& traffic : report.traffic()) {
     const uint32_t target_region = s.Intern(traffic.remote_region());
     s.regions.insert(target_region);
-    if (ObserverSlot* slot = observer_slot(s.ObserverEntry(node, region, target_region)))
+    if (ObserverSlot* slot = s.observer_regions.rings.At(s.ObserverEntry(node, region, target_region), fine))
       slot->rx_packets += traffic.rx_packets();
     if (PairSlot* slot = pair_slot(target_region)) {
       slot->tx_bytes += traffic.tx_bytes();
@@ -513,7 +386,6 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
     }
   }
 
-  const int64_t window_ns = std::max<int64_t>(0, NsSinceEpoch(window_end) - NsSinceEpoch(window_start));
   for (const auto& flow : report.flows()) {
     const uint32_t remote = s.Intern(flow.remote_region());
     s.regions.insert(remote);
@@ -521,9 +393,12 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
     key.append(1, '\0').append(flow.name()).append(1, '\0').append(flow.remote_region());
     auto it = s.flows.find(key);
     if (it == s.flows.end()) {
-      it = s.flows.emplace(std::move(key), State::Flow(node, region, remote, flow.name(), coarse_ring)).first;
+      it = s.flows
+               .emplace(std::move(key),
+                        RegionMatrixState::Flow(node, region, remote, flow.name(), coarse_ring))
+               .first;
     }
-    State::Flow& f = it->second;
+    RegionMatrixState::Flow& f = it->second;
     if (FlowSlot* slot = f.ring.At(coarse)) {
       slot->bytes_acked += flow.bytes_acked();
       slot->retransmits += flow.retransmits();
@@ -541,6 +416,7 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
       f.node_region = region;
       f.last_window_end = window_end;
       f.last_progress_age = FromDuration(flow.last_progress_age());
+      f.bytes_outstanding = flow.bytes_outstanding();
       f.srtt = FromDuration(flow.srtt());
       f.connections = flow.connections();
       f.expected_min_rate_bps = flow.expected_min_rate_bps();
@@ -551,17 +427,11 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
 
 namespace {
 
-// Classification of one region-pair cell, with the verdict's thresholds.
-v1::RegionState ClassifyCell(const RegionMatrixConfig& config, uint64_t sent, uint64_t reverse,
+// A region-pair cell's state by the verdict's thresholds; no probes, no state.
+v1::RegionState ClassifyCell(const RegionThresholds& thresholds, uint64_t sent, uint64_t reverse,
                              std::optional<nanoseconds> p99) {
   if (sent == 0) return v1::REGION_STATE_UNKNOWN;
-  const double loss = 1.0 - Ratio(reverse, sent);
-  if (loss >= config.unreachable_loss) return v1::REGION_STATE_UNREACHABLE;
-  if (loss >= config.degraded_loss) return v1::REGION_STATE_DEGRADED;
-  if (config.degraded_rtt_p99 > nanoseconds::zero() && p99 && *p99 > config.degraded_rtt_p99) {
-    return v1::REGION_STATE_DEGRADED;
-  }
-  return v1::REGION_STATE_HEALTHY;
+  return ClassifyObservation(thresholds, LossRatio(sent, reverse), p99);
 }
 
 nanoseconds EffectiveRange(nanoseconds range, std::chrono::seconds window) {
@@ -572,16 +442,35 @@ nanoseconds EffectiveRange(nanoseconds range, std::chrono::seconds window) {
 }  // namespace
 
 v1::GetRegionMatrixResponse RegionMatrix::Matrix(nanoseconds range, WallClock::time_point now) const {
-  const State& s = *state_;
+  const RegionMatrixState& s = *state_;
   range = EffectiveRange(range, config_.window);
   const int64_t from = EpochOf(now - range, config_.slot);
 
   // Distinct observers per pair: an observer counts when its last probe falls in the range.
   std::map<std::pair<uint32_t, uint32_t>, uint32_t> observers;
-  for (const State::ObserverRegion& observed : s.observer_regions) {
+  for (const RegionMatrixState::ObserverRegion& observed : s.observer_regions.entries) {
     if (observed.last_probed && *observed.last_probed >= now - range) {
       ++observers[{observed.node_region, observed.target_region}];
     }
+  }
+
+  // What the targets' reflectors settled of the senders' unknown loss, per region pair, over the
+  // tracked paths (the rule is applied path by path: one target's silence must not be read with
+  // another's report). The unknown of paths beyond max_paths stays unknown.
+  struct Settled {
+    uint64_t reached = 0;  // unknown found to have reached the reflector
+    uint64_t placed = 0;   // unknown given a direction, forward or reverse
+  };
+  std::map<std::pair<uint32_t, uint32_t>, Settled> settled;
+  for (const auto& [key, path] : s.paths) {
+    if (!path.ring.HasDataSince(from)) continue;
+    const CoveredCounts counts = s.PathCounts(path, from);
+    const ProbeCounts sender = counts.Sender();
+    if (sender.lost_unknown == 0) continue;
+    const ProbeCounts reconciled = counts.Reconciled();
+    Settled& pair = settled[{path.source_region, path.target_region}];
+    pair.reached += reconciled.received_forward - sender.received_forward;
+    pair.placed += sender.lost_unknown - reconciled.lost_unknown;
   }
 
   v1::GetRegionMatrixResponse response;
@@ -597,33 +486,33 @@ v1::GetRegionMatrixResponse RegionMatrix::Matrix(nanoseconds range, WallClock::t
       total.sent += slot.sent;
       total.forward += slot.forward;
       total.reverse += slot.reverse;
+      total.unknown += slot.unknown;
       slot.kernel.MergeInto(&total.kernel);
       slot.user.MergeInto(&total.user);
       total.tx_bytes += slot.tx_bytes;
       total.rx_bytes += slot.rx_bytes;
       total.tcp_retransmits += slot.tcp_retransmits;
     });
+    ProbeCounts counts{total.sent, total.forward, total.reverse, total.unknown};
+    if (auto it = settled.find(key); it != settled.end()) {
+      counts.received_forward += it->second.reached;
+      counts.lost_unknown -= std::min(counts.lost_unknown, it->second.placed);
+    }
     v1::RegionPairStats cell;
     cell.set_source_region(s.Name(key.first));
     cell.set_target_region(s.Name(key.second));
     if (auto it = observers.find(key); it != observers.end()) cell.set_observers(it->second);
-    cell.set_probes_sent(total.sent);
-    cell.set_received_forward(total.forward);
-    cell.set_received_reverse(total.reverse);
-    cell.set_loss_forward(total.sent == 0 ? 0.0 : 1.0 - Ratio(total.forward, total.sent));
-    cell.set_loss_reverse(total.forward == 0 ? (total.sent == 0 ? 0.0 : 1.0)
-                                             : 1.0 - Ratio(total.reverse, total.forward));
+    cell.set_probes_sent(counts.sent);
+    cell.set_received_forward(counts.received_forward);
+    cell.set_received_reverse(counts.received_reverse);
+    cell.set_lost_direction_unknown(counts.lost_unknown);
+    SetLossFigures(counts, &cell);
     const LatencyHistogram kernel = total.kernel.ToSparse();
-    const LatencyHistogram user = total.user.ToSparse();
-    const auto p99 = PercentileOf(kernel, 0.99);
-    SetDuration(PercentileOf(kernel, 0.50), [&] { return cell.mutable_rtt_p50(); });
-    SetDuration(p99, [&] { return cell.mutable_rtt_p99(); });
-    SetDuration(PercentileOf(user, 0.50), [&] { return cell.mutable_user_rtt_p50(); });
-    SetDuration(PercentileOf(user, 0.99), [&] { return cell.mutable_user_rtt_p99(); });
+    SetRttFigures(kernel, total.user.ToSparse(), &cell);
     cell.set_tx_bytes(total.tx_bytes);
     cell.set_rx_bytes(total.rx_bytes);
     cell.set_tcp_retransmits(total.tcp_retransmits);
-    cell.set_state(ClassifyCell(config_, total.sent, total.reverse, p99));
+    cell.set_state(ClassifyCell(config_.thresholds, total.sent, total.reverse, PercentileOf(kernel, 0.99)));
     cells.emplace_back(std::make_pair(cell.source_region(), cell.target_region()), std::move(cell));
   }
   std::sort(cells.begin(), cells.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -635,7 +524,7 @@ v1::GetRegionMatrixResponse RegionMatrix::Matrix(nanoseconds range, WallClock::t
 
 v1::GetPathsResponse RegionMatrix::Paths(const v1::GetPathsRequest& request,
                                          WallClock::time_point now) const {
-  const State& s = *state_;
+  const RegionMatrixState& s = *state_;
   const nanoseconds range = EffectiveRange(FromDuration(request.range().window()), config_.window);
   const int64_t from = EpochOf(now - range, config_.slot);
   const auto region = request.region().empty() ? std::nullopt : s.IdOf(request.region());
@@ -648,7 +537,7 @@ v1::GetPathsResponse RegionMatrix::Paths(const v1::GetPathsRequest& request,
   // summaries only for the rows returned.
   struct Row {
     double loss;
-    const State::Path* path;
+    const RegionMatrixState::Path* path;
   };
   std::vector<Row> rows;
   for (const auto& [key, path] : s.paths) {
@@ -661,7 +550,7 @@ v1::GetPathsResponse RegionMatrix::Paths(const v1::GetPathsRequest& request,
       sent += slot.sent;
       reverse += slot.reverse;
     });
-    rows.push_back({sent == 0 ? 0.0 : 1.0 - Ratio(reverse, sent), &path});
+    rows.push_back({LossRatio(sent, reverse), &path});
   }
   // Worst first: what an engineer looks for is the broken path.
   std::sort(rows.begin(), rows.end(), [&](const Row& a, const Row& b) {
@@ -673,30 +562,27 @@ v1::GetPathsResponse RegionMatrix::Paths(const v1::GetPathsRequest& request,
   limit = std::min(limit, config_.max_path_limit);
   response.set_truncated(rows.size() > limit);
   for (size_t i = 0; i < rows.size() && i < limit; ++i) {
-    const State::Path& path = *rows[i].path;
+    const RegionMatrixState::Path& path = *rows[i].path;
     PathSlot total;
     path.ring.ForEachSince(from, [&](const PathSlot& slot) {
-      total.sent += slot.sent;
-      total.forward += slot.forward;
-      total.reverse += slot.reverse;
       total.duplicates += slot.duplicates;
       total.reordered += slot.reordered;
       total.kernel.Merge(slot.kernel);
       total.user.Merge(slot.user);
     });
+    const CoveredCounts covered = s.PathCounts(path, from);
+    const ProbeCounts counts = covered.Reconciled();
     v1::PathSummary* summary = response.add_paths();
     summary->set_source_node(s.Name(path.source));
     summary->set_source_region(s.Name(path.source_region));
     summary->set_target_node(s.Name(path.target));
     summary->set_target_region(s.Name(path.target_region));
-    summary->set_probes_sent(total.sent);
-    summary->set_loss_forward(total.sent == 0 ? 0.0 : 1.0 - Ratio(total.forward, total.sent));
-    summary->set_loss_reverse(total.forward == 0 ? (total.sent == 0 ? 0.0 : 1.0)
-                                                 : 1.0 - Ratio(total.reverse, total.forward));
-    SetDuration(PercentileOf(total.kernel, 0.50), [&] { return summary->mutable_rtt_p50(); });
-    SetDuration(PercentileOf(total.kernel, 0.99), [&] { return summary->mutable_rtt_p99(); });
-    SetDuration(PercentileOf(total.user, 0.50), [&] { return summary->mutable_user_rtt_p50(); });
-    SetDuration(PercentileOf(total.user, 0.99), [&] { return summary->mutable_user_rtt_p99(); });
+    summary->set_probes_sent(counts.sent);
+    SetLossFigures(counts, summary);
+    summary->set_loss_unknown(
+        counts.sent == 0 ? 0.0 : static_cast<double>(counts.lost_unknown) / static_cast<double>(counts.sent));
+    summary->set_reflector_reported(covered.ReflectorReported());
+    SetRttFigures(total.kernel, total.user, summary);
     *summary->mutable_jitter() = ToDuration(path.jitter);
     summary->set_duplicates(total.duplicates);
     summary->set_reordered(total.reordered);
@@ -705,26 +591,9 @@ v1::GetPathsResponse RegionMatrix::Paths(const v1::GetPathsRequest& request,
   return response;
 }
 
-namespace {
-
-struct FlowTotals {
-  uint64_t bytes_acked = 0;
-  uint64_t retransmits = 0;
-  uint64_t established = 0;
-  uint64_t failed_connects = 0;
-  uint64_t resets = 0;
-  int64_t covered_ns = 0;
-  uint64_t RateBps() const {
-    if (covered_ns <= 0) return 0;
-    return static_cast<uint64_t>(static_cast<double>(bytes_acked) * 1e9 / static_cast<double>(covered_ns));
-  }
-};
-
-}  // namespace
-
 v1::GetFlowsResponse RegionMatrix::Flows(const v1::GetFlowsRequest& request,
                                          WallClock::time_point now) const {
-  const State& s = *state_;
+  const RegionMatrixState& s = *state_;
   const int64_t from = EpochOf(now - config_.window, config_.slot);
   v1::GetFlowsResponse response;
   std::vector<v1::FlowSummary> rows;
@@ -735,14 +604,7 @@ v1::GetFlowsResponse RegionMatrix::Flows(const v1::GetFlowsRequest& request,
     if (!request.region().empty() && node_region != request.region() && remote != request.region()) continue;
     if (!request.name().empty() && flow.name != request.name()) continue;
     FlowTotals totals;
-    flow.ring.ForEachSince(from, [&](const FlowSlot& slot) {
-      totals.bytes_acked += slot.bytes_acked;
-      totals.retransmits += slot.retransmits;
-      totals.established += slot.established;
-      totals.failed_connects += slot.failed_connects;
-      totals.resets += slot.resets;
-      totals.covered_ns += slot.covered_ns;
-    });
+    flow.ring.ForEachSince(from, [&](const FlowSlot& slot) { totals.Add(slot); });
     v1::FlowSummary& summary = rows.emplace_back();
     summary.set_node(s.Name(flow.node));
     summary.set_region(node_region);
@@ -757,8 +619,9 @@ v1::GetFlowsResponse RegionMatrix::Flows(const v1::GetFlowsRequest& request,
     summary.set_established(totals.established);
     summary.set_failed_connects(totals.failed_connects);
     summary.set_resets(totals.resets);
-    summary.set_at_risk(flow.last_progress_age >= config_.replication_staleness ||
-                        (flow.expected_min_rate_bps > 0 && totals.RateBps() < flow.expected_min_rate_bps));
+    summary.set_bytes_outstanding(flow.bytes_outstanding);
+    summary.set_at_risk(ReplicationAtRisk(config_.thresholds, flow.last_progress_age, totals.RateBps(),
+                                          flow.expected_min_rate_bps));
   }
   std::sort(rows.begin(), rows.end(), [](const v1::FlowSummary& a, const v1::FlowSummary& b) {
     return std::tie(a.name(), a.region(), a.node(), a.remote_region()) <
@@ -768,189 +631,83 @@ v1::GetFlowsResponse RegionMatrix::Flows(const v1::GetFlowsRequest& request,
   return response;
 }
 
-VerdictEvidence RegionMatrix::Evidence(const std::vector<AgentPresence>& agents,
-                                       const std::vector<std::string>& known_regions,
-                                       WallClock::time_point now) const {
-  const State& s = *state_;
-  VerdictEvidence evidence;
-  const int64_t fine_from = EpochOf(now - config_.evidence_window, std::chrono::seconds(1));
-  const int64_t coarse_from = EpochOf(now - config_.evidence_window, config_.slot);
-
-  std::set<std::string> regions(known_regions.begin(), known_regions.end());
-  std::unordered_set<std::string> not_reporting;
-  for (const auto& agent : agents) {
-    regions.insert(agent.region);
-    RegionAgents& count = evidence.agents[agent.region];
-    (agent.reporting ? count.reporting : count.not_reporting) += 1;
-    if (!agent.reporting) not_reporting.insert(agent.node);
-  }
-
-  // Observers, and traffic received from each region by nodes outside it. At 10,000 agents
-  // there are ~40,000 observer entries: work on interned ids in flat vectors, and build each
-  // ObserverView once, in its final (node name) place, rather than through maps and a sort of
-  // the views themselves (that was most of an evaluation tick).
-  constexpr uint32_t kNoObserver = std::numeric_limits<uint32_t>::max();
-  struct Probed {
-    uint32_t node;
-    uint32_t target_region;
-    ProbeCounts counts;
-  };
-  std::vector<Probed> probed;
-  probed.reserve(s.observer_regions.size());
-  std::vector<uint32_t> observer_of(s.names.size(), kNoObserver);  // node id -> observer position
-  std::vector<uint32_t> observer_nodes;
-  std::vector<uint32_t> observer_region;  // by node id, valid where observer_of is set
-  observer_region.resize(s.names.size());
-  std::map<uint32_t, PassiveSignals> passive;  // by region id
-  std::set<uint32_t> observed_regions;
-  for (size_t number = 0; number < s.observer_regions.size(); ++number) {
-    const State::ObserverRegion& observed = s.observer_regions[number];
-    ObserverSlot total;
-    bool any = false;
-    s.observer_rings.ForEachSince(number, fine_from, [&](const ObserverSlot& slot) {
-      any = true;
-      total.sent += slot.sent;
-      total.forward += slot.forward;
-      total.reverse += slot.reverse;
-      total.rx_packets += slot.rx_packets;
-    });
-    if (!any) continue;
-    if (total.rx_packets > 0 && observed.node_region != observed.target_region) {
-      PassiveSignals& signals = passive[observed.target_region];
-      ++signals.nodes_receiving;
-      signals.rx_packets += total.rx_packets;
-    }
-    if (total.sent == 0) continue;
-    if (observer_of[observed.node] == kNoObserver) {
-      // An observer's region is that of the first of its entries met, as a node has one.
-      observer_of[observed.node] = 0;
-      observer_region[observed.node] = observed.node_region;
-      observer_nodes.push_back(observed.node);
-      observed_regions.insert(observed.node_region);
-    }
-    probed.push_back({observed.node, observed.target_region, {total.sent, total.forward, total.reverse}});
-    observed_regions.insert(observed.target_region);
-  }
-  for (const auto& [region, signals] : passive) evidence.passive[s.Name(region)] = signals;
-  for (uint32_t region : observed_regions) regions.insert(s.Name(region));
-
-  // Observers sorted by node name (names are unique per id).
-  const std::vector<uint32_t>& ranks = s.NameRanks();
-  std::sort(observer_nodes.begin(), observer_nodes.end(),
-            [&](uint32_t a, uint32_t b) { return ranks[a] < ranks[b]; });
-  evidence.observers.resize(observer_nodes.size());
-  for (size_t i = 0; i < observer_nodes.size(); ++i) {
-    const uint32_t node = observer_nodes[i];
-    observer_of[node] = static_cast<uint32_t>(i);
-    evidence.observers[i].node = s.Name(node);
-    evidence.observers[i].region = s.Name(observer_region[node]);
-  }
-  // Entries grouped by observer, each group in target name order: every to_region is then
-  // built by appending at its end.
-  std::vector<size_t> group_start(observer_nodes.size() + 1, 0);
-  for (const Probed& entry : probed) ++group_start[observer_of[entry.node] + 1];
-  for (size_t i = 1; i < group_start.size(); ++i) group_start[i] += group_start[i - 1];
-  std::vector<const Probed*> grouped(probed.size());
-  std::vector<size_t> next(group_start.begin(), group_start.end() - 1);
-  for (const Probed& entry : probed) grouped[next[observer_of[entry.node]]++] = &entry;
-  for (size_t i = 0; i < observer_nodes.size(); ++i) {
-    const auto first = grouped.begin() + static_cast<ptrdiff_t>(group_start[i]);
-    const auto last = grouped.begin() + static_cast<ptrdiff_t>(group_start[i + 1]);
-    std::sort(first, last, [&](const Probed* a, const Probed* b) {
-      return ranks[a->target_region] < ranks[b->target_region];
-    });
-    RegionProbes& to_region = evidence.observers[i].to_region;
-    to_region.reserve(static_cast<size_t>(last - first));
-    for (auto it = first; it != last; ++it) {
-      const Probed& entry = **it;
-      ProbeCounts& counts = to_region[s.Name(entry.target_region)];
-      counts.sent += entry.counts.sent;
-      counts.received_forward += entry.counts.received_forward;
-      counts.received_reverse += entry.counts.received_reverse;
-    }
-  }
-
-  // RTT into each region from elsewhere, merged over observers (never percentiles of percentiles).
-  std::map<uint32_t, DenseHistogram> into;
-  for (const auto& [key, pair] : s.pairs) {
-    if (key.first == key.second) continue;
-    pair.ring.ForEachSince(coarse_from,
-                           [&](const PairSlot& slot) { slot.kernel.MergeInto(&into[key.second]); });
-  }
-  for (const auto& [region, dense] : into) {
-    const LatencyHistogram merged = dense.ToSparse();
-    if (merged.Empty()) continue;
-    evidence.latency_into[s.Name(region)] = {PercentileOf(merged, 0.50), PercentileOf(merged, 0.99)};
-  }
-
-  // Replication: per (name, source region, remote region), merged over nodes.
-  const int64_t window_from = EpochOf(now - config_.window, config_.slot);
-  std::map<std::tuple<std::string, std::string, std::string>, ReplicationEvidence> replication;
-  for (const auto& [key, flow] : s.flows) {
-    if (!flow.ring.HasDataSince(window_from)) continue;
-    const std::string& source_region = s.Name(flow.node_region);
-    const std::string& remote = s.Name(flow.remote_region);
-    ReplicationEvidence& r = replication[{flow.name, source_region, remote}];
-    r.name = flow.name;
-    r.source_region = source_region;
-    r.remote_region = remote;
-    ++r.nodes;
-    // A node that stopped reporting says nothing about progress since its last report: the
-    // replica may be stale by that much more.
-    nanoseconds staleness = flow.last_progress_age;
-    if (not_reporting.count(s.Name(flow.node))) {
-      staleness += std::max(nanoseconds::zero(), now - flow.last_window_end);
-    }
-    r.staleness = std::max(r.staleness, staleness);
-    FlowTotals totals;
-    flow.ring.ForEachSince(window_from, [&](const FlowSlot& slot) {
-      totals.bytes_acked += slot.bytes_acked;
-      totals.covered_ns += slot.covered_ns;
-    });
-    r.rate_bps += totals.RateBps();
-    r.expected_min_rate_bps = std::max(r.expected_min_rate_bps, flow.expected_min_rate_bps);
-    if (flow.last_acked && *flow.last_acked >= now - config_.evidence_window &&
-        flow.node_region != flow.remote_region) {
-      ++evidence.passive[remote].flows_progressing;
-    }
-  }
-  for (auto& [key, r] : replication) evidence.replication.push_back(std::move(r));
-
-  evidence.regions.assign(regions.begin(), regions.end());
-  return evidence;
-}
-
 void RegionMatrix::Forget(const std::string& node) {
-  State& s = *state_;
+  RegionMatrixState& s = *state_;
   const auto id = s.IdOf(node);
   if (!id) return;
   std::erase_if(s.paths,
                 [&](const auto& entry) { return entry.second.source == *id || entry.second.target == *id; });
-  s.DropObserverEntries([&](const State::ObserverRegion& entry, size_t) { return entry.node == *id; });
+  s.observer_regions.DropIf(
+      [&](const RegionMatrixState::ObserverRegion& entry, size_t) { return entry.node == *id; });
+  s.observer_targets.DropIf([&](const RegionMatrixState::ObserverTarget& entry, size_t) {
+    return entry.node == *id || entry.target == *id;
+  });
   std::erase_if(s.flows, [&](const auto& entry) { return entry.second.node == *id; });
+  std::erase_if(s.sender_sessions, [&](const auto& entry) {
+    return entry.first.reflector == *id || entry.second.observer == *id;
+  });
+  std::erase_if(s.pending_reflected, [&](const auto& entry) {
+    if (entry.first.reflector != *id) return false;
+    s.pending_reflected_entries -= entry.second.size();
+    return true;
+  });
+  s.node_windows.erase(*id);
   s.peers_of.erase(*id);
 }
 
 void RegionMatrix::Evict(WallClock::time_point now) {
-  State& s = *state_;
+  RegionMatrixState& s = *state_;
   const int64_t epoch = EpochOf(now, config_.slot);
   if (epoch == s.last_evict_epoch) return;
   s.last_evict_epoch = epoch;
   const int64_t from = EpochOf(now - config_.window, config_.slot);
   const int64_t fine_from = EpochOf(now - config_.window, std::chrono::seconds(1));
+  const int64_t evidence_from = EpochOf(now - config_.evidence_window, std::chrono::seconds(1));
   std::erase_if(s.paths, [&](const auto& entry) { return !entry.second.ring.HasDataSince(from); });
   // Observer entries keep last_probed for the matrix's observer counts over the window.
-  s.DropObserverEntries([&](const State::ObserverRegion&, size_t number) {
-    return !s.observer_rings.HasDataSince(number, fine_from);
+  s.observer_regions.DropIf([&](const RegionMatrixState::ObserverRegion&, size_t number) {
+    return !s.observer_regions.rings.HasDataSince(number, fine_from);
   });
-  std::erase_if(s.flows, [&](const auto& entry) { return !entry.second.ring.HasDataSince(from); });
+  // Per-target counts serve the evidence window only.
+  s.observer_targets.DropIf([&](const RegionMatrixState::ObserverTarget&, size_t number) {
+    return !s.observer_targets.rings.HasDataSince(number, evidence_from);
+  });
+  std::erase_if(s.node_windows, [&](const auto& entry) { return !entry.second.coarse.HasDataSince(from); });
+  std::erase_if(s.sender_sessions,
+                [&](const auto& entry) { return entry.second.last_seen < now - config_.window; });
+  // Reflector counts whose sender never reported the session in time.
+  for (auto it = s.pending_reflected.begin(); it != s.pending_reflected.end();) {
+    auto& held = it->second;
+    const size_t before = held.size();
+    std::erase_if(held, [&](const auto& count) { return count.window_end < now - config_.evidence_window; });
+    s.reflected_unmatched += before - held.size();
+    s.pending_reflected_entries -= before - held.size();
+    it = held.empty() ? s.pending_reflected.erase(it) : std::next(it);
+  }
+  // Flows stay for the replication retention after their last report: what they said before an
+  // outage is the data at risk when the decision comes, after hold + dwell.
+  std::erase_if(s.flows, [&](const auto& entry) {
+    return entry.second.last_window_end < now - config_.replication_retention;
+  });
+  std::erase_if(s.last_answered,
+                [&](const auto& entry) { return entry.second < now - config_.replication_retention; });
   std::erase_if(s.pairs, [&](const auto& entry) { return !entry.second.ring.HasDataSince(from); });
 }
 
 RegionMatrixStats RegionMatrix::Stats() const {
-  const State& s = *state_;
-  return {s.paths.size(), s.observer_regions.size(), s.flows.size(), s.paths_not_tracked,
-          s.stale_windows_ignored};
+  const RegionMatrixState& s = *state_;
+  RegionMatrixStats stats;
+  stats.paths = s.paths.size();
+  stats.observer_regions = s.observer_regions.size();
+  stats.flows = s.flows.size();
+  stats.targets = s.observer_targets.size();
+  stats.sessions = s.sender_sessions.size();
+  stats.paths_not_tracked = s.paths_not_tracked;
+  stats.targets_not_tracked = s.targets_not_tracked;
+  stats.sessions_not_tracked = s.sessions_not_tracked;
+  stats.reflected_unmatched = s.reflected_unmatched;
+  stats.stale_windows_ignored = s.stale_windows_ignored;
+  return stats;
 }
 
 }  // namespace regionpulse

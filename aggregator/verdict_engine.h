@@ -1,22 +1,34 @@
-// VerdictEngine: evidence + clock -> the failover verdict. Pure (no I/O, time passed in);
-// the only state it keeps is what hysteresis needs: since when each condition has held.
+// VerdictEngine: evidence + clock -> the failover verdict. Pure (no I/O, time passed in); the
+// state it keeps is what hysteresis needs (since when each condition has held, a latched
+// FAILOVER and what it would lose), and that state can be saved and restored across a restart.
 //
-// Rules (../shared/DESIGN.md "The verdict"):
-// - A region is UNREACHABLE only when more than quorum_fraction of the healthy observers in
-//   other regions, and at least min_observer_nodes of them, lost (nearly) every probe to it,
-//   no other region still mostly reaches it, and no passive signal shows it alive. An
-//   observer's lost probes count only when it reaches some region other than its own and the
-//   target (reaching the target is evidence by itself); isolated observers are not evidence. Like any quorum
-//   this needs a third vantage point: with two regions, "the other region is gone" and "we are cut off" look
-//   the same, so the answer stays HOLD.
-// - Probes lost to a region whose agents stopped reporting, while passive signals show it
-//   alive, mean "agents not reporting" (UNKNOWN, HOLD), never UNREACHABLE.
-// - The aggregator's own region hearing from no other region: HOLD, never FAILOVER.
-// - States get worse at once and better only after the better state held for the dwell;
-//   FAILOVER needs UNREACHABLE held without a break for the hold time and stays until the
-//   active region has recovered for the dwell. A flapping link therefore gives one steady
-//   verdict (HOLD), never FAILOVER.
-// - After a start the action is HOLD until the engine has seen a full hold time of data.
+// One evaluation runs five named steps (docs/design.md, section 4 "The verdict's rules, as implemented"):
+// 1. Localise: before regions are judged, faults that one node or one region pair explains
+//    are found and set aside. A node fault: one observer sees a region badly while its
+//    region-mates see it well, or observers of one region see one target node badly while its
+//    region-mates answer them well. A link fault: two regions lose each other (or see heavy
+//    loss between them) while a third region reaches both well. Neither ever makes a region
+//    DEGRADED or UNREACHABLE; each becomes a suspect with its direction (read from both ends:
+//    forward = sent and not reflected, reverse = reflected and not returned, else unknown).
+// 2. Assess: each region from the views that remain. Quorum counts regions, not nodes: a
+//    region is UNREACHABLE only when more than quorum_fraction of the observer regions (each
+//    by more than quorum_fraction of its own healthy observers) lost it, no observer region
+//    still reaches it, at least min_observer_nodes observers lost it, and no passive signal
+//    shows it alive. An observer counts only when it reaches a third place. Probes lost to a
+//    region whose agents stopped reporting while passive signals show it alive mean "agents
+//    not reporting" (UNKNOWN), never UNREACHABLE.
+// 3. Apply hysteresis: states get worse at once and better only after the better state held
+//    for the dwell.
+// 4. Decide: FAILOVER needs the active region UNREACHABLE without a break for the hold time,
+//    and a target: only a standby region (in preference order), reachable, ranked by whether
+//    its replication from the active region is current, stale or unknown (unknown never counts
+//    as current). What failing over would lose is the replica's lag at the last report before
+//    the active region went dark plus the gap from that report to the cut; beyond
+//    max_data_loss (or unknown) the action is HOLD for a manual decision unless
+//    prefer_availability. A FAILOVER, once decided, stays (with its target and figure) until
+//    the active region has recovered for the dwell. The aggregator's own region hearing from
+//    no other region, or less than a hold time of data since start: HOLD.
+// 5. Describe: the verdict message, reasons in plain words, and what changed.
 #pragma once
 
 #include <array>
@@ -27,8 +39,10 @@
 #include <string>
 #include <vector>
 
-#include "proto_convert.h"
-#include "region_matrix.h"
+#include "aggregator/region_thresholds.h"
+#include "aggregator/verdict_evidence.h"
+#include "common/clocks.h"
+#include "regionpulse/v1/engine_state.pb.h"
 #include "regionpulse/v1/verdicts.pb.h"
 
 namespace regionpulse {
@@ -36,6 +50,10 @@ namespace regionpulse {
 struct VerdictEngineConfig {
   // Region currently active (a failover moves away from it). Empty: HOLD.
   std::string active_region;
+  // Regions that hold replicas, in order of preference: the only FAILOVER targets. Every other
+  // region only observes. The aggregator's configuration defaults this to every configured
+  // region but the active one (and warns); an empty list here means no target ever.
+  std::vector<std::string> standby_regions;
   // Region this aggregator runs in. Empty: the own-region isolation check is skipped.
   std::string own_region;
   // Regions from config; regions announced by agents are added from the evidence.
@@ -45,25 +63,19 @@ struct VerdictEngineConfig {
   std::chrono::nanoseconds hold{std::chrono::seconds(120)};
   // A region's state improves (and FAILOVER ends) only after the better state held this long.
   std::chrono::nanoseconds dwell{std::chrono::seconds(300)};
-
-  // Combined probe loss at or above which a region is DEGRADED.
-  double degraded_loss = 0.05;
-  // Kernel RTT p99 above which a region is DEGRADED; 0 disables the latency rule.
-  std::chrono::nanoseconds degraded_rtt_p99{std::chrono::milliseconds(250)};
-  // Loss at or above which one observer counts a region as not reached at all.
-  double unreachable_loss = 0.99;
-  // UNREACHABLE needs strictly more than this fraction of healthy observers ...
-  double quorum_fraction = 0.5;
-  // ... and at least this many distinct observer nodes.
-  uint32_t min_observer_nodes = 2;
-  // A replication flow not progressing for this long (or below its minimum rate) is at risk.
-  std::chrono::nanoseconds replication_staleness{std::chrono::seconds(30)};
+  RegionThresholds thresholds{};
+  // The most writes (in time) a FAILOVER may lose: beyond it, or when nobody knows, the action
+  // is HOLD for a manual decision ...
+  std::chrono::nanoseconds max_data_loss{std::chrono::seconds(120)};
+  // ... unless availability is preferred over data: then FAILOVER anyway, with the figure.
+  bool prefer_availability = false;
 };
 
 // One evaluation's result.
 struct VerdictEvaluation {
   v1::Verdict verdict;
-  // True when action, target or any region's state changed (generation was incremented).
+  // True when the decision changed: action, target, manual decision or any region's state
+  // (generation was incremented). Suspects and figures alone are evidence, not a change.
   bool changed = false;
   // Action before this evaluation.
   v1::Action previous_action = v1::ACTION_UNSPECIFIED;
@@ -71,7 +83,7 @@ struct VerdictEvaluation {
   std::vector<std::string> changes;
 };
 
-// Not thread-safe: the caller serialises Evaluate() (it is cheap: O(observers x regions)).
+// Not thread-safe: the caller serialises Evaluate() (O(observers x probed nodes)).
 class VerdictEngine {
  public:
   explicit VerdictEngine(VerdictEngineConfig config);
@@ -80,19 +92,28 @@ class VerdictEngine {
   // a steady cadence (e.g. every second); `now` must not go backwards.
   VerdictEvaluation Evaluate(const VerdictEvidence& evidence, WallClock::time_point now);
 
-  // The last verdict (generation 0, HOLD, before the first Evaluate).
+  // The last verdict (HOLD before the first Evaluate).
   const v1::Verdict& current() const { return current_; }
+
+  // What must survive a restart: each region's state and since-when, a latched FAILOVER with
+  // its target and data at risk, the generation. Changes only when the decision does.
+  v1::VerdictEngineState SaveState() const;
+  // Restores a saved state before the first Evaluate. Conservatively: the hold and the dwell
+  // start again from the first evidence after the restart (nothing was seen while down), the
+  // start-up HOLD applies again, a latched FAILOVER stays latched, and generations continue
+  // from the saved one. A state saved for another active region is ignored (returns false).
+  bool RestoreState(const v1::VerdictEngineState& state);
 
   // Replaces the configuration (e.g. an operator changed the active region after a
   // failover). Hysteresis history is kept; a FAILOVER latched for another region ends.
   void Reconfigure(VerdictEngineConfig config);
   const VerdictEngineConfig& config() const { return config_; }
 
- private:
   // Severity order of known states; UNKNOWN is kept outside it (absence of evidence neither
   // improves nor worsens a region).
   enum Severity { kHealthy = 0, kDegraded = 1, kUnreachable = 2, kSeverityCount = 3 };
 
+ private:
   struct RegionHistory {
     v1::RegionState state = v1::REGION_STATE_UNKNOWN;
     WallClock::time_point since;
@@ -103,15 +124,26 @@ class VerdictEngine {
     // Raw UNREACHABLE without a break since then.
     std::optional<WallClock::time_point> raw_unreachable_since;
   };
+  struct Latch {
+    std::string target;
+    WallClock::time_point at;
+    std::vector<v1::DataAtRisk> data_at_risk;
+    // Why it went ahead beyond max_data_loss (prefer_availability), or empty.
+    std::string policy_note;
+  };
 
   VerdictEngineConfig config_;
   v1::Verdict current_;
   std::map<std::string, RegionHistory> history_;
   std::optional<WallClock::time_point> first_data_at_;
   // FAILOVER decided for this active region, to this target, until it recovers.
-  bool failover_latched_ = false;
-  std::string failover_target_;
+  std::optional<Latch> latch_;
+  // The standby advised while the active region is degraded: kept while it stays eligible.
   std::string advice_target_;
+  // Since when each suspect (by kind, node, regions) has been seen without a break.
+  std::map<std::string, WallClock::time_point> suspect_since_;
+
+  friend class VerdictEngineSteps;
 };
 
 }  // namespace regionpulse

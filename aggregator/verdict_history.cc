@@ -1,7 +1,7 @@
 // The verdict history log: append with fdatasync, rotation by size, torn-tail recovery.
-#include "verdict_history.h"
+#include "aggregator/verdict_history.h"
 
-#include "component_logger.h"
+#include "common/component_logger.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -62,21 +62,39 @@ struct ParsedFile {
   uint64_t good_bytes = 0;
 };
 
+// One framed record: length, CRC-32, payload. The framing is shared by the log and the engine
+// state file so both detect a torn or damaged write the same way.
+std::string FrameRecord(const std::string& payload) {
+  std::string record(kHistoryRecordHeaderBytes, '\0');
+  PutLe32(static_cast<uint32_t>(payload.size()), record.data());
+  PutLe32(Crc32(payload), record.data() + 4);
+  return record + payload;
+}
+
+// The payload of the record at offset, or nothing when it is incomplete or fails its checksum.
+std::optional<std::string> UnframeRecord(const std::string& bytes, size_t offset) {
+  if (bytes.size() - offset < kHistoryRecordHeaderBytes) return std::nullopt;
+  const uint32_t length = GetLe32(bytes.data() + offset);
+  const uint32_t crc = GetLe32(bytes.data() + offset + 4);
+  if (length > kHistoryMaxRecordBytes || bytes.size() - offset - kHistoryRecordHeaderBytes < length)
+    return std::nullopt;
+  std::string payload = bytes.substr(offset + kHistoryRecordHeaderBytes, length);
+  if (Crc32(payload) != crc) return std::nullopt;
+  return payload;
+}
+
 // Reads records until the end or the first record that is incomplete or fails its checksum:
 // after a crash only the tail can be damaged, and nothing after a damaged record is trusted.
 ParsedFile ParseRecords(const std::string& bytes) {
   ParsedFile parsed;
   size_t offset = 0;
-  while (bytes.size() - offset >= kHistoryRecordHeaderBytes) {
-    const uint32_t length = GetLe32(bytes.data() + offset);
-    const uint32_t crc = GetLe32(bytes.data() + offset + 4);
-    if (length > kHistoryMaxRecordBytes || bytes.size() - offset - kHistoryRecordHeaderBytes < length) break;
-    std::string payload = bytes.substr(offset + kHistoryRecordHeaderBytes, length);
-    if (Crc32(payload) != crc) break;
+  while (offset < bytes.size()) {
+    std::optional<std::string> payload = UnframeRecord(bytes, offset);
+    if (!payload) break;
     v1::VerdictTransition transition;
-    if (!transition.ParseFromString(payload)) break;
+    if (!transition.ParseFromString(*payload)) break;
     parsed.records.push_back(std::move(transition));
-    offset += kHistoryRecordHeaderBytes + length;
+    offset += kHistoryRecordHeaderBytes + payload->size();
   }
   parsed.good_bytes = offset;
   return parsed;
@@ -129,6 +147,7 @@ Result<std::unique_ptr<VerdictHistory>> VerdictHistory::Open(const HistoryConfig
   }
   std::unique_ptr<VerdictHistory> history(new VerdictHistory(config));
   if (auto ok = history->LoadAll(); !ok) return ok.error();
+  history->LoadEngineState();
   if (auto ok = history->OpenCurrentForAppend(); !ok) return ok.error();
   return history;
 }
@@ -169,6 +188,40 @@ Status VerdictHistory::LoadAll() {
     for (auto& record : parsed.records) records_.push_back(std::move(record));
   }
   return OkStatus();
+}
+
+void VerdictHistory::LoadEngineState() {
+  const std::string path = EngineStatePath(config_.path);
+  if (!std::filesystem::exists(path)) return;
+  auto bytes = ReadWholeFile(path);
+  if (!bytes) {
+    Log()->warn("verdict engine state {}: {}; starting afresh in HOLD", path, bytes.error().ToString());
+    return;
+  }
+  std::optional<std::string> payload = UnframeRecord(*bytes, 0);
+  v1::VerdictEngineState state;
+  if (!payload || !state.ParseFromString(*payload)) {
+    Log()->warn("verdict engine state {}: damaged ({} bytes); starting afresh in HOLD", path, bytes->size());
+    return;
+  }
+  saved_engine_state_ = std::move(state);
+}
+
+Status VerdictHistory::SaveEngineState(const v1::VerdictEngineState& state) {
+  std::string payload;
+  if (!state.SerializeToString(&payload)) return Error{"verdict engine state: cannot serialize"};
+  const std::string path = EngineStatePath(config_.path);
+  const std::string temporary = path + ".tmp";
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) return Error{"verdict engine state: open " + temporary, errno};
+  Status written = WriteAll(fd, FrameRecord(payload), temporary);
+  if (written && ::fsync(fd) != 0) written = Error{"verdict engine state: fsync " + temporary, errno};
+  ::close(fd);
+  if (!written) return written;
+  if (::rename(temporary.c_str(), path.c_str()) != 0) {
+    return Error{"verdict engine state: rename " + temporary + " to " + path, errno};
+  }
+  return SyncDirectoryOf(path);
 }
 
 Status VerdictHistory::OpenCurrentForAppend() {
@@ -218,10 +271,7 @@ Status VerdictHistory::RotateLocked() {
 Status VerdictHistory::Append(const v1::VerdictTransition& transition) {
   std::string payload;
   if (!transition.SerializeToString(&payload)) return Error{"verdict history: cannot serialize transition"};
-  std::string record(kHistoryRecordHeaderBytes, '\0');
-  PutLe32(static_cast<uint32_t>(payload.size()), record.data());
-  PutLe32(Crc32(payload), record.data() + 4);
-  record += payload;
+  const std::string record = FrameRecord(payload);
 
   std::lock_guard lock(mutex_);
   if (fd_ < 0) {

@@ -1,7 +1,9 @@
 // VerdictHistory: the durable log of verdict transitions, so an engineer can see afterwards
 // why a failover happened. Each record is length-prefixed, checksummed protobuf, fdatasync'd
 // before Append returns; files rotate at a size limit and the oldest is deleted; a torn last
-// record (a crash mid-write) is cut off when the log is reopened.
+// record (a crash mid-write) is cut off when the log is reopened. Beside the log, at
+// PATH.engine, it keeps the verdict engine's decision state (replaced atomically), so a
+// restarted aggregator neither forgets a latched FAILOVER nor restarts a dwell as STAY.
 #pragma once
 
 #include <cstddef>
@@ -13,11 +15,12 @@
 #include <string>
 #include <vector>
 
-#include "aggregator_config.h"
-#include "clocks.h"
-#include "proto_convert.h"
+#include "aggregator/aggregator_config.h"
+#include "common/clocks.h"
+#include "common/proto_convert.h"
+#include "common/result.h"
+#include "regionpulse/v1/engine_state.pb.h"
 #include "regionpulse/v1/query.pb.h"
-#include "result.h"
 
 namespace regionpulse {
 
@@ -49,12 +52,21 @@ class VerdictHistory {
   // Bytes cut off the end of the current file when it was opened (0 after a clean shutdown).
   uint64_t torn_bytes_dropped() const { return torn_bytes_dropped_; }
 
+  // Replaces the saved engine state: written to a temporary file, fsync'd, renamed over the
+  // old one and the directory fsync'd, so a crash leaves either the old state or the new one.
+  Status SaveEngineState(const v1::VerdictEngineState& state);
+  // The engine state found when the history was opened; nothing when there was none or it was
+  // damaged (then the engine starts afresh, in HOLD, and a warning says so).
+  const std::optional<v1::VerdictEngineState>& saved_engine_state() const { return saved_engine_state_; }
+  static std::string EngineStatePath(const std::string& path) { return path + ".engine"; }
+
   // The rotated file with the given age: 1 is the newest rotated one.
   static std::string RotatedPath(const std::string& path, uint32_t age);
 
  private:
   explicit VerdictHistory(HistoryConfig config);
   Status LoadAll();
+  void LoadEngineState();
   Status OpenCurrentForAppend();
   Status RotateLocked();
 
@@ -63,6 +75,7 @@ class VerdictHistory {
   int fd_ = -1;
   uint64_t current_bytes_ = 0;
   uint64_t torn_bytes_dropped_ = 0;
+  std::optional<v1::VerdictEngineState> saved_engine_state_;
   // Every record on disk, oldest first, and how many of them each file holds (oldest file
   // first, the current file last), so deleting the oldest file drops the right ones.
   std::deque<v1::VerdictTransition> records_;

@@ -1,11 +1,11 @@
 // Verdicts.Get and Verdicts.Watch; one reactor object per Watch stream, no thread per stream.
-#include "verdict_service.h"
+#include "aggregator/verdict_service.h"
 
 #include <algorithm>
 #include <deque>
 #include <optional>
 
-#include "write_queue_reactor.h"
+#include "aggregator/write_queue_reactor.h"
 
 namespace regionpulse {
 

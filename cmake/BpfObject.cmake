@@ -41,7 +41,7 @@ function(regionpulse_bpf_object name)
     OUTPUT "${obj}"
     COMMAND "${BPF_CLANG}" -g -O2 -target bpf -D__TARGET_ARCH_${_rp_arch}
             -Wall -Werror -Wno-unused-function
-            -I "${REGIONPULSE_BPF_GEN_DIR}" -I "${shared_dir}" -I "${CMAKE_CURRENT_SOURCE_DIR}"
+            -I "${REGIONPULSE_BPF_GEN_DIR}" -I "${PROJECT_SOURCE_DIR}" -I "${shared_dir}" -I "${CMAKE_CURRENT_SOURCE_DIR}"
             -MD -MF "${obj}.d" -c "${src}" -o "${obj}"
     DEPENDS "${src}" "${REGIONPULSE_BPF_GEN_DIR}/vmlinux.h"
     DEPFILE "${obj}.d"
@@ -59,7 +59,6 @@ function(regionpulse_bpf_object name)
   add_dependencies(bpf_${name}_gen bpf_vmlinux_h)
   add_library(bpf_${name}_skel INTERFACE)
   add_dependencies(bpf_${name}_skel bpf_${name}_gen)
-  target_include_directories(bpf_${name}_skel INTERFACE "${REGIONPULSE_BPF_GEN_DIR}" "${shared_dir}"
-                                                        "${CMAKE_CURRENT_SOURCE_DIR}")
+  target_include_directories(bpf_${name}_skel INTERFACE "${REGIONPULSE_BPF_GEN_DIR}" "${PROJECT_SOURCE_DIR}")
   target_link_libraries(bpf_${name}_skel INTERFACE PkgConfig::LIBBPF)
 endfunction()

@@ -1,5 +1,5 @@
 // The shared flag loop: splits "--flag value" / "--flag=value" and reports what it cannot read.
-#include "command_line.h"
+#include "common/command_line.h"
 
 #include <algorithm>
 #include <optional>

@@ -1,5 +1,5 @@
 // Per-component spdlog loggers.
-#include "component_logger.h"
+#include "common/component_logger.h"
 
 namespace regionpulse {
 

@@ -1,5 +1,5 @@
 // The shared YAML configuration reader: typed reads that record problems instead of throwing.
-#include "config_reader.h"
+#include "common/config_reader.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,5 +1,5 @@
 // Parsers for numbers, durations, sizes, rates, CIDRs and HOST:PORT text in configuration and flags.
-#include "config_text.h"
+#include "common/config_text.h"
 
 #include <arpa/inet.h>
 

@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <string>
 
-#include "result.h"
+#include "common/result.h"
 
 namespace regionpulse {
 

@@ -1,4 +1,4 @@
-#include "grpc_callback_queue.h"
+#include "common/grpc_callback_queue.h"
 
 #include <grpcpp/create_channel.h>
 #include <grpcpp/generic/generic_stub.h>

@@ -1,5 +1,5 @@
 // Bucket arithmetic of the shared latency layout.
-#include "latency_histogram.h"
+#include "common/latency_histogram.h"
 
 #include <algorithm>
 #include <cmath>

@@ -51,8 +51,8 @@ class LatencyHistogram {
   // so p0 and p100 are exact.
   std::optional<uint64_t> Percentile(double q) const;
 
-  // Rebuilds a histogram from wire parts; the caller has validated indices (see
-  // ValidateHistogramParts).
+  // Rebuilds a histogram from parts the caller has validated: indices inside the layout and
+  // strictly increasing (wire parts are checked by HistogramProblem, common/proto_convert.h).
   static LatencyHistogram FromParts(Buckets buckets, uint64_t sum_ns, uint64_t min_ns, uint64_t max_ns);
 
   bool operator==(const LatencyHistogram&) const = default;

@@ -1,5 +1,5 @@
 // Log set-up: spdlog's level and the JSON-lines formatter.
-#include "logging.h"
+#include "common/logging.h"
 
 #include <fmt/format.h>
 #include <spdlog/formatter.h>

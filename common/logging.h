@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "result.h"
+#include "common/result.h"
 
 namespace regionpulse {
 

@@ -1,5 +1,5 @@
 // Wire <-> program type translations.
-#include "proto_convert.h"
+#include "common/proto_convert.h"
 
 #include <google/protobuf/util/time_util.h>
 

@@ -1,5 +1,6 @@
-// Translations between regionpulse.v1 wire types and the program's own types, so protobuf
-// stays at the edges.
+// Translations between regionpulse.v1 wire types and the types the programs keep in their own
+// form: latency histograms, clock time points and durations; and the names of the v1 enums for
+// text. Reports, plans and verdicts stay v1 messages throughout (docs/design.md, section 2).
 #pragma once
 
 #include <chrono>
@@ -8,11 +9,11 @@
 #include <google/protobuf/duration.pb.h>
 #include <google/protobuf/timestamp.pb.h>
 
-#include "clocks.h"
-#include "latency_histogram.h"
+#include "common/clocks.h"
+#include "common/latency_histogram.h"
+#include "common/result.h"
 #include "regionpulse/v1/common.pb.h"
 #include "regionpulse/v1/verdicts.pb.h"
-#include "result.h"
 
 namespace regionpulse {
 

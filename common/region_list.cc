@@ -1,5 +1,5 @@
 // Reading the shared `regions` list: shape, names, CIDRs and their overlaps.
-#include "region_list.h"
+#include "common/region_list.h"
 
 #include <set>
 #include <utility>

@@ -1,20 +1,52 @@
 // Stateless HealthReport checks.
-#include "report_validation.h"
+#include "common/report_validation.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <set>
+#include <tuple>
 
 #include <google/protobuf/util/time_util.h>
 
-#include "proto_convert.h"
+#include "common/proto_convert.h"
 
 namespace regionpulse {
 namespace {
 
 using google::protobuf::util::TimeUtil;
 
+// An IPv6 literal with a zone ("fe80::1%eth0") fits in INET6_ADDRSTRLEN plus an interface name.
+constexpr size_t kMaxAddressLength = 64;
+
 bool IsValidTimestamp(const google::protobuf::Timestamp& t) {
   return t.seconds() >= TimeUtil::kTimestampMinSeconds && t.seconds() <= TimeUtil::kTimestampMaxSeconds &&
          t.nanos() >= 0 && t.nanos() <= 999'999'999;
+}
+
+// An IPv4 or IPv6 literal, an IPv6 one possibly with a zone ("fe80::1%eth0"): the form both
+// ends of a path give the addresses the aggregator joins them on.
+bool IsIpLiteral(const std::string& text) {
+  in6_addr buffer{};
+  const std::string address = text.substr(0, text.find('%'));
+  if (inet_pton(AF_INET, address.c_str(), &buffer) == 1) return address.size() == text.size();
+  return inet_pton(AF_INET6, address.c_str(), &buffer) == 1;
+}
+
+// Probes a window may count in one entry: the allowed rate times the window's length, the
+// window taken as max_window when its bounds are unusable (that problem is reported apart).
+uint64_t MaxProbesIn(const v1::HealthReport& report, const ReportLimits& limits) {
+  auto window = std::chrono::duration_cast<std::chrono::nanoseconds>(limits.max_window);
+  if (report.has_window_start() && report.has_window_end() && IsValidTimestamp(report.window_start()) &&
+      IsValidTimestamp(report.window_end())) {
+    const auto length = FromTimestamp(report.window_end()) - FromTimestamp(report.window_start());
+    if (length > std::chrono::nanoseconds(0) && length < window) window = length;
+  }
+  const auto seconds = std::chrono::ceil<std::chrono::seconds>(window).count();
+  return limits.max_probes_per_second * static_cast<uint64_t>(std::max<int64_t>(seconds, 1));
 }
 
 bool IsRatio(double x) {
@@ -33,6 +65,24 @@ class ProblemList {
   }
   void CheckCount(const std::string& what, size_t n, size_t max) {
     if (n > max) Add(what + ": " + std::to_string(n) + " entries (limit " + std::to_string(max) + ")");
+  }
+  // An optional (or required) endpoint that names one end of a probe session.
+  void CheckEndpoint(const std::string& where, const v1::Endpoint& endpoint, bool required) {
+    if (endpoint.address().empty()) {
+      if (required) Add(where + ".address is empty");
+      if (endpoint.port() != 0)
+        Add(where + ".port " + std::to_string(endpoint.port()) + " without an address");
+      return;
+    }
+    if (endpoint.address().size() > kMaxAddressLength) {
+      Add(where + ".address is " + std::to_string(endpoint.address().size()) + " bytes long (limit " +
+          std::to_string(kMaxAddressLength) + ")");
+    } else if (!IsIpLiteral(endpoint.address())) {
+      Add(where + ".address \"" + endpoint.address() + "\" is not an IP literal");
+    }
+    if (endpoint.port() == 0 || endpoint.port() > 0xffff) {
+      Add(where + ".port " + std::to_string(endpoint.port()) + " not in [1, 65535]");
+    }
   }
   void CheckHistogram(const std::string& where, const v1::LatencyHistogram& h) {
     if (auto problem = HistogramProblem(h); !problem.empty()) Add(where + ": " + problem);
@@ -71,6 +121,7 @@ std::vector<std::string> ReportProblems(const v1::HealthReport& report, const Re
     }
   }
 
+  const uint64_t max_probes = MaxProbesIn(report, limits);
   p.CheckCount("paths", report.paths_size(), limits.max_paths);
   for (int i = 0; i < report.paths_size(); ++i) {
     const auto& path = report.paths(i);
@@ -78,8 +129,15 @@ std::vector<std::string> ReportProblems(const v1::HealthReport& report, const Re
     p.CheckName(where + " peer_node", path.peer_node(), limits.max_name_length, true);
     p.CheckName(where + " peer_region", path.peer_region(), limits.max_name_length, true);
     p.CheckName(where + " peer_zone", path.peer_zone(), limits.max_name_length, false);
+    // Each probe sent is known to have arrived, lost in an unknown direction, or neither
+    // (answered, or known lost on the way out): never two of them.
+    // (Compared by subtraction: a hostile count must not wrap the sum.)
     if (path.received_forward() > path.probes_sent()) {
       p.Add(where + ": received_forward " + std::to_string(path.received_forward()) + " > probes_sent " +
+            std::to_string(path.probes_sent()));
+    } else if (path.lost_direction_unknown() > path.probes_sent() - path.received_forward()) {
+      p.Add(where + ": received_forward " + std::to_string(path.received_forward()) +
+            " + lost_direction_unknown " + std::to_string(path.lost_direction_unknown()) + " > probes_sent " +
             std::to_string(path.probes_sent()));
     }
     if (path.received_reverse() > path.received_forward()) {
@@ -90,6 +148,13 @@ std::vector<std::string> ReportProblems(const v1::HealthReport& report, const Re
       p.Add(where + ": loss_forward " + std::to_string(path.loss_forward()) + " not in [0, 1]");
     if (!IsRatio(path.loss_reverse()))
       p.Add(where + ": loss_reverse " + std::to_string(path.loss_reverse()) + " not in [0, 1]");
+    // STAMP's Session-Sender Identifier is 16 bits wide.
+    if (path.ssid() > 0xffff) p.Add(where + ": ssid " + std::to_string(path.ssid()) + " > 65535");
+    p.CheckEndpoint(where + " source", path.source(), false);
+    if (path.probes_sent() > max_probes) {
+      p.Add(where + ": probes_sent " + std::to_string(path.probes_sent()) + " > " +
+            std::to_string(max_probes) + " (" + std::to_string(limits.max_probes_per_second) + " a second)");
+    }
     p.CheckHistogram(where + " rtt_kernel", path.rtt_kernel());
     p.CheckHistogram(where + " rtt_user", path.rtt_user());
     if (path.jitter().seconds() < 0 || path.jitter().nanos() < 0) p.Add(where + ": jitter is negative");
@@ -109,6 +174,32 @@ std::vector<std::string> ReportProblems(const v1::HealthReport& report, const Re
     p.CheckName(where + " remote_region", flow.remote_region(), limits.max_name_length, true);
     if (flow.last_progress_age().seconds() < 0 || flow.last_progress_age().nanos() < 0) {
       p.Add(where + " (" + flow.name() + "): last_progress_age is negative");
+    }
+  }
+
+  p.CheckCount("reflected", report.reflected_size(), limits.max_reflected);
+  // Only the first entries of an oversized list are looked at: the report is refused anyway.
+  const int reflected_checked =
+      static_cast<int>(std::min<size_t>(report.reflected_size(), limits.max_reflected));
+  // One entry per sender session: a second one would count its probes twice.
+  std::set<std::tuple<std::string, uint32_t, uint32_t>> sessions;
+  for (int i = 0; i < reflected_checked; ++i) {
+    const auto& reflected = report.reflected(i);
+    const std::string where = "reflected[" + std::to_string(i) + "]";
+    p.CheckEndpoint(where + " sender", reflected.sender(), true);
+    if (reflected.ssid() > 0xffff) p.Add(where + ": ssid " + std::to_string(reflected.ssid()) + " > 65535");
+    if (reflected.received() > max_probes) {
+      p.Add(where + ": received " + std::to_string(reflected.received()) + " > " +
+            std::to_string(max_probes) + " (" + std::to_string(limits.max_probes_per_second) + " a second)");
+    }
+    if (reflected.replied() > reflected.received()) {
+      p.Add(where + ": replied " + std::to_string(reflected.replied()) + " > received " +
+            std::to_string(reflected.received()));
+    }
+    if (!sessions.emplace(reflected.sender().address(), reflected.sender().port(), reflected.ssid()).second) {
+      p.Add(where + ": sender session " + reflected.sender().address().substr(0, kMaxAddressLength) +
+            " port " + std::to_string(reflected.sender().port()) + " ssid " +
+            std::to_string(reflected.ssid()) + " appears twice");
     }
   }
 

@@ -16,6 +16,11 @@ struct ReportLimits {
   size_t max_paths = 4096;
   size_t max_traffic = 1024;  // remote regions
   size_t max_flows = 1024;
+  size_t max_reflected = 4096;  // sender sessions (the agent sends at most 1,024)
+  // Probes one path sends, or one reflected session brings, per second of window: a prober's
+  // shortest interval is 1 ms, so 1,000 a second per session; the margin is for whatever
+  // else sends STAMP to a reflector. Keeps sums of counts far from overflowing.
+  uint64_t max_probes_per_second = 100'000;
   size_t max_errors = 64;
   size_t max_name_length = 253;  // a DNS name, the longest a node name can be
   std::chrono::seconds max_window{300};

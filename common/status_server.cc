@@ -1,6 +1,6 @@
 // HTTP status endpoint on Boost.Beast: one thread, one io_context, one request per
 // connection (Prometheus and kubelet probes open a connection per scrape anyway).
-#include "status_server.h"
+#include "common/status_server.h"
 
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
@@ -10,7 +10,7 @@
 #include <boost/beast/http.hpp>
 #include <thread>
 
-#include "config_text.h"
+#include "common/config_text.h"
 
 namespace regionpulse {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <utility>
 
-#include "result.h"
+#include "common/result.h"
 
 namespace prometheus {
 class Registry;

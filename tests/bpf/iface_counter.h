@@ -3,7 +3,7 @@
 #ifndef REGIONPULSE_TESTS_IFACE_COUNTER_H
 #define REGIONPULSE_TESTS_IFACE_COUNTER_H
 
-#include "regionpulse_shared.h"
+#include "bpf/regionpulse_shared.h"
 
 struct rp_iface_key {
   __u32 ifindex;

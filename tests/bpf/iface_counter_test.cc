@@ -10,17 +10,17 @@
 #include <cstring>
 
 #include "agent/tcx_uapi.h"
-#include "iface_counter.h"
 #include "iface_counter.skel.h"
-#include "test_network.h"
+#include "tests/bpf/iface_counter.h"
+#include "tests/support/test_network.h"
 
 namespace regionpulse {
 namespace {
 
-using testnet::NetworkNamespace;
-using testnet::RunOrThrow;
-using testnet::ScopedNetnsEntry;
-using testnet::VethPair;
+using test::NetworkNamespace;
+using test::RunOrThrow;
+using test::ScopedNetnsEntry;
+using test::VethPair;
 
 rp_counter ReadCounter(int map_fd, uint32_t ifindex, uint32_t direction) {
   const int cpus = libbpf_num_possible_cpus();

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-namespace regionpulse::testpkt {
+namespace regionpulse::test {
 
 using Bytes = std::vector<uint8_t>;
 
@@ -147,4 +147,4 @@ inline Bytes StampPayload(size_t base, uint8_t tlv_type = 250, uint32_t magic = 
   return p;
 }
 
-}  // namespace regionpulse::testpkt
+}  // namespace regionpulse::test

@@ -15,14 +15,14 @@
 
 #include <optional>
 
-#include "packet_builder.h"
-#include "regionpulse_shared.h"
+#include "bpf/regionpulse_shared.h"
+#include "tests/bpf/packet_builder.h"
 #include "tunnel_tc.skel.h"
 
 namespace regionpulse {
 namespace {
 
-using namespace testpkt;
+using namespace test;
 
 constexpr uint16_t kProbePort = 8620;  // not the default: proves the .rodata port is used
 constexpr uint32_t kTcActUnspec = 0xffffffff;

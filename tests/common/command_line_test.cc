@@ -1,6 +1,6 @@
 // The shared flag loop: both spellings of a value, flags that take none, and every problem
 // reported with the flag it concerns.
-#include "command_line.h"
+#include "common/command_line.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "agent_config.h"
-#include "aggregator_config.h"
+#include "agent/agent_config.h"
+#include "aggregator/aggregator_config.h"
 
 namespace regionpulse {
 namespace {

@@ -1,11 +1,11 @@
 // The shared YAML reader: typed reads that name the full key, every problem collected, and
 // hostile documents turned into problems rather than exceptions. Also the shared regions list.
-#include "config_reader.h"
+#include "common/config_reader.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "region_list.h"
+#include "common/region_list.h"
 
 namespace regionpulse {
 namespace {

@@ -1,6 +1,6 @@
 // The config text parsers accept exactly the documented forms, name the text they refuse, and
 // report values too large for their type as ERANGE rather than wrapping around or throwing.
-#include "config_text.h"
+#include "common/config_text.h"
 
 #include <cerrno>
 #include <cstdint>

@@ -1,5 +1,5 @@
 // The shared latency layout: accuracy bound, merge, percentiles, edges.
-#include "latency_histogram.h"
+#include "common/latency_histogram.h"
 
 #include <gtest/gtest.h>
 

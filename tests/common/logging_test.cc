@@ -1,5 +1,5 @@
 // Log set-up: levels by name, and JSON lines a log collector can parse whatever the message.
-#include "logging.h"
+#include "common/logging.h"
 
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>

@@ -2,14 +2,16 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
-#include "proto_convert.h"
+#include "common/proto_convert.h"
 #include "regionpulse/v1/ingest.pb.h"
 #include "regionpulse/v1/query.pb.h"
 #include "regionpulse/v1/verdicts.pb.h"
-#include "sample_report.h"
+#include "tests/support/sample_report.h"
 
 namespace regionpulse {
 namespace {
+
+using test::SampleReport;
 
 using google::protobuf::util::MessageDifferencer;
 

@@ -1,15 +1,17 @@
 // Each kind of inconsistent report is rejected with a reason that names the problem.
-#include "report_validation.h"
+#include "common/report_validation.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <functional>
 
-#include "sample_report.h"
+#include "tests/support/sample_report.h"
 
 namespace regionpulse {
 namespace {
+
+using test::SampleReport;
 
 using ::testing::HasSubstr;
 
@@ -83,10 +85,93 @@ INSTANTIATE_TEST_SUITE_P(
                         for (int i = 0; i < 4096; ++i) *r.add_paths() = r.paths(0);
                       },
                       "paths: 4097 entries (limit 4096)"},
+        BadReportCase{"UnknownDirectionMoreThanNotReached",
+                      [](auto& r) { r.mutable_paths(0)->set_lost_direction_unknown(2); },
+                      "received_forward 9 + lost_direction_unknown 2 > probes_sent 10"},
+        BadReportCase{"UnknownDirectionOverflowingTheSum",
+                      [](auto& r) { r.mutable_paths(0)->set_lost_direction_unknown(~uint64_t{0}); },
+                      "lost_direction_unknown 18446744073709551615 > probes_sent 10"},
+        BadReportCase{"MoreProbesThanAWindowHolds",
+                      [](auto& r) {
+                        auto* path = r.mutable_paths(0);
+                        path->set_probes_sent(100'001);
+                        path->set_lost_direction_unknown(100'001 - 9);
+                      },
+                      "probes_sent 100001 > 100000 (100000 a second)"},
+        BadReportCase{"SsidWiderThan16Bits", [](auto& r) { r.mutable_paths(0)->set_ssid(70000); },
+                      "ssid 70000 > 65535"},
+        BadReportCase{"SourceNotAnAddress",
+                      [](auto& r) { r.mutable_paths(0)->mutable_source()->set_address("node-a.example"); },
+                      "source.address \"node-a.example\" is not an IP literal"},
+        BadReportCase{
+            "SourceAddressTooLong",
+            [](auto& r) { r.mutable_paths(0)->mutable_source()->set_address(std::string(100, '1')); },
+            "source.address is 100 bytes long (limit 64)"},
+        BadReportCase{"SourcePortOutOfRange",
+                      [](auto& r) { r.mutable_paths(0)->mutable_source()->set_port(70000); },
+                      "source.port 70000 not in [1, 65535]"},
+        BadReportCase{"SourcePortWithoutAddress",
+                      [](auto& r) { r.mutable_paths(0)->mutable_source()->clear_address(); },
+                      "source.port 40123 without an address"},
+        BadReportCase{"TooManyReflected",
+                      [](auto& r) {
+                        for (uint32_t i = 1; i <= 4096; ++i) {
+                          auto* extra = r.add_reflected();
+                          *extra = r.reflected(0);
+                          extra->set_ssid(i + 7);
+                        }
+                      },
+                      "reflected: 4097 entries (limit 4096)"},
+        BadReportCase{"ReflectedWithoutSender",
+                      [](auto& r) {
+                        r.mutable_reflected(0)->mutable_sender()->clear_address();
+                        r.mutable_reflected(0)->mutable_sender()->clear_port();
+                      },
+                      "reflected[0] sender.address is empty"},
+        BadReportCase{"ReflectedSenderNotAnAddress",
+                      [](auto& r) { r.mutable_reflected(0)->mutable_sender()->set_address("10.1.0.7%eth0"); },
+                      "reflected[0] sender.address \"10.1.0.7%eth0\" is not an IP literal"},
+        BadReportCase{"ReflectedSenderPortZero",
+                      [](auto& r) { r.mutable_reflected(0)->mutable_sender()->set_port(0); },
+                      "reflected[0] sender.port 0 not in [1, 65535]"},
+        BadReportCase{"ReflectedSsidWiderThan16Bits",
+                      [](auto& r) { r.mutable_reflected(0)->set_ssid(65536); },
+                      "reflected[0]: ssid 65536 > 65535"},
+        BadReportCase{"RepliedMoreThanReceived", [](auto& r) { r.mutable_reflected(0)->set_replied(11); },
+                      "reflected[0]: replied 11 > received 10"},
+        BadReportCase{"ReflectedMoreThanAWindowHolds",
+                      [](auto& r) {
+                        r.mutable_reflected(0)->set_received(~uint64_t{0});
+                        r.mutable_reflected(0)->set_replied(0);
+                      },
+                      "reflected[0]: received 18446744073709551615 > 100000"},
+        BadReportCase{"ReflectedSessionTwice", [](auto& r) { *r.add_reflected() = r.reflected(0); },
+                      "reflected[1]: sender session fd00:2::5 port 40200 ssid 7 appears twice"},
         BadReportCase{"NameTooLong",
                       [](auto& r) { r.mutable_paths(0)->set_peer_zone(std::string(300, 'z')); },
                       "peer_zone is 300 bytes long"}),
     [](const auto& info) { return std::string(info.param.name); });
+
+TEST(ReportValidation, AddressesWithAZoneAndUnsetSourcesAreAccepted) {
+  auto report = SampleReport();
+  report.mutable_paths(0)->mutable_source()->set_address("fe80::1%eth0");
+  report.mutable_reflected(0)->mutable_sender()->set_address("10.1.0.7");
+  auto* unnamed = report.add_paths();
+  *unnamed = report.paths(0);
+  unnamed->clear_source();  // no route to the peer when the probe left
+  unnamed->set_ssid(0);
+  EXPECT_THAT(ReportProblems(report), ::testing::IsEmpty());
+}
+
+// The probe bound follows the window's length: a 10 s window may count ten times as many.
+TEST(ReportValidation, ProbeCountsAreBoundedPerSecondOfWindow) {
+  auto report = SampleReport();
+  report.mutable_window_end()->set_seconds(report.window_start().seconds() + 10);
+  report.mutable_reflected(0)->set_received(1'000'000);
+  EXPECT_THAT(ReportProblems(report), ::testing::IsEmpty());
+  report.mutable_reflected(0)->set_received(1'000'001);
+  EXPECT_THAT(ReportProblems(report), ::testing::ElementsAre(HasSubstr("received 1000001 > 1000000")));
+}
 
 TEST(ReportValidation, OversizedReportIsRejected) {
   auto report = SampleReport();

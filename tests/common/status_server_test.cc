@@ -1,5 +1,5 @@
 // The HTTP status endpoint serves metrics, liveness and readiness over real sockets.
-#include "status_server.h"
+#include "common/status_server.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

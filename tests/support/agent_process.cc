@@ -1,5 +1,5 @@
-// AgentProcess and ScratchDirectory (see agent_process.h).
-#include "agent_process.h"
+// AgentProcess (see agent_process.h).
+#include "tests/support/agent_process.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -8,7 +8,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -16,33 +15,9 @@
 
 #include <google/protobuf/util/json_util.h>
 
-#include "poll_until.h"
-#include "test_network.h"
+#include "tests/support/poll_until.h"
 
-namespace regionpulse::testnet {
-
-ScratchDirectory::ScratchDirectory(const std::string& purpose) {
-  std::string pattern = "/tmp/" + RunPrefix() + "-" + purpose + "-XXXXXX";
-  std::vector<char> buffer(pattern.begin(), pattern.end());
-  buffer.push_back('\0');
-  if (mkdtemp(buffer.data()) == nullptr) {
-    throw std::runtime_error("mkdtemp " + pattern + ": " + std::strerror(errno));
-  }
-  path_ = buffer.data();
-}
-
-ScratchDirectory::~ScratchDirectory() {
-  std::error_code ignored;
-  std::filesystem::remove_all(path_, ignored);
-}
-
-std::string ScratchDirectory::Write(const std::string& name, const std::string& contents) const {
-  std::string file = path_ + "/" + name;
-  std::ofstream out(file, std::ios::trunc);
-  out << contents;
-  if (!out) throw std::runtime_error("write " + file);
-  return file;
-}
+namespace regionpulse::test {
 
 AgentProcess::AgentProcess(const std::string& binary, const std::string& netns,
                            const std::string& config_path, const std::string& work_dir,
@@ -102,7 +77,7 @@ void AgentProcess::Terminate() {
 }
 
 std::optional<int> AgentProcess::Wait(std::chrono::milliseconds timeout) {
-  if (!testsupport::PollUntil([&] { return !Running(); }, timeout)) return std::nullopt;
+  if (!PollUntil([&] { return !Running(); }, timeout)) return std::nullopt;
   if (!exit_status_ || !WIFEXITED(*exit_status_)) return std::nullopt;
   return WEXITSTATUS(*exit_status_);
 }
@@ -122,8 +97,7 @@ std::vector<v1::HealthReport> AgentProcess::Reports() const {
 
 bool AgentProcess::WaitForReports(size_t count, std::chrono::milliseconds timeout) const {
   // Stops early when the agent has exited: no more reports will come.
-  testsupport::PollUntil([&] { return Reports().size() >= count || !Running(); }, timeout,
-                         std::chrono::milliseconds(50));
+  PollUntil([&] { return Reports().size() >= count || !Running(); }, timeout, std::chrono::milliseconds(50));
   return Reports().size() >= count;
 }
 
@@ -134,4 +108,4 @@ std::string AgentProcess::Output() const {
   return contents.str();
 }
 
-}  // namespace regionpulse::testnet
+}  // namespace regionpulse::test

@@ -12,23 +12,9 @@
 #include <vector>
 
 #include "regionpulse/v1/ingest.pb.h"
+#include "tests/support/scratch_directory.h"
 
-namespace regionpulse::testnet {
-
-// A directory under /tmp named with the run prefix; removed with its contents on destruction.
-class ScratchDirectory {
- public:
-  explicit ScratchDirectory(const std::string& purpose);
-  ~ScratchDirectory();
-  ScratchDirectory(const ScratchDirectory&) = delete;
-  ScratchDirectory& operator=(const ScratchDirectory&) = delete;
-  const std::string& path() const { return path_; }
-  // Writes a file in the directory and returns its path.
-  std::string Write(const std::string& name, const std::string& contents) const;
-
- private:
-  std::string path_;
-};
+namespace regionpulse::test {
 
 class AgentProcess {
  public:
@@ -62,4 +48,4 @@ class AgentProcess {
   mutable std::optional<int> exit_status_;  // raw waitpid status once reaped
 };
 
-}  // namespace regionpulse::testnet
+}  // namespace regionpulse::test

@@ -1,12 +1,12 @@
 // IngestStandIn: in-process Ingest server for agent tests (see ingest_stand_in.h).
-#include "ingest_stand_in.h"
+#include "tests/support/ingest_stand_in.h"
 
 #include <deque>
 
 #include <stdexcept>
-#include "grpc_callback_queue.h"
+#include "common/grpc_callback_queue.h"
 
-namespace regionpulse::testnet {
+namespace regionpulse::test {
 
 class IngestStandIn::Reactor final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse> {
  public:
@@ -253,4 +253,4 @@ size_t IngestStandIn::OpenStreams() const {
   return open_streams_;
 }
 
-}  // namespace regionpulse::testnet
+}  // namespace regionpulse::test

@@ -22,7 +22,7 @@
 
 #include "regionpulse/v1/ingest.grpc.pb.h"
 
-namespace regionpulse::testnet {
+namespace regionpulse::test {
 
 class IngestStandIn {
  public:
@@ -89,4 +89,4 @@ class IngestStandIn {
   std::set<Reactor*> reactors_;  // open streams, for BroadcastProbePlan
 };
 
-}  // namespace regionpulse::testnet
+}  // namespace regionpulse::test

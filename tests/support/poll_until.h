@@ -6,7 +6,7 @@
 #include <chrono>
 #include <thread>
 
-namespace regionpulse::testsupport {
+namespace regionpulse::test {
 
 // Returns whether `condition` became true within `timeout` (checked once more at the end).
 template <typename Condition>
@@ -20,4 +20,4 @@ bool PollUntil(Condition&& condition, std::chrono::milliseconds timeout = std::c
   return condition();
 }
 
-}  // namespace regionpulse::testsupport
+}  // namespace regionpulse::test

@@ -1,5 +1,5 @@
 // Namespaces and veth pairs for integration tests, built with iproute2.
-#include "test_network.h"
+#include "tests/support/test_network.h"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -12,7 +12,7 @@
 #include <cstring>
 #include <stdexcept>
 
-namespace regionpulse::testnet {
+namespace regionpulse::test {
 
 std::string RunOrThrow(const std::string& command) {
   std::string output;
@@ -84,4 +84,4 @@ VethPair::~VethPair() {
   RunStatus("ip netns exec " + a_.netns + " ip link del " + a_.ifname);
 }
 
-}  // namespace regionpulse::testnet
+}  // namespace regionpulse::test

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-namespace regionpulse::testnet {
+namespace regionpulse::test {
 
 // Runs a shell command; throws std::runtime_error with the command and its output on failure.
 std::string RunOrThrow(const std::string& command);
@@ -69,4 +69,4 @@ class VethPair {
   VethEndpoint b_;
 };
 
-}  // namespace regionpulse::testnet
+}  // namespace regionpulse::test

@@ -1,5 +1,5 @@
 // wireguard-go tunnels between namespaces, driven with iproute2, wg and nsenter.
-#include "wireguard_link.h"
+#include "tests/support/wireguard_link.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -10,10 +10,10 @@
 #include <stdexcept>
 #include <thread>
 
-#include "poll_until.h"
-#include "test_network.h"
+#include "tests/support/poll_until.h"
+#include "tests/support/test_network.h"
 
-namespace regionpulse::testnet {
+namespace regionpulse::test {
 namespace {
 
 std::string Trim(std::string s) {
@@ -27,7 +27,7 @@ std::string WithoutPrefixLength(const std::string& cidr) {
 
 // Polls `command` until it succeeds or the deadline passes.
 bool PollUntilSuccess(const std::string& command, std::chrono::milliseconds timeout) {
-  return testsupport::PollUntil([&] { return RunStatus(command) == 0; }, timeout);
+  return PollUntil([&] { return RunStatus(command) == 0; }, timeout);
 }
 
 }  // namespace
@@ -145,4 +145,4 @@ void WireguardLink::WaitForPing(const WireguardSide& from, const std::string& to
   }
 }
 
-}  // namespace regionpulse::testnet
+}  // namespace regionpulse::test

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-namespace regionpulse::testnet {
+namespace regionpulse::test {
 
 struct WireguardSide {
   std::string netns;             // network namespace the interface lives in
@@ -65,4 +65,4 @@ class WireguardLink {
   std::string public_key_b_;
 };
 
-}  // namespace regionpulse::testnet
+}  // namespace regionpulse::test

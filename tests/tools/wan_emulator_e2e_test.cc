@@ -14,12 +14,19 @@
 #include <cstring>
 #include <filesystem>
 
-#include "poll_until.h"
-#include "test_network.h"
-#include "wan_emulator_harness.h"
+#include "tests/support/poll_until.h"
+#include "tests/support/test_network.h"
+#include "tests/tools/wan_emulator_harness.h"
 
-namespace regionpulse::wantest {
+namespace regionpulse {
 namespace {
+
+using test::EmulatorProcess;
+using test::LinkCounter;
+using test::PortFor;
+using test::ScratchDirectory;
+using test::UdpSocket;
+using test::WaitUntilServing;
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
@@ -61,8 +68,8 @@ class WanEmulatorProcess : public ::testing::Test {
 
   // Runs `regionpulse-wan ctl --socket S ARGS` as a process; its exit status.
   int Ctl(const std::string& args) {
-    return testnet::RunStatus(std::string(REGIONPULSE_WAN_BINARY) + " ctl --socket " + socket_path_ + " " +
-                              args);
+    return test::RunStatus(std::string(REGIONPULSE_WAN_BINARY) + " ctl --socket " + socket_path_ + " " +
+                           args);
   }
 
   std::string Stats() {
@@ -75,11 +82,11 @@ class WanEmulatorProcess : public ::testing::Test {
   // something.
   bool WaitForCounter(const std::string& from, const std::string& to, const std::string& key,
                       uint64_t value) {
-    return testsupport::PollUntil([&] { return LinkCounter(Stats(), from, to, key).value_or(0) >= value; },
-                                  seconds(5));
+    return test::PollUntil([&] { return LinkCounter(Stats(), from, to, key).value_or(0) >= value; },
+                           seconds(5));
   }
 
-  ScratchDir scratch_;
+  ScratchDirectory scratch_{"wan"};
   UdpSocket a_;
   UdpSocket b_;
   std::string socket_path_;
@@ -313,11 +320,11 @@ TEST_F(WanEmulatorProcess, CtlExitStatusSaysRefusedOrUnreachable) {
   EXPECT_EQ(Ctl("show"), 0);
   EXPECT_EQ(Ctl("set r1 r2 loss=30"), 1);
   EXPECT_EQ(Ctl("frobnicate"), 1);
-  EXPECT_EQ(testnet::RunStatus(std::string(REGIONPULSE_WAN_BINARY) + " ctl --socket " + scratch_.path() +
-                               "/nobody.sock show"),
+  EXPECT_EQ(test::RunStatus(std::string(REGIONPULSE_WAN_BINARY) + " ctl --socket " + scratch_.path() +
+                            "/nobody.sock show"),
             2);
-  const std::string refused = testnet::RunOrThrow(std::string(REGIONPULSE_WAN_BINARY) + " ctl --socket " +
-                                                  socket_path_ + " set r1 r2 loss=30 2>&1 || true");
+  const std::string refused = test::RunOrThrow(std::string(REGIONPULSE_WAN_BINARY) + " ctl --socket " +
+                                               socket_path_ + " set r1 r2 loss=30 2>&1 || true");
   EXPECT_THAT(refused, HasSubstr("loss=30: expected a percentage with its % sign"));
 }
 
@@ -372,7 +379,7 @@ std::string TwoNodeConfig(const std::string& listen, const std::string& socket_p
 TEST(WanEmulatorStart, ListensDualStackForIpv4Nodes) {
   // listen_address "::" takes IPv4 senders as IPv4-mapped addresses: they must still match
   // the configured IPv4 endpoints, and replies must go out to them.
-  ScratchDir scratch;
+  ScratchDirectory scratch("wan");
   UdpSocket a, b;
   const std::string socket_path = scratch.path() + "/ctl.sock";
   EmulatorProcess emulator(scratch.path() + "/wan.log",
@@ -389,7 +396,7 @@ TEST(WanEmulatorStart, ListensDualStackForIpv4Nodes) {
 
 TEST(WanEmulatorStart, RealtimePriorityRunsTheRelayAtSchedFifo) {
   if (geteuid() != 0) GTEST_SKIP() << "SCHED_FIFO needs root";
-  ScratchDir scratch;
+  ScratchDirectory scratch("wan");
   UdpSocket a, b;
   const std::string socket_path = scratch.path() + "/ctl.sock";
   EmulatorProcess emulator(
@@ -402,7 +409,7 @@ TEST(WanEmulatorStart, RealtimePriorityRunsTheRelayAtSchedFifo) {
 }
 
 TEST(WanEmulatorStart, ABadConfigExitsWithTheKeyNamed) {
-  ScratchDir scratch;
+  ScratchDirectory scratch("wan");
   const std::string config = scratch.Write("bad.yaml",
                                            "listen_address: 127.0.0.1\n"
                                            "control_socket: " +
@@ -416,7 +423,7 @@ TEST(WanEmulatorStart, ABadConfigExitsWithTheKeyNamed) {
 }
 
 TEST(WanEmulatorStart, APortInUseFailsNamingItAndLeavesNoSocket) {
-  ScratchDir scratch;
+  ScratchDirectory scratch("wan");
   UdpSocket taken;
   const std::string config = scratch.Write("wan.yaml",
                                            "listen_address: 127.0.0.1\n"
@@ -436,7 +443,7 @@ TEST(WanEmulatorStart, APortInUseFailsNamingItAndLeavesNoSocket) {
 }
 
 TEST(WanEmulatorStart, PortsCommandPrintsTheMappingWithoutStarting) {
-  ScratchDir scratch;
+  ScratchDirectory scratch("wan");
   const std::string config = scratch.Write("wan.yaml",
                                            "listen_address: 10.99.0.1\n"
                                            "control_socket: /nonexistent/ctl.sock\n"
@@ -444,9 +451,9 @@ TEST(WanEmulatorStart, PortsCommandPrintsTheMappingWithoutStarting) {
                                            "nodes:\n"
                                            "  - {name: a, region: r1, endpoint: 10.99.0.2:51820}\n"
                                            "  - {name: b, region: r2, endpoint: 10.99.0.3:51820}\n");
-  EXPECT_EQ(testnet::RunOrThrow(std::string(REGIONPULSE_WAN_BINARY) + " ports --config " + config),
+  EXPECT_EQ(test::RunOrThrow(std::string(REGIONPULSE_WAN_BINARY) + " ports --config " + config),
             "a b 40000\nb a 40001\n");
 }
 
 }  // namespace
-}  // namespace regionpulse::wantest
+}  // namespace regionpulse

@@ -1,5 +1,5 @@
 // The real regionpulse-wan process and UDP endpoints for its end-to-end tests.
-#include "wan_emulator_harness.h"
+#include "tests/tools/wan_emulator_harness.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -13,34 +13,14 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
 
-#include "poll_until.h"
+#include "tests/support/poll_until.h"
 
-namespace regionpulse::wantest {
-
-ScratchDir::ScratchDir() {
-  std::string pattern = "/tmp/rpwan-XXXXXX";
-  if (mkdtemp(pattern.data()) == nullptr)
-    throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
-  path_ = pattern;
-}
-
-ScratchDir::~ScratchDir() {
-  std::error_code ignored;
-  std::filesystem::remove_all(path_, ignored);
-}
-
-std::string ScratchDir::Write(const std::string& name, const std::string& contents) const {
-  const std::string file = path_ + "/" + name;
-  std::ofstream out(file);
-  out << contents;
-  return file;
-}
+namespace regionpulse::test {
 
 EmulatorProcess::EmulatorProcess(const std::string& log_path, const std::vector<std::string>& args,
                                  const std::string& netns)
@@ -79,7 +59,7 @@ void EmulatorProcess::Signal(int signal_number) {
 std::optional<int> EmulatorProcess::Wait(std::chrono::milliseconds timeout) {
   if (pid_ <= 0) return std::nullopt;
   std::optional<int> code;
-  bool exited = testsupport::PollUntil(
+  bool exited = PollUntil(
       [&] {
         int status = 0;
         if (waitpid(pid_, &status, WNOHANG) != pid_) return false;
@@ -110,7 +90,7 @@ std::string EmulatorProcess::Output() const {
 
 bool WaitUntilServing(const std::string& socket_path, EmulatorProcess& process,
                       std::chrono::milliseconds timeout) {
-  return testsupport::PollUntil(
+  return PollUntil(
              [&] {
                if (!process.Running()) return true;  // the caller's next check reports it
                auto reply = wan::SendControlCommand(socket_path, "ports", std::chrono::seconds(2));
@@ -183,4 +163,4 @@ std::optional<Datagram> UdpSocket::Receive(std::chrono::milliseconds timeout) co
                   std::chrono::steady_clock::now()};
 }
 
-}  // namespace regionpulse::wantest
+}  // namespace regionpulse::test

@@ -11,23 +11,10 @@
 #include <string>
 #include <vector>
 
-#include "control_client.h"
+#include "tests/support/scratch_directory.h"
+#include "tools/wan_emulator/control_client.h"
 
-namespace regionpulse::wantest {
-
-// A directory under /tmp, removed with its contents on destruction.
-class ScratchDir {
- public:
-  ScratchDir();
-  ~ScratchDir();
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string Write(const std::string& name, const std::string& contents) const;
-
- private:
-  std::string path_;
-};
+namespace regionpulse::test {
 
 // regionpulse-wan ARGS... with stdout and stderr in a log file; SIGKILLed by the destructor
 // if it still runs.
@@ -86,4 +73,4 @@ class UdpSocket {
   uint16_t port_ = 0;
 };
 
-}  // namespace regionpulse::wantest
+}  // namespace regionpulse::test

@@ -7,13 +7,31 @@
 #include <algorithm>
 #include <cmath>
 
-#include "control_protocol.h"
-#include "link_impairment.h"
-#include "wan_config.h"
-#include "wan_model.h"
+#include "tools/wan_emulator/control_protocol.h"
+#include "tools/wan_emulator/link_impairment.h"
+#include "tools/wan_emulator/wan_config.h"
+#include "tools/wan_emulator/wan_model.h"
 
-namespace regionpulse::wan {
+namespace regionpulse {
 namespace {
+
+using wan::Admission;
+using wan::AdmitResult;
+using wan::ApplyImpairmentSettings;
+using wan::ClassifyReplyLine;
+using wan::ControlReply;
+using wan::Decision;
+using wan::ExecuteControlLine;
+using wan::Fate;
+using wan::FormatImpairment;
+using wan::Impairment;
+using wan::LinkDirection;
+using wan::Nanos;
+using wan::ParseWanConfig;
+using wan::ReplyEnd;
+using wan::Rng;
+using wan::WanConfig;
+using wan::WanModel;
 
 using std::chrono::microseconds;
 using std::chrono::milliseconds;
@@ -626,4 +644,4 @@ TEST(WanControlProtocol, ReplyBodiesNeverContainAClosingLine) {
 }
 
 }  // namespace
-}  // namespace regionpulse::wan
+}  // namespace regionpulse

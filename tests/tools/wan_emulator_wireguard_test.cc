@@ -7,12 +7,17 @@
 
 #include <cstdio>
 
-#include "test_network.h"
-#include "wan_emulator_harness.h"
-#include "wireguard_link.h"
+#include "tests/support/test_network.h"
+#include "tests/support/wireguard_link.h"
+#include "tests/tools/wan_emulator_harness.h"
 
-namespace regionpulse::wantest {
+namespace regionpulse {
 namespace {
+
+using test::EmulatorProcess;
+using test::LinkCounter;
+using test::ScratchDirectory;
+using test::WaitUntilServing;
 
 using ::testing::HasSubstr;
 
@@ -37,18 +42,18 @@ std::optional<PingSummary> ParsePing(const std::string& output) {
 }
 
 TEST(WanEmulatorWireguard, PingAcrossTheTunnelTakesTwiceTheEmulatedDelay) {
-  testnet::NetworkNamespace hub("wanhub");
-  testnet::NetworkNamespace node_a("wana");
-  testnet::NetworkNamespace node_b("wanb");
-  const std::string prefix = testnet::RunPrefix();
+  test::NetworkNamespace hub("wanhub");
+  test::NetworkNamespace node_a("wana");
+  test::NetworkNamespace node_b("wanb");
+  const std::string prefix = test::RunPrefix();
   // Hub 10.231.0.1 <-> a 10.231.0.2; hub 10.232.0.1 <-> b 10.232.0.2.
-  testnet::VethPair underlay_a(hub, node_a, prefix + "ha", prefix + "a0", 231);
-  testnet::VethPair underlay_b(hub, node_b, prefix + "hb", prefix + "b0", 232);
+  test::VethPair underlay_a(hub, node_a, prefix + "ha", prefix + "a0", 231);
+  test::VethPair underlay_b(hub, node_b, prefix + "hb", prefix + "b0", 232);
 
   // a listens on 51821 and sends to hub:51820; b listens on 51820 and sends to hub:51821.
   // The emulator binds the wildcard address, so each side is answered from the hub address
   // on its own veth: the endpoint it was configured with.
-  ScratchDir scratch;
+  ScratchDirectory scratch("wan");
   const std::string socket_path = scratch.path() + "/ctl.sock";
   const std::string config =
       scratch.Write("wan.yaml",
@@ -67,21 +72,21 @@ TEST(WanEmulatorWireguard, PingAcrossTheTunnelTakesTwiceTheEmulatedDelay) {
   EmulatorProcess emulator(scratch.path() + "/wan.log", {"--config", config}, hub.name());
   ASSERT_TRUE(WaitUntilServing(socket_path, emulator)) << emulator.Output();
 
-  testnet::WireguardSide side_a;
+  test::WireguardSide side_a;
   side_a.netns = node_a.name();
   side_a.tunnel_ipv4 = "10.233.0.1/24";
   side_a.underlay_ip = "10.232.0.1";  // where b reaches a: the emulator, on b's veth
   side_a.listen_port = 51821;
-  testnet::WireguardSide side_b;
+  test::WireguardSide side_b;
   side_b.netns = node_b.name();
   side_b.tunnel_ipv4 = "10.233.0.2/24";
   side_b.underlay_ip = "10.231.0.1";  // where a reaches b: the emulator, on a's veth
   side_b.listen_port = 51820;
   // Returns once a ping crosses the tunnel both ways, through the emulator.
-  testnet::WireguardLink tunnel(side_a, side_b);
+  test::WireguardLink tunnel(side_a, side_b);
 
   const std::string ping = node_a.Exec() + "ping -n -q -c 10 -i 0.2 -W 2 " + tunnel.b_ipv4();
-  auto delayed = ParsePing(testnet::RunOrThrow(ping));
+  auto delayed = ParsePing(test::RunOrThrow(ping));
   ASSERT_TRUE(delayed);
   std::printf("ping across the tunnel, 20 ms each way: min %.2f / avg %.2f / max %.2f ms\n", delayed->min_ms,
               delayed->avg_ms, delayed->max_ms);
@@ -90,7 +95,7 @@ TEST(WanEmulatorWireguard, PingAcrossTheTunnelTakesTwiceTheEmulatedDelay) {
 
   // The same tunnel without delay: the 40 ms above came from the emulator.
   ASSERT_TRUE(wan::SendControlCommand(socket_path, "set-both us-east-1 eu-west-1 delay=0")->ok);
-  auto direct = ParsePing(testnet::RunOrThrow(ping));
+  auto direct = ParsePing(test::RunOrThrow(ping));
   ASSERT_TRUE(direct);
   std::printf("ping across the tunnel, no delay: min %.2f / avg %.2f / max %.2f ms\n", direct->min_ms,
               direct->avg_ms, direct->max_ms);
@@ -98,9 +103,9 @@ TEST(WanEmulatorWireguard, PingAcrossTheTunnelTakesTwiceTheEmulatedDelay) {
 
   // Loss of everything one way cuts the tunnel; reset brings it back.
   ASSERT_TRUE(wan::SendControlCommand(socket_path, "set eu-west-1 us-east-1 loss=100%")->ok);
-  EXPECT_NE(testnet::RunStatus(node_a.Exec() + "ping -n -q -c 3 -i 0.2 -W 1 " + tunnel.b_ipv4()), 0);
+  EXPECT_NE(test::RunStatus(node_a.Exec() + "ping -n -q -c 3 -i 0.2 -W 1 " + tunnel.b_ipv4()), 0);
   ASSERT_TRUE(wan::SendControlCommand(socket_path, "reset")->ok);
-  auto restored = ParsePing(testnet::RunOrThrow(ping));
+  auto restored = ParsePing(test::RunOrThrow(ping));
   ASSERT_TRUE(restored);
   EXPECT_GE(restored->min_ms, 40.0);
 
@@ -113,4 +118,4 @@ TEST(WanEmulatorWireguard, PingAcrossTheTunnelTakesTwiceTheEmulatedDelay) {
 }
 
 }  // namespace
-}  // namespace regionpulse::wantest
+}  // namespace regionpulse

@@ -19,9 +19,10 @@
 #include <string>
 #include <vector>
 
-#include "agent_registry.h"
-#include "region_matrix.h"
-#include "verdict_engine.h"
+#include "aggregator/agent_registry.h"
+#include "aggregator/region_matrix.h"
+#include "aggregator/verdict_engine.h"
+#include "aggregator/verdict_evidence.h"
 
 namespace regionpulse {
 namespace {
@@ -114,15 +115,29 @@ v1::HealthReport MakeReport(int agents, int agent) {
 struct Fleet {
   explicit Fleet(int agents)
       : agents(agents),
-        engine(VerdictEngineConfig{.active_region = kRegions[0],
-                                   .own_region = kRegions[1],
-                                   .regions = {kRegions.begin(), kRegions.end()}}),
+        matrix(MatrixConfig()),
+        engine(EngineConfig()),
         region_names(kRegions.begin(), kRegions.end()) {
     for (int a = 0; a < agents; ++a) {
       sources.push_back({NodeName(a % 4, a / 4), kRegions[static_cast<size_t>(a % 4)],
                          std::string(kRegions[static_cast<size_t>(a % 4)]) + "a"});
       reports.push_back(MakeReport(agents, a));
     }
+  }
+
+  // As the aggregator configures them: every other region a standby, flows kept for the
+  // replication retention.
+  static VerdictEngineConfig EngineConfig() {
+    return VerdictEngineConfig{.active_region = kRegions[0],
+                               .standby_regions = {kRegions.begin() + 1, kRegions.end()},
+                               .own_region = kRegions[1],
+                               .regions = {kRegions.begin(), kRegions.end()}};
+  }
+  static RegionMatrixConfig MatrixConfig() {
+    RegionMatrixConfig config;
+    const VerdictEngineConfig engine = EngineConfig();
+    config.replication_retention = ReplicationRetentionFor(config.window, engine.hold, engine.dwell);
+    return config;
   }
 
   // Sets every report's window to the second ending at `now`.
@@ -173,7 +188,7 @@ struct Fleet {
     const auto started = Steady::now();
     for (const std::string& node : registry.Expire(now)) matrix.Forget(node);
     const std::vector<AgentPresence> presence = registry.Presence(now);
-    const VerdictEvidence evidence = matrix.Evidence(presence, region_names, now);
+    const VerdictEvidence evidence = BuildVerdictEvidence(matrix, presence, region_names, now);
     const auto evidence_done = Steady::now();
     VerdictEvaluation evaluation = engine.Evaluate(evidence, now);
     const auto evaluated = Steady::now();

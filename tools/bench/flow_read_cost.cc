@@ -21,14 +21,14 @@
 
 #include "agent/bpf_datapath.h"
 #include "agent/tcp_socket_dump.h"
-#include "test_network.h"
+#include "tests/support/test_network.h"
 
 namespace regionpulse {
 namespace {
 
-using testnet::NetworkNamespace;
-using testnet::ScopedNetnsEntry;
-using testnet::VethPair;
+using test::NetworkNamespace;
+using test::ScopedNetnsEntry;
+using test::VethPair;
 
 constexpr uint16_t kFlowPort = 5432;
 constexpr uint16_t kOtherPort = 8080;

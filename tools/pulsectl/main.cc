@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "pulsectl.h"
+#include "tools/pulsectl/pulsectl.h"
 
 int main(int argc, char** argv) {
   return regionpulse::pulsectl::Run(std::vector<std::string>(argv + 1, argv + argc), std::cout, std::cerr);

@@ -1,5 +1,5 @@
 // pulsectl commands: one gRPC call each (watch: one stream), printed as tables with units.
-#include "pulsectl.h"
+#include "tools/pulsectl/pulsectl.h"
 
 #include <cstdlib>
 #include <fstream>
@@ -14,10 +14,11 @@
 
 #include "common/command_line.h"
 #include "common/config_text.h"
-#include "proto_convert.h"
+#include "common/proto_convert.h"
 #include "regionpulse/v1/query.grpc.pb.h"
 #include "regionpulse/v1/verdicts.grpc.pb.h"
-#include "table.h"
+#include "tools/pulsectl/table.h"
+#include "tools/pulsectl/verdict_text.h"
 
 namespace regionpulse::pulsectl {
 namespace {
@@ -40,6 +41,7 @@ struct Options {
   std::optional<std::chrono::nanoseconds> heartbeat;
   bool show_heartbeats = false;
   bool json = false;  // --output json: the response message as one line of JSON
+  bool wide = false;  // every column, not only what fits 80 columns
 };
 
 struct UsageError {
@@ -60,6 +62,7 @@ std::variant<Options, UsageError> ParseArgs(const std::vector<std::string>& args
                                              {"--heartbeats", false},
                                              {"--output"},
                                              {"-o"},
+                                             {"--wide", false},
                                              {"--region"},
                                              {"--node"},
                                              {"--name"},
@@ -110,6 +113,8 @@ std::variant<Options, UsageError> ParseArgs(const std::vector<std::string>& args
       options.json = flag.value == "json";
     } else if (flag.name == "--heartbeats") {
       options.show_heartbeats = true;
+    } else if (flag.name == "--wide") {
+      options.wide = true;
     } else if (flag.name == "--region") {
       text(flag, options.region);
     } else if (flag.name == "--node") {
@@ -173,9 +178,26 @@ int CallFailed(const Options& options, const std::string& what, const grpc::Stat
   return kExitConnection;
 }
 
-// Tables show "-" for a state nobody has computed.
-std::string ShortState(v1::RegionState state) {
-  return state == v1::REGION_STATE_UNSPECIFIED ? "-" : RegionStateName(state);
+// The share of a cell's probes lost in a direction nobody can tell.
+double UnknownLoss(const v1::RegionPairStats& cell) {
+  if (cell.probes_sent() == 0) return 0.0;
+  return static_cast<double>(cell.lost_direction_unknown()) / static_cast<double>(cell.probes_sent());
+}
+
+// All of a path's or cell's loss in one short cell with its direction ("100% fwd", "6.2% ?",
+// "0%"), for the narrow view. Reverse loss is a share of the reflected probes.
+std::string LossCell(double forward, double reverse, double unknown, v1::LossDirection direction) {
+  const double reflected = std::max(0.0, 1.0 - forward - unknown);
+  const double total = std::min(1.0, forward + unknown + reverse * reflected);
+  if (total <= 0.0) return "0%";
+  const bool directed = direction != v1::LOSS_DIRECTION_NONE && direction != v1::LOSS_DIRECTION_UNSPECIFIED;
+  return FormatPercentShort(total) + (directed ? " " + ShortDirection(direction) : "");
+}
+
+// What DIR means, under a table that shows loss with a direction.
+void PrintDirectionLegend(std::ostream& out) {
+  out << "DIR  fwd: probes lost on the way out   rev: replies lost on the way back\n"
+         "     ?: the target did not report what it received, so nobody can tell\n";
 }
 
 int ExitCodeOf(v1::Action action) {
@@ -190,15 +212,6 @@ int ExitCodeOf(v1::Action action) {
   }
 }
 
-std::string ActionWithTarget(const v1::Verdict& verdict) {
-  std::string text = ActionName(verdict.action());
-  if (!verdict.target_region().empty()) {
-    text += verdict.action() == v1::ACTION_FAILOVER ? " to " + verdict.target_region()
-                                                    : " (advice: " + verdict.target_region() + ")";
-  }
-  return text;
-}
-
 // One line of JSON in the proto3 mapping, field names as in the .proto and zeros printed,
 // so a script reads every field it knows without guessing defaults.
 void PrintJson(const google::protobuf::Message& message, std::ostream& out) {
@@ -208,61 +221,6 @@ void PrintJson(const google::protobuf::Message& message, std::ostream& out) {
   std::string json;
   (void)google::protobuf::util::MessageToJsonString(message, &json, print);
   out << json << std::endl;
-}
-
-void PrintVerdict(const v1::Verdict& verdict, std::ostream& out) {
-  const auto now = std::chrono::system_clock::now();
-  out << "action      " << ActionWithTarget(verdict) << "\n";
-  out << "active      " << (verdict.active_region().empty() ? "-" : verdict.active_region()) << "\n";
-  out << "generation  " << verdict.generation() << "\n";
-  out << "computed    " << FormatTime(verdict.computed_at()) << " (" << FormatAge(verdict.computed_at(), now)
-      << ")\n";
-  out << "aggregator  " << (verdict.aggregator_region().empty() ? "-" : verdict.aggregator_region()) << "\n";
-  if (verdict.regions_size() > 0) {
-    out << "\n";
-    Table table({{"REGION"},
-                 {"STATE"},
-                 {"SINCE"},
-                 {"OBSERVERS", Align::kRight},
-                 {"LOSS", Align::kRight},
-                 {"RTT P50", Align::kRight},
-                 {"RTT P99", Align::kRight},
-                 {"REPL STALENESS", Align::kRight},
-                 {"AGENTS UP/DOWN", Align::kRight}});
-    for (const auto& region : verdict.regions()) {
-      table.AddRow(
-          {region.region(), ShortState(region.state()), FormatAge(region.since(), now),
-           std::to_string(region.observers_agreeing()) + "/" + std::to_string(region.observers_reporting()),
-           FormatPercent(region.loss()), FormatMillis(region.rtt_p50()), FormatMillis(region.rtt_p99()),
-           FormatSeconds(region.replication_staleness()),
-           std::to_string(region.agents_reporting()) + "/" + std::to_string(region.agents_not_reporting())});
-    }
-    table.Print(out);
-    bool any_flow = false;
-    Table flows({{"REGION"},
-                 {"FLOW"},
-                 {"STALENESS", Align::kRight},
-                 {"RATE", Align::kRight},
-                 {"MIN RATE", Align::kRight},
-                 {"AT RISK"}});
-    for (const auto& region : verdict.regions()) {
-      for (const auto& flow : region.replication()) {
-        any_flow = true;
-        flows.AddRow({flow.remote_region(), flow.name(), FormatSeconds(flow.staleness()),
-                      FormatRate(flow.rate_bps()),
-                      flow.expected_min_rate_bps() ? FormatRate(flow.expected_min_rate_bps()) : "-",
-                      flow.at_risk() ? "yes" : "no"});
-      }
-    }
-    if (any_flow) {
-      out << "\nreplication\n";
-      flows.Print(out);
-    }
-  }
-  if (verdict.reasons_size() > 0) {
-    out << "\nreasons\n";
-    for (const auto& reason : verdict.reasons()) out << "  - " << reason << "\n";
-  }
 }
 
 int Status(const Options& options, const std::shared_ptr<grpc::Channel>& channel, std::ostream& out,
@@ -277,7 +235,7 @@ int Status(const Options& options, const std::shared_ptr<grpc::Channel>& channel
   if (options.json) {
     PrintJson(response.verdict(), out);
   } else {
-    PrintVerdict(response.verdict(), out);
+    PrintVerdict(response.verdict(), std::chrono::system_clock::now(), out);
   }
   return ExitCodeOf(response.verdict().action());
 }
@@ -302,22 +260,28 @@ int Matrix(const Options& options, const std::shared_ptr<grpc::Channel>& channel
   Table table({{"SOURCE"},
                {"TARGET"},
                {"STATE"},
-               {"OBSERVERS", Align::kRight},
-               {"SENT", Align::kRight},
-               {"LOSS FWD", Align::kRight},
-               {"LOSS REV", Align::kRight},
+               {"OBS", Align::kRight},
+               {"SENT", Align::kRight, true},
+               {"LOSS", Align::kRight},
+               {"LOSS FWD", Align::kRight, true},
+               {"LOSS REV", Align::kRight, true},
+               {"LOSS ?", Align::kRight, true},
+               {"DIR", Align::kLeft, true},
                {"RTT P50", Align::kRight},
                {"RTT P99", Align::kRight},
-               {"USER P50", Align::kRight},
-               {"USER P99", Align::kRight},
-               {"TX", Align::kRight},
-               {"RX", Align::kRight},
-               {"RETRANS", Align::kRight}});
+               {"USER P50", Align::kRight, true},
+               {"USER P99", Align::kRight, true},
+               {"TX", Align::kRight, true},
+               {"RX", Align::kRight, true},
+               {"RETRANS", Align::kRight, true}},
+              options.wide);
   for (const auto& cell : response.cells()) {
     table.AddRow(
         {cell.source_region(), cell.target_region(), ShortState(cell.state()),
          std::to_string(cell.observers()), std::to_string(cell.probes_sent()),
-         FormatPercent(cell.loss_forward()), FormatPercent(cell.loss_reverse()), FormatMillis(cell.rtt_p50()),
+         LossCell(cell.loss_forward(), cell.loss_reverse(), UnknownLoss(cell), cell.direction()),
+         FormatPercent(cell.loss_forward()), FormatPercent(cell.loss_reverse()),
+         FormatPercent(UnknownLoss(cell)), ShortDirection(cell.direction()), FormatMillis(cell.rtt_p50()),
          FormatMillis(cell.rtt_p99()), FormatMillis(cell.user_rtt_p50()), FormatMillis(cell.user_rtt_p99()),
          FormatBytes(cell.tx_bytes()), FormatBytes(cell.rx_bytes()), std::to_string(cell.tcp_retransmits())});
   }
@@ -325,6 +289,7 @@ int Matrix(const Options& options, const std::shared_ptr<grpc::Channel>& channel
     out << "no probe results in the window\n";
   } else {
     table.Print(out);
+    PrintDirectionLegend(out);
   }
   return kExitOk;
 }
@@ -349,21 +314,29 @@ int Paths(const Options& options, const std::shared_ptr<grpc::Channel>& channel,
   }
   const auto now = std::chrono::system_clock::now();
   Table table({{"SOURCE"},
+               {"FROM", Align::kLeft, true},
                {"TARGET"},
+               {"TO", Align::kLeft, true},
                {"SENT", Align::kRight},
-               {"LOSS FWD", Align::kRight},
-               {"LOSS REV", Align::kRight},
+               {"LOSS", Align::kRight},
+               {"LOSS FWD", Align::kRight, true},
+               {"LOSS REV", Align::kRight, true},
+               {"LOSS ?", Align::kRight, true},
+               {"DIR", Align::kLeft, true},
                {"RTT P50", Align::kRight},
                {"RTT P99", Align::kRight},
-               {"USER P99", Align::kRight},
-               {"JITTER", Align::kRight},
-               {"DUP", Align::kRight},
-               {"REORD", Align::kRight},
-               {"LAST WINDOW"}});
+               {"USER P99", Align::kRight, true},
+               {"JITTER", Align::kRight, true},
+               {"DUP", Align::kRight, true},
+               {"REORD", Align::kRight, true},
+               {"LAST WINDOW", Align::kLeft, true}},
+              options.wide);
   for (const auto& path : response.paths()) {
-    table.AddRow({path.source_node() + " (" + path.source_region() + ")",
-                  path.target_node() + " (" + path.target_region() + ")", std::to_string(path.probes_sent()),
+    table.AddRow({path.source_node(), path.source_region(), path.target_node(), path.target_region(),
+                  std::to_string(path.probes_sent()),
+                  LossCell(path.loss_forward(), path.loss_reverse(), path.loss_unknown(), path.direction()),
                   FormatPercent(path.loss_forward()), FormatPercent(path.loss_reverse()),
+                  FormatPercent(path.loss_unknown()), ShortDirection(path.direction()),
                   FormatMillis(path.rtt_p50()), FormatMillis(path.rtt_p99()),
                   FormatMillis(path.user_rtt_p99()), FormatMillis(path.jitter()),
                   std::to_string(path.duplicates()), std::to_string(path.reordered()),
@@ -373,6 +346,7 @@ int Paths(const Options& options, const std::shared_ptr<grpc::Channel>& channel,
     out << "no paths match\n";
   } else {
     table.Print(out);
+    PrintDirectionLegend(out);
   }
   if (response.truncated()) out << "(more paths matched; raise --limit)\n";
   return kExitOk;
@@ -395,22 +369,24 @@ int Flows(const Options& options, const std::shared_ptr<grpc::Channel>& channel,
     return kExitOk;
   }
   Table table({{"NODE"},
-               {"REGION"},
+               {"REGION", Align::kLeft, true},
                {"FLOW"},
-               {"REMOTE"},
+               {"TO"},
                {"RATE", Align::kRight},
-               {"MIN RATE", Align::kRight},
-               {"SRTT", Align::kRight},
-               {"RETRANS", Align::kRight},
-               {"PROGRESS AGE", Align::kRight},
-               {"CONNS", Align::kRight},
-               {"AT RISK"}});
+               {"MIN RATE", Align::kRight, true},
+               {"SRTT", Align::kRight, true},
+               {"RETRANS", Align::kRight, true},
+               {"AGE", Align::kRight},
+               {"UNACKED", Align::kRight},
+               {"CONNS", Align::kRight, true},
+               {"AT RISK"}},
+              options.wide);
   for (const auto& flow : response.flows()) {
     table.AddRow({flow.node(), flow.region(), flow.name(), flow.remote_region(), FormatRate(flow.rate_bps()),
                   flow.expected_min_rate_bps() ? FormatRate(flow.expected_min_rate_bps()) : "-",
                   FormatMillis(flow.srtt()), std::to_string(flow.retransmits()),
-                  FormatSeconds(flow.last_progress_age()), std::to_string(flow.connections()),
-                  flow.at_risk() ? "yes" : "no"});
+                  FormatSeconds(flow.last_progress_age()), FormatBytes(flow.bytes_outstanding()),
+                  std::to_string(flow.connections()), flow.at_risk() ? "yes" : "no"});
   }
   if (table.empty()) {
     out << "no replication flows reported\n";
@@ -562,6 +538,8 @@ options:
   --ca FILE              use TLS and trust this CA (PEM); plaintext without it
   --output json          print the response as one line of JSON (the proto3 JSON mapping,
                          .proto field names); exit codes as above
+  --wide                 matrix, paths, flows: every column (loss by direction, user-space
+                         RTT, traffic, ...); by default the tables fit 80 columns
 
 durations carry a unit: 500ms, 60s, 5m, 1h.
 

@@ -1,5 +1,7 @@
 // Table layout and unit formatting for pulsectl.
-#include "table.h"
+#include "tools/pulsectl/table.h"
+
+#include "common/proto_convert.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -12,10 +14,6 @@ std::string Printf(const char* format, double value) {
   char buffer[64];
   std::snprintf(buffer, sizeof(buffer), format, value);
   return buffer;
-}
-
-std::chrono::nanoseconds ToNanos(const google::protobuf::Duration& value) {
-  return std::chrono::seconds(value.seconds()) + std::chrono::nanoseconds(value.nanos());
 }
 
 }  // namespace
@@ -33,9 +31,12 @@ void Table::Print(std::ostream& out) const {
   }
   auto print_row = [&](const std::vector<std::string>& cells) {
     std::string line;
+    bool first = true;
     for (size_t i = 0; i < cells.size(); ++i) {
+      if (columns_[i].wide_only && !wide_) continue;
       const std::string padding(widths[i] - cells[i].size(), ' ');
-      if (i > 0) line += "  ";
+      if (!first) line += "  ";
+      first = false;
       line += columns_[i].align == Align::kRight ? padding + cells[i] : cells[i] + padding;
     }
     while (!line.empty() && line.back() == ' ') line.pop_back();
@@ -56,11 +57,16 @@ std::string FormatMillis(std::optional<std::chrono::nanoseconds> value) {
 std::string FormatMillis(const google::protobuf::Duration& value) {
   // Unset percentiles arrive as a zero duration: no samples, not a 0 ms round trip.
   if (value.seconds() == 0 && value.nanos() == 0) return "-";
-  return FormatMillis(ToNanos(value));
+  return FormatMillis(FromDuration(value));
 }
 
 std::string FormatPercent(double ratio) {
   return Printf("%.2f %%", ratio * 100.0);
+}
+
+std::string FormatPercentShort(double ratio) {
+  const double percent = ratio * 100.0;
+  return Printf(percent > 0.0 && percent < 10.0 ? "%.1f%%" : "%.0f%%", percent);
 }
 
 std::string FormatSeconds(std::chrono::nanoseconds value) {
@@ -70,7 +76,7 @@ std::string FormatSeconds(std::chrono::nanoseconds value) {
 }
 
 std::string FormatSeconds(const google::protobuf::Duration& value) {
-  return FormatSeconds(ToNanos(value));
+  return FormatSeconds(FromDuration(value));
 }
 
 std::string FormatBytes(uint64_t bytes) {

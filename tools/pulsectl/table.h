@@ -20,9 +20,11 @@ class Table {
   struct Column {
     std::string header;
     Align align = Align::kLeft;
+    // Shown only with --wide: the default view fits 80 columns.
+    bool wide_only = false;
   };
 
-  explicit Table(std::vector<Column> columns) : columns_(std::move(columns)) {}
+  explicit Table(std::vector<Column> columns, bool wide = true) : columns_(std::move(columns)), wide_(wide) {}
   // Missing cells are blank, extra cells are dropped.
   void AddRow(std::vector<std::string> cells);
   bool empty() const { return rows_.empty(); }
@@ -31,6 +33,7 @@ class Table {
 
  private:
   std::vector<Column> columns_;
+  bool wide_ = true;
   std::vector<std::vector<std::string>> rows_;
 };
 
@@ -38,6 +41,8 @@ class Table {
 std::string FormatMillis(std::optional<std::chrono::nanoseconds> value);
 std::string FormatMillis(const google::protobuf::Duration& value);
 // A ratio in [0, 1] as "1.25 %".
+// A ratio in [0, 1] as "0.5%", "6.2%", "100%": short, for the narrow views.
+std::string FormatPercentShort(double ratio);
 std::string FormatPercent(double ratio);
 // Whole or fractional seconds: "124 s", "2.5 s".
 std::string FormatSeconds(std::chrono::nanoseconds value);

@@ -1,5 +1,5 @@
 // One control command over the emulator's Unix socket, with a deadline on the whole exchange.
-#include "control_client.h"
+#include "tools/wan_emulator/control_client.h"
 
 #include <poll.h>
 #include <sys/socket.h>

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "common/result.h"
-#include "control_protocol.h"
+#include "tools/wan_emulator/control_protocol.h"
 
 namespace regionpulse::wan {
 

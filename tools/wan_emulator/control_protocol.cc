@@ -1,5 +1,5 @@
 // Parsing and execution of the WAN emulator's control commands.
-#include "control_protocol.h"
+#include "tools/wan_emulator/control_protocol.h"
 
 namespace regionpulse::wan {
 namespace {

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "wan_model.h"
+#include "tools/wan_emulator/wan_model.h"
 
 namespace regionpulse::wan {
 

@@ -1,5 +1,5 @@
 // Per-datagram impairment decisions and the text form of impairment settings.
-#include "link_impairment.h"
+#include "tools/wan_emulator/link_impairment.h"
 
 #include <algorithm>
 #include <cmath>

@@ -16,9 +16,9 @@
 #include <boost/asio/signal_set.hpp>
 
 #include "common/config_text.h"
-#include "control_client.h"
-#include "relay.h"
-#include "wan_config.h"
+#include "tools/wan_emulator/control_client.h"
+#include "tools/wan_emulator/relay.h"
+#include "tools/wan_emulator/wan_config.h"
 
 namespace {
 

@@ -2,7 +2,7 @@
 // from Asio; datagrams are read with recvmsg so the kernel receive time (SO_TIMESTAMPNS)
 // comes with each one, and delays count from when the datagram reached the host, not from
 // when a busy emulator got round to reading it.
-#include "relay.h"
+#include "tools/wan_emulator/relay.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -23,7 +23,7 @@
 #include <boost/asio/write.hpp>
 
 #include "common/component_logger.h"
-#include "control_protocol.h"
+#include "tools/wan_emulator/control_protocol.h"
 
 namespace regionpulse::wan {
 

@@ -12,8 +12,8 @@
 #include <boost/asio/io_context.hpp>
 
 #include "common/result.h"
-#include "wan_config.h"
-#include "wan_model.h"
+#include "tools/wan_emulator/wan_config.h"
+#include "tools/wan_emulator/wan_model.h"
 
 namespace regionpulse::wan {
 

@@ -1,5 +1,5 @@
 // Parsing and checking of the WAN emulator's YAML configuration.
-#include "wan_config.h"
+#include "tools/wan_emulator/wan_config.h"
 
 #include <arpa/inet.h>
 

@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "common/result.h"
-#include "link_impairment.h"
+#include "tools/wan_emulator/link_impairment.h"
 
 namespace regionpulse::wan {
 

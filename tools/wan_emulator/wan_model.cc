@@ -1,6 +1,6 @@
 // The WAN emulator's state and decisions: impairments per region direction, node
 // blackholes, per link direction admission, counters and the added-error histograms.
-#include "wan_model.h"
+#include "tools/wan_emulator/wan_model.h"
 
 #include <algorithm>
 #include <cstdio>

@@ -15,8 +15,8 @@
 #include "common/clocks.h"
 #include "common/latency_histogram.h"
 #include "common/result.h"
-#include "link_impairment.h"
-#include "wan_config.h"
+#include "tools/wan_emulator/link_impairment.h"
+#include "tools/wan_emulator/wan_config.h"
 
 namespace regionpulse::wan {
 

@@ -1,0 +1,33 @@
+// What the reflector tells whoever measures: each valid probe it received from a sender session
+// and whether it answered it. The window folder counts them per session into the report's
+// `reflected` entries, this node's half of loss direction for the nodes that probe it (forward
+// loss = sent by them, never received here). Neither side needs the other.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace regionpulse {
+
+// One valid test packet (MAC verified, or unauthenticated and accepted): probes the reflector
+// refused or could not decode are not reflections and are never reported.
+struct ProbeReflected {
+  // The sender as this reflector saw it: its address (an IPv4 literal also when it came in on
+  // the dual-stack socket as an IPv4-mapped IPv6 address, so it reads as the sender's own
+  // socket address does) and its source port.
+  std::string sender_address;
+  uint16_t sender_port = 0;
+  // The sender's Session-Sender Identifier.
+  uint16_t ssid = 0;
+  // Whether the reply left this host (the send call succeeded).
+  bool replied = false;
+};
+
+// Called on the reflector's io thread for every reflection; WindowFolder is the real one.
+class ReflectionSink {
+ public:
+  virtual ~ReflectionSink() = default;
+  virtual void OnProbeReflected(const ProbeReflected& reflected) = 0;
+};
+
+}  // namespace regionpulse

@@ -1,0 +1,240 @@
+// Prober and reflector on one io_context over loopback (IPv4 and IPv6): replies matched,
+// per-session reflector numbering, authentication outcomes, target replacement, and windows
+// folded from real traffic.
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
+
+#include "agent/prober.h"
+#include "agent/reflector.h"
+#include "common/report_validation.h"
+#include "tests/agent/recording_sink.h"
+
+namespace regionpulse {
+namespace {
+
+using namespace std::chrono_literals;
+using test::RecordingSink;
+using test::RunUntil;
+
+const MacKey kKey(32, 0x42);
+
+ReflectorConfig ReflectorOn(uint16_t port = 0) {
+  ReflectorConfig c;
+  c.listen_address = "::";
+  c.port = port;
+  c.key = kKey;
+  return c;
+}
+
+ProberConfig FastProber(StampMode mode = StampMode::kAuthenticated, MacKey key = kKey) {
+  ProberConfig c;
+  c.interval = 10ms;
+  c.mode = mode;
+  c.key = std::move(key);
+  c.seed = 7;
+  return c;
+}
+
+TEST(ProberReflectorLoopback, ProberAndReflectorExchangeOverIpv4AndIpv6) {
+  boost::asio::io_context io;
+  auto reflector = Reflector::Start(io, ReflectorOn());
+  ASSERT_TRUE(reflector.ok()) << reflector.error().ToString();
+  const uint16_t port = (*reflector)->port();
+  ASSERT_NE(port, 0);
+
+  WindowFolderConfig folder_config;
+  folder_config.region_names = {"lab"};
+  WindowFolder folder(folder_config, std::chrono::steady_clock::now(), std::chrono::system_clock::now(), {});
+  RecordingSink sink(&folder);
+  Prober prober(io, FastProber(), sink);
+  prober.SetTargets({ProbeTarget{"v4-peer", "lab", "z1", "127.0.0.1", port},
+                     ProbeTarget{"v6-peer", "lab", "z1", "::1", port}});
+  ASSERT_TRUE(
+      RunUntil(io, [&] { return sink.RepliesFrom("v4-peer") >= 20 && sink.RepliesFrom("v6-peer") >= 20; }));
+
+  // Each session has its own reflector numbering starting at 0 (stateful reflector).
+  std::map<std::string, uint32_t> first_reflector_seq;
+  for (const auto& r : sink.replies()) first_reflector_seq.emplace(r.node, r.reflector_sequence);
+  EXPECT_EQ(first_reflector_seq["v4-peer"], 0u);
+  EXPECT_EQ(first_reflector_seq["v6-peer"], 0u);
+  for (const auto& r : sink.replies()) {
+    EXPECT_EQ(r.reflector_sequence, r.sender_sequence) << "no loss on loopback";
+    // No datapath here: the kernel TLV comes back unstamped.
+    ASSERT_TRUE(r.kernel.has_value());
+    EXPECT_EQ(r.kernel->t[0], 0u);
+    ASSERT_TRUE(r.reflector_turnaround.has_value());
+    EXPECT_GE(r.reflector_turnaround->count(), 0);
+    EXPECT_LT(*r.reflector_turnaround, 100ms);
+  }
+  const auto counters = (*reflector)->counters();
+  EXPECT_GE(counters.replied, 40u);
+  EXPECT_EQ(counters.bad_mac, 0u);
+  EXPECT_EQ(counters.sessions, 2u);
+  EXPECT_EQ(prober.counters().bad_mac, 0u);
+
+  // The first window's report comes out at a close at least one probe timeout after it ended;
+  // probing goes on meanwhile, so replies to probes in flight at the boundary are received.
+  ASSERT_TRUE(
+      folder.CloseWindow(std::chrono::steady_clock::now(), std::chrono::system_clock::now(), {}).empty());
+  RunUntil(
+      io, [] { return false; }, 900ms);
+  auto reports = folder.CloseWindow(std::chrono::steady_clock::now(), std::chrono::system_clock::now(), {});
+  ASSERT_FALSE(reports.empty());
+  const auto& report = reports.front();
+  EXPECT_TRUE(ReportProblems(report).empty());
+  ASSERT_EQ(report.paths_size(), 2);
+  for (const auto& path : report.paths()) {
+    EXPECT_GE(path.probes_sent(), 20u) << path.peer_node();
+    EXPECT_EQ(path.received_reverse(), path.probes_sent()) << path.peer_node();
+    EXPECT_DOUBLE_EQ(path.loss_forward(), 0.0);
+    EXPECT_DOUBLE_EQ(path.loss_reverse(), 0.0);
+    EXPECT_GT(path.rtt_user().min_ns(), 0u);
+    EXPECT_LT(path.rtt_user().max_ns(), 100'000'000u);
+  }
+}
+
+TEST(ProberReflectorLoopback, WrongKeyIsCountedByTheReflectorAndNeverAnswered) {
+  boost::asio::io_context io;
+  auto reflector = Reflector::Start(io, ReflectorOn());
+  ASSERT_TRUE(reflector.ok());
+  RecordingSink sink;
+  Prober prober(io, FastProber(StampMode::kAuthenticated, MacKey(32, 0x99)), sink);
+  prober.SetTargets({ProbeTarget{"peer", "lab", "", "127.0.0.1", (*reflector)->port()}});
+  ASSERT_TRUE(RunUntil(io, [&] { return (*reflector)->counters().bad_mac >= 5; }));
+  EXPECT_EQ((*reflector)->counters().replied, 0u);
+  EXPECT_TRUE(sink.replies().empty());
+}
+
+TEST(ProberReflectorLoopback, UnauthenticatedSendersAreRefusedUnlessAllowed) {
+  boost::asio::io_context io;
+  auto strict = Reflector::Start(io, ReflectorOn());
+  ReflectorConfig lenient_config = ReflectorOn();
+  lenient_config.accept_unauthenticated = true;
+  auto lenient = Reflector::Start(io, lenient_config);
+  ASSERT_TRUE(strict.ok());
+  ASSERT_TRUE(lenient.ok());
+  RecordingSink sink;
+  Prober prober(io, FastProber(StampMode::kUnauthenticated, {}), sink);
+  prober.SetTargets({ProbeTarget{"strict", "lab", "", "127.0.0.1", (*strict)->port()},
+                     ProbeTarget{"lenient", "lab", "", "127.0.0.1", (*lenient)->port()}});
+  ASSERT_TRUE(RunUntil(io, [&] {
+    return (*strict)->counters().unauthenticated_refused >= 5 && sink.RepliesFrom("lenient") >= 5;
+  }));
+  EXPECT_EQ(sink.RepliesFrom("strict"), 0u);
+  EXPECT_EQ((*strict)->counters().replied, 0u);
+}
+
+TEST(ProberReflectorLoopback, ForgedRepliesAreRejectedAsBadMac) {
+  // A "reflector" that answers with an authenticated-shaped packet under the wrong key.
+  boost::asio::io_context io;
+  boost::asio::ip::udp::socket fake(
+      io, boost::asio::ip::udp::endpoint(boost::asio::ip::address_v4::loopback(), 0));
+  std::vector<uint8_t> buffer(2048);
+  boost::asio::ip::udp::endpoint from;
+  std::function<void()> answer = [&] {
+    fake.async_receive_from(
+        boost::asio::buffer(buffer), from, [&](const boost::system::error_code& ec, size_t n) {
+          if (ec) return;
+          auto request =
+              DecodeSender(std::span<const uint8_t>(buffer.data(), n), StampMode::kAuthenticated, kKey);
+          if (request.ok()) {
+            ReflectorPacket reply;
+            reply.ssid = request.packet->ssid;
+            reply.sender_sequence = request.packet->sequence;
+            const auto bytes = EncodeReflector(reply, StampMode::kAuthenticated, MacKey(32, 0x01), n);
+            fake.send_to(boost::asio::buffer(bytes), from);
+          }
+          answer();
+        });
+  };
+  answer();
+  WindowFolder folder({}, std::chrono::steady_clock::now(), std::chrono::system_clock::now(), {});
+  RecordingSink sink(&folder);
+  Prober prober(io, FastProber(), sink);
+  prober.SetTargets({ProbeTarget{"forger", "lab", "", "127.0.0.1", fake.local_endpoint().port()}});
+  ASSERT_TRUE(RunUntil(io, [&] { return sink.rejected().size() >= 5; }));
+  EXPECT_TRUE(sink.replies().empty());
+  EXPECT_EQ(sink.rejected().front().first, "forger");
+  EXPECT_EQ(sink.rejected().front().second, DecodeProblem::kBadMac);
+  EXPECT_GE(prober.counters().bad_mac, 5u);
+  EXPECT_GE(folder.counters().auth_failures, 5u);
+}
+
+TEST(ProberReflectorLoopback, ReplacingTargetsStopsRemovedOnesAndKeepsSessionsOfKeptOnes) {
+  boost::asio::io_context io;
+  auto reflector = Reflector::Start(io, ReflectorOn());
+  ASSERT_TRUE(reflector.ok());
+  const uint16_t port = (*reflector)->port();
+  RecordingSink sink;
+  Prober prober(io, FastProber(), sink);
+  const ProbeTarget a{"a", "lab", "", "127.0.0.1", port};
+  const ProbeTarget b{"b", "lab", "", "::1", port};
+  prober.SetTargets({a, b});
+  ASSERT_TRUE(RunUntil(io, [&] { return sink.RepliesFrom("a") >= 5 && sink.RepliesFrom("b") >= 5; }));
+  uint16_t ssid_a = 0;
+  for (const auto& s : sink.sent()) {
+    if (s.peer.node == "a") ssid_a = s.ssid;
+  }
+  prober.SetTargets({a});
+  ASSERT_TRUE(RunUntil(io, [&] { return prober.TargetCount() == 1; }));
+  const size_t sent_to_b = sink.SentTo("b");
+  const size_t sent_to_a = sink.SentTo("a");
+  ASSERT_TRUE(RunUntil(io, [&] { return sink.SentTo("a") >= sent_to_a + 10; }));
+  EXPECT_EQ(sink.SentTo("b"), sent_to_b);
+  // "a" kept its session: same SSID, sequence numbers continue.
+  uint32_t last_seq = 0;
+  for (const auto& s : sink.sent()) {
+    if (s.peer.node != "a") continue;
+    EXPECT_EQ(s.ssid, ssid_a);
+    last_seq = s.sequence;
+  }
+  EXPECT_EQ(last_seq + 1, sink.SentTo("a"));
+}
+
+TEST(ProberReflectorLoopback, JitteredScheduleAveragesTheInterval) {
+  boost::asio::io_context io;
+  auto reflector = Reflector::Start(io, ReflectorOn());
+  ASSERT_TRUE(reflector.ok());
+  RecordingSink sink;
+  ProberConfig config = FastProber();
+  config.interval = 20ms;
+  config.jitter = 0.1;
+  Prober prober(io, config, sink);
+  prober.SetTargets({ProbeTarget{"a", "lab", "", "127.0.0.1", (*reflector)->port()}});
+  ASSERT_TRUE(RunUntil(io, [&] { return sink.sent().size() >= 26; }));
+  std::vector<double> gaps_ms;
+  for (size_t i = 1; i < sink.sent().size(); ++i) {
+    gaps_ms.push_back(
+        std::chrono::duration<double, std::milli>(sink.sent()[i].sent_at - sink.sent()[i - 1].sent_at)
+            .count());
+  }
+  double sum = 0;
+  double lo = 1e9;
+  double hi = 0;
+  for (double g : gaps_ms) {
+    sum += g;
+    lo = std::min(lo, g);
+    hi = std::max(hi, g);
+  }
+  // Every gap within 18..22 ms plus timer latency; the gaps differ (jitter is applied).
+  EXPECT_GE(lo, 17.9);
+  EXPECT_LT(sum / static_cast<double>(gaps_ms.size()), 25.0);
+  EXPECT_GT(hi - lo, 0.5);
+}
+
+TEST(ProberReflectorLoopback, ReflectorBindErrorNamesThePort) {
+  boost::asio::io_context io;
+  auto first = Reflector::Start(io, ReflectorOn());
+  ASSERT_TRUE(first.ok());
+  ReflectorConfig config = ReflectorOn((*first)->port());
+  config.listen_address = "192.0.2.1";  // not an address of this host
+  auto second = Reflector::Start(io, config);
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.error().ToString().find("192.0.2.1"), std::string::npos);
+  EXPECT_NE(second.error().ToString().find(std::to_string((*first)->port())), std::string::npos);
+}
+
+}  // namespace
+}  // namespace regionpulse

@@ -1,0 +1,248 @@
+// AgentRegistry: Hello, the stateful report checks, and "not reporting" as evidence.
+#include "aggregator/agent_registry.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace regionpulse {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+const WallClock::time_point kT0 = WallClock::time_point(std::chrono::seconds(1'800'000'000));
+
+v1::Hello MakeHello(const std::string& node, uint64_t instance, std::chrono::milliseconds window = 1000ms) {
+  v1::Hello hello;
+  hello.set_node(node);
+  hello.set_region("us-east-1");
+  hello.set_zone("us-east-1a");
+  hello.set_agent_version("0.1.0");
+  hello.set_instance_id(instance);
+  hello.mutable_probe_endpoint()->set_address("10.1.0.7");
+  hello.mutable_probe_endpoint()->set_port(862);
+  *hello.mutable_window() = ToDuration(window);
+  return hello;
+}
+
+// Report `sequence` for the one-second window ending at `end`.
+v1::HealthReport MakeReport(uint64_t sequence, WallClock::time_point end) {
+  v1::HealthReport report;
+  report.set_sequence(sequence);
+  *report.mutable_window_start() = ToTimestamp(end - 1s);
+  *report.mutable_window_end() = ToTimestamp(end);
+  auto* path = report.add_paths();
+  path->set_peer_node("eu-node-1");
+  path->set_peer_region("eu-west-1");
+  path->set_probes_sent(10);
+  path->set_received_forward(10);
+  path->set_received_reverse(10);
+  return report;
+}
+
+TEST(AgentRegistryTest, HelloRegistersAndReportsAreAccepted) {
+  AgentRegistry registry;
+  const auto hello = registry.Hello(MakeHello("us-node-1", 42), kT0);
+  ASSERT_TRUE(hello.ok) << hello.reason;
+  EXPECT_EQ(hello.agent.region, "us-east-1");
+  EXPECT_EQ(hello.highest_sequence, 0u);
+
+  const auto result = registry.Accept(hello.session, MakeReport(1, kT0 + 1s), kT0 + 1s);
+  EXPECT_EQ(result.status, AcceptStatus::kAccepted) << result.reason;
+  EXPECT_TRUE(result.stored_now());
+  EXPECT_EQ(result.agent.node, "us-node-1");
+  EXPECT_EQ(result.instance_id, 42u);
+  EXPECT_EQ(result.highest_sequence, 1u);
+  EXPECT_EQ(RejectCodeOf(result.status), RejectCode::kOk);
+
+  const auto agents = registry.List(kT0 + 1s);
+  ASSERT_EQ(agents.size(), 1u);
+  EXPECT_EQ(agents[0].state(), v1::AGENT_STATE_REPORTING);
+  EXPECT_EQ(agents[0].last_sequence(), 1u);
+  EXPECT_EQ(agents[0].probe_endpoint().port(), 862u);
+  EXPECT_EQ(FromTimestamp(agents[0].last_report_at()), kT0 + 1s);
+}
+
+TEST(AgentRegistryTest, HelloWithoutNodeOrRegionIsRefused) {
+  AgentRegistry registry;
+  auto hello = MakeHello("", 1);
+  EXPECT_FALSE(registry.Hello(hello, kT0).ok);
+  hello = MakeHello("us-node-1", 1);
+  hello.clear_region();
+  const auto result = registry.Hello(hello, kT0);
+  EXPECT_FALSE(result.ok);
+  EXPECT_THAT(result.reason, HasSubstr("region is empty"));
+}
+
+TEST(AgentRegistryTest, HelloWithoutAReachableProbeEndpointIsRefused) {
+  // Such an agent would be planned as a probe target nobody can reach.
+  AgentRegistry registry;
+  auto hello = MakeHello("us-node-1", 1);
+  hello.mutable_probe_endpoint()->clear_address();
+  auto result = registry.Hello(hello, kT0);
+  EXPECT_FALSE(result.ok);
+  EXPECT_THAT(result.reason, HasSubstr("probe_endpoint has no address"));
+  hello.mutable_probe_endpoint()->set_address("node-1.example");
+  result = registry.Hello(hello, kT0);
+  EXPECT_FALSE(result.ok);
+  EXPECT_THAT(result.reason, HasSubstr("is not an IPv4 or IPv6 address"));
+  hello.mutable_probe_endpoint()->set_address("fd00:1::7");
+  hello.mutable_probe_endpoint()->set_port(0);
+  result = registry.Hello(hello, kT0);
+  EXPECT_FALSE(result.ok);
+  EXPECT_THAT(result.reason, HasSubstr("port 0 out of range"));
+  EXPECT_EQ(registry.size(), 0u) << "a refused Hello registers nothing";
+  hello.mutable_probe_endpoint()->set_port(862);
+  EXPECT_TRUE(registry.Hello(hello, kT0).ok);
+  EXPECT_EQ(registry.size(), 1u);
+}
+
+TEST(AgentRegistryTest, ReportWithoutHelloIsUnknownAgent) {
+  AgentRegistry registry;
+  const auto result = registry.Accept(99, MakeReport(1, kT0), kT0);
+  EXPECT_EQ(result.status, AcceptStatus::kUnknownAgent);
+  EXPECT_EQ(RejectCodeOf(result.status), RejectCode::kFailedPrecondition);
+  EXPECT_FALSE(result.reason.empty());
+}
+
+TEST(AgentRegistryTest, ReplayAfterReconnectIsAcknowledgedAsDuplicateAndNotStoredTwice) {
+  AgentRegistry registry;
+  const auto first = registry.Hello(MakeHello("us-node-1", 42), kT0);
+  for (uint64_t seq = 1; seq <= 5; ++seq) {
+    ASSERT_EQ(
+        registry.Accept(first.session, MakeReport(seq, kT0 + std::chrono::seconds(seq)), kT0 + 6s).status,
+        AcceptStatus::kAccepted);
+  }
+  registry.EndSession(first.session);
+  // The agent reconnects with the same instance and replays what it holds unacknowledged.
+  const auto second = registry.Hello(MakeHello("us-node-1", 42), kT0 + 7s);
+  EXPECT_EQ(second.highest_sequence, 5u);
+  for (uint64_t seq = 3; seq <= 7; ++seq) {
+    const auto result =
+        registry.Accept(second.session, MakeReport(seq, kT0 + std::chrono::seconds(seq)), kT0 + 8s);
+    EXPECT_EQ(result.status, seq <= 5 ? AcceptStatus::kDuplicate : AcceptStatus::kAccepted) << seq;
+    EXPECT_TRUE(result.acknowledged());
+    EXPECT_EQ(result.highest_sequence, std::max<uint64_t>(seq, 5)) << seq;
+  }
+}
+
+TEST(AgentRegistryTest, SequenceGoingBackwardsOnAStreamIsInvalidArgument) {
+  AgentRegistry registry;
+  const auto hello = registry.Hello(MakeHello("us-node-1", 42), kT0);
+  ASSERT_EQ(registry.Accept(hello.session, MakeReport(5, kT0 + 5s), kT0 + 5s).status,
+            AcceptStatus::kAccepted);
+  const auto result = registry.Accept(hello.session, MakeReport(3, kT0 + 3s), kT0 + 6s);
+  EXPECT_EQ(result.status, AcceptStatus::kSequenceBackwards);
+  EXPECT_EQ(RejectCodeOf(result.status), RejectCode::kInvalidArgument);
+  EXPECT_THAT(result.reason, HasSubstr("previous 5"));
+  // The same sequence again on the stream is a harmless resend.
+  EXPECT_EQ(registry.Accept(hello.session, MakeReport(5, kT0 + 5s), kT0 + 6s).status,
+            AcceptStatus::kDuplicate);
+}
+
+TEST(AgentRegistryTest, NewInstanceRestartsSequences) {
+  AgentRegistry registry;
+  const auto first = registry.Hello(MakeHello("us-node-1", 42), kT0);
+  ASSERT_EQ(registry.Accept(first.session, MakeReport(9, kT0 + 1s), kT0 + 1s).status,
+            AcceptStatus::kAccepted);
+  const auto restarted = registry.Hello(MakeHello("us-node-1", 43), kT0 + 2s);
+  EXPECT_EQ(restarted.highest_sequence, 0u);
+  const auto result = registry.Accept(restarted.session, MakeReport(1, kT0 + 3s), kT0 + 3s);
+  EXPECT_EQ(result.status, AcceptStatus::kAccepted);
+  EXPECT_EQ(result.instance_id, 43u);
+}
+
+TEST(AgentRegistryTest, NewerStreamOfTheSameNodeSupersedesTheOld) {
+  AgentRegistry registry;
+  const auto old_stream = registry.Hello(MakeHello("us-node-1", 42), kT0);
+  const auto new_stream = registry.Hello(MakeHello("us-node-1", 42), kT0 + 1s);
+  EXPECT_NE(old_stream.session, new_stream.session);
+  EXPECT_EQ(registry.Accept(old_stream.session, MakeReport(1, kT0 + 1s), kT0 + 1s).status,
+            AcceptStatus::kUnknownAgent);
+  EXPECT_EQ(registry.Accept(new_stream.session, MakeReport(1, kT0 + 1s), kT0 + 1s).status,
+            AcceptStatus::kAccepted);
+}
+
+TEST(AgentRegistryTest, WindowInTheFutureBeyondClockSkewIsRefused) {
+  AgentRegistry registry;  // 5 s allowance
+  const auto hello = registry.Hello(MakeHello("us-node-1", 42), kT0);
+  const auto ahead = registry.Accept(hello.session, MakeReport(1, kT0 + 10s), kT0);
+  EXPECT_EQ(ahead.status, AcceptStatus::kFutureWindow);
+  EXPECT_EQ(RejectCodeOf(ahead.status), RejectCode::kInvalidArgument);
+  EXPECT_THAT(ahead.reason, HasSubstr("10000 ms in the future"));
+  // A refused report changes nothing: the same sequence is still new.
+  EXPECT_EQ(registry.Accept(hello.session, MakeReport(1, kT0 + 4s), kT0).status, AcceptStatus::kAccepted);
+}
+
+TEST(AgentRegistryTest, InconsistentReportIsInvalidArgumentNamingTheField) {
+  AgentRegistry registry;
+  const auto hello = registry.Hello(MakeHello("us-node-1", 42), kT0);
+  auto report = MakeReport(1, kT0 + 1s);
+  report.mutable_paths(0)->set_received_forward(11);
+  const auto result = registry.Accept(hello.session, report, kT0 + 1s);
+  EXPECT_EQ(result.status, AcceptStatus::kInvalid);
+  EXPECT_EQ(RejectCodeOf(result.status), RejectCode::kInvalidArgument);
+  EXPECT_THAT(result.reason, HasSubstr("received_forward 11 > probes_sent 10"));
+  EXPECT_EQ(registry.List(kT0 + 1s)[0].last_sequence(), 0u);
+}
+
+TEST(AgentRegistryTest, OversizedReportIsRefused) {
+  AgentRegistryConfig config;
+  config.limits.max_bytes = 200;
+  AgentRegistry registry(config);
+  const auto hello = registry.Hello(MakeHello("us-node-1", 42), kT0);
+  auto report = MakeReport(1, kT0 + 1s);
+  for (int i = 0; i < 10; ++i) report.mutable_status()->add_errors("attach cilium_wg0: EPERM");
+  const auto result = registry.Accept(hello.session, report, kT0 + 1s);
+  EXPECT_EQ(result.status, AcceptStatus::kInvalid);
+  EXPECT_THAT(result.reason, HasSubstr("limit 200"));
+}
+
+TEST(AgentRegistryTest, AgentSilentForNWindowsIsNotReporting) {
+  AgentRegistryConfig config;
+  config.not_reporting_timeout = 2s;
+  config.not_reporting_windows = 5;
+  AgentRegistry registry(config);
+  // 1 s windows: 5 windows = 5 s, longer than the 2 s floor.
+  const auto fast = registry.Hello(MakeHello("us-node-1", 1, 1000ms), kT0);
+  ASSERT_EQ(registry.Accept(fast.session, MakeReport(1, kT0 + 1s), kT0 + 1s).status, AcceptStatus::kAccepted);
+  EXPECT_TRUE(registry.IsReporting("us-node-1", kT0 + 6s));
+  EXPECT_FALSE(registry.IsReporting("us-node-1", kT0 + 6s + 1ms));
+  // 100 ms windows: 5 windows is 500 ms, so the 2 s floor applies.
+  const auto slow = registry.Hello(MakeHello("us-node-2", 2, 100ms), kT0);
+  ASSERT_EQ(registry.Accept(slow.session, MakeReport(1, kT0 + 1s), kT0 + 1s).status, AcceptStatus::kAccepted);
+  EXPECT_TRUE(registry.IsReporting("us-node-2", kT0 + 3s));
+  EXPECT_FALSE(registry.IsReporting("us-node-2", kT0 + 3s + 1ms));
+
+  const auto presence = registry.Presence(kT0 + 10s);
+  ASSERT_EQ(presence.size(), 2u);
+  EXPECT_FALSE(presence[0].reporting);
+  EXPECT_EQ(registry.List(kT0 + 10s)[0].state(), v1::AGENT_STATE_NOT_REPORTING);
+  // Reporting again makes it REPORTING again.
+  ASSERT_EQ(registry.Accept(fast.session, MakeReport(2, kT0 + 11s), kT0 + 11s).status,
+            AcceptStatus::kAccepted);
+  EXPECT_TRUE(registry.IsReporting("us-node-1", kT0 + 11s));
+}
+
+TEST(AgentRegistryTest, ListFiltersByRegionAndExpireForgetsLongSilentAgents) {
+  AgentRegistryConfig config;
+  config.forget_after = std::chrono::hours(1);
+  AgentRegistry registry(config);
+  const auto a = registry.Hello(MakeHello("us-node-1", 1), kT0);
+  auto eu = MakeHello("eu-node-1", 2);
+  eu.set_region("eu-west-1");
+  const auto b = registry.Hello(eu, kT0);
+  ASSERT_EQ(registry.List(kT0, "eu-west-1").size(), 1u);
+  EXPECT_EQ(registry.List(kT0, "eu-west-1")[0].node(), "eu-node-1");
+  registry.EndSession(a.session);
+  // The agent with an open stream stays however quiet; the other is forgotten.
+  EXPECT_EQ(registry.Expire(kT0 + std::chrono::hours(2)), std::vector<std::string>{"us-node-1"});
+  EXPECT_EQ(registry.size(), 1u);
+  EXPECT_EQ(
+      registry.Accept(b.session, MakeReport(1, kT0 + std::chrono::hours(2)), kT0 + std::chrono::hours(2))
+          .status,
+      AcceptStatus::kAccepted);
+}
+
+}  // namespace
+}  // namespace regionpulse
