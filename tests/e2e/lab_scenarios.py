@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from labkit import faults  # noqa: E402
 from labkit import topology as topo  # noqa: E402
 from labkit.lab import Lab, LabError, ledger_entries, log, wait_until  # noqa: E402
-from labkit.observe import Observer, Timeline, cell, region_state, seconds, short_action  # noqa: E402
+from labkit.observe import Observer, Timeline, cell, region_state, seconds, short_action, suspects  # noqa: E402
 
 HOLD = 10
 DWELL = 12
@@ -46,8 +46,9 @@ class Scenario:
 
     def watch(self, duration, timeline, fault_region=None, stop=None, matrix=True):
         """Samples the verdicts (and a 2 s matrix) for `duration` seconds, marking on the
-        timeline when the fault first shows, when the region turns DEGRADED or worse and when
-        an aggregator outside the active region says FAILOVER. Returns the samples."""
+        timeline when the fault first shows, when eu-west-1's verdict first shows it as
+        DEGRADED or worse (the region's state, or a node, link or region suspect touching it) and
+        when an aggregator outside the active region says FAILOVER. Returns the samples."""
         samples = []
         end = time.monotonic() + duration
         while time.monotonic() < end:
@@ -59,12 +60,15 @@ class Scenario:
             samples.append((now, verdicts))
             if fault_region and m:
                 lossy = any(c.get("target_region") == fault_region and c.get("source_region") != fault_region and
-                            (c.get("loss_forward", 0) > 0 or c.get("loss_reverse", 0) > 0)
+                            (c.get("loss_forward", 0) > 0 or c.get("loss_reverse", 0) > 0 or
+                             int(c.get("lost_direction_unknown", 0)) > 0)
                             for c in m.get("cells", []))
                 timeline.mark("first window", lossy)
             if fault_region:
-                timeline.mark("DEGRADED", region_state(verdicts[topo.STANDBY], fault_region) in
-                              ("DEGRADED", "UNREACHABLE"))
+                v = verdicts[topo.STANDBY]
+                timeline.mark("DEGRADED", region_state(v, fault_region) in ("DEGRADED", "UNREACHABLE") or
+                              any(x["severity"] in ("DEGRADED", "UNREACHABLE")
+                                  for x in suspects(v, region=fault_region)))
             timeline.mark("FAILOVER", any(v and v.get("action") == "ACTION_FAILOVER"
                                           for r, v in verdicts.items() if r in OBSERVING))
             if stop and stop(verdicts):
@@ -137,19 +141,30 @@ def node_tunnel_down(s):
     for region in OBSERVING:
         s.check(short_action(last[region]) == "STAY", f"{region}'s aggregator says STAY at +{HOLD + 5} s "
                 f"(got {short_action(last[region])})")
-    suspects = (last[topo.STANDBY] or {}).get("suspects", [])
-    s.check(any(node.name in json.dumps(x) and "NODE" in json.dumps(x).upper() for x in suspects),
-            f"eu-west-1's verdict names a node-fault suspect {node.name} (suspects: {suspects})")
+    named = suspects(last[topo.STANDBY], kind="NODE")
+    s.check(any(x.get("node") == node.name for x in named),
+            f"eu-west-1's verdict names a node-fault suspect {node.name} (suspects: {named})")
+    for region in topo.REGIONS:
+        s.check(region_state(last[topo.STANDBY], region) == "HEALTHY",
+                f"eu-west-1's aggregator: {region} HEALTHY (a node fault degrades no region)")
 
 
 def one_way_loss(s):
-    """4. 30 % loss us-east-1 -> eu-west-1 only: DEGRADED, the loss in that direction only,
-    no FAILOVER."""
+    """4. 30 % loss us-east-1 -> eu-west-1 only: a DEGRADED link between them (ap-southeast-1
+    reaches both), the loss in that direction only, no FAILOVER."""
     t = Timeline()
     s.lab.wan("set", "us-east-1", "eu-west-1", "loss=30%")
     samples = s.watch(HOLD + 5, t, topo.ACTIVE)
     s.report("30 % loss us-east-1 -> eu-west-1", t)
-    s.check(t.get("DEGRADED") is not None, "eu-west-1's aggregator shows us-east-1 DEGRADED")
+    s.check(t.get("DEGRADED") is not None, "eu-west-1's aggregator shows the fault as DEGRADED")
+    links = suspects(samples[-1][1][topo.STANDBY], kind="LINK", region=topo.ACTIVE)
+    link = next((x for x in links if {x.get("region"), x.get("peer_region")} == {topo.ACTIVE, topo.STANDBY}), None)
+    s.check(link is not None and link["severity"] == "DEGRADED",
+            f"eu-west-1's verdict names the us-east-1 <-> eu-west-1 link, DEGRADED (suspects: {links})")
+    if link:
+        # Seen from us-east-1 the loss is on the way out; seen from eu-west-1, on the way in.
+        want = "FORWARD" if link.get("region") == topo.ACTIVE else "REVERSE"
+        s.check(link["direction"] == want, f"the link's loss is {want} from {link.get('region')} (got {link['direction']})")
     s.never_failover(samples)
     m = s.obs.matrix(topo.STANDBY, "10s")
     fwd = cell(m, "us-east-1", "eu-west-1") or {}

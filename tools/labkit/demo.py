@@ -41,6 +41,7 @@ class Demo:
         self.lab = lab
         self.obs = Observer(lab)
         self.failures = []
+        self.predicted_at_most = None
 
     def expect(self, ok, what):
         if not ok:
@@ -105,7 +106,7 @@ class Demo:
                 "the eu-west-1 replica, then repoints the write load")
         if target != topo.STANDBY:
             say(f"   the controller has hooks for {topo.STANDBY} only: for a FAILOVER to {target} it does nothing "
-                f"and leaves the decision to a human (issue 16 makes the standby with the replica the only target)")
+                f"and leaves the decision to a human")
             say(self.controller_log())
             self.restore_and_recover(dwell)
             return
@@ -125,6 +126,8 @@ class Demo:
         say(f"   RPO  {rpo_missing:6d} committed transactions missing in the promoted eu-west-1 database"
             + (f", spanning the last {rpo_window:.1f} s before the cut" if rpo_missing else "")
             + f" (seed target: {SEED_RPO_S[0] // 60}-{SEED_RPO_S[1] // 60} min of writes)")
+        if self.predicted_at_most is not None:
+            say(f"        the verdict had said at most {self.predicted_at_most:.1f} s of writes were at risk")
         say(f"   detection: {timeline.describe(['DEGRADED', 'UNREACHABLE', 'FAILOVER'])} after the fault; "
             f"hold {hold} s")
         self.expect(rto <= SEED_RTO_S, f"RTO {rto:.0f} s exceeds the seed's {SEED_RTO_S} s")
@@ -149,21 +152,20 @@ class Demo:
             "operator re-arms it (--rearm) or the aggregators name eu-west-1 active and say STAY.")
 
     def print_data_at_risk(self, verdict):
-        # Prints what the Verdict carries about the replica: the replication flows into each
-        # region, and any field beyond today's contract (issue 16 adds the data at risk and the
-        # suspects), so those show up here as soon as the aggregator sends them.
-        known = {"generation", "computed_at", "active_region", "action", "target_region", "regions", "reasons",
-                 "aggregator_region"}
-        extra = {k: v for k, v in verdict.items() if k not in known and v not in ([], {}, "", None)}
-        flows = [(r.get("region"), f) for r in verdict.get("regions", []) for f in r.get("replication", [])]
-        for region, flow in flows:
-            say(f"   the verdict's replication flow {flow.get('name')} into {flow.get('remote_region')}: staleness "
-                f"{seconds(flow.get('staleness')):.1f} s, at risk: {flow.get('at_risk')}")
-        for key, value in extra.items():
-            say(f"   the verdict's {key}: {value}")
-        if not flows and not extra:
-            say("   the verdict carries no figure for the data at risk: the replication flow's evidence left with "
-                "us-east-1's agents (issue 16 keeps it and adds the data at risk); the RPO below is measured")
+        """What the verdict said failing over would lose, flow by flow, before anyone acted."""
+        risks = verdict.get("data_at_risk", [])
+        limit = seconds(verdict.get("max_data_loss")) or 0
+        for r in risks:
+            say(f"   data at risk, {r.get('flow')} into {r.get('target_region')}: the replica was "
+                f"{seconds(r.get('replica_lag')) or 0:.1f} s behind in the last report from {r.get('source_region')}, "
+                f"{int(r.get('bytes_outstanding', 0))} bytes unacknowledged, and {r.get('source_region')} was seen "
+                f"{seconds(r.get('evidence_gap')) or 0:.1f} s after that report: at most "
+                f"{seconds(r.get('at_most')) or 0:.1f} s of writes (max_data_loss {limit:.0f} s)")
+        if not risks:
+            say("   the verdict names no replication flow into the target: what failing over loses is unknown")
+        if verdict.get("manual_decision"):
+            say("   beyond max_data_loss: the verdict is HOLD for a person to decide")
+        self.predicted_at_most = max((seconds(r.get("at_most")) or 0 for r in risks), default=None)
 
     def controller_log(self):
         path = self.lab.state["processes"]["controller"]["log"]

@@ -47,6 +47,23 @@ def region_health(verdict, region):
     return None
 
 
+def suspects(verdict, kind=None, region=None):
+    """The verdict's suspects, of one kind ("NODE", "LINK", "REGION") and touching one region
+    (as its region or its peer) when given; enum names without their prefixes."""
+    out = []
+    for x in (verdict or {}).get("suspects", []):
+        x = dict(x)
+        x["kind"] = x.get("kind", "").replace("SUSPECT_KIND_", "")
+        x["severity"] = x.get("severity", "").replace("REGION_STATE_", "")
+        x["direction"] = x.get("direction", "").replace("LOSS_DIRECTION_", "")
+        if kind and x["kind"] != kind:
+            continue
+        if region and region not in (x.get("region"), x.get("peer_region")):
+            continue
+        out.append(x)
+    return out
+
+
 def cell(matrix, source, target):
     for c in (matrix or {}).get("cells", []):
         if c.get("source_region") == source and c.get("target_region") == target:
