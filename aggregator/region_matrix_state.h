@@ -169,6 +169,16 @@ struct CoveredCounts {
   // The target's reflector reported over this time and its count could be joined with the
   // sender's: the direction comes from both ends.
   bool ReflectorReported() const { return any_covered && ReflectorCountUsable(covered, reflected); }
+
+  // Adds one slot's counts to the covered or the uncovered side.
+  template <typename Slot>
+  void Add(bool slot_covered, const Slot& slot) {
+    (slot_covered ? covered : uncovered).Add({slot.sent, slot.forward, slot.reverse, slot.unknown});
+    if (slot_covered) {
+      reflected += slot.reflected;
+      any_covered = true;
+    }
+  }
 };
 
 // Whether the target's reports cover a slot's time as well as the observer's do. Windows of
@@ -376,14 +386,9 @@ struct RegionMatrixState {
     const NodeWindows* observer = WindowsOf(entry.node);
     CoveredCounts out;
     observer_targets.rings.ForEachEpochSince(number, from, [&](int64_t epoch, const TargetSlot& slot) {
-      const bool covered = target != nullptr && SlotCovered(target->fine.Find(epoch),
-                                                            observer ? observer->fine.Find(epoch) : nullptr);
-      ProbeCounts& counts = covered ? out.covered : out.uncovered;
-      counts.Add({slot.sent, slot.forward, slot.reverse, slot.unknown});
-      if (covered) {
-        out.reflected += slot.reflected;
-        out.any_covered = true;
-      }
+      out.Add(target != nullptr &&
+                  SlotCovered(target->fine.Find(epoch), observer ? observer->fine.Find(epoch) : nullptr),
+              slot);
     });
     return out;
   }
@@ -394,15 +399,9 @@ struct RegionMatrixState {
     const NodeWindows* observer = WindowsOf(path.source);
     CoveredCounts out;
     path.ring.ForEachEpochSince(from, [&](int64_t epoch, const PathSlot& slot) {
-      const bool covered =
-          target != nullptr &&
-          SlotCovered(target->coarse.Find(epoch), observer ? observer->coarse.Find(epoch) : nullptr);
-      ProbeCounts& counts = covered ? out.covered : out.uncovered;
-      counts.Add({slot.sent, slot.forward, slot.reverse, slot.unknown});
-      if (covered) {
-        out.reflected += slot.reflected;
-        out.any_covered = true;
-      }
+      out.Add(target != nullptr &&
+                  SlotCovered(target->coarse.Find(epoch), observer ? observer->coarse.Find(epoch) : nullptr),
+              slot);
     });
     return out;
   }

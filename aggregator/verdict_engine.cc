@@ -351,6 +351,7 @@ class VerdictEngineSteps {
     FindTargetNodeFaults();
     FindObserverNodeFaults();
     FindLinkFaults();
+    SetAsideCutOffObserverRegions();
   }
 
   // Observers of region R see one node N of region T badly while N's region-mates answer them
@@ -560,6 +561,37 @@ class VerdictEngineSteps {
                            (thirds.size() == 1 ? "es" : "") + " both";
         link_faults_.push_back(std::move(finding));
       }
+    }
+  }
+
+  // An observer region that sees every other region badly while those regions see each other
+  // well is the one cut off (its uplink, or the moments while it is being cut off): its views
+  // are not evidence against the others. The others' views of it judge it.
+  void SetAsideCutOffObserverRegions() {
+    auto clean = [&](const std::string& from, const std::string& to) {
+      const RegionView& v = views_[{from, to}];
+      return v.Verdict(t_.quorum_fraction) == View::kGood && v.counts.Loss() < t_.degraded_loss;
+    };
+    for (const auto& r : regions_) {
+      std::vector<std::string> others;
+      bool all_troubled = true;
+      for (const auto& t : regions_) {
+        if (t == r) continue;
+        const RegionView& v = views_[{r, t}];
+        const View verdict = v.Verdict(t_.quorum_fraction);
+        if (verdict == View::kNone) continue;
+        others.push_back(t);
+        if (verdict != View::kLost && v.counts.Loss() < t_.degraded_loss) all_troubled = false;
+      }
+      if (others.size() < 2 || !all_troubled) continue;
+      bool others_fine = true;
+      for (size_t i = 0; i < others.size() && others_fine; ++i) {
+        for (size_t j = i + 1; j < others.size() && others_fine; ++j) {
+          others_fine = clean(others[i], others[j]) && clean(others[j], others[i]);
+        }
+      }
+      if (!others_fine) continue;
+      for (const auto& t : others) excluded_views_.insert({r, t});
     }
   }
 

@@ -27,6 +27,7 @@
 #include "tests/support/agent_process.h"
 #include "tests/support/ingest_stand_in.h"
 #include "tests/support/poll_until.h"
+#include "tests/support/probe_key.h"
 #include "tests/support/test_network.h"
 #include "tests/support/wireguard_link.h"
 
@@ -48,13 +49,6 @@ struct AgentSpec {
   std::string address;                  // where the other agent reaches this one
   std::vector<std::string> interfaces;  // for the tc programs
 };
-
-std::string HexKey() {
-  std::random_device random;
-  std::ostringstream key;
-  for (int i = 0; i < 32; ++i) key << std::hex << (random() % 16);
-  return key.str();
-}
 
 // A YAML config for `self` probing `peer` every 10 ms (100 probes per 1 s window).
 std::string AgentYaml(const AgentSpec& self, const AgentSpec& peer, const std::string& key_file) {
@@ -134,7 +128,7 @@ class AgentIntegrationTest : public ::testing::Test {
   std::pair<std::vector<v1::HealthReport>, std::vector<v1::HealthReport>> RunPair(const AgentSpec& a,
                                                                                   const AgentSpec& b,
                                                                                   size_t windows = 8) {
-    std::string key_file = scratch_.Write("probe.key", HexKey());
+    std::string key_file = scratch_.Write("probe.key", test::RandomProbeKeyHex());
     std::string config_a = scratch_.Write(a.node + ".yaml", AgentYaml(a, b, key_file));
     std::string config_b = scratch_.Write(b.node + ".yaml", AgentYaml(b, a, key_file));
     AgentProcess agent_a(REGIONPULSE_AGENT_BINARY, a.netns, config_a, scratch_.path(), a.node);
@@ -245,8 +239,8 @@ TEST_F(AgentIntegrationTest, AggregatorStoppedForTenSecondsReceivesEveryWindowEx
   std::ostringstream yaml;
   yaml << "node: node-a\nregion: region-a\nzone: zone-a\n"
        << "regions:\n  - {name: region-a, cidrs: [10.0.0.0/8]}\n"
-       << "probe:\n  port: " << kProbePort << "\n  key_file: " << scratch_.Write("probe.key", HexKey())
-       << "\n"
+       << "probe:\n  port: " << kProbePort
+       << "\n  key_file: " << scratch_.Write("probe.key", test::RandomProbeKeyHex()) << "\n"
        << "window: 200ms\n"  // 50 windows during the 10 s outage
        << "bpf:\n  enabled: false\n"
        << "status:\n  listen: 127.0.0.1:0\n"
@@ -339,8 +333,8 @@ TEST_F(AgentIntegrationTest, AReplicaThatStopsConsumingShowsAsGrowingStalenessUn
   yaml << "node: node-a\nregion: region-a\nzone: zone-a\n"
        << "regions:\n  - {name: region-a, cidrs: [" << veth.a().ipv4 << "/32]}\n"
        << "  - {name: region-b, cidrs: [" << veth.b().ipv4 << "/32]}\n"
-       << "probe:\n  port: " << kProbePort << "\n  key_file: " << scratch_.Write("probe.key", HexKey())
-       << "\n"
+       << "probe:\n  port: " << kProbePort
+       << "\n  key_file: " << scratch_.Write("probe.key", test::RandomProbeKeyHex()) << "\n"
        << "window: 1s\n"
        << "interfaces: [" << veth.a().ifname << "]\n"
        << "replication_flows:\n  - {name: pg, ports: [5432], remote_region: region-b}\n"
@@ -438,7 +432,7 @@ TEST_F(AgentIntegrationTest, AgentProbesThePlannedPeerAndServesReadinessAndMetri
     aggregator_port = stand_in.Start("127.0.0.1");
   }
   std::string aggregator = "127.0.0.1:" + std::to_string(aggregator_port);
-  std::string key_file = scratch_.Write("probe.key", HexKey());
+  std::string key_file = scratch_.Write("probe.key", test::RandomProbeKeyHex());
   auto yaml = [&](const std::string& node, const std::string& region, const std::string& ifname,
                   const std::string& extra) {
     std::ostringstream out;

@@ -19,6 +19,7 @@
 #include "regionpulse/v1/query.grpc.pb.h"
 #include "tests/support/agent_process.h"
 #include "tests/support/poll_until.h"
+#include "tests/support/probe_key.h"
 #include "tests/support/test_network.h"
 
 namespace regionpulse {
@@ -34,13 +35,6 @@ using test::ScratchDirectory;
 using test::VethPair;
 
 constexpr uint16_t kProbePort = 8622;
-
-std::string HexKey() {
-  std::random_device random;
-  std::ostringstream key;
-  for (int i = 0; i < 32; ++i) key << std::hex << (random() % 16);
-  return key.str();
-}
 
 // An agent with no static peers: the aggregator's probe plan tells it whom to probe.
 std::string AgentYaml(const std::string& node, const std::string& region, const std::string& address,
@@ -95,7 +89,7 @@ class LossDirectionThroughAgentsTest : public ::testing::Test {
     }
     query_ = v1::Query::NewStub(aggregator_->InProcessChannel());
     const std::string port = std::to_string(aggregator_->grpc_port());
-    const std::string key_file = scratch_.Write("probe.key", HexKey());
+    const std::string key_file = scratch_.Write("probe.key", test::RandomProbeKeyHex());
     agent_a_.emplace(
         REGIONPULSE_AGENT_BINARY, a_.name(),
         scratch_.Write("a.yaml", AgentYaml("node-a", "us-east-1", to_a_.b().ipv4, to_a_.b().ifname,

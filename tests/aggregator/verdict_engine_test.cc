@@ -407,6 +407,22 @@ const std::vector<Scenario>& Scenarios() {
         {kWarm + 399, v1::ACTION_STAY, "", v1::REGION_STATE_HEALTHY}},
        true},
 
+      // ap-southeast-1's uplink loses half of everything both ways: its own views of the
+      // others are not evidence against them (it is the one cut off); they judge it.
+      {"AnObserverRegionWithABadUplinkDegradesOnlyItself",
+       [](int t) {
+         World w = Healthy();
+         if (t >= kWarm) {
+           w.Lossy(kObserver, kActive, 0.5).Lossy(kActive, kObserver, 0.5);
+           w.Lossy(kObserver, kStandby, 0.5).Lossy(kStandby, kObserver, 0.5);
+         }
+         return w;
+       },
+       kWarm + 100,
+       {{kWarm + 5, v1::ACTION_STAY, "", v1::REGION_STATE_HEALTHY},
+        {kWarm + 99, v1::ACTION_STAY, "", v1::REGION_STATE_HEALTHY, "ap-southeast-1 DEGRADED"}},
+       true},
+
       {"LossEverywhereIntoTheActiveRegionDegradesItAndAdvisesTheStandby",
        [](int t) {
          World w = Healthy();
