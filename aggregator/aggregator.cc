@@ -49,6 +49,7 @@ AgentRegistryConfig RegistryConfigOf(const AggregatorConfig& config) {
 RegionMatrixConfig MatrixConfigOf(const AggregatorConfig& config) {
   RegionMatrixConfig matrix;
   matrix.window = config.matrix_window;
+  matrix.evidence_window = config.evidence_window;
   matrix.replication_retention = ReplicationRetentionFor(config.matrix_window, config.hold, config.dwell);
   matrix.thresholds = config.thresholds;
   return matrix;

@@ -96,6 +96,7 @@ void ReadThresholds(const ConfigSection& top, RegionThresholds& t) {
 void ReadTimings(const ConfigSection& top, AggregatorConfig& config) {
   for (const auto& [key, target] : {std::pair{"hold", &config.hold}, std::pair{"dwell", &config.dwell},
                                     std::pair{"matrix_window", &config.matrix_window},
+                                    std::pair{"evidence_window", &config.evidence_window},
                                     std::pair{"not_reporting_timeout", &config.not_reporting_timeout}}) {
     top.Duration(key, target, seconds(1), hours(24));
   }
@@ -110,6 +111,11 @@ void ReadTimings(const ConfigSection& top, AggregatorConfig& config) {
     top.Problem("not_reporting_timeout", FormatDuration(config.not_reporting_timeout) +
                                              " is longer than matrix_window (" +
                                              FormatDuration(config.matrix_window) + ")");
+  }
+  if (config.matrix_window < config.evidence_window) {
+    top.Problem("evidence_window", FormatDuration(config.evidence_window) +
+                                       " is longer than matrix_window (" +
+                                       FormatDuration(config.matrix_window) + ")");
   }
 }
 
@@ -156,7 +162,7 @@ Result<AggregatorConfig> ParseAggregatorConfig(const std::string& yaml_text) {
   const ConfigSection top(*document, "", problems,
                           {"regions", "active_region", "own_region", "standby_regions", "max_data_loss",
                            "prefer_availability", "thresholds", "hold", "dwell",
-                           "matrix_window", "not_reporting_timeout", "evaluation_interval",
+                           "matrix_window", "evidence_window", "not_reporting_timeout", "evaluation_interval",
                            "heartbeat_interval", "probe_plan", "history", "listen", "tls", "plaintext"});
   // An empty file is an empty configuration: every default, no regions.
   AggregatorConfig config;

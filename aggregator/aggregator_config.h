@@ -74,6 +74,9 @@ struct AggregatorConfig {
   std::chrono::seconds dwell{300};
   // Sliding window the matrix merges over.
   std::chrono::seconds matrix_window{60};
+  // How far back the verdict's evidence reaches: a region is UNREACHABLE once (nearly) every
+  // probe in this window was lost, so detection takes about this long before the hold starts.
+  std::chrono::seconds evidence_window{10};
   // An agent with no report for this long is "not reporting".
   std::chrono::seconds not_reporting_timeout{10};
   // How often the verdict is recomputed.

@@ -21,6 +21,7 @@ TEST(AggregatorConfig, EmptyDocumentMeansDefaultsAndNoRegions) {
   EXPECT_EQ(config->hold, 120s);
   EXPECT_EQ(config->dwell, 300s);
   EXPECT_EQ(config->matrix_window, 60s);
+  EXPECT_EQ(config->evidence_window, 10s);
   EXPECT_EQ(config->probe_plan.targets_per_region, 3u);
   EXPECT_EQ(config->thresholds.min_observer_nodes, 2u);
 }
@@ -44,6 +45,7 @@ thresholds:
 hold: 2m
 dwell: 400s
 matrix_window: 90s
+evidence_window: 4s
 not_reporting_timeout: 15s
 evaluation_interval: 500ms
 heartbeat_interval: 2s
@@ -80,6 +82,7 @@ plaintext: true
   EXPECT_EQ(config->hold, 120s);
   EXPECT_EQ(config->dwell, 400s);
   EXPECT_EQ(config->matrix_window, 90s);
+  EXPECT_EQ(config->evidence_window, 4s);
   EXPECT_EQ(config->not_reporting_timeout, 15s);
   EXPECT_EQ(config->evaluation_interval, 500ms);
   EXPECT_EQ(config->heartbeat_interval, 2s);
@@ -116,6 +119,7 @@ TEST(AggregatorConfig, TheDocumentedExampleParsesAndItsDefaultsAreTheAggregators
   EXPECT_EQ(e.hold, d.hold);
   EXPECT_EQ(e.dwell, d.dwell);
   EXPECT_EQ(e.matrix_window, d.matrix_window);
+  EXPECT_EQ(e.evidence_window, d.evidence_window);
   EXPECT_EQ(e.not_reporting_timeout, d.not_reporting_timeout);
   EXPECT_EQ(e.evaluation_interval, d.evaluation_interval);
   EXPECT_EQ(e.heartbeat_interval, d.heartbeat_interval);
@@ -164,6 +168,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"SubSecondHold", "hold: 1500ms", "hold: 1500ms is not a multiple of 1s"},
         BadConfig{"DwellShorterThanHold", "hold: 200s\ndwell: 100s",
                   "dwell: 100s is shorter than hold (200s)"},
+        BadConfig{"EvidenceLongerThanMatrix", "matrix_window: 10s\nevidence_window: 20s",
+                  "evidence_window: 20s is longer than matrix_window (10s)"},
         BadConfig{"SingleObserverQuorum", "thresholds: {min_observer_nodes: 1}",
                   "thresholds.min_observer_nodes: 1 is outside 2..100000"},
         BadConfig{"MinorityQuorum", "thresholds: {quorum_fraction: 0.3}",
@@ -229,9 +235,9 @@ TEST(AggregatorConfig, EveryProblemIsReportedAtOnce) {
   EXPECT_EQ(
       config.error().message,
       "invalid configuration:\n"
-      "  hodl: unknown key (known here: active_region, dwell, evaluation_interval, heartbeat_interval, "
-      "history, hold, listen, matrix_window, max_data_loss, not_reporting_timeout, own_region, plaintext, "
-      "prefer_availability, probe_plan, regions, standby_regions, thresholds, tls)\n"
+      "  hodl: unknown key (known here: active_region, dwell, evaluation_interval, evidence_window, "
+      "heartbeat_interval, history, hold, listen, matrix_window, max_data_loss, not_reporting_timeout, own_region, "
+      "plaintext, prefer_availability, probe_plan, regions, standby_regions, thresholds, tls)\n"
       "  thresholds.degraded_loss: 1.5 is outside 0..1\n"
       "  thresholds.min_observer_nodes: 1 is outside 2..100000\n"
       "  history.max_file_bytes: \"4MB\" is not a size (examples: 4096, 64KiB, 4MiB, 1GiB)\n"

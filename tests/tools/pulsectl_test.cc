@@ -2,6 +2,8 @@
 // script relies on (0 STAY, 3 FAILOVER, 4 HOLD, 1 usage, 2 connection).
 #include <sys/wait.h>
 
+#include <algorithm>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -112,6 +114,27 @@ TEST_F(PulsectlTest, StatusDuringAnOutageIsFailoverWithExitCode3) {
   EXPECT_THAT(history.out, ::testing::ContainsRegex("generation [0-9]+  [A-Z]+ -> FAILOVER to"));
   EXPECT_THAT(history.out, HasSubstr("reason: "));
   EXPECT_THAT(history.out, HasSubstr("(start) -> HOLD"));
+}
+
+TEST_F(PulsectlTest, OutputJsonPrintsTheMessageOnOneLineWithTheSameExitCode) {
+  StepUntil(v1::ACTION_STAY);
+  const Outcome status = Pulsectl({"status", "--output", "json"});
+  EXPECT_EQ(status.exit_code, pulsectl::kExitOk) << status.err;
+  EXPECT_THAT(status.out, ::testing::StartsWith("{"));
+  EXPECT_EQ(std::count(status.out.begin(), status.out.end(), '\n'), 1) << status.out;
+  EXPECT_THAT(status.out, HasSubstr("\"action\":\"ACTION_STAY\""));
+  EXPECT_THAT(status.out, HasSubstr("\"active_region\":\"us-east-1\""));
+  // Zero values are printed, so a script never has to guess a missing loss.
+  EXPECT_THAT(status.out, HasSubstr("\"loss\":0"));
+
+  const Outcome matrix = Pulsectl({"matrix", "-o", "json"});
+  EXPECT_EQ(matrix.exit_code, 0) << matrix.err;
+  EXPECT_THAT(matrix.out, HasSubstr("\"source_region\":\"eu-west-1\""));
+  EXPECT_THAT(matrix.out, HasSubstr("\"loss_forward\":0"));
+
+  const Outcome bad = Pulsectl({"status", "--output", "yaml"});
+  EXPECT_EQ(bad.exit_code, pulsectl::kExitUsage);
+  EXPECT_THAT(bad.err, HasSubstr("--output: expected json or table"));
 }
 
 TEST_F(PulsectlTest, MatrixPathsAndAgentsPrintTablesWithUnits) {

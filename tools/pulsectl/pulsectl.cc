@@ -9,6 +9,7 @@
 #include <sstream>
 #include <variant>
 
+#include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 
 #include "common/command_line.h"
@@ -39,6 +40,7 @@ struct Options {
   uint64_t count = 0;  // watch: stop after this many verdicts; 0 = forever
   std::optional<std::chrono::nanoseconds> heartbeat;
   bool show_heartbeats = false;
+  bool json = false;  // --output json: the response message as one line of JSON
   bool wide = false;  // every column, not only what fits 80 columns
 };
 
@@ -58,6 +60,8 @@ std::variant<Options, UsageError> ParseArgs(const std::vector<std::string>& args
                                              {"--window"},
                                              {"--heartbeat"},
                                              {"--heartbeats", false},
+                                             {"--output"},
+                                             {"-o"},
                                              {"--wide", false},
                                              {"--region"},
                                              {"--node"},
@@ -102,6 +106,11 @@ std::variant<Options, UsageError> ParseArgs(const std::vector<std::string>& args
       duration(flag, options.window);
     } else if (flag.name == "--heartbeat") {
       duration(flag, options.heartbeat);
+    } else if (flag.name == "--output" || flag.name == "-o") {
+      if (flag.value != "json" && flag.value != "table") {
+        problem(flag.name, "expected json or table, got '" + flag.value + "'");
+      }
+      options.json = flag.value == "json";
     } else if (flag.name == "--heartbeats") {
       options.show_heartbeats = true;
     } else if (flag.name == "--wide") {
@@ -203,6 +212,17 @@ int ExitCodeOf(v1::Action action) {
   }
 }
 
+// One line of JSON in the proto3 mapping, field names as in the .proto and zeros printed,
+// so a script reads every field it knows without guessing defaults.
+void PrintJson(const google::protobuf::Message& message, std::ostream& out) {
+  google::protobuf::util::JsonPrintOptions print;
+  print.preserve_proto_field_names = true;
+  print.always_print_primitive_fields = true;
+  std::string json;
+  (void)google::protobuf::util::MessageToJsonString(message, &json, print);
+  out << json << std::endl;
+}
+
 int Status(const Options& options, const std::shared_ptr<grpc::Channel>& channel, std::ostream& out,
            std::ostream& err) {
   auto stub = v1::Verdicts::NewStub(channel);
@@ -212,7 +232,11 @@ int Status(const Options& options, const std::shared_ptr<grpc::Channel>& channel
   if (auto status = stub->Get(&context, v1::GetVerdictRequest(), &response); !status.ok()) {
     return CallFailed(options, "Verdicts.Get", status, err);
   }
-  PrintVerdict(response.verdict(), std::chrono::system_clock::now(), out);
+  if (options.json) {
+    PrintJson(response.verdict(), out);
+  } else {
+    PrintVerdict(response.verdict(), std::chrono::system_clock::now(), out);
+  }
   return ExitCodeOf(response.verdict().action());
 }
 
@@ -226,6 +250,10 @@ int Matrix(const Options& options, const std::shared_ptr<grpc::Channel>& channel
   v1::GetRegionMatrixResponse response;
   if (auto status = stub->GetRegionMatrix(&context, request, &response); !status.ok()) {
     return CallFailed(options, "Query.GetRegionMatrix", status, err);
+  }
+  if (options.json) {
+    PrintJson(response, out);
+    return kExitOk;
   }
   out << "window " << FormatSeconds(response.window()) << ", computed " << FormatTime(response.computed_at())
       << "\n";
@@ -280,6 +308,10 @@ int Paths(const Options& options, const std::shared_ptr<grpc::Channel>& channel,
   if (auto status = stub->GetPaths(&context, request, &response); !status.ok()) {
     return CallFailed(options, "Query.GetPaths", status, err);
   }
+  if (options.json) {
+    PrintJson(response, out);
+    return kExitOk;
+  }
   const auto now = std::chrono::system_clock::now();
   Table table({{"SOURCE"},
                {"FROM", Align::kLeft, true},
@@ -332,6 +364,10 @@ int Flows(const Options& options, const std::shared_ptr<grpc::Channel>& channel,
   if (auto status = stub->GetFlows(&context, request, &response); !status.ok()) {
     return CallFailed(options, "Query.GetFlows", status, err);
   }
+  if (options.json) {
+    PrintJson(response, out);
+    return kExitOk;
+  }
   Table table({{"NODE"},
                {"REGION", Align::kLeft, true},
                {"FLOW"},
@@ -370,6 +406,10 @@ int Agents(const Options& options, const std::shared_ptr<grpc::Channel>& channel
   v1::ListAgentsResponse response;
   if (auto status = stub->ListAgents(&context, request, &response); !status.ok()) {
     return CallFailed(options, "Query.ListAgents", status, err);
+  }
+  if (options.json) {
+    PrintJson(response, out);
+    return kExitOk;
   }
   const auto now = std::chrono::system_clock::now();
   Table table({{"NODE"},
@@ -415,6 +455,10 @@ int History(const Options& options, const std::shared_ptr<grpc::Channel>& channe
   if (auto status = stub->GetVerdictHistory(&context, request, &response); !status.ok()) {
     return CallFailed(options, "Query.GetVerdictHistory", status, err);
   }
+  if (options.json) {
+    PrintJson(response, out);
+    return kExitOk;
+  }
   if (response.transitions_size() == 0) {
     out << "no verdict transitions recorded\n";
     return kExitOk;
@@ -450,10 +494,14 @@ int Watch(const Options& options, const std::shared_ptr<grpc::Channel>& channel,
   while (reader->Read(&response)) {
     if (response.heartbeat() && !options.show_heartbeats) continue;
     const auto& verdict = response.verdict();
-    out << FormatTime(verdict.computed_at()) << "  generation " << verdict.generation() << "  "
-        << ActionWithTarget(verdict) << (response.heartbeat() ? "  (heartbeat)" : "");
-    for (const auto& reason : verdict.reasons()) out << "  | " << reason;
-    out << std::endl;
+    if (options.json) {
+      PrintJson(response, out);
+    } else {
+      out << FormatTime(verdict.computed_at()) << "  generation " << verdict.generation() << "  "
+          << ActionWithTarget(verdict) << (response.heartbeat() ? "  (heartbeat)" : "");
+      for (const auto& reason : verdict.reasons()) out << "  | " << reason;
+      out << std::endl;
+    }
     if (options.count > 0 && ++shown >= options.count) {
       context.TryCancel();
       reader->Finish();
@@ -488,6 +536,8 @@ options:
   --server HOST:PORT     aggregator gRPC address (default $REGIONPULSE_SERVER or localhost:7700)
   --timeout DURATION     how long to wait for an answer, e.g. 5s (default 5s)
   --ca FILE              use TLS and trust this CA (PEM); plaintext without it
+  --output json          print the response as one line of JSON (the proto3 JSON mapping,
+                         .proto field names); exit codes as above
   --wide                 matrix, paths, flows: every column (loss by direction, user-space
                          RTT, traffic, ...); by default the tables fit 80 columns
 

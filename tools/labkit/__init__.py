@@ -1,0 +1,2 @@
+# labkit: the multi-region lab behind tools/lab (network namespaces, wireguard-go, the WAN
+# emulator, agents, aggregators, PostgreSQL replication, the failover controller).
