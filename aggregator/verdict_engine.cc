@@ -8,7 +8,9 @@
 #include <cstdio>
 #include <ctime>
 #include <set>
+#include <string_view>
 #include <tuple>
+#include <unordered_map>
 #include <utility>
 
 #include "common/proto_convert.h"
@@ -196,9 +198,7 @@ struct SuspectFinding {
   v1::RegionState severity = v1::REGION_STATE_DEGRADED;
   std::string evidence;
 
-  std::string Key() const {
-    return std::to_string(kind) + "|" + node + "|" + region + "|" + peer_region;
-  }
+  std::string Key() const { return std::to_string(kind) + "|" + node + "|" + region + "|" + peer_region; }
 };
 
 // One observer region's view of one target region, after node faults are set aside.
@@ -299,13 +299,8 @@ class VerdictEngineSteps {
     for (const auto& standby : config_.standby_regions) region_set.insert(standby);
     for (const ObserverView& o : evidence_.observers) {
       region_set.insert(o.region);
-      region_of_[o.node] = o.region;
-      nodes_of_[o.region].insert(o.node);
-      for (const TargetProbes& target : o.to_node) {
-        region_set.insert(target.region);
-        region_of_[target.node] = target.region;
-        nodes_of_[target.region].insert(target.node);
-      }
+      for (const auto& [region, counts] : o.to_region) region_set.insert(region);
+      for (const TargetProbes& target : o.to_node) region_set.insert(target.region);
     }
     regions_.assign(region_set.begin(), region_set.end());
     if (!engine_.first_data_at_ && !evidence_.observers.empty()) engine_.first_data_at_ = now_;
@@ -358,48 +353,66 @@ class VerdictEngineSteps {
   // well: N's fault (towards R), not T's.
   void FindTargetNodeFaults() {
     struct NodeTally {
+      std::string_view target_region;
       uint32_t observers = 0;
       uint32_t good = 0;
-      uint32_t bad = 0;  // bad or lost
+      uint32_t bad = 0;   // bad or lost
       DirectedLoss loss;  // seen from the target node
     };
-    // (observer region, target node) -> tally
-    std::map<std::pair<std::string, std::string>, NodeTally> tallies;
+    // (observer region, target node) -> tally. Views into the evidence, which outlives the
+    // steps: no string copies per probed node (there are observers x targets of them).
+    using Key = std::pair<std::string_view, std::string_view>;
+    struct KeyHash {
+      size_t operator()(const Key& key) const {
+        return std::hash<std::string_view>()(key.first) * 31 + std::hash<std::string_view>()(key.second);
+      }
+    };
+    std::unordered_map<Key, NodeTally, KeyHash> tallies;
     for (const ObserverView& o : evidence_.observers) {
       for (const TargetProbes& probed : o.to_node) {
         if (probed.region == o.region || probed.counts.sent == 0) continue;
         const View view = ViewOf(probed.counts, t_);
         if (view == View::kLost && !Healthy(o, probed.region)) continue;
         NodeTally& tally = tallies[{o.region, probed.node}];
+        tally.target_region = probed.region;
         ++tally.observers;
         (view == View::kGood ? tally.good : tally.bad) += 1;
         tally.loss.AddFarProbes(probed.counts);
       }
     }
-    std::map<std::string, std::vector<std::pair<std::string, const NodeTally*>>> faulty_from;  // node -> regions
+    // (observer region, target region) -> target nodes seen, and seen well by a majority.
+    struct RegionTally {
+      uint32_t nodes = 0;
+      uint32_t good = 0;
+    };
+    std::map<Key, RegionTally> region_tallies;
+    for (const auto& [key, tally] : tallies) {
+      RegionTally& region_tally = region_tallies[{key.first, tally.target_region}];
+      ++region_tally.nodes;
+      if (Majority(tally.good, tally.observers, t_.quorum_fraction)) ++region_tally.good;
+    }
+    // node -> (observer region, tally), in name order so suspects come out in a stable order.
+    std::map<std::string_view, std::vector<std::pair<std::string_view, const NodeTally*>>> faulty_from;
     for (const auto& [key, tally] : tallies) {
       const auto& [observer_region, node] = key;
       if (!Majority(tally.bad, tally.observers, t_.quorum_fraction)) continue;
-      const std::string& target_region = region_of_[node];
-      uint32_t mates = 0;
-      uint32_t mates_good = 0;
-      for (const std::string& mate : nodes_of_[target_region]) {
-        if (mate == node) continue;
-        const auto it = tallies.find({observer_region, mate});
-        if (it == tallies.end() || it->second.observers == 0) continue;
-        ++mates;
-        if (Majority(it->second.good, it->second.observers, t_.quorum_fraction)) ++mates_good;
-      }
+      // Its region-mates seen from the same observer region: the region's tally without this
+      // node (which is seen badly, so not among the good ones).
+      const RegionTally& region_tally = region_tallies[{observer_region, tally.target_region}];
+      const uint32_t mates = region_tally.nodes - 1;
+      const uint32_t mates_good = region_tally.good;
       if (!Majority(mates_good, mates, t_.quorum_fraction)) continue;
       faulty_from[node].emplace_back(observer_region, &tally);
     }
-    for (const auto& [node, from] : faulty_from) {
-      const std::string& node_region = region_of_[node];
+    for (auto& [node, from] : faulty_from) {
+      std::sort(from.begin(), from.end());
       for (const auto& [observer_region, tally] : from) {
-        excluded_target_[node].insert(observer_region);
-        AddNodeFault(node, node_region, observer_region, tally->loss,
-                     Plural(tally->bad, "observer") + " in " + observer_region + " of " +
-                         std::to_string(tally->observers) + " lose " + node + " while they reach its region-mates");
+        excluded_target_[std::string(node)].insert(std::string(observer_region));
+        AddNodeFault(std::string(node), std::string(tally->target_region), std::string(observer_region),
+                     tally->loss,
+                     Plural(tally->bad, "observer") + " in " + std::string(observer_region) + " of " +
+                         std::to_string(tally->observers) + " lose " + std::string(node) +
+                         " while they reach its region-mates");
       }
     }
   }
@@ -407,10 +420,43 @@ class VerdictEngineSteps {
   // One observer sees a region badly (or reaches no other region at all) while its
   // region-mates see it well: the observer's fault.
   void FindObserverNodeFaults() {
-    std::map<std::string, std::vector<const ObserverView*>> by_region;
-    for (const ObserverView& o : evidence_.observers) by_region[o.region].push_back(&o);
-    for (const ObserverView& o : evidence_.observers) {
-      const auto& mates = by_region[o.region];
+    // Each observer's view of each other region, computed once; then, per (observer region,
+    // target region), how many observers have a view that counts and how many of them see it
+    // well. An observer's region-mates are those tallies without itself: O(observers x
+    // regions), not O(observers x region-mates), which matters at thousands of nodes.
+    struct TargetView {
+      const std::string* target;
+      ProbeCounts counts;
+      View view;
+      bool counts_as_evidence;  // a view, and not a loss that may be its own isolation
+    };
+    struct Tally {
+      uint32_t counted = 0;
+      uint32_t good = 0;
+    };
+    std::vector<std::vector<TargetView>> views(evidence_.observers.size());
+    std::map<std::pair<std::string, std::string>, Tally> tallies;  // (observer region, target)
+    std::map<std::string, uint32_t> reaching_elsewhere;            // region -> its observers reaching another
+    for (size_t i = 0; i < evidence_.observers.size(); ++i) {
+      const ObserverView& o = evidence_.observers[i];
+      bool reaches_other = false;
+      for (const auto& [target, counts] : o.to_region) {
+        if (target == o.region) continue;
+        if (counts.sent > 0 && Reaches(o, target)) reaches_other = true;
+        TargetView tv{&target, CountsTo(o, target), View::kNone, false};
+        tv.view = ViewOf(tv.counts, t_);
+        tv.counts_as_evidence = tv.view != View::kNone && !(tv.view == View::kLost && !Healthy(o, target));
+        if (tv.counts_as_evidence) {
+          Tally& tally = tallies[{o.region, target}];
+          ++tally.counted;
+          if (tv.view == View::kGood) ++tally.good;
+        }
+        views[i].push_back(std::move(tv));
+      }
+      if (reaches_other) ++reaching_elsewhere[o.region];
+    }
+    for (size_t i = 0; i < evidence_.observers.size(); ++i) {
+      const ObserverView& o = evidence_.observers[i];
       bool reaches_any_other = false;
       bool probes_any_other = false;
       for (const auto& [region, counts] : o.to_region) {
@@ -420,45 +466,31 @@ class VerdictEngineSteps {
       }
       if (probes_any_other && !reaches_any_other) {
         // Cut off from everywhere: a node fault when a region-mate still reaches elsewhere.
-        const bool mate_reaches = std::any_of(mates.begin(), mates.end(), [&](const ObserverView* m) {
-          if (m == &o) return false;
-          for (const auto& [region, counts] : m->to_region) {
-            if (region != m->region && Reaches(*m, region)) return true;
-          }
-          return false;
-        });
-        if (mate_reaches) {
+        if (reaching_elsewhere[o.region] > 0) {
           DirectedLoss loss;
           for (const TargetProbes& probed : o.to_node) {
             if (probed.region != o.region) loss.AddNearProbes(probed.counts);
           }
           excluded_observer_[o.node].insert(kAnyRegion);
-          AddNodeFault(o.node, o.region, kAnyRegion, loss, o.node + " reaches no other region; its region-mates do");
+          AddNodeFault(o.node, o.region, kAnyRegion, loss,
+                       o.node + " reaches no other region; its region-mates do");
         }
         continue;
       }
-      for (const auto& [target, unused] : o.to_region) {
-        if (target == o.region) continue;
-        const ProbeCounts counts = CountsTo(o, target);
-        const View view = ViewOf(counts, t_);
-        if (view != View::kBad && view != View::kLost) continue;
-        if (view == View::kLost && !Healthy(o, target)) continue;
-        uint32_t others = 0;
-        uint32_t good = 0;
-        for (const ObserverView* m : mates) {
-          if (m == &o) continue;
-          const View mate_view = ViewOf(CountsTo(*m, target), t_);
-          if (mate_view == View::kNone || (mate_view == View::kLost && !Healthy(*m, target))) continue;
-          ++others;
-          if (mate_view == View::kGood) ++good;
-        }
+      for (const TargetView& tv : views[i]) {
+        if (tv.view != View::kBad && tv.view != View::kLost) continue;
+        if (!tv.counts_as_evidence) continue;
+        // Its region-mates: the tally without this observer (which counted, and not as good).
+        const Tally& tally = tallies[{o.region, *tv.target}];
+        const uint32_t others = tally.counted - 1;
+        const uint32_t good = tally.good;
         if (!Majority(good, others, t_.quorum_fraction)) continue;
-        excluded_observer_[o.node].insert(target);
+        excluded_observer_[o.node].insert(*tv.target);
         DirectedLoss loss;
-        loss.AddNearProbes(counts);
-        AddNodeFault(o.node, o.region, target, loss,
-                     o.node + " " + LossFigures(counts) + " to " + target + "; " + Fraction(good, others) +
-                         " of its region-mates reach it");
+        loss.AddNearProbes(tv.counts);
+        AddNodeFault(o.node, o.region, *tv.target, loss,
+                     o.node + " " + LossFigures(tv.counts) + " to " + *tv.target + "; " +
+                         Fraction(good, others) + " of its region-mates reach it");
       }
     }
   }
@@ -552,8 +584,8 @@ class VerdictEngineSteps {
         finding.peer_region = b;
         finding.loss.AddNearProbes(ab.counts);
         finding.loss.AddFarProbes(ba.counts);
-        const bool cut = ab.Verdict(t_.quorum_fraction) == View::kLost ||
-                         ba.Verdict(t_.quorum_fraction) == View::kLost;
+        const bool cut =
+            ab.Verdict(t_.quorum_fraction) == View::kLost || ba.Verdict(t_.quorum_fraction) == View::kLost;
         finding.evidence = (cut ? "the link between " + a + " and " + b + " is down: "
                                 : "the link between " + a + " and " + b + " loses traffic: ") +
                            a + " -> " + b + " " + LossFigures(ab.counts) + ", " + b + " -> " + a + " " +
@@ -609,7 +641,8 @@ class VerdictEngineSteps {
       a.p99 = it->second.p99;
     }
     for (const auto& flow : evidence_.replication) {
-      if (flow.remote_region == region) a.replication_staleness = std::max(a.replication_staleness, flow.staleness);
+      if (flow.remote_region == region)
+        a.replication_staleness = std::max(a.replication_staleness, flow.staleness);
     }
     const PassiveSignals passive = [&] {
       const auto it = evidence_.passive.find(region);
@@ -646,7 +679,8 @@ class VerdictEngineSteps {
       }
     }
     const std::string isolated_note =
-        isolated == 0 ? "" : "; " + Plural(isolated, "isolated observer") + " (reaching no other region) ignored";
+        isolated == 0 ? ""
+                      : "; " + Plural(isolated, "isolated observer") + " (reaching no other region) ignored";
     if (a.agents.not_reporting > 0) {
       a.agents_note = "; " + Fraction(a.agents.not_reporting, a.agents.reporting + a.agents.not_reporting) +
                       " agents of " + region + " not reporting";
@@ -663,14 +697,15 @@ class VerdictEngineSteps {
              " observer regions lost every probe to " + region + " (" + JoinWords(lost_node_counts) +
              " observers)";
     };
-    const bool quorum =
-        Majority(static_cast<uint32_t>(lost_regions.size()), a.observer_regions_reporting, t_.quorum_fraction) &&
-        reaching_regions.empty() && lost_observers >= t_.min_observer_nodes;
+    const bool quorum = Majority(static_cast<uint32_t>(lost_regions.size()), a.observer_regions_reporting,
+                                 t_.quorum_fraction) &&
+                        reaching_regions.empty() && lost_observers >= t_.min_observer_nodes;
     if (quorum) {
       a.observers_agreeing = lost_observers;
       a.observer_regions_agreeing = static_cast<uint32_t>(lost_regions.size());
       if (passive.Alive()) {
-        std::string alive = "traffic from " + region + " still arrives at " + Plural(passive.nodes_receiving, "node");
+        std::string alive =
+            "traffic from " + region + " still arrives at " + Plural(passive.nodes_receiving, "node");
         if (passive.flows_progressing > 0) {
           alive += " and " + Plural(passive.flows_progressing, "replication flow") + " to it still progress";
         }
@@ -694,12 +729,12 @@ class VerdictEngineSteps {
       a.state = v1::REGION_STATE_DEGRADED;
       a.observers_agreeing = lost_observers;
       a.observer_regions_agreeing = static_cast<uint32_t>(lost_regions.size());
-      a.reason = lost_phrase() + ", not a quorum of observer regions (" +
-                 (reaching_regions.empty() ? "need more than " + Percent(t_.quorum_fraction) +
-                                                 " of them and " + std::to_string(t_.min_observer_nodes) +
-                                                 " observers"
-                                           : JoinWords(reaching_regions) + " still reach it") +
-                 ")" + isolated_note;
+      a.reason =
+          lost_phrase() + ", not a quorum of observer regions (" +
+          (reaching_regions.empty() ? "need more than " + Percent(t_.quorum_fraction) + " of them and " +
+                                          std::to_string(t_.min_observer_nodes) + " observers"
+                                    : JoinWords(reaching_regions) + " still reach it") +
+          ")" + isolated_note;
       return a;
     }
     const double loss = a.counts.Loss();
@@ -756,8 +791,7 @@ class VerdictEngineSteps {
         // Worse at once; better only once the better state held for the dwell.
         int severity = 0;
         for (int s = VerdictEngine::kSeverityCount - 1; s > 0; --s) {
-          const bool held =
-              h.ever_at[s] && (!h.below_since[s] || now_ - *h.below_since[s] < config_.dwell);
+          const bool held = h.ever_at[s] && (!h.below_since[s] || now_ - *h.below_since[s] < config_.dwell);
           if (held) {
             severity = s;
             break;
@@ -845,12 +879,12 @@ class VerdictEngineSteps {
   std::string DataAtRiskWords(const v1::DataAtRisk& risk) const {
     const nanoseconds lag = FromDuration(risk.replica_lag());
     const nanoseconds gap = FromDuration(risk.evidence_gap());
-    std::string words = risk.flow() + ": " + risk.target_region() + "'s replica was " +
-                        (lag == nanoseconds::zero() ? "current" : Span(lag) + " behind") + " at " +
-                        ClockTime(FromTimestamp(risk.as_of())) + " (" +
-                        (risk.source_silent() ? "the last report from " + risk.source_region()
-                                              : "the newest report") +
-                        "), " + Bytes(risk.bytes_outstanding()) + " not yet acknowledged";
+    std::string words =
+        risk.flow() + ": " + risk.target_region() + "'s replica was " +
+        (lag == nanoseconds::zero() ? "current" : Span(lag) + " behind") + " at " +
+        ClockTime(FromTimestamp(risk.as_of())) + " (" +
+        (risk.source_silent() ? "the last report from " + risk.source_region() : "the newest report") +
+        "), " + Bytes(risk.bytes_outstanding()) + " not yet acknowledged";
     if (gap > nanoseconds::zero()) {
       words += "; " + risk.source_region() + " was last seen answering " + Span(gap) + " after that";
     }
@@ -934,7 +968,8 @@ class VerdictEngineSteps {
     }
 
     if (h.raw_unreachable_since && now_ - *h.raw_unreachable_since >= config_.hold) {
-      const std::string outage = a.reason + " for " + Seconds(now_ - *h.raw_unreachable_since) + a.agents_note;
+      const std::string outage =
+          a.reason + " for " + Seconds(now_ - *h.raw_unreachable_since) + a.agents_note;
       const std::optional<TargetChoice> choice = ChooseTarget();
       if (!choice) {
         std::vector<std::string> standbys;
@@ -942,10 +977,10 @@ class VerdictEngineSteps {
           if (standby != active) standbys.push_back(standby + " " + RegionStateName(StateOf(standby)));
         }
         reasons_.push_back(outage);
-        reasons_.push_back(
-            "no standby reachable: nowhere to fail over to (" +
-            (standbys.empty() ? std::string("no standby regions configured") : "standbys: " + JoinWords(standbys)) +
-            "; observer regions are never targets)");
+        reasons_.push_back("no standby reachable: nowhere to fail over to (" +
+                           (standbys.empty() ? std::string("no standby regions configured")
+                                             : "standbys: " + JoinWords(standbys)) +
+                           "; observer regions are never targets)");
         return;
       }
       target_ = choice->region;
@@ -955,12 +990,12 @@ class VerdictEngineSteps {
       for (const auto& risk : data_at_risk_) reasons_.push_back(DataAtRiskWords(risk));
       if (choice->status != v1::REPLICATION_STATUS_CURRENT && !config_.prefer_availability) {
         manual_decision_ = true;
-        reasons_.push_back(
-            "manual decision: failing over to " + choice->region + " would lose " +
-            (choice->status == v1::REPLICATION_STATUS_UNKNOWN ? std::string("an unknown amount of")
-                                                               : "up to " + Span(choice->at_most) + " of") +
-            " writes, more than max_data_loss " + Span(config_.max_data_loss) +
-            " allows; HOLD until a person decides (or set prefer_availability)");
+        reasons_.push_back("manual decision: failing over to " + choice->region + " would lose " +
+                           (choice->status == v1::REPLICATION_STATUS_UNKNOWN
+                                ? std::string("an unknown amount of")
+                                : "up to " + Span(choice->at_most) + " of") +
+                           " writes, more than max_data_loss " + Span(config_.max_data_loss) +
+                           " allows; HOLD until a person decides (or set prefer_availability)");
         return;
       }
       std::string policy_note;
@@ -983,7 +1018,8 @@ class VerdictEngineSteps {
         action_ = v1::ACTION_STAY;
         reasons_.push_back(a.state == v1::REGION_STATE_DEGRADED
                                ? a.Why()
-                               : active + " degraded within the last " + Seconds(config_.dwell) + "; now: " + a.Why());
+                               : active + " degraded within the last " + Seconds(config_.dwell) +
+                                     "; now: " + a.Why());
         std::optional<TargetChoice> choice = ChooseTarget();
         if (choice && !engine_.advice_target_.empty() && choice->region != engine_.advice_target_ &&
             IsStandby(engine_.advice_target_) && Reachable(StateOf(engine_.advice_target_))) {
@@ -1003,7 +1039,8 @@ class VerdictEngineSteps {
                              "; FAILOVER after " + Seconds(config_.hold));
         } else {
           const auto better = h.below_since[VerdictEngine::kUnreachable];
-          reasons_.push_back(active + " was unreachable " + (better ? Seconds(now_ - *better) + " ago" : "recently") +
+          reasons_.push_back(active + " was unreachable " +
+                             (better ? Seconds(now_ - *better) + " ago" : "recently") +
                              " and must stay reachable for " + Seconds(config_.dwell) +
                              " before STAY; never unreachable for the hold time of " + Seconds(config_.hold) +
                              "; now: " + a.Why());
@@ -1067,7 +1104,8 @@ class VerdictEngineSteps {
       if (!drop[i]) kept.push_back(std::move(suspects[i]));
     }
     auto order = [](const SuspectFinding& s) {
-      return std::make_tuple(-SeverityOf(s.severity), static_cast<int>(s.kind), s.region, s.node, s.peer_region);
+      return std::make_tuple(-SeverityOf(s.severity), static_cast<int>(s.kind), s.region, s.node,
+                             s.peer_region);
     };
     std::sort(kept.begin(), kept.end(), [&](const auto& x, const auto& y) { return order(x) < order(y); });
     return kept;
@@ -1077,8 +1115,9 @@ class VerdictEngineSteps {
     const bool total = s.loss.AsCounts().Loss() >= t_.unreachable_loss;
     switch (s.kind) {
       case v1::SUSPECT_KIND_NODE:
-        return "node fault: " + s.node + " (" + s.region + ") " + DirectionWords(direction, s.peer_region, total) +
-               "; its region-mates are fine, so " + s.region + " is not blamed (" + s.evidence + ")";
+        return "node fault: " + s.node + " (" + s.region + ") " +
+               DirectionWords(direction, s.peer_region, total) + "; its region-mates are fine, so " +
+               s.region + " is not blamed (" + s.evidence + ")";
       case v1::SUSPECT_KIND_LINK:
         return "link fault: " + s.region + " " + DirectionWords(direction, s.peer_region, total) +
                "; neither region is blamed (" + s.evidence + ")";
@@ -1097,15 +1136,17 @@ class VerdictEngineSteps {
       if (state == v1::REGION_STATE_DEGRADED || state == v1::REGION_STATE_UNREACHABLE) {
         const Assessment& a = assessments_[region];
         reasons_.push_back(region + " " + RegionStateName(state) + ": " +
-                           (a.state == state ? a.Why()
-                                             : "held for the " + Seconds(config_.dwell) + " dwell; now: " + a.Why()));
+                           (a.state == state
+                                ? a.Why()
+                                : "held for the " + Seconds(config_.dwell) + " dwell; now: " + a.Why()));
       }
     }
     const std::vector<SuspectFinding> suspects = Suspects();
     const double noise = t_.degraded_loss / 2;
     std::set<std::string> seen;
     for (const SuspectFinding& s : suspects) {
-      if (s.kind != v1::SUSPECT_KIND_REGION) reasons_.push_back(SuspectWords(s, LossDirectionOf(s.loss.AsCounts(), noise)));
+      if (s.kind != v1::SUSPECT_KIND_REGION)
+        reasons_.push_back(SuspectWords(s, LossDirectionOf(s.loss.AsCounts(), noise)));
       seen.insert(s.Key());
     }
     std::erase_if(engine_.suspect_since_, [&](const auto& entry) { return !seen.count(entry.first); });
@@ -1116,8 +1157,8 @@ class VerdictEngineSteps {
                                         Seconds(t_.replication_staleness) + ")"
                                   : "at " + std::to_string(flow.rate_bps) + " B/s, below its minimum " +
                                         std::to_string(flow.expected_min_rate_bps) + " B/s";
-      reasons_.push_back("replication " + flow.name + " " + flow.source_region + " -> " + flow.remote_region + " " +
-                         why);
+      reasons_.push_back("replication " + flow.name + " " + flow.source_region + " -> " + flow.remote_region +
+                         " " + why);
     }
 
     v1::Verdict verdict;
@@ -1185,7 +1226,8 @@ class VerdictEngineSteps {
 
     const v1::Verdict& current = engine_.current_;
     VerdictEvaluation evaluation;
-    evaluation.previous_action = current.computed_at().seconds() == 0 ? v1::ACTION_UNSPECIFIED : current.action();
+    evaluation.previous_action =
+        current.computed_at().seconds() == 0 ? v1::ACTION_UNSPECIFIED : current.action();
     if (current.computed_at().seconds() == 0) evaluation.changes.push_back("first verdict");
     if (current.action() != action_) {
       evaluation.changes.push_back(std::string("action: ") + ActionName(current.action()) + " -> " +
@@ -1195,7 +1237,8 @@ class VerdictEngineSteps {
       evaluation.changes.push_back("target: '" + current.target_region() + "' -> '" + target_ + "'");
     }
     if (current.manual_decision() != manual_decision_) {
-      evaluation.changes.push_back(manual_decision_ ? "manual decision needed" : "manual decision no longer needed");
+      evaluation.changes.push_back(manual_decision_ ? "manual decision needed"
+                                                    : "manual decision no longer needed");
     }
     std::map<std::string, v1::RegionState> before;
     for (const auto& health : current.regions()) before[health.region()] = health.state();
@@ -1223,8 +1266,6 @@ class VerdictEngineSteps {
   const WallClock::time_point now_;
 
   std::vector<std::string> regions_;
-  std::map<std::string, std::string> region_of_;                 // node -> region
-  std::map<std::string, std::set<std::string>> nodes_of_;        // region -> nodes seen
   std::map<std::string, std::set<std::string>> excluded_observer_;  // observer -> target regions
   std::map<std::string, std::set<std::string>> excluded_target_;    // target node -> observer regions
   std::set<std::pair<std::string, std::string>> excluded_views_;    // (observer region, target region)
