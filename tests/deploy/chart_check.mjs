@@ -8,6 +8,11 @@
 //   node chart_check.mjs TOOLS_DIR configs RENDERED.yaml REPO_ROOT
 //       the rendered agent.yaml and aggregator.yaml use only keys docs/*.example.yaml document,
 //       and every metric the alerts and the dashboard use is one the programs export
+//   node chart_check.mjs TOOLS_DIR extract RENDERED.yaml OUT_DIR
+//       writes what the image test runs the images with, exactly as the chart would: the agent
+//       container's added capabilities (agent.caps, one per line), its arguments (agent.args),
+//       its seccomp profile type (agent.seccomp),
+//       the agent's and the first aggregator's configuration files
 import fs from "node:fs";
 import path from "node:path";
 
@@ -116,7 +121,7 @@ async function validate(docs) {
 // The chart README's capability table: rows "| `CAP` | container | why |".
 function documentedCapabilities(readme) {
   const byContainer = {};
-  for (const m of fs.readFileSync(readme, "utf8").matchAll(/^\| `([A-Z_]+)` \| `([a-z-]+)`(?: \(([a-zA-Z.]+)\))? \|/gm)) {
+  for (const m of fs.readFileSync(readme, "utf8").matchAll(/^\| `([A-Z_]+)` \| `([a-z-]+)`(?: \(([^)]+)\))? \|/gm)) {
     const [, cap, container, condition] = m;
     (byContainer[container] ||= []).push({ cap, condition });
   }
@@ -129,8 +134,21 @@ function security(docs, readme, legacy) {
   const spec = ds.spec.template.spec;
   const documented = documentedCapabilities(readme);
   if (!documented.agent) fail(`${readme}: no capability table rows for the agent container`);
-  const expected = (container) =>
-    (documented[container] || []).filter((r) => !r.condition || (r.condition === "agent.legacySysAdmin" && legacy)).map((r) => r.cap).sort();
+  // The conditions the README's rows name, each read from the rendered pod.
+  const agentPorts = (spec.containers.find((c) => c.name === "agent")?.ports || []).map((p) => p.containerPort);
+  const conditions = {
+    "agent.legacySysAdmin": () => legacy,
+    "a port below 1024": () => agentPorts.some((p) => p < 1024),
+  };
+  const holds = (row) => {
+    if (!row.condition) return true;
+    if (!conditions[row.condition]) {
+      fail(`${readme}: capability row ${row.cap} has a condition the test does not know: ${row.condition}`);
+      return false;
+    }
+    return conditions[row.condition]();
+  };
+  const expected = (container) => (documented[container] || []).filter(holds).map((r) => r.cap).sort();
 
   if (spec.hostNetwork !== true) fail("agent: hostNetwork is not true");
   if (spec.dnsPolicy !== "ClusterFirstWithHostNet") fail(`agent: dnsPolicy ${spec.dnsPolicy}`);
@@ -205,10 +223,25 @@ function configs(docs, root) {
   console.log(`configs use documented keys only; ${used.size} metrics used, all exported`);
 }
 
+function extract(docs, out) {
+  const ds = docs.find((o) => o.kind === "DaemonSet");
+  const agent = ds?.spec.template.spec.containers.find((c) => c.name === "agent");
+  if (!agent) return fail("no agent container");
+  fs.mkdirSync(out, { recursive: true });
+  fs.writeFileSync(path.join(out, "agent.caps"), (agent.securityContext.capabilities.add || []).join("\n") + "\n");
+  fs.writeFileSync(path.join(out, "agent.args"), (agent.args || []).join("\n") + "\n");
+  fs.writeFileSync(path.join(out, "agent.seccomp"), `${agent.securityContext.seccompProfile?.type || "RuntimeDefault"}\n`);
+  for (const file of ["agent.yaml", "aggregator.yaml"]) {
+    const cm = docs.find((o) => o.kind === "ConfigMap" && o.data?.[file]);
+    if (cm) fs.writeFileSync(path.join(out, file), cm.data[file]);
+  }
+}
+
 const docs = documents(rendered);
 if (command === "validate") await validate(docs);
 else if (command === "security") security(docs, rest[0], rest.includes("--legacy-sys-admin"));
 else if (command === "configs") configs(docs, rest[0]);
+else if (command === "extract") extract(docs, rest[0]);
 else fail(`unknown command ${command}`);
 
 if (failures.length) {

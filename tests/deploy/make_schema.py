@@ -93,6 +93,8 @@ schema = {
             "image": image(),
             "imagePullSecrets": LIST_OF_OBJECTS,
             "legacySysAdmin": {"type": "boolean"},
+            "seccompProfile": obj({"type": {"enum": ["Unconfined", "RuntimeDefault", "Localhost"]},
+                                   "localhostProfile": {"type": "string"}}, required=["type"]),
             "topologySource": {"enum": ["nodeLabels", "values"]},
             "region": {"type": "string"},
             "zone": {"type": "string"},
