@@ -41,7 +41,6 @@ ARG SOURCE=https://github.com/regionpulse/regionpulse
 LABEL org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.source="${SOURCE}" \
-      org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.vendor="regionpulse"
 
 FROM runtime-base AS agent
