@@ -11,7 +11,8 @@
 //   node chart_check.mjs TOOLS_DIR extract RENDERED.yaml OUT_DIR
 //       writes what the image test runs the images with, exactly as the chart would: the agent
 //       container's added capabilities (agent.caps, one per line), its arguments (agent.args),
-//       its seccomp profile type (agent.seccomp),
+//       its seccomp profile type (agent.seccomp), the mount-kernel-fs init container's script
+//       and capabilities,
 //       the agent's and the first aggregator's configuration files
 import fs from "node:fs";
 import path from "node:path";
@@ -231,7 +232,9 @@ function extract(docs, out) {
   fs.writeFileSync(path.join(out, "agent.caps"), (agent.securityContext.capabilities.add || []).join("\n") + "\n");
   fs.writeFileSync(path.join(out, "agent.args"), (agent.args || []).join("\n") + "\n");
   fs.writeFileSync(path.join(out, "agent.seccomp"), `${agent.securityContext.seccompProfile?.type || "RuntimeDefault"}\n`);
-  for (const file of ["agent.yaml", "aggregator.yaml"]) {
+  const init = ds.spec.template.spec.initContainers?.find((c) => c.name === "mount-kernel-fs");
+  if (init) fs.writeFileSync(path.join(out, "mount-kernel-fs.caps"), init.securityContext.capabilities.add.join("\n") + "\n");
+  for (const file of ["agent.yaml", "aggregator.yaml", "mount-kernel-fs.sh"]) {
     const cm = docs.find((o) => o.kind === "ConfigMap" && o.data?.[file]);
     if (cm) fs.writeFileSync(path.join(out, file), cm.data[file]);
   }
