@@ -41,6 +41,16 @@ RESOURCES = obj({
     "limits": obj({"cpu": K8S_QUANTITY, "memory": K8S_QUANTITY, "ephemeral-storage": K8S_QUANTITY}),
 })
 LIST_OF_OBJECTS = {"type": "array", "items": {"type": "object"}}
+# What both the agent's and the aggregator's pods take.
+POD_PLACEMENT = {
+    "priorityClassName": {"type": "string"},
+    "tolerations": LIST_OF_OBJECTS,
+    "nodeSelector": STRING_MAP,
+    "affinity": FREE_MAP,
+    "resources": RESOURCES,
+    "podAnnotations": STRING_MAP,
+}
+MAX_UNAVAILABLE = {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": r"^[0-9]+%$"}]}
 
 schema = {
     "$schema": "http://json-schema.org/draft-07/schema#",
@@ -109,14 +119,8 @@ schema = {
             "statusPort": PORT,
             "externalAggregators": {"type": "array", "items": {"type": "string", "pattern": r"^.+:[0-9]+$"}},
             "config": FREE_MAP,
-            "maxUnavailable": {"oneOf": [{"type": "integer", "minimum": 1},
-                                         {"type": "string", "pattern": r"^[0-9]+%$"}]},
-            "priorityClassName": {"type": "string"},
-            "tolerations": LIST_OF_OBJECTS,
-            "nodeSelector": STRING_MAP,
-            "affinity": FREE_MAP,
-            "resources": RESOURCES,
-            "podAnnotations": STRING_MAP,
+            "maxUnavailable": MAX_UNAVAILABLE,
+            **POD_PLACEMENT,
             "livenessProbe": obj({"periodSeconds": {"type": "integer", "minimum": 1},
                                   "failureThreshold": {"type": "integer", "minimum": 1}}),
             "readinessProbe": obj({"periodSeconds": {"type": "integer", "minimum": 1},
@@ -144,15 +148,9 @@ schema = {
             }),
             "podDisruptionBudget": obj({
                 "enabled": {"type": "boolean"},
-                "maxUnavailable": {"oneOf": [{"type": "integer", "minimum": 1},
-                                             {"type": "string", "pattern": r"^[0-9]+%$"}]},
+                "maxUnavailable": MAX_UNAVAILABLE,
             }),
-            "priorityClassName": {"type": "string"},
-            "tolerations": LIST_OF_OBJECTS,
-            "nodeSelector": STRING_MAP,
-            "affinity": FREE_MAP,
-            "resources": RESOURCES,
-            "podAnnotations": STRING_MAP,
+            **POD_PLACEMENT,
         }),
         "networkPolicy": obj({
             "enabled": {"type": "boolean"},
