@@ -148,8 +148,14 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
     // No SO_REUSEADDR: a second agent on the same port must fail loudly, not share it.
     socket.bind(endpoint, ec);
     if (ec) {
+      // The IANA STAMP port (862) is privileged: a container that dropped every capability
+      // gets EACCES, and the operator should read which capability is missing.
+      const bool privileged_port = config.port != 0 && config.port < 1024;
       return Error{
-          "reflector bind " + endpoint.address().to_string() + " port " + std::to_string(config.port),
+          "reflector bind " + endpoint.address().to_string() + " port " + std::to_string(config.port) +
+              (ec.value() == EACCES && privileged_port
+                   ? " (ports below 1024 need CAP_NET_BIND_SERVICE, or set probe.port to 1024 or above)"
+                   : ""),
           ec.value()};
     }
     const int fd = socket.native_handle();
