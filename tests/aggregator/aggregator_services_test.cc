@@ -12,6 +12,7 @@
 
 #include <fstream>
 #include <future>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -582,6 +583,39 @@ TEST_F(AggregatorServiceTest, EvaluationLoopPushesChangesAndHeartbeatsWithoutBei
   EXPECT_TRUE(watcher.WaitFor([](const auto& r) { return !r.heartbeat() && r.verdict().generation() >= 1; }));
   // ... and the unchanged verdict is repeated as heartbeats.
   EXPECT_TRUE(watcher.WaitFor([](const auto& r) { return r.heartbeat(); }));
+}
+
+// The heartbeat interval a Watch asks for is range-checked before arithmetic: seconds * 1000
+// overflowed int64 for a hostile value (undefined behaviour; under UBSan, an abort).
+TEST(RequestedHeartbeat, IsRangeCheckedBeforeArithmetic) {
+  v1::WatchVerdictsRequest request;
+  EXPECT_EQ(RequestedHeartbeat(request), 0ms);
+  request.mutable_heartbeat_interval()->set_seconds(1);
+  request.mutable_heartbeat_interval()->set_nanos(500'000'000);
+  EXPECT_EQ(RequestedHeartbeat(request), 1500ms);
+  request.mutable_heartbeat_interval()->set_seconds(std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(RequestedHeartbeat(request), VerdictBroadcaster::kMaxHeartbeat);
+  request.mutable_heartbeat_interval()->set_seconds(std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(RequestedHeartbeat(request), 0ms);
+  request.mutable_heartbeat_interval()->set_seconds(0);
+  request.mutable_heartbeat_interval()->set_nanos(std::numeric_limits<int32_t>::max());
+  EXPECT_EQ(RequestedHeartbeat(request), 999ms);
+}
+
+TEST_F(AggregatorServiceTest, WatchWithAHugeHeartbeatIntervalGetsVerdicts) {
+  StartAggregator();
+  v1::WatchVerdictsRequest request;
+  request.mutable_heartbeat_interval()->set_seconds(std::numeric_limits<int64_t>::max());
+  request.mutable_heartbeat_interval()->set_nanos(999'999'999);
+  auto stub = v1::Verdicts::NewStub(channel_);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + 10s);
+  auto reader = stub->Watch(&context, request);
+  v1::WatchVerdictsResponse response;
+  ASSERT_TRUE(reader->Read(&response));
+  EXPECT_FALSE(response.heartbeat());
+  context.TryCancel();
+  reader->Finish();
 }
 
 TEST_F(AggregatorServiceTest, ShutdownEndsOpenStreamsPromptly) {
