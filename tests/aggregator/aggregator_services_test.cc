@@ -670,5 +670,34 @@ TEST_F(AggregatorServiceTest, MetricsShowAgentsReportsVerdictAndRegionStates) {
   EXPECT_THAT(HttpGet(aggregator_->metrics_port(), "/healthz"), HasSubstr("200 OK"));
 }
 
+// A failed fdatasync of the history is an error /readyz shows; the transition is kept and
+// written at a later tick, and readiness comes back by itself.
+TEST_F(AggregatorServiceTest, HistorySyncFailureMakesReadyzFailUntilAWriteSucceeds) {
+  auto fail_sync = std::make_shared<std::atomic<bool>>(true);
+  AggregatorOptions options;
+  options.clock = clock_.AsFunction();
+  options.evaluation_loop = false;
+  options.history_file_ops.fdatasync = [fail_sync](int fd) {
+    if (!*fail_sync) return ::fdatasync(fd);
+    errno = EIO;
+    return -1;
+  };
+  auto started = Aggregator::Start(ThreeRegionConfig(dir_.path()), options);
+  ASSERT_TRUE(started.ok()) << started.error().ToString();
+  aggregator_ = std::move(*started);
+  channel_ = aggregator_->InProcessChannel();
+  aggregator_->EvaluateNow();  // the first verdict is a transition; its write fails
+  const std::string readyz = HttpGet(aggregator_->metrics_port(), "/readyz");
+  EXPECT_THAT(readyz, HasSubstr("503"));
+  EXPECT_THAT(readyz, HasSubstr("verdict history not durable"));
+  EXPECT_THAT(readyz, HasSubstr("fdatasync"));
+  EXPECT_EQ(History().transitions_size(), 0);
+  *fail_sync = false;
+  clock_.Advance(1s);
+  aggregator_->EvaluateNow();  // no change, but the waiting transition is written now
+  EXPECT_THAT(HttpGet(aggregator_->metrics_port(), "/readyz"), HasSubstr("200 OK"));
+  EXPECT_EQ(History().transitions_size(), 1);
+}
+
 }  // namespace
 }  // namespace regionpulse
