@@ -17,13 +17,17 @@
 
 namespace {
 
-std::string Directory() {
-  static const std::string dir = [] {
+// One scratch directory per process, removed at exit (never destroyed before that: the exit
+// handler still needs its name).
+const std::string& Directory() {
+  static const std::string* dir = [] {
     char pattern[] = "/tmp/rp-history-fuzz-XXXXXX";
     if (mkdtemp(pattern) == nullptr) std::abort();
-    return std::string(pattern);
+    return new std::string(pattern);
   }();
-  return dir;
+  static const bool cleanup = [] { return std::atexit([] { std::filesystem::remove_all(*dir); }) == 0; }();
+  (void)cleanup;
+  return *dir;
 }
 
 void WriteFile(const std::string& path, const uint8_t* data, size_t size) {
