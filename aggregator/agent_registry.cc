@@ -96,9 +96,14 @@ HelloResult AgentRegistry::Hello(const v1::Hello& hello, WallClock::time_point n
   if (hello.probe_endpoint().port() == 0 || hello.probe_endpoint().port() > 65535) {
     return refuse("probe_endpoint port " + std::to_string(hello.probe_endpoint().port()) + " out of range");
   }
-  const auto window = FromDuration(hello.window());
-  if (window < std::chrono::nanoseconds::zero() || window > config_.limits.max_window) {
-    return refuse("window " + Milliseconds(window) + " out of range");
+  // Checked before converting: a window past int64 nanoseconds must not wrap into range.
+  const auto window = CheckedDuration(hello.window());
+  if (!window) {
+    return refuse("window (" + std::to_string(hello.window().seconds()) + " s, " +
+                  std::to_string(hello.window().nanos()) + " ns) is not a valid duration");
+  }
+  if (*window < std::chrono::nanoseconds::zero() || *window > config_.limits.max_window) {
+    return refuse("window " + Milliseconds(*window) + " out of range");
   }
 
   auto [it, first_hello] = agents_.try_emplace(hello.node());
@@ -111,7 +116,7 @@ HelloResult AgentRegistry::Hello(const v1::Hello& hello, WallClock::time_point n
   agent.endpoint = {hello.probe_endpoint().address(), hello.probe_endpoint().port()};
   agent.capabilities = hello.capabilities();
   agent.interfaces.assign(hello.interfaces().begin(), hello.interfaces().end());
-  agent.window = window > std::chrono::nanoseconds::zero() ? window : config_.default_window;
+  agent.window = *window > std::chrono::nanoseconds::zero() ? *window : config_.default_window;
   if (new_instance) {
     agent.instance_id = hello.instance_id();
     agent.highest_sequence = 0;

@@ -256,11 +256,13 @@ Aggregator::Aggregator(const AggregatorConfig& config, AggregatorOptions options
 
 Result<std::unique_ptr<Aggregator>> Aggregator::Start(const AggregatorConfig& config,
                                                       AggregatorOptions options) {
-  auto history = VerdictHistory::Open(config.history);
+  auto history = VerdictHistory::Open(config.history, options.history_file_ops);
   if (!history) return history.error();
   if ((*history)->torn_bytes_dropped() > 0) {
-    Log()->warn("verdict history {}: a torn last record ({} bytes) from an earlier crash was dropped",
-                config.history.path, (*history)->torn_bytes_dropped());
+    Log()->warn(
+        "verdict history {}: {} bytes after the last good record (a torn write from a crash, or damage) "
+        "were left out; the file as found is kept at {}",
+        config.history.path, (*history)->torn_bytes_dropped(), (*history)->moved_aside_path());
   }
   std::unique_ptr<Aggregator> aggregator(new Aggregator(config, std::move(options), std::move(*history)));
   if (auto ok = aggregator->StartGrpc(); !ok) return ok.error();
@@ -329,6 +331,9 @@ Status Aggregator::StartStatusServer() {
 
 Readiness Aggregator::CheckReadiness() const {
   if (!serving_) return {false, "not serving gRPC (starting or shutting down)"};
+  // A verdict the history cannot keep is one nobody can explain afterwards: not ready until a
+  // write succeeds again (the evaluation tick retries at every change).
+  if (auto problem = history_->WriteProblem()) return {false, "verdict history not durable: " + *problem};
   const v1::Verdict verdict = broadcaster_.Current();
   return {true, "serving; verdict generation " + std::to_string(verdict.generation()) + " " +
                     ActionLabel(verdict.action())};
@@ -397,6 +402,30 @@ void Aggregator::EvaluationLoop() {
   }
 }
 
+void Aggregator::WriteUnwrittenTransitions() {
+  // Bounded: a history that stays unwritable must not grow memory without end.
+  constexpr size_t kMaxUnwritten = 1024;
+  while (unwritten_transitions_.size() > kMaxUnwritten) {
+    Log()->error("verdict history {}: transition generation {} dropped, {} others wait to be written",
+                 config_.history.path, unwritten_transitions_.front().verdict().generation(), kMaxUnwritten);
+    unwritten_transitions_.pop_front();
+  }
+  const bool failing_before = history_->WriteProblem().has_value();
+  while (!unwritten_transitions_.empty()) {
+    if (auto ok = history_->Append(unwritten_transitions_.front()); !ok) {
+      metrics_->history_write_errors.Increment();
+      // Once per streak: the tick retries every second.
+      if (!failing_before) {
+        Log()->error("verdict history {}: {} ({} transitions waiting; retried at every tick)",
+                     config_.history.path, ok.error().ToString(), unwritten_transitions_.size());
+      }
+      return;
+    }
+    unwritten_transitions_.pop_front();
+  }
+  if (failing_before) Log()->info("verdict history {}: writing again", config_.history.path);
+}
+
 void Aggregator::SaveEngineStateIfChanged(uint64_t published_generation) {
   v1::VerdictEngineState state = engine_.SaveState();
   // Saved as published, so a restart continues the numbering a controller has seen.
@@ -407,9 +436,12 @@ void Aggregator::SaveEngineStateIfChanged(uint64_t published_generation) {
   *state.mutable_saved_at() = ToTimestamp(options_.clock());
   if (auto ok = history_->SaveEngineState(state); !ok) {
     metrics_->history_write_errors.Increment();
-    Log()->error("verdict history {}: {}", config_.history.path, ok.error().ToString());
+    if (!engine_state_unsaved_)
+      Log()->error("verdict history {}: {}", config_.history.path, ok.error().ToString());
+    engine_state_unsaved_ = true;
     return;
   }
+  engine_state_unsaved_ = false;
   last_saved_engine_state_ = std::move(bytes);
 }
 
@@ -450,16 +482,17 @@ v1::Verdict Aggregator::EvaluateNow() {
     Log()->log(failover ? spdlog::level::warn : spdlog::level::info, "verdict generation {}: {}{} ({})",
                verdict.generation(), ActionLabel(verdict.action()),
                verdict.target_region().empty() ? "" : " to " + verdict.target_region(), reasons);
-    // Durable before it is published: a controller never acts on a verdict the history lacks.
-    if (auto ok = history_->Append(transition); !ok) {
-      metrics_->history_write_errors.Increment();
-      Log()->error("verdict history {}: {}", config_.history.path, ok.error().ToString());
-    }
+    // Written before it is published; when the history cannot take it, it is kept and written
+    // again at the next tick (and /readyz says so meanwhile).
+    unwritten_transitions_.push_back(std::move(transition));
+    WriteUnwrittenTransitions();
     SaveEngineStateIfChanged(verdict.generation());
     metrics_->transitions.Increment();
     broadcaster_.Publish(verdict);
   } else {
     broadcaster_.Update(verdict);
+    if (!unwritten_transitions_.empty()) WriteUnwrittenTransitions();
+    if (engine_state_unsaved_) SaveEngineStateIfChanged(verdict.generation());
   }
 
   metrics_->agents.Add({{"state", "reporting"}}).Set(reporting);

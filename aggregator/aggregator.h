@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -47,6 +48,8 @@ struct AggregatorOptions {
   bool evaluation_loop = true;
   // Serve /metrics, /healthz, /readyz on config.metrics_listen.
   bool status_server = true;
+  // The verdict history's system calls; tests make writes fail with them.
+  HistoryFileOps history_file_ops;
 };
 
 class Aggregator final : private IngestBackend, private QueryBackend {
@@ -83,6 +86,8 @@ class Aggregator final : private IngestBackend, private QueryBackend {
   Status StartGrpc();
   Status StartStatusServer();
   void EvaluationLoop();
+  // Writes the transitions not yet in the history, oldest first, until one fails.
+  void WriteUnwrittenTransitions();
   // Writes the engine's decision state beside the history when it differs from the last write.
   void SaveEngineStateIfChanged(uint64_t published_generation);
   Readiness CheckReadiness() const;
@@ -118,6 +123,10 @@ class Aggregator final : private IngestBackend, private QueryBackend {
   uint64_t generation_base_ = 0;
   // The engine state last written beside the history (serialized, without its save time).
   std::string last_saved_engine_state_;
+  // Transitions the history could not write yet, oldest first: written again at every tick, in
+  // order, so a passing disk error loses no record and /readyz recovers by itself.
+  std::deque<v1::VerdictTransition> unwritten_transitions_;
+  bool engine_state_unsaved_ = false;
 
   std::shared_ptr<prometheus::Registry> metrics_registry_;
   std::unique_ptr<Metrics> metrics_;

@@ -160,8 +160,9 @@ VerdictEvidence BuildVerdictEvidence(const RegionMatrix& matrix, const std::vect
   std::map<uint32_t, DenseHistogram> into;
   for (const auto& [key, pair] : s.pairs) {
     if (key.first == key.second) continue;
-    pair.ring.ForEachSince(coarse_from,
-                           [&](const PairSlot& slot) { slot.kernel.MergeInto(&into[key.second]); });
+    // Named apart: clang before 16 cannot capture a structured binding in a lambda.
+    DenseHistogram& target = into[key.second];
+    pair.ring.ForEachSince(coarse_from, [&](const PairSlot& slot) { slot.kernel.MergeInto(&target); });
   }
   for (const auto& [region, dense] : into) {
     const LatencyHistogram merged = dense.ToSparse();

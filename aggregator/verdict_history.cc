@@ -1,4 +1,5 @@
-// The verdict history log: append with fdatasync, rotation by size, torn-tail recovery.
+// The verdict history log: append with fdatasync and rollback, rotation by size, damaged files
+// kept aside.
 #include "aggregator/verdict_history.h"
 
 #include "common/component_logger.h"
@@ -10,6 +11,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
+#include <ctime>
 #include <filesystem>
 
 #include <spdlog/spdlog.h>
@@ -100,15 +103,34 @@ ParsedFile ParseRecords(const std::string& bytes) {
   return parsed;
 }
 
-Status WriteAll(int fd, const std::string& bytes, const std::string& path) {
+Status WriteAll(const HistoryFileOps& ops, int fd, const std::string& bytes, const std::string& path) {
   size_t written = 0;
   while (written < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    const ssize_t n = ops.write(fd, bytes.data() + written, bytes.size() - written);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Error{"write " + path, errno};
+    if (n < 0) {
+      return Error{"write " + path + " (" + std::to_string(written) + " of " + std::to_string(bytes.size()) +
+                       " bytes written)",
+                   errno};
+    }
+    if (n == 0) return Error{"write " + path + ": no progress", EIO};
     written += static_cast<size_t>(n);
   }
   return OkStatus();
+}
+
+Status WriteAll(int fd, const std::string& bytes, const std::string& path) {
+  return WriteAll(HistoryFileOps{}, fd, bytes, path);
+}
+
+// "20240131T235959Z": when a damaged file was set aside, readable in a directory listing.
+std::string UtcStamp() {
+  const std::time_t now = WallClock::to_time_t(WallClock::now());
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y%m%dT%H%M%SZ", &utc);
+  return text;
 }
 
 // A rename or a new file is durable only once its directory entry is.
@@ -130,13 +152,15 @@ std::string VerdictHistory::RotatedPath(const std::string& path, uint32_t age) {
   return path + "." + std::to_string(age);
 }
 
-VerdictHistory::VerdictHistory(HistoryConfig config) : config_(std::move(config)) {}
+VerdictHistory::VerdictHistory(HistoryConfig config, HistoryFileOps ops)
+    : config_(std::move(config)), ops_(std::move(ops)) {}
 
 VerdictHistory::~VerdictHistory() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-Result<std::unique_ptr<VerdictHistory>> VerdictHistory::Open(const HistoryConfig& config) {
+Result<std::unique_ptr<VerdictHistory>> VerdictHistory::Open(const HistoryConfig& config,
+                                                             HistoryFileOps ops) {
   if (config.path.empty()) return Error{"verdict history: no path configured"};
   const auto dir = std::filesystem::path(config.path).parent_path();
   if (!dir.empty()) {
@@ -145,7 +169,7 @@ Result<std::unique_ptr<VerdictHistory>> VerdictHistory::Open(const HistoryConfig
     if (ec)
       return Error{"verdict history: create directory " + dir.string() + ": " + ec.message(), ec.value()};
   }
-  std::unique_ptr<VerdictHistory> history(new VerdictHistory(config));
+  std::unique_ptr<VerdictHistory> history(new VerdictHistory(config, std::move(ops)));
   if (auto ok = history->LoadAll(); !ok) return ok.error();
   history->LoadEngineState();
   if (auto ok = history->OpenCurrentForAppend(); !ok) return ok.error();
@@ -172,12 +196,10 @@ Status VerdictHistory::LoadAll() {
     const uint64_t damaged = bytes->size() - parsed.good_bytes;
     if (damaged > 0) {
       if (path == config_.path) {
-        // A crash during Append leaves a partial last record; cut it off so new records follow
-        // intact ones.
-        Log()->warn("verdict history {}: dropping {} bytes of a torn last record", path, damaged);
-        if (::truncate(path.c_str(), static_cast<off_t>(parsed.good_bytes)) != 0) {
-          return Error{"verdict history: truncate torn tail of " + path, errno};
-        }
+        // A crash during Append leaves a partial last record, but bytes that fail their
+        // checksum may also be followed by good records (a disk error, an older writer): keep
+        // the whole file for a person to look at, and let new records follow intact ones.
+        if (auto ok = MoveAsideDamaged(*bytes, parsed.good_bytes); !ok) return ok;
         torn_bytes_dropped_ = damaged;
       } else {
         Log()->warn("verdict history {}: ignoring {} damaged bytes at its end", path, damaged);
@@ -187,6 +209,37 @@ Status VerdictHistory::LoadAll() {
     records_per_file_.push_back(parsed.records.size());
     for (auto& record : parsed.records) records_.push_back(std::move(record));
   }
+  return OkStatus();
+}
+
+Status VerdictHistory::MoveAsideDamaged(const std::string& bytes, uint64_t good_bytes) {
+  std::string aside = config_.path + ".damaged-" + UtcStamp();
+  for (int n = 2; std::filesystem::exists(aside); ++n) {
+    aside = config_.path + ".damaged-" + UtcStamp() + "-" + std::to_string(n);
+  }
+  // The good prefix first, durable, in a temporary file; then the damaged file gets its second
+  // name (a hard link) and the new file is renamed over the old name. A crash at any point
+  // leaves PATH either the damaged file (handled again at the next start) or the good prefix.
+  const std::string temporary = config_.path + ".tmp";
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) return Error{"verdict history: open " + temporary, errno};
+  Status written = WriteAll(fd, bytes.substr(0, good_bytes), temporary);
+  if (written && ::fsync(fd) != 0) written = Error{"verdict history: fsync " + temporary, errno};
+  ::close(fd);
+  if (!written) return Error{"verdict history: " + written.error().message, written.error().errnum};
+  if (::link(config_.path.c_str(), aside.c_str()) != 0) {
+    return Error{"verdict history: keep damaged " + config_.path + " as " + aside, errno};
+  }
+  if (::rename(temporary.c_str(), config_.path.c_str()) != 0) {
+    return Error{"verdict history: rename " + temporary + " to " + config_.path, errno};
+  }
+  if (auto ok = SyncDirectoryOf(config_.path); !ok) return ok;
+  Log()->warn(
+      "verdict history {}: {} bytes after its last good record (a torn write or damage); the file is kept as "
+      "{} "
+      "and its first {} bytes of good records continue in {}",
+      config_.path, bytes.size() - good_bytes, aside, good_bytes, config_.path);
+  moved_aside_path_ = aside;
   return OkStatus();
 }
 
@@ -213,15 +266,23 @@ Status VerdictHistory::SaveEngineState(const v1::VerdictEngineState& state) {
   const std::string path = EngineStatePath(config_.path);
   const std::string temporary = path + ".tmp";
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) return Error{"verdict engine state: open " + temporary, errno};
-  Status written = WriteAll(fd, FrameRecord(payload), temporary);
-  if (written && ::fsync(fd) != 0) written = Error{"verdict engine state: fsync " + temporary, errno};
-  ::close(fd);
-  if (!written) return written;
-  if (::rename(temporary.c_str(), path.c_str()) != 0) {
-    return Error{"verdict engine state: rename " + temporary + " to " + path, errno};
+  Status written = fd < 0 ? Status(Error{"verdict engine state: open " + temporary, errno})
+                          : WriteAll(ops_, fd, FrameRecord(payload), temporary);
+  if (fd >= 0 && written && ops_.fdatasync(fd) != 0) {
+    written = Error{"verdict engine state: fsync " + temporary, errno};
   }
-  return SyncDirectoryOf(path);
+  if (fd >= 0) ::close(fd);
+  if (written && ::rename(temporary.c_str(), path.c_str()) != 0) {
+    written = Error{"verdict engine state: rename " + temporary + " to " + path, errno};
+  }
+  if (written) written = SyncDirectoryOf(path);
+  std::lock_guard lock(mutex_);
+  if (!written) {
+    engine_state_problem_ = written.error().ToString();
+  } else {
+    engine_state_problem_.reset();
+  }
+  return written;
 }
 
 Status VerdictHistory::OpenCurrentForAppend() {
@@ -268,25 +329,71 @@ Status VerdictHistory::RotateLocked() {
   return OpenCurrentForAppend();
 }
 
+bool VerdictHistory::RollBackLocked() {
+  if (fd_ >= 0 && ops_.ftruncate(fd_, static_cast<off_t>(current_bytes_)) == 0) {
+    needs_rollback_ = false;
+    return true;
+  }
+  Log()->error(
+      "verdict history {}: cannot cut a failed write back to {} bytes ({}); trying again before the "
+      "next record",
+      config_.path, current_bytes_, std::strerror(errno));
+  needs_rollback_ = true;
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  return false;
+}
+
+Status VerdictHistory::WriteRecordLocked(const std::string& record) {
+  if (fd_ < 0) {
+    // A failed rotation or rollback closed the file; try again so one bad moment does not end
+    // the history.
+    if (auto ok = OpenCurrentForAppend(); !ok) return ok;
+  }
+  if (needs_rollback_ && !RollBackLocked()) {
+    return Error{"verdict history: " + config_.path +
+                 " still holds a failed write past its last good record"};
+  }
+  if (current_bytes_ > 0 && current_bytes_ + record.size() > config_.max_file_bytes) {
+    if (auto ok = RotateLocked(); !ok) return ok;
+  }
+  Status written = WriteAll(ops_, fd_, record, config_.path);
+  if (written && ops_.fdatasync(fd_) != 0) {
+    // After a failed fdatasync nothing says which of the written bytes reached the disk:
+    // the record is not durable, so it is not kept.
+    written = Error{"fdatasync " + config_.path, errno};
+  }
+  if (!written) {
+    // A short or failed write leaves part of a record at the end; the next record must not
+    // follow it, or a restart would stop reading there and lose every good record after it.
+    RollBackLocked();
+    return Error{"verdict history: " + written.error().message, written.error().errnum};
+  }
+  return OkStatus();
+}
+
 Status VerdictHistory::Append(const v1::VerdictTransition& transition) {
   std::string payload;
   if (!transition.SerializeToString(&payload)) return Error{"verdict history: cannot serialize transition"};
   const std::string record = FrameRecord(payload);
 
   std::lock_guard lock(mutex_);
-  if (fd_ < 0) {
-    // A failed rotation closed the file; try again so one bad moment does not end the history.
-    if (auto ok = OpenCurrentForAppend(); !ok) return ok;
+  if (Status written = WriteRecordLocked(record); !written) {
+    append_problem_ = written.error().ToString();
+    return written;
   }
-  if (current_bytes_ > 0 && current_bytes_ + record.size() > config_.max_file_bytes) {
-    if (auto ok = RotateLocked(); !ok) return ok;
-  }
-  if (auto ok = WriteAll(fd_, record, config_.path); !ok) return ok;
-  if (::fdatasync(fd_) != 0) return Error{"verdict history: fdatasync " + config_.path, errno};
+  append_problem_.reset();
   current_bytes_ += record.size();
   records_.push_back(transition);
   records_per_file_.back() += 1;
   return OkStatus();
+}
+
+std::optional<std::string> VerdictHistory::WriteProblem() const {
+  std::lock_guard lock(mutex_);
+  if (append_problem_ && engine_state_problem_) return *append_problem_ + "; " + *engine_state_problem_;
+  if (append_problem_) return append_problem_;
+  return engine_state_problem_;
 }
 
 std::vector<v1::VerdictTransition> VerdictHistory::Newest(size_t limit,

@@ -84,6 +84,19 @@ VerdictBroadcaster::~VerdictBroadcaster() {
   if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
 }
 
+std::chrono::milliseconds RequestedHeartbeat(const v1::WatchVerdictsRequest& request) {
+  if (!request.has_heartbeat_interval()) return std::chrono::milliseconds(0);
+  const google::protobuf::Duration& interval = request.heartbeat_interval();
+  // Range-checked before any arithmetic: seconds * 1000 overflows int64 for a hostile value.
+  if (interval.seconds() < 0 || interval.nanos() < 0) return std::chrono::milliseconds(0);
+  if (interval.seconds() >=
+      std::chrono::duration_cast<std::chrono::seconds>(VerdictBroadcaster::kMaxHeartbeat).count())
+    return VerdictBroadcaster::kMaxHeartbeat;
+  return std::chrono::seconds(interval.seconds()) +
+         std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::nanoseconds(std::min<int32_t>(interval.nanos(), 999'999'999)));
+}
+
 std::chrono::milliseconds VerdictBroadcaster::ClampHeartbeat(std::chrono::milliseconds requested) const {
   if (requested.count() <= 0) return default_heartbeat_;
   return std::clamp(requested, kMinHeartbeat, kMaxHeartbeat);
@@ -155,12 +168,7 @@ grpc::ServerUnaryReactor* VerdictService::Get(grpc::CallbackServerContext* conte
 
 grpc::ServerWriteReactor<v1::WatchVerdictsResponse>* VerdictService::Watch(
     grpc::CallbackServerContext*, const v1::WatchVerdictsRequest* request) {
-  std::chrono::milliseconds requested{0};
-  if (request->has_heartbeat_interval()) {
-    requested = std::chrono::milliseconds(request->heartbeat_interval().seconds() * 1000 +
-                                          request->heartbeat_interval().nanos() / 1'000'000);
-  }
-  return new VerdictWatchStream(broadcaster_, broadcaster_.ClampHeartbeat(requested));
+  return new VerdictWatchStream(broadcaster_, broadcaster_.ClampHeartbeat(RequestedHeartbeat(*request)));
 }
 
 }  // namespace regionpulse

@@ -17,6 +17,11 @@ namespace regionpulse {
 
 class VerdictWatchStream;
 
+// The heartbeat interval a Watch request asks for, range-checked before any arithmetic: 0
+// (the default) when unset, negative or malformed; at most VerdictBroadcaster::kMaxHeartbeat
+// however large the value on the wire.
+std::chrono::milliseconds RequestedHeartbeat(const v1::WatchVerdictsRequest& request);
+
 class VerdictBroadcaster {
  public:
   // Heartbeat intervals clients may ask for are clamped to [kMinHeartbeat, kMaxHeartbeat]; 0

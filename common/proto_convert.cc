@@ -1,6 +1,10 @@
 // Wire <-> program type translations.
 #include "common/proto_convert.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
 #include <google/protobuf/util/time_util.h>
 
 namespace regionpulse {
@@ -89,9 +93,46 @@ google::protobuf::Timestamp ToTimestamp(WallClock::time_point t) {
       std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
 }
 
+namespace {
+
+constexpr int64_t kNanosPerSecond = 1'000'000'000;
+
+// seconds * 1e9 + nanos, or nothing when it does not fit in int64.
+std::optional<int64_t> ToNanoseconds(int64_t seconds, int64_t nanos) {
+  int64_t scaled = 0;
+  int64_t total = 0;
+  if (__builtin_mul_overflow(seconds, kNanosPerSecond, &scaled)) return std::nullopt;
+  if (__builtin_add_overflow(scaled, nanos, &total)) return std::nullopt;
+  return total;
+}
+
+int64_t SaturatedNanoseconds(int64_t seconds, int64_t nanos) {
+  nanos = std::clamp<int64_t>(nanos, -(kNanosPerSecond - 1), kNanosPerSecond - 1);
+  if (auto total = ToNanoseconds(seconds, nanos)) return *total;
+  return seconds < 0 ? std::numeric_limits<int64_t>::min() : std::numeric_limits<int64_t>::max();
+}
+
+}  // namespace
+
+std::optional<WallClock::time_point> CheckedTimestamp(const google::protobuf::Timestamp& t) {
+  if (t.nanos() < 0 || t.nanos() >= kNanosPerSecond) return std::nullopt;
+  auto total = ToNanoseconds(t.seconds(), t.nanos());
+  if (!total) return std::nullopt;
+  return WallClock::time_point(
+      std::chrono::duration_cast<WallClock::duration>(std::chrono::nanoseconds(*total)));
+}
+
+std::optional<std::chrono::nanoseconds> CheckedDuration(const google::protobuf::Duration& d) {
+  if (d.nanos() <= -kNanosPerSecond || d.nanos() >= kNanosPerSecond) return std::nullopt;
+  if ((d.seconds() > 0 && d.nanos() < 0) || (d.seconds() < 0 && d.nanos() > 0)) return std::nullopt;
+  auto total = ToNanoseconds(d.seconds(), d.nanos());
+  if (!total) return std::nullopt;
+  return std::chrono::nanoseconds(*total);
+}
+
 WallClock::time_point FromTimestamp(const google::protobuf::Timestamp& t) {
   return WallClock::time_point(std::chrono::duration_cast<WallClock::duration>(
-      std::chrono::nanoseconds(TimeUtil::TimestampToNanoseconds(t))));
+      std::chrono::nanoseconds(SaturatedNanoseconds(t.seconds(), t.nanos()))));
 }
 
 google::protobuf::Duration ToDuration(std::chrono::nanoseconds d) {
@@ -99,7 +140,7 @@ google::protobuf::Duration ToDuration(std::chrono::nanoseconds d) {
 }
 
 std::chrono::nanoseconds FromDuration(const google::protobuf::Duration& d) {
-  return std::chrono::nanoseconds(TimeUtil::DurationToNanoseconds(d));
+  return std::chrono::nanoseconds(SaturatedNanoseconds(d.seconds(), d.nanos()));
 }
 
 }  // namespace regionpulse

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include <google/protobuf/duration.pb.h>
@@ -30,8 +31,19 @@ const char* ActionName(v1::Action action);
 const char* RegionStateName(v1::RegionState state);
 
 google::protobuf::Timestamp ToTimestamp(WallClock::time_point t);
-WallClock::time_point FromTimestamp(const google::protobuf::Timestamp& t);
 google::protobuf::Duration ToDuration(std::chrono::nanoseconds d);
+
+// Values from the wire, checked before any arithmetic: nothing when the value is not a
+// well-formed protobuf Timestamp/Duration (nanos out of range, signs that disagree) or lies
+// beyond what int64 nanoseconds hold (timestamps from 1677-09-21 to 2262-04-11, durations
+// within about ±292 years). What receivers use to refuse a value in words.
+std::optional<WallClock::time_point> CheckedTimestamp(const google::protobuf::Timestamp& t);
+std::optional<std::chrono::nanoseconds> CheckedDuration(const google::protobuf::Duration& d);
+
+// The same conversions, saturating: a value beyond the representable range becomes its
+// nearest end (never a wrapped-around "now"); malformed nanos are clamped. For values already
+// validated, or where the ends are harmless (a query's time range).
+WallClock::time_point FromTimestamp(const google::protobuf::Timestamp& t);
 std::chrono::nanoseconds FromDuration(const google::protobuf::Duration& d);
 
 }  // namespace regionpulse

@@ -22,11 +22,6 @@ using google::protobuf::util::TimeUtil;
 // An IPv6 literal with a zone ("fe80::1%eth0") fits in INET6_ADDRSTRLEN plus an interface name.
 constexpr size_t kMaxAddressLength = 64;
 
-bool IsValidTimestamp(const google::protobuf::Timestamp& t) {
-  return t.seconds() >= TimeUtil::kTimestampMinSeconds && t.seconds() <= TimeUtil::kTimestampMaxSeconds &&
-         t.nanos() >= 0 && t.nanos() <= 999'999'999;
-}
-
 // An IPv4 or IPv6 literal, an IPv6 one possibly with a zone ("fe80::1%eth0"): the form both
 // ends of a path give the addresses the aggregator joins them on.
 bool IsIpLiteral(const std::string& text) {
@@ -40,10 +35,12 @@ bool IsIpLiteral(const std::string& text) {
 // window taken as max_window when its bounds are unusable (that problem is reported apart).
 uint64_t MaxProbesIn(const v1::HealthReport& report, const ReportLimits& limits) {
   auto window = std::chrono::duration_cast<std::chrono::nanoseconds>(limits.max_window);
-  if (report.has_window_start() && report.has_window_end() && IsValidTimestamp(report.window_start()) &&
-      IsValidTimestamp(report.window_end())) {
-    const auto length = FromTimestamp(report.window_end()) - FromTimestamp(report.window_start());
-    if (length > std::chrono::nanoseconds(0) && length < window) window = length;
+  const auto start = CheckedTimestamp(report.window_start());
+  const auto end = CheckedTimestamp(report.window_end());
+  if (report.has_window_start() && report.has_window_end() && start && end && *end > *start) {
+    // Both within int64 nanoseconds of 1970 but possibly on opposite sides: compare before
+    // subtracting, so the difference cannot overflow.
+    if (*start >= *end - window) window = *end - *start;
   }
   const auto seconds = std::chrono::ceil<std::chrono::seconds>(window).count();
   return limits.max_probes_per_second * static_cast<uint64_t>(std::max<int64_t>(seconds, 1));
@@ -84,6 +81,21 @@ class ProblemList {
       Add(where + ".port " + std::to_string(endpoint.port()) + " not in [1, 65535]");
     }
   }
+  // A duration from the wire: well formed, not negative, at most max (checked before any
+  // arithmetic, so a value past int64 nanoseconds never wraps).
+  void CheckDuration(const std::string& where, const google::protobuf::Duration& d,
+                     std::chrono::nanoseconds max) {
+    const auto value = CheckedDuration(d);
+    if (!value) {
+      Add(where + " is not a valid duration (" + std::to_string(d.seconds()) + " s, " +
+          std::to_string(d.nanos()) + " ns)");
+    } else if (*value < std::chrono::nanoseconds::zero()) {
+      Add(where + " is negative");
+    } else if (*value > max) {
+      Add(where + " is " + std::to_string(d.seconds()) + " s (limit " +
+          std::to_string(std::chrono::duration_cast<std::chrono::seconds>(max).count()) + " s)");
+    }
+  }
   void CheckHistogram(const std::string& where, const v1::LatencyHistogram& h) {
     if (auto problem = HistogramProblem(h); !problem.empty()) Add(where + ": " + problem);
   }
@@ -106,11 +118,13 @@ std::vector<std::string> ReportProblems(const v1::HealthReport& report, const Re
 
   if (!report.has_window_start() || !report.has_window_end()) {
     p.Add("window_start and window_end must both be set");
-  } else if (!IsValidTimestamp(report.window_start()) || !IsValidTimestamp(report.window_end())) {
-    p.Add("window timestamps out of range");
+  } else if (!CheckedTimestamp(report.window_start()) || !CheckedTimestamp(report.window_end())) {
+    // Past 2262 (or before 1677) a time point in nanoseconds wraps: refused, never converted.
+    p.Add("window timestamps out of range (" + std::to_string(report.window_start().seconds()) + " s, " +
+          std::to_string(report.window_end().seconds()) + " s since 1970; allowed 1677-09-21 to 2262-04-11)");
   } else {
-    const auto start = FromTimestamp(report.window_start());
-    const auto end = FromTimestamp(report.window_end());
+    const auto start = *CheckedTimestamp(report.window_start());
+    const auto end = *CheckedTimestamp(report.window_end());
     if (end <= start) {
       p.Add("window_end " + TimeUtil::ToString(report.window_end()) + " is not after window_start " +
             TimeUtil::ToString(report.window_start()));
@@ -157,13 +171,14 @@ std::vector<std::string> ReportProblems(const v1::HealthReport& report, const Re
     }
     p.CheckHistogram(where + " rtt_kernel", path.rtt_kernel());
     p.CheckHistogram(where + " rtt_user", path.rtt_user());
-    if (path.jitter().seconds() < 0 || path.jitter().nanos() < 0) p.Add(where + ": jitter is negative");
+    p.CheckDuration(where + " jitter", path.jitter(), limits.max_rtt);
   }
 
   p.CheckCount("traffic", report.traffic_size(), limits.max_traffic);
   for (int i = 0; i < report.traffic_size(); ++i) {
-    p.CheckName("traffic[" + std::to_string(i) + "] remote_region", report.traffic(i).remote_region(),
-                limits.max_name_length, true);
+    const std::string where = "traffic[" + std::to_string(i) + "]";
+    p.CheckName(where + " remote_region", report.traffic(i).remote_region(), limits.max_name_length, true);
+    p.CheckDuration(where + " tcp_srtt", report.traffic(i).tcp_srtt(), limits.max_rtt);
   }
 
   p.CheckCount("flows", report.flows_size(), limits.max_flows);
@@ -172,9 +187,8 @@ std::vector<std::string> ReportProblems(const v1::HealthReport& report, const Re
     const std::string where = "flows[" + std::to_string(i) + "]";
     p.CheckName(where + " name", flow.name(), limits.max_name_length, true);
     p.CheckName(where + " remote_region", flow.remote_region(), limits.max_name_length, true);
-    if (flow.last_progress_age().seconds() < 0 || flow.last_progress_age().nanos() < 0) {
-      p.Add(where + " (" + flow.name() + "): last_progress_age is negative");
-    }
+    p.CheckDuration(where + " srtt", flow.srtt(), limits.max_rtt);
+    p.CheckDuration(where + " last_progress_age", flow.last_progress_age(), limits.max_progress_age);
   }
 
   p.CheckCount("reflected", report.reflected_size(), limits.max_reflected);

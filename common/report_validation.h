@@ -24,6 +24,11 @@ struct ReportLimits {
   size_t max_errors = 64;
   size_t max_name_length = 253;  // a DNS name, the longest a node name can be
   std::chrono::seconds max_window{300};
+  // Round-trip times (jitter, TCP srtt): the histograms stop at 100 s; the kernel's srtt is
+  // 32-bit microseconds, at most 72 minutes.
+  std::chrono::seconds max_rtt{std::chrono::hours(2)};
+  // How long a replication flow has gone without progress: longer than any agent runs.
+  std::chrono::seconds max_progress_age{std::chrono::hours(24 * 3650)};
 };
 
 // Every problem found, in plain words naming the field ("paths[3] (peer node-b):

@@ -174,6 +174,33 @@ TEST(AgentRegistryTest, WindowInTheFutureBeyondClockSkewIsRefused) {
   EXPECT_EQ(registry.Accept(hello.session, MakeReport(1, kT0 + 4s), kT0).status, AcceptStatus::kAccepted);
 }
 
+// Past the year 2262 seconds * 1e9 overflows int64: such a window used to wrap into the past,
+// pass the future-window check and be stored. It is refused before any arithmetic.
+TEST(AgentRegistryTest, WindowPastTheYear2262IsRefusedNotWrappedToNow) {
+  AgentRegistry registry;
+  const auto hello = registry.Hello(MakeHello("us-node-1", 42), kT0);
+  auto report = MakeReport(1, kT0 + 1s);
+  report.mutable_window_start()->set_seconds(10'413'792'000);  // 2300-01-01
+  report.mutable_window_end()->set_seconds(10'413'792'001);
+  const auto result = registry.Accept(hello.session, report, kT0 + 1s);
+  EXPECT_EQ(result.status, AcceptStatus::kInvalid);
+  EXPECT_THAT(result.reason, HasSubstr("window timestamps out of range"));
+  EXPECT_EQ(registry.List(kT0 + 1s)[0].last_sequence(), 0u);
+}
+
+TEST(AgentRegistryTest, HelloWindowBeyondInt64NanosecondsIsRefused) {
+  AgentRegistry registry;
+  auto hello = MakeHello("us-node-1", 42);
+  // 2^62 s: times 1e9 it wraps, and the wrapped value may well look like a sane window.
+  hello.mutable_window()->set_seconds(int64_t{1} << 62);
+  hello.mutable_window()->set_nanos(0);
+  const auto refused = registry.Hello(hello, kT0);
+  EXPECT_FALSE(refused.ok);
+  EXPECT_THAT(refused.reason, HasSubstr("is not a valid duration"));
+  hello.mutable_window()->set_seconds(3600);  // valid, beyond max_window
+  EXPECT_THAT(registry.Hello(hello, kT0).reason, HasSubstr("out of range"));
+}
+
 TEST(AgentRegistryTest, InconsistentReportIsInvalidArgumentNamingTheField) {
   AgentRegistry registry;
   const auto hello = registry.Hello(MakeHello("us-node-1", 42), kT0);

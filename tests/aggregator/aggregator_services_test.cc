@@ -12,6 +12,7 @@
 
 #include <fstream>
 #include <future>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -584,6 +585,39 @@ TEST_F(AggregatorServiceTest, EvaluationLoopPushesChangesAndHeartbeatsWithoutBei
   EXPECT_TRUE(watcher.WaitFor([](const auto& r) { return r.heartbeat(); }));
 }
 
+// The heartbeat interval a Watch asks for is range-checked before arithmetic: seconds * 1000
+// overflowed int64 for a hostile value (undefined behaviour; under UBSan, an abort).
+TEST(RequestedHeartbeat, IsRangeCheckedBeforeArithmetic) {
+  v1::WatchVerdictsRequest request;
+  EXPECT_EQ(RequestedHeartbeat(request), 0ms);
+  request.mutable_heartbeat_interval()->set_seconds(1);
+  request.mutable_heartbeat_interval()->set_nanos(500'000'000);
+  EXPECT_EQ(RequestedHeartbeat(request), 1500ms);
+  request.mutable_heartbeat_interval()->set_seconds(std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(RequestedHeartbeat(request), VerdictBroadcaster::kMaxHeartbeat);
+  request.mutable_heartbeat_interval()->set_seconds(std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(RequestedHeartbeat(request), 0ms);
+  request.mutable_heartbeat_interval()->set_seconds(0);
+  request.mutable_heartbeat_interval()->set_nanos(std::numeric_limits<int32_t>::max());
+  EXPECT_EQ(RequestedHeartbeat(request), 999ms);
+}
+
+TEST_F(AggregatorServiceTest, WatchWithAHugeHeartbeatIntervalGetsVerdicts) {
+  StartAggregator();
+  v1::WatchVerdictsRequest request;
+  request.mutable_heartbeat_interval()->set_seconds(std::numeric_limits<int64_t>::max());
+  request.mutable_heartbeat_interval()->set_nanos(999'999'999);
+  auto stub = v1::Verdicts::NewStub(channel_);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + 10s);
+  auto reader = stub->Watch(&context, request);
+  v1::WatchVerdictsResponse response;
+  ASSERT_TRUE(reader->Read(&response));
+  EXPECT_FALSE(response.heartbeat());
+  context.TryCancel();
+  reader->Finish();
+}
+
 TEST_F(AggregatorServiceTest, ShutdownEndsOpenStreamsPromptly) {
   StartAggregator();
   VerdictWatcher watcher(channel_);
@@ -634,6 +668,35 @@ TEST_F(AggregatorServiceTest, MetricsShowAgentsReportsVerdictAndRegionStates) {
   EXPECT_THAT(metrics, HasSubstr("regionpulse_aggregator_streams{kind=\"ingest\"} 12"));
   EXPECT_THAT(HttpGet(aggregator_->metrics_port(), "/readyz"), HasSubstr("200 OK"));
   EXPECT_THAT(HttpGet(aggregator_->metrics_port(), "/healthz"), HasSubstr("200 OK"));
+}
+
+// A failed fdatasync of the history is an error /readyz shows; the transition is kept and
+// written at a later tick, and readiness comes back by itself.
+TEST_F(AggregatorServiceTest, HistorySyncFailureMakesReadyzFailUntilAWriteSucceeds) {
+  auto fail_sync = std::make_shared<std::atomic<bool>>(true);
+  AggregatorOptions options;
+  options.clock = clock_.AsFunction();
+  options.evaluation_loop = false;
+  options.history_file_ops.fdatasync = [fail_sync](int fd) {
+    if (!*fail_sync) return ::fdatasync(fd);
+    errno = EIO;
+    return -1;
+  };
+  auto started = Aggregator::Start(ThreeRegionConfig(dir_.path()), options);
+  ASSERT_TRUE(started.ok()) << started.error().ToString();
+  aggregator_ = std::move(*started);
+  channel_ = aggregator_->InProcessChannel();
+  aggregator_->EvaluateNow();  // the first verdict is a transition; its write fails
+  const std::string readyz = HttpGet(aggregator_->metrics_port(), "/readyz");
+  EXPECT_THAT(readyz, HasSubstr("503"));
+  EXPECT_THAT(readyz, HasSubstr("verdict history not durable"));
+  EXPECT_THAT(readyz, HasSubstr("fdatasync"));
+  EXPECT_EQ(History().transitions_size(), 0);
+  *fail_sync = false;
+  clock_.Advance(1s);
+  aggregator_->EvaluateNow();  // no change, but the waiting transition is written now
+  EXPECT_THAT(HttpGet(aggregator_->metrics_port(), "/readyz"), HasSubstr("200 OK"));
+  EXPECT_EQ(History().transitions_size(), 1);
 }
 
 }  // namespace

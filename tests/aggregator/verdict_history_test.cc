@@ -1,12 +1,17 @@
-// The durable verdict history: records survive reopening, a torn last record is dropped,
-// files rotate at their size limit and the oldest are deleted; the engine state beside it is
+// The durable verdict history: records survive reopening; a failed or short write is cut back
+// so no good record is lost; a damaged file is kept aside, never truncated in place; files
+// rotate at their size limit and the oldest are deleted; the engine state beside it is
 // replaced atomically and a damaged one is not trusted.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
 
 #include "aggregator/verdict_history.h"
 
@@ -103,6 +108,184 @@ TEST_F(VerdictHistoryTest, TornLastRecordIsDroppedAndAppendingContinues) {
   ASSERT_TRUE(reopened.ok());
   EXPECT_EQ((*reopened)->size(), 3u);
   EXPECT_EQ((*reopened)->torn_bytes_dropped(), 0u);
+}
+
+// The files in the history's directory whose names start with history.log.damaged-.
+std::vector<std::string> DamagedFilesBeside(const std::string& path) {
+  std::vector<std::string> found;
+  const std::string prefix = std::filesystem::path(path).filename().string() + ".damaged-";
+  for (const auto& entry : std::filesystem::directory_iterator(std::filesystem::path(path).parent_path())) {
+    if (entry.path().filename().string().rfind(prefix, 0) == 0) found.push_back(entry.path().string());
+  }
+  return found;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::vector<uint64_t> Generations(const VerdictHistory& history) {
+  std::vector<uint64_t> out;
+  for (const auto& t : history.Newest(1000)) out.insert(out.begin(), t.verdict().generation());
+  return out;
+}
+
+// The disk fills in the middle of record 3: half of it reaches the file, then ENOSPC. Before,
+// those bytes stayed; record 4 followed them, and the next start stopped reading at the half
+// record and cut off record 4 with it.
+TEST_F(VerdictHistoryTest, ShortWriteThenRestartKeepsEveryGoodRecord) {
+  bool fail_next = false;
+  HistoryFileOps ops;
+  // write() is called again for the rest after a short write; the second call fails.
+  ops.write = [&, half_written = false](int fd, const void* data, size_t size) mutable -> ssize_t {
+    if (!fail_next) return ::write(fd, data, size);
+    if (!half_written) {
+      half_written = true;
+      return ::write(fd, data, size / 2);
+    }
+    fail_next = false;
+    half_written = false;
+    errno = ENOSPC;
+    return -1;
+  };
+  {
+    auto history = VerdictHistory::Open(config_, ops);
+    ASSERT_TRUE(history.ok()) << history.error().ToString();
+    ASSERT_TRUE((*history)->Append(Transition(1, v1::ACTION_STAY, 100)).ok());
+    ASSERT_TRUE((*history)->Append(Transition(2, v1::ACTION_HOLD, 200)).ok());
+    const auto good_size = std::filesystem::file_size(config_.path);
+    fail_next = true;
+    const Status failed = (*history)->Append(Transition(3, v1::ACTION_FAILOVER, 300));
+    ASSERT_FALSE(failed.ok());
+    EXPECT_THAT(failed.error().ToString(), ::testing::HasSubstr("No space left on device"));
+    // Cut back at once: nothing of record 3 stays in the file.
+    EXPECT_EQ(std::filesystem::file_size(config_.path), good_size);
+    ASSERT_TRUE((*history)->WriteProblem().has_value());
+    EXPECT_THAT(*(*history)->WriteProblem(), ::testing::HasSubstr("write"));
+    ASSERT_TRUE((*history)->Append(Transition(4, v1::ACTION_STAY, 400)).ok());
+    EXPECT_FALSE((*history)->WriteProblem().has_value());
+    EXPECT_EQ(Generations(**history), (std::vector<uint64_t>{1, 2, 4}));
+  }
+  auto reopened = VerdictHistory::Open(config_);
+  ASSERT_TRUE(reopened.ok()) << reopened.error().ToString();
+  EXPECT_EQ(Generations(**reopened), (std::vector<uint64_t>{1, 2, 4}));
+  EXPECT_EQ((*reopened)->torn_bytes_dropped(), 0u);
+  EXPECT_THAT(DamagedFilesBeside(config_.path), ::testing::IsEmpty());
+}
+
+// The rollback itself fails too (ftruncate refused): the half record stays for now, and the
+// next Append cuts the file back before it writes.
+TEST_F(VerdictHistoryTest, FailedRollbackIsRetriedBeforeTheNextRecord) {
+  bool fail = false;
+  HistoryFileOps ops;
+  ops.write = [&](int fd, const void* data, size_t size) -> ssize_t {
+    if (!fail) return ::write(fd, data, size);
+    fail = false;
+    (void)!::write(fd, data, size / 2);
+    errno = EIO;
+    return -1;
+  };
+  bool truncate_fails = false;
+  ops.ftruncate = [&](int fd, off_t length) {
+    if (truncate_fails) {
+      errno = EIO;
+      return -1;
+    }
+    return ::ftruncate(fd, length);
+  };
+  {
+    auto history = VerdictHistory::Open(config_, ops);
+    ASSERT_TRUE(history.ok());
+    ASSERT_TRUE((*history)->Append(Transition(1, v1::ACTION_STAY, 100)).ok());
+    const auto good_size = std::filesystem::file_size(config_.path);
+    fail = true;
+    truncate_fails = true;
+    EXPECT_FALSE((*history)->Append(Transition(2, v1::ACTION_HOLD, 200)).ok());
+    EXPECT_GT(std::filesystem::file_size(config_.path), good_size);
+    truncate_fails = false;
+    ASSERT_TRUE((*history)->Append(Transition(3, v1::ACTION_STAY, 300)).ok());
+  }
+  auto reopened = VerdictHistory::Open(config_);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ(Generations(**reopened), (std::vector<uint64_t>{1, 3}));
+  EXPECT_EQ((*reopened)->torn_bytes_dropped(), 0u);
+}
+
+// After a failed fdatasync nobody knows which bytes reached the disk: the record is not kept,
+// the failure is a problem the aggregator's /readyz shows, and it clears once a write succeeds.
+TEST_F(VerdictHistoryTest, FailedFdatasyncIsAnErrorAndTheRecordIsNotKept) {
+  bool fail_sync = false;
+  HistoryFileOps ops;
+  ops.fdatasync = [&](int fd) {
+    if (!fail_sync) return ::fdatasync(fd);
+    errno = EIO;
+    return -1;
+  };
+  auto history = VerdictHistory::Open(config_, ops);
+  ASSERT_TRUE(history.ok());
+  ASSERT_TRUE((*history)->Append(Transition(1, v1::ACTION_STAY, 100)).ok());
+  const auto good_size = std::filesystem::file_size(config_.path);
+  fail_sync = true;
+  const Status failed = (*history)->Append(Transition(2, v1::ACTION_HOLD, 200));
+  ASSERT_FALSE(failed.ok());
+  EXPECT_THAT(failed.error().ToString(), ::testing::HasSubstr("fdatasync"));
+  EXPECT_EQ(std::filesystem::file_size(config_.path), good_size);
+  EXPECT_EQ((*history)->size(), 1u);
+  ASSERT_TRUE((*history)->WriteProblem().has_value());
+  EXPECT_THAT(*(*history)->WriteProblem(), ::testing::HasSubstr("Input/output error"));
+  // The engine state's sync fails the same way and is reported the same way.
+  EXPECT_FALSE((*history)->SaveEngineState(v1::VerdictEngineState()).ok());
+  EXPECT_THAT(*(*history)->WriteProblem(), ::testing::HasSubstr("verdict engine state"));
+  fail_sync = false;
+  ASSERT_TRUE((*history)->Append(Transition(2, v1::ACTION_HOLD, 200)).ok());
+  ASSERT_TRUE((*history)->SaveEngineState(v1::VerdictEngineState()).ok());
+  EXPECT_FALSE((*history)->WriteProblem().has_value());
+  EXPECT_EQ((*history)->size(), 2u);
+}
+
+// Bytes that fail their checksum with good records after them (a disk error, or an older
+// version that wrote past a failed write): the file is kept aside as it was, byte for byte,
+// and the history continues from its good prefix; nothing is truncated in place.
+TEST_F(VerdictHistoryTest, DamagedFileIsMovedAsideNotTruncated) {
+  {
+    auto history = VerdictHistory::Open(config_);
+    ASSERT_TRUE(history.ok());
+    ASSERT_TRUE((*history)->Append(Transition(1, v1::ACTION_STAY, 100)).ok());
+    ASSERT_TRUE((*history)->Append(Transition(2, v1::ACTION_HOLD, 200)).ok());
+  }
+  const auto good_size = std::filesystem::file_size(config_.path);
+  {
+    std::ofstream out(config_.path, std::ios::app | std::ios::binary);
+    out << std::string("\x05\x00\x00\x00garbage", 11);
+  }
+  {
+    // A good record after the damage, as the old Append wrote it.
+    auto other = config_;
+    other.path = dir_ + "/other.log";
+    auto writer = VerdictHistory::Open(other);
+    ASSERT_TRUE(writer.ok());
+    ASSERT_TRUE((*writer)->Append(Transition(3, v1::ACTION_STAY, 300)).ok());
+    std::ofstream out(config_.path, std::ios::app | std::ios::binary);
+    out << ReadFile(other.path);
+  }
+  const std::string as_found = ReadFile(config_.path);
+
+  auto history = VerdictHistory::Open(config_);
+  ASSERT_TRUE(history.ok()) << history.error().ToString();
+  EXPECT_EQ(Generations(**history), (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ((*history)->torn_bytes_dropped(), as_found.size() - good_size);
+  const auto damaged = DamagedFilesBeside(config_.path);
+  ASSERT_EQ(damaged.size(), 1u);
+  EXPECT_EQ(damaged[0], (*history)->moved_aside_path());
+  EXPECT_EQ(ReadFile(damaged[0]), as_found);  // kept whole, record 3 included
+  EXPECT_EQ(std::filesystem::file_size(config_.path), good_size);
+  ASSERT_TRUE((*history)->Append(Transition(4, v1::ACTION_STAY, 400)).ok());
+  history->reset();
+  auto reopened = VerdictHistory::Open(config_);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ(Generations(**reopened), (std::vector<uint64_t>{1, 2, 4}));
+  EXPECT_EQ(DamagedFilesBeside(config_.path).size(), 1u);  // nothing new set aside
 }
 
 TEST_F(VerdictHistoryTest, CorruptedChecksumEndsTheReadableLog) {

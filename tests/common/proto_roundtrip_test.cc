@@ -2,6 +2,8 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "common/proto_convert.h"
 #include "regionpulse/v1/ingest.pb.h"
 #include "regionpulse/v1/query.pb.h"
@@ -76,6 +78,46 @@ TEST(ProtoRoundTrip, TimestampsAndDurationsKeepNanoseconds) {
   EXPECT_EQ(FromTimestamp(ToTimestamp(t)), t);
   EXPECT_EQ(FromDuration(ToDuration(std::chrono::nanoseconds(1'234'567'891))),
             std::chrono::nanoseconds(1'234'567'891));
+}
+
+// Values from the wire are checked before arithmetic: int64 nanoseconds end in 2262, and
+// seconds * 1e9 past it would overflow (undefined behaviour, in practice a wrapped "now").
+TEST(ProtoRoundTrip, CheckedTimestampRefusesWhatNanosecondsCannotHold) {
+  google::protobuf::Timestamp t;
+  t.set_seconds(9'223'372'036);  // 2262-04-11T23:47:16Z, the last whole second that fits
+  t.set_nanos(854'775'807);
+  ASSERT_TRUE(CheckedTimestamp(t).has_value());
+  EXPECT_EQ(CheckedTimestamp(t)->time_since_epoch().count(), std::numeric_limits<int64_t>::max());
+  t.set_nanos(854'775'808);
+  EXPECT_FALSE(CheckedTimestamp(t).has_value());
+  t.set_seconds(253'402'300'799);  // 9999-12-31: a valid protobuf Timestamp, not a time point
+  t.set_nanos(0);
+  EXPECT_FALSE(CheckedTimestamp(t).has_value());
+  // Saturating, never wrapping: far future stays far future, far past stays far past.
+  EXPECT_EQ(FromTimestamp(t), WallClock::time_point::max());
+  t.set_seconds(-253'402'300'799);
+  EXPECT_EQ(FromTimestamp(t), WallClock::time_point::min());
+  t.set_seconds(1'700'000'000);
+  t.set_nanos(-1);
+  EXPECT_FALSE(CheckedTimestamp(t).has_value());
+}
+
+TEST(ProtoRoundTrip, CheckedDurationRefusesOverflowAndDisagreeingSigns) {
+  google::protobuf::Duration d;
+  d.set_seconds(-2);
+  d.set_nanos(-500'000'000);
+  EXPECT_EQ(CheckedDuration(d), std::chrono::nanoseconds(-2'500'000'000));
+  d.set_nanos(500'000'000);
+  EXPECT_FALSE(CheckedDuration(d).has_value());
+  d.set_seconds(315'576'000'000);  // the largest protobuf Duration: ten thousand years
+  d.set_nanos(0);
+  EXPECT_FALSE(CheckedDuration(d).has_value());
+  EXPECT_EQ(FromDuration(d), std::chrono::nanoseconds::max());
+  d.set_seconds(std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(FromDuration(d), std::chrono::nanoseconds::min());
+  d.set_seconds(0);
+  d.set_nanos(1'000'000'000);
+  EXPECT_FALSE(CheckedDuration(d).has_value());
 }
 
 }  // namespace

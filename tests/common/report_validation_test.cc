@@ -80,6 +80,38 @@ INSTANTIATE_TEST_SUITE_P(
         BadReportCase{"NegativeProgressAge",
                       [](auto& r) { r.mutable_flows(0)->mutable_last_progress_age()->set_seconds(-3); },
                       "last_progress_age is negative"},
+        // Wire values range-checked before arithmetic: past 2262 a nanosecond time point wraps,
+        // and before this check a report from the year 2300 passed as a one-second window.
+        BadReportCase{"WindowPastTheYear2262",
+                      [](auto& r) {
+                        r.mutable_window_start()->set_seconds(10'413'792'000);  // 2300-01-01
+                        kWindowEnd(r)->set_seconds(10'413'792'001);
+                      },
+                      "window timestamps out of range"},
+        BadReportCase{"WindowEndPastTheYear2262", [](auto& r) { kWindowEnd(r)->set_seconds(9'300'000'000); },
+                      "window timestamps out of range"},
+        BadReportCase{"WindowNanosOutOfRange", [](auto& r) { kWindowEnd(r)->set_nanos(1'000'000'000); },
+                      "window timestamps out of range"},
+        BadReportCase{"JitterBeyondInt64Nanoseconds",
+                      [](auto& r) { r.mutable_paths(0)->mutable_jitter()->set_seconds(315'576'000'000); },
+                      "paths[0] (peer node-eu-1) jitter is not a valid duration"},
+        BadReportCase{"JitterOfThreeHours",
+                      [](auto& r) { r.mutable_paths(0)->mutable_jitter()->set_seconds(3 * 3600); },
+                      "jitter is 10800 s (limit 7200 s)"},
+        BadReportCase{"NegativeJitter", [](auto& r) { r.mutable_paths(0)->mutable_jitter()->set_nanos(-5); },
+                      "paths[0] (peer node-eu-1) jitter is negative"},
+        BadReportCase{"TcpSrttHuge",
+                      [](auto& r) { r.mutable_traffic(0)->mutable_tcp_srtt()->set_seconds(int64_t{1} << 62); },
+                      "traffic[0] tcp_srtt is not a valid duration"},
+        BadReportCase{"FlowSrttSignsDisagree",
+                      [](auto& r) {
+                        r.mutable_flows(0)->mutable_srtt()->set_seconds(1);
+                        r.mutable_flows(0)->mutable_srtt()->set_nanos(-1);
+                      },
+                      "flows[0] srtt is not a valid duration"},
+        BadReportCase{"ProgressAgeBeyondInt64Nanoseconds",
+                      [](auto& r) { r.mutable_flows(0)->mutable_last_progress_age()->set_seconds(9'300'000'000); },
+                      "flows[0] last_progress_age is not a valid duration"},
         BadReportCase{"TooManyPaths",
                       [](auto& r) {
                         for (int i = 0; i < 4096; ++i) *r.add_paths() = r.paths(0);
