@@ -598,7 +598,8 @@ class VerdictEngineSteps {
 
   // An observer region that sees every other region badly while those regions see each other
   // well is the one cut off (its uplink, or the moments while it is being cut off): its views
-  // are not evidence against the others. The others' views of it judge it.
+  // are not evidence against the others. The others' views of it judge it. Being cut off is
+  // not instantaneous (windows straddle it), so the rule also applies one view at a time.
   void SetAsideCutOffObserverRegions() {
     auto clean = [&](const std::string& from, const std::string& to) {
       const RegionView& v = views_[{from, to}];
@@ -624,6 +625,27 @@ class VerdictEngineSteps {
       }
       if (!others_fine) continue;
       for (const auto& t : others) excluded_views_.insert({r, t});
+    }
+    // The same one view at a time: r sees t badly, while a third region q sees t well and sees
+    // r badly. The trouble is at r's end (it is being cut off, or its uplink is bad), not t's.
+    // When t is really down, no q sees it well; when only the r-t link is down, q sees both
+    // well and that is a link fault (above).
+    auto troubled = [&](const std::string& from, const std::string& to) {
+      const RegionView& v = views_[{from, to}];
+      const View verdict = v.Verdict(t_.quorum_fraction);
+      return verdict == View::kLost || (verdict != View::kNone && v.counts.Loss() >= t_.degraded_loss);
+    };
+    for (const auto& r : regions_) {
+      for (const auto& t : regions_) {
+        if (r == t || excluded_views_.count({r, t}) || !troubled(r, t)) continue;
+        for (const auto& q : regions_) {
+          if (q == r || q == t) continue;
+          if (clean(q, t) && troubled(q, r)) {
+            excluded_views_.insert({r, t});
+            break;
+          }
+        }
+      }
     }
   }
 

@@ -26,7 +26,7 @@ using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
 const std::string kActive = "us-east-1";
-const std::string kStandby = "eu-west-1";  // holds the replica; the aggregator under test runs here
+const std::string kStandby = "eu-west-1";        // holds the replica; the aggregator under test runs here
 const std::string kObserver = "ap-southeast-1";  // observers only: never a target
 const std::string kOwn = kStandby;
 constexpr int kProbes = 100;  // per observer and target node over the evidence window
@@ -308,7 +308,8 @@ const std::vector<Scenario>& Scenarios() {
        kWarm + 300,
        {{kWarm + 119, v1::ACTION_HOLD, "", v1::REGION_STATE_UNREACHABLE},
         {kWarm + 150, v1::ACTION_HOLD, "", v1::REGION_STATE_UNREACHABLE, "no standby reachable"},
-        {kWarm + 299, v1::ACTION_HOLD, "", v1::REGION_STATE_UNREACHABLE, "observer regions are never targets"}},
+        {kWarm + 299, v1::ACTION_HOLD, "", v1::REGION_STATE_UNREACHABLE,
+         "observer regions are never targets"}},
        true,
        0,
        -1,
@@ -423,6 +424,19 @@ const std::vector<Scenario>& Scenarios() {
         {kWarm + 99, v1::ACTION_STAY, "", v1::REGION_STATE_HEALTHY, "ap-southeast-1 DEGRADED"}},
        true},
 
+      // ap-southeast-1 half cut off: it sees us-east-1 badly and eu-west-1 still well, while
+      // eu-west-1 already sees it badly and us-east-1 well. The trouble is at ap-southeast-1.
+      {"AnObserverRegionBeingCutOffDoesNotDegradeTheActiveRegion",
+       [](int t) {
+         World w = Healthy();
+         if (t >= kWarm) w.Lossy(kObserver, kActive, 0.5).Lossy(kStandby, kObserver, 0.5);
+         return w;
+       },
+       kWarm + 100,
+       {{kWarm + 5, v1::ACTION_STAY, "", v1::REGION_STATE_HEALTHY},
+        {kWarm + 99, v1::ACTION_STAY, "", v1::REGION_STATE_HEALTHY}},
+       true},
+
       {"LossEverywhereIntoTheActiveRegionDegradesItAndAdvisesTheStandby",
        [](int t) {
          World w = Healthy();
@@ -430,7 +444,8 @@ const std::vector<Scenario>& Scenarios() {
          return w;
        },
        kWarm + 100,
-       {{kWarm + 5, v1::ACTION_STAY, kStandby, v1::REGION_STATE_DEGRADED, "advice if it worsens: target eu-west-1"}},
+       {{kWarm + 5, v1::ACTION_STAY, kStandby, v1::REGION_STATE_DEGRADED,
+         "advice if it worsens: target eu-west-1"}},
        true},
 
       {"OwnRegionIsolatedHoldsNeverFailsOver",
@@ -441,7 +456,9 @@ const std::vector<Scenario>& Scenarios() {
        true},
 
       {"ActiveRegionFlappingEvery20sNeverFailsOverNorFlaps",
-       [](int t) { return t >= kWarm && ((t - kWarm) / 20) % 2 == 0 ? Healthy().CutOff(kActive) : Healthy(); },
+       [](int t) {
+         return t >= kWarm && ((t - kWarm) / 20) % 2 == 0 ? Healthy().CutOff(kActive) : Healthy();
+       },
        kWarm + 600,
        {{kWarm + 25, v1::ACTION_HOLD, "", v1::REGION_STATE_UNREACHABLE, "must stay reachable for 300 s"},
         {kWarm + 599, v1::ACTION_HOLD, "", v1::REGION_STATE_UNREACHABLE}},
@@ -478,8 +495,9 @@ const std::vector<Scenario>& Scenarios() {
       {"AfterRestartIntoAnOutageNeverFailsOverWithoutReplicationEvidence",
        [](int) { return Healthy().CutOff(kActive); },
        200,
-       {{0, v1::ACTION_HOLD}, {119, v1::ACTION_HOLD}, {120, v1::ACTION_HOLD, kStandby, std::nullopt,
-        "unknown amount"}},
+       {{0, v1::ACTION_HOLD},
+        {119, v1::ACTION_HOLD},
+        {120, v1::ACTION_HOLD, kStandby, std::nullopt, "unknown amount"}},
        true},
 
       {"ActiveAgentsStopReportingWhileTrafficFlowsIsNotUnreachable",
@@ -662,9 +680,8 @@ TEST(VerdictEngineTest, LinkFaultSaysWhichWayTheLossGoes) {
 TEST(VerdictEngineTest, LossOfASilentRegionHasAnUnknownDirectionNeverForward) {
   VerdictEngine engine(Config());
   Memory memory;
-  const v1::Verdict verdict = RunFor(engine, memory, 0, kWarm + 5, [](int t) {
-    return t >= kWarm ? Healthy().CutOff(kActive) : Healthy();
-  });
+  const v1::Verdict verdict = RunFor(
+      engine, memory, 0, kWarm + 5, [](int t) { return t >= kWarm ? Healthy().CutOff(kActive) : Healthy(); });
   const v1::RegionHealth* active = RegionOf(verdict, kActive);
   ASSERT_NE(active, nullptr);
   EXPECT_DOUBLE_EQ(active->loss(), 1.0);
@@ -753,7 +770,8 @@ TEST(VerdictEngineTest, GenerationIncrementsOnEveryChangeAndOnlyThen) {
     }
     generation = evaluation.verdict.generation();
   }
-  // first verdict, HOLD -> STAY at 120 s, HEALTHY -> UNREACHABLE (+ STAY -> HOLD) at 200 s, FAILOVER at 320 s.
+  // first verdict, HOLD -> STAY at 120 s, HEALTHY -> UNREACHABLE (+ STAY -> HOLD) at 200 s, FAILOVER at 320
+  // s.
   EXPECT_EQ(generation, 4u);
 }
 
