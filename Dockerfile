@@ -8,7 +8,13 @@
 # The build reads the kernel BTF of the machine that builds (/sys/kernel/btf/vmlinux) only to
 # generate vmlinux.h; CO-RE relocates the programs on whatever kernel runs them.
 
-FROM debian:bookworm AS build
+# Where the programs come from: `source` compiles them in the build stage below (the default;
+# what a release does); `prebuilt` takes them from .image-programs/ in the context, which
+# `tools/image --programs-from BUILD_DIR` fills from a build made on a bookworm host (the test
+# suite's own build: the image test then spends its time on the images, not on a second compile).
+ARG PROGRAMS=source
+
+FROM debian:bookworm AS programs-source
 ENV DEBIAN_FRONTEND=noninteractive
 COPY tools/setup /src/tools/setup
 RUN /src/tools/setup --build-only && rm -rf /var/lib/apt/lists/*
@@ -23,16 +29,16 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREGIONPULSE_BUILD_T
  && strip --strip-debug -o /out/agent/regionpulse-agent /build/agent/regionpulse-agent \
  && strip --strip-debug -o /out/aggregator/regionpulse-aggregator /build/aggregator/regionpulse-aggregator \
  && strip --strip-debug -o /out/aggregator/pulsectl /build/tools/pulsectl/pulsectl
-# The runtime packages of each image: the Debian packages that own the shared libraries its
-# programs load (dpkg knows some under /lib, some under /usr/lib: both are tried).
+# The runtime packages of each image: the Debian packages that own its programs' libraries.
 RUN for image in agent aggregator; do \
-      for lib in $(ldd /out/$image/* | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u); do \
-        dpkg -S "$lib" 2>/dev/null || dpkg -S "$(realpath "$lib")" 2>/dev/null \
-          || dpkg -S "$(realpath "$lib" | sed 's|^/usr||')" 2>/dev/null \
-          || { echo "no package owns $lib" >&2; exit 1; }; \
-      done | cut -d: -f1 | sort -u >/out/$image.packages; \
+      tools/runtime-packages /out/$image/* >/out/$image.packages; \
       echo "$image needs: $(tr '\n' ' ' </out/$image.packages)"; \
     done
+
+FROM scratch AS programs-prebuilt
+COPY .image-programs/ /out/
+
+FROM programs-${PROGRAMS} AS programs
 
 FROM debian:bookworm-slim AS runtime-base
 ARG VERSION=0.1.0
@@ -44,13 +50,13 @@ LABEL org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.vendor="regionpulse"
 
 FROM runtime-base AS agent
-COPY --from=build /out/agent.packages /tmp/packages
+COPY --from=programs /out/agent.packages /tmp/packages
 # curl and ca-certificates: the chart's node-topology init container reads the node's labels
 # from the API server with them. mount and nsenter (util-linux) are in the base already.
 RUN apt-get update -qq \
  && xargs -a /tmp/packages apt-get install -y -qq --no-install-recommends curl ca-certificates \
  && rm -rf /var/lib/apt/lists/* /tmp/packages
-COPY --from=build /out/agent/regionpulse-agent /usr/bin/regionpulse-agent
+COPY --from=programs /out/agent/regionpulse-agent /usr/bin/regionpulse-agent
 LABEL org.opencontainers.image.title="regionpulse-agent" \
       org.opencontainers.image.description="regionpulse node agent: BPF tc stamps, STAMP prober and reflector, health reports"
 # UID 0 with capabilities BPF, PERFMON, NET_ADMIN only (the chart drops every other one):
@@ -58,12 +64,12 @@ LABEL org.opencontainers.image.title="regionpulse-agent" \
 ENTRYPOINT ["/usr/bin/regionpulse-agent"]
 
 FROM runtime-base AS aggregator
-COPY --from=build /out/aggregator.packages /tmp/packages
+COPY --from=programs /out/aggregator.packages /tmp/packages
 RUN apt-get update -qq \
  && xargs -a /tmp/packages apt-get install -y -qq --no-install-recommends \
  && rm -rf /var/lib/apt/lists/* /tmp/packages \
  && mkdir -p /var/lib/regionpulse && chown 65532:65532 /var/lib/regionpulse
-COPY --from=build /out/aggregator/regionpulse-aggregator /out/aggregator/pulsectl /usr/bin/
+COPY --from=programs /out/aggregator/regionpulse-aggregator /out/aggregator/pulsectl /usr/bin/
 LABEL org.opencontainers.image.title="regionpulse-aggregator" \
       org.opencontainers.image.description="regionpulse aggregator: region matrix and failover verdict; pulsectl inside"
 USER 65532:65532
