@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "common/config_text.h"
 #include "common/proto_convert.h"
 
 namespace regionpulse {
@@ -26,25 +27,6 @@ constexpr const char* kAnyRegion = "*";
 
 std::string Seconds(nanoseconds d) {
   return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count()) + " s";
-}
-
-// "0.8 s", "12 s", "3 min 20 s": a lag or a loss of data, readable at any size.
-std::string Span(nanoseconds d) {
-  const double s = static_cast<double>(d.count()) / 1e9;
-  char buffer[48];
-  if (s < 10.0) {
-    std::snprintf(buffer, sizeof buffer, "%.1f s", s);
-  } else if (s < 120.0) {
-    std::snprintf(buffer, sizeof buffer, "%.0f s", s);
-  } else {
-    const auto whole = static_cast<long long>(s);
-    if (whole % 60 == 0) {
-      std::snprintf(buffer, sizeof buffer, "%lld min", whole / 60);
-    } else {
-      std::snprintf(buffer, sizeof buffer, "%lld min %lld s", whole / 60, whole % 60);
-    }
-  }
-  return buffer;
 }
 
 std::string Percent(double ratio) {
@@ -903,14 +885,14 @@ class VerdictEngineSteps {
     const nanoseconds gap = FromDuration(risk.evidence_gap());
     std::string words =
         risk.flow() + ": " + risk.target_region() + "'s replica was " +
-        (lag == nanoseconds::zero() ? "current" : Span(lag) + " behind") + " at " +
+        (lag == nanoseconds::zero() ? "current" : FormatSpan(lag) + " behind") + " at " +
         ClockTime(FromTimestamp(risk.as_of())) + " (" +
         (risk.source_silent() ? "the last report from " + risk.source_region() : "the newest report") +
         "), " + Bytes(risk.bytes_outstanding()) + " not yet acknowledged";
     if (gap > nanoseconds::zero()) {
-      words += "; " + risk.source_region() + " was last seen answering " + Span(gap) + " after that";
+      words += "; " + risk.source_region() + " was last seen answering " + FormatSpan(gap) + " after that";
     }
-    return words + ": failing over loses at most " + Span(FromDuration(risk.at_most())) + " of writes";
+    return words + ": failing over loses at most " + FormatSpan(FromDuration(risk.at_most())) + " of writes";
   }
 
   std::string TargetWords(const TargetChoice& choice) const {
@@ -920,7 +902,7 @@ class VerdictEngineSteps {
       return words + ": no replication flow from " + config_.active_region + " into " + choice.region +
              " has been reported, so what failing over would lose is unknown";
     }
-    return words + " (max_data_loss " + Span(config_.max_data_loss) + ")";
+    return words + " (max_data_loss " + FormatSpan(config_.max_data_loss) + ")";
   }
 
   void Decide() {
@@ -1015,15 +997,15 @@ class VerdictEngineSteps {
         reasons_.push_back("manual decision: failing over to " + choice->region + " would lose " +
                            (choice->status == v1::REPLICATION_STATUS_UNKNOWN
                                 ? std::string("an unknown amount of")
-                                : "up to " + Span(choice->at_most) + " of") +
-                           " writes, more than max_data_loss " + Span(config_.max_data_loss) +
+                                : "up to " + FormatSpan(choice->at_most) + " of") +
+                           " writes, more than max_data_loss " + FormatSpan(config_.max_data_loss) +
                            " allows; HOLD until a person decides (or set prefer_availability)");
         return;
       }
       std::string policy_note;
       if (choice->status != v1::REPLICATION_STATUS_CURRENT) {
         policy_note = "prefer_availability: failing over although it may lose more than max_data_loss " +
-                      Span(config_.max_data_loss);
+                      FormatSpan(config_.max_data_loss);
         reasons_.push_back(policy_note);
       }
       action_ = v1::ACTION_FAILOVER;

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -97,6 +98,23 @@ Result<std::chrono::nanoseconds> ParseDuration(const std::string& text) {
   const double ns = value ? *value * *factor : HUGE_VAL;
   if (!std::isfinite(ns) || ns > 1e18) return Error{"duration '" + text + "' is too long", ERANGE};
   return std::chrono::nanoseconds(static_cast<int64_t>(std::llround(ns)));
+}
+
+std::string FormatSpan(std::chrono::nanoseconds span) {
+  const double s = static_cast<double>(span.count()) / 1e9;
+  char buffer[48];
+  if (s < 120.0) {
+    const bool whole = s == static_cast<double>(static_cast<int64_t>(s));
+    std::snprintf(buffer, sizeof buffer, s >= 10.0 || whole ? "%.0f s" : "%.1f s", s);
+  } else {
+    const auto seconds = static_cast<long long>(s);
+    if (seconds % 60 == 0) {
+      std::snprintf(buffer, sizeof buffer, "%lld min", seconds / 60);
+    } else {
+      std::snprintf(buffer, sizeof buffer, "%lld min %lld s", seconds / 60, seconds % 60);
+    }
+  }
+  return buffer;
 }
 
 std::string FormatDuration(std::chrono::nanoseconds duration) {

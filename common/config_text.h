@@ -30,6 +30,9 @@ Result<double> ParseNumber(const std::string& text);
 Result<std::chrono::nanoseconds> ParseDuration(const std::string& text);
 // The shortest exact text ParseDuration reads back: "2m", "1500ms", "250us", "7ns".
 std::string FormatDuration(std::chrono::nanoseconds duration);
+// A span for people, at any size: "0.8 s", "3 s", "12 s", "2 min", "3 min 20 s". One rule for
+// the verdict's reasons and pulsectl, so a figure reads the same in both.
+std::string FormatSpan(std::chrono::nanoseconds span);
 
 // Bytes: a whole number, alone or directly followed by B, KiB, MiB or GiB: "4096", "64KiB",
 // "4MiB". More than fits in uint64 bytes has ERANGE.

@@ -604,7 +604,7 @@ TEST(VerdictEngineTest, FailoverCarriesWhatItWouldLoseMeasuredFromTheLastReportB
   EXPECT_EQ(FromDuration(risk.replica_lag()), 0s);
   EXPECT_EQ(FromDuration(risk.evidence_gap()), 1s);
   EXPECT_EQ(FromDuration(risk.at_most()), 1s);
-  EXPECT_THAT(AllReasons(verdict), HasSubstr("failing over loses at most 1.0 s of writes"));
+  EXPECT_THAT(AllReasons(verdict), HasSubstr("failing over loses at most 1 s of writes"));
   const v1::RegionHealth* standby = RegionOf(verdict, kStandby);
   ASSERT_NE(standby, nullptr);
   EXPECT_EQ(standby->role(), v1::REGION_ROLE_STANDBY);

@@ -53,6 +53,18 @@ TEST(ParseDuration, TooManyDigitsIsTooLongNotAnException) {
   EXPECT_EQ(*ParseDuration("1.s"), 1s);
 }
 
+TEST(FormatSpan, ReadableAtAnySize) {
+  using namespace std::chrono_literals;
+  EXPECT_EQ(FormatSpan(0s), "0 s");
+  EXPECT_EQ(FormatSpan(800ms), "0.8 s");
+  EXPECT_EQ(FormatSpan(3s), "3 s");
+  EXPECT_EQ(FormatSpan(2150288177ns), "2.2 s");
+  EXPECT_EQ(FormatSpan(12400ms), "12 s");
+  EXPECT_EQ(FormatSpan(119s), "119 s");
+  EXPECT_EQ(FormatSpan(120s), "2 min");
+  EXPECT_EQ(FormatSpan(200s), "3 min 20 s");
+}
+
 TEST(FormatDuration, ShortestExactUnit) {
   EXPECT_EQ(FormatDuration(2min), "2m");
   EXPECT_EQ(FormatDuration(3h), "3h");

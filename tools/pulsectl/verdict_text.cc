@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "common/config_text.h"
 #include "common/proto_convert.h"
 #include "tools/pulsectl/table.h"
 
@@ -22,14 +23,6 @@ std::string CompactAge(const google::protobuf::Timestamp& at, std::chrono::syste
 }
 
 // "0 s", "2.2 s", "45 s", "3 min 10 s": a lag or a loss of writes, readable at any size.
-std::string Span(const google::protobuf::Duration& duration) {
-  const auto value = FromDuration(duration);
-  const int64_t seconds = std::chrono::duration_cast<std::chrono::seconds>(value).count();
-  if (seconds < 120) return FormatSeconds(value);
-  return std::to_string(seconds / 60) + " min" +
-         (seconds % 60 ? " " + std::to_string(seconds % 60) + " s" : "");
-}
-
 const char* RoleName(v1::RegionRole role) {
   switch (role) {
     case v1::REGION_ROLE_ACTIVE:
@@ -92,7 +85,7 @@ void PrintHeader(const v1::Verdict& verdict, std::chrono::system_clock::time_poi
   out << "action      " << ActionWithTarget(verdict) << "\n";
   if (verdict.manual_decision()) {
     out << "decision    MANUAL: failing over would lose more than max_data_loss ("
-        << Span(verdict.max_data_loss()) << "); a person must decide\n";
+        << FormatSpan(FromDuration(verdict.max_data_loss())) << "); a person must decide\n";
   }
   out << "active      " << (verdict.active_region().empty() ? "-" : verdict.active_region()) << "\n";
   if (verdict.standby_regions_size() > 0) {
@@ -106,7 +99,8 @@ void PrintHeader(const v1::Verdict& verdict, std::chrono::system_clock::time_poi
     }
     out << "standbys    " << standbys << "\n";
   }
-  if (verdict.has_max_data_loss()) out << "max loss    " << Span(verdict.max_data_loss()) << "\n";
+  if (verdict.has_max_data_loss())
+    out << "max loss    " << FormatSpan(FromDuration(verdict.max_data_loss())) << "\n";
   out << "generation  " << verdict.generation() << "\n";
   out << "computed    " << FormatTime(verdict.computed_at()) << " (" << FormatAge(verdict.computed_at(), now)
       << ")\n";
@@ -153,8 +147,9 @@ void PrintDataAtRisk(const v1::Verdict& verdict, std::chrono::system_clock::time
   for (const auto& risk : verdict.data_at_risk()) {
     any_silent = any_silent || risk.source_silent();
     table.AddRow({risk.flow() + (risk.source_silent() ? "*" : ""), risk.target_region(),
-                  Span(risk.replica_lag()), Span(risk.evidence_gap()), Span(risk.at_most()),
-                  FormatBytes(risk.bytes_outstanding()), CompactAge(risk.as_of(), now)});
+                  FormatSpan(FromDuration(risk.replica_lag())), FormatSpan(FromDuration(risk.evidence_gap())),
+                  FormatSpan(FromDuration(risk.at_most())), FormatBytes(risk.bytes_outstanding()),
+                  CompactAge(risk.as_of(), now)});
   }
   out << "\ndata at risk if failing over\n";
   table.Print(out);
