@@ -21,26 +21,22 @@
 #include <vector>
 
 #include "common/config_text.h"
+#include "tools/bench/udp_socket.h"
 
 namespace {
 
 constexpr size_t kProbeBytes = 64;
 
+using regionpulse::bench::BoundUdpSocket;
+using regionpulse::bench::ClockNs;
+
 int64_t MonotonicNs() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+  return ClockNs(CLOCK_MONOTONIC);
 }
 
 int Serve(uint16_t port) {
-  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    std::fprintf(stderr, "rp_udp_echo: bind port %u: %s\n", port, std::strerror(errno));
-    return 1;
-  }
+  const int fd = BoundUdpSocket(port, "rp_udp_echo");
+  if (fd < 0) return 1;
   uint8_t buffer[2048];
   for (;;) {
     sockaddr_in from{};
@@ -130,7 +126,8 @@ int Probe(const std::string& to, int count, int64_t interval_ns, int64_t timeout
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: rp_udp_echo serve --port P | probe --to IP:PORT [--count N] [--interval D]\n");
+    std::fprintf(stderr,
+                 "usage: rp_udp_echo serve --port P | probe --to IP:PORT [--count N] [--interval D]\n");
     return 2;
   }
   const std::string mode = argv[1];

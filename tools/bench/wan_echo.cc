@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "common/config_text.h"
+#include "tools/bench/udp_socket.h"
 
 namespace {
 
@@ -28,20 +29,13 @@ namespace {
 constexpr size_t kProbeBytes = 64;
 
 int64_t WallNs() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+  return regionpulse::bench::ClockNs(CLOCK_REALTIME);
 }
 
+// With kernel receive stamps.
 int BoundSocket(uint16_t port) {
-  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    std::fprintf(stderr, "rp_wan_echo: bind port %u: %s\n", port, std::strerror(errno));
-    return -1;
-  }
+  const int fd = regionpulse::bench::BoundUdpSocket(port, "rp_wan_echo");
+  if (fd < 0) return -1;
   const int on = 1;
   setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
   return fd;
