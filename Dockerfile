@@ -12,6 +12,8 @@
 # what a release does); `prebuilt` takes them from .image-programs/ in the context, which
 # `tools/image --programs-from BUILD_DIR` fills from a build made on a bookworm host (the test
 # suite's own build: the image test then spends its time on the images, not on a second compile).
+# buildah 1.28 (bookworm) skips the stage a defaulted ARG names: give it `--build-arg
+# PROGRAMS=source` explicitly (tools/image does); docker and newer buildah take the default.
 ARG PROGRAMS=source
 
 FROM debian:bookworm AS programs-source

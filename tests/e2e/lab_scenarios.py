@@ -44,9 +44,10 @@ class Scenario:
             self.failures.append(what)
         return ok
 
-    def watch(self, duration, timeline, fault_region=None, stop=None, matrix=True):
+    def watch(self, duration, timeline, fault_region=None, stop=None, matrix=True, slow_over=None):
         """Samples the verdicts (and a 2 s matrix) for `duration` seconds, marking on the
-        timeline when the fault first shows, when eu-west-1's verdict first shows it as
+        timeline when the fault first shows (loss; or with `slow_over`, an RTT p99 above that
+        many seconds), when eu-west-1's verdict first shows it as
         DEGRADED or worse (the region's state, or a node, link or region suspect touching it) and
         when an aggregator outside the active region says FAILOVER. Returns the samples."""
         samples = []
@@ -61,7 +62,8 @@ class Scenario:
             if fault_region and m:
                 lossy = any(c.get("target_region") == fault_region and c.get("source_region") != fault_region and
                             (c.get("loss_forward", 0) > 0 or c.get("loss_reverse", 0) > 0 or
-                             int(c.get("lost_direction_unknown", 0)) > 0)
+                             int(c.get("lost_direction_unknown", 0)) > 0 or
+                             (slow_over is not None and (seconds(c.get("rtt_p99")) or 0) > slow_over))
                             for c in m.get("cells", []))
                 timeline.mark("first window", lossy)
             if fault_region:
@@ -244,6 +246,24 @@ def link_flapping(s):
     s.never_failover(samples)
 
 
+def brownout(s):
+    """7. Brownout: us-east-1's packets to every region delayed to 250 ms (from 35 ms to
+    eu-west-1, 80 ms to ap-southeast-1; the way back as before, so a probe's RTT rises past
+    degraded_rtt_p99 of 250 ms without reaching the probe timeout of 500 ms):
+    us-east-1 DEGRADED by its RTT within 5 s, no FAILOVER (a slow active region is not a dead
+    one: STAY, the would-be target named)."""
+    t = Timeline()
+    s.lab.wan("set", topo.ACTIVE, "*", "delay=250ms")
+    samples = s.watch(HOLD + 5, t, topo.ACTIVE, slow_over=0.25)
+    s.report("brownout: us-east-1 -> every region delayed to 250 ms", t)
+    degraded = t.get("DEGRADED")
+    s.check(degraded is not None and degraded <= 5, "eu-west-1's aggregator shows us-east-1 DEGRADED within 5 s (" +
+            (f"at {degraded:.1f} s)" if degraded is not None else "never)"))
+    s.check(region_state(samples[-1][1][topo.STANDBY], topo.ACTIVE) == "DEGRADED",
+            "us-east-1 is still DEGRADED at the end of the brownout (not UNREACHABLE, not HEALTHY)")
+    s.never_failover(samples)
+
+
 def region_blackholed(s):
     """2. us-east-1 blackholed: FAILOVER to eu-west-1 within hold + 5 s and never before the
     hold; the controller promotes; RTO and RPO reported."""
@@ -289,7 +309,7 @@ def region_blackholed(s):
 
 SCENARIOS = [("steady_state", steady_state), ("node_tunnel_down", node_tunnel_down),
              ("one_way_loss", one_way_loss), ("aggregator_isolated", aggregator_isolated),
-             ("replica_stopped", replica_stopped), ("link_flapping", link_flapping),
+             ("replica_stopped", replica_stopped), ("link_flapping", link_flapping), ("brownout", brownout),
              # Last: a promoted replica would need a rebuild to restore the lab.
              ("region_blackholed", region_blackholed)]
 
