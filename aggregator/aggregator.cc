@@ -75,6 +75,7 @@ VerdictEngineConfig EngineConfigOf(const AggregatorConfig& config) {
   engine.prefer_availability = config.prefer_availability;
   engine.regions = RegionNames(config);
   engine.hold = config.hold;
+  engine.evidence_window = config.evidence_window;
   engine.dwell = config.dwell;
   engine.thresholds = config.thresholds;
   return engine;

@@ -69,7 +69,8 @@ struct AggregatorConfig {
   // ... unless availability is preferred over data.
   bool prefer_availability = false;
   RegionThresholds thresholds;
-  // FAILOVER only after the condition held this long; STAY again only after a healthy dwell.
+  // FAILOVER only once the active region has been dark this long (counted from when it last
+  // answered; see VerdictEngineConfig::hold); STAY again only after a healthy dwell.
   std::chrono::seconds hold{120};
   std::chrono::seconds dwell{300};
   // Sliding window the matrix merges over.

@@ -786,7 +786,7 @@ class VerdictEngineSteps {
         }
       }
       if (a.state == v1::REGION_STATE_UNREACHABLE) {
-        if (!h.raw_unreachable_since) h.raw_unreachable_since = now_;
+        if (!h.raw_unreachable_since) h.raw_unreachable_since = DarkSince(region);
       } else {
         h.raw_unreachable_since.reset();
       }
@@ -808,6 +808,16 @@ class VerdictEngineSteps {
         h.state = reported;
       }
     }
+  }
+
+  // When a region just found UNREACHABLE went dark: the end of the last window in which an
+  // observer elsewhere got its reply, within the evidence window that showed it dark.
+  WallClock::time_point DarkSince(const std::string& region) const {
+    WallClock::time_point since = now_ - config_.evidence_window;
+    if (auto it = evidence_.last_answered.find(region); it != evidence_.last_answered.end()) {
+      since = std::max(since, it->second);
+    }
+    return std::min(since, now_);
   }
 
   // ---- Step 4: decide ----

@@ -59,8 +59,12 @@ struct VerdictEngineConfig {
   // Regions from config; regions announced by agents are added from the evidence.
   std::vector<std::string> regions;
 
-  // FAILOVER only after UNREACHABLE held this long without a break.
+  // FAILOVER only after UNREACHABLE held this long without a break. The hold counts from when
+  // the region was last seen answering, not from when enough evidence came in to say so:
+  // the condition began then. That moment is taken no earlier than one evidence window
+  // before the region was declared UNREACHABLE (the span the evidence itself covers).
   std::chrono::nanoseconds hold{std::chrono::seconds(120)};
+  std::chrono::nanoseconds evidence_window{std::chrono::seconds(10)};
   // A region's state improves (and FAILOVER ends) only after the better state held this long.
   std::chrono::nanoseconds dwell{std::chrono::seconds(300)};
   RegionThresholds thresholds{};

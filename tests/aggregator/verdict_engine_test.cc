@@ -271,13 +271,15 @@ const v1::RegionHealth* RegionOf(const v1::Verdict& verdict, const std::string& 
 
 const std::vector<Scenario>& Scenarios() {
   static const std::vector<Scenario> scenarios = {
-      {"ActiveRegionUnreachableFailsOverToTheStandbyExactlyAfterHoldTime",
+      // The cut comes after the window ending at kWarm - 1, the last one answered: the hold
+      // counts from then, not from the first evaluation that saw the region dark.
+      {"ActiveRegionUnreachableFailsOverToTheStandbyExactlyHoldTimeAfterItLastAnswered",
        [](int t) { return t >= kWarm ? Healthy().CutOff(kActive) : Healthy(); },
        kWarm + 200,
        {{kWarm - 1, v1::ACTION_STAY, "", v1::REGION_STATE_HEALTHY},
         {kWarm, v1::ACTION_HOLD, "", v1::REGION_STATE_UNREACHABLE},
-        {kWarm + 119, v1::ACTION_HOLD, "", v1::REGION_STATE_UNREACHABLE},
-        {kWarm + 120, v1::ACTION_FAILOVER, kStandby, v1::REGION_STATE_UNREACHABLE,
+        {kWarm + 118, v1::ACTION_HOLD, "", v1::REGION_STATE_UNREACHABLE},
+        {kWarm + 119, v1::ACTION_FAILOVER, kStandby, v1::REGION_STATE_UNREACHABLE,
          "2/2 observer regions lost every probe to us-east-1 (ap-southeast-1 4/4 and eu-west-1 4/4 "
          "observers) for 120 s"},
         {kWarm + 199, v1::ACTION_FAILOVER, kStandby, v1::REGION_STATE_UNREACHABLE,
@@ -338,8 +340,8 @@ const std::vector<Scenario>& Scenarios() {
          return w;
        },
        kWarm + 200,
-       {{kWarm + 119, v1::ACTION_HOLD, "", v1::REGION_STATE_UNREACHABLE},
-        {kWarm + 120, v1::ACTION_FAILOVER, kStandby, v1::REGION_STATE_UNREACHABLE,
+       {{kWarm + 118, v1::ACTION_HOLD, "", v1::REGION_STATE_UNREACHABLE},
+        {kWarm + 119, v1::ACTION_FAILOVER, kStandby, v1::REGION_STATE_UNREACHABLE,
          "loses at most 3 min 21 s of writes"},
         {kWarm + 121, v1::ACTION_FAILOVER, kStandby, std::nullopt, "prefer_availability"}},
        false,
@@ -770,15 +772,15 @@ TEST(VerdictEngineTest, GenerationIncrementsOnEveryChangeAndOnlyThen) {
     }
     generation = evaluation.verdict.generation();
   }
-  // first verdict, HOLD -> STAY at 120 s, HEALTHY -> UNREACHABLE (+ STAY -> HOLD) at 200 s, FAILOVER at 320
-  // s.
+  // first verdict, HOLD -> STAY at 120 s, HEALTHY -> UNREACHABLE (+ STAY -> HOLD) at 200 s, FAILOVER at 319
+  // s (hold time after the last window answered).
   EXPECT_EQ(generation, 4u);
 }
 
 TEST(VerdictEngineTest, ChangesNameTheTransitionsInPlainWords) {
   VerdictEngine engine(Config());
   Memory memory;
-  for (int t = 0; t < 320; ++t) {
+  for (int t = 0; t < 319; ++t) {
     const World world = t >= 200 ? Healthy().CutOff(kActive) : Healthy();
     const auto now = kStart + std::chrono::seconds(t);
     const auto evaluation = engine.Evaluate(Observe(world, now, memory), now);
@@ -788,7 +790,8 @@ TEST(VerdictEngineTest, ChangesNameTheTransitionsInPlainWords) {
       EXPECT_EQ(evaluation.previous_action, v1::ACTION_STAY);
     }
   }
-  const auto now = kStart + std::chrono::seconds(320);
+  // Hold time after the last window answered (ending at 199).
+  const auto now = kStart + std::chrono::seconds(319);
   const auto evaluation = engine.Evaluate(Observe(Healthy().CutOff(kActive), now, memory), now);
   EXPECT_THAT(evaluation.changes, ::testing::Contains("action: HOLD -> FAILOVER"));
   EXPECT_THAT(evaluation.changes, ::testing::Contains("target: '' -> 'eu-west-1'"));
