@@ -618,9 +618,9 @@ std::string MarkdownRow(const IngestLoadOptions& options, const IngestLoadResult
   std::ostringstream row;
   row << "| " << options.agents << " (" << channels << ") | " << fixed(r.connect_seconds, 1) << " s | "
       << fixed(r.visible_lag.p50_ms, 1) << " / **" << fixed(r.visible_lag.p99_ms, 1) << "** / "
-      << fixed(r.visible_lag.max_ms, 0) << " ms (" << r.visible_lag.count << ") | "
-      << fixed(r.ack_lag.p50_ms, 1) << " / " << fixed(r.ack_lag.p99_ms, 1) << " ms | " << r.reports_sent
-      << " / " << r.reports_acked << " | ";
+      << fixed(r.visible_lag.max_ms, 0) << " ms (" << r.visible_lag.count << "; " << r.list_failures << " of "
+      << r.list_calls << " ListAgents failed) | " << fixed(r.ack_lag.p50_ms, 1) << " / "
+      << fixed(r.ack_lag.p99_ms, 1) << " ms | " << r.reports_sent << " / " << r.reports_acked << " | ";
   if (r.ticks > 0) {
     row << fixed(r.tick_mean_ms, 1) << " / " << le(r.tick_p50_le_ms / 1000) << " / "
         << le(r.tick_p99_le_ms / 1000) << " ms (" << r.ticks << " ticks) | ";
@@ -835,7 +835,9 @@ Result<IngestLoadResult> RunIngestLoad(const IngestLoadOptions& options, std::os
     v1::ListAgentsRequest request;
     request.set_region(sampled_region);
     v1::ListAgentsResponse response;
+    ++result.list_calls;
     if (const grpc::Status status = query->ListAgents(&context, request, &response); !status.ok()) {
+      ++result.list_failures;
       progress << "ingest_load: ListAgents failed: " << status.error_message() << "\n";
       continue;
     }

@@ -76,6 +76,8 @@ struct IngestLoadResult {
   uint64_t reports_sent = 0;       // in the measured period
   uint64_t reports_acked = 0;      // in the measured period
   LagSummary visible_lag;          // window end -> last_report_at (ListAgents)
+  uint32_t list_calls = 0;         // ListAgents calls in the measured period ...
+  uint32_t list_failures = 0;      // ... and how many failed (deadline: 10 s)
   LagSummary ack_lag;              // window end -> Ack received
   uint64_t max_write_backlog = 0;  // reports waiting behind a write in flight, at most, one agent
   // Streams that ended before the run ended, and why (first one).
