@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -127,6 +128,8 @@ class Aggregator final : private IngestBackend, private QueryBackend {
   // order, so a passing disk error loses no record and /readyz recovers by itself.
   std::deque<v1::VerdictTransition> unwritten_transitions_;
   bool engine_state_unsaved_ = false;
+  // The planner's revision when plans were last pushed to every stream (evaluations only).
+  std::optional<ProbePlanner::Revision> plans_pushed_;
 
   std::shared_ptr<prometheus::Registry> metrics_registry_;
   std::unique_ptr<Metrics> metrics_;

@@ -6,6 +6,7 @@
 #include "aggregator/write_queue_reactor.h"
 #include "common/component_logger.h"
 
+#include <google/protobuf/arena.h>
 #include <spdlog/spdlog.h>
 
 namespace regionpulse {
@@ -34,12 +35,12 @@ class IngestStream final
                                v1::StreamResponse> {
  public:
   IngestStream(IngestService& service, grpc::CallbackServerContext* context)
-      : service_(service), peer_(context->peer()) {
+      : service_(service), peer_(context->peer()), arena_(ReadArenaOptions()) {
     if (!service_.Register(this)) {
       FinishWith(grpc::Status(grpc::StatusCode::UNAVAILABLE, "aggregator is shutting down"));
       return;
     }
-    StartRead(&request_);
+    StartNextRead();
   }
 
   void OnReadDone(bool ok) override {
@@ -48,19 +49,19 @@ class IngestStream final
       FinishWith(grpc::Status::OK);
       return;
     }
-    switch (request_.message_case()) {
+    switch (request_->message_case()) {
       case v1::StreamRequest::kHello:
-        if (!HandleHello(request_.hello())) return;
+        if (!HandleHello(request_->hello())) return;
         break;
       case v1::StreamRequest::kReport:
-        if (!HandleReport(request_.report())) return;
+        if (!HandleReport(request_->report())) return;
         break;
       case v1::StreamRequest::MESSAGE_NOT_SET:
         FinishWith(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                 "empty StreamRequest: neither hello nor report"));
         return;
     }
-    StartRead(&request_);
+    StartNextRead();
   }
 
   void OnDone() override {
@@ -92,6 +93,22 @@ class IngestStream final
   }
 
  private:
+  // Every message is parsed into a fresh arena. A reused StreamRequest does not save the work:
+  // its oneof frees the previous HealthReport and the parse allocates every path, string and
+  // histogram again, hundreds of mallocs and frees per report (with 2,000 agents over gRPC the
+  // destruction alone was 11 % of the aggregator's CPU). On the arena that is a few blocks,
+  // freed at once when the next read starts; nothing keeps a reference to a handled message.
+  static google::protobuf::ArenaOptions ReadArenaOptions() {
+    google::protobuf::ArenaOptions options;
+    options.start_block_size = 1024;  // what an idle stream holds; a report takes a few blocks
+    return options;
+  }
+  void StartNextRead() {
+    arena_.Reset();
+    request_ = google::protobuf::Arena::CreateMessage<v1::StreamRequest>(&arena_);
+    StartRead(request_);
+  }
+
   bool HandleHello(const v1::Hello& hello) {
     if (HasSession()) {
       FinishWith(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "Hello sent twice on one stream"));
@@ -180,7 +197,9 @@ class IngestStream final
 
   IngestService& service_;
   const std::string peer_;
-  v1::StreamRequest request_;  // only the reactor's read path touches it
+  // Only the reactor's read path touches these.
+  google::protobuf::Arena arena_;
+  v1::StreamRequest* request_ = nullptr;  // on arena_
 
   // Guarded by mutex_ (WriteQueueReactor's), together with the write state.
   uint64_t session_ = 0;

@@ -34,6 +34,12 @@ uint64_t UnixMillis(WallClock::time_point t) {
   return ms < 0 ? 0 : static_cast<uint64_t>(ms);
 }
 
+// Everything of a node that goes into another node's plan (or decides its own).
+bool SameAgent(const PlannedAgent& a, const PlannedAgent& b) {
+  return a.node == b.node && a.region == b.region && a.zone == b.zone &&
+         a.endpoint.address == b.endpoint.address && a.endpoint.port == b.endpoint.port;
+}
+
 }  // namespace
 
 ProbePlanner::ProbePlanner(ProbePlannerConfig config) : config_(std::move(config)) {
@@ -71,6 +77,7 @@ void ProbePlanner::EraseMember(uint32_t id) {
 
 void ProbePlanner::Upsert(const PlannedAgent& agent) {
   auto [it, inserted] = ids_.try_emplace(agent.node, 0);
+  if (inserted || !SameAgent(agents_[it->second].info, agent)) ++membership_changes_;
   if (inserted) {
     if (free_ids_.empty()) {
       it->second = static_cast<uint32_t>(agents_.size());
@@ -99,6 +106,7 @@ void ProbePlanner::Upsert(const PlannedAgent& agent) {
 void ProbePlanner::Remove(const std::string& node) {
   const auto it = ids_.find(node);
   if (it == ids_.end()) return;
+  ++membership_changes_;
   EraseMember(it->second);
   agents_[it->second] = Agent{};
   free_ids_.push_back(it->second);
@@ -193,6 +201,10 @@ std::optional<v1::ProbePlan> ProbePlanner::PlanFor(const std::string& node, Wall
   plan.set_payload_size(config_.payload_size);
   plan.set_plan_version(agents_[ids_.at(node)].plan_version);
   return plan;
+}
+
+ProbePlanner::Revision ProbePlanner::CurrentRevision(WallClock::time_point now) const {
+  return Revision{membership_changes_, UnixSeconds(now) / config_.rotation.count()};
 }
 
 uint64_t ProbePlanner::PlanVersion(const std::string& node) const {

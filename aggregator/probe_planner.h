@@ -60,6 +60,17 @@ class ProbePlanner {
   // Version of the last plan computed for the node (by PlanFor or CurrentPlanVersion); 0 when none.
   uint64_t PlanVersion(const std::string& node) const;
 
+  // What every plan depends on: the membership (changed by every Upsert that adds a node or
+  // changes one, and every Remove) and the rotation epoch at `now`. While it stays equal, no
+  // node's plan changes, so the plans sent last are still current: the aggregator asks every
+  // stream for a newer plan only when it moved, not 10,000 times every tick.
+  struct Revision {
+    uint64_t membership = 0;
+    int64_t epoch = 0;
+    bool operator==(const Revision&) const = default;
+  };
+  Revision CurrentRevision(WallClock::time_point now) const;
+
   size_t size() const { return ids_.size(); }
   const ProbePlannerConfig& config() const { return config_; }
 
@@ -94,6 +105,7 @@ class ProbePlanner {
   std::unordered_map<std::string, uint32_t> ids_;       // node -> id
   std::map<std::string, std::vector<Member>> regions_;  // region -> members sorted by key
   int64_t epoch_ = -1;
+  uint64_t membership_changes_ = 0;
 };
 
 }  // namespace regionpulse

@@ -670,6 +670,22 @@ TEST_F(AggregatorServiceTest, MetricsShowAgentsReportsVerdictAndRegionStates) {
   EXPECT_THAT(HttpGet(aggregator_->metrics_port(), "/healthz"), HasSubstr("200 OK"));
 }
 
+// Every tick lands in the histogram, not only the last one in the gauge: a load test reads tick
+// percentiles between two scrapes from it.
+TEST_F(AggregatorServiceTest, EvaluationDurationHistogramCountsEveryTick) {
+  StartAggregator();
+  for (int tick = 0; tick < 3; ++tick) {
+    clock_.Advance(1s);
+    aggregator_->EvaluateNow();
+  }
+  const std::string metrics = HttpGet(aggregator_->metrics_port(), "/metrics");
+  EXPECT_THAT(metrics, HasSubstr("# TYPE regionpulse_aggregator_evaluation_duration_seconds histogram"));
+  EXPECT_THAT(metrics, HasSubstr("regionpulse_aggregator_evaluation_duration_seconds_count 3\n"));
+  EXPECT_THAT(metrics,
+              HasSubstr("regionpulse_aggregator_evaluation_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
+  EXPECT_THAT(metrics, HasSubstr("regionpulse_aggregator_evaluation_duration_seconds_bucket{le=\"0.001\"}"));
+}
+
 // A failed fdatasync of the history is an error /readyz shows; the transition is kept and
 // written at a later tick, and readiness comes back by itself.
 TEST_F(AggregatorServiceTest, HistorySyncFailureMakesReadyzFailUntilAWriteSucceeds) {

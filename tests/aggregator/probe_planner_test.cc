@@ -169,6 +169,38 @@ TEST(ProbePlannerTest, PlanVersionIncreasesOnlyWhenThePlanChanges) {
   EXPECT_GT(restarted.PlanFor("us-east-1-0", kT0 + 3s)->plan_version(), v2);
 }
 
+// The aggregator pushes plans only when the revision moved: it must move with everything a plan
+// depends on, and only then.
+TEST(ProbePlannerTest, RevisionMovesWithMembershipAndEpochOnly) {
+  ProbePlanner planner;
+  AddRegion(planner, "us-east-1", 4);
+  AddRegion(planner, "eu-west-1", 4);
+  const auto start = planner.CurrentRevision(kT0);
+  (void)planner.PlanFor("us-east-1-0", kT0);
+  EXPECT_EQ(planner.CurrentRevision(kT0 + 1s), start) << "asking for plans changes nothing";
+  planner.Upsert({"us-east-1-0", "us-east-1", "us-east-1a", {"10.0.0.0", 862}});
+  EXPECT_EQ(planner.CurrentRevision(kT0), start) << "a Hello repeating what is known changes nothing";
+
+  planner.Upsert({"us-east-1-9", "us-east-1", "us-east-1a", {"10.0.0.9", 862}});
+  const auto joined = planner.CurrentRevision(kT0);
+  EXPECT_NE(joined, start) << "a node joined";
+  planner.Upsert({"us-east-1-9", "us-east-1", "us-east-1a", {"10.0.0.99", 862}});
+  const auto moved = planner.CurrentRevision(kT0);
+  EXPECT_NE(moved, joined) << "its reflector moved";
+  planner.Upsert({"us-east-1-9", "us-east-1", "us-east-1b", {"10.0.0.99", 862}});
+  const auto rezoned = planner.CurrentRevision(kT0);
+  EXPECT_NE(rezoned, moved) << "its zone changed";
+  planner.Remove("us-east-1-9");
+  const auto removed = planner.CurrentRevision(kT0);
+  EXPECT_NE(removed, rezoned) << "it was removed";
+  planner.Remove("us-east-1-9");
+  EXPECT_EQ(planner.CurrentRevision(kT0), removed) << "removing an unknown node changes nothing";
+
+  // kT0 is a multiple of the default 300 s rotation: the next epoch starts 300 s later.
+  EXPECT_EQ(planner.CurrentRevision(kT0 + 299s), removed);
+  EXPECT_NE(planner.CurrentRevision(kT0 + 300s), removed) << "a new rotation epoch";
+}
+
 TEST(ProbePlannerTest, RemovedNodesAreNoLongerTargets) {
   ProbePlanner planner;
   AddRegion(planner, "us-east-1", 4);
