@@ -316,6 +316,12 @@ Result<std::unique_ptr<Aggregator>> Aggregator::Start(const AggregatorConfig& co
   if (aggregator->options_.evaluation_loop) {
     aggregator->evaluation_thread_ = std::thread([raw = aggregator.get()] { raw->EvaluationLoop(); });
   }
+  if (!config.plaintext && !config.tls.client_ca_file.empty() && !config.tls.require_node_identity) {
+    Log()->warn(
+        "tls.require_node_identity is false: any agent with a certificate from {} may report as any node of "
+        "the configured regions",
+        config.tls.client_ca_file);
+  }
   if (config.standby_regions_defaulted) {
     Log()->warn(
         "standby_regions not configured: every region but the active one ({}) may be a FAILOVER target; list "

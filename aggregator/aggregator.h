@@ -72,7 +72,8 @@ class Aggregator final : private IngestBackend, private QueryBackend {
   // Ports actually bound (useful with port 0).
   uint16_t grpc_port() const { return grpc_port_; }
   uint16_t metrics_port() const;
-  // A channel to this server without a socket, for tests.
+  // A channel to this server without a socket, for tests. Its calls carry no certificate, so
+  // they are refused where tls.client_ca_file or tls.read_client_ca_file asks for one.
   std::shared_ptr<grpc::Channel> InProcessChannel();
 
   // One evaluation at the clock's now: evidence -> verdict -> (on change) history and Watch.
