@@ -67,13 +67,35 @@ const char* AcceptStatusName(AcceptStatus status) {
   return "invalid";
 }
 
+namespace {
+
+// A region name that is not configured; with no regions configured, none is unknown.
+bool UnknownRegion(const std::string& name, const std::vector<RegionSpec>& regions) {
+  return !regions.empty() &&
+         std::none_of(regions.begin(), regions.end(), [&](const RegionSpec& r) { return r.name == name; });
+}
+
+}  // namespace
+
+bool NamesUnknownRegion(const v1::HealthReport& report, const std::vector<RegionSpec>& regions) {
+  if (regions.empty()) return false;
+  for (const auto& path : report.paths()) {
+    if (UnknownRegion(path.peer_region(), regions)) return true;
+  }
+  for (const auto& traffic : report.traffic()) {
+    if (UnknownRegion(traffic.remote_region(), regions)) return true;
+  }
+  for (const auto& flow : report.flows()) {
+    if (UnknownRegion(flow.remote_region(), regions)) return true;
+  }
+  return false;
+}
+
 DroppedRegionEntries DropUnknownRegionEntries(v1::HealthReport& report,
                                               const std::vector<RegionSpec>& regions) {
   DroppedRegionEntries dropped;
   if (regions.empty()) return dropped;
-  auto unknown = [&](const std::string& name) {
-    return std::none_of(regions.begin(), regions.end(), [&](const RegionSpec& r) { return r.name == name; });
-  };
+  auto unknown = [&](const std::string& name) { return UnknownRegion(name, regions); };
   auto drop = [&](auto* entries, auto region_of) {
     const int before = entries->size();
     for (int i = entries->size() - 1; i >= 0; --i) {

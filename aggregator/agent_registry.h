@@ -147,6 +147,8 @@ struct DroppedRegionEntries {
 // `regions` is empty.
 DroppedRegionEntries DropUnknownRegionEntries(v1::HealthReport& report,
                                               const std::vector<RegionSpec>& regions);
+// Whether DropUnknownRegionEntries would remove anything.
+bool NamesUnknownRegion(const v1::HealthReport& report, const std::vector<RegionSpec>& regions);
 
 // Not thread-safe: the caller serialises calls (one mutex in the service is enough; every
 // call is O(1) or O(report size), List/Presence are O(agents)).

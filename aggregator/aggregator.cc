@@ -611,12 +611,14 @@ AcceptResult Aggregator::Accept(uint64_t session, const v1::HealthReport& report
     if (result.stored_now()) {
       // Entries naming a region that is not configured are left out: an invented region must
       // neither hold up a FAILOVER nor become its target.
-      std::optional<v1::HealthReport> known_only;
-      if (!config_.regions.empty()) {
-        known_only = report;
-        dropped = DropUnknownRegionEntries(*known_only, config_.regions);
+      // Copied only when there is something to leave out (never, from a well-configured agent).
+      if (NamesUnknownRegion(report, config_.regions)) {
+        v1::HealthReport known_only = report;
+        dropped = DropUnknownRegionEntries(known_only, config_.regions);
+        matrix_.Add(result.agent, known_only, now);
+      } else {
+        matrix_.Add(result.agent, report, now);
       }
-      matrix_.Add(result.agent, dropped.total() > 0 ? *known_only : report, now);
     }
   }
   if (dropped.total() > 0) {

@@ -364,6 +364,8 @@ TEST(DropUnknownRegionEntriesTest, RemovesPathsTrafficAndFlowsNamingUnconfigured
   report.add_traffic()->set_remote_region("mars-1");
   report.add_traffic()->set_remote_region("eu-west-1");
   report.add_flows()->set_remote_region("mars-1");
+  EXPECT_TRUE(NamesUnknownRegion(report, TwoRegions().regions));
+  EXPECT_FALSE(NamesUnknownRegion(report, {}));
   const DroppedRegionEntries dropped = DropUnknownRegionEntries(report, TwoRegions().regions);
   EXPECT_EQ(dropped.paths, 1u);
   EXPECT_EQ(dropped.traffic, 1u);
@@ -373,6 +375,7 @@ TEST(DropUnknownRegionEntriesTest, RemovesPathsTrafficAndFlowsNamingUnconfigured
   ASSERT_EQ(report.traffic_size(), 1);
   EXPECT_EQ(report.flows_size(), 0);
   EXPECT_EQ(DropUnknownRegionEntries(report, {}).total(), 0u);
+  EXPECT_FALSE(NamesUnknownRegion(report, TwoRegions().regions));
 }
 
 }  // namespace
