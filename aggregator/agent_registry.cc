@@ -67,12 +67,105 @@ const char* AcceptStatusName(AcceptStatus status) {
   return "invalid";
 }
 
-AgentRegistry::AgentRegistry(AgentRegistryConfig config) : config_(std::move(config)) {}
+namespace {
 
-HelloResult AgentRegistry::Hello(const v1::Hello& hello, WallClock::time_point now) {
+// A region name that is not configured; with no regions configured, none is unknown.
+bool UnknownRegion(const std::string& name, const std::vector<RegionSpec>& regions) {
+  return !regions.empty() &&
+         std::none_of(regions.begin(), regions.end(), [&](const RegionSpec& r) { return r.name == name; });
+}
+
+}  // namespace
+
+bool NamesUnknownRegion(const v1::HealthReport& report, const std::vector<RegionSpec>& regions) {
+  if (regions.empty()) return false;
+  for (const auto& path : report.paths()) {
+    if (UnknownRegion(path.peer_region(), regions)) return true;
+  }
+  for (const auto& traffic : report.traffic()) {
+    if (UnknownRegion(traffic.remote_region(), regions)) return true;
+  }
+  for (const auto& flow : report.flows()) {
+    if (UnknownRegion(flow.remote_region(), regions)) return true;
+  }
+  return false;
+}
+
+DroppedRegionEntries DropUnknownRegionEntries(v1::HealthReport& report,
+                                              const std::vector<RegionSpec>& regions) {
+  DroppedRegionEntries dropped;
+  if (regions.empty()) return dropped;
+  auto unknown = [&](const std::string& name) { return UnknownRegion(name, regions); };
+  auto drop = [&](auto* entries, auto region_of) {
+    const int before = entries->size();
+    for (int i = entries->size() - 1; i >= 0; --i) {
+      if (unknown(region_of(entries->Get(i)))) entries->DeleteSubrange(i, 1);
+    }
+    return static_cast<size_t>(before - entries->size());
+  };
+  dropped.paths = drop(report.mutable_paths(), [](const v1::PathStats& p) { return p.peer_region(); });
+  dropped.traffic =
+      drop(report.mutable_traffic(), [](const v1::TrafficStats& t) { return t.remote_region(); });
+  dropped.flows = drop(report.mutable_flows(), [](const v1::FlowStats& f) { return f.remote_region(); });
+  return dropped;
+}
+
+const char* HelloRefusalLabel(HelloRefusal refusal) {
+  switch (refusal) {
+    case HelloRefusal::kNone:
+      return "none";
+    case HelloRefusal::kInvalid:
+      return "invalid";
+    case HelloRefusal::kUnknownRegion:
+      return "unknown_region";
+    case HelloRefusal::kEndpointOutsideRegion:
+      return "endpoint_outside_region";
+    case HelloRefusal::kDuplicateNode:
+      return "duplicate_node";
+    case HelloRefusal::kIdentityMismatch:
+      return "identity_mismatch";
+  }
+  return "invalid";
+}
+
+AgentRegistry::AgentRegistry(AgentRegistryConfig config) : config_(std::move(config)) {
+  for (const auto& region : config_.regions) {
+    auto& cidrs = region_cidrs_[region.name];
+    // The configuration reader has checked every CIDR already; one that does not parse here
+    // simply admits nothing.
+    for (const auto& text : region.cidrs) {
+      if (auto cidr = ParseCidr(text)) cidrs.push_back(*cidr);
+    }
+  }
+}
+
+std::string AgentRegistry::RegionProblem(const v1::Hello& hello) const {
+  if (config_.regions.empty()) return {};
+  const size_t max_name = config_.limits.max_name_length;
+  const auto region = region_cidrs_.find(hello.region());
+  if (region == region_cidrs_.end()) {
+    std::string known;
+    for (const auto& spec : config_.regions) known += (known.empty() ? "" : ", ") + spec.name;
+    return "region '" + hello.region().substr(0, max_name) + "' is not a configured region (" + known + ")";
+  }
+  const std::string& address = hello.probe_endpoint().address();
+  const bool ipv6 = address.find(':') != std::string::npos;
+  const auto host = ParseCidr(address + (ipv6 ? "/128" : "/32"));
+  if (host) {
+    for (const auto& cidr : region->second) {
+      if (cidr.Overlaps(*host)) return {};
+    }
+  }
+  std::string ranges;
+  for (const auto& cidr : region->second) ranges += (ranges.empty() ? "" : ", ") + cidr.text;
+  return "probe_endpoint " + address + " is outside region " + hello.region() + "'s CIDRs (" + ranges + ")";
+}
+
+HelloResult AgentRegistry::Hello(const v1::Hello& hello, WallClock::time_point now, const std::string& peer) {
   HelloResult result;
   const size_t max_name = config_.limits.max_name_length;
-  auto refuse = [&](std::string reason) {
+  auto refuse = [&](std::string reason, HelloRefusal refusal = HelloRefusal::kInvalid) {
+    result.refusal = refusal;
     result.reason = "hello from node '" + hello.node().substr(0, max_name) + "': " + std::move(reason);
     return result;
   };
@@ -105,6 +198,24 @@ HelloResult AgentRegistry::Hello(const v1::Hello& hello, WallClock::time_point n
   if (*window < std::chrono::nanoseconds::zero() || *window > config_.limits.max_window) {
     return refuse("window " + Milliseconds(*window) + " out of range");
   }
+  if (std::string problem = RegionProblem(hello); !problem.empty()) {
+    const bool known_region = region_cidrs_.count(hello.region()) > 0;
+    return refuse(problem,
+                  known_region ? HelloRefusal::kEndpointOutsideRegion : HelloRefusal::kUnknownRegion);
+  }
+  // Two agents claiming one node would alternate its evidence; the second is refused while the
+  // first stream is live. The same instance reconnecting replaces its own stream (the old one
+  // is dead from the agent's side even if the server has not noticed yet), and a stream silent
+  // past the not-reporting timeout is not live.
+  if (const auto existing = agents_.find(hello.node());
+      existing != agents_.end() && existing->second.current_session != 0 &&
+      existing->second.instance_id != hello.instance_id() && Reporting(existing->second, now)) {
+    return refuse("node already has a live stream from " +
+                      (existing->second.session_peer.empty() ? std::string("an unknown peer")
+                                                             : existing->second.session_peer) +
+                      " (another agent instance); refused until that stream ends",
+                  HelloRefusal::kDuplicateNode);
+  }
 
   auto [it, first_hello] = agents_.try_emplace(hello.node());
   if (first_hello) by_node_.Invalidate();
@@ -123,6 +234,7 @@ HelloResult AgentRegistry::Hello(const v1::Hello& hello, WallClock::time_point n
   }
   agent.registered_at = now;
   agent.current_session = next_session_++;
+  agent.session_peer = peer;
   agent.session_last_sequence = 0;
   sessions_[agent.current_session] = hello.node();
 
@@ -188,6 +300,7 @@ void AgentRegistry::EndSession(uint64_t session) {
   if (auto agent = agents_.find(it->second);
       agent != agents_.end() && agent->second.current_session == session) {
     agent->second.current_session = 0;
+    agent->second.session_peer.clear();
   }
   sessions_.erase(it);
 }

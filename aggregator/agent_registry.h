@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "common/clocks.h"
+#include "common/config_text.h"
 #include "common/proto_convert.h"
+#include "common/region_list.h"
 #include "common/report_validation.h"
 #include "regionpulse/v1/ingest.pb.h"
 #include "regionpulse/v1/query.pb.h"
@@ -55,15 +57,39 @@ struct AgentRegistryConfig {
   std::chrono::milliseconds default_window{1'000};
   // Agents silent this long are forgotten by Expire() (a node deleted from the cluster).
   std::chrono::hours forget_after{24};
+  // The configured regions: a Hello from any other region is refused, and so is one whose
+  // probe endpoint lies outside its region's CIDRs. Empty: every region is accepted (nothing
+  // is configured, so the verdict is HOLD anyway).
+  std::vector<RegionSpec> regions;
 };
+
+// Why a Hello was refused; the service picks the gRPC status by it and the metrics count it.
+enum class HelloRefusal {
+  kNone,
+  // Malformed (empty node, bad endpoint, window out of range).
+  kInvalid,
+  // The region is not among the configured regions.
+  kUnknownRegion,
+  // The probe endpoint is not inside the region's CIDRs.
+  kEndpointOutsideRegion,
+  // Another instance of the node holds a live stream.
+  kDuplicateNode,
+  // The Hello claims another node or region than the client certificate (checked by the
+  // aggregator, not the registry).
+  kIdentityMismatch,
+};
+// "invalid", "unknown_region", ...: metric label values.
+const char* HelloRefusalLabel(HelloRefusal refusal);
 
 // Outcome of Hello.
 struct HelloResult {
   bool ok = false;
-  // Why Hello was refused (the service answers FAILED_PRECONDITION with it).
+  // Why Hello was refused, in a word and in plain text.
+  HelloRefusal refusal = HelloRefusal::kNone;
   std::string reason;
   // Identifies this stream's registration; Accept() takes it back. A newer Hello from the
-  // same node supersedes older sessions.
+  // same instance supersedes its older session (a reconnect the old stream has not noticed);
+  // another instance is refused while the session is live.
   uint64_t session = 0;
   AgentIdentity agent;
   // Highest stored sequence of this instance (reports up to it are already stored; the
@@ -108,6 +134,22 @@ struct AcceptResult {
   }
 };
 
+// What DropUnknownRegionEntries removed from a report, by kind.
+struct DroppedRegionEntries {
+  size_t paths = 0;
+  size_t traffic = 0;
+  size_t flows = 0;
+  size_t total() const { return paths + traffic + flows; }
+};
+
+// Removes the report's paths, traffic and flows that name a region not in `regions` (a region
+// that does not exist can neither hold up nor receive a FAILOVER). Keeps everything when
+// `regions` is empty.
+DroppedRegionEntries DropUnknownRegionEntries(v1::HealthReport& report,
+                                              const std::vector<RegionSpec>& regions);
+// Whether DropUnknownRegionEntries would remove anything.
+bool NamesUnknownRegion(const v1::HealthReport& report, const std::vector<RegionSpec>& regions);
+
 // Not thread-safe: the caller serialises calls (one mutex in the service is enough; every
 // call is O(1) or O(report size), List/Presence are O(agents)).
 class AgentRegistry {
@@ -115,7 +157,9 @@ class AgentRegistry {
   explicit AgentRegistry(AgentRegistryConfig config = {});
 
   // Registers (or re-registers) the agent. A new instance_id restarts its sequence numbers.
-  HelloResult Hello(const v1::Hello& hello, WallClock::time_point now);
+  // `peer` (the stream's address) names the holder of a live session when another instance
+  // of the node is refused.
+  HelloResult Hello(const v1::Hello& hello, WallClock::time_point now, const std::string& peer = {});
   // Stateful and stateless checks of one report on the session Hello returned.
   AcceptResult Accept(uint64_t session, const v1::HealthReport& report, WallClock::time_point now);
   // The stream of this session ended; the agent stays known (its silence is evidence).
@@ -146,6 +190,7 @@ class AgentRegistry {
     uint64_t instance_id = 0;
     uint64_t highest_sequence = 0;  // highest stored report of instance_id
     uint64_t current_session = 0;
+    std::string session_peer;            // address of current_session's stream
     uint64_t session_last_sequence = 0;  // last sequence seen on current_session
     WallClock::time_point registered_at;
     std::optional<WallClock::time_point> last_report_at;
@@ -156,7 +201,12 @@ class AgentRegistry {
   WallClock::time_point LastHeard(const Agent& agent) const;
   AgentPresence PresenceOf(const Agent& agent, WallClock::time_point now) const;
 
+  // Why the Hello's region or endpoint is not acceptable; empty when it is.
+  std::string RegionProblem(const v1::Hello& hello) const;
+
   AgentRegistryConfig config_;
+  // config_.regions' CIDRs, parsed once, by region name.
+  std::unordered_map<std::string, std::vector<Cidr>> region_cidrs_;
   std::unordered_map<std::string, Agent> agents_;       // by node name
   std::unordered_map<uint64_t, std::string> sessions_;  // session -> node
 

@@ -44,6 +44,7 @@ std::vector<std::string> RegionNames(const AggregatorConfig& config) {
 AgentRegistryConfig RegistryConfigOf(const AggregatorConfig& config) {
   AgentRegistryConfig registry;
   registry.not_reporting_timeout = config.not_reporting_timeout;
+  registry.regions = config.regions;
   return registry;
 }
 
@@ -110,9 +111,10 @@ Result<std::string> ReadFile(const std::string& path, const std::string& what) {
 }
 
 Result<std::shared_ptr<grpc::ServerCredentials>> CredentialsFor(const AggregatorConfig& config) {
-  if (config.plaintext) return grpc::InsecureServerCredentials();
-  if (!config.tls.Enabled()) {
-    Log()->warn("no TLS files configured (tls.cert_file, tls.key_file): serving gRPC in plaintext");
+  if (auto problem = TransportProblem(config)) return Error{*problem};
+  if (config.plaintext) {
+    Log()->warn("serving gRPC in plaintext (--plaintext): no TLS, and no client is authenticated{}",
+                config.tls.Enabled() ? " although TLS files are configured" : "");
     return grpc::InsecureServerCredentials();
   }
   auto cert = ReadFile(config.tls.cert_file, "TLS certificate");
@@ -121,11 +123,22 @@ Result<std::shared_ptr<grpc::ServerCredentials>> CredentialsFor(const Aggregator
   if (!key) return key.error();
   grpc::SslServerCredentialsOptions options;
   options.pem_key_cert_pairs.push_back({*key, *cert});
-  if (!config.tls.client_ca_file.empty()) {
-    auto ca = ReadFile(config.tls.client_ca_file, "TLS client CA");
+  // The handshake accepts a certificate from either CA; each call then checks the one its API
+  // needs (CallAuthorizer), so an agent's certificate cannot read and a reader's cannot ingest.
+  for (const auto& [path, what] : {std::pair{&config.tls.client_ca_file, "TLS client CA"},
+                                   std::pair{&config.tls.read_client_ca_file, "TLS read client CA"}}) {
+    if (path->empty()) continue;
+    auto ca = ReadFile(*path, what);
     if (!ca) return ca.error();
-    options.pem_root_certs = *ca;
+    if (!options.pem_root_certs.empty() && !options.pem_root_certs.ends_with('\n'))
+      options.pem_root_certs += '\n';
+    options.pem_root_certs += *ca;
+  }
+  if (!config.tls.client_ca_file.empty()) {
     options.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  } else if (!config.tls.read_client_ca_file.empty()) {
+    // Agents may come without a certificate; readers are checked per call.
+    options.client_certificate_request = GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
   }
   return grpc::SslServerCredentials(options);
 }
@@ -177,6 +190,20 @@ struct Aggregator::Metrics {
                    .Name("regionpulse_aggregator_hellos_total")
                    .Help("Hello messages, by outcome (accepted, refused)")
                    .Register(registry)),
+        hello_refusals(prometheus::BuildCounter()
+                           .Name("regionpulse_aggregator_hello_refusals_total")
+                           .Help("Refused Hello messages by reason (invalid, unknown_region, "
+                                 "endpoint_outside_region, duplicate_node, identity_mismatch)")
+                           .Register(registry)),
+        denied_calls(prometheus::BuildCounter()
+                         .Name("regionpulse_aggregator_denied_calls_total")
+                         .Help("gRPC calls refused for the client certificate, by API (ingest, read)")
+                         .Register(registry)),
+        unknown_region_entries(prometheus::BuildCounter()
+                                   .Name("regionpulse_aggregator_unknown_region_entries_total")
+                                   .Help("Report entries ignored because they name a region that is not "
+                                         "configured, by kind (path, traffic, flow)")
+                                   .Register(registry)),
         verdict_action(prometheus::BuildGauge()
                            .Name("regionpulse_aggregator_verdict_action")
                            .Help("1 for the current verdict action (STAY, FAILOVER, HOLD), 0 for the others")
@@ -224,6 +251,9 @@ struct Aggregator::Metrics {
   prometheus::Family<prometheus::Gauge>& agents;
   prometheus::Family<prometheus::Counter>& reports;
   prometheus::Family<prometheus::Counter>& hellos;
+  prometheus::Family<prometheus::Counter>& hello_refusals;
+  prometheus::Family<prometheus::Counter>& denied_calls;
+  prometheus::Family<prometheus::Counter>& unknown_region_entries;
   prometheus::Family<prometheus::Gauge>& verdict_action;
   prometheus::Family<prometheus::Gauge>& region_state;
   prometheus::Gauge& generation;
@@ -254,8 +284,8 @@ Aggregator::Aggregator(const AggregatorConfig& config, AggregatorOptions options
       metrics_(std::make_unique<Metrics>(*metrics_registry_)),
       broadcaster_(InitialVerdict(config, engine_, options_.clock()), config.heartbeat_interval),
       ingest_service_(*this),
-      verdict_service_(broadcaster_),
-      query_service_(*this, *history_) {
+      verdict_service_(broadcaster_, authorizer_),
+      query_service_(*this, *history_, authorizer_) {
   // A restored engine continues its own numbering; the history may be ahead of it (the state
   // was lost or belonged to another active region), and numbers must never repeat.
   if (auto latest = history_->Latest()) {
@@ -281,7 +311,17 @@ Result<std::unique_ptr<Aggregator>> Aggregator::Start(const AggregatorConfig& co
         "were left out; the file as found is kept at {}",
         config.history.path, (*history)->torn_bytes_dropped(), (*history)->moved_aside_path());
   }
+  if (auto problem = TransportProblem(config)) return Error{*problem};
+  auto authorizer = CallAuthorizer::FromConfig(config);
+  if (!authorizer) return authorizer.error();
   std::unique_ptr<Aggregator> aggregator(new Aggregator(config, std::move(options), std::move(*history)));
+  aggregator->authorizer_ = std::move(*authorizer);
+  aggregator->authorizer_.set_on_denied([metrics = aggregator->metrics_.get()](const char* api,
+                                                                               const std::string& peer,
+                                                                               const std::string& reason) {
+    metrics->denied_calls.Add({{"api", api}}).Increment();
+    Log()->warn("{} call from {} refused: {}", api, peer, reason);
+  });
   if (auto ok = aggregator->StartGrpc(); !ok) return ok.error();
   if (aggregator->options_.status_server) {
     if (auto ok = aggregator->StartStatusServer(); !ok) {
@@ -292,6 +332,12 @@ Result<std::unique_ptr<Aggregator>> Aggregator::Start(const AggregatorConfig& co
   aggregator->serving_ = true;
   if (aggregator->options_.evaluation_loop) {
     aggregator->evaluation_thread_ = std::thread([raw = aggregator.get()] { raw->EvaluationLoop(); });
+  }
+  if (!config.plaintext && !config.tls.client_ca_file.empty() && !config.tls.require_node_identity) {
+    Log()->warn(
+        "tls.require_node_identity is false: any agent with a certificate from {} may report as any node of "
+        "the configured regions",
+        config.tls.client_ca_file);
   }
   if (config.standby_regions_defaulted) {
     Log()->warn(
@@ -547,11 +593,21 @@ v1::Verdict Aggregator::EvaluateNow() {
   return verdict;
 }
 
-HelloResult Aggregator::Hello(const v1::Hello& hello) {
+grpc::Status Aggregator::AuthorizeStream(const grpc::ServerContextBase& context,
+                                         std::optional<CertifiedNode>* certified) {
+  return authorizer_.AuthorizeIngest(context, certified);
+}
+
+HelloResult Aggregator::Hello(const v1::Hello& hello, const IngestCaller& caller) {
   HelloResult result;
-  {
+  std::optional<std::string> mismatch;
+  if (caller.certified) mismatch = IdentityMismatch(hello, *caller.certified);
+  if (mismatch) {
+    result.refusal = HelloRefusal::kIdentityMismatch;
+    result.reason = *mismatch;
+  } else {
     std::lock_guard lock(core_mutex_);
-    result = registry_.Hello(hello, options_.clock());
+    result = registry_.Hello(hello, options_.clock(), caller.peer);
     if (result.ok) {
       planner_.Upsert(PlannedAgent{
           .node = result.agent.node,
@@ -562,21 +618,46 @@ HelloResult Aggregator::Hello(const v1::Hello& hello) {
   }
   metrics_->hellos.Add({{"result", result.ok ? "accepted" : "refused"}}).Increment();
   if (result.ok) {
-    Log()->info("agent '{}' ({} {}) registered, version {}", result.agent.node, result.agent.region,
-                result.agent.zone, hello.agent_version());
+    Log()->info("agent '{}' ({} {}) registered from {}, version {}", result.agent.node, result.agent.region,
+                result.agent.zone, caller.peer, hello.agent_version());
   } else {
-    Log()->info("Hello from '{}' refused: {}", hello.node(), result.reason);
+    metrics_->hello_refusals.Add({{"reason", HelloRefusalLabel(result.refusal)}}).Increment();
+    // Refusals for who the agent is are an attack or a misconfiguration: worth a warning.
+    const bool identity = result.refusal != HelloRefusal::kInvalid;
+    Log()->log(identity ? spdlog::level::warn : spdlog::level::info, "Hello from {} refused: {}", caller.peer,
+               result.reason);
   }
   return result;
 }
 
 AcceptResult Aggregator::Accept(uint64_t session, const v1::HealthReport& report) {
   AcceptResult result;
+  DroppedRegionEntries dropped;
   {
     std::lock_guard lock(core_mutex_);
     const WallClock::time_point now = options_.clock();
     result = registry_.Accept(session, report, now);
-    if (result.stored_now()) matrix_.Add(result.agent, report, now);
+    if (result.stored_now()) {
+      // Entries naming a region that is not configured are left out: an invented region must
+      // neither hold up a FAILOVER nor become its target.
+      // Copied only when there is something to leave out (never, from a well-configured agent).
+      if (NamesUnknownRegion(report, config_.regions)) {
+        v1::HealthReport known_only = report;
+        dropped = DropUnknownRegionEntries(known_only, config_.regions);
+        matrix_.Add(result.agent, known_only, now);
+      } else {
+        matrix_.Add(result.agent, report, now);
+      }
+    }
+  }
+  if (dropped.total() > 0) {
+    for (const auto& [kind, count] : {std::pair{"path", dropped.paths}, std::pair{"traffic", dropped.traffic},
+                                      std::pair{"flow", dropped.flows}}) {
+      if (count > 0)
+        metrics_->unknown_region_entries.Add({{"kind", kind}}).Increment(static_cast<double>(count));
+    }
+    Log()->debug("report {} from '{}': {} entries naming unconfigured regions ignored", report.sequence(),
+                 result.agent.node, dropped.total());
   }
   metrics_->reports.Add({{"result", LabelOf(AcceptStatusName(result.status))}}).Increment();
   return result;

@@ -20,6 +20,7 @@
 
 #include "aggregator/agent_registry.h"
 #include "aggregator/aggregator_config.h"
+#include "aggregator/call_authorizer.h"
 #include "aggregator/ingest_service.h"
 #include "aggregator/probe_planner.h"
 #include "aggregator/query_service.h"
@@ -72,7 +73,8 @@ class Aggregator final : private IngestBackend, private QueryBackend {
   // Ports actually bound (useful with port 0).
   uint16_t grpc_port() const { return grpc_port_; }
   uint16_t metrics_port() const;
-  // A channel to this server without a socket, for tests.
+  // A channel to this server without a socket, for tests. Its calls carry no certificate, so
+  // they are refused where tls.client_ca_file or tls.read_client_ca_file asks for one.
   std::shared_ptr<grpc::Channel> InProcessChannel();
 
   // One evaluation at the clock's now: evidence -> verdict -> (on change) history and Watch.
@@ -94,7 +96,9 @@ class Aggregator final : private IngestBackend, private QueryBackend {
   Readiness CheckReadiness() const;
 
   // IngestBackend
-  HelloResult Hello(const v1::Hello& hello) override;
+  grpc::Status AuthorizeStream(const grpc::ServerContextBase& context,
+                               std::optional<CertifiedNode>* certified) override;
+  HelloResult Hello(const v1::Hello& hello, const IngestCaller& caller) override;
   AcceptResult Accept(uint64_t session, const v1::HealthReport& report) override;
   void EndSession(uint64_t session) override;
   std::optional<v1::ProbePlan> PlanFor(const std::string& node) override;
@@ -134,6 +138,8 @@ class Aggregator final : private IngestBackend, private QueryBackend {
   std::shared_ptr<prometheus::Registry> metrics_registry_;
   std::unique_ptr<Metrics> metrics_;
 
+  // Which peers may call what; set from the configuration's CA files before the server starts.
+  CallAuthorizer authorizer_;
   VerdictBroadcaster broadcaster_;
   IngestService ingest_service_;
   VerdictService verdict_service_;

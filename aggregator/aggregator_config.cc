@@ -59,7 +59,8 @@ void ReadFailoverPolicy(const ConfigSection& top, AggregatorConfig& config) {
         if (!Contains(config.regions, standbys[i])) {
           top.problems().Add(key, Quote(standbys[i]) + " is not in regions");
         } else if (standbys[i] == config.active_region) {
-          top.problems().Add(key, Quote(standbys[i]) + " is the active region; a standby is where it fails over to");
+          top.problems().Add(
+              key, Quote(standbys[i]) + " is the active region; a standby is where it fails over to");
         } else if (!seen.insert(standbys[i]).second) {
           top.problems().Add(key, Quote(standbys[i]) + " is listed twice");
         }
@@ -142,13 +143,19 @@ void ReadListenAndTls(const ConfigSection& top, AggregatorConfig& config) {
   listen.HostPort("grpc", &config.grpc_listen, true);
   listen.HostPort("metrics", &config.metrics_listen, true);
 
-  const ConfigSection tls = top.Section("tls", {"cert_file", "key_file", "client_ca_file"});
+  const ConfigSection tls = top.Section(
+      "tls", {"cert_file", "key_file", "client_ca_file", "require_node_identity", "read_client_ca_file"});
   tls.NonEmptyString("cert_file", &config.tls.cert_file);
   tls.NonEmptyString("key_file", &config.tls.key_file);
   tls.NonEmptyString("client_ca_file", &config.tls.client_ca_file);
+  tls.Bool("require_node_identity", &config.tls.require_node_identity);
+  tls.NonEmptyString("read_client_ca_file", &config.tls.read_client_ca_file);
   tls.Together("cert_file", !config.tls.cert_file.empty(), "key_file", !config.tls.key_file.empty());
-  if (!config.tls.client_ca_file.empty() && config.tls.cert_file.empty() && config.tls.key_file.empty()) {
-    tls.Problem("client_ca_file", "needs tls.cert_file and tls.key_file");
+  for (const auto& [key, value] : {std::pair{"client_ca_file", &config.tls.client_ca_file},
+                                   std::pair{"read_client_ca_file", &config.tls.read_client_ca_file}}) {
+    if (!value->empty() && config.tls.cert_file.empty() && config.tls.key_file.empty()) {
+      tls.Problem(key, "needs tls.cert_file and tls.key_file");
+    }
   }
   top.Bool("plaintext", &config.plaintext);
 }
@@ -159,11 +166,11 @@ Result<AggregatorConfig> ParseAggregatorConfig(const std::string& yaml_text) {
   auto document = LoadConfigDocument(yaml_text);
   if (!document) return document.error();
   ConfigProblems problems;
-  const ConfigSection top(*document, "", problems,
-                          {"regions", "active_region", "own_region", "standby_regions", "max_data_loss",
-                           "prefer_availability", "thresholds", "hold", "dwell",
-                           "matrix_window", "evidence_window", "not_reporting_timeout", "evaluation_interval",
-                           "heartbeat_interval", "probe_plan", "history", "listen", "tls", "plaintext"});
+  const ConfigSection top(
+      *document, "", problems,
+      {"regions", "active_region", "own_region", "standby_regions", "max_data_loss", "prefer_availability",
+       "thresholds", "hold", "dwell", "matrix_window", "evidence_window", "not_reporting_timeout",
+       "evaluation_interval", "heartbeat_interval", "probe_plan", "history", "listen", "tls", "plaintext"});
   // An empty file is an empty configuration: every default, no regions.
   AggregatorConfig config;
   ReadRegions(top, config);
@@ -196,7 +203,9 @@ std::string AggregatorUsage() {
          "  --grpc-listen HOST:PORT    Ingest, Verdicts, Query, health and reflection (default "
          "0.0.0.0:7700)\n"
          "  --metrics-listen HOST:PORT /metrics, /healthz, /readyz (default 0.0.0.0:9101)\n"
-         "  --plaintext                serve gRPC without TLS even when TLS files are configured\n";
+         "  --plaintext                serve gRPC without TLS (and without client authentication);\n"
+         "                             without it the aggregator refuses to start when no TLS\n"
+         "                             certificate is configured (tls.cert_file, tls.key_file)\n";
 }
 
 Result<CommandLine> ParseCommandLine(const std::vector<std::string>& args) {
@@ -236,6 +245,14 @@ Result<AggregatorConfig> ResolveAggregatorConfig(const CommandLine& command_line
   if (command_line.metrics_listen) config.metrics_listen = *command_line.metrics_listen;
   if (command_line.plaintext) config.plaintext = true;
   return config;
+}
+
+std::optional<std::string> TransportProblem(const AggregatorConfig& config) {
+  if (config.plaintext || config.tls.Enabled()) return std::nullopt;
+  return "no TLS certificate configured (tls.cert_file and tls.key_file): refusing to serve gRPC in "
+         "plaintext, where anyone who can reach the port could report as any agent and read every "
+         "verdict. Configure tls.cert_file and tls.key_file (and tls.client_ca_file for agent "
+         "certificates), or pass --plaintext (or plaintext: true) to run without TLS on a trusted network";
 }
 
 }  // namespace regionpulse

@@ -47,6 +47,13 @@ struct TlsConfig {
   std::string cert_file;
   std::string key_file;
   std::string client_ca_file;
+  // With client_ca_file: an agent's certificate must name its node and region in a URI SAN
+  // (spiffe://regionpulse/region/<region>/node/<node>) and its Hello must claim exactly that.
+  // Off only for a shared agent certificate, which proves membership, not which node.
+  bool require_node_identity = true;
+  // When set, Verdicts and Query calls need a client certificate issued by this CA (and no
+  // other): agents' certificates cannot read unless the same CA issues both.
+  std::string read_client_ca_file;
   bool Enabled() const { return !cert_file.empty() && !key_file.empty(); }
 };
 
@@ -114,5 +121,10 @@ std::string AggregatorUsage();
 
 // The file (when given) with the flags applied over it; flags win.
 Result<AggregatorConfig> ResolveAggregatorConfig(const CommandLine& command_line);
+
+// Why the aggregator must not start with this transport: no certificate and plaintext not
+// asked for (anyone on the network could report as any agent and read every verdict). nullopt
+// when TLS is configured or plaintext was chosen explicitly.
+std::optional<std::string> TransportProblem(const AggregatorConfig& config);
 
 }  // namespace regionpulse

@@ -28,6 +28,22 @@ grpc::StatusCode GrpcCodeOf(AcceptStatus status) {
   return grpc::StatusCode::INTERNAL;
 }
 
+grpc::StatusCode GrpcCodeOf(HelloRefusal refusal) {
+  switch (refusal) {
+    case HelloRefusal::kNone:
+      return grpc::StatusCode::OK;
+    case HelloRefusal::kInvalid:
+      return grpc::StatusCode::FAILED_PRECONDITION;
+    case HelloRefusal::kDuplicateNode:
+      return grpc::StatusCode::ALREADY_EXISTS;
+    case HelloRefusal::kUnknownRegion:
+    case HelloRefusal::kEndpointOutsideRegion:
+    case HelloRefusal::kIdentityMismatch:
+      return grpc::StatusCode::PERMISSION_DENIED;
+  }
+  return grpc::StatusCode::FAILED_PRECONDITION;
+}
+
 }  // namespace
 
 class IngestStream final
@@ -35,9 +51,15 @@ class IngestStream final
                                v1::StreamResponse> {
  public:
   IngestStream(IngestService& service, grpc::CallbackServerContext* context)
-      : service_(service), peer_(context->peer()), arena_(ReadArenaOptions()) {
+      : service_(service), arena_(ReadArenaOptions()) {
+    caller_.peer = context->peer();
     if (!service_.Register(this)) {
       FinishWith(grpc::Status(grpc::StatusCode::UNAVAILABLE, "aggregator is shutting down"));
+      return;
+    }
+    if (grpc::Status allowed = service_.backend_.AuthorizeStream(*context, &caller_.certified);
+        !allowed.ok()) {
+      FinishWith(allowed);
       return;
     }
     StartNextRead();
@@ -114,9 +136,9 @@ class IngestStream final
       FinishWith(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "Hello sent twice on one stream"));
       return false;
     }
-    HelloResult result = service_.backend_.Hello(hello);
+    HelloResult result = service_.backend_.Hello(hello, caller_);
     if (!result.ok) {
-      FinishWith(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "Hello refused: " + result.reason));
+      FinishWith(grpc::Status(GrpcCodeOf(result.refusal), "Hello refused: " + result.reason));
       return false;
     }
     {
@@ -189,14 +211,16 @@ class IngestStream final
     pending_ack_.reset();
     // Refusals are worth a line each; cancellations and shutdown are not.
     if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
-        status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
-      Log()->info("ingest stream from {} (node '{}') ended: {} {}", peer_, node_,
+        status.error_code() == grpc::StatusCode::FAILED_PRECONDITION ||
+        status.error_code() == grpc::StatusCode::PERMISSION_DENIED ||
+        status.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
+      Log()->info("ingest stream from {} (node '{}') ended: {} {}", caller_.peer, node_,
                   static_cast<int>(status.error_code()), status.error_message());
     }
   }
 
   IngestService& service_;
-  const std::string peer_;
+  IngestCaller caller_;  // set before the first read
   // Only the reactor's read path touches these.
   google::protobuf::Arena arena_;
   v1::StreamRequest* request_ = nullptr;  // on arena_

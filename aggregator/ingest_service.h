@@ -11,16 +11,29 @@
 #include <string>
 
 #include "aggregator/agent_registry.h"
+#include "aggregator/peer_identity.h"
 #include "regionpulse/v1/ingest.grpc.pb.h"
 
 namespace regionpulse {
 
 // What the stream protocol needs from the aggregator: registry, matrix and planner behind the
 // aggregator's lock. The clock is the backend's too.
+// Who is on the other end of an Ingest stream.
+struct IngestCaller {
+  // gRPC's peer address ("ipv4:10.1.0.7:41234").
+  std::string peer;
+  // The node and region the client certificate names, when node identity is required.
+  std::optional<CertifiedNode> certified;
+};
+
 class IngestBackend {
  public:
   virtual ~IngestBackend() = default;
-  virtual HelloResult Hello(const v1::Hello& hello) = 0;
+  // Whether this peer may stream reports at all (its certificate), before anything is read;
+  // fills in the node its certificate names.
+  virtual grpc::Status AuthorizeStream(const grpc::ServerContextBase& context,
+                                       std::optional<CertifiedNode>* certified) = 0;
+  virtual HelloResult Hello(const v1::Hello& hello, const IngestCaller& caller) = 0;
   // Checks the report (stateless and stateful) and, when it is new, stores it.
   virtual AcceptResult Accept(uint64_t session, const v1::HealthReport& report) = 0;
   virtual void EndSession(uint64_t session) = 0;

@@ -31,6 +31,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "regionpulse-aggregator: %s\n", config.error().ToString().c_str());
     return 1;
   }
+  // Checked before anything starts so the refusal is the one thing said, on stderr.
+  if (auto problem = TransportProblem(*config)) {
+    std::fprintf(stderr, "regionpulse-aggregator: %s\n", problem->c_str());
+    return 2;
+  }
   if (config->regions.empty()) {
     spdlog::warn("no regions configured: every verdict is HOLD until a configuration names them");
   }

@@ -30,6 +30,7 @@ grpc::Status CheckRange(const v1::TimeRange& range) {
 grpc::ServerUnaryReactor* QueryService::ListAgents(grpc::CallbackServerContext* context,
                                                    const v1::ListAgentsRequest* request,
                                                    v1::ListAgentsResponse* response) {
+  if (auto allowed = authorizer_.AuthorizeRead(*context); !allowed.ok()) return Answer(context, allowed);
   *response = backend_.ListAgents(*request);
   return Answer(context, grpc::Status::OK);
 }
@@ -37,6 +38,7 @@ grpc::ServerUnaryReactor* QueryService::ListAgents(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* QueryService::GetRegionMatrix(grpc::CallbackServerContext* context,
                                                         const v1::GetRegionMatrixRequest* request,
                                                         v1::GetRegionMatrixResponse* response) {
+  if (auto allowed = authorizer_.AuthorizeRead(*context); !allowed.ok()) return Answer(context, allowed);
   if (auto status = CheckRange(request->range()); !status.ok()) return Answer(context, status);
   *response = backend_.RegionMatrix(*request);
   return Answer(context, grpc::Status::OK);
@@ -45,6 +47,7 @@ grpc::ServerUnaryReactor* QueryService::GetRegionMatrix(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* QueryService::GetPaths(grpc::CallbackServerContext* context,
                                                  const v1::GetPathsRequest* request,
                                                  v1::GetPathsResponse* response) {
+  if (auto allowed = authorizer_.AuthorizeRead(*context); !allowed.ok()) return Answer(context, allowed);
   if (auto status = CheckRange(request->range()); !status.ok()) return Answer(context, status);
   *response = backend_.Paths(*request);
   return Answer(context, grpc::Status::OK);
@@ -53,6 +56,7 @@ grpc::ServerUnaryReactor* QueryService::GetPaths(grpc::CallbackServerContext* co
 grpc::ServerUnaryReactor* QueryService::GetFlows(grpc::CallbackServerContext* context,
                                                  const v1::GetFlowsRequest* request,
                                                  v1::GetFlowsResponse* response) {
+  if (auto allowed = authorizer_.AuthorizeRead(*context); !allowed.ok()) return Answer(context, allowed);
   *response = backend_.Flows(*request);
   return Answer(context, grpc::Status::OK);
 }
@@ -60,6 +64,7 @@ grpc::ServerUnaryReactor* QueryService::GetFlows(grpc::CallbackServerContext* co
 grpc::ServerUnaryReactor* QueryService::GetVerdictHistory(grpc::CallbackServerContext* context,
                                                           const v1::GetVerdictHistoryRequest* request,
                                                           v1::GetVerdictHistoryResponse* response) {
+  if (auto allowed = authorizer_.AuthorizeRead(*context); !allowed.ok()) return Answer(context, allowed);
   const uint32_t limit =
       request->limit() == 0 ? kDefaultHistoryLimit : std::min<uint32_t>(request->limit(), kMaxHistoryLimit);
   std::optional<WallClock::time_point> since;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "aggregator/call_authorizer.h"
 #include "aggregator/verdict_history.h"
 #include "regionpulse/v1/query.grpc.pb.h"
 
@@ -27,7 +28,10 @@ class QueryService final : public v1::Query::CallbackService {
   static constexpr uint32_t kDefaultHistoryLimit = 100;
   static constexpr uint32_t kMaxHistoryLimit = 10'000;
 
-  QueryService(QueryBackend& backend, const VerdictHistory& history) : backend_(backend), history_(history) {}
+  // Every call must pass authorizer.AuthorizeRead (which the owner may reconfigure until the
+  // server starts).
+  QueryService(QueryBackend& backend, const VerdictHistory& history, const CallAuthorizer& authorizer)
+      : backend_(backend), history_(history), authorizer_(authorizer) {}
 
   grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* context,
                                        const v1::ListAgentsRequest* request,
@@ -46,6 +50,7 @@ class QueryService final : public v1::Query::CallbackService {
  private:
   QueryBackend& backend_;
   const VerdictHistory& history_;
+  const CallAuthorizer& authorizer_;
 };
 
 }  // namespace regionpulse

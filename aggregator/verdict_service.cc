@@ -157,17 +157,31 @@ void VerdictBroadcaster::HeartbeatLoop() {
   }
 }
 
+namespace {
+
+// A Watch refused before it started: finishes with the refusal at once.
+class RefusedWatch final : public grpc::ServerWriteReactor<v1::WatchVerdictsResponse> {
+ public:
+  explicit RefusedWatch(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
 grpc::ServerUnaryReactor* VerdictService::Get(grpc::CallbackServerContext* context,
                                               const v1::GetVerdictRequest*,
                                               v1::GetVerdictResponse* response) {
-  *response->mutable_verdict() = broadcaster_.Current();
   auto* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
+  grpc::Status allowed = authorizer_.AuthorizeRead(*context);
+  if (allowed.ok()) *response->mutable_verdict() = broadcaster_.Current();
+  reactor->Finish(allowed);
   return reactor;
 }
 
 grpc::ServerWriteReactor<v1::WatchVerdictsResponse>* VerdictService::Watch(
-    grpc::CallbackServerContext*, const v1::WatchVerdictsRequest* request) {
+    grpc::CallbackServerContext* context, const v1::WatchVerdictsRequest* request) {
+  if (grpc::Status allowed = authorizer_.AuthorizeRead(*context); !allowed.ok())
+    return new RefusedWatch(allowed);
   return new VerdictWatchStream(broadcaster_, broadcaster_.ClampHeartbeat(RequestedHeartbeat(*request)));
 }
 

@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "aggregator/call_authorizer.h"
 #include "regionpulse/v1/verdicts.grpc.pb.h"
 
 namespace regionpulse {
@@ -66,7 +67,9 @@ class VerdictBroadcaster {
 
 class VerdictService final : public v1::Verdicts::CallbackService {
  public:
-  explicit VerdictService(VerdictBroadcaster& broadcaster) : broadcaster_(broadcaster) {}
+  // Every call must pass authorizer.AuthorizeRead.
+  VerdictService(VerdictBroadcaster& broadcaster, const CallAuthorizer& authorizer)
+      : broadcaster_(broadcaster), authorizer_(authorizer) {}
 
   grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* context, const v1::GetVerdictRequest* request,
                                 v1::GetVerdictResponse* response) override;
@@ -75,6 +78,7 @@ class VerdictService final : public v1::Verdicts::CallbackService {
 
  private:
   VerdictBroadcaster& broadcaster_;
+  const CallAuthorizer& authorizer_;
 };
 
 }  // namespace regionpulse

@@ -75,6 +75,9 @@ class AgentTlsTest : public ::testing::Test {
     tls.cert_file = certificates_.server_cert;
     tls.key_file = certificates_.server_key;
     if (require_client_certificate) tls.client_ca_file = certificates_.ca_cert;
+    // These tests are about the transport; the shared client certificate names no node
+    // (identity binding: tests/aggregator/identity_test.cc).
+    tls.require_node_identity = false;
     return tls;
   }
 
@@ -84,6 +87,8 @@ class AgentTlsTest : public ::testing::Test {
     config.grpc_listen = "127.0.0.1:" + std::to_string(port);
     config.tls = tls;
     config.plaintext = !tls.Enabled();
+    // The agent binary's reflector listens on loopback: its endpoint must lie in its region.
+    config.regions[1].cidrs.push_back("127.0.0.0/8");
     AggregatorOptions options;
     options.evaluation_loop = false;
     options.status_server = false;

@@ -145,6 +145,8 @@ TEST(AgentRegistryTest, NewInstanceRestartsSequences) {
   const auto first = registry.Hello(MakeHello("us-node-1", 42), kT0);
   ASSERT_EQ(registry.Accept(first.session, MakeReport(9, kT0 + 1s), kT0 + 1s).status,
             AcceptStatus::kAccepted);
+  // The old process's stream ended with it.
+  registry.EndSession(first.session);
   const auto restarted = registry.Hello(MakeHello("us-node-1", 43), kT0 + 2s);
   EXPECT_EQ(restarted.highest_sequence, 0u);
   const auto result = registry.Accept(restarted.session, MakeReport(1, kT0 + 3s), kT0 + 3s);
@@ -269,6 +271,111 @@ TEST(AgentRegistryTest, ListFiltersByRegionAndExpireForgetsLongSilentAgents) {
       registry.Accept(b.session, MakeReport(1, kT0 + std::chrono::hours(2)), kT0 + std::chrono::hours(2))
           .status,
       AcceptStatus::kAccepted);
+}
+
+// --- Identity: only configured regions exist, endpoints lie in their region, one live
+// stream per node (issue 19).
+
+AgentRegistryConfig TwoRegions() {
+  AgentRegistryConfig config;
+  config.regions = {{"us-east-1", {"10.1.0.0/16", "fd00:1::/48"}}, {"eu-west-1", {"10.2.0.0/16"}}};
+  return config;
+}
+
+TEST(AgentRegistryIdentityTest, HelloFromAnUnconfiguredRegionIsRefusedNamingIt) {
+  AgentRegistry registry(TwoRegions());
+  auto hello = MakeHello("mars-node-1", 1);
+  hello.set_region("mars-1");
+  const auto result = registry.Hello(hello, kT0);
+  EXPECT_FALSE(result.ok);
+  EXPECT_EQ(result.refusal, HelloRefusal::kUnknownRegion);
+  EXPECT_THAT(result.reason, HasSubstr("region 'mars-1' is not a configured region (us-east-1, eu-west-1)"));
+  EXPECT_EQ(registry.size(), 0u);
+}
+
+TEST(AgentRegistryIdentityTest, ProbeEndpointOutsideItsRegionsCidrsIsRefused) {
+  AgentRegistry registry(TwoRegions());
+  auto hello = MakeHello("us-node-1", 1);
+  // An address of the other region: peers would be planned to probe eu-west-1 as us-east-1.
+  hello.mutable_probe_endpoint()->set_address("10.2.0.9");
+  const auto result = registry.Hello(hello, kT0);
+  EXPECT_FALSE(result.ok);
+  EXPECT_EQ(result.refusal, HelloRefusal::kEndpointOutsideRegion);
+  EXPECT_THAT(result.reason, HasSubstr("probe_endpoint 10.2.0.9 is outside region us-east-1's CIDRs "
+                                       "(10.1.0.0/16, fd00:1::/48)"));
+  hello.mutable_probe_endpoint()->set_address("fd00:1::7");
+  EXPECT_TRUE(registry.Hello(hello, kT0).ok) << "IPv6 inside the region";
+}
+
+TEST(AgentRegistryIdentityTest, WithoutConfiguredRegionsAnyRegionIsAccepted) {
+  AgentRegistry registry;
+  auto hello = MakeHello("mars-node-1", 1);
+  hello.set_region("mars-1");
+  EXPECT_TRUE(registry.Hello(hello, kT0).ok);
+}
+
+TEST(AgentRegistryIdentityTest, SecondInstanceOfALiveNodeIsRefusedNamingTheFirstPeer) {
+  AgentRegistry registry(TwoRegions());
+  const auto first = registry.Hello(MakeHello("us-node-1", 42), kT0, "ipv4:10.1.0.7:40000");
+  ASSERT_TRUE(first.ok) << first.reason;
+  const auto second = registry.Hello(MakeHello("us-node-1", 99), kT0 + 1s, "ipv4:10.9.9.9:50000");
+  EXPECT_FALSE(second.ok);
+  EXPECT_EQ(second.refusal, HelloRefusal::kDuplicateNode);
+  EXPECT_THAT(second.reason, HasSubstr("live stream from ipv4:10.1.0.7:40000"));
+  // The first keeps reporting: its evidence is not alternated with the impostor's.
+  EXPECT_EQ(registry.Accept(first.session, MakeReport(1, kT0 + 1s), kT0 + 1s).status,
+            AcceptStatus::kAccepted);
+}
+
+TEST(AgentRegistryIdentityTest, SecondInstanceIsAcceptedOnceTheFirstStreamEnded) {
+  AgentRegistry registry(TwoRegions());
+  const auto first = registry.Hello(MakeHello("us-node-1", 42), kT0, "ipv4:10.1.0.7:40000");
+  registry.EndSession(first.session);
+  const auto second = registry.Hello(MakeHello("us-node-1", 99), kT0 + 1s, "ipv4:10.1.0.7:40001");
+  ASSERT_TRUE(second.ok) << second.reason;
+  EXPECT_EQ(registry.Accept(second.session, MakeReport(1, kT0 + 2s), kT0 + 2s).status,
+            AcceptStatus::kAccepted);
+}
+
+TEST(AgentRegistryIdentityTest, SecondInstanceIsAcceptedWhenTheFirstStreamWentSilent) {
+  // A stream the server has not seen end (a half-open connection) but with no report for the
+  // not-reporting timeout is not live.
+  AgentRegistry registry(TwoRegions());
+  const auto first = registry.Hello(MakeHello("us-node-1", 42), kT0);
+  ASSERT_TRUE(first.ok);
+  EXPECT_FALSE(registry.Hello(MakeHello("us-node-1", 99), kT0 + 5s).ok);
+  EXPECT_TRUE(registry.Hello(MakeHello("us-node-1", 99), kT0 + 11s).ok);
+}
+
+TEST(AgentRegistryIdentityTest, SameInstanceReconnectingReplacesItsOwnStream) {
+  AgentRegistry registry(TwoRegions());
+  const auto first = registry.Hello(MakeHello("us-node-1", 42), kT0);
+  const auto again = registry.Hello(MakeHello("us-node-1", 42), kT0 + 1s);
+  ASSERT_TRUE(again.ok) << again.reason;
+  EXPECT_EQ(registry.Accept(first.session, MakeReport(1, kT0 + 1s), kT0 + 1s).status,
+            AcceptStatus::kUnknownAgent);
+}
+
+TEST(DropUnknownRegionEntriesTest, RemovesPathsTrafficAndFlowsNamingUnconfiguredRegions) {
+  v1::HealthReport report = MakeReport(1, kT0);  // a path to eu-west-1
+  auto* invented_path = report.add_paths();
+  invented_path->set_peer_node("mars-node-1");
+  invented_path->set_peer_region("mars-1");
+  report.add_traffic()->set_remote_region("mars-1");
+  report.add_traffic()->set_remote_region("eu-west-1");
+  report.add_flows()->set_remote_region("mars-1");
+  EXPECT_TRUE(NamesUnknownRegion(report, TwoRegions().regions));
+  EXPECT_FALSE(NamesUnknownRegion(report, {}));
+  const DroppedRegionEntries dropped = DropUnknownRegionEntries(report, TwoRegions().regions);
+  EXPECT_EQ(dropped.paths, 1u);
+  EXPECT_EQ(dropped.traffic, 1u);
+  EXPECT_EQ(dropped.flows, 1u);
+  ASSERT_EQ(report.paths_size(), 1);
+  EXPECT_EQ(report.paths(0).peer_region(), "eu-west-1");
+  ASSERT_EQ(report.traffic_size(), 1);
+  EXPECT_EQ(report.flows_size(), 0);
+  EXPECT_EQ(DropUnknownRegionEntries(report, {}).total(), 0u);
+  EXPECT_FALSE(NamesUnknownRegion(report, TwoRegions().regions));
 }
 
 }  // namespace

@@ -141,5 +141,26 @@ TEST(AggregatorBinary, UnknownFlagExitsWith1AndPrintsUsage) {
   EXPECT_THAT(log, HasSubstr("usage: regionpulse-aggregator [--config FILE]"));
 }
 
+TEST(AggregatorBinary, WithoutACertificateAndWithoutPlaintextRefusesToStartSayingWhy) {
+  ScratchDirectory dir("aggregator");
+  const std::string config_path = dir.path() + "/aggregator.yaml";
+  std::ofstream(config_path) << "history:\n  path: " << dir.path() << "/history.log\n";
+  const std::string grpc_listen = "127.0.0.1:" + std::to_string(FreePort());
+  AggregatorProcess process({"--config", config_path, "--grpc-listen", grpc_listen, "--metrics-listen",
+                             "127.0.0.1:" + std::to_string(FreePort())},
+                            dir.path() + "/log");
+  auto status = process.WaitForExit(10s);
+  ASSERT_TRUE(status) << "still running: it served gRPC without TLS";
+  ASSERT_TRUE(WIFEXITED(*status));
+  EXPECT_NE(WEXITSTATUS(*status), 0);
+  const std::string log = ReadAll(dir.path() + "/log");
+  // Why, and what to do.
+  EXPECT_THAT(log, HasSubstr("no TLS certificate configured (tls.cert_file and tls.key_file)"));
+  EXPECT_THAT(log, HasSubstr("anyone who can reach the port could report as any agent"));
+  EXPECT_THAT(log, HasSubstr("or pass --plaintext"));
+  // Nothing was served.
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("serving gRPC")));
+}
+
 }  // namespace
 }  // namespace regionpulse

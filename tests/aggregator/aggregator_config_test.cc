@@ -7,6 +7,7 @@
 #include <iterator>
 
 #include "aggregator/aggregator_config.h"
+#include "tests/support/in_process_aggregator.h"
 
 namespace regionpulse {
 namespace {
@@ -65,6 +66,8 @@ tls:
   cert_file: /etc/rp/tls.crt
   key_file: /etc/rp/tls.key
   client_ca_file: /etc/rp/ca.crt
+  require_node_identity: false
+  read_client_ca_file: /etc/rp/read-ca.crt
 plaintext: true
 )");
   ASSERT_TRUE(config.ok()) << config.error().message;
@@ -97,6 +100,8 @@ plaintext: true
   EXPECT_EQ(config->metrics_listen, "[::1]:9200");
   EXPECT_TRUE(config->tls.Enabled());
   EXPECT_EQ(config->tls.client_ca_file, "/etc/rp/ca.crt");
+  EXPECT_FALSE(config->tls.require_node_identity);
+  EXPECT_EQ(config->tls.read_client_ca_file, "/etc/rp/read-ca.crt");
   EXPECT_TRUE(config->plaintext);
 }
 
@@ -236,7 +241,8 @@ TEST(AggregatorConfig, EveryProblemIsReportedAtOnce) {
       config.error().message,
       "invalid configuration:\n"
       "  hodl: unknown key (known here: active_region, dwell, evaluation_interval, evidence_window, "
-      "heartbeat_interval, history, hold, listen, matrix_window, max_data_loss, not_reporting_timeout, own_region, "
+      "heartbeat_interval, history, hold, listen, matrix_window, max_data_loss, not_reporting_timeout, "
+      "own_region, "
       "plaintext, prefer_availability, probe_plan, regions, standby_regions, thresholds, tls)\n"
       "  thresholds.degraded_loss: 1.5 is outside 0..1\n"
       "  thresholds.min_observer_nodes: 1 is outside 2..100000\n"
@@ -295,6 +301,46 @@ TEST(CommandLine, MissingConfigFileNamesThePath) {
   auto config = ResolveAggregatorConfig(command_line);
   ASSERT_FALSE(config.ok());
   EXPECT_THAT(config.error().ToString(), HasSubstr("/nonexistent/rp.yaml"));
+}
+
+TEST(AggregatorConfig, NodeIdentityIsRequiredByDefault) {
+  auto config = ParseAggregatorConfig("tls: {cert_file: /c, key_file: /k, client_ca_file: /ca}\n");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_TRUE(config->tls.require_node_identity);
+  EXPECT_TRUE(config->tls.read_client_ca_file.empty());
+}
+
+TEST(AggregatorConfig, ReadClientCaNeedsTheServerCertificate) {
+  auto config = ParseAggregatorConfig("tls: {read_client_ca_file: /ca}\n");
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.error().message,
+              HasSubstr("tls.read_client_ca_file: needs tls.cert_file and tls.key_file"));
+}
+
+TEST(AggregatorTransport, NoCertificateWithoutPlaintextIsAProblemSayingWhatToDo) {
+  AggregatorConfig config;
+  auto problem = TransportProblem(config);
+  ASSERT_TRUE(problem);
+  EXPECT_THAT(*problem, HasSubstr("no TLS certificate configured"));
+  EXPECT_THAT(*problem, HasSubstr("--plaintext"));
+  config.plaintext = true;
+  EXPECT_FALSE(TransportProblem(config));
+  config.plaintext = false;
+  config.tls.cert_file = "/c";
+  config.tls.key_file = "/k";
+  EXPECT_FALSE(TransportProblem(config));
+}
+
+TEST(AggregatorTransport, StartRefusesWithoutCertificateOrPlaintext) {
+  test::ScratchDirectory dir("aggregator");
+  AggregatorConfig config = test::ThreeRegionConfig(dir.path());
+  config.plaintext = false;
+  AggregatorOptions options;
+  options.evaluation_loop = false;
+  options.status_server = false;
+  auto started = Aggregator::Start(config, options);
+  ASSERT_FALSE(started.ok());
+  EXPECT_THAT(started.error().message, HasSubstr("no TLS certificate configured"));
 }
 
 }  // namespace

@@ -12,7 +12,7 @@
 //       writes what the image test runs the images with, exactly as the chart would: the agent
 //       container's added capabilities (agent.caps, one per line), its arguments (agent.args),
 //       its seccomp profile type (agent.seccomp), the mount-kernel-fs init container's script
-//       and capabilities,
+//       and capabilities, the first aggregator container's arguments (aggregator.args),
 //       the agent's and the first aggregator's configuration files
 import fs from "node:fs";
 import path from "node:path";
@@ -201,7 +201,7 @@ function configs(docs, root) {
   for (const [file, example] of [["agent.yaml", "docs/agent.example.yaml"], ["aggregator.yaml", "docs/aggregator.example.yaml"]]) {
     const known = keyPaths(parse(fs.readFileSync(path.join(root, example), "utf8")));
     // The example shows tls commented out; its keys are documented in the comment.
-    if (file === "aggregator.yaml") for (const k of ["tls", "tls.cert_file", "tls.key_file", "tls.client_ca_file"]) known.add(k);
+    if (file === "aggregator.yaml") for (const k of ["tls", "tls.cert_file", "tls.key_file", "tls.client_ca_file", "tls.require_node_identity", "tls.read_client_ca_file"]) known.add(k);
     const maps = docs.filter((o) => o.kind === "ConfigMap" && o.data?.[file]);
     if (!maps.length) fail(`no ConfigMap with ${file}`);
     for (const cm of maps) {
@@ -234,6 +234,10 @@ function extract(docs, out) {
   fs.writeFileSync(path.join(out, "agent.seccomp"), `${agent.securityContext.seccompProfile?.type || "RuntimeDefault"}\n`);
   const init = ds.spec.template.spec.initContainers?.find((c) => c.name === "mount-kernel-fs");
   if (init) fs.writeFileSync(path.join(out, "mount-kernel-fs.caps"), init.securityContext.capabilities.add.join("\n") + "\n");
+  // The first aggregator container's arguments (aggregator.args), e.g. --plaintext without TLS.
+  const sts = docs.find((o) => o.kind === "StatefulSet");
+  const aggregator = sts?.spec.template.spec.containers.find((c) => c.name === "aggregator");
+  if (aggregator) fs.writeFileSync(path.join(out, "aggregator.args"), (aggregator.args || []).join("\n") + "\n");
   for (const file of ["agent.yaml", "aggregator.yaml", "mount-kernel-fs.sh"]) {
     const cm = docs.find((o) => o.kind === "ConfigMap" && o.data?.[file]);
     if (cm) fs.writeFileSync(path.join(out, file), cm.data[file]);

@@ -130,6 +130,12 @@ TestCertificates MakeTestCertificates(const std::string& directory) {
   Key client_key = NewKey();
   Cert client = NewCertificate("regionpulse-agent", client_key.get(), 3, Issuer{ca.get(), ca_key.get()},
                                client_extensions);
+  Key node_client_key = NewKey();
+  auto node_extensions = client_extensions;
+  node_extensions.push_back(
+      {NID_subject_alt_name, "URI:spiffe://regionpulse/region/eu-west-1/node/eu-west-1-node-1"});
+  Cert node_client = NewCertificate("eu-west-1-node-1", node_client_key.get(), 4,
+                                    Issuer{ca.get(), ca_key.get()}, node_extensions);
   Key other_client_key = NewKey();
   Cert other_client = NewCertificate("regionpulse-agent", other_client_key.get(), 2,
                                      Issuer{other_ca.get(), other_ca_key.get()}, client_extensions);
@@ -141,6 +147,8 @@ TestCertificates MakeTestCertificates(const std::string& directory) {
   files.server_key = WriteKey(directory + "/server-key.pem", server_key.get());
   files.client_cert = WriteCert(directory + "/client.pem", client.get());
   files.client_key = WriteKey(directory + "/client-key.pem", client_key.get());
+  files.node_client_cert = WriteCert(directory + "/node-client.pem", node_client.get());
+  files.node_client_key = WriteKey(directory + "/node-client-key.pem", node_client_key.get());
   files.other_client_cert = WriteCert(directory + "/other-client.pem", other_client.get());
   files.other_client_key = WriteKey(directory + "/other-client-key.pem", other_client_key.get());
   return files;

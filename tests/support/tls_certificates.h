@@ -17,6 +17,10 @@ struct TestCertificates {
   std::string other_ca_cert;      // a CA that signed none of the above
   std::string other_client_cert;  // a client certificate signed by the other CA
   std::string other_client_key;
+  // A client certificate signed by the CA that names an agent's node in a URI SAN:
+  // spiffe://regionpulse/region/eu-west-1/node/eu-west-1-node-1 (TwelveAgents()[4]).
+  std::string node_client_cert;
+  std::string node_client_key;
 };
 
 // Writes the PEM files into `directory` and returns their paths. Throws std::runtime_error

@@ -156,6 +156,26 @@ heartbeat: 500ms
   EXPECT_THAT(no_state.error().message, HasSubstr("state_file"));
 }
 
+TEST(ControllerConfig, TlsWithAClientCertificateForReadAuthorisingAggregators) {
+  auto config = ParseControllerConfig(
+      "aggregators: [\"a:1\"]\nstate_file: x\n"
+      "tls: {ca_file: /ca.crt, cert_file: /reader.crt, key_file: /reader.key}\n");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->tls.ca_file, "/ca.crt");
+  EXPECT_EQ(config->tls.cert_file, "/reader.crt");
+  EXPECT_EQ(config->tls.key_file, "/reader.key");
+  EXPECT_TRUE(ParseControllerConfig("aggregators: [\"a:1\"]\nstate_file: x\n")->tls.ca_file.empty());
+
+  auto half =
+      ParseControllerConfig("aggregators: [\"a:1\"]\nstate_file: x\ntls: {ca_file: /ca, cert_file: /c}\n");
+  ASSERT_FALSE(half.ok());
+  EXPECT_THAT(half.error().message, HasSubstr("tls.key_file"));
+  auto without_ca =
+      ParseControllerConfig("aggregators: [\"a:1\"]\nstate_file: x\ntls: {cert_file: /c, key_file: /k}\n");
+  ASSERT_FALSE(without_ca.ok());
+  EXPECT_THAT(without_ca.error().message, HasSubstr("tls.cert_file: needs tls.ca_file"));
+}
+
 TEST(HookRunner, ReportsTheExitStatusPassesTheFailoverAndKillsALateHook) {
   auto ok = RunHook("test \"$REGIONPULSE_TO_REGION\" = eu-west-1", {{"REGIONPULSE_TO_REGION", "eu-west-1"}},
                     std::chrono::seconds(5));

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "tests/support/in_process_aggregator.h"
+#include "tests/support/tls_certificates.h"
 #include "tools/pulsectl/pulsectl.h"
 
 namespace regionpulse {
@@ -343,6 +344,46 @@ TEST(PulsectlTls, MissingCertificateFileStopsTheAggregatorFromStarting) {
   auto aggregator = Aggregator::Start(config, AggregatorOptions{});
   ASSERT_FALSE(aggregator.ok());
   EXPECT_THAT(aggregator.error().ToString(), HasSubstr("absent.pem"));
+}
+
+TEST(PulsectlTls, PresentsAClientCertificateToAnAggregatorThatAuthorisesReaders) {
+  ScratchDirectory dir("aggregator");
+  const test::TestCertificates certificates = test::MakeTestCertificates(dir.path());
+  AggregatorConfig config = ThreeRegionConfig(dir.path());
+  config.plaintext = false;
+  config.tls.cert_file = certificates.server_cert;
+  config.tls.key_file = certificates.server_key;
+  // Readers' certificates come from the other CA.
+  config.tls.read_client_ca_file = certificates.other_ca_cert;
+  AggregatorOptions options;
+  options.evaluation_loop = false;
+  options.status_server = false;
+  auto aggregator = Aggregator::Start(config, options);
+  ASSERT_TRUE(aggregator.ok()) << aggregator.error().ToString();
+  const std::string server = "127.0.0.1:" + std::to_string((*aggregator)->grpc_port());
+
+  std::ostringstream out, err;
+  EXPECT_EQ(pulsectl::Run({"--server", server, "--ca", certificates.ca_cert, "--cert",
+                           certificates.other_client_cert, "--key", certificates.other_client_key, "status"},
+                          out, err),
+            pulsectl::kExitHold)
+      << err.str();
+  EXPECT_THAT(out.str(), HasSubstr("action      HOLD"));
+
+  std::ostringstream anonymous_out, anonymous_err;
+  EXPECT_EQ(pulsectl::Run({"--server", server, "--ca", certificates.ca_cert, "status"}, anonymous_out,
+                          anonymous_err),
+            pulsectl::kExitConnection);
+  EXPECT_THAT(anonymous_err.str(), HasSubstr("tls.read_client_ca_file"));
+}
+
+TEST(PulsectlTls, CertWithoutKeyOrCaIsAUsageError) {
+  std::ostringstream out, err;
+  EXPECT_EQ(pulsectl::Run({"--ca", "/ca", "--cert", "/c", "status"}, out, err), pulsectl::kExitUsage);
+  EXPECT_THAT(err.str(), HasSubstr("needs --cert and --key together"));
+  std::ostringstream out2, err2;
+  EXPECT_EQ(pulsectl::Run({"--cert", "/c", "--key", "/k", "status"}, out2, err2), pulsectl::kExitUsage);
+  EXPECT_THAT(err2.str(), HasSubstr("needs --ca"));
 }
 
 }  // namespace

@@ -14,7 +14,7 @@ Result<ControllerConfig> ParseControllerConfig(const std::string& yaml_text) {
   if (!document) return document.error();
   ConfigProblems problems;
   const ConfigSection top(*document, "", problems,
-                          {"aggregators", "state_file", "hooks", "hook_timeout", "heartbeat"});
+                          {"aggregators", "state_file", "hooks", "hook_timeout", "heartbeat", "tls"});
   ControllerConfig config;
   if (top.StringList("aggregators", &config.aggregators)) {
     for (size_t i = 0; i < config.aggregators.size(); ++i) {
@@ -45,6 +45,15 @@ Result<ControllerConfig> ParseControllerConfig(const std::string& yaml_text) {
   }
   top.Duration("hook_timeout", &config.hook_timeout, std::chrono::seconds(1), std::chrono::hours(1));
   top.Duration("heartbeat", &config.heartbeat, std::chrono::milliseconds(100), std::chrono::minutes(1));
+  const ConfigSection tls = top.Section("tls", {"ca_file", "cert_file", "key_file"});
+  tls.NonEmptyString("ca_file", &config.tls.ca_file);
+  tls.NonEmptyString("cert_file", &config.tls.cert_file);
+  tls.NonEmptyString("key_file", &config.tls.key_file);
+  tls.Together("cert_file", !config.tls.cert_file.empty(), "key_file", !config.tls.key_file.empty());
+  // A client certificate travels over TLS only.
+  if (!config.tls.cert_file.empty() && config.tls.ca_file.empty()) {
+    tls.Problem("cert_file", "needs tls.ca_file");
+  }
   if (!problems.empty()) return problems.ToError();
   return config;
 }

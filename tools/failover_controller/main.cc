@@ -83,10 +83,41 @@ Status SaveState(const std::string& path, const ControllerState& state) {
   return OkStatus();
 }
 
+Result<std::string> ReadPem(const std::string& path, const std::string& what) {
+  std::ifstream in(path);
+  if (!in) return Error{"cannot read " + what + " " + path, errno};
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Plaintext without tls.ca_file; else TLS, with the client certificate when configured (an
+// aggregator with tls.read_client_ca_file answers Watch only to one).
+Result<std::shared_ptr<grpc::ChannelCredentials>> CredentialsFor(const ControllerTls& tls) {
+  if (tls.ca_file.empty()) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions options;
+  auto ca = ReadPem(tls.ca_file, "tls.ca_file");
+  if (!ca) return ca.error();
+  options.pem_root_certs = std::move(*ca);
+  if (!tls.cert_file.empty()) {
+    auto cert = ReadPem(tls.cert_file, "tls.cert_file");
+    if (!cert) return cert.error();
+    auto key = ReadPem(tls.key_file, "tls.key_file");
+    if (!key) return key.error();
+    options.pem_cert_chain = std::move(*cert);
+    options.pem_private_key = std::move(*key);
+  }
+  return grpc::SslCredentials(options);
+}
+
 class Controller {
  public:
-  Controller(ControllerConfig config, ControllerState state)
-      : config_(std::move(config)), state_(std::move(state)), log_(ComponentLogger("controller")) {
+  Controller(ControllerConfig config, ControllerState state,
+             std::shared_ptr<grpc::ChannelCredentials> credentials)
+      : config_(std::move(config)),
+        state_(std::move(state)),
+        credentials_(std::move(credentials)),
+        log_(ComponentLogger("controller")) {
     for (const auto& [region, commands] : config_.hooks) hooked_.insert(region);
   }
 
@@ -108,7 +139,7 @@ class Controller {
  private:
   // True when the aggregator delivered at least one usable verdict.
   bool Watch(const std::string& address) {
-    auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+    auto channel = grpc::CreateChannel(address, credentials_);
     if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(3))) {
       log_->warn("aggregator {} unreachable", address);
       return false;
@@ -216,6 +247,7 @@ class Controller {
 
   ControllerConfig config_;
   ControllerState state_;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
   std::set<std::string> hooked_;
   std::shared_ptr<spdlog::logger> log_;
   uint64_t last_generation_ = 0;
@@ -279,7 +311,12 @@ int main(int argc, char** argv) {
   }
   signal(SIGTERM, [](int) { g_stop = true; });
   signal(SIGINT, [](int) { g_stop = true; });
-  Controller controller(std::move(*config), std::move(*state));
+  auto credentials = CredentialsFor(config->tls);
+  if (!credentials) {
+    log->critical("{}", credentials.error().ToString());
+    return 1;
+  }
+  Controller controller(std::move(*config), std::move(*state), std::move(*credentials));
   controller.Run();
   log->info("stopped");
   return 0;

@@ -32,6 +32,10 @@ struct Options {
   std::string server;
   std::chrono::nanoseconds timeout = std::chrono::seconds(5);
   std::string ca_file;
+  // A client certificate and its key, for an aggregator that authorises readers
+  // (tls.read_client_ca_file).
+  std::string cert_file;
+  std::string key_file;
   std::optional<std::chrono::nanoseconds> window;
   std::string region;
   std::string node;
@@ -57,6 +61,8 @@ std::variant<Options, UsageError> ParseArgs(const std::vector<std::string>& args
                                              {"--server"},
                                              {"--timeout"},
                                              {"--ca"},
+                                             {"--cert"},
+                                             {"--key"},
                                              {"--window"},
                                              {"--heartbeat"},
                                              {"--heartbeats", false},
@@ -102,6 +108,10 @@ std::variant<Options, UsageError> ParseArgs(const std::vector<std::string>& args
       if (timeout) options.timeout = *timeout;
     } else if (flag.name == "--ca") {
       text(flag, options.ca_file);
+    } else if (flag.name == "--cert") {
+      text(flag, options.cert_file);
+    } else if (flag.name == "--key") {
+      text(flag, options.key_file);
     } else if (flag.name == "--window") {
       duration(flag, options.window);
     } else if (flag.name == "--heartbeat") {
@@ -132,9 +142,26 @@ std::variant<Options, UsageError> ParseArgs(const std::vector<std::string>& args
   // --help wins over a command; otherwise the first positional argument is the command.
   if (options.command != "help" && !parsed.positional.empty()) options.command = parsed.positional[0];
   for (size_t i = 1; i < parsed.positional.size(); ++i) problem(parsed.positional[i], "unexpected argument");
+  if (options.cert_file.empty() != options.key_file.empty()) {
+    problem(options.cert_file.empty() ? "--key" : "--cert", "needs --cert and --key together");
+  } else if (!options.cert_file.empty() && options.ca_file.empty()) {
+    problem("--cert", "needs --ca (a client certificate is presented over TLS only)");
+  }
   if (!parsed.problems.empty()) return UsageError{parsed.ProblemText()};
   if (options.command.empty()) return UsageError{"no command given"};
   return options;
+}
+
+// The file's text; nullopt (and a line on `err` naming `what`) when it cannot be read.
+std::optional<std::string> ReadPem(const std::string& path, const char* what, std::ostream& err) {
+  std::ifstream in(path);
+  if (!in) {
+    err << "pulsectl: cannot read " << what << " " << path << "\n";
+    return std::nullopt;
+  }
+  std::stringstream pem;
+  pem << in.rdbuf();
+  return pem.str();
 }
 
 std::shared_ptr<grpc::Channel> Connect(const Options& options, std::ostream& err) {
@@ -142,15 +169,17 @@ std::shared_ptr<grpc::Channel> Connect(const Options& options, std::ostream& err
   if (options.ca_file.empty()) {
     credentials = grpc::InsecureChannelCredentials();
   } else {
-    std::ifstream in(options.ca_file);
-    if (!in) {
-      err << "pulsectl: cannot read CA file " << options.ca_file << "\n";
-      return nullptr;
-    }
-    std::stringstream pem;
-    pem << in.rdbuf();
     grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = pem.str();
+    auto ca = ReadPem(options.ca_file, "CA file", err);
+    if (!ca) return nullptr;
+    ssl.pem_root_certs = std::move(*ca);
+    if (!options.cert_file.empty()) {
+      auto cert = ReadPem(options.cert_file, "client certificate", err);
+      auto key = ReadPem(options.key_file, "client key", err);
+      if (!cert || !key) return nullptr;
+      ssl.pem_cert_chain = std::move(*cert);
+      ssl.pem_private_key = std::move(*key);
+    }
     credentials = grpc::SslCredentials(ssl);
   }
   return grpc::CreateChannel(options.server, credentials);
@@ -517,7 +546,8 @@ int Watch(const Options& options, const std::shared_ptr<grpc::Channel>& channel,
 }  // namespace
 
 std::string Usage() {
-  return R"(usage: pulsectl [--server HOST:PORT] [--timeout DURATION] [--ca FILE] COMMAND [OPTIONS]
+  return R"(usage: pulsectl [--server HOST:PORT] [--timeout DURATION] [--ca FILE [--cert FILE --key FILE]]
+                COMMAND [OPTIONS]
 
 commands:
   status                 the current verdict: action, every region's state and evidence, reasons
@@ -536,6 +566,8 @@ options:
   --server HOST:PORT     aggregator gRPC address (default $REGIONPULSE_SERVER or localhost:7700)
   --timeout DURATION     how long to wait for an answer, e.g. 5s (default 5s)
   --ca FILE              use TLS and trust this CA (PEM); plaintext without it
+  --cert FILE --key FILE present this client certificate (PEM), e.g. one issued by the
+                         aggregator's tls.read_client_ca_file; needs --ca
   --output json          print the response as one line of JSON (the proto3 JSON mapping,
                          .proto field names); exit codes as above
   --wide                 matrix, paths, flows: every column (loss by direction, user-space
