@@ -120,6 +120,7 @@ HelloResult AgentRegistry::Hello(const v1::Hello& hello, WallClock::time_point n
   if (new_instance) {
     agent.instance_id = hello.instance_id();
     agent.highest_sequence = 0;
+    agent.late_windows = 0;
   }
   agent.registered_at = now;
   agent.current_session = next_session_++;
@@ -177,6 +178,10 @@ AcceptResult AgentRegistry::Accept(uint64_t session, const v1::HealthReport& rep
   }
   agent.highest_sequence = report.sequence();
   agent.last_report_at = now;
+  result.delay = now - window_end;
+  result.late = result.delay >= config_.late_window_after;
+  if (result.late) ++agent.late_windows;
+  agent.recent_delays[agent.delays_recorded++ % Agent::kRecentDelays] = result.delay;
   result.status = AcceptStatus::kAccepted;
   result.highest_sequence = agent.highest_sequence;
   return result;
@@ -190,6 +195,13 @@ void AgentRegistry::EndSession(uint64_t session) {
     agent->second.current_session = 0;
   }
   sessions_.erase(it);
+}
+
+std::optional<std::chrono::nanoseconds> AgentRegistry::Agent::ClockSkew() const {
+  if (delays_recorded == 0) return std::nullopt;
+  // The smallest recent delay: a replayed backlog arrives late without the clock being off.
+  const size_t n = std::min(delays_recorded, kRecentDelays);
+  return *std::min_element(recent_delays.begin(), recent_delays.begin() + static_cast<ptrdiff_t>(n));
 }
 
 std::chrono::nanoseconds AgentRegistry::NotReportingTimeout(const Agent& agent) const {
@@ -228,6 +240,8 @@ std::vector<v1::AgentInfo> AgentRegistry::List(WallClock::time_point now,
     info.set_last_sequence(agent.highest_sequence);
     for (const auto& interface : agent.interfaces) *info.add_interfaces() = interface;
     *info.mutable_capabilities() = agent.capabilities;
+    info.set_late_windows(agent.late_windows);
+    if (auto skew = agent.ClockSkew()) *info.mutable_clock_skew() = ToDuration(*skew);
   }
   std::sort(out.begin(), out.end(), [](const v1::AgentInfo& a, const v1::AgentInfo& b) {
     return std::tie(a.region(), a.node()) < std::tie(b.region(), b.node());
