@@ -121,6 +121,7 @@ HelloResult AgentRegistry::Hello(const v1::Hello& hello, WallClock::time_point n
     agent.instance_id = hello.instance_id();
     agent.highest_sequence = 0;
     agent.late_windows = 0;
+    agent.probes_refused_wrong_key = 0;
   }
   agent.registered_at = now;
   agent.current_session = next_session_++;
@@ -181,6 +182,7 @@ AcceptResult AgentRegistry::Accept(uint64_t session, const v1::HealthReport& rep
   result.delay = now - window_end;
   result.late = result.delay >= config_.late_window_after;
   if (result.late) ++agent.late_windows;
+  agent.probes_refused_wrong_key = report.status().probes_refused_wrong_key();
   agent.recent_delays[agent.delays_recorded++ % Agent::kRecentDelays] = result.delay;
   result.status = AcceptStatus::kAccepted;
   result.highest_sequence = agent.highest_sequence;
@@ -241,6 +243,7 @@ std::vector<v1::AgentInfo> AgentRegistry::List(WallClock::time_point now,
     for (const auto& interface : agent.interfaces) *info.add_interfaces() = interface;
     *info.mutable_capabilities() = agent.capabilities;
     info.set_late_windows(agent.late_windows);
+    info.set_probes_refused_wrong_key(agent.probes_refused_wrong_key);
     if (auto skew = agent.ClockSkew()) *info.mutable_clock_skew() = ToDuration(*skew);
   }
   std::sort(out.begin(), out.end(), [](const v1::AgentInfo& a, const v1::AgentInfo& b) {

@@ -156,7 +156,8 @@ class AgentRegistry {
     uint64_t session_last_sequence = 0;  // last sequence seen on current_session
     WallClock::time_point registered_at;
     std::optional<WallClock::time_point> last_report_at;
-    uint64_t late_windows = 0;  // of instance_id
+    uint64_t late_windows = 0;              // of instance_id
+    uint64_t probes_refused_wrong_key = 0;  // from the newest report
     // receive time - window end of the last kRecentDelays stored reports, oldest overwritten.
     static constexpr size_t kRecentDelays = 16;
     std::array<std::chrono::nanoseconds, kRecentDelays> recent_delays{};

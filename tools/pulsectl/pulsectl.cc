@@ -439,6 +439,13 @@ int Agents(const Options& options, const std::shared_ptr<grpc::Channel>& channel
   } else {
     table.Print(out);
     out << reporting << " of " << response.agents_size() << " agents reporting\n";
+    // Probes refused for their key are not network loss: say so where the operator looks.
+    for (const auto& agent : response.agents()) {
+      if (agent.probes_refused_wrong_key() == 0) continue;
+      out << agent.node() << ": refused: wrong key, " << agent.probes_refused_wrong_key()
+          << " probes since start (senders sign with a key this node does not hold: a key rotation "
+             "out of step, not loss)\n";
+    }
   }
   return kExitOk;
 }
