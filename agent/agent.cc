@@ -15,6 +15,7 @@
 #include <random>
 
 #include "agent/bpf_datapath.h"
+#include "common/config_text.h"
 #include "common/proto_convert.h"
 #include "common/report_validation.h"
 
@@ -34,7 +35,12 @@ ReflectorConfig ReflectorConfigFrom(const AgentConfig& config) {
   r.accept_authenticated = !config.probe.key.empty();
   r.accept_unauthenticated = config.probe.allow_unauthenticated;
   r.key = config.probe.key;
+  r.accepted_keys = config.probe.accepted_keys;
   r.session_idle = config.probe.reflector_session_idle;
+  r.rate_per_source = config.probe.reflector_rate_per_source;
+  r.burst_per_source = config.probe.reflector_burst_per_source;
+  r.max_sources = config.probe.reflector_max_sources;
+  r.max_clock_offset = config.probe.reflector_max_clock_offset;
   return r;
 }
 
@@ -89,6 +95,17 @@ std::string AdvertisedProbeAddress(const AgentConfig& config) {
 
 }  // namespace
 
+PlanLimits PlanLimitsFrom(const AgentConfig& config) {
+  PlanLimits limits;
+  limits.min_interval = config.probe.plan_min_interval;
+  limits.max_payload_size = config.probe.plan_max_payload_size;
+  limits.max_targets = config.probe.plan_max_targets;
+  for (const auto& text : config.probe.allowed_target_cidrs) {
+    if (auto cidr = ParseNetworkCidr(text); cidr.ok()) limits.allowed_target_cidrs.push_back(*cidr);
+  }
+  return limits;
+}
+
 DatapathConfig ToDatapathConfig(const AgentConfig& config) {
   DatapathConfig d;
   d.probe_port = config.probe.port;
@@ -110,6 +127,7 @@ DatapathConfig ToDatapathConfig(const AgentConfig& config) {
 Agent::Agent(const AgentConfig& config)
     : config_(config),
       instance_id_(RandomInstanceId()),
+      plan_limits_(PlanLimitsFrom(config)),
       work_(boost::asio::make_work_guard(io_)),
       window_timer_(io_) {}
 
@@ -255,8 +273,19 @@ void Agent::CloseWindow() {
   folder_->SetReportsDropped(dropped);
   auto reports = folder_->CloseWindow(std::chrono::steady_clock::now(), std::chrono::system_clock::now(),
                                       TakeSnapshot(*datapath_));
-  for (const auto& report : reports) Publish(report);
+  for (auto& report : reports) {
+    AddReflectorRefusals(report);
+    Publish(report);
+  }
   UpdateHealthMetrics();
+}
+
+void Agent::AddReflectorRefusals(v1::HealthReport& report) const {
+  const auto counters = reflector_->counters();
+  auto* status = report.mutable_status();
+  status->set_probes_refused_wrong_key(counters.wrong_key);
+  status->set_probes_refused_rate_limited(counters.rate_limited);
+  status->set_probes_refused_replayed(counters.replayed + counters.stale_timestamp);
 }
 
 void Agent::Publish(const v1::HealthReport& report) {
@@ -285,9 +314,28 @@ void Agent::Publish(const v1::HealthReport& report) {
 }
 
 void Agent::ApplyPlan(const std::string& aggregator, const v1::ProbePlan& plan) {
-  // Every aggregator computes a plan for this agent; the newest one wins.
-  if (plan.plan_version() <= plan_version_) return;
-  plan_version_ = plan.plan_version();
+  // Each aggregator numbers its own plans: versions are compared per aggregator, so one that
+  // sends a huge version cannot freeze the others. Among aggregators the last plan applied wins.
+  PlanVerdict verdict;
+  if (!plan_versions_.IsNewer(aggregator, plan.plan_version())) {
+    verdict = PlanVerdict{PlanRefusal::kStaleVersion, "version " + std::to_string(plan.plan_version()) +
+                                                          " is not newer than the last from this aggregator"};
+  } else {
+    verdict = CheckProbePlan(plan, plan_limits_);
+  }
+  if (!verdict.accepted()) {
+    metrics_->CountPlanRefused(PlanRefusalName(*verdict.refusal));
+    // A stale version is the normal echo of a reconnect: counted, not shouted about.
+    if (*verdict.refusal == PlanRefusal::kStaleVersion) return;
+    Log()->warn("probe plan {} from {} refused, the current plan stays: {}", plan.plan_version(), aggregator,
+                verdict.detail);
+    // Reported back in the next report's status.errors: the aggregator's operator sees it.
+    folder_->AddError("probe plan " + std::to_string(plan.plan_version()) + " from " + aggregator +
+                      " refused (" + PlanRefusalName(*verdict.refusal) + "): " + verdict.detail);
+    return;
+  }
+  plan_versions_.Record(aggregator, plan.plan_version());
+  metrics_->CountPlanApplied();
   auto targets = TargetsFromPlan(plan);
   Log()->info("probe plan {} from {}: {} targets", plan.plan_version(), aggregator, targets.size());
   prober_->SetSchedule(plan.has_interval() ? FromDuration(plan.interval()) : std::chrono::nanoseconds(0),
@@ -311,6 +359,11 @@ void Agent::UpdateHealthMetrics() {
   health.reflector_unauthenticated_refused = reflector.unauthenticated_refused;
   health.reflector_malformed = reflector.malformed;
   health.reflector_sessions = reflector.sessions;
+  health.reflector_rate_limited = reflector.rate_limited;
+  health.reflector_replayed = reflector.replayed;
+  health.reflector_stale_timestamp = reflector.stale_timestamp;
+  health.reflector_wrong_key = reflector.wrong_key;
+  health.reflector_malformed_tlv = reflector.malformed_tlv;
   metrics_->ObserveHealth(health);
   metrics_->SetBpfAttached(datapath_->Attached(), datapath_->Attachments().size());
 }
@@ -348,7 +401,10 @@ void Agent::Shutdown(std::chrono::milliseconds flush_timeout) {
       prober_->Stop();
       auto reports = folder_->Drain(std::chrono::steady_clock::now(), std::chrono::system_clock::now(),
                                     TakeSnapshot(*datapath_));
-      for (const auto& report : reports) Publish(report);
+      for (auto& report : reports) {
+        AddReflectorRefusals(report);
+        Publish(report);
+      }
       drained.set_value();
     });
     drained.get_future().wait();

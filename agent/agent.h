@@ -26,6 +26,7 @@
 #include "agent/agent_metrics.h"
 #include "agent/aggregator_stream.h"
 #include "agent/kernel_datapath.h"
+#include "agent/plan_check.h"
 #include "agent/prober.h"
 #include "agent/reflector.h"
 #include "agent/window_folder.h"
@@ -37,6 +38,8 @@ namespace regionpulse {
 
 // What the kernel datapath needs from the agent's configuration (declared here for its test).
 DatapathConfig ToDatapathConfig(const AgentConfig& config);
+// What a probe plan may ask for, from the agent's configuration.
+PlanLimits PlanLimitsFrom(const AgentConfig& config);
 
 class Agent {
  public:
@@ -67,12 +70,15 @@ class Agent {
   void CloseWindow();
   // Validates, logs, meters and hands one report to every stream.
   void Publish(const v1::HealthReport& report);
+  // The reflector's refusals since start, into the report's status.
+  void AddReflectorRefusals(v1::HealthReport& report) const;
   void ApplyPlan(const std::string& aggregator, const v1::ProbePlan& plan);
   void UpdateHealthMetrics();
   v1::Hello BuildHello() const;
 
   const AgentConfig config_;
   const uint64_t instance_id_;
+  const PlanLimits plan_limits_;
   std::unique_ptr<KernelDatapath> datapath_;
   std::unique_ptr<AgentMetrics> metrics_;
   std::unique_ptr<StatusServer> status_server_;
@@ -86,7 +92,7 @@ class Agent {
   std::unique_ptr<Prober> prober_;
   boost::asio::steady_timer window_timer_;
   MonoTime next_window_end_;
-  uint64_t plan_version_ = 0;
+  PlanVersions plan_versions_;
   uint64_t invalid_reports_ = 0;
   std::ofstream report_log_;
 

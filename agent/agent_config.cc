@@ -14,6 +14,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "agent/plan_check.h"
 #include "agent/probe_codec.h"
 #include "bpf/regionpulse_shared.h"
 #include "common/command_line.h"
@@ -215,7 +216,8 @@ void ReadRegions(const ConfigSection& top, AgentConfig& c) {
 void ReadProbe(const ConfigSection& top, AgentConfig& c) {
   const ConfigSection probe = top.Section(
       "probe", {"port", "listen_address", "advertise_address", "interval", "jitter", "payload_size",
-                "timeout", "authenticated", "allow_unauthenticated", "key_file", "reflector_session_idle"});
+                "timeout", "authenticated", "allow_unauthenticated", "key_file", "reflector_session_idle",
+                "accepted_key_files", "allowed_target_cidrs", "plan_limits", "reflector_limits"});
   probe.Unsigned("port", &c.probe.port, 1, 65535);
   probe.String("listen_address", &c.probe.listen_address);
   if (!IsIpAddress(c.probe.listen_address)) {
@@ -250,8 +252,55 @@ void ReadProbe(const ConfigSection& top, AgentConfig& c) {
     c.probe.key = ReadKey(c.probe.key_file, &problem);
     if (!problem.empty()) probe.Problem("key_file", problem);
   }
+  if (probe.StringList("accepted_key_files", &c.probe.accepted_key_files)) {
+    // A rotation needs one more key; a few allow overlapping ones. Each costs an HMAC only for
+    // probes that name it.
+    constexpr size_t kMaxAcceptedKeys = 3;
+    if (c.probe.accepted_key_files.size() > kMaxAcceptedKeys) {
+      probe.Problem("accepted_key_files", std::to_string(c.probe.accepted_key_files.size()) +
+                                              " files, at most " + std::to_string(kMaxAcceptedKeys));
+    }
+    if (!c.probe.accepted_key_files.empty() && c.probe.key_file.empty()) {
+      probe.Problem("accepted_key_files", "set without probe.key_file");
+    }
+    for (size_t i = 0; i < c.probe.accepted_key_files.size(); ++i) {
+      std::string problem;
+      auto key = ReadKey(c.probe.accepted_key_files[i], &problem);
+      if (!problem.empty()) {
+        probe.Problem("accepted_key_files[" + std::to_string(i) + "]", problem);
+      } else if (KeyIdOf(key) == KeyIdOf(c.probe.key) && key != c.probe.key) {
+        probe.Problem("accepted_key_files[" + std::to_string(i) + "]",
+                      "its key id collides with key_file's; generate another key");
+      } else {
+        c.probe.accepted_keys.push_back(std::move(key));
+      }
+    }
+  }
   // An agent that sends unauthenticated probes must answer them too, or peers see only loss.
   if (!c.probe.authenticated) c.probe.allow_unauthenticated = true;
+
+  c.probe.allowed_target_cidrs = DefaultAllowedTargetCidrs();
+  if (probe.StringList("allowed_target_cidrs", &c.probe.allowed_target_cidrs)) {
+    for (size_t i = 0; i < c.probe.allowed_target_cidrs.size(); ++i) {
+      if (auto cidr = ParseNetworkCidr(c.probe.allowed_target_cidrs[i]); !cidr.ok()) {
+        probe.Problem("allowed_target_cidrs[" + std::to_string(i) + "]", cidr.error().ToString());
+      }
+    }
+  }
+  const ConfigSection plan =
+      probe.Section("plan_limits", {"min_interval", "max_payload_size", "max_targets"});
+  plan.Duration("min_interval", &c.probe.plan_min_interval, std::chrono::milliseconds(1),
+                std::chrono::seconds(60));
+  plan.Unsigned("max_payload_size", &c.probe.plan_max_payload_size,
+                MinimumProbeLength(StampMode::kAuthenticated), 9000);
+  plan.Unsigned("max_targets", &c.probe.plan_max_targets, 1, 1'000'000);
+  const ConfigSection limits = probe.Section(
+      "reflector_limits", {"rate_per_source", "burst_per_source", "max_sources", "max_clock_offset"});
+  limits.Number("rate_per_source", &c.probe.reflector_rate_per_source, 1, 1e6);
+  limits.Number("burst_per_source", &c.probe.reflector_burst_per_source, 1, 1e7);
+  limits.Unsigned("max_sources", &c.probe.reflector_max_sources, 1, 10'000'000);
+  limits.Duration("max_clock_offset", &c.probe.reflector_max_clock_offset, std::chrono::seconds(1),
+                  std::chrono::hours(24));
 }
 
 void ReadWindows(const ConfigSection& top, AgentConfig& c) {

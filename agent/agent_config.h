@@ -51,6 +51,21 @@ struct ProbeSettings {
   std::string key_file;                            // HMAC key, read at load time
   std::vector<uint8_t> key;                        // the key file's bytes (trailing newline removed)
   std::chrono::nanoseconds reflector_session_idle{60'000'000'000};  // forget idle sessions
+  // Key rotation: keys the reflector accepts beside key_file and never signs with (the next
+  // key while it is being rolled out, then the previous one), so nodes holding the old key
+  // and nodes holding the new one see no loss. At most kMaxAcceptedKeys.
+  std::vector<std::string> accepted_key_files;
+  std::vector<std::vector<uint8_t>> accepted_keys;
+  // What a ProbePlan from an aggregator may ask for (agent/plan_check.h).
+  std::vector<std::string> allowed_target_cidrs;  // default: DefaultAllowedTargetCidrs()
+  std::chrono::nanoseconds plan_min_interval{100'000'000};
+  uint32_t plan_max_payload_size = 1452;
+  uint32_t plan_max_targets = 5000;
+  // Reflector abuse limits (agent/reflector.h says what each bounds).
+  double reflector_rate_per_source = 200;   // probes per second per source address
+  double reflector_burst_per_source = 400;  // bucket depth
+  uint32_t reflector_max_sources = 10000;
+  std::chrono::nanoseconds reflector_max_clock_offset{30'000'000'000};
 };
 
 struct TlsSettings {

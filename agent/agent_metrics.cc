@@ -209,8 +209,20 @@ AgentMetrics::AgentMetrics(const std::string& region, const std::string& zone, c
                             .Name("regionpulse_reflector_packets_total")
                             .Help(
                                 "Packets at the STAMP reflector by result: received, replied, bad_mac, "
-                                "unauthenticated_refused, malformed")
+                                "unauthenticated_refused, malformed (dropped), rate_limited, replayed, "
+                                "stale_timestamp, wrong_key (refused, not answered), malformed_tlv "
+                                "(answered with the TLV flagged M)")
                             .Register(r);
+  plans_refused_ = &BuildCounter()
+                        .Name("regionpulse_probe_plans_refused_total")
+                        .Help(
+                            "Probe plans from aggregators refused, by reason: stale_version, interval, "
+                            "payload_size, target_count, bad_target, target_outside_cidrs")
+                        .Register(r);
+  plans_applied_ = &BuildCounter()
+                        .Name("regionpulse_probe_plans_applied_total")
+                        .Help("Probe plans from aggregators applied")
+                        .Register(r);
   reflected_senders_dropped_ =
       &BuildCounter()
            .Name("regionpulse_reflected_senders_dropped_total")
@@ -375,14 +387,22 @@ void AgentMetrics::ObserveHealth(const AgentHealthCounters& c) {
     AddCumulative(prober_events_->Add({{"event", event}}), std::string("prober/") + event, value);
   }
   const std::pair<const char*, uint64_t> reflector[] = {
-      {"received", c.reflector_received},
-      {"replied", c.reflector_replied},
-      {"bad_mac", c.reflector_bad_mac},
-      {"unauthenticated_refused", c.reflector_unauthenticated_refused},
-      {"malformed", c.reflector_malformed}};
+      {"received", c.reflector_received},   {"replied", c.reflector_replied},
+      {"bad_mac", c.reflector_bad_mac},     {"unauthenticated_refused", c.reflector_unauthenticated_refused},
+      {"malformed", c.reflector_malformed}, {"rate_limited", c.reflector_rate_limited},
+      {"replayed", c.reflector_replayed},   {"stale_timestamp", c.reflector_stale_timestamp},
+      {"wrong_key", c.reflector_wrong_key}, {"malformed_tlv", c.reflector_malformed_tlv}};
   for (const auto& [result, value] : reflector) {
     AddCumulative(reflector_packets_->Add({{"result", result}}), std::string("reflector/") + result, value);
   }
+}
+
+void AgentMetrics::CountPlanRefused(const char* reason) {
+  plans_refused_->Add({{"reason", reason}}).Increment();
+}
+
+void AgentMetrics::CountPlanApplied() {
+  plans_applied_->Add({}).Increment();
 }
 
 void AgentMetrics::SetBpfAttached(bool attached, size_t interfaces) {

@@ -37,6 +37,11 @@ struct AgentHealthCounters {
   uint64_t reflector_bad_mac = 0;
   uint64_t reflector_unauthenticated_refused = 0;
   uint64_t reflector_malformed = 0;
+  uint64_t reflector_rate_limited = 0;
+  uint64_t reflector_replayed = 0;
+  uint64_t reflector_stale_timestamp = 0;
+  uint64_t reflector_wrong_key = 0;
+  uint64_t reflector_malformed_tlv = 0;
   uint64_t reflector_sessions = 0;  // gauge
   uint64_t probe_targets = 0;       // gauge
 };
@@ -60,6 +65,10 @@ class AgentMetrics {
   void ObserveStream(const std::string& aggregator, const AggregatorStreamStats& stats);
   void ObserveHealth(const AgentHealthCounters& counters);
   void SetBpfAttached(bool attached, size_t interfaces);
+  // A probe plan refused; `reason` is a PlanRefusalName (a bounded set).
+  void CountPlanRefused(const char* reason);
+  // A probe plan applied.
+  void CountPlanApplied();
 
   // RTT histogram bucket bounds in seconds: 50 us to 10 s, a few per decade, enough for
   // alerting and dashboards; true percentiles come from the aggregator's log histograms.
@@ -112,6 +121,8 @@ class AgentMetrics {
   prometheus::Family<prometheus::Gauge>* reflector_sessions_;
   prometheus::Family<prometheus::Gauge>* probe_targets_;
   prometheus::Family<prometheus::Gauge>* info_;
+  prometheus::Family<prometheus::Counter>* plans_refused_;
+  prometheus::Family<prometheus::Counter>* plans_applied_;
 
   std::map<std::string, uint64_t> last_cumulative_;
 };

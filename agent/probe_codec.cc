@@ -85,7 +85,8 @@ bool Verify(std::span<const uint8_t> bytes, const MacKey& key) {
 }
 
 void AppendTlvs(std::vector<uint8_t>& out, const std::optional<KernelStamps>& kernel,
-                const std::vector<StampTlv>& tlvs, size_t padded_length) {
+                const std::vector<StampTlv>& tlvs, const std::vector<uint8_t>& malformed_tail,
+                size_t padded_length) {
   if (kernel) {
     const size_t at = out.size();
     out.resize(at + kKernelStampTlvLength, 0);
@@ -105,7 +106,9 @@ void AppendTlvs(std::vector<uint8_t>& out, const std::optional<KernelStamps>& ke
     Put16(out.data() + at + 2, static_cast<uint16_t>(tlv.value.size()));
     std::copy(tlv.value.begin(), tlv.value.end(), out.begin() + static_cast<ptrdiff_t>(at + kStampTlvHeader));
   }
-  if (padded_length > out.size()) {
+  // A malformed tail goes back as it came; nothing may follow it (it would be read as part of it).
+  out.insert(out.end(), malformed_tail.begin(), malformed_tail.end());
+  if (malformed_tail.empty() && padded_length > out.size()) {
     // Extra Padding TLV (RFC 8972 4.1): the header itself takes 4 octets, so a shortfall of
     // less than 4 rounds up to an empty padding TLV.
     const size_t shortfall = padded_length - out.size();
@@ -117,12 +120,21 @@ void AppendTlvs(std::vector<uint8_t>& out, const std::optional<KernelStamps>& ke
   }
 }
 
-// Parses the TLVs after the base packet. The kernel-stamp TLV is recognised only first.
+// Parses the TLVs after the base packet. The kernel-stamp TLV is recognised only first. With
+// `malformed_tail`, a TLV that does not fit ends the walk instead of failing: it and the rest
+// go there.
 std::optional<DecodeFailure> ParseTlvs(std::span<const uint8_t> rest, std::optional<KernelStamps>* kernel,
-                                       std::vector<StampTlv>* tlvs) {
+                                       std::vector<StampTlv>* tlvs,
+                                       std::vector<uint8_t>* malformed_tail = nullptr) {
   size_t at = 0;
   bool first = true;
   while (at < rest.size()) {
+    const bool fits = rest.size() - at >= kStampTlvHeader &&
+                      rest.size() - at - kStampTlvHeader >= Get16(rest.data() + at + 2);
+    if (!fits && malformed_tail != nullptr) {
+      malformed_tail->assign(rest.begin() + static_cast<ptrdiff_t>(at), rest.end());
+      return std::nullopt;
+    }
     if (rest.size() - at < kStampTlvHeader) {
       return DecodeFailure{
           DecodeProblem::kBadTlv,
@@ -192,7 +204,7 @@ std::vector<uint8_t> EncodePacket(const Packet& packet, StampMode mode, const Ma
   Put16(out.data() + l.ssid, packet.ssid);
   write_own_fields(out.data());
   if (mode == StampMode::kAuthenticated) Sign(out, key);
-  AppendTlvs(out, packet.kernel, packet.tlvs, padded_length);
+  AppendTlvs(out, packet.kernel, packet.tlvs, packet.malformed_tail, padded_length);
   return out;
 }
 
@@ -200,7 +212,7 @@ std::vector<uint8_t> EncodePacket(const Packet& packet, StampMode mode, const Ma
 // packet)` for the rest, then walks the TLVs.
 template <typename Packet, typename ReadOwnFields>
 Decoded<Packet> DecodePacket(std::span<const uint8_t> bytes, StampMode mode, const MacKey& key,
-                             ReadOwnFields read_own_fields) {
+                             ReadOwnFields read_own_fields, bool keep_malformed_tail = false) {
   const CommonLayout& l = mode == StampMode::kAuthenticated ? kCommonAuth : kCommonUnauth;
   if (bytes.size() < l.base) {
     return Fail<Packet>(DecodeProblem::kBadLength,
@@ -218,7 +230,8 @@ Decoded<Packet> DecodePacket(std::span<const uint8_t> bytes, StampMode mode, con
   p.error_estimate = ErrorEstimate::Decode(Get16(bytes.data() + l.error_estimate));
   p.ssid = Get16(bytes.data() + l.ssid);
   read_own_fields(bytes.data(), p);
-  if (auto failure = ParseTlvs(bytes.subspan(l.base), &p.kernel, &p.tlvs)) {
+  if (auto failure = ParseTlvs(bytes.subspan(l.base), &p.kernel, &p.tlvs,
+                               keep_malformed_tail ? &p.malformed_tail : nullptr)) {
     return Fail<Packet>(failure->problem, failure->detail);
   }
   Decoded<Packet> d;
@@ -310,6 +323,44 @@ std::vector<uint8_t> EncodeReflector(const ReflectorPacket& packet, StampMode mo
 
 Decoded<SenderPacket> DecodeSender(std::span<const uint8_t> bytes, StampMode mode, const MacKey& key) {
   return DecodePacket<SenderPacket>(bytes, mode, key, [](const uint8_t*, SenderPacket&) {});
+}
+
+Decoded<SenderPacket> DecodeSenderToReflect(std::span<const uint8_t> bytes, StampMode mode,
+                                            const MacKey& key) {
+  return DecodePacket<SenderPacket>(
+      bytes, mode, key, [](const uint8_t*, SenderPacket&) {}, true);
+}
+
+uint32_t KeyIdOf(const MacKey& key) {
+  if (key.empty()) return 0;
+  std::array<uint8_t, 32> digest{};
+  unsigned int length = 0;
+  EVP_Digest(key.data(), key.size(), digest.data(), &length, EVP_sha256(), nullptr);
+  return Get32(digest.data());
+}
+
+StampTlv KeyIdTlv(const MacKey& key) {
+  StampTlv tlv;
+  tlv.type = kTlvTypeKeyId;
+  tlv.value.resize(kKeyIdTlvLength - kStampTlvHeader);
+  Put32(tlv.value.data(), KeyIdOf(key));
+  return tlv;
+}
+
+std::optional<uint32_t> FindKeyId(std::span<const uint8_t> bytes, StampMode mode) {
+  const size_t base = StampBaseLength(mode);
+  if (bytes.size() < base) return std::nullopt;
+  size_t at = base;
+  while (bytes.size() - at >= kStampTlvHeader) {
+    const uint8_t type = bytes[at + 1];
+    const size_t length = Get16(bytes.data() + at + 2);
+    if (bytes.size() - at - kStampTlvHeader < length) return std::nullopt;
+    if (type == kTlvTypeKeyId && length == kKeyIdTlvLength - kStampTlvHeader) {
+      return Get32(bytes.data() + at + kStampTlvHeader);
+    }
+    at += kStampTlvHeader + length;
+  }
+  return std::nullopt;
 }
 
 Decoded<ReflectorPacket> DecodeReflector(std::span<const uint8_t> bytes, StampMode mode, const MacKey& key) {

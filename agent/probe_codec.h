@@ -28,7 +28,13 @@ inline constexpr size_t kStampTlvHeader = 4;
 // RFC 8972 TLV types and flags.
 inline constexpr uint8_t kTlvTypeExtraPadding = 1;
 inline constexpr uint8_t kTlvTypeKernelStamps = 250;   // RP_TLV_TYPE_KERNEL_STAMPS
+inline constexpr uint8_t kTlvTypeKeyId = 251;          // regionpulse: which HMAC key signed it
 inline constexpr uint8_t kTlvFlagUnrecognized = 0x80;  // U
+inline constexpr uint8_t kTlvFlagMalformed = 0x40;     // M
+// Key-id TLV: 4-octet value, KeyIdOf the signing key. Not covered by the HMAC (RFC 8762's
+// covers the base packet only), and it need not be: it only picks which key to verify with,
+// and a forged one fails that verification.
+inline constexpr size_t kKeyIdTlvLength = 8;
 // Kernel-stamp TLV: "RPK" + layout version '1'.
 inline constexpr uint32_t kKernelStampMagic = 0x52504b31;
 inline constexpr size_t kKernelStampTlvLength = 44;  // header + 40-byte value
@@ -79,6 +85,10 @@ struct SenderPacket {
   // Present when the packet carries the kernel-stamp TLV (always first).
   std::optional<KernelStamps> kernel;
   std::vector<StampTlv> tlvs;  // the TLVs after the kernel one, in order
+  // From the first malformed TLV (one whose length runs past the packet, or a header cut
+  // short) to the end, unparsed. Only DecodeSenderToReflect keeps it; a reflector returns it
+  // as received with the M flag set on that TLV (RFC 8972 4.8).
+  std::vector<uint8_t> malformed_tail;
   bool operator==(const SenderPacket&) const = default;
 };
 
@@ -94,6 +104,7 @@ struct ReflectorPacket {
   uint8_t sender_ttl = 255;
   std::optional<KernelStamps> kernel;
   std::vector<StampTlv> tlvs;
+  std::vector<uint8_t> malformed_tail;  // encoded as is, after the TLVs; the M flag is the caller's
   bool operator==(const ReflectorPacket&) const = default;
 };
 
@@ -122,6 +133,15 @@ struct Decoded {
 // HMAC key for authenticated mode.
 using MacKey = std::vector<uint8_t>;
 
+// A key's public name: the first 4 octets of SHA-256(key), big-endian. Says which key signed a
+// packet without saying anything usable about the key; 0 for no key.
+uint32_t KeyIdOf(const MacKey& key);
+// The key-id TLV a sender adds to name its signing key.
+StampTlv KeyIdTlv(const MacKey& key);
+// The key id a packet names (its key-id TLV), without verifying anything; empty when it has
+// none or its TLVs cannot be walked to it.
+std::optional<uint32_t> FindKeyId(std::span<const uint8_t> bytes, StampMode mode);
+
 // Encoders append TLVs in order: kernel TLV (if present) first, then `tlvs`; then pad with an
 // Extra Padding TLV up to `padded_length` when that is larger. In authenticated mode the HMAC
 // is computed with `key` over the first 96 octets.
@@ -132,6 +152,11 @@ std::vector<uint8_t> EncodeReflector(const ReflectorPacket& packet, StampMode mo
 
 Decoded<SenderPacket> DecodeSender(std::span<const uint8_t> bytes, StampMode mode, const MacKey& key);
 Decoded<ReflectorPacket> DecodeReflector(std::span<const uint8_t> bytes, StampMode mode, const MacKey& key);
+// DecodeSender as a reflector needs it (RFC 8972 4.8): a malformed TLV does not fail the
+// packet; it and everything after it end up in malformed_tail, to be returned unprocessed.
+// The kernel-stamp TLV's own checks (place, magic, version) still fail it.
+Decoded<SenderPacket> DecodeSenderToReflect(std::span<const uint8_t> bytes, StampMode mode,
+                                            const MacKey& key);
 
 // A reflector receiving both modes tells them apart by shape: authenticated packets have 12
 // MBZ octets after the sequence number where unauthenticated ones carry the (non-zero)

@@ -280,6 +280,9 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
     // An all-zero kernel TLV: the tc programs fill t1..t4 on the way.
     packet.kernel = KernelStamps{};
     packet.timestamp = EncodeTimestamp(std::chrono::system_clock::now(), packet.error_estimate.ptp);
+    // Names the signing key, so a reflector holding several (a key rotation) verifies with the
+    // right one and tells an unknown key from a forged packet.
+    if (config.mode == StampMode::kAuthenticated) packet.tlvs.push_back(KeyIdTlv(config.key));
     const auto bytes = EncodeSender(packet, config.mode, config.key, config.payload_size);
     const auto sent_at = std::chrono::steady_clock::now();
     boost::system::error_code ec;

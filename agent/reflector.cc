@@ -98,10 +98,51 @@ ReflectorPacket ReflectorSessions::Reflect(const std::string& sender, const Send
   for (const auto& tlv : request.tlvs) {
     StampTlv copy = tlv;
     // RFC 8972 4: TLVs the reflector does not know are returned with the U flag set.
-    if (tlv.type != kTlvTypeExtraPadding) copy.flags |= kTlvFlagUnrecognized;
+    if (tlv.type != kTlvTypeExtraPadding && tlv.type != kTlvTypeKeyId) copy.flags |= kTlvFlagUnrecognized;
     reply.tlvs.push_back(std::move(copy));
   }
+  // RFC 8972 4.8: a malformed TLV is flagged M and it and the rest go back unprocessed.
+  reply.malformed_tail = request.malformed_tail;
+  if (!reply.malformed_tail.empty()) reply.malformed_tail[0] |= kTlvFlagMalformed;
   return reply;
+}
+
+bool SourceRateLimiter::Allow(const std::string& source, MonoTime now) {
+  Bucket& bucket = buckets_.Touch(source, Bucket{burst_, now});
+  const double elapsed = std::chrono::duration<double>(now - bucket.refilled).count();
+  if (elapsed > 0) {
+    bucket.tokens = std::min(burst_, bucket.tokens + elapsed * rate_);
+    bucket.refilled = now;
+  }
+  if (bucket.tokens < 1) return false;
+  bucket.tokens -= 1;
+  return true;
+}
+
+bool ReplayGuard::Admit(const std::string& sender, uint16_t ssid, uint32_t sequence, WallTime timestamp) {
+  Window& w = windows_.Touch(sender + "|" + std::to_string(ssid), Window{});
+  if (!w.any || sequence > w.highest) {
+    const uint64_t shift = w.any ? uint64_t{sequence} - w.highest : 64;
+    w.seen = shift >= 64 ? 0 : w.seen << shift;
+    w.seen |= 1;
+    w.highest = sequence;
+    w.any = true;
+    w.newest = std::max(w.newest, timestamp);
+    return true;
+  }
+  const uint64_t behind = uint64_t{w.highest} - sequence;
+  if (behind < 64) {
+    const uint64_t bit = uint64_t{1} << behind;
+    if (w.seen & bit) return false;
+    w.seen |= bit;
+    w.newest = std::max(w.newest, timestamp);
+    return true;
+  }
+  // Below the window: a replay, unless it is newer than everything seen (a sender restarted
+  // with the same SSID, numbering from 0 again), which starts the window over.
+  if (timestamp <= w.newest) return false;
+  w = Window{true, sequence, 1, timestamp};
+  return true;
 }
 
 size_t ReflectorSessions::Expire(MonoTime now) {
@@ -114,6 +155,8 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
         expiry(io),
         config(std::move(c)),
         sessions(config.session_idle, config.max_sessions),
+        rate_limiter(config.rate_per_source, config.burst_per_source, config.max_sources),
+        replay_guard(config.max_sources),
         sink(s),
         log(ReflectorLogger()) {}
 
@@ -121,13 +164,16 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
   asio::steady_timer expiry;
   ReflectorConfig config;
   ReflectorSessions sessions;
+  SourceRateLimiter rate_limiter;
+  ReplayGuard replay_guard;
   ReflectionSink* sink;
   std::shared_ptr<spdlog::logger> log;
   bool v6 = false;
   std::atomic<bool> stopped{false};
   struct {
     std::atomic<uint64_t> received{0}, replied{0}, bad_mac{0}, unauthenticated_refused{0}, malformed{0},
-        send_errors{0}, sessions{0};
+        send_errors{0}, sessions{0}, rate_limited{0}, replayed{0}, stale_timestamp{0}, wrong_key{0},
+        malformed_tlv{0};
   } counters;
   std::vector<uint8_t> buffer = std::vector<uint8_t>(65536);
 
@@ -300,33 +346,84 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
     return ::sendmsg(socket.native_handle(), &msg, MSG_DONTWAIT);
   }
 
+  // The key an authenticated probe names by its key-id TLV; without one (a foreign sender)
+  // the first key that verifies it. nullptr: it names a key we do not hold.
+  const MacKey* KeyFor(std::span<const uint8_t> bytes) const {
+    const auto id = FindKeyId(bytes, StampMode::kAuthenticated);
+    if (!id) {
+      for (const auto& key : config.accepted_keys) {
+        if (DecodeSender(bytes.first(std::min(bytes.size(), kStampBaseAuthenticated)),
+                         StampMode::kAuthenticated, key)
+                .ok()) {
+          return &key;
+        }
+      }
+      return &config.key;
+    }
+    if (!config.key.empty() && KeyIdOf(config.key) == *id) return &config.key;
+    for (const auto& key : config.accepted_keys) {
+      if (KeyIdOf(key) == *id) return &key;
+    }
+    return nullptr;
+  }
+
   void Handle(std::span<const uint8_t> bytes, const sockaddr_storage& from, socklen_t from_length,
               const ProbedAddress& probed, MonoTime now, WallTime received_wall, uint8_t ttl) {
     ++counters.received;
+    auto [address, port] = SenderOf(from);
+    // First, before any HMAC: a flood from one address costs a map lookup per packet.
+    if (!rate_limiter.Allow(address, now)) {
+      ++counters.rate_limited;
+      return;
+    }
     StampMode mode = StampMode::kUnauthenticated;
+    const MacKey* key = &config.key;
     if (LooksAuthenticated(bytes)) {
       mode = StampMode::kAuthenticated;
+      key = KeyFor(bytes);
+      if (key == nullptr) {
+        ++counters.wrong_key;
+        log->debug("refused probe from {} port {}: signed with a key this reflector does not hold", address,
+                   port);
+        return;
+      }
     } else if (!config.accept_unauthenticated) {
       ++counters.unauthenticated_refused;
       return;
     }
-    const auto decoded = DecodeSender(bytes, mode, config.key);
+    const auto decoded = DecodeSenderToReflect(bytes, mode, *key);
     if (!decoded.ok()) {
       if (decoded.failure.problem == DecodeProblem::kBadMac) {
         ++counters.bad_mac;
       } else {
         ++counters.malformed;
       }
-      const auto [address, port] = SenderOf(from);
       log->debug("dropped probe from {} port {}: {} ({})", address, port,
                  DecodeProblemName(decoded.failure.problem), decoded.failure.detail);
       return;
     }
-    auto [address, port] = SenderOf(from);
-    const auto reply = sessions.Reflect(address + "|" + std::to_string(port), *decoded.packet, now,
-                                        received_wall, std::chrono::system_clock::now(), ttl);
+    const SenderPacket& request = *decoded.packet;
+    if (mode == StampMode::kAuthenticated) {
+      // The timestamp is covered by the HMAC: a replay cannot freshen it.
+      const WallTime sent_wall = DecodeTimestamp(request.timestamp, request.error_estimate.ptp);
+      const auto offset = sent_wall > received_wall ? sent_wall - received_wall : received_wall - sent_wall;
+      if (offset > config.max_clock_offset) {
+        ++counters.stale_timestamp;
+        log->debug("refused probe from {} port {}: its timestamp is {} ms from our clock", address, port,
+                   std::chrono::duration_cast<std::chrono::milliseconds>(offset).count());
+        return;
+      }
+      if (!replay_guard.Admit(address + "|" + std::to_string(port), request.ssid, request.sequence,
+                              sent_wall)) {
+        ++counters.replayed;
+        return;
+      }
+    }
+    if (!request.malformed_tail.empty()) ++counters.malformed_tlv;
+    const auto reply = sessions.Reflect(address + "|" + std::to_string(port), request, now, received_wall,
+                                        std::chrono::system_clock::now(), ttl);
     counters.sessions = sessions.size();
-    const auto out = EncodeReflector(reply, mode, config.key, bytes.size());
+    const auto out = EncodeReflector(reply, mode, *key, bytes.size());
     const ssize_t sent = SendReply(out, from, from_length, probed);
     if (sent < 0) {
       ++counters.send_errors;
@@ -334,8 +431,7 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
     } else {
       ++counters.replied;
     }
-    if (sink)
-      sink->OnProbeReflected(ProbeReflected{std::move(address), port, decoded.packet->ssid, sent >= 0});
+    if (sink) sink->OnProbeReflected(ProbeReflected{std::move(address), port, request.ssid, sent >= 0});
   }
 
   void Close() {
@@ -351,7 +447,10 @@ Result<std::unique_ptr<Reflector>> Reflector::Start(asio::io_context& io, Reflec
   if (!config.accept_authenticated && !config.accept_unauthenticated) {
     return Error{"reflector: neither authenticated nor unauthenticated senders are accepted"};
   }
-  if (!config.accept_authenticated) config.key.clear();
+  if (!config.accept_authenticated) {
+    config.key.clear();
+    config.accepted_keys.clear();
+  }
   auto impl = std::make_shared<Impl>(io, std::move(config), sink);
   if (auto status = impl->Open(); !status.ok()) return status.error();
   impl->WaitReadable();
@@ -373,8 +472,20 @@ uint16_t Reflector::port() const {
 
 ReflectorCounters Reflector::counters() const {
   const auto& c = impl_->counters;
-  return ReflectorCounters{c.received,  c.replied,     c.bad_mac, c.unauthenticated_refused,
-                           c.malformed, c.send_errors, c.sessions};
+  ReflectorCounters out;
+  out.received = c.received;
+  out.replied = c.replied;
+  out.bad_mac = c.bad_mac;
+  out.unauthenticated_refused = c.unauthenticated_refused;
+  out.malformed = c.malformed;
+  out.send_errors = c.send_errors;
+  out.sessions = c.sessions;
+  out.rate_limited = c.rate_limited;
+  out.replayed = c.replayed;
+  out.stale_timestamp = c.stale_timestamp;
+  out.wrong_key = c.wrong_key;
+  out.malformed_tlv = c.malformed_tlv;
+  return out;
 }
 
 void Reflector::Stop() {

@@ -2,8 +2,15 @@
 // (sender address, port, SSID) it numbers its own replies, so the sender can tell forward
 // from reverse loss. It fills the receive timestamp (kernel receive time, SO_TIMESTAMPNS),
 // the sender's TTL, its transmit timestamp, copies the kernel-stamp TLV and every other TLV
-// (unknown ones flagged U, RFC 8972), verifies the sender's HMAC (bad ones are counted and
-// dropped) and answers unauthenticated senders only when configured.
+// (unknown ones flagged U, RFC 8972; a malformed one and the rest of the packet returned as is,
+// flagged M), verifies the sender's HMAC (bad ones are counted and dropped) and answers
+// unauthenticated senders only when configured.
+//
+// Abuse limits, each counted per reason and never answered: a token bucket per source address
+// (before any HMAC is computed, so a flood costs little); in authenticated mode a probe naming
+// a key the reflector does not hold (wrong_key), a timestamp too far from the reflector's clock
+// (stale_timestamp) and a probe already answered (replayed: per sender address and SSID, a
+// sliding window over sequence numbers per session).
 //
 // Every reply leaves from the exact address and port the probe was sent to, whichever of the
 // node's addresses that was: a sender matches replies by the address it probed, and on a node
@@ -13,13 +20,17 @@
 // the node reports as the far end's half of loss direction.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <list>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <tuple>
+#include <unordered_map>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 
@@ -35,9 +46,19 @@ struct ReflectorConfig {
   uint16_t port = 862;                // 0 = any free port (tests)
   bool accept_authenticated = true;
   bool accept_unauthenticated = false;
-  MacKey key;
+  MacKey key;  // replies are signed with the key the probe was verified with
+  // Accepted beside `key` (key rotation), found by the key id the probe names.
+  std::vector<MacKey> accepted_keys;
   std::chrono::nanoseconds session_idle{60'000'000'000};
   size_t max_sessions = 100'000;  // beyond this the least recently used session is forgotten
+  // Per source address: a node probes us once per interval per session (10/s at the default
+  // 100 ms), so 200/s with a burst of 400 leaves room for restarts and short intervals.
+  double rate_per_source = 200;
+  double burst_per_source = 400;
+  size_t max_sources = 10'000;  // rate and replay state; least recently seen forgotten beyond
+  // Authenticated probes whose timestamp is further than this from our clock are refused: a
+  // replay older than this is refused even after its replay state was forgotten.
+  std::chrono::nanoseconds max_clock_offset{30'000'000'000};
 };
 
 struct ReflectorCounters {
@@ -48,6 +69,81 @@ struct ReflectorCounters {
   uint64_t malformed = 0;
   uint64_t send_errors = 0;
   uint64_t sessions = 0;  // active now
+  uint64_t rate_limited = 0;
+  uint64_t replayed = 0;
+  uint64_t stale_timestamp = 0;
+  uint64_t wrong_key = 0;      // authenticated probes naming a key id we do not hold
+  uint64_t malformed_tlv = 0;  // answered, with a malformed TLV returned flagged M
+};
+
+// A map of at most `capacity` entries that forgets the least recently used one to make room.
+template <typename Value>
+class LruTable {
+ public:
+  explicit LruTable(size_t capacity) : capacity_(std::max<size_t>(capacity, 1)) {}
+  // The entry for `key`, made with `fresh` when absent; marks it most recently used.
+  Value& Touch(const std::string& key, const Value& fresh) {
+    if (auto it = index_.find(key); it != index_.end()) {
+      order_.splice(order_.begin(), order_, it->second);
+      return it->second->second;
+    }
+    if (index_.size() >= capacity_) {
+      index_.erase(order_.back().first);
+      order_.pop_back();
+    }
+    order_.emplace_front(key, fresh);
+    index_.emplace(key, order_.begin());
+    return order_.front().second;
+  }
+  size_t size() const { return index_.size(); }
+
+ private:
+  size_t capacity_;
+  std::list<std::pair<std::string, Value>> order_;  // most recently used first
+  std::unordered_map<std::string, typename std::list<std::pair<std::string, Value>>::iterator> index_;
+};
+
+// Token bucket per source address, bounded table. Pure (time is passed in).
+class SourceRateLimiter {
+ public:
+  SourceRateLimiter(double rate_per_second, double burst, size_t max_sources)
+      : rate_(rate_per_second), burst_(burst), buckets_(max_sources) {}
+  // True when `source` may be answered now; takes one token.
+  bool Allow(const std::string& source, MonoTime now);
+  size_t size() const { return buckets_.size(); }
+
+ private:
+  struct Bucket {
+    double tokens = 0;
+    MonoTime refilled{};
+  };
+  double rate_;
+  double burst_;
+  LruTable<Bucket> buckets_;
+};
+
+// Refuses authenticated probes seen before: per STAMP session (sender address and port, SSID)
+// the highest sequence and a 64-probe window below it. The port is part of the session: senders
+// behind one NAT address may draw the same SSID. A replay from another port is a new session;
+// the timestamp bound (max_clock_offset) and the per-source rate limit bound what it gets.
+// Pure.
+class ReplayGuard {
+ public:
+  explicit ReplayGuard(size_t max_senders) : windows_(max_senders) {}
+  // True (and recorded) when this probe was not admitted before. `timestamp` is the probe's
+  // authenticated send time: a sequence far below the window with a newer timestamp than any
+  // seen is a restarted sender that drew the same SSID, not a replay.
+  // `sender` names the sender's address and port.
+  bool Admit(const std::string& sender, uint16_t ssid, uint32_t sequence, WallTime timestamp);
+
+ private:
+  struct Window {
+    bool any = false;
+    uint32_t highest = 0;
+    uint64_t seen = 0;  // bit i: highest - i was admitted
+    WallTime newest{};
+  };
+  LruTable<Window> windows_;
 };
 
 // The pure part: session state and reply construction. `sender` identifies the session's

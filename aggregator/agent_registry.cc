@@ -231,6 +231,8 @@ HelloResult AgentRegistry::Hello(const v1::Hello& hello, WallClock::time_point n
   if (new_instance) {
     agent.instance_id = hello.instance_id();
     agent.highest_sequence = 0;
+    agent.late_windows = 0;
+    agent.probes_refused_wrong_key = 0;
   }
   agent.registered_at = now;
   agent.current_session = next_session_++;
@@ -289,6 +291,11 @@ AcceptResult AgentRegistry::Accept(uint64_t session, const v1::HealthReport& rep
   }
   agent.highest_sequence = report.sequence();
   agent.last_report_at = now;
+  result.delay = now - window_end;
+  result.late = result.delay >= config_.late_window_after;
+  if (result.late) ++agent.late_windows;
+  agent.probes_refused_wrong_key = report.status().probes_refused_wrong_key();
+  agent.recent_delays[agent.delays_recorded++ % Agent::kRecentDelays] = result.delay;
   result.status = AcceptStatus::kAccepted;
   result.highest_sequence = agent.highest_sequence;
   return result;
@@ -303,6 +310,13 @@ void AgentRegistry::EndSession(uint64_t session) {
     agent->second.session_peer.clear();
   }
   sessions_.erase(it);
+}
+
+std::optional<std::chrono::nanoseconds> AgentRegistry::Agent::ClockSkew() const {
+  if (delays_recorded == 0) return std::nullopt;
+  // The smallest recent delay: a replayed backlog arrives late without the clock being off.
+  const size_t n = std::min(delays_recorded, kRecentDelays);
+  return *std::min_element(recent_delays.begin(), recent_delays.begin() + static_cast<ptrdiff_t>(n));
 }
 
 std::chrono::nanoseconds AgentRegistry::NotReportingTimeout(const Agent& agent) const {
@@ -341,6 +355,9 @@ std::vector<v1::AgentInfo> AgentRegistry::List(WallClock::time_point now,
     info.set_last_sequence(agent.highest_sequence);
     for (const auto& interface : agent.interfaces) *info.add_interfaces() = interface;
     *info.mutable_capabilities() = agent.capabilities;
+    info.set_late_windows(agent.late_windows);
+    info.set_probes_refused_wrong_key(agent.probes_refused_wrong_key);
+    if (auto skew = agent.ClockSkew()) *info.mutable_clock_skew() = ToDuration(*skew);
   }
   std::sort(out.begin(), out.end(), [](const v1::AgentInfo& a, const v1::AgentInfo& b) {
     return std::tie(a.region(), a.node()) < std::tie(b.region(), b.node());

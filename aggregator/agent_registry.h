@@ -2,6 +2,7 @@
 // whether they are still reporting. Pure state: time is passed in, nothing is read or sent.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -49,6 +50,8 @@ struct AgentRegistryConfig {
   ReportLimits limits;
   // A report whose window ends later than now + this is refused: the agent's clock is ahead.
   std::chrono::milliseconds clock_skew_allowance{5'000};
+  // A report stored this long or longer after its window ended is late (counted per agent).
+  std::chrono::milliseconds late_window_after{10'000};
   // An agent is NOT_REPORTING after no report for the longer of this timeout and
   // not_reporting_windows of its own windows (Hello.window), so a slow window never flaps.
   std::chrono::milliseconds not_reporting_timeout{10'000};
@@ -127,6 +130,10 @@ struct AcceptResult {
   // What to Ack: every report of instance_id with sequence <= highest_sequence is stored.
   uint64_t instance_id = 0;
   uint64_t highest_sequence = 0;
+  // kAccepted only: stored late_window_after or more after its window ended.
+  bool late = false;
+  // kAccepted only: receive time - window end of this report.
+  std::chrono::nanoseconds delay{0};
 
   bool stored_now() const { return status == AcceptStatus::kAccepted; }
   bool acknowledged() const {
@@ -194,6 +201,13 @@ class AgentRegistry {
     uint64_t session_last_sequence = 0;  // last sequence seen on current_session
     WallClock::time_point registered_at;
     std::optional<WallClock::time_point> last_report_at;
+    uint64_t late_windows = 0;              // of instance_id
+    uint64_t probes_refused_wrong_key = 0;  // from the newest report
+    // receive time - window end of the last kRecentDelays stored reports, oldest overwritten.
+    static constexpr size_t kRecentDelays = 16;
+    std::array<std::chrono::nanoseconds, kRecentDelays> recent_delays{};
+    size_t delays_recorded = 0;
+    std::optional<std::chrono::nanoseconds> ClockSkew() const;
   };
 
   std::chrono::nanoseconds NotReportingTimeout(const Agent& agent) const;

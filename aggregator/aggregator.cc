@@ -186,6 +186,11 @@ struct Aggregator::Metrics {
                 .Name("regionpulse_aggregator_reports_total")
                 .Help("Reports received, by outcome (accepted, duplicate, or the reason they were refused)")
                 .Register(registry)),
+        late_windows(prometheus::BuildCounter()
+                         .Name("regionpulse_aggregator_late_windows_total")
+                         .Help("Reports stored 10 s or more after their window ended, by agent region "
+                               "(per agent: Query.ListAgents late_windows)")
+                         .Register(registry)),
         hellos(prometheus::BuildCounter()
                    .Name("regionpulse_aggregator_hellos_total")
                    .Help("Hello messages, by outcome (accepted, refused)")
@@ -250,6 +255,7 @@ struct Aggregator::Metrics {
 
   prometheus::Family<prometheus::Gauge>& agents;
   prometheus::Family<prometheus::Counter>& reports;
+  prometheus::Family<prometheus::Counter>& late_windows;
   prometheus::Family<prometheus::Counter>& hellos;
   prometheus::Family<prometheus::Counter>& hello_refusals;
   prometheus::Family<prometheus::Counter>& denied_calls;
@@ -660,6 +666,7 @@ AcceptResult Aggregator::Accept(uint64_t session, const v1::HealthReport& report
                  result.agent.node, dropped.total());
   }
   metrics_->reports.Add({{"result", LabelOf(AcceptStatusName(result.status))}}).Increment();
+  if (result.late) metrics_->late_windows.Add({{"region", result.agent.region}}).Increment();
   return result;
 }
 

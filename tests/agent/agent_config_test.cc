@@ -466,6 +466,43 @@ TEST_F(AgentConfigTest, KeyFileProblems) {
             std::string::npos);
 }
 
+TEST_F(AgentConfigTest, AcceptedKeyFilesForARotation) {
+  const std::string next = Write("next.key", "fedcba9876543210fedcba9876543210\n");
+  auto config = ParseAgentConfig(Valid() + "  accepted_key_files: [" + next + "]\n", {});
+  ASSERT_TRUE(config.ok()) << config.error().ToString();
+  ASSERT_EQ(config->probe.accepted_keys.size(), 1u);
+  EXPECT_EQ(std::string(config->probe.accepted_keys[0].begin(), config->probe.accepted_keys[0].end()),
+            "fedcba9876543210fedcba9876543210");
+  EXPECT_NE(
+      Problem(Valid() + "  accepted_key_files: [" + next + ", " + next + ", " + next + ", " + next + "]\n")
+          .find("probe.accepted_key_files: 4 files, at most 3"),
+      std::string::npos);
+  EXPECT_NE(Problem(Valid() + "  accepted_key_files: [/nonexistent.key]\n")
+                .find("probe.accepted_key_files[0]: /nonexistent.key: No such file or directory"),
+            std::string::npos);
+  EXPECT_NE(Problem("node: a\nregion: r\nprobe: {authenticated: false, accepted_key_files: [" + next + "]}\n")
+                .find("probe.accepted_key_files: set without probe.key_file"),
+            std::string::npos);
+}
+
+TEST_F(AgentConfigTest, ReflectorLimitsParseAndAreBounded) {
+  auto config = ParseAgentConfig(
+      Valid() +
+          "  reflector_limits: {rate_per_source: 50, burst_per_source: 80, max_sources: 100, "
+          "max_clock_offset: 5s}\n",
+      {});
+  ASSERT_TRUE(config.ok()) << config.error().ToString();
+  EXPECT_EQ(config->probe.reflector_rate_per_source, 50);
+  EXPECT_EQ(config->probe.reflector_burst_per_source, 80);
+  EXPECT_EQ(config->probe.reflector_max_sources, 100u);
+  EXPECT_EQ(config->probe.reflector_max_clock_offset, 5s);
+  EXPECT_NE(
+      Problem(Valid() + "  reflector_limits: {max_sources: 0}\n").find("probe.reflector_limits.max_sources"),
+      std::string::npos);
+  EXPECT_NE(Problem(Valid() + "  plan_limits: {frequency: 1}\n").find("probe.plan_limits.frequency"),
+            std::string::npos);
+}
+
 TEST_F(AgentConfigTest, EveryProblemIsReportedAtOnce) {
   const std::string message = Problem(Valid() + "  interval: x\n  port: 0\nlog: {format: xml}\n");
   EXPECT_EQ(message,

@@ -17,6 +17,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <random>
 #include <sstream>
@@ -449,7 +450,10 @@ TEST_F(AgentIntegrationTest, AgentProbesThePlannedPeerAndServesReadinessAndMetri
     out << "node: " << node << "\nregion: " << region << "\nzone: z\n"
         << "regions:\n  - {name: region-a, cidrs: [" << veth.a().ipv4 << "/32]}\n"
         << "  - {name: region-b, cidrs: [" << veth.b().ipv4 << "/32]}\n"
-        << "probe:\n  port: " << kProbePort << "\n  key_file: " << key_file << "\n"
+        << "probe:\n  port: " << kProbePort << "\n  key_file: " << key_file
+        << "\n"
+        // The plan asks for 20 ms, below the default floor of 100 ms.
+        << "  plan_limits: {min_interval: 20ms}\n"
         << "interfaces: [" << ifname << "]\nstatus:\n  listen: 127.0.0.1:0\n"
         << extra;
     return out.str();
@@ -509,6 +513,38 @@ TEST_F(AgentIntegrationTest, AgentProbesThePlannedPeerAndServesReadinessAndMetri
     EXPECT_EQ(path_to(reports[i], "node-c"), nullptr) << "stale plan applied, report " << i + 1;
     EXPECT_NE(path_to(reports[i], "node-b"), nullptr) << "report " << i + 1;
   }
+  // Hostile plans, each newer than the current one, are refused whole and the current plan
+  // stays: a 1 us interval, a 4 GiB payload, 5,001 targets, a target outside the allowed
+  // networks. The refusal is reported back in the next report's status.errors.
+  std::vector<v1::ProbePlan> hostile(4, other);
+  *hostile[0].mutable_interval() = ToDuration(std::chrono::microseconds(1));
+  hostile[1].set_payload_size(std::numeric_limits<uint32_t>::max());
+  for (int i = 0; i < 5001; ++i) *hostile[2].add_targets() = other.targets(0);  // one past the cap
+  hostile[3].mutable_targets(0)->mutable_endpoint()->set_address("8.8.8.8");
+  size_t before_hostile = agent_a.Reports().size();
+  for (size_t i = 0; i < hostile.size(); ++i) {
+    hostile[i].set_plan_version(10 + i);
+    stand_in.BroadcastProbePlan(hostile[i]);
+  }
+  ASSERT_TRUE(agent_a.WaitForReports(before_hostile + 4, seconds(15))) << agent_a.Output();
+  reports = agent_a.Reports();
+  std::string errors;
+  for (size_t i = before_hostile; i < reports.size(); ++i) {
+    EXPECT_EQ(path_to(reports[i], "node-c"), nullptr) << "hostile plan applied, report " << i + 1;
+    const auto* to_b_still = path_to(reports[i], "node-b");
+    ASSERT_NE(to_b_still, nullptr) << "the current plan did not stay, report " << i + 1;
+    for (const auto& error : reports[i].status().errors()) errors += error + "\n";
+  }
+  EXPECT_GT(path_to(reports.back(), "node-b")->probes_sent(), 25u);
+  for (const char* reason : {"(interval)", "(payload_size)", "(target_count)", "(target_outside_cidrs)"}) {
+    EXPECT_NE(errors.find(reason), std::string::npos) << reason << " not reported in:\n" << errors;
+  }
+  const std::string refused_metrics = HttpGet(ns_a, status_port, "/metrics");
+  EXPECT_NE(refused_metrics.find("regionpulse_probe_plans_refused_total{reason=\"interval\"} 1"),
+            std::string::npos)
+      << refused_metrics;
+
+  // Versions are per aggregator, and this one's last applied plan is 3: 5 is newer.
   other.set_plan_version(5);
   size_t before_newer = reports.size();
   stand_in.BroadcastProbePlan(other);

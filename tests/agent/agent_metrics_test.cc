@@ -146,5 +146,29 @@ TEST(AgentMetricsTest, AgentHealthAndBpfAttachment) {
       HasSubstr("regionpulse_agent_info{region=\"us-east-1\",version=\"1.2.3\",zone=\"us-east-1a\"} 1"));
 }
 
+TEST(AgentMetricsTest, ReflectorRefusalsAndPlanRefusalsByReason) {
+  AgentMetrics metrics("us-east-1", "us-east-1a", "1.2.3");
+  AgentHealthCounters health;
+  health.reflector_rate_limited = 5;
+  health.reflector_replayed = 1;
+  health.reflector_stale_timestamp = 2;
+  health.reflector_wrong_key = 7;
+  health.reflector_malformed_tlv = 3;
+  metrics.ObserveHealth(health);
+  metrics.CountPlanRefused("interval");
+  metrics.CountPlanRefused("interval");
+  metrics.CountPlanRefused("target_outside_cidrs");
+  metrics.CountPlanApplied();
+  const std::string text = Scrape(metrics);
+  EXPECT_THAT(text, HasSubstr("regionpulse_reflector_packets_total{result=\"rate_limited\"} 5"));
+  EXPECT_THAT(text, HasSubstr("regionpulse_reflector_packets_total{result=\"replayed\"} 1"));
+  EXPECT_THAT(text, HasSubstr("regionpulse_reflector_packets_total{result=\"stale_timestamp\"} 2"));
+  EXPECT_THAT(text, HasSubstr("regionpulse_reflector_packets_total{result=\"wrong_key\"} 7"));
+  EXPECT_THAT(text, HasSubstr("regionpulse_reflector_packets_total{result=\"malformed_tlv\"} 3"));
+  EXPECT_THAT(text, HasSubstr("regionpulse_probe_plans_refused_total{reason=\"interval\"} 2"));
+  EXPECT_THAT(text, HasSubstr("regionpulse_probe_plans_refused_total{reason=\"target_outside_cidrs\"} 1"));
+  EXPECT_THAT(text, HasSubstr("regionpulse_probe_plans_applied_total 1"));
+}
+
 }  // namespace
 }  // namespace regionpulse

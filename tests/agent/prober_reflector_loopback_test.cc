@@ -3,6 +3,8 @@
 // folded from real traffic.
 #include <gtest/gtest.h>
 
+#include <array>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
 
@@ -102,9 +104,179 @@ TEST(ProberReflectorLoopback, WrongKeyIsCountedByTheReflectorAndNeverAnswered) {
   RecordingSink sink;
   Prober prober(io, FastProber(StampMode::kAuthenticated, MacKey(32, 0x99)), sink);
   prober.SetTargets({ProbeTarget{"peer", "lab", "", "127.0.0.1", (*reflector)->port()}});
-  ASSERT_TRUE(RunUntil(io, [&] { return (*reflector)->counters().bad_mac >= 5; }));
+  // The probe names its key: refused as a wrong key, not as a forgery.
+  ASSERT_TRUE(RunUntil(io, [&] { return (*reflector)->counters().wrong_key >= 5; }));
   EXPECT_EQ((*reflector)->counters().replied, 0u);
+  EXPECT_EQ((*reflector)->counters().bad_mac, 0u);
   EXPECT_TRUE(sink.replies().empty());
+}
+
+// A key rotation: the reflector signs with the old key and accepts the new one; nodes still on
+// the old key and nodes already on the new one are both answered, every probe, no loss.
+TEST(ProberReflectorLoopback, KeyRotationAnswersOldAndNewKeysWithoutLoss) {
+  boost::asio::io_context io;
+  const MacKey new_key(32, 0x77);
+  ReflectorConfig config = ReflectorOn();
+  config.accepted_keys = {new_key};
+  auto reflector = Reflector::Start(io, config);
+  ASSERT_TRUE(reflector.ok());
+  WindowFolderConfig folder_config;
+  folder_config.region_names = {"lab"};
+  folder_config.probe_timeout = 300ms;
+  WindowFolder folder(folder_config, std::chrono::steady_clock::now(), std::chrono::system_clock::now(), {});
+  RecordingSink sink(&folder);
+  Prober on_new(io, FastProber(StampMode::kAuthenticated, new_key), sink);
+  Prober on_old(io, FastProber(StampMode::kAuthenticated, kKey), sink);
+  on_new.SetTargets({ProbeTarget{"via-new", "lab", "", "127.0.0.1", (*reflector)->port()}});
+  on_old.SetTargets({ProbeTarget{"via-old", "lab", "", "127.0.0.1", (*reflector)->port()}});
+  ASSERT_TRUE(
+      RunUntil(io, [&] { return sink.RepliesFrom("via-new") >= 30 && sink.RepliesFrom("via-old") >= 30; }));
+  on_new.Stop();
+  on_old.Stop();
+  // Let the last replies in flight arrive, then close the window past the probe timeout.
+  RunUntil(
+      io, [] { return false; }, 400ms);
+  auto reports = folder.Drain(std::chrono::steady_clock::now() + 1s, std::chrono::system_clock::now(), {});
+  ASSERT_FALSE(reports.empty());
+  uint64_t sent = 0, returned = 0;
+  for (const auto& report : reports) {
+    for (const auto& path : report.paths()) {
+      sent += path.probes_sent();
+      returned += path.received_reverse();
+      EXPECT_EQ(path.auth_failures(), 0u) << path.peer_node();
+    }
+  }
+  EXPECT_GE(sent, 60u);
+  EXPECT_EQ(returned, sent) << "a rotation must show no loss";
+  const auto counters = (*reflector)->counters();
+  EXPECT_EQ(counters.wrong_key, 0u);
+  EXPECT_EQ(counters.bad_mac, 0u);
+  EXPECT_EQ(on_new.counters().bad_mac, 0u);
+  EXPECT_EQ(on_old.counters().bad_mac, 0u);
+}
+
+// A raw client for the abuse tests: sends exact bytes from a chosen local address, collects
+// what comes back.
+struct RawClient {
+  RawClient(boost::asio::io_context& io, const std::string& local)
+      : socket(io, boost::asio::ip::udp::endpoint(boost::asio::ip::make_address(local), 0)) {
+    Receive();
+  }
+  void Receive() {
+    socket.async_receive_from(
+        boost::asio::buffer(buffer), from, [this](const boost::system::error_code& ec, size_t n) {
+          if (ec) return;
+          replies.emplace_back(buffer.begin(), buffer.begin() + static_cast<ptrdiff_t>(n));
+          Receive();
+        });
+  }
+  void Send(const std::vector<uint8_t>& bytes, uint16_t port) {
+    socket.send_to(boost::asio::buffer(bytes),
+                   boost::asio::ip::udp::endpoint(boost::asio::ip::address_v4::loopback(), port));
+  }
+  boost::asio::ip::udp::socket socket;
+  std::array<uint8_t, 2048> buffer{};
+  boost::asio::ip::udp::endpoint from;
+  std::vector<std::vector<uint8_t>> replies;
+};
+
+std::vector<uint8_t> AuthenticatedProbe(uint32_t sequence, WallTime sent, const MacKey& key = kKey) {
+  SenderPacket packet;
+  packet.sequence = sequence;
+  packet.ssid = 0x1234;
+  packet.timestamp = EncodeTimestamp(sent, true);
+  packet.kernel = KernelStamps{};
+  packet.tlvs.push_back(KeyIdTlv(key));
+  return EncodeSender(packet, StampMode::kAuthenticated, key);
+}
+
+TEST(ProberReflectorLoopback, AReplayedAuthenticatedProbeIsNotAnsweredTwice) {
+  boost::asio::io_context io;
+  auto reflector = Reflector::Start(io, ReflectorOn());
+  ASSERT_TRUE(reflector.ok());
+  const uint16_t port = (*reflector)->port();
+  RawClient client(io, "127.0.0.1");
+  const auto probe = AuthenticatedProbe(0, std::chrono::system_clock::now());
+  client.Send(probe, port);
+  ASSERT_TRUE(RunUntil(io, [&] { return client.replies.size() == 1; }));
+  // The same bytes again: a replay.
+  client.Send(probe, port);
+  ASSERT_TRUE(RunUntil(io, [&] { return (*reflector)->counters().replayed == 1; }));
+  // The next probe of the session is answered.
+  client.Send(AuthenticatedProbe(1, std::chrono::system_clock::now()), port);
+  ASSERT_TRUE(RunUntil(io, [&] { return client.replies.size() == 2; }));
+  // Signed long ago (or far ahead): refused on its timestamp, whatever its sequence.
+  client.Send(AuthenticatedProbe(2, std::chrono::system_clock::now() - 5min), port);
+  client.Send(AuthenticatedProbe(3, std::chrono::system_clock::now() + 5min), port);
+  ASSERT_TRUE(RunUntil(io, [&] { return (*reflector)->counters().stale_timestamp == 2; }));
+  RunUntil(
+      io, [] { return false; }, 50ms);
+  EXPECT_EQ(client.replies.size(), 2u);
+  EXPECT_EQ((*reflector)->counters().replied, 2u);
+}
+
+TEST(ProberReflectorLoopback, RateLimitRefusesAFloodFromOneSourceWhileAnotherIsAnswered) {
+  boost::asio::io_context io;
+  ReflectorConfig config = ReflectorOn();
+  config.listen_address = "0.0.0.0";
+  config.accept_unauthenticated = true;
+  config.rate_per_source = 20;
+  config.burst_per_source = 10;
+  auto reflector = Reflector::Start(io, config);
+  ASSERT_TRUE(reflector.ok());
+  const uint16_t port = (*reflector)->port();
+  RawClient flooder(io, "127.0.0.1");
+  RawClient neighbour(io, "127.0.0.2");
+  SenderPacket packet;
+  // In bursts the socket buffer holds, so every packet reaches the reflector.
+  for (uint32_t burst = 0; burst < 5; ++burst) {
+    for (uint32_t i = 0; i < 100; ++i) {
+      packet.sequence = burst * 100 + i;
+      flooder.Send(EncodeSender(packet, StampMode::kUnauthenticated, {}), port);
+    }
+    ASSERT_TRUE(RunUntil(io, [&] { return (*reflector)->counters().received == (burst + 1) * 100; }))
+        << (*reflector)->counters().received;
+  }
+  for (uint32_t i = 0; i < 5; ++i) {
+    packet.sequence = i;
+    neighbour.Send(EncodeSender(packet, StampMode::kUnauthenticated, {}), port);
+  }
+  ASSERT_TRUE(RunUntil(io, [&] { return neighbour.replies.size() == 5; }));
+  RunUntil(
+      io, [] { return false; }, 50ms);
+  const auto counters = (*reflector)->counters();
+  EXPECT_LE(flooder.replies.size(), 30u) << "the flood is cut to the burst and the rate";
+  EXPECT_GE(flooder.replies.size(), 10u);
+  EXPECT_EQ(counters.rate_limited, 500u - flooder.replies.size());
+  EXPECT_EQ(neighbour.replies.size(), 5u);
+}
+
+TEST(ProberReflectorLoopback, UnknownTlvComesBackFlaggedUAndAMalformedOneFlaggedMWithTheRestAsIs) {
+  boost::asio::io_context io;
+  ReflectorConfig config = ReflectorOn();
+  config.accept_unauthenticated = true;
+  auto reflector = Reflector::Start(io, config);
+  ASSERT_TRUE(reflector.ok());
+  RawClient client(io, "127.0.0.1");
+  SenderPacket packet;
+  packet.sequence = 4;
+  packet.tlvs.push_back(StampTlv{0, 177, {'h', 'i'}});
+  auto bytes = EncodeSender(packet, StampMode::kUnauthenticated, {});
+  const size_t malformed_at = bytes.size();
+  const std::vector<uint8_t> broken = {0x00, 178, 0x01, 0x00, 1, 2, 3, 4, 5};  // claims 256 octets
+  bytes.insert(bytes.end(), broken.begin(), broken.end());
+  client.Send(bytes, (*reflector)->port());
+  ASSERT_TRUE(RunUntil(io, [&] { return client.replies.size() == 1; }));
+  const auto& reply = client.replies[0];
+  ASSERT_EQ(reply.size(), bytes.size());
+  // The unknown TLV right after the 44-octet base: U set, value as sent.
+  EXPECT_EQ(reply[kStampBaseUnauthenticated], kTlvFlagUnrecognized);
+  EXPECT_EQ(reply[kStampBaseUnauthenticated + 1], 177);
+  EXPECT_EQ(reply[malformed_at], kTlvFlagMalformed);
+  EXPECT_TRUE(
+      std::equal(broken.begin() + 1, broken.end(), reply.begin() + static_cast<ptrdiff_t>(malformed_at) + 1));
+  EXPECT_EQ((*reflector)->counters().malformed_tlv, 1u);
+  EXPECT_EQ((*reflector)->counters().malformed, 0u);
 }
 
 TEST(ProberReflectorLoopback, UnauthenticatedSendersAreRefusedUnlessAllowed) {

@@ -67,6 +67,10 @@ class ReflectorInNamespace {
       ReflectorConfig config;
       config.port = kPort;
       config.key = kKey;
+      // These tests probe every few milliseconds from one address; the per-source limit has
+      // its own tests (prober_reflector_loopback_test.cc).
+      config.rate_per_source = 1e6;
+      config.burst_per_source = 1e6;
       auto reflector = Reflector::Start(io_, config, sink);
       if (!reflector.ok()) {
         started.set_value(reflector.error().ToString());
@@ -190,6 +194,8 @@ std::string ReplySource(const std::string& netns, const std::string& address, in
     probe.ssid = 4242;
     for (int attempt = 0; attempt < attempts && source.empty(); ++attempt) {
       probe.sequence = static_cast<uint32_t>(attempt);
+      // A current timestamp: the reflector refuses authenticated probes stamped far from now.
+      probe.timestamp = EncodeTimestamp(std::chrono::system_clock::now(), probe.error_estimate.ptp);
       const auto bytes = EncodeSender(probe, StampMode::kAuthenticated, kKey, 0);
       ASSERT_GT(
           ::sendto(fd, bytes.data(), bytes.size(), 0, reinterpret_cast<const sockaddr*>(&to), to_length), 0);

@@ -56,6 +56,31 @@ TEST(ScapyInterop, ScapySenderIsAnsweredByOurReflector) {
   EXPECT_EQ((*reflector)->counters().malformed, 0u);
 }
 
+// RFC 8972 4.8: a TLV that does not parse is returned flagged M, with the rest of the packet
+// unprocessed; the probe is answered, not dropped.
+TEST(ScapyInterop, AMalformedTlvFromScapyIsReflectedFlaggedM) {
+  boost::asio::io_context io;
+  ReflectorConfig config;
+  config.listen_address = "::";
+  config.port = 0;
+  config.accept_authenticated = false;
+  config.accept_unauthenticated = true;
+  auto reflector = Reflector::Start(io, config);
+  ASSERT_TRUE(reflector.ok()) << reflector.error().ToString();
+  auto work = boost::asio::make_work_guard(io);
+  std::thread runner([&] { io.run(); });
+
+  const auto [status, output] = RunCommand(kPython + " " + kScript + " send-malformed 127.0.0.1 " +
+                                           std::to_string((*reflector)->port()));
+  (*reflector)->Stop();
+  work.reset();
+  runner.join();
+  EXPECT_EQ(status, 0) << output;
+  EXPECT_NE(output.find("OK malformed"), std::string::npos) << output;
+  EXPECT_EQ((*reflector)->counters().malformed_tlv, 1u);
+  EXPECT_EQ((*reflector)->counters().malformed, 0u);
+}
+
 TEST(ScapyInterop, OurProberMeasuresAgainstAScapyReflector) {
   constexpr int kCount = 30;
   FILE* peer = popen((kPython + " " + kScript + " reflect " + std::to_string(kCount) + " 2>&1").c_str(), "r");

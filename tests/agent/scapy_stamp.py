@@ -4,6 +4,10 @@ unauthenticated mode), an implementation regionpulse did not write.
 
   send HOST PORT COUNT   Session-Sender: sends COUNT packets to our reflector, checks every
                          reply field by field, exits 0 when all are right (else prints why, 1).
+  send-malformed HOST PORT
+                         Session-Sender of one packet whose second TLV claims more octets than
+                         the packet has: the reply must carry the first TLV flagged U and the
+                         malformed one flagged M with the rest of the packet as sent.
   reflect COUNT          Session-Reflector, stateful: prints "port N" once bound, answers
                          COUNT packets (TLVs copied back, RFC 8972), then exits. Gives up after
                          15 s without traffic so a failed test leaves nothing running.
@@ -91,6 +95,38 @@ def send(host, port, count):
     print("OK %d" % count, flush=True)
 
 
+def send_malformed(host, port):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.settimeout(2.0)
+    sock.connect((host, port))
+    unknown = STAMPTestTLV(type=200, len=9, value=b"scapy-tlv")
+    # Scapy writes the length it is given: 100 octets claimed, 9 present.
+    malformed = STAMPTestTLV(type=201, len=100, value=b"truncated")
+    request = STAMPSessionSenderTestUnauthenticated(
+        seq=1, err_estimate=ErrorEstimate(S=0, Z=1, scale=0, multiplier=1), ssid=0x5cab,
+        tlv_objects=[unknown, malformed])
+    request.ts = ptp_now()
+    raw = bytes(request)
+    malformed_at = 44 + len(bytes(unknown))
+    if raw[malformed_at + 1] != 201:
+        fail("Scapy did not lay the TLVs out as expected: %r" % raw[44:])
+    sock.send(raw)
+    try:
+        data = sock.recv(65535)
+    except socket.timeout:
+        fail("no reply to a packet with a malformed TLV (it must be reflected, not dropped)")
+    if len(data) != len(raw):
+        fail("reply is %d bytes, request %d" % (len(data), len(raw)))
+    if not data[44] & 0x80 or data[45] != 200 or data[48:57] != b"scapy-tlv":
+        fail("unknown TLV returned as %r" % data[44:57])
+    if data[malformed_at] & 0x40 != 0x40:
+        fail("malformed TLV flags %#x, M (0x40) not set" % data[malformed_at])
+    if data[malformed_at + 1:] != raw[malformed_at + 1:]:
+        fail("the rest of the packet was not returned as sent")
+    print("OK malformed", flush=True)
+
+
 def reflect(count):
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
@@ -124,7 +160,9 @@ def reflect(count):
 if __name__ == "__main__":
     if sys.argv[1] == "send":
         send(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif sys.argv[1] == "send-malformed":
+        send_malformed(sys.argv[2], int(sys.argv[3]))
     elif sys.argv[1] == "reflect":
         reflect(int(sys.argv[2]))
     else:
-        fail("usage: send HOST PORT COUNT | reflect COUNT")
+        fail("usage: send HOST PORT COUNT | send-malformed HOST PORT | reflect COUNT")

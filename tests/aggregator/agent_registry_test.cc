@@ -63,6 +63,42 @@ TEST(AgentRegistryTest, HelloRegistersAndReportsAreAccepted) {
   EXPECT_EQ(FromTimestamp(agents[0].last_report_at()), kT0 + 1s);
 }
 
+TEST(AgentRegistryTest, LateWindowsAreCountedPerAgentAndTheClockSkewIsEstimated) {
+  AgentRegistry registry;
+  const auto a = registry.Hello(MakeHello("us-node-1", 1), kT0);
+  const auto b = registry.Hello(MakeHello("us-node-2", 2), kT0);
+  // us-node-1's clock runs 1.5 s behind ours: each report arrives 1.5 s after its window end.
+  // us-node-2 is on time, then was cut off and replays windows 10 to 60 s old.
+  for (uint64_t s = 1; s <= 3; ++s) {
+    const auto end = kT0 + std::chrono::seconds(s);
+    EXPECT_FALSE(registry.Accept(a.session, MakeReport(s, end), end + 1500ms).late);
+    EXPECT_FALSE(registry.Accept(b.session, MakeReport(s, end), end + 200ms).late);
+  }
+  const auto now = kT0 + 100s;
+  uint64_t late = 0;
+  for (uint64_t s = 4; s <= 9; ++s) {
+    // Windows that ended 60, 50, ... 10 s ago; the last one (sequence 9) 5 s ago is not late.
+    const auto end = now - std::chrono::seconds(60 - (s - 4) * 10 - (s == 9 ? 5 : 0));
+    const auto result = registry.Accept(b.session, MakeReport(s, end), now);
+    ASSERT_EQ(result.status, AcceptStatus::kAccepted) << result.reason;
+    late += result.late ? 1 : 0;
+  }
+  EXPECT_EQ(late, 5u);
+  const auto agents = registry.List(now);
+  ASSERT_EQ(agents.size(), 2u);
+  EXPECT_EQ(agents[0].node(), "us-node-1");
+  EXPECT_EQ(agents[0].late_windows(), 0u);
+  ASSERT_TRUE(agents[0].has_clock_skew());
+  EXPECT_EQ(FromDuration(agents[0].clock_skew()), 1500ms);
+  EXPECT_EQ(agents[1].late_windows(), 5u);
+  // The replayed backlog does not make the clock look late: the smallest recent delay.
+  EXPECT_EQ(FromDuration(agents[1].clock_skew()), 200ms);
+  // A new instance starts counting again.
+  const auto restarted = registry.Hello(MakeHello("us-node-2", 3), now);
+  EXPECT_EQ(registry.List(now)[1].late_windows(), 0u);
+  (void)restarted;
+}
+
 TEST(AgentRegistryTest, HelloWithoutNodeOrRegionIsRefused) {
   AgentRegistry registry;
   auto hello = MakeHello("", 1);

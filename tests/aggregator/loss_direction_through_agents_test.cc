@@ -47,7 +47,7 @@ std::string AgentYaml(const std::string& node, const std::string& region, const 
        << "  - {name: eu-west-1, cidrs: [10.82.0.0/24]}\n"
        << "aggregators: [\"" << aggregator << "\"]\n"
        << "probe: {port: " << kProbePort << ", advertise_address: \"" << address
-       << "\", timeout: 300ms, key_file: " << key_file << "}\n"
+       << "\", timeout: 300ms, key_file: " << key_file << ", plan_limits: {min_interval: 20ms}}\n"
        << "window: 1s\n"
        << "interfaces: [" << interface << "]\n"
        << "status: {listen: \"127.0.0.1:0\"}\n";

@@ -168,6 +168,26 @@ TEST_F(PulsectlTest, MatrixPathsAndAgentsPrintTablesWithUnits) {
   EXPECT_THAT(agents.out, Not(HasSubstr("us-east-1-node")));
 }
 
+TEST_F(PulsectlTest, AgentsShowClockSkewLateWindowsAndProbesRefusedForTheirKey) {
+  // One agent's windows end 20 s before they arrive (a clock behind, or a backlog): late.
+  fleet_->Decorate([](const test::AgentSpec& spec, v1::HealthReport& report) {
+    if (spec.node != "ap-southeast-1-node-2") return;
+    *report.mutable_window_start() =
+        ToTimestamp(FromTimestamp(report.window_start()) - std::chrono::seconds(20));
+    *report.mutable_window_end() = ToTimestamp(FromTimestamp(report.window_end()) - std::chrono::seconds(20));
+    report.mutable_status()->set_probes_refused_wrong_key(42);
+  });
+  for (int i = 0; i < 3; ++i) fleet_->Step();
+  const Outcome agents = Pulsectl({"agents", "--region", "ap-southeast-1"});
+  EXPECT_EQ(agents.exit_code, 0) << agents.err;
+  EXPECT_THAT(agents.out, ::testing::ContainsRegex("SEQUENCE +CLOCK SKEW +LATE +PLAN"));
+  EXPECT_THAT(agents.out, ::testing::ContainsRegex("ap-southeast-1-node-2 .* 3 +20 s +3 +"));
+  EXPECT_THAT(agents.out, ::testing::ContainsRegex("ap-southeast-1-node-1 .* 3 +0 s +0 +"));
+  // A reflector that refused probes for their key says so, apart from loss.
+  EXPECT_THAT(agents.out, HasSubstr("ap-southeast-1-node-2: refused: wrong key, 42 probes"));
+  EXPECT_THAT(agents.out, Not(HasSubstr("ap-southeast-1-node-1: refused")));
+}
+
 TEST_F(PulsectlTest, PathsAndMatrixShowWhichWayProbesAreLost) {
   // eu-west-1-node-1's probes reach us-east-1-node-1 and its replies are lost on the way back;
   // ap-southeast-1-node-1 gets nothing back from it and cannot tell why (the fleet's agents do

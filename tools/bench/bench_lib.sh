@@ -54,6 +54,9 @@ probe:
   interval: $6
   timeout: 500ms
   key_file: $5
+  # Every target of a bench is one reflector reached from one address: thousands of sessions
+  # from one source, far beyond a real node's per-source rate.
+  reflector_limits: {rate_per_source: 1000000, burst_per_source: 1000000}
 window: 1s
 interfaces: [$4]
 status:

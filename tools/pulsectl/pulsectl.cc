@@ -447,6 +447,8 @@ int Agents(const Options& options, const std::shared_ptr<grpc::Channel>& channel
                {"STATE"},
                {"LAST REPORT"},
                {"SEQUENCE", Align::kRight},
+               {"CLOCK SKEW", Align::kRight},
+               {"LATE", Align::kRight},
                {"PLAN", Align::kRight},
                {"KERNEL STAMPS"},
                {"VERSION"}});
@@ -456,14 +458,23 @@ int Agents(const Options& options, const std::shared_ptr<grpc::Channel>& channel
     reporting += up ? 1 : 0;
     table.AddRow({agent.node(), agent.region(), agent.zone(), up ? "reporting" : "NOT REPORTING",
                   FormatAge(agent.last_report_at(), now), std::to_string(agent.last_sequence()),
-                  std::to_string(agent.plan_version()), agent.capabilities().kernel_stamps() ? "yes" : "no",
-                  agent.agent_version()});
+                  // Receive time - window end: the agent's clock against ours, plus delays.
+                  agent.has_clock_skew() ? FormatSeconds(agent.clock_skew()) : "-",
+                  std::to_string(agent.late_windows()), std::to_string(agent.plan_version()),
+                  agent.capabilities().kernel_stamps() ? "yes" : "no", agent.agent_version()});
   }
   if (table.empty()) {
     out << "no agents known\n";
   } else {
     table.Print(out);
     out << reporting << " of " << response.agents_size() << " agents reporting\n";
+    // Probes refused for their key are not network loss: say so where the operator looks.
+    for (const auto& agent : response.agents()) {
+      if (agent.probes_refused_wrong_key() == 0) continue;
+      out << agent.node() << ": refused: wrong key, " << agent.probes_refused_wrong_key()
+          << " probes since start (senders sign with a key this node does not hold: a key rotation "
+             "out of step, not loss)\n";
+    }
   }
   return kExitOk;
 }
