@@ -55,6 +55,12 @@ struct AgentRegistryConfig {
   std::chrono::milliseconds default_window{1'000};
   // Agents silent this long are forgotten by Expire() (a node deleted from the cluster).
   std::chrono::hours forget_after{24};
+  // Agents known at once: a Hello from one more node is refused (a node already known may
+  // always say Hello again). Each costs its Hello's fields and a place in every plan.
+  size_t max_agents = 20'000;
+  // A Hello's size as serialized, and its attached interfaces: what one agent stores here.
+  size_t max_hello_bytes = 64 * 1024;
+  size_t max_hello_interfaces = 256;
 };
 
 // Outcome of Hello.
@@ -69,6 +75,8 @@ struct HelloResult {
   // Highest stored sequence of this instance (reports up to it are already stored; the
   // service may Ack it at once so the agent can drop its replay buffer).
   uint64_t highest_sequence = 0;
+  // The cap that refused it ("agents", "hello_size"), for the limit metric; null otherwise.
+  const char* limit = nullptr;
 };
 
 enum class AcceptStatus {

@@ -3,6 +3,8 @@
 // only the newest plan and the highest Ack are kept while a write is in flight.
 #include "aggregator/ingest_service.h"
 
+#include <string_view>
+
 #include "aggregator/write_queue_reactor.h"
 #include "common/component_logger.h"
 
@@ -99,7 +101,11 @@ class IngestStream final
     }
     HelloResult result = service_.backend_.Hello(hello);
     if (!result.ok) {
-      FinishWith(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "Hello refused: " + result.reason));
+      // A full registry may have room later (agents are forgotten); a bad Hello never will.
+      const bool full = result.limit != nullptr && std::string_view(result.limit) == "agents";
+      FinishWith(
+          grpc::Status(full ? grpc::StatusCode::RESOURCE_EXHAUSTED : grpc::StatusCode::FAILED_PRECONDITION,
+                       "Hello refused: " + result.reason));
       return false;
     }
     {
