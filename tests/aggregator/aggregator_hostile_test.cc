@@ -193,9 +193,15 @@ TEST_F(AggregatorHostileTest, GarbageOnTheGrpcAndStatusPortsLeavesVerdictsAndHea
   EXPECT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
   EXPECT_EQ(verdict.verdict().active_region(), "us-east-1");
   EXPECT_THAT(HttpGet(status_port, "/healthz"), HasSubstr("200 OK"));
-  // The slow status connections were closed at the read timeout and counted.
-  const std::string metrics = HttpGet(status_port, "/metrics");
-  EXPECT_THAT(metrics, HasSubstr("regionpulse_aggregator_limit_hits_total{limit=\"status_read_timeout\"}"));
+  // The slow status connections are closed at the read timeout (500 ms) and counted.
+  const std::string timed_out = "regionpulse_aggregator_limit_hits_total{limit=\"status_read_timeout\"}";
+  std::string metrics;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (metrics.find(timed_out) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+    metrics = HttpGet(status_port, "/metrics");
+  }
+  EXPECT_THAT(metrics, HasSubstr(timed_out));
   for (int fd : held) close(fd);
 
   // And ingest still works end to end.
