@@ -16,8 +16,9 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <span>
 
-#include "agent/netlink_message.h"
+#include "agent/netlink_parse.h"
 
 namespace regionpulse {
 namespace {
@@ -126,46 +127,35 @@ Status InterfaceWatcher::ReadMessages(bool* dump_done) {
       }
       return Error{"reading rtnetlink link notifications", errno};
     }
-    int remaining = static_cast<int>(n);
-    for (auto* header = reinterpret_cast<nlmsghdr*>(buffer.data()); NetlinkMessageFits(header, remaining);
-         header = NLMSG_NEXT(header, remaining)) {
-      if (header->nlmsg_type == NLMSG_DONE) {
-        *dump_done = true;
-        if (resyncing_) {
-          for (auto it = known_.begin(); it != known_.end();) {
-            if (seen_in_resync_.count(it->first) == 0) {
-              vanished_(it->first, it->second);
-              it = known_.erase(it);
-            } else {
-              ++it;
+    for (const LinkMessage& message : ParseLinkDatagram(std::span<const uint8_t>(
+             reinterpret_cast<const uint8_t*>(buffer.data()), static_cast<size_t>(n)))) {
+      switch (message.kind) {
+        case LinkMessage::Kind::kDumpDone:
+          *dump_done = true;
+          if (resyncing_) {
+            for (auto it = known_.begin(); it != known_.end();) {
+              if (seen_in_resync_.count(it->first) == 0) {
+                vanished_(it->first, it->second);
+                it = known_.erase(it);
+              } else {
+                ++it;
+              }
             }
+            resyncing_ = false;
           }
-          resyncing_ = false;
-        }
-        continue;
-      }
-      if (header->nlmsg_type == NLMSG_ERROR) {
-        const auto* error = static_cast<const nlmsgerr*>(NLMSG_DATA(header));
-        if (error->error != 0) return Error{"rtnetlink link dump refused", -error->error};
-        continue;
-      }
-      if (header->nlmsg_type != RTM_NEWLINK && header->nlmsg_type != RTM_DELLINK) continue;
-      const auto* info = static_cast<const ifinfomsg*>(NLMSG_DATA(header));
-      LinkInfo link;
-      link.ifindex = static_cast<uint32_t>(info->ifi_index);
-      link.arphrd_type = info->ifi_type;
-      int attr_len = static_cast<int>(IFLA_PAYLOAD(header));
-      for (auto* attr = IFLA_RTA(info); RTA_OK(attr, attr_len); attr = RTA_NEXT(attr, attr_len)) {
-        if (attr->rta_type == IFLA_IFNAME) link.name = static_cast<const char*>(RTA_DATA(attr));
-      }
-      if (header->nlmsg_type == RTM_NEWLINK) {
-        known_[link.ifindex] = link.name;
-        if (resyncing_) seen_in_resync_.insert(link.ifindex);
-        appeared_(link);
-      } else {
-        known_.erase(link.ifindex);
-        seen_in_resync_.erase(link.ifindex);
-        vanished_(link.ifindex, link.name);
+          break;
+        case LinkMessage::Kind::kError:
+          return Error{"rtnetlink link dump refused", message.error};
+        case LinkMessage::Kind::kNewLink:
+          known_[message.link.ifindex] = message.link.name;
+          if (resyncing_) seen_in_resync_.insert(message.link.ifindex);
+          appeared_(message.link);
+          break;
+        case LinkMessage::Kind::kDelLink:
+          known_.erase(message.link.ifindex);
+          seen_in_resync_.erase(message.link.ifindex);
+          vanished_(message.link.ifindex, message.link.name);
+          break;
       }
     }
   }

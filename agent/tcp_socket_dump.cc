@@ -14,10 +14,11 @@
 #include <cerrno>
 #include <cstring>
 #include <set>
+#include <span>
 #include <string>
 #include <utility>
 
-#include "agent/netlink_message.h"
+#include "agent/netlink_parse.h"
 
 namespace regionpulse {
 namespace {
@@ -51,33 +52,6 @@ void AppendRequest(std::vector<uint8_t>* out, const inet_diag_req_v2& req, uint1
     attr->nla_len = static_cast<uint16_t>(NLA_HDRLEN + bytecode->size());
     std::memcpy(reinterpret_cast<uint8_t*>(attr) + NLA_HDRLEN, bytecode->data(), bytecode->size());
   }
-}
-
-TcpConnectionInfo ParseReply(const nlmsghdr* msg) {
-  const auto* diag = static_cast<const inet_diag_msg*>(NLMSG_DATA(msg));
-  TcpConnectionInfo info;
-  TcpConnectionKey& key = info.key;
-  key.cookie = (static_cast<uint64_t>(diag->id.idiag_cookie[1]) << 32) | diag->id.idiag_cookie[0];
-  key.family = diag->idiag_family;
-  std::memcpy(key.local_address.data(), diag->id.idiag_src, 16);
-  std::memcpy(key.remote_address.data(), diag->id.idiag_dst, 16);
-  key.local_port = ntohs(diag->id.idiag_sport);
-  key.remote_port = ntohs(diag->id.idiag_dport);
-  key.bound_ifindex = diag->id.idiag_if;
-  info.state = diag->idiag_state;
-  info.unacked_bytes = diag->idiag_wqueue;
-  int attr_length = static_cast<int>(msg->nlmsg_len - NLMSG_LENGTH(sizeof(*diag)));
-  for (auto* a = reinterpret_cast<const rtattr*>(diag + 1); RTA_OK(a, attr_length);
-       a = RTA_NEXT(a, attr_length)) {
-    if (a->rta_type != INET_DIAG_INFO) continue;
-    // An older kernel sends a shorter tcp_info: the fields it lacks stay 0.
-    tcp_info tcp{};
-    std::memcpy(&tcp, RTA_DATA(a), std::min<size_t>(RTA_PAYLOAD(a), sizeof(tcp)));
-    info.bytes_acked = tcp.tcpi_bytes_acked;
-    info.unacked_segments = tcp.tcpi_unacked;
-    info.notsent_bytes = tcp.tcpi_notsent_bytes;
-  }
-  return info;
 }
 
 }  // namespace
@@ -235,30 +209,17 @@ Status TcpSocketDump::Exchange(const std::vector<uint8_t>& requests, uint32_t fi
         return Error{std::string("reading ") + what + ": a reply larger than the buffer (sock_diag)",
                      EMSGSIZE};
       }
-      int length = static_cast<int>(datagrams[d].msg_len);
-      for (auto* msg = reinterpret_cast<nlmsghdr*>(iov[d].iov_base); NetlinkMessageFits(msg, length);
-           msg = NLMSG_NEXT(msg, length)) {
-        if (msg->nlmsg_seq - first >= count) continue;  // a late answer to an abandoned request
-        if (msg->nlmsg_type == NLMSG_DONE) {
-          if (dump) return OkStatus();
-          continue;
-        }
-        if (msg->nlmsg_type == NLMSG_ERROR) {
-          const int error = -static_cast<const nlmsgerr*>(NLMSG_DATA(msg))->error;
-          if (dump || (error != ENOENT && error != ESTALE)) {
-            return Error{std::string("the kernel refused ") + what +
-                             " (sock_diag; a port filter it rejects, or no inet_diag)",
-                         error};
-          }
-          ++answered;  // gone, or the addresses now belong to a newer connection
-          continue;
-        }
-        if (msg->nlmsg_type != SOCK_DIAG_BY_FAMILY) continue;
-        ++answered;
-        TcpConnectionInfo info = ParseReply(msg);
-        // An exact lookup also finds TIME_WAIT and closing mini-sockets: not connections.
-        if ((kConnectedStates & (1U << info.state)) != 0) out->push_back(info);
+      SockDiagDatagram parsed = ParseSockDiagDatagram(
+          std::span<const uint8_t>(static_cast<const uint8_t*>(iov[d].iov_base), datagrams[d].msg_len), first,
+          count, dump);
+      answered += parsed.answered;
+      out->insert(out->end(), parsed.connections.begin(), parsed.connections.end());
+      if (parsed.refused) {
+        return Error{std::string("the kernel refused ") + what +
+                         " (sock_diag; a port filter it rejects, or no inet_diag)",
+                     *parsed.refused};
       }
+      if (parsed.done) return OkStatus();
     }
   }
   return OkStatus();

@@ -124,6 +124,8 @@ const char* HelloRefusalLabel(HelloRefusal refusal) {
       return "duplicate_node";
     case HelloRefusal::kIdentityMismatch:
       return "identity_mismatch";
+    case HelloRefusal::kTooManyAgents:
+      return "too_many_agents";
   }
   return "invalid";
 }
@@ -170,9 +172,26 @@ HelloResult AgentRegistry::Hello(const v1::Hello& hello, WallClock::time_point n
     return result;
   };
   if (hello.node().empty()) return refuse("node is empty");
+  // Sizes first: nothing below copies a field of a Hello that is too big to keep.
+  if (const size_t bytes = hello.ByteSizeLong(); bytes > config_.max_hello_bytes) {
+    result.limit = "hello_size";
+    return refuse("Hello of " + std::to_string(bytes) + " bytes (limit " +
+                  std::to_string(config_.max_hello_bytes) + ")");
+  }
+  if (static_cast<size_t>(hello.interfaces_size()) > config_.max_hello_interfaces) {
+    result.limit = "hello_size";
+    return refuse(std::to_string(hello.interfaces_size()) + " interfaces (limit " +
+                  std::to_string(config_.max_hello_interfaces) + ")");
+  }
+  if (hello.agent_version().size() > max_name) {
+    result.limit = "hello_size";
+    return refuse("agent_version of " + std::to_string(hello.agent_version().size()) + " bytes (limit " +
+                  std::to_string(max_name) + ")");
+  }
   if (hello.region().empty()) return refuse("region is empty");
   for (const auto* field : {&hello.node(), &hello.region(), &hello.zone()}) {
     if (field->size() > max_name) {
+      result.limit = "hello_size";
       return refuse("name of " + std::to_string(field->size()) + " bytes (limit " + std::to_string(max_name) +
                     ")");
     }
@@ -217,6 +236,13 @@ HelloResult AgentRegistry::Hello(const v1::Hello& hello, WallClock::time_point n
                   HelloRefusal::kDuplicateNode);
   }
 
+  if (agents_.size() >= config_.max_agents && !agents_.contains(hello.node())) {
+    result.limit = "agents";
+    return refuse(std::to_string(agents_.size()) + " agents known already (limits.max_agents " +
+                  std::to_string(config_.max_agents) +
+                  "); a known node may reconnect, a new one waits until one is forgotten",
+                  HelloRefusal::kTooManyAgents);
+  }
   auto [it, first_hello] = agents_.try_emplace(hello.node());
   if (first_hello) by_node_.Invalidate();
   Agent& agent = it->second;

@@ -64,6 +64,12 @@ struct AgentRegistryConfig {
   // probe endpoint lies outside its region's CIDRs. Empty: every region is accepted (nothing
   // is configured, so the verdict is HOLD anyway).
   std::vector<RegionSpec> regions;
+  // Agents known at once: a Hello from one more node is refused (a node already known may
+  // always say Hello again). Each costs its Hello's fields and a place in every plan.
+  size_t max_agents = 20'000;
+  // A Hello's size as serialized, and its attached interfaces: what one agent stores here.
+  size_t max_hello_bytes = 64 * 1024;
+  size_t max_hello_interfaces = 256;
 };
 
 // Why a Hello was refused; the service picks the gRPC status by it and the metrics count it.
@@ -80,6 +86,8 @@ enum class HelloRefusal {
   // The Hello claims another node or region than the client certificate (checked by the
   // aggregator, not the registry).
   kIdentityMismatch,
+  // A new node while limits.max_agents are known: there may be room later.
+  kTooManyAgents,
 };
 // "invalid", "unknown_region", ...: metric label values.
 const char* HelloRefusalLabel(HelloRefusal refusal);
@@ -98,6 +106,8 @@ struct HelloResult {
   // Highest stored sequence of this instance (reports up to it are already stored; the
   // service may Ack it at once so the agent can drop its replay buffer).
   uint64_t highest_sequence = 0;
+  // The cap that refused it ("agents", "hello_size"), for the limit metric; null otherwise.
+  const char* limit = nullptr;
 };
 
 enum class AcceptStatus {

@@ -6,7 +6,12 @@
 #include "common/grpc_callback_queue.h"
 
 #include <fstream>
+#include <limits>
+#include <map>
+#include <optional>
+#include <set>
 #include <sstream>
+#include <utility>
 
 #include <fmt/format.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -26,9 +31,8 @@ std::shared_ptr<spdlog::logger> Log() {
 }
 
 // Reports bigger than ReportLimits::max_bytes are refused by the registry with a reason;
-// gRPC's own limit sits above it so such reports reach the registry instead of being cut off
-// with a bare RESOURCE_EXHAUSTED.
-constexpr int kMaxReceiveMessageBytes = 8 * 1024 * 1024;
+// gRPC's own limit (limits.max_message_bytes, at least 4 MiB + 64 KiB) sits above it so such
+// reports reach the registry instead of being cut off with a bare RESOURCE_EXHAUSTED.
 // Streams still open this long after shutdown began are cancelled.
 constexpr std::chrono::seconds kShutdownGrace{2};
 
@@ -45,6 +49,9 @@ AgentRegistryConfig RegistryConfigOf(const AggregatorConfig& config) {
   AgentRegistryConfig registry;
   registry.not_reporting_timeout = config.not_reporting_timeout;
   registry.regions = config.regions;
+  registry.max_agents = config.limits.max_agents;
+  registry.max_hello_bytes = config.limits.max_hello_bytes;
+  registry.max_hello_interfaces = config.limits.max_hello_interfaces;
   return registry;
 }
 
@@ -54,6 +61,9 @@ RegionMatrixConfig MatrixConfigOf(const AggregatorConfig& config) {
   matrix.evidence_window = config.evidence_window;
   matrix.replication_retention = ReplicationRetentionFor(config.matrix_window, config.hold, config.dwell);
   matrix.thresholds = config.thresholds;
+  matrix.max_names = config.limits.max_names;
+  matrix.max_region_pairs = config.limits.max_region_pairs;
+  matrix.max_flows = config.limits.max_flows;
   return matrix;
 }
 
@@ -171,7 +181,50 @@ v1::Verdict InitialVerdict(const AggregatorConfig& config, const VerdictEngine& 
   return verdict;
 }
 
+StatusServerLimits StatusLimitsOf(const LimitsConfig& limits) {
+  StatusServerLimits status;
+  status.read_timeout = limits.status_read_timeout;
+  status.write_timeout = limits.status_write_timeout;
+  status.max_connections = limits.status_max_connections;
+  return status;
+}
+
 }  // namespace
+
+// Every cap hit is counted by cap (a bounded label: the caps are a fixed list) and logged at
+// most once a minute per cap, with how many hits the line stands for: a flood of hostile
+// input must not become a flood of log lines.
+class Aggregator::LimitHits {
+ public:
+  static constexpr std::chrono::seconds kLogEvery{60};
+
+  explicit LimitHits(prometheus::Family<prometheus::Counter>& family) : family_(family) {}
+
+  void Hit(const std::string& limit, uint64_t count, const std::string& what) {
+    if (count == 0) return;
+    family_.Add({{"limit", limit}}).Increment(static_cast<double>(count));
+    const auto now = std::chrono::steady_clock::now();
+    uint64_t unlogged = 0;
+    {
+      std::lock_guard lock(mutex_);
+      State& state = states_[limit];
+      state.unlogged += count;
+      if (state.logged && now - *state.logged < kLogEvery) return;
+      state.logged = now;
+      unlogged = std::exchange(state.unlogged, 0);
+    }
+    Log()->warn("limit {} reached ({} times since the last line): {}", limit, unlogged, what);
+  }
+
+ private:
+  struct State {
+    std::optional<std::chrono::steady_clock::time_point> logged;
+    uint64_t unlogged = 0;
+  };
+  prometheus::Family<prometheus::Counter>& family_;
+  std::mutex mutex_;
+  std::map<std::string, State> states_;
+};
 
 // Label sets are bounded: agent states (2), report outcomes (6), actions (3), and regions
 // (configured plus announced) x 4 states.
@@ -237,6 +290,10 @@ struct Aggregator::Metrics {
                     .Name("regionpulse_aggregator_streams")
                     .Help("Open gRPC streams by kind (ingest, watch)")
                     .Register(registry)),
+        limit_hits(prometheus::BuildCounter()
+                       .Name("regionpulse_aggregator_limit_hits_total")
+                       .Help("Times a configured cap (limits.*) refused or dropped something, by cap")
+                       .Register(registry)),
         evaluation_seconds(prometheus::BuildGauge()
                                .Name("regionpulse_aggregator_evaluation_seconds")
                                .Help("Duration of the last verdict evaluation")
@@ -266,6 +323,7 @@ struct Aggregator::Metrics {
   prometheus::Counter& transitions;
   prometheus::Counter& history_write_errors;
   prometheus::Family<prometheus::Gauge>& streams;
+  prometheus::Family<prometheus::Counter>& limit_hits;
   prometheus::Gauge& evaluation_seconds;
   prometheus::Histogram& evaluation_duration;
 
@@ -288,6 +346,7 @@ Aggregator::Aggregator(const AggregatorConfig& config, AggregatorOptions options
       history_(std::move(history)),
       metrics_registry_(std::make_shared<prometheus::Registry>()),
       metrics_(std::make_unique<Metrics>(*metrics_registry_)),
+      limit_hits_(std::make_unique<LimitHits>(metrics_->limit_hits)),
       broadcaster_(InitialVerdict(config, engine_, options_.clock()), config.heartbeat_interval),
       ingest_service_(*this),
       verdict_service_(broadcaster_, authorizer_),
@@ -304,6 +363,7 @@ Aggregator::Aggregator(const AggregatorConfig& config, AggregatorOptions options
   initial.set_generation(generation_base_ + initial.generation());
   broadcaster_.Update(initial);
   metrics_->verdict_action.Add({{"action", "HOLD"}}).Set(1);
+  broadcaster_.SetMaxWatchers(config_.limits.max_watch_streams);
   metrics_->generation.Set(static_cast<double>(generation_base_));
 }
 
@@ -366,7 +426,16 @@ Status Aggregator::StartGrpc() {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(config_.grpc_listen, *credentials, &port);
-  builder.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config_.limits.max_message_bytes));
+  // What any number of clients may make gRPC hold: buffer memory and threads for the whole
+  // server, streams per connection (a client opening thousands of streams on one connection
+  // is refused by HTTP/2 flow control, not served).
+  grpc::ResourceQuota quota("regionpulse-aggregator");
+  quota.Resize(config_.limits.grpc_memory_bytes);
+  quota.SetMaxThreads(static_cast<int>(config_.limits.grpc_max_threads));
+  builder.SetResourceQuota(quota);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             static_cast<int>(config_.limits.max_streams_per_connection));
   // Agents ping every 10 s to notice a dead aggregator; gRPC's default server policy answers
   // pings more often than every 5 min without data with GOAWAY, so allow them explicitly.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
@@ -389,8 +458,12 @@ Status Aggregator::StartGrpc() {
 }
 
 Status Aggregator::StartStatusServer() {
-  auto server =
-      StatusServer::Start(config_.metrics_listen, metrics_registry_, [this] { return CheckReadiness(); });
+  auto server = StatusServer::Start(
+      config_.metrics_listen, metrics_registry_, [this] { return CheckReadiness(); },
+      StatusLimitsOf(config_.limits),
+      [hits = limit_hits_.get()](const char* limit) {
+        hits->Hit(std::string("status_") + limit, 1, "the status server closed a connection");
+      });
   if (!server)
     return Error{"status server on " + config_.metrics_listen + ": " + server.error().message,
                  server.error().errnum};
@@ -414,7 +487,7 @@ uint16_t Aggregator::metrics_port() const {
 
 std::shared_ptr<grpc::Channel> Aggregator::InProcessChannel() {
   grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
+  args.SetMaxReceiveMessageSize(static_cast<int>(config_.limits.max_message_bytes));
   return server_->InProcessChannel(args);
 }
 
@@ -518,6 +591,7 @@ v1::Verdict Aggregator::EvaluateNow() {
   std::lock_guard evaluate_lock(evaluate_mutex_);
   const auto started = std::chrono::steady_clock::now();
   uint32_t reporting = 0, not_reporting = 0;
+  RegionMatrixStats matrix_stats;
   WallClock::time_point now;
   VerdictEvidence evidence;
   {
@@ -530,9 +604,15 @@ v1::Verdict Aggregator::EvaluateNow() {
       matrix_.Forget(node);
       planner_.Remove(node);
     }
+    matrix_stats = matrix_.Stats();
     const std::vector<AgentPresence> presence = registry_.Presence(now);
     for (const auto& agent : presence) (agent.reporting ? reporting : not_reporting) += 1;
     evidence = BuildVerdictEvidence(matrix_, presence, region_names_, now);
+    const bool with_paths =
+        std::chrono::steady_clock::now().time_since_epoch().count() < paths_wanted_until_ns_.load();
+    auto snapshot = TakeSnapshotLocked(now, with_paths);
+    std::lock_guard snapshot_lock(snapshot_mutex_);
+    snapshot_ = std::move(snapshot);
   }
   VerdictEvaluation evaluation = engine_.Evaluate(evidence, now);
   evidence = VerdictEvidence{};
@@ -564,18 +644,36 @@ v1::Verdict Aggregator::EvaluateNow() {
     if (engine_state_unsaved_) SaveEngineStateIfChanged(verdict.generation());
   }
 
+  ReportMatrixLimits(matrix_stats);
+  const uint64_t watch_refused = broadcaster_.watchers_refused();
+  limit_hits_->Hit(
+      "watch_streams", watch_refused - std::exchange(watch_refused_seen_, watch_refused),
+      fmt::format("Watch refused, {} streams open (limits.max_watch_streams)", broadcaster_.watchers()));
   metrics_->agents.Add({{"state", "reporting"}}).Set(reporting);
   metrics_->agents.Add({{"state", "not_reporting"}}).Set(not_reporting);
   for (v1::Action action : {v1::ACTION_STAY, v1::ACTION_FAILOVER, v1::ACTION_HOLD}) {
     metrics_->verdict_action.Add({{"action", ActionLabel(action)}}).Set(verdict.action() == action ? 1 : 0);
   }
+  constexpr v1::RegionState kStates[] = {v1::REGION_STATE_HEALTHY, v1::REGION_STATE_DEGRADED,
+                                         v1::REGION_STATE_UNREACHABLE, v1::REGION_STATE_UNKNOWN};
+  std::set<std::string> regions_now;
   for (const auto& region : verdict.regions()) {
-    for (v1::RegionState state : {v1::REGION_STATE_HEALTHY, v1::REGION_STATE_DEGRADED,
-                                  v1::REGION_STATE_UNREACHABLE, v1::REGION_STATE_UNKNOWN}) {
+    regions_now.insert(region.region());
+    for (v1::RegionState state : kStates) {
       metrics_->region_state.Add({{"region", region.region()}, {"state", StateLabel(state)}})
           .Set(region.state() == state ? 1 : 0);
     }
   }
+  // A region no longer in the verdict (its agents were forgotten, nobody probes it) loses its
+  // series: scrapes must not carry every region ever announced.
+  for (const std::string& gone : region_state_series_) {
+    if (regions_now.contains(gone)) continue;
+    for (v1::RegionState state : kStates) {
+      auto& series = metrics_->region_state.Add({{"region", gone}, {"state", StateLabel(state)}});
+      metrics_->region_state.Remove(&series);
+    }
+  }
+  region_state_series_ = std::move(regions_now);
   metrics_->generation.Set(static_cast<double>(verdict.generation()));
   metrics_->streams.Add({{"kind", "ingest"}}).Set(static_cast<double>(ingest_service_.streams()));
   metrics_->streams.Add({{"kind", "watch"}}).Set(static_cast<double>(broadcaster_.watchers()));
@@ -597,6 +695,19 @@ v1::Verdict Aggregator::EvaluateNow() {
   metrics_->evaluation_seconds.Set(tick_seconds);
   metrics_->evaluation_duration.Observe(tick_seconds);
   return verdict;
+}
+
+void Aggregator::ReportMatrixLimits(const RegionMatrixStats& stats) {
+  const auto delta = [](uint64_t now, uint64_t& seen) { return now - std::exchange(seen, now); };
+  limit_hits_->Hit("names", delta(stats.names_not_interned, matrix_limits_seen_.names_not_interned),
+                   fmt::format("{} names interned (limits.max_names); reports naming new ones are not filed",
+                               stats.names));
+  limit_hits_->Hit("region_pairs", delta(stats.pairs_not_tracked, matrix_limits_seen_.pairs_not_tracked),
+                   fmt::format("{} region pairs tracked (limits.max_region_pairs)", stats.pairs));
+  limit_hits_->Hit("flows", delta(stats.flows_not_tracked, matrix_limits_seen_.flows_not_tracked),
+                   fmt::format("{} flows tracked (limits.max_flows)", stats.flows));
+  limit_hits_->Hit("paths", delta(stats.paths_not_tracked, matrix_limits_seen_.paths_not_tracked),
+                   fmt::format("{} node-to-node paths tracked", stats.paths));
 }
 
 grpc::Status Aggregator::AuthorizeStream(const grpc::ServerContextBase& context,
@@ -626,6 +737,8 @@ HelloResult Aggregator::Hello(const v1::Hello& hello, const IngestCaller& caller
   if (result.ok) {
     Log()->info("agent '{}' ({} {}) registered from {}, version {}", result.agent.node, result.agent.region,
                 result.agent.zone, caller.peer, hello.agent_version());
+  } else if (result.limit != nullptr) {
+    limit_hits_->Hit(result.limit, 1, "Hello refused: " + result.reason);
   } else {
     metrics_->hello_refusals.Add({{"reason", HelloRefusalLabel(result.refusal)}}).Increment();
     // Refusals for who the agent is are an attack or a misconfiguration: worth a warning.
@@ -680,29 +793,101 @@ std::optional<v1::ProbePlan> Aggregator::PlanFor(const std::string& node) {
   return planner_.PlanFor(node, options_.clock());
 }
 
+std::shared_ptr<const Aggregator::QuerySnapshot> Aggregator::TakeSnapshotLocked(WallClock::time_point now,
+                                                                                bool with_paths) {
+  auto snapshot = std::make_shared<QuerySnapshot>();
+  snapshot->taken_at = now;
+  snapshot->agents = registry_.List(now);
+  for (auto& agent : snapshot->agents) agent.set_plan_version(planner_.PlanVersion(agent.node()));
+  snapshot->matrix = matrix_.Matrix(std::chrono::nanoseconds::zero(), now);
+  snapshot->flows = matrix_.Flows(v1::GetFlowsRequest(), now);
+  if (with_paths) {
+    v1::GetPathsRequest every_path;
+    every_path.set_limit(std::numeric_limits<uint32_t>::max());
+    snapshot->paths.emplace();
+    auto all = matrix_.Paths(every_path, now, /*max_limit=*/std::numeric_limits<uint32_t>::max());
+    snapshot->paths->assign(std::make_move_iterator(all.mutable_paths()->begin()),
+                            std::make_move_iterator(all.mutable_paths()->end()));
+  }
+  return snapshot;
+}
+
+std::shared_ptr<const Aggregator::QuerySnapshot> Aggregator::Snapshot() const {
+  std::lock_guard lock(snapshot_mutex_);
+  return snapshot_;
+}
+
 v1::ListAgentsResponse Aggregator::ListAgents(const v1::ListAgentsRequest& request) {
   v1::ListAgentsResponse response;
-  std::lock_guard lock(core_mutex_);
-  for (auto& agent : registry_.List(options_.clock(), request.region())) {
-    agent.set_plan_version(planner_.PlanVersion(agent.node()));
-    *response.add_agents() = std::move(agent);
+  auto snapshot = Snapshot();
+  if (!snapshot) {
+    // Before the first tick: taken now, once.
+    std::lock_guard lock(core_mutex_);
+    snapshot = TakeSnapshotLocked(options_.clock(), false);
+  }
+  for (const auto& agent : snapshot->agents) {
+    if (request.region().empty() || agent.region() == request.region()) *response.add_agents() = agent;
   }
   return response;
 }
 
 v1::GetRegionMatrixResponse Aggregator::RegionMatrix(const v1::GetRegionMatrixRequest& request) {
+  const auto range = FromDuration(request.range().window());
+  const bool default_range = range <= std::chrono::nanoseconds::zero() || range >= config_.matrix_window;
+  if (default_range) {
+    if (auto snapshot = Snapshot()) return snapshot->matrix;
+  }
+  // A shorter window than the configured one: region pairs only (bounded by
+  // limits.max_region_pairs), computed now.
   std::lock_guard lock(core_mutex_);
-  return matrix_.Matrix(FromDuration(request.range().window()), options_.clock());
+  return matrix_.Matrix(range, options_.clock());
 }
 
 v1::GetPathsResponse Aggregator::Paths(const v1::GetPathsRequest& request) {
-  std::lock_guard lock(core_mutex_);
-  return matrix_.Paths(request, options_.clock());
+  paths_wanted_until_ns_ =
+      (std::chrono::steady_clock::now() + std::chrono::minutes(1)).time_since_epoch().count();
+  const auto range = FromDuration(request.range().window());
+  const bool default_range = range <= std::chrono::nanoseconds::zero() || range >= config_.matrix_window;
+  auto snapshot = Snapshot();
+  if (!default_range || !snapshot || !snapshot->paths) {
+    // The first GetPaths in a minute, or a shorter window: computed now; the next ticks
+    // snapshot every path, so a flood of these is served from the snapshot.
+    std::lock_guard lock(core_mutex_);
+    return matrix_.Paths(request, options_.clock());
+  }
+  // What RegionMatrix::Paths does, over the snapshot's rows (already worst first).
+  v1::GetPathsResponse response;
+  uint32_t limit = request.limit() == 0 ? matrix_.config().default_path_limit : request.limit();
+  limit = std::min(limit, matrix_.config().max_path_limit);
+  size_t matching = 0;
+  for (const v1::PathSummary& path : *snapshot->paths) {
+    if (!request.region().empty() && path.source_region() != request.region() &&
+        path.target_region() != request.region())
+      continue;
+    if (!request.node().empty() && path.source_node() != request.node() &&
+        path.target_node() != request.node())
+      continue;
+    if (matching++ < limit) *response.add_paths() = path;
+  }
+  response.set_truncated(matching > limit);
+  return response;
 }
 
 v1::GetFlowsResponse Aggregator::Flows(const v1::GetFlowsRequest& request) {
-  std::lock_guard lock(core_mutex_);
-  return matrix_.Flows(request, options_.clock());
+  auto snapshot = Snapshot();
+  if (!snapshot) {
+    std::lock_guard lock(core_mutex_);
+    return matrix_.Flows(request, options_.clock());
+  }
+  v1::GetFlowsResponse response;
+  for (const v1::FlowSummary& flow : snapshot->flows.flows()) {
+    if (!request.region().empty() && flow.region() != request.region() &&
+        flow.remote_region() != request.region())
+      continue;
+    if (!request.name().empty() && flow.name() != request.name()) continue;
+    *response.add_flows() = flow;
+  }
+  return response;
 }
 
 }  // namespace regionpulse

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -83,6 +84,26 @@ class Aggregator final : private IngestBackend, private QueryBackend {
 
  private:
   struct Metrics;
+  class LimitHits;
+
+  // What the Query service answers from: taken at the evaluation tick, under the core lock the
+  // tick holds anyway, then never changed; queries read it without the core lock, so a flood
+  // of them costs ingest and the tick nothing. Answers are as of the last tick.
+  struct QuerySnapshot {
+    WallClock::time_point taken_at;
+    // Every agent, sorted by (region, node), plan versions set.
+    std::vector<v1::AgentInfo> agents;
+    // The matrix over the configured window (requests for 0 or more than the window).
+    v1::GetRegionMatrixResponse matrix;
+    // Every flow with data in the window, in the order GetFlows answers.
+    v1::GetFlowsResponse flows;
+    // Every path with data in the window, worst first; only while someone asks for paths
+    // (building every path's summary is the costly part of a tick's snapshot).
+    std::optional<std::vector<v1::PathSummary>> paths;
+  };
+  std::shared_ptr<const QuerySnapshot> Snapshot() const;
+  // Builds the snapshot from the core; the caller holds core_mutex_.
+  std::shared_ptr<const QuerySnapshot> TakeSnapshotLocked(WallClock::time_point now, bool with_paths);
 
   Aggregator(const AggregatorConfig& config, AggregatorOptions options,
              std::unique_ptr<VerdictHistory> history);
@@ -94,6 +115,8 @@ class Aggregator final : private IngestBackend, private QueryBackend {
   // Writes the engine's decision state beside the history when it differs from the last write.
   void SaveEngineStateIfChanged(uint64_t published_generation);
   Readiness CheckReadiness() const;
+  // Counts (and logs, rate-limited) what the matrix's caps refused since the last tick.
+  void ReportMatrixLimits(const RegionMatrixStats& stats);
 
   // IngestBackend
   grpc::Status AuthorizeStream(const grpc::ServerContextBase& context,
@@ -112,11 +135,18 @@ class Aggregator final : private IngestBackend, private QueryBackend {
   const AggregatorOptions options_;
   const std::vector<std::string> region_names_;
 
-  // The pure core, serialised by core_mutex_ (ingest, queries, the tick's reads).
+  // The pure core, serialised by core_mutex_ (ingest, the tick's reads and its query
+  // snapshot; queries only when they ask for what the snapshot does not hold).
   mutable std::mutex core_mutex_;
   AgentRegistry registry_;
   regionpulse::RegionMatrix matrix_;
   ProbePlanner planner_;
+
+  // The last tick's query snapshot, swapped under snapshot_mutex_ (held for a pointer copy).
+  mutable std::mutex snapshot_mutex_;
+  std::shared_ptr<const QuerySnapshot> snapshot_;
+  // Until when (steady clock, ns) the tick also snapshots paths: a minute after a GetPaths.
+  std::atomic<int64_t> paths_wanted_until_ns_{0};
 
   // Evaluations run one at a time, so transitions reach history and Watch in order; the
   // engine is used by evaluations only, under this lock, outside core_mutex_.
@@ -137,6 +167,12 @@ class Aggregator final : private IngestBackend, private QueryBackend {
 
   std::shared_ptr<prometheus::Registry> metrics_registry_;
   std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<LimitHits> limit_hits_;
+  // The counters last turned into limit hits (the evaluation tick only).
+  RegionMatrixStats matrix_limits_seen_;
+  uint64_t watch_refused_seen_ = 0;
+  // Regions with regionpulse_aggregator_region_state series (the evaluation tick only).
+  std::set<std::string> region_state_series_;
 
   // Which peers may call what; set from the configuration's CA files before the server starts.
   CallAuthorizer authorizer_;

@@ -160,6 +160,32 @@ void ReadListenAndTls(const ConfigSection& top, AggregatorConfig& config) {
   top.Bool("plaintext", &config.plaintext);
 }
 
+void ReadLimits(const ConfigSection& top, LimitsConfig& l) {
+  const ConfigSection limits = top.Section(
+      "limits",
+      {"max_agents", "max_hello_bytes", "max_hello_interfaces", "max_names", "max_region_pairs", "max_flows",
+       "max_message_bytes", "max_streams_per_connection", "grpc_memory_bytes", "grpc_max_threads",
+       "max_watch_streams", "status_read_timeout", "status_write_timeout", "status_max_connections"});
+  limits.Unsigned("max_agents", &l.max_agents, 1, 10'000'000);
+  // A Hello carries names, an endpoint and its interfaces: below 1 KiB none would fit.
+  limits.ByteSize("max_hello_bytes", &l.max_hello_bytes, 1024);
+  limits.Unsigned("max_hello_interfaces", &l.max_hello_interfaces, 1, 65'536);
+  limits.Unsigned("max_names", &l.max_names, 16, 100'000'000);
+  limits.Unsigned("max_region_pairs", &l.max_region_pairs, 1, 1'000'000);
+  limits.Unsigned("max_flows", &l.max_flows, 1, 100'000'000);
+  // Below the largest report accepted (4 MiB), reports would be cut off without their reason.
+  limits.ByteSize("max_message_bytes", &l.max_message_bytes, 4 * 1024 * 1024 + 64 * 1024);
+  if (l.max_message_bytes > 1024ull * 1024 * 1024) limits.Problem("max_message_bytes", "above 1 GiB");
+  limits.Unsigned("max_streams_per_connection", &l.max_streams_per_connection, 1, 1'000'000);
+  limits.ByteSize("grpc_memory_bytes", &l.grpc_memory_bytes, 16 * 1024 * 1024);
+  // gRPC needs a few threads of its own besides the ones serving calls.
+  limits.Unsigned("grpc_max_threads", &l.grpc_max_threads, 4, 4096);
+  limits.Unsigned("max_watch_streams", &l.max_watch_streams, 1, 1'000'000);
+  limits.Duration("status_read_timeout", &l.status_read_timeout, milliseconds(100), minutes(10));
+  limits.Duration("status_write_timeout", &l.status_write_timeout, milliseconds(100), minutes(10));
+  limits.Unsigned("status_max_connections", &l.status_max_connections, 1, 100'000);
+}
+
 }  // namespace
 
 Result<AggregatorConfig> ParseAggregatorConfig(const std::string& yaml_text) {
@@ -170,7 +196,7 @@ Result<AggregatorConfig> ParseAggregatorConfig(const std::string& yaml_text) {
       *document, "", problems,
       {"regions", "active_region", "own_region", "standby_regions", "max_data_loss", "prefer_availability",
        "thresholds", "hold", "dwell", "matrix_window", "evidence_window", "not_reporting_timeout",
-       "evaluation_interval", "heartbeat_interval", "probe_plan", "history", "listen", "tls", "plaintext"});
+       "evaluation_interval", "heartbeat_interval", "probe_plan", "history", "listen", "tls", "plaintext", "limits"});
   // An empty file is an empty configuration: every default, no regions.
   AggregatorConfig config;
   ReadRegions(top, config);
@@ -180,6 +206,7 @@ Result<AggregatorConfig> ParseAggregatorConfig(const std::string& yaml_text) {
   ReadProbePlan(top, config.probe_plan);
   ReadHistory(top, config.history);
   ReadListenAndTls(top, config);
+  ReadLimits(top, config.limits);
   if (!problems.empty()) return problems.ToError();
   return config;
 }

@@ -57,6 +57,35 @@ struct TlsConfig {
   bool Enabled() const { return !cert_file.empty() && !key_file.empty(); }
 };
 
+// What any client, agent or not, may make the aggregator hold. Every cap is counted when hit
+// (regionpulse_aggregator_limit_hits_total{limit}) and logged at most once a minute per cap.
+struct LimitsConfig {
+  // Agents known at once; a Hello from one more node is refused with RESOURCE_EXHAUSTED.
+  uint64_t max_agents = 20'000;
+  // A Hello's serialized size and its interface count.
+  uint64_t max_hello_bytes = 64 * 1024;
+  uint64_t max_hello_interfaces = 256;
+  // Distinct node and region names the matrix interns (never forgotten), region pairs and
+  // replication flows it tracks; beyond, what names a new one is not filed.
+  uint64_t max_names = 100'000;
+  uint64_t max_region_pairs = 1'024;
+  uint64_t max_flows = 100'000;
+  // Largest gRPC message received (a report is refused above 4 MiB with its reason first).
+  uint64_t max_message_bytes = 8 * 1024 * 1024;
+  // Concurrent streams one HTTP/2 connection may open (GRPC_ARG_MAX_CONCURRENT_STREAMS).
+  uint64_t max_streams_per_connection = 1'000;
+  // Memory gRPC may use for its buffers and the threads it may run (grpc::ResourceQuota).
+  uint64_t grpc_memory_bytes = 512ull * 1024 * 1024;
+  uint64_t grpc_max_threads = 64;
+  // Watch streams open at once; one more is refused with RESOURCE_EXHAUSTED.
+  uint64_t max_watch_streams = 2'000;
+  // The status server (/metrics, /healthz, /readyz): a request must arrive, and a response
+  // be taken, within these; connections beyond the cap are closed at once.
+  std::chrono::milliseconds status_read_timeout{5'000};
+  std::chrono::milliseconds status_write_timeout{10'000};
+  uint64_t status_max_connections = 64;
+};
+
 struct AggregatorConfig {
   // Known regions. Empty: no region is known and the verdict is HOLD.
   std::vector<RegionConfig> regions;
@@ -98,6 +127,7 @@ struct AggregatorConfig {
   TlsConfig tls;
   // Serve gRPC without TLS even when TLS files are configured.
   bool plaintext = false;
+  LimitsConfig limits;
 };
 
 // Parses a YAML document into a configuration over the defaults. Unknown keys are errors (a

@@ -3,6 +3,8 @@
 // only the newest plan and the highest Ack are kept while a write is in flight.
 #include "aggregator/ingest_service.h"
 
+#include <string_view>
+
 #include "aggregator/write_queue_reactor.h"
 #include "common/component_logger.h"
 
@@ -40,6 +42,9 @@ grpc::StatusCode GrpcCodeOf(HelloRefusal refusal) {
     case HelloRefusal::kEndpointOutsideRegion:
     case HelloRefusal::kIdentityMismatch:
       return grpc::StatusCode::PERMISSION_DENIED;
+    case HelloRefusal::kTooManyAgents:
+      // There may be room later (agents are forgotten); a bad Hello never has any.
+      return grpc::StatusCode::RESOURCE_EXHAUSTED;
   }
   return grpc::StatusCode::FAILED_PRECONDITION;
 }

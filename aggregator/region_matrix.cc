@@ -228,6 +228,7 @@ RegionMatrix::RegionMatrix(RegionMatrixConfig config) : config_(std::move(config
   config_.evidence_window = std::max(config_.evidence_window, std::chrono::seconds(1));
   config_.replication_retention = std::max(config_.replication_retention, config_.window);
   state_ = std::make_unique<RegionMatrixState>(RingSize(config_.evidence_window, std::chrono::seconds(1)));
+  state_->max_names = config_.max_names;
 }
 
 RegionMatrix::~RegionMatrix() = default;
@@ -250,8 +251,12 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
   const size_t fine_ring = RingSize(config_.evidence_window, std::chrono::seconds(1));
   const int64_t window_ns = std::max<int64_t>(0, NsSinceEpoch(window_end) - NsSinceEpoch(window_start));
 
-  const uint32_t node = s.Intern(source.node);
-  const uint32_t region = s.Intern(source.region);
+  const auto node_id = s.Intern(source.node);
+  const auto region_id = s.Intern(source.region);
+  // A sender whose names cannot be kept is not filed at all (names_not_interned says so).
+  if (!node_id || !region_id) return;
+  const uint32_t node = *node_id;
+  const uint32_t region = *region_id;
   s.regions.insert(region);
 
   // The time this report covers: what makes its reflector's silence about a sender mean
@@ -273,8 +278,16 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
   }
 
   auto pair_slot = [&](uint32_t target_region) -> PairSlot* {
-    auto [it, inserted] = s.pairs.try_emplace({region, target_region},
-                                              RegionMatrixState::Pair{SlotRing<PairSlot>(coarse_ring)});
+    auto it = s.pairs.find({region, target_region});
+    if (it == s.pairs.end()) {
+      if (s.pairs.size() >= config_.max_region_pairs) {
+        ++s.pairs_not_tracked;
+        return nullptr;
+      }
+      it = s.pairs
+               .try_emplace({region, target_region}, RegionMatrixState::Pair{SlotRing<PairSlot>(coarse_ring)})
+               .first;
+    }
     return it->second.ring.At(coarse);
   };
 
@@ -287,7 +300,14 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
     if (index >= peers.size()) peers.resize(index + 1);
     RegionMatrixState::PeerRef& peer = peers[index];
     if (peer.node != path.peer_node() || peer.region != path.peer_region()) {
-      peer = {path.peer_node(), path.peer_region(), s.Intern(path.peer_node()), s.Intern(path.peer_region())};
+      const auto peer_node = s.Intern(path.peer_node());
+      const auto peer_region = s.Intern(path.peer_region());
+      if (!peer_node || !peer_region) {
+        // Not remembered either: the next report tries the names again.
+        peer = {};
+        continue;
+      }
+      peer = {path.peer_node(), path.peer_region(), *peer_node, *peer_region};
       s.regions.insert(peer.region_id);
     }
     const uint32_t target = peer.node_id;
@@ -375,7 +395,9 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
   }
 
   for (const auto& traffic : report.traffic()) {
-    const uint32_t target_region = s.Intern(traffic.remote_region());
+    const auto target_region_id = s.Intern(traffic.remote_region());
+    if (!target_region_id) continue;
+    const uint32_t target_region = *target_region_id;
     s.regions.insert(target_region);
     if (ObserverSlot* slot = s.observer_regions.rings.At(s.ObserverEntry(node, region, target_region), fine))
       slot->rx_packets += traffic.rx_packets();
@@ -387,12 +409,18 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
   }
 
   for (const auto& flow : report.flows()) {
-    const uint32_t remote = s.Intern(flow.remote_region());
+    const auto remote_id = s.Intern(flow.remote_region());
+    if (!remote_id) continue;
+    const uint32_t remote = *remote_id;
     s.regions.insert(remote);
     std::string key = source.node;
     key.append(1, '\0').append(flow.name()).append(1, '\0').append(flow.remote_region());
     auto it = s.flows.find(key);
     if (it == s.flows.end()) {
+      if (s.flows.size() >= config_.max_flows) {
+        ++s.flows_not_tracked;
+        continue;
+      }
       it = s.flows
                .emplace(std::move(key),
                         RegionMatrixState::Flow(node, region, remote, flow.name(), coarse_ring))
@@ -522,8 +550,8 @@ v1::GetRegionMatrixResponse RegionMatrix::Matrix(nanoseconds range, WallClock::t
   return response;
 }
 
-v1::GetPathsResponse RegionMatrix::Paths(const v1::GetPathsRequest& request,
-                                         WallClock::time_point now) const {
+v1::GetPathsResponse RegionMatrix::Paths(const v1::GetPathsRequest& request, WallClock::time_point now,
+                                         std::optional<uint32_t> max_limit) const {
   const RegionMatrixState& s = *state_;
   const nanoseconds range = EffectiveRange(FromDuration(request.range().window()), config_.window);
   const int64_t from = EpochOf(now - range, config_.slot);
@@ -540,9 +568,15 @@ v1::GetPathsResponse RegionMatrix::Paths(const v1::GetPathsRequest& request,
     const RegionMatrixState::Path* path;
   };
   std::vector<Row> rows;
+  // Plain values for the loop: GCC under -fsanitize=thread warns the optionals may be read
+  // uninitialized (they are not).
+  const bool by_region = region.has_value();
+  const uint32_t region_id = region.value_or(0);
+  const bool by_node = node.has_value();
+  const uint32_t node_id = node.value_or(0);
   for (const auto& [key, path] : s.paths) {
-    if (region && path.source_region != *region && path.target_region != *region) continue;
-    if (node && path.source != *node && path.target != *node) continue;
+    if (by_region && path.source_region != region_id && path.target_region != region_id) continue;
+    if (by_node && path.source != node_id && path.target != node_id) continue;
     if (!path.ring.HasDataSince(from)) continue;
     uint64_t sent = 0;
     uint64_t reverse = 0;
@@ -559,7 +593,7 @@ v1::GetPathsResponse RegionMatrix::Paths(const v1::GetPathsRequest& request,
            std::tie(s.Name(b.path->source), s.Name(b.path->target));
   });
   uint32_t limit = request.limit() == 0 ? config_.default_path_limit : request.limit();
-  limit = std::min(limit, config_.max_path_limit);
+  limit = std::min(limit, max_limit.value_or(config_.max_path_limit));
   response.set_truncated(rows.size() > limit);
   for (size_t i = 0; i < rows.size() && i < limit; ++i) {
     const RegionMatrixState::Path& path = *rows[i].path;
@@ -707,6 +741,11 @@ RegionMatrixStats RegionMatrix::Stats() const {
   stats.sessions_not_tracked = s.sessions_not_tracked;
   stats.reflected_unmatched = s.reflected_unmatched;
   stats.stale_windows_ignored = s.stale_windows_ignored;
+  stats.names_not_interned = s.names_not_interned;
+  stats.pairs_not_tracked = s.pairs_not_tracked;
+  stats.flows_not_tracked = s.flows_not_tracked;
+  stats.names = s.names.size();
+  stats.pairs = s.pairs.size();
   return stats;
 }
 

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "aggregator/agent_registry.h"
@@ -48,6 +49,14 @@ struct RegionMatrixConfig {
   // reports of one second arrive in either order); beyond, or once older than the evidence
   // window, they are dropped (counted).
   size_t max_pending_reflected = 20'000;
+  // Distinct names (nodes, regions) interned, ever: names are never forgotten, so this bounds
+  // what hostile or mistaken reports naming ever new peers can grow. Beyond, the report (or
+  // its entry) naming a new one is not filed (counted).
+  size_t max_names = 100'000;
+  // (source region, target region) pairs with rings; beyond, a new pair is not tracked.
+  size_t max_region_pairs = 1'024;
+  // Replication flows (node, name, remote region) tracked; beyond, a new one is not.
+  size_t max_flows = 100'000;
   // GetPaths limit when the request says 0, and the most it may ask for.
   uint32_t default_path_limit = 100;
   uint32_t max_path_limit = 10'000;
@@ -79,6 +88,12 @@ struct RegionMatrixStats {
   uint64_t reflected_unmatched = 0;
   // Reports (or parts) older than the window, ignored.
   uint64_t stale_windows_ignored = 0;
+  // New names, region pairs and flows refused at max_names, max_region_pairs, max_flows.
+  uint64_t names_not_interned = 0;
+  uint64_t pairs_not_tracked = 0;
+  uint64_t flows_not_tracked = 0;
+  size_t names = 0;
+  size_t pairs = 0;
 };
 
 // Not thread-safe: the caller serialises calls. Add() costs O(entries in the report), queries
@@ -96,8 +111,10 @@ class RegionMatrix {
   // Region x region cells over `range` (0 = the configured window), ending at now.
   v1::GetRegionMatrixResponse Matrix(std::chrono::nanoseconds range, WallClock::time_point now) const;
   // Node-to-node paths matching the request's filters, worst loss first, up to its limit, with
-  // loss by direction read from both ends.
-  v1::GetPathsResponse Paths(const v1::GetPathsRequest& request, WallClock::time_point now) const;
+  // loss by direction read from both ends. max_limit caps the request's limit (default:
+  // config.max_path_limit; the aggregator's query snapshot takes every path).
+  v1::GetPathsResponse Paths(const v1::GetPathsRequest& request, WallClock::time_point now,
+                             std::optional<uint32_t> max_limit = std::nullopt) const;
   // Replication flows per node matching the filters.
   v1::GetFlowsResponse Flows(const v1::GetFlowsRequest& request, WallClock::time_point now) const;
 

@@ -353,6 +353,9 @@ struct RegionMatrixState {
   uint64_t sessions_not_tracked = 0;
   uint64_t reflected_unmatched = 0;
   uint64_t stale_windows_ignored = 0;
+  uint64_t names_not_interned = 0;
+  uint64_t pairs_not_tracked = 0;
+  uint64_t flows_not_tracked = 0;
 
   explicit RegionMatrixState(size_t fine_ring_size)
       : observer_regions(fine_ring_size), observer_targets(fine_ring_size) {}
@@ -362,10 +365,20 @@ struct RegionMatrixState {
     return observer_regions.Insert(PairKey(node, target_region), {node, node_region, target_region, {}});
   }
 
-  uint32_t Intern(const std::string& name) {
-    auto [it, inserted] = ids.try_emplace(name, static_cast<uint32_t>(names.size()));
-    if (inserted) names.push_back(name);
-    return it->second;
+  // Names are never forgotten (ids stay valid for as long as anything may hold one), so their
+  // number is capped: a name beyond max_names is not interned and what it names is not
+  // tracked (counted in names_not_interned).
+  size_t max_names = std::numeric_limits<size_t>::max();
+  std::optional<uint32_t> Intern(const std::string& name) {
+    if (const auto it = ids.find(name); it != ids.end()) return it->second;
+    if (names.size() >= max_names) {
+      ++names_not_interned;
+      return std::nullopt;
+    }
+    const auto id = static_cast<uint32_t>(names.size());
+    ids.emplace(name, id);
+    names.push_back(name);
+    return id;
   }
   std::optional<uint32_t> IdOf(const std::string& name) const {
     const auto it = ids.find(name);

@@ -21,8 +21,17 @@ class VerdictWatchStream final : public WriteQueueReactor<grpc::ServerWriteReact
 
   VerdictWatchStream(VerdictBroadcaster& broadcaster, std::chrono::milliseconds interval)
       : broadcaster_(broadcaster), interval_(interval) {
-    if (!broadcaster_.Subscribe(this))
-      FinishWith(grpc::Status(grpc::StatusCode::UNAVAILABLE, "aggregator is shutting down"));
+    switch (broadcaster_.Subscribe(this)) {
+      case VerdictBroadcaster::SubscribeResult::kSubscribed:
+        break;
+      case VerdictBroadcaster::SubscribeResult::kClosed:
+        FinishWith(grpc::Status(grpc::StatusCode::UNAVAILABLE, "aggregator is shutting down"));
+        break;
+      case VerdictBroadcaster::SubscribeResult::kFull:
+        FinishWith(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                "too many Watch streams open (limits.max_watch_streams); retry later"));
+        break;
+    }
   }
 
   // Called with the broadcaster's lock held.
@@ -133,13 +142,27 @@ void VerdictBroadcaster::Close() {
   wake_.notify_all();
 }
 
-bool VerdictBroadcaster::Subscribe(VerdictWatchStream* stream) {
+VerdictBroadcaster::SubscribeResult VerdictBroadcaster::Subscribe(VerdictWatchStream* stream) {
   std::lock_guard lock(mutex_);
-  if (closed_) return false;
+  if (closed_) return SubscribeResult::kClosed;
+  if (streams_.size() >= max_watchers_) {
+    ++watchers_refused_;
+    return SubscribeResult::kFull;
+  }
   streams_.insert(stream);
   stream->Enqueue(current_, /*heartbeat=*/false);
   wake_.notify_all();
-  return true;
+  return SubscribeResult::kSubscribed;
+}
+
+void VerdictBroadcaster::SetMaxWatchers(size_t max_watchers) {
+  std::lock_guard lock(mutex_);
+  max_watchers_ = max_watchers;
+}
+
+uint64_t VerdictBroadcaster::watchers_refused() const {
+  std::lock_guard lock(mutex_);
+  return watchers_refused_;
 }
 
 void VerdictBroadcaster::Unsubscribe(VerdictWatchStream* stream) {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -43,6 +44,9 @@ class VerdictBroadcaster {
   void Update(const v1::Verdict& verdict);
   v1::Verdict Current() const;
   size_t watchers() const;
+  // Watch streams open at once; one more is refused with RESOURCE_EXHAUSTED (counted).
+  void SetMaxWatchers(size_t max_watchers);
+  uint64_t watchers_refused() const;
   // Ends every Watch stream with UNAVAILABLE so the server can shut down; later Watch calls
   // are refused the same way.
   void Close();
@@ -51,8 +55,9 @@ class VerdictBroadcaster {
 
  private:
   friend class VerdictWatchStream;
-  // Registers a new stream and queues the current verdict on it; false once closed.
-  bool Subscribe(VerdictWatchStream* stream);
+  // Registers a new stream and queues the current verdict on it; otherwise why not.
+  enum class SubscribeResult { kSubscribed, kClosed, kFull };
+  SubscribeResult Subscribe(VerdictWatchStream* stream);
   void Unsubscribe(VerdictWatchStream* stream);
   void HeartbeatLoop();
 
@@ -62,6 +67,8 @@ class VerdictBroadcaster {
   v1::Verdict current_;
   std::set<VerdictWatchStream*> streams_;
   bool closed_ = false;
+  size_t max_watchers_ = std::numeric_limits<size_t>::max();
+  uint64_t watchers_refused_ = 0;
   std::thread heartbeat_thread_;
 };
 

@@ -4,6 +4,8 @@
 // scrape never touches probing or gRPC.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -23,19 +25,38 @@ struct Readiness {
   std::string reason;  // why not ready, or a short summary when ready
 };
 
+// What one client may hold of the server: a scraper that connects and never sends (or sends a
+// byte a minute) must not keep a connection, and many of them must not take every descriptor.
+struct StatusServerLimits {
+  // The whole request must arrive within this long of the connection being accepted.
+  std::chrono::milliseconds read_timeout{5'000};
+  // The whole response must be taken within this long (a big /metrics to a stalled reader).
+  std::chrono::milliseconds write_timeout{10'000};
+  // Connections open at once; one more is closed at once (and counted).
+  size_t max_connections = 64;
+  // Request header and body bytes; a GET has no body, so this only bounds garbage.
+  size_t max_request_bytes = 16 * 1024;
+};
+
 class StatusServer {
  public:
   using ReadinessProbe = std::function<Readiness()>;
+  // Called (on the server's thread) when a limit closed a connection: "connections",
+  // "read_timeout", "write_timeout" or "request_size". For a metric and a rate-limited log.
+  using LimitHit = std::function<void(const char* limit)>;
 
   // listen is "HOST:PORT" (port 0 picks a free one; IPv6 as "[::1]:9100").
   static Result<std::unique_ptr<StatusServer>> Start(const std::string& listen,
                                                      std::shared_ptr<prometheus::Registry> registry,
-                                                     ReadinessProbe readiness);
+                                                     ReadinessProbe readiness, StatusServerLimits limits = {},
+                                                     LimitHit on_limit = nullptr);
   ~StatusServer();
   StatusServer(const StatusServer&) = delete;
   StatusServer& operator=(const StatusServer&) = delete;
 
   uint16_t port() const;
+  // Connections open now (for tests and the connection cap).
+  size_t open_connections() const;
 
  private:
   struct Impl;

@@ -241,9 +241,9 @@ TEST(AggregatorConfig, EveryProblemIsReportedAtOnce) {
       config.error().message,
       "invalid configuration:\n"
       "  hodl: unknown key (known here: active_region, dwell, evaluation_interval, evidence_window, "
-      "heartbeat_interval, history, hold, listen, matrix_window, max_data_loss, not_reporting_timeout, "
-      "own_region, "
-      "plaintext, prefer_availability, probe_plan, regions, standby_regions, thresholds, tls)\n"
+      "heartbeat_interval, history, hold, limits, listen, matrix_window, max_data_loss, "
+      "not_reporting_timeout, "
+      "own_region, plaintext, prefer_availability, probe_plan, regions, standby_regions, thresholds, tls)\n"
       "  thresholds.degraded_loss: 1.5 is outside 0..1\n"
       "  thresholds.min_observer_nodes: 1 is outside 2..100000\n"
       "  history.max_file_bytes: \"4MB\" is not a size (examples: 4096, 64KiB, 4MiB, 1GiB)\n"

@@ -464,7 +464,8 @@ TEST_F(AggregatorServiceTest, ServerReflectionListsTheRegionpulseServices) {
   auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(aggregator_->grpc_port()),
                                      grpc::InsecureChannelCredentials());
   ReflectionCall call(channel, request_bytes);
-  ASSERT_TRUE(call.Wait().ok());
+  const grpc::Status status = call.Wait();
+  ASSERT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
   ASSERT_TRUE(call.got_response());
   std::unique_ptr<google::protobuf::Message> response(factory.GetPrototype(response_type)->New());
   ASSERT_TRUE(
