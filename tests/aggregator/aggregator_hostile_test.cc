@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "aggregator/aggregator_config.h"
+#include "tests/support/http_get.h"
 #include "tests/support/in_process_aggregator.h"
 
 namespace regionpulse {
@@ -27,6 +28,7 @@ namespace {
 using namespace std::chrono_literals;
 
 using test::AgentSpec;
+using test::HttpGet;
 using test::MakeReport;
 using test::ManualClock;
 using test::PeerResult;
@@ -59,20 +61,6 @@ void SendAll(int fd, const std::string& bytes) {
     if (n <= 0) return;  // the server closed it: fine, that is one way of coping
     done += static_cast<size_t>(n);
   }
-}
-
-std::string HttpGet(uint16_t port, const std::string& path) {
-  const int fd = Connect(port);
-  if (fd < 0) return {};
-  timeval tv{10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  SendAll(fd, "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-  std::string reply;
-  char buffer[4096];
-  ssize_t n;
-  while ((n = read(fd, buffer, sizeof(buffer))) > 0) reply.append(buffer, static_cast<size_t>(n));
-  close(fd);
-  return reply;
 }
 
 std::string RandomBytes(std::mt19937& random, size_t size) {

@@ -16,6 +16,7 @@
 #include <map>
 #include <set>
 
+#include "tests/support/http_get.h"
 #include "tests/support/in_process_aggregator.h"
 
 namespace regionpulse {
@@ -24,6 +25,7 @@ namespace {
 using namespace std::chrono_literals;
 
 using test::AgentSpec;
+using test::HttpGet;
 using test::MakeReport;
 using test::ManualClock;
 using test::PeerResult;
@@ -632,27 +634,6 @@ TEST_F(AggregatorServiceTest, ShutdownEndsOpenStreamsPromptly) {
   ASSERT_TRUE(status);
   EXPECT_EQ(status->error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(agent.Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
-}
-
-// GET path from the status server with a plain socket; the body.
-std::string HttpGet(uint16_t port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    close(fd);
-    return {};
-  }
-  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-  (void)!write(fd, request.data(), request.size());
-  std::string reply;
-  char buffer[4096];
-  ssize_t n;
-  while ((n = read(fd, buffer, sizeof(buffer))) > 0) reply.append(buffer, static_cast<size_t>(n));
-  close(fd);
-  return reply;
 }
 
 TEST_F(AggregatorServiceTest, MetricsShowAgentsReportsVerdictAndRegionStates) {

@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "aggregator/peer_identity.h"
+#include "tests/support/http_get.h"
 #include "tests/support/in_process_aggregator.h"
 #include "tests/support/poll_until.h"
 #include "tests/support/tls_certificates.h"
@@ -22,6 +23,7 @@ namespace {
 using namespace std::chrono_literals;
 
 using test::AgentSpec;
+using test::HttpGet;
 using test::ManualClock;
 using test::PeerResult;
 using test::ScratchDirectory;
@@ -33,26 +35,6 @@ using test::VerdictWatcher;
 
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-std::string HttpGet(uint16_t port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    close(fd);
-    return {};
-  }
-  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-  (void)!write(fd, request.data(), request.size());
-  std::string reply;
-  char buffer[4096];
-  ssize_t n;
-  while ((n = read(fd, buffer, sizeof(buffer))) > 0) reply.append(buffer, static_cast<size_t>(n));
-  close(fd);
-  return reply;
-}
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
