@@ -98,6 +98,7 @@ schema = {
             }),
             "aggregatorSecret": {"type": "string"},
             "agentSecret": {"type": "string"},
+            "readersCaSecret": {"type": "string"},
         }),
         "agent": obj({
             "image": image(),

@@ -106,6 +106,9 @@ Service is NAME-headless and its replicas NAME-0, NAME-1, ...
 {{- if and .Values.tls.enabled (eq .Values.tls.source "secrets") (not .Values.tls.aggregatorSecret) -}}
 {{- fail "tls.aggregatorSecret: required with tls.source secrets" -}}
 {{- end -}}
+{{- if and .Values.tls.readersCaSecret (not .Values.tls.enabled) -}}
+{{- fail "tls.readersCaSecret: needs tls.enabled (readers are told apart by their client certificates)" -}}
+{{- end -}}
 {{- if and .Values.tls.enabled .Values.tls.mutual (eq .Values.tls.source "secrets") (not .Values.tls.agentSecret) -}}
 {{- fail "tls.agentSecret: required with tls.source secrets and tls.mutual" -}}
 {{- end -}}
