@@ -161,10 +161,14 @@ TEST_F(LossDirectionThroughAgentsTest, EveryPacketOneNodeSendsDroppedShowsInTheR
   const auto ab = Path("node-a", "node-b"), ba = Path("node-b", "node-a");
   ASSERT_TRUE(directed) << "a->b: " << Describe(ab) << "\nb->a: " << Describe(ba);
   EXPECT_TRUE(ab->reflector_reported());
-  EXPECT_LT(ab->loss_unknown(), 0.01) << Describe(ab);
-  EXPECT_LT(ab->loss_reverse(), 0.01) << Describe(ab);
-  EXPECT_LT(ba->loss_forward(), 0.01) << Describe(ba);
-  EXPECT_LT(ba->loss_unknown(), 0.01) << Describe(ba);
+  // The other directions stay clean but for at most one probe each: the reflector counts a
+  // probe in the window it arrived in, the sender in the one it was sent in, so one probe
+  // sent at a window's end may be joined to the neighbouring window (seen rarely, 1 of 98).
+  const auto probes = [](const v1::PathSummary& path, double ratio) { return ratio * path.probes_sent(); };
+  EXPECT_LE(probes(*ab, ab->loss_unknown()), 1.0 + 1e-9) << Describe(ab);
+  EXPECT_LE(probes(*ab, ab->loss_reverse()), 1.0 + 1e-9) << Describe(ab);
+  EXPECT_LE(probes(*ba, ba->loss_forward()), 1.0 + 1e-9) << Describe(ba);
+  EXPECT_LE(probes(*ba, ba->loss_unknown()), 1.0 + 1e-9) << Describe(ba);
 
   // b's reports no longer reach the aggregator: nobody says what b's reflector received.
   Drop("input ip saddr " + to_b_.b().ipv4 + " tcp dport " + std::to_string(aggregator_->grpc_port()) +
