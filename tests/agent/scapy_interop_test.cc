@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <thread>
+#include <tuple>
 
 #include "agent/prober.h"
 #include "agent/reflector.h"
@@ -33,7 +34,14 @@ std::pair<int, std::string> RunCommand(const std::string& command) {
   return {pclose(pipe), output};
 }
 
-TEST(ScapyInterop, ScapySenderIsAnsweredByOurReflector) {
+// Runs scapy_stamp.py with `command` against one of our reflectors (unauthenticated mode) on
+// a free port: the script's exit status and output, and the reflector's counters after it.
+struct ScapyRun {
+  int status = -1;
+  std::string output;
+  ReflectorCounters counters;
+};
+ScapyRun RunScapyAgainstOurReflector(const std::string& command, const std::string& extra_args = "") {
   boost::asio::io_context io;
   ReflectorConfig config;
   config.listen_address = "::";
@@ -41,44 +49,35 @@ TEST(ScapyInterop, ScapySenderIsAnsweredByOurReflector) {
   config.accept_authenticated = false;
   config.accept_unauthenticated = true;
   auto reflector = Reflector::Start(io, config);
-  ASSERT_TRUE(reflector.ok()) << reflector.error().ToString();
+  if (!reflector.ok()) return {-1, reflector.error().ToString(), {}};
   auto work = boost::asio::make_work_guard(io);
   std::thread runner([&] { io.run(); });
-
-  const auto [status, output] =
-      RunCommand(kPython + " " + kScript + " send 127.0.0.1 " + std::to_string((*reflector)->port()) + " 20");
+  ScapyRun run;
+  std::tie(run.status, run.output) = RunCommand(kPython + " " + kScript + " " + command + " 127.0.0.1 " +
+                                                std::to_string((*reflector)->port()) + extra_args);
   (*reflector)->Stop();
   work.reset();
   runner.join();
-  EXPECT_EQ(status, 0) << output;
-  EXPECT_NE(output.find("OK 20"), std::string::npos) << output;
-  EXPECT_EQ((*reflector)->counters().replied, 20u);
-  EXPECT_EQ((*reflector)->counters().malformed, 0u);
+  run.counters = (*reflector)->counters();
+  return run;
+}
+
+TEST(ScapyInterop, ScapySenderIsAnsweredByOurReflector) {
+  const ScapyRun run = RunScapyAgainstOurReflector("send", " 20");
+  EXPECT_EQ(run.status, 0) << run.output;
+  EXPECT_NE(run.output.find("OK 20"), std::string::npos) << run.output;
+  EXPECT_EQ(run.counters.replied, 20u);
+  EXPECT_EQ(run.counters.malformed, 0u);
 }
 
 // RFC 8972 4.8: a TLV that does not parse is returned flagged M, with the rest of the packet
 // unprocessed; the probe is answered, not dropped.
 TEST(ScapyInterop, AMalformedTlvFromScapyIsReflectedFlaggedM) {
-  boost::asio::io_context io;
-  ReflectorConfig config;
-  config.listen_address = "::";
-  config.port = 0;
-  config.accept_authenticated = false;
-  config.accept_unauthenticated = true;
-  auto reflector = Reflector::Start(io, config);
-  ASSERT_TRUE(reflector.ok()) << reflector.error().ToString();
-  auto work = boost::asio::make_work_guard(io);
-  std::thread runner([&] { io.run(); });
-
-  const auto [status, output] = RunCommand(kPython + " " + kScript + " send-malformed 127.0.0.1 " +
-                                           std::to_string((*reflector)->port()));
-  (*reflector)->Stop();
-  work.reset();
-  runner.join();
-  EXPECT_EQ(status, 0) << output;
-  EXPECT_NE(output.find("OK malformed"), std::string::npos) << output;
-  EXPECT_EQ((*reflector)->counters().malformed_tlv, 1u);
-  EXPECT_EQ((*reflector)->counters().malformed, 0u);
+  const ScapyRun run = RunScapyAgainstOurReflector("send-malformed");
+  EXPECT_EQ(run.status, 0) << run.output;
+  EXPECT_NE(run.output.find("OK malformed"), std::string::npos) << run.output;
+  EXPECT_EQ(run.counters.malformed_tlv, 1u);
+  EXPECT_EQ(run.counters.malformed, 0u);
 }
 
 TEST(ScapyInterop, OurProberMeasuresAgainstAScapyReflector) {
