@@ -326,27 +326,36 @@ TEST_F(PulsectlTest, TheBinaryExitsWithTheVerdictCode) {
   EXPECT_EQ(WEXITSTATUS(status), pulsectl::kExitHold);
 }
 
-TEST(PulsectlTls, TalksToATlsAggregatorWithTheCaAndFailsWithout) {
-  ScratchDirectory dir("aggregator");
-  // A throwaway self-signed certificate for 127.0.0.1 (openssl is in the Debian base).
-  const std::string make_cert =
-      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -addext "
-      "subjectAltName=IP:127.0.0.1 -keyout " +
-      dir.path() + "/key.pem -out " + dir.path() + "/cert.pem 2>/dev/null";
-  ASSERT_EQ(std::system(make_cert.c_str()), 0);
+// An in-process aggregator serving TLS with the test CA's server certificate; readers must
+// present a certificate from `read_client_ca_file` when it is set.
+std::unique_ptr<Aggregator> StartTlsAggregator(const ScratchDirectory& dir,
+                                               const test::TestCertificates& certificates,
+                                               const std::string& read_client_ca_file = "") {
   AggregatorConfig config = ThreeRegionConfig(dir.path());
   config.plaintext = false;
-  config.tls.cert_file = dir.path() + "/cert.pem";
-  config.tls.key_file = dir.path() + "/key.pem";
+  config.tls.cert_file = certificates.server_cert;
+  config.tls.key_file = certificates.server_key;
+  config.tls.read_client_ca_file = read_client_ca_file;
   AggregatorOptions options;
   options.evaluation_loop = false;
   options.status_server = false;
   auto aggregator = Aggregator::Start(config, options);
-  ASSERT_TRUE(aggregator.ok()) << aggregator.error().ToString();
-  const std::string server = "127.0.0.1:" + std::to_string((*aggregator)->grpc_port());
+  if (!aggregator.ok()) {
+    ADD_FAILURE() << aggregator.error().ToString();
+    return nullptr;
+  }
+  return std::move(*aggregator);
+}
+
+TEST(PulsectlTls, TalksToATlsAggregatorWithTheCaAndFailsWithout) {
+  ScratchDirectory dir("aggregator");
+  const test::TestCertificates certificates = test::MakeTestCertificates(dir.path());
+  auto aggregator = StartTlsAggregator(dir, certificates);
+  ASSERT_NE(aggregator, nullptr);
+  const std::string server = "127.0.0.1:" + std::to_string(aggregator->grpc_port());
 
   std::ostringstream out, err;
-  EXPECT_EQ(pulsectl::Run({"--server", server, "--ca", config.tls.cert_file, "status"}, out, err),
+  EXPECT_EQ(pulsectl::Run({"--server", server, "--ca", certificates.ca_cert, "status"}, out, err),
             pulsectl::kExitHold)
       << err.str();
   EXPECT_THAT(out.str(), HasSubstr("action      HOLD"));
@@ -369,18 +378,10 @@ TEST(PulsectlTls, MissingCertificateFileStopsTheAggregatorFromStarting) {
 TEST(PulsectlTls, PresentsAClientCertificateToAnAggregatorThatAuthorisesReaders) {
   ScratchDirectory dir("aggregator");
   const test::TestCertificates certificates = test::MakeTestCertificates(dir.path());
-  AggregatorConfig config = ThreeRegionConfig(dir.path());
-  config.plaintext = false;
-  config.tls.cert_file = certificates.server_cert;
-  config.tls.key_file = certificates.server_key;
   // Readers' certificates come from the other CA.
-  config.tls.read_client_ca_file = certificates.other_ca_cert;
-  AggregatorOptions options;
-  options.evaluation_loop = false;
-  options.status_server = false;
-  auto aggregator = Aggregator::Start(config, options);
-  ASSERT_TRUE(aggregator.ok()) << aggregator.error().ToString();
-  const std::string server = "127.0.0.1:" + std::to_string((*aggregator)->grpc_port());
+  auto aggregator = StartTlsAggregator(dir, certificates, certificates.other_ca_cert);
+  ASSERT_NE(aggregator, nullptr);
+  const std::string server = "127.0.0.1:" + std::to_string(aggregator->grpc_port());
 
   std::ostringstream out, err;
   EXPECT_EQ(pulsectl::Run({"--server", server, "--ca", certificates.ca_cert, "--cert",
