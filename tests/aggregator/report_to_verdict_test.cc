@@ -353,6 +353,9 @@ TEST(ReportToVerdictTest, EveryProbeIntoTheActiveRegionRefusedHoldsAndNeverFails
     }
   }
   EXPECT_EQ(verdict.action(), v1::ACTION_HOLD) << verdict.DebugString();
+  EXPECT_THAT(verdict.DebugString(),
+              ::testing::HasSubstr("no observer in another region could measure us-east-1: its reflectors "
+                                   "refused all"));
   for (const auto& region : verdict.regions()) {
     EXPECT_EQ(region.state(),
               region.region() == kActive ? v1::REGION_STATE_UNKNOWN : v1::REGION_STATE_HEALTHY)
