@@ -188,7 +188,8 @@ Status Agent::StartParts() {
         }));
   }
 
-  auto status = StatusServer::Start(config_.status_listen, metrics_->registry(), [this] { return Ready(); });
+  auto status = StatusServer::Start(
+      config_.status_listen, metrics_->registry(), [this] { return Ready(); }, config_.status_limits);
   if (!status) return Error{"status server on " + config_.status_listen + ": " + status.error().ToString()};
   status_server_ = std::move(status.value());
 

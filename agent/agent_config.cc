@@ -435,10 +435,27 @@ void ReadTls(const ConfigSection& top, AgentConfig& c) {
 }
 
 void ReadStatusAndLog(const ConfigSection& top, AgentConfig& c) {
-  const ConfigSection status = top.Section("status", {"listen"});
+  const ConfigSection status = top.Section(
+      "status", {"listen", "read_timeout", "write_timeout", "max_connections", "max_request_bytes"});
   status.String("listen", &c.status_listen);
   if (auto address = ParseHostPort(c.status_listen, true); !address) {
     status.Problem("listen", Quote(c.status_listen) + ": " + address.error().message);
+  }
+  // The same ranges as the aggregator's limits.status_*: below 100 ms a slow scraper on a
+  // busy node is cut off; a request beyond 1 MiB is never a GET.
+  StatusServerLimits& limits = c.status_limits;
+  status.Duration("read_timeout", &limits.read_timeout, std::chrono::milliseconds(100),
+                  std::chrono::minutes(10));
+  status.Duration("write_timeout", &limits.write_timeout, std::chrono::milliseconds(100),
+                  std::chrono::minutes(10));
+  status.Unsigned("max_connections", &limits.max_connections, 1, 100'000);
+  uint64_t max_request_bytes = limits.max_request_bytes;
+  if (status.ByteSize("max_request_bytes", &max_request_bytes, 1024)) {
+    if (max_request_bytes > 1024 * 1024) {
+      status.Problem("max_request_bytes", std::to_string(max_request_bytes) + " bytes exceeds 1MiB");
+    } else {
+      limits.max_request_bytes = static_cast<size_t>(max_request_bytes);
+    }
   }
 
   const ConfigSection log = top.Section("log", {"format", "level"});

@@ -16,6 +16,7 @@
 #include "common/logging.h"
 #include "common/region_list.h"
 #include "common/result.h"
+#include "common/status_server.h"
 
 namespace regionpulse {
 
@@ -88,6 +89,9 @@ struct AgentConfig {
   std::vector<StaticPeer> static_peers;
   TlsSettings tls;
   std::string status_listen = "0.0.0.0:9102";  // /metrics, /healthz, /readyz
+  // What one client may hold of the status server (StatusServerLimits says why each exists);
+  // the defaults are StatusServerLimits' own.
+  StatusServerLimits status_limits;
   LogFormat log_format = LogFormat::kText;
   std::string log_level = "info";
   std::chrono::nanoseconds report_buffer{600'000'000'000};  // 10 min of windows

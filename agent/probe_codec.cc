@@ -379,4 +379,10 @@ bool LooksAuthenticated(std::span<const uint8_t> bytes) {
   return std::all_of(bytes.begin() + 4, bytes.begin() + 16, [](uint8_t b) { return b == 0; });
 }
 
+std::optional<uint16_t> PeekSsid(std::span<const uint8_t> bytes, StampMode mode) {
+  const CommonLayout& l = mode == StampMode::kAuthenticated ? kCommonAuth : kCommonUnauth;
+  if (bytes.size() < l.base) return std::nullopt;
+  return Get16(bytes.data() + l.ssid);
+}
+
 }  // namespace regionpulse

@@ -163,4 +163,8 @@ Decoded<SenderPacket> DecodeSenderToReflect(std::span<const uint8_t> bytes, Stam
 // timestamp and error estimate.
 bool LooksAuthenticated(std::span<const uint8_t> bytes);
 
+// The SSID field of a Session-Sender packet in `mode`, read without verifying anything (a
+// refused probe's claimed session); empty when the packet is shorter than the base packet.
+std::optional<uint16_t> PeekSsid(std::span<const uint8_t> bytes, StampMode mode);
+
 }  // namespace regionpulse

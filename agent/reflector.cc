@@ -367,24 +367,36 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
     return nullptr;
   }
 
+  // Tells the sink of a refusal whose session is known (a packet too short to name one is
+  // only counted).
+  void ReportRefused(const std::string& address, uint16_t port, std::optional<uint16_t> ssid,
+                     ProbeRefusal reason) {
+    if (sink && ssid) sink->OnProbeRefused(ProbeRefused{address, port, *ssid, reason});
+  }
+
   void Handle(std::span<const uint8_t> bytes, const sockaddr_storage& from, socklen_t from_length,
               const ProbedAddress& probed, MonoTime now, WallTime received_wall, uint8_t ttl) {
     ++counters.received;
     auto [address, port] = SenderOf(from);
+    const bool authenticated = LooksAuthenticated(bytes);
     // First, before any HMAC: a flood from one address costs a map lookup per packet.
     if (!rate_limiter.Allow(address, now)) {
       ++counters.rate_limited;
+      ReportRefused(address, port,
+                    PeekSsid(bytes, authenticated ? StampMode::kAuthenticated : StampMode::kUnauthenticated),
+                    ProbeRefusal::kRateLimited);
       return;
     }
     StampMode mode = StampMode::kUnauthenticated;
     const MacKey* key = &config.key;
-    if (LooksAuthenticated(bytes)) {
+    if (authenticated) {
       mode = StampMode::kAuthenticated;
       key = KeyFor(bytes);
       if (key == nullptr) {
         ++counters.wrong_key;
         log->debug("refused probe from {} port {}: signed with a key this reflector does not hold", address,
                    port);
+        ReportRefused(address, port, PeekSsid(bytes, mode), ProbeRefusal::kWrongKey);
         return;
       }
     } else if (!config.accept_unauthenticated) {
@@ -411,11 +423,13 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
         ++counters.stale_timestamp;
         log->debug("refused probe from {} port {}: its timestamp is {} ms from our clock", address, port,
                    std::chrono::duration_cast<std::chrono::milliseconds>(offset).count());
+        ReportRefused(address, port, request.ssid, ProbeRefusal::kStaleTimestamp);
         return;
       }
       if (!replay_guard.Admit(address + "|" + std::to_string(port), request.ssid, request.sequence,
                               sent_wall)) {
         ++counters.replayed;
+        ReportRefused(address, port, request.ssid, ProbeRefusal::kReplayed);
         return;
       }
     }

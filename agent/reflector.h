@@ -16,8 +16,9 @@
 // node's addresses that was: a sender matches replies by the address it probed, and on a node
 // with several addresses (secondary ENI addresses, a tunnel address beside the node address)
 // the kernel's own choice for a wildcard-bound socket would be the interface's primary one.
-// Each reflection is handed to a ReflectionSink (the window folder), for the per-sender counts
-// the node reports as the far end's half of loss direction.
+// Each reflection, and each refusal whose session the packet names (wrong_key, stale_timestamp,
+// rate_limited, replayed), is handed to a ReflectionSink (the window folder), for the
+// per-sender counts the node reports as the far end's half of loss direction.
 #pragma once
 
 #include <algorithm>

@@ -2,6 +2,7 @@
 #include "agent/window_folder.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <utility>
 
@@ -125,6 +126,10 @@ struct ReflectedKey {
 struct ReflectedCounts {
   uint64_t received = 0;
   uint64_t replied = 0;
+  // Refused, by reason (ProbeRefusal's order).
+  std::array<uint64_t, 4> refused{};
+
+  uint64_t RefusedTotal() const { return refused[0] + refused[1] + refused[2] + refused[3]; }
 };
 
 struct Window {
@@ -342,9 +347,14 @@ struct WindowFolder::State {
     uint64_t dropped = w.reflections_untracked;
     if (entries.size() > config.max_reflected_senders) {
       const auto busiest = entries.begin() + static_cast<std::ptrdiff_t>(config.max_reflected_senders);
+      // Received first: a session only refusals are heard from (they may name any session)
+      // never pushes out one the reflector answered.
       std::nth_element(entries.begin(), busiest, entries.end(), [](const Entry& a, const Entry& b) {
-        return a.second->received != b.second->received ? a.second->received > b.second->received
-                                                        : *a.first < *b.first;
+        if (a.second->received != b.second->received) return a.second->received > b.second->received;
+        if (a.second->RefusedTotal() != b.second->RefusedTotal()) {
+          return a.second->RefusedTotal() > b.second->RefusedTotal();
+        }
+        return *a.first < *b.first;
       });
       dropped += entries.size() - config.max_reflected_senders;
       entries.erase(busiest, entries.end());
@@ -358,6 +368,10 @@ struct WindowFolder::State {
       out->set_ssid(key->ssid);
       out->set_received(counts->received);
       out->set_replied(counts->replied);
+      out->set_refused_wrong_key(counts->refused[static_cast<size_t>(ProbeRefusal::kWrongKey)]);
+      out->set_refused_stale_timestamp(counts->refused[static_cast<size_t>(ProbeRefusal::kStaleTimestamp)]);
+      out->set_refused_rate_limited(counts->refused[static_cast<size_t>(ProbeRefusal::kRateLimited)]);
+      out->set_refused_replayed(counts->refused[static_cast<size_t>(ProbeRefusal::kReplayed)]);
     }
     reflected_senders_dropped += dropped;
   }
@@ -515,6 +529,24 @@ void WindowFolder::OnProbeReflected(const ProbeReflected& reflected) {
   }
   ++it->second.received;
   if (reflected.replied) ++it->second.replied;
+}
+
+void WindowFolder::OnProbeRefused(const ProbeRefused& refused) {
+  auto& s = *state_;
+  Window& w = s.open;
+  ReflectedKey key{refused.sender_address, refused.sender_port, refused.ssid};
+  auto it = w.reflected.find(key);
+  if (it == w.reflected.end()) {
+    // A refused packet may name any session (nothing in it was verified): refusals alone open
+    // at most max_reflected_senders sessions a window, so a flood of them leaves the rest of the
+    // tracking bound to the sessions the reflector answers.
+    if (w.reflected.size() >= s.config.max_reflected_senders) {
+      ++counters_.refusals_untracked;
+      return;
+    }
+    it = w.reflected.emplace(std::move(key), ReflectedCounts{}).first;
+  }
+  ++it->second.refused[static_cast<size_t>(refused.reason)];
 }
 
 void WindowFolder::OnProbeReply(const ProbeReply& reply) {

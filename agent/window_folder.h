@@ -34,6 +34,10 @@
 // status.reflected_senders_dropped. Memory is bounded too: a window tells apart at most
 // kReflectedSessionsTracked per report entry; a session beyond that (only a flood of senders
 // gets there) is not tracked and each of its probes counts as one dropped entry.
+// The probes the reflector refused (wrong key, stale timestamp, rate limited, replayed) are
+// counted per session beside them, by reason: the senders' "lost" probes that in fact arrived.
+// Refusals alone open at most max_reflected_senders sessions a window, since a refused packet
+// may claim any session.
 //
 // Traffic and flows: deltas of the cumulative KernelDatapath counters between the snapshot
 // at the window's start and at its end (a counter that went down restarted: its new value
@@ -128,8 +132,9 @@ inline constexpr size_t kReflectedSessionsTracked = 16;
 // Counters over the folder's lifetime, for metrics.
 struct FolderCounters {
   uint64_t probes_settled = 0;
-  uint64_t late_replies = 0;     // after the probe's timeout, or of a forgotten probe
-  uint64_t unknown_replies = 0;  // for a session or sequence never sent
+  uint64_t late_replies = 0;        // after the probe's timeout, or of a forgotten probe
+  uint64_t unknown_replies = 0;     // for a session or sequence never sent
+  uint64_t refusals_untracked = 0;  // reflector refusals naming a session beyond the bound
   uint64_t duplicates = 0;
   uint64_t reordered = 0;
   uint64_t kernel_stamps_rejected = 0;
@@ -150,6 +155,7 @@ class WindowFolder final : public ProbeEventSink, public ReflectionSink {
   void OnProbeReply(const ProbeReply& reply) override;
   void OnReplyRejected(const std::string& node, DecodeProblem problem, MonoTime at) override;
   void OnProbeReflected(const ProbeReflected& reflected) override;
+  void OnProbeRefused(const ProbeRefused& refused) override;
 
   // Ends the current window at `now` and starts the next; returns every report now
   // complete, oldest first, sequence numbers 1, 2, ... in order. Each passes ReportProblems().

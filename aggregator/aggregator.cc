@@ -257,6 +257,12 @@ struct Aggregator::Metrics {
                          .Name("regionpulse_aggregator_denied_calls_total")
                          .Help("gRPC calls refused for the client certificate, by API (ingest, read)")
                          .Register(registry)),
+        probes_refused(prometheus::BuildCounter()
+                           .Name("regionpulse_aggregator_probes_refused_total")
+                           .Help("Probes the reflectors of a region refused, by reason (wrong_key, "
+                                 "stale_timestamp, rate_limited, replayed): they reached it and are "
+                                 "not loss (GetPaths and GetRegionMatrix show them as refused)")
+                           .Register(registry)),
         unknown_region_entries(prometheus::BuildCounter()
                                    .Name("regionpulse_aggregator_unknown_region_entries_total")
                                    .Help("Report entries ignored because they name a region that is not "
@@ -316,6 +322,7 @@ struct Aggregator::Metrics {
   prometheus::Family<prometheus::Counter>& hellos;
   prometheus::Family<prometheus::Counter>& hello_refusals;
   prometheus::Family<prometheus::Counter>& denied_calls;
+  prometheus::Family<prometheus::Counter>& probes_refused;  // {region, reason}
   prometheus::Family<prometheus::Counter>& unknown_region_entries;
   prometheus::Family<prometheus::Gauge>& verdict_action;
   prometheus::Family<prometheus::Gauge>& region_state;
@@ -778,9 +785,28 @@ AcceptResult Aggregator::Accept(uint64_t session, const v1::HealthReport& report
     Log()->debug("report {} from '{}': {} entries naming unconfigured regions ignored", report.sequence(),
                  result.agent.node, dropped.total());
   }
+  if (result.stored_now()) CountRefusedProbes(result.agent.region, report);
   metrics_->reports.Add({{"result", LabelOf(AcceptStatusName(result.status))}}).Increment();
   if (result.late) metrics_->late_windows.Add({{"region", result.agent.region}}).Increment();
   return result;
+}
+
+void Aggregator::CountRefusedProbes(const std::string& region, const v1::HealthReport& report) {
+  uint64_t wrong_key = 0, stale_timestamp = 0, rate_limited = 0, replayed = 0;
+  for (const auto& reflected : report.reflected()) {
+    wrong_key += reflected.refused_wrong_key();
+    stale_timestamp += reflected.refused_stale_timestamp();
+    rate_limited += reflected.refused_rate_limited();
+    replayed += reflected.refused_replayed();
+  }
+  for (const auto& [reason, count] :
+       {std::pair{"wrong_key", wrong_key}, std::pair{"stale_timestamp", stale_timestamp},
+        std::pair{"rate_limited", rate_limited}, std::pair{"replayed", replayed}}) {
+    if (count > 0) {
+      metrics_->probes_refused.Add({{"region", region}, {"reason", reason}})
+          .Increment(static_cast<double>(count));
+    }
+  }
 }
 
 void Aggregator::EndSession(uint64_t session) {

@@ -109,6 +109,8 @@ class Aggregator final : private IngestBackend, private QueryBackend {
              std::unique_ptr<VerdictHistory> history);
   Status StartGrpc();
   Status StartStatusServer();
+  // Adds a stored report's refused probes to regionpulse_aggregator_probes_refused_total.
+  void CountRefusedProbes(const std::string& region, const v1::HealthReport& report);
   void EvaluationLoop();
   // Writes the transitions not yet in the history, oldest first, until one fails.
   void WriteUnwrittenTransitions();

@@ -30,7 +30,34 @@ namespace regionpulse {
 // Counts are first made consistent (ConsistentProbeCounts): reports are validated for R <= F <= S
 // but a sender's F + U may still exceed S, and a reflector's X is whatever it says; neither may
 // move a probe into a direction it was not lost in, nor count one twice.
-ProbeCounts ReconcileLossDirection(const ProbeCounts& sender, std::optional<uint64_t> reflected);
+//
+// `refused`, Q, is what the same reflector reported refusing from the sender's sessions over
+// those windows (wrong key, stale timestamp, rate limited, replayed). The sender counts those
+// as lost (no reply; its numbering even proves a refused probe "lost on the way out", as the
+// reflector does not number it), yet they reached the reflector: min(Q, the probes left not
+// reflected) move out of `sent` into `refused`, and no loss figure counts them. Q is only read
+// with a usable reflector count, like X.
+ProbeCounts ReconcileLossDirection(const ProbeCounts& sender, std::optional<uint64_t> reflected,
+                                   uint64_t refused = 0);
+
+// A reflector's refusals of one sender's probes, by reason (ReflectedStats.refused_*).
+struct RefusedCounts {
+  uint64_t wrong_key = 0;
+  uint64_t stale_timestamp = 0;
+  uint64_t rate_limited = 0;
+  uint64_t replayed = 0;
+
+  uint64_t Total() const { return wrong_key + stale_timestamp + rate_limited + replayed; }
+  void Add(const RefusedCounts& other) {
+    wrong_key += other.wrong_key;
+    stale_timestamp += other.stale_timestamp;
+    rate_limited += other.rate_limited;
+    replayed += other.replayed;
+  }
+  // These counts cut down to `total` (what the reconciliation moved), reasons in the order
+  // above: the figures shown then add up to the refused probes taken out of the loss.
+  RefusedCounts UpTo(uint64_t total) const;
+};
 
 // `counts` with F <= S, R <= F and U <= S - F: what a buggy or hostile agent claims beyond what
 // it sent is dropped, the proven part (F, then R) first kept.

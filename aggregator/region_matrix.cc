@@ -44,6 +44,13 @@ void SetDuration(std::optional<nanoseconds> d, MutableField mutable_field) {
 
 // Loss on the way back, of the probes known to have got there. None is known to have got
 // there: nothing can have been lost on the way back (the loss is forward, or unknown).
+void SetRefused(const RefusedCounts& refused, v1::RefusedProbes* out) {
+  out->set_wrong_key(refused.wrong_key);
+  out->set_stale_timestamp(refused.stale_timestamp);
+  out->set_rate_limited(refused.rate_limited);
+  out->set_replayed(refused.replayed);
+}
+
 double ReverseLoss(uint64_t forward, uint64_t reverse) {
   return forward == 0 ? 0.0 : LossRatio(forward, reverse);
 }
@@ -134,18 +141,39 @@ std::optional<uint32_t> TargetEntry(RegionMatrixState& s, const RegionMatrixConf
   return s.observer_targets.Insert(key, {node, node_region, target, target_region});
 }
 
-// Files a reflector's count for a session next to the sender's counts of the same pair.
+// A reflected entry's refusals, by reason.
+RefusedCounts RefusedOf(const v1::ReflectedStats& reflected) {
+  return {reflected.refused_wrong_key(), reflected.refused_stale_timestamp(),
+          reflected.refused_rate_limited(), reflected.refused_replayed()};
+}
+
+// Files a reflector's counts for a session (received, refused) next to the sender's counts of
+// the same pair.
 void FileReflected(RegionMatrixState& s, const RegionMatrixConfig& config, uint32_t observer,
-                   uint32_t reflector, WallClock::time_point window_end, uint64_t received) {
+                   uint32_t reflector, WallClock::time_point window_end, uint64_t received,
+                   const RefusedCounts& refused) {
   const auto placed_at = window_end - nanoseconds(1);
   const uint64_t key = PairKey(observer, reflector);
   // Only next to counts the sender reported: a reflector's count alone has nothing to split.
   if (auto number = s.observer_targets.Find(key)) {
-    if (TargetSlot* slot = s.observer_targets.rings.At(*number, EpochOf(placed_at, std::chrono::seconds(1))))
+    if (TargetSlot* slot =
+            s.observer_targets.rings.At(*number, EpochOf(placed_at, std::chrono::seconds(1)))) {
       AddSaturating(&slot->reflected, received);
+      AddSaturating(&slot->refused, refused.Total());
+    }
+    // A refusal is an answer from the region as much as a reply: its reflector is up and
+    // reachable, so the region is not dark (verdict_engine.cc, DarkSince).
+    const RegionMatrixState::ObserverTarget& entry = s.observer_targets.entries[*number];
+    if (refused.Total() > 0 && entry.target_region != entry.node_region) {
+      WallClock::time_point& answered = s.last_answered[entry.target_region];
+      answered = std::max(answered, window_end);
+    }
   }
   if (auto it = s.paths.find(key); it != s.paths.end()) {
-    if (PathSlot* slot = it->second.ring.At(EpochOf(placed_at, config.slot))) slot->reflected += received;
+    if (PathSlot* slot = it->second.ring.At(EpochOf(placed_at, config.slot))) {
+      slot->reflected += received;
+      slot->refused.Add(refused);
+    }
   }
 }
 
@@ -155,7 +183,8 @@ void FilePending(RegionMatrixState& s, const RegionMatrixConfig& config, const S
   auto file = [&](std::vector<RegionMatrixState::PendingReflected>& held) {
     for (const auto& count : held) {
       if (count.window_end >= now - config.evidence_window) {
-        FileReflected(s, config, observer, session.reflector, count.window_end, count.received);
+        FileReflected(s, config, observer, session.reflector, count.window_end, count.received,
+                      count.refused);
       } else {
         ++s.reflected_unmatched;
       }
@@ -382,7 +411,8 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
     if (!session) continue;
     const RegionMatrixState::SenderSession* sender = FindSession(s, *session);
     if (sender != nullptr) {
-      FileReflected(s, config_, sender->observer, node, window_end, reflected.received());
+      FileReflected(s, config_, sender->observer, node, window_end, reflected.received(),
+                    RefusedOf(reflected));
       continue;
     }
     // Its sender's report of the same second may still be on its way.
@@ -390,7 +420,7 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
       ++s.reflected_unmatched;
       continue;
     }
-    s.pending_reflected[*session].push_back({window_end, reflected.received()});
+    s.pending_reflected[*session].push_back({window_end, reflected.received(), RefusedOf(reflected)});
     ++s.pending_reflected_entries;
   }
 
@@ -488,17 +518,21 @@ v1::GetRegionMatrixResponse RegionMatrix::Matrix(nanoseconds range, WallClock::t
   struct Settled {
     uint64_t reached = 0;  // unknown found to have reached the reflector
     uint64_t placed = 0;   // unknown given a direction, forward or reverse
+    uint64_t refused = 0;  // lost (forward or unknown) found refused by the reflector
+    RefusedCounts refused_by_reason;
   };
   std::map<std::pair<uint32_t, uint32_t>, Settled> settled;
   for (const auto& [key, path] : s.paths) {
     if (!path.ring.HasDataSince(from)) continue;
     const CoveredCounts counts = s.PathCounts(path, from);
     const ProbeCounts sender = counts.Sender();
-    if (sender.lost_unknown == 0) continue;
+    if (sender.lost_unknown == 0 && counts.refused == 0) continue;
     const ProbeCounts reconciled = counts.Reconciled();
     Settled& pair = settled[{path.source_region, path.target_region}];
     pair.reached += reconciled.received_forward - sender.received_forward;
     pair.placed += sender.lost_unknown - reconciled.lost_unknown;
+    pair.refused += reconciled.refused;
+    pair.refused_by_reason.Add(counts.refused_by_reason.UpTo(reconciled.refused));
   }
 
   v1::GetRegionMatrixResponse response;
@@ -522,15 +556,21 @@ v1::GetRegionMatrixResponse RegionMatrix::Matrix(nanoseconds range, WallClock::t
       total.tcp_retransmits += slot.tcp_retransmits;
     });
     ProbeCounts counts{total.sent, total.forward, total.reverse, total.unknown};
+    v1::RegionPairStats cell;
     if (auto it = settled.find(key); it != settled.end()) {
       counts.received_forward += it->second.reached;
       counts.lost_unknown -= std::min(counts.lost_unknown, it->second.placed);
+      // Refused probes leave `sent`: the loss figures are over the probes the reflectors would
+      // answer, and the cell shows the refused beside them.
+      counts.refused =
+          std::min(it->second.refused, counts.sent - counts.received_forward - counts.lost_unknown);
+      counts.sent -= counts.refused;
+      SetRefused(it->second.refused_by_reason.UpTo(counts.refused), cell.mutable_refused());
     }
-    v1::RegionPairStats cell;
     cell.set_source_region(s.Name(key.first));
     cell.set_target_region(s.Name(key.second));
     if (auto it = observers.find(key); it != observers.end()) cell.set_observers(it->second);
-    cell.set_probes_sent(counts.sent);
+    cell.set_probes_sent(counts.sent + counts.refused);
     cell.set_received_forward(counts.received_forward);
     cell.set_received_reverse(counts.received_reverse);
     cell.set_lost_direction_unknown(counts.lost_unknown);
@@ -540,7 +580,8 @@ v1::GetRegionMatrixResponse RegionMatrix::Matrix(nanoseconds range, WallClock::t
     cell.set_tx_bytes(total.tx_bytes);
     cell.set_rx_bytes(total.rx_bytes);
     cell.set_tcp_retransmits(total.tcp_retransmits);
-    cell.set_state(ClassifyCell(config_.thresholds, total.sent, total.reverse, PercentileOf(kernel, 0.99)));
+    cell.set_state(
+        ClassifyCell(config_.thresholds, counts.sent, counts.received_reverse, PercentileOf(kernel, 0.99)));
     cells.emplace_back(std::make_pair(cell.source_region(), cell.target_region()), std::move(cell));
   }
   std::sort(cells.begin(), cells.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -580,11 +621,14 @@ v1::GetPathsResponse RegionMatrix::Paths(const v1::GetPathsRequest& request, Wal
     if (!path.ring.HasDataSince(from)) continue;
     uint64_t sent = 0;
     uint64_t reverse = 0;
+    uint64_t refused = 0;
     path.ring.ForEachSince(from, [&](const PathSlot& slot) {
       sent += slot.sent;
       reverse += slot.reverse;
+      refused += slot.refused.Total();
     });
-    rows.push_back({LossRatio(sent, reverse), &path});
+    // Refused probes are not loss (the summary's rule, approximated without the coverage walk).
+    rows.push_back({LossRatio(sent - std::min(refused, sent - std::min(reverse, sent)), reverse), &path});
   }
   // Worst first: what an engineer looks for is the broken path.
   std::sort(rows.begin(), rows.end(), [&](const Row& a, const Row& b) {
@@ -611,7 +655,9 @@ v1::GetPathsResponse RegionMatrix::Paths(const v1::GetPathsRequest& request, Wal
     summary->set_source_region(s.Name(path.source_region));
     summary->set_target_node(s.Name(path.target));
     summary->set_target_region(s.Name(path.target_region));
-    summary->set_probes_sent(counts.sent);
+    summary->set_probes_sent(counts.sent + counts.refused);
+    if (counts.refused > 0)
+      SetRefused(covered.refused_by_reason.UpTo(counts.refused), summary->mutable_refused());
     SetLossFigures(counts, summary);
     summary->set_loss_unknown(
         counts.sent == 0 ? 0.0 : static_cast<double>(counts.lost_unknown) / static_cast<double>(counts.sent));

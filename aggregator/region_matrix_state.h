@@ -12,6 +12,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -25,14 +26,15 @@
 namespace regionpulse {
 
 // Probe slots carry the sender's counts (sent, known reached, returned, lost with the direction
-// unknown) and, in `reflected`, what the target's reflector reported receiving from the sender's
-// sessions, placed by the reflector's window (loss_direction.h).
+// unknown) and, in `reflected` and `refused`, what the target's reflector reported receiving
+// and refusing from the sender's sessions, placed by the reflector's window (loss_direction.h).
 struct PathSlot {
   uint64_t sent = 0;
   uint64_t forward = 0;
   uint64_t reverse = 0;
   uint64_t unknown = 0;
   uint64_t reflected = 0;
+  RefusedCounts refused;  // what the target's reflector refused of the sender's probes
   uint64_t duplicates = 0;
   uint64_t reordered = 0;
   LatencyHistogram kernel;
@@ -53,6 +55,7 @@ struct TargetSlot {
   uint32_t reverse = 0;
   uint32_t unknown = 0;
   uint32_t reflected = 0;
+  uint32_t refused = 0;  // all reasons: the verdict needs only how many were not loss
 };
 
 inline void AddSaturating(uint32_t* to, uint64_t value) {
@@ -152,6 +155,8 @@ struct SessionKeyHash {
 struct CoveredCounts {
   ProbeCounts covered;
   uint64_t reflected = 0;
+  uint64_t refused = 0;
+  RefusedCounts refused_by_reason;  // from path slots only (target slots keep the total)
   bool any_covered = false;
   ProbeCounts uncovered;
 
@@ -161,8 +166,8 @@ struct CoveredCounts {
     return total;
   }
   ProbeCounts Reconciled() const {
-    ProbeCounts total =
-        ReconcileLossDirection(covered, any_covered ? std::optional<uint64_t>(reflected) : std::nullopt);
+    ProbeCounts total = ReconcileLossDirection(
+        covered, any_covered ? std::optional<uint64_t>(reflected) : std::nullopt, refused);
     total.Add(uncovered);
     return total;
   }
@@ -176,6 +181,12 @@ struct CoveredCounts {
     (slot_covered ? covered : uncovered).Add({slot.sent, slot.forward, slot.reverse, slot.unknown});
     if (slot_covered) {
       reflected += slot.reflected;
+      if constexpr (std::is_same_v<Slot, PathSlot>) {
+        refused += slot.refused.Total();
+        refused_by_reason.Add(slot.refused);
+      } else {
+        refused += slot.refused;
+      }
       any_covered = true;
     }
   }
@@ -319,6 +330,7 @@ struct RegionMatrixState {
   struct PendingReflected {
     WallClock::time_point window_end{};
     uint64_t received = 0;
+    RefusedCounts refused;
   };
 
   // The peers of each source's last report, by position (see Add).

@@ -637,6 +637,18 @@ class VerdictEngineSteps {
     for (const auto& region : regions_) assessments_.emplace(region, AssessRegion(region));
   }
 
+  // Probes from observers in other regions that `region`'s reflectors refused (ProbeCounts).
+  uint64_t RefusedInto(const std::string& region) const {
+    uint64_t refused = 0;
+    for (const ObserverView& observer : evidence_.observers) {
+      if (observer.region == region) continue;
+      if (const auto it = observer.to_region.find(region); it != observer.to_region.end()) {
+        refused += it->second.refused;
+      }
+    }
+    return refused;
+  }
+
   Assessment AssessRegion(const std::string& region) {
     Assessment a;
     if (auto it = evidence_.agents.find(region); it != evidence_.agents.end()) a.agents = it->second;
@@ -692,8 +704,18 @@ class VerdictEngineSteps {
 
     if (a.observers_reporting == 0) {
       a.state = v1::REGION_STATE_UNKNOWN;
-      a.reason = isolated > 0 ? "no healthy observer of " + region + isolated_note
-                              : "no observer in another region probed " + region;
+      const uint64_t refused = RefusedInto(region);
+      if (isolated > 0) {
+        a.reason = "no healthy observer of " + region + isolated_note;
+      } else if (refused > 0) {
+        // Probes that reached it and were refused measured nothing of the network: say why
+        // there is no evidence rather than "nobody probed".
+        a.reason = "no observer in another region could measure " + region + ": its reflectors refused all " +
+                   std::to_string(refused) +
+                   " probes sent to it (wrong key, stale timestamp, rate limit or replay; not loss)";
+      } else {
+        a.reason = "no observer in another region probed " + region;
+      }
       return a;
     }
     const auto lost_phrase = [&] {

@@ -95,13 +95,15 @@ VerdictEvidence BuildVerdictEvidence(const RegionMatrix& matrix, const std::vect
     if (!s.observer_targets.rings.HasDataSince(number, fine_from)) continue;
     const RegionMatrixState::ObserverTarget& entry = s.observer_targets.entries[number];
     ProbeCounts counts;
+    uint64_t refused = 0;
     s.observer_targets.rings.ForEachSince(number, fine_from, [&](const TargetSlot& slot) {
       counts.Add({slot.sent, slot.forward, slot.reverse, slot.unknown});
+      refused += slot.refused;
     });
     if (counts.sent == 0) continue;
-    // Only an unknown part needs the target's side (and the walk over its coverage); without
-    // one the rule leaves the counts as they are.
-    if (counts.lost_unknown > 0) counts = s.TargetCounts(number, fine_from).Reconciled();
+    // Only an unknown part, or probes the target's reflector refused, need the target's side
+    // (and the walk over its coverage); without them the rule leaves the counts as they are.
+    if (counts.lost_unknown > 0 || refused > 0) counts = s.TargetCounts(number, fine_from).Reconciled();
     if (observer_of[entry.node] == kNoObserver) {
       // An observer's region is that of the first of its entries met, as a node has one.
       observer_of[entry.node] = 0;

@@ -33,6 +33,10 @@ struct ProbeCounts {
   // Lost with the direction unknown: the sender could not split them and the target's reflector
   // did not report. Never counted as forward.
   uint64_t lost_unknown = 0;
+  // Received and refused by the target's reflector (wrong key, stale timestamp, rate limited,
+  // replayed; loss_direction.h): they reached it, so they are neither lost nor in `sent`, and
+  // every figure above is over the probes the reflector would answer.
+  uint64_t refused = 0;
 
   // Combined forward+reverse loss, 1 - received_reverse / sent; 0 when nothing was sent.
   double Loss() const { return LossRatio(sent, received_reverse); }
@@ -44,6 +48,7 @@ struct ProbeCounts {
     received_forward += other.received_forward;
     received_reverse += other.received_reverse;
     lost_unknown += other.lost_unknown;
+    refused += other.refused;
   }
 };
 

@@ -206,6 +206,16 @@ std::vector<std::string> ReportProblems(const v1::HealthReport& report, const Re
       p.Add(where + ": received " + std::to_string(reflected.received()) + " > " +
             std::to_string(max_probes) + " (" + std::to_string(limits.max_probes_per_second) + " a second)");
     }
+    for (const auto& [reason, refused] :
+         {std::pair{"refused_wrong_key", reflected.refused_wrong_key()},
+          std::pair{"refused_stale_timestamp", reflected.refused_stale_timestamp()},
+          std::pair{"refused_rate_limited", reflected.refused_rate_limited()},
+          std::pair{"refused_replayed", reflected.refused_replayed()}}) {
+      if (refused > max_probes) {
+        p.Add(where + ": " + reason + " " + std::to_string(refused) + " > " + std::to_string(max_probes) +
+              " (" + std::to_string(limits.max_probes_per_second) + " a second)");
+      }
+    }
     if (reflected.replied() > reflected.received()) {
       p.Add(where + ": replied " + std::to_string(reflected.replied()) + " > received " +
             std::to_string(reflected.received()));

@@ -76,6 +76,25 @@ TEST_F(AgentConfigTest, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(c->RegionIdOf("eu-west-1"), 2u);
 }
 
+TEST_F(AgentConfigTest, StatusServerLimitsDefaultToTheServersOwnAndParse) {
+  auto defaults = ParseAgentConfig(Valid(), {});
+  ASSERT_TRUE(defaults.ok()) << defaults.error().message;
+  EXPECT_EQ(defaults->status_limits.read_timeout, 5s);
+  EXPECT_EQ(defaults->status_limits.write_timeout, 10s);
+  EXPECT_EQ(defaults->status_limits.max_connections, 64u);
+  EXPECT_EQ(defaults->status_limits.max_request_bytes, 16u * 1024);
+
+  auto set = ParseAgentConfig(Valid() +
+                                  "status: {listen: '127.0.0.1:0', read_timeout: 2s, write_timeout: 1500ms, "
+                                  "max_connections: 8, max_request_bytes: 4KiB}\n",
+                              {});
+  ASSERT_TRUE(set.ok()) << set.error().message;
+  EXPECT_EQ(set->status_limits.read_timeout, 2s);
+  EXPECT_EQ(set->status_limits.write_timeout, 1500ms);
+  EXPECT_EQ(set->status_limits.max_connections, 8u);
+  EXPECT_EQ(set->status_limits.max_request_bytes, 4096u);
+}
+
 TEST_F(AgentConfigTest, EveryKeyParses) {
   const std::string yaml =
       Valid() +
@@ -223,6 +242,10 @@ TEST_F(AgentConfigTest, TheDocumentedExampleParsesAndItsDefaultsAreTheAgents) {
   EXPECT_TRUE(e.static_peers.empty());
   EXPECT_EQ(e.tls.enabled(), d.tls.enabled());
   EXPECT_EQ(e.status_listen, d.status_listen);
+  EXPECT_EQ(e.status_limits.read_timeout, d.status_limits.read_timeout);
+  EXPECT_EQ(e.status_limits.write_timeout, d.status_limits.write_timeout);
+  EXPECT_EQ(e.status_limits.max_connections, d.status_limits.max_connections);
+  EXPECT_EQ(e.status_limits.max_request_bytes, d.status_limits.max_request_bytes);
   EXPECT_EQ(e.log_format, d.log_format);
   EXPECT_EQ(e.log_level, d.log_level);
   EXPECT_EQ(e.bpf_enabled, d.bpf_enabled);
@@ -310,6 +333,14 @@ TEST_F(AgentConfigTest, EachErrorNamesTheKeyAndTheProblem) {
       {"log format", "log: {format: xml}\n", "log.format: \"xml\" is not text or json"},
       {"log level", "log: {level: loud}\n", "log.level: \"loud\" is not one of"},
       {"status listen", "status: {listen: nowhere}\n", "status.listen: \"nowhere\": expected HOST:PORT"},
+      {"status read timeout too short", "status: {read_timeout: 10ms}\n", "status.read_timeout: 10ms"},
+      {"status write timeout not a duration", "status: {write_timeout: soon}\n", "status.write_timeout:"},
+      {"status no connections", "status: {max_connections: 0}\n", "status.max_connections:"},
+      {"status request too small", "status: {max_request_bytes: 100}\n",
+       "status.max_request_bytes: 100 is below the smallest allowed, 1024 bytes"},
+      {"status request too large", "status: {max_request_bytes: 2MiB}\n",
+       "status.max_request_bytes: 2097152 bytes exceeds 1MiB"},
+      {"status unknown key", "status: {max_connection: 5}\n", "status.max_connection"},
       {"keepalive too often", "reconnect: {keepalive: 1s}\n", "reconnect.keepalive: 1s"},
       {"reconnect order", "reconnect: {initial: 10s, max: 1s}\n",
        "reconnect.initial: 10s exceeds reconnect.max (1s)"},

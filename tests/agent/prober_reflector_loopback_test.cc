@@ -190,6 +190,79 @@ std::vector<uint8_t> AuthenticatedProbe(uint32_t sequence, WallTime sent, const 
   return EncodeSender(packet, StampMode::kAuthenticated, key);
 }
 
+// The reports of a folder whose windows all settled by `later` (no probes of its own wait).
+std::vector<v1::HealthReport> SettledReports(WindowFolder& folder, std::chrono::seconds later = 5s) {
+  auto reports = folder.CloseWindow(std::chrono::steady_clock::now(), std::chrono::system_clock::now(), {});
+  auto settled = folder.CloseWindow(std::chrono::steady_clock::now() + later,
+                                    std::chrono::system_clock::now() + later, {});
+  reports.insert(reports.end(), settled.begin(), settled.end());
+  return reports;
+}
+
+WindowFolder ReflectorFolder() {
+  WindowFolderConfig config;
+  config.region_names = {"lab"};
+  return WindowFolder(config, std::chrono::steady_clock::now(), std::chrono::system_clock::now(), {});
+}
+
+// The refusals reach the report as the sender's session names itself in its own report (its
+// source address, port and SSID): the join the aggregator makes to take them out of the loss.
+TEST(ProberReflectorLoopback, WrongKeyRefusalsAreReportedForTheSendersSession) {
+  boost::asio::io_context io;
+  WindowFolder reflector_folder = ReflectorFolder();
+  auto reflector = Reflector::Start(io, ReflectorOn(), &reflector_folder);
+  ASSERT_TRUE(reflector.ok());
+  RecordingSink sink;
+  Prober prober(io, FastProber(StampMode::kAuthenticated, MacKey(32, 0x99)), sink);
+  prober.SetTargets({ProbeTarget{"peer", "lab", "", "127.0.0.1", (*reflector)->port()}});
+  ASSERT_TRUE(RunUntil(io, [&] { return (*reflector)->counters().wrong_key >= 5; }));
+  const uint64_t refused = (*reflector)->counters().wrong_key;
+  ASSERT_FALSE(sink.sent().empty());
+  const ProbeSent& sent = sink.sent().front();
+
+  uint64_t reported = 0;
+  for (const auto& report : SettledReports(reflector_folder)) {
+    EXPECT_TRUE(ReportProblems(report).empty());
+    for (const auto& entry : report.reflected()) {
+      EXPECT_EQ(entry.sender().address(), sent.source_address);
+      EXPECT_EQ(entry.sender().port(), sent.source_port);
+      EXPECT_EQ(entry.ssid(), sent.ssid);
+      EXPECT_EQ(entry.received(), 0u);
+      EXPECT_EQ(entry.refused_stale_timestamp() + entry.refused_rate_limited() + entry.refused_replayed(),
+                0u);
+      reported += entry.refused_wrong_key();
+    }
+  }
+  EXPECT_EQ(reported, refused);
+}
+
+// A sender whose clock is five minutes off (beyond max_clock_offset): its probes are reported
+// refused for their timestamp, per session, not merely missing.
+TEST(ProberReflectorLoopback, ASkewedSendersProbesAreReportedRefusedForTheirTimestamp) {
+  boost::asio::io_context io;
+  WindowFolder reflector_folder = ReflectorFolder();
+  auto reflector = Reflector::Start(io, ReflectorOn(), &reflector_folder);
+  ASSERT_TRUE(reflector.ok());
+  RawClient skewed(io, "127.0.0.1");
+  for (uint32_t i = 0; i < 4; ++i) {
+    skewed.Send(AuthenticatedProbe(i, std::chrono::system_clock::now() - 5min), (*reflector)->port());
+  }
+  ASSERT_TRUE(RunUntil(io, [&] { return (*reflector)->counters().stale_timestamp == 4; }));
+  const auto reports = SettledReports(reflector_folder);
+  uint64_t reported = 0;
+  for (const auto& report : reports) {
+    for (const auto& entry : report.reflected()) {
+      EXPECT_EQ(entry.sender().address(), "127.0.0.1");
+      EXPECT_EQ(entry.sender().port(), skewed.socket.local_endpoint().port());
+      EXPECT_EQ(entry.ssid(), 0x1234u);
+      EXPECT_EQ(entry.received(), 0u);
+      reported += entry.refused_stale_timestamp();
+    }
+  }
+  EXPECT_EQ(reported, 4u);
+  EXPECT_TRUE(skewed.replies.empty());
+}
+
 TEST(ProberReflectorLoopback, AReplayedAuthenticatedProbeIsNotAnsweredTwice) {
   boost::asio::io_context io;
   auto reflector = Reflector::Start(io, ReflectorOn());

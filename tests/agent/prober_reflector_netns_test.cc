@@ -46,6 +46,7 @@ class ReflectionRecorder final : public ReflectionSink {
     std::lock_guard lock(mu_);
     reflected_.push_back(reflected);
   }
+  void OnProbeRefused(const ProbeRefused&) override {}
   std::vector<ProbeReflected> reflected() const {
     std::lock_guard lock(mu_);
     return reflected_;

@@ -280,6 +280,63 @@ TEST(WindowFolder, ReflectorCountsWhatEachSenderSessionSentItPerWindow) {
   EXPECT_EQ(next[0].reflected(0).received(), 1u);
 }
 
+// Probes the reflector refused are counted per sender session and reason beside the ones it
+// answered: the aggregator takes them out of that sender's loss.
+TEST(WindowFolder, ReflectorCountsWhatItRefusedPerSenderSessionAndReason) {
+  WindowFolder folder(Config(), kT0, kW0, {});
+  folder.OnProbeReflected(ProbeReflected{"10.3.0.9", 40000, 5, true});
+  for (int i = 0; i < 3; ++i) {
+    folder.OnProbeRefused(ProbeRefused{"10.3.0.9", 40000, 5, ProbeRefusal::kRateLimited});
+  }
+  for (int i = 0; i < 4; ++i) {
+    folder.OnProbeRefused(ProbeRefused{"10.3.0.8", 40000, 2, ProbeRefusal::kWrongKey});
+  }
+  folder.OnProbeRefused(ProbeRefused{"10.3.0.8", 40000, 2, ProbeRefusal::kStaleTimestamp});
+  folder.OnProbeRefused(ProbeRefused{"10.3.0.8", 40000, 2, ProbeRefusal::kReplayed});
+  folder.CloseWindow(kT0 + 1s, kW0 + 1s, {});
+  const auto reports = folder.CloseWindow(kT0 + 2s, kW0 + 2s, {});
+  ASSERT_EQ(reports.size(), 1u);
+  const auto& reflected = reports[0].reflected();
+  ASSERT_EQ(reflected.size(), 2);
+  // Only refused: listed, with nothing received.
+  EXPECT_EQ(reflected[0].sender().address(), "10.3.0.8");
+  EXPECT_EQ(reflected[0].ssid(), 2u);
+  EXPECT_EQ(reflected[0].received(), 0u);
+  EXPECT_EQ(reflected[0].refused_wrong_key(), 4u);
+  EXPECT_EQ(reflected[0].refused_stale_timestamp(), 1u);
+  EXPECT_EQ(reflected[0].refused_replayed(), 1u);
+  EXPECT_EQ(reflected[0].refused_rate_limited(), 0u);
+  EXPECT_EQ(reflected[1].sender().address(), "10.3.0.9");
+  EXPECT_EQ(reflected[1].received(), 1u);
+  EXPECT_EQ(reflected[1].refused_rate_limited(), 3u);
+  EXPECT_EQ(reflected[1].refused_wrong_key(), 0u);
+  ExpectValid(reports[0]);
+}
+
+// A refused packet may name any session (nothing in it was verified): refusals alone open no
+// more sessions than a report carries, and an answered session always outranks them.
+TEST(WindowFolder, RefusalsCannotCrowdOutTheSessionsTheReflectorAnswered) {
+  auto config = Config();
+  config.max_reflected_senders = 2;
+  WindowFolder folder(config, kT0, kW0, {});
+  for (int port = 0; port < 10; ++port) {
+    for (int i = 0; i < 50; ++i) {
+      folder.OnProbeRefused(
+          ProbeRefused{"10.3.0.66", static_cast<uint16_t>(30000 + port), 1, ProbeRefusal::kRateLimited});
+    }
+  }
+  folder.OnProbeReflected(ProbeReflected{"10.3.0.1", 40000, 1, true});
+  folder.CloseWindow(kT0 + 1s, kW0 + 1s, {});
+  const auto reports = folder.CloseWindow(kT0 + 2s, kW0 + 2s, {});
+  ASSERT_EQ(reports.size(), 1u);
+  ASSERT_EQ(reports[0].reflected_size(), 2);
+  bool answered_listed = false;
+  for (const auto& entry : reports[0].reflected()) answered_listed |= entry.sender().address() == "10.3.0.1";
+  EXPECT_TRUE(answered_listed);
+  EXPECT_EQ(folder.counters().refusals_untracked, 8u * 50u);
+  ExpectValid(reports[0]);
+}
+
 // A report carries at most max_reflected_senders entries: the busiest sessions (probers send
 // steadily, strays rarely); the rest are counted, cumulatively, in the status.
 TEST(WindowFolder, ReflectedEntriesAreBoundedKeepingTheBusiestAndCountingTheRest) {

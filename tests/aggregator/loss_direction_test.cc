@@ -97,5 +97,65 @@ INSTANTIATE_TEST_SUITE_P(
         Scenario{"NothingSent", {0, 0, 0, 0}, 0, 0, 0, v1::LOSS_DIRECTION_NONE}),
     [](const ::testing::TestParamInfo<Scenario>& info) { return info.param.name; });
 
+// Probes the reflector refused (wrong key, stale timestamp, rate limited, replayed) reached it:
+// they leave `sent` for `refused` and count in no loss, whichever way the sender booked them.
+struct RefusedScenario {
+  std::string name;
+  ProbeCounts sender;
+  std::optional<uint64_t> reflected;
+  uint64_t refused;
+  uint64_t want_sent;
+  uint64_t want_refused;
+  double want_loss;
+  v1::LossDirection want_direction;
+};
+
+std::ostream& operator<<(std::ostream& out, const RefusedScenario& s) {
+  return out << s.name;
+}
+
+class ReconcileRefusedTest : public ::testing::TestWithParam<RefusedScenario> {};
+
+TEST_P(ReconcileRefusedTest, RefusedProbesAreNeitherForwardNorReverseLoss) {
+  const RefusedScenario& s = GetParam();
+  const ProbeCounts out = ReconcileLossDirection(s.sender, s.reflected, s.refused);
+  EXPECT_EQ(out.sent, s.want_sent);
+  EXPECT_EQ(out.refused, s.want_refused);
+  EXPECT_EQ(out.sent + out.refused, s.sender.sent) << "every probe is sent or refused";
+  EXPECT_EQ(out.LostForward() + out.LostReverse() + out.lost_unknown + out.received_reverse, out.sent);
+  EXPECT_DOUBLE_EQ(out.Loss(), s.want_loss);
+  EXPECT_EQ(LossDirectionOf(out, kNoiseFloor), s.want_direction)
+      << v1::LossDirection_Name(LossDirectionOf(out, kNoiseFloor));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Scenarios, ReconcileRefusedTest,
+    ::testing::Values(
+        // A sender signing with a key the reflector does not hold: nothing back, nothing
+        // received, everything refused. No loss at all.
+        RefusedScenario{"EveryProbeWrongKey", {98, 0, 0, 98}, 0, 98, 0, 98, 0.0, v1::LOSS_DIRECTION_NONE},
+        // Rate limited: the reflector's numbering skips the refused ones, so the sender proved
+        // them "lost on the way out" (F = 50, U = 0); they arrived all the same.
+        RefusedScenario{"HalfRateLimited", {100, 50, 50, 0}, 50, 50, 50, 50, 0.0, v1::LOSS_DIRECTION_NONE},
+        // Refused and real forward loss together: only the refused part leaves the loss.
+        RefusedScenario{
+            "RefusedBesideForwardLoss", {100, 0, 0, 100}, 0, 40, 60, 40, 1.0, v1::LOSS_DIRECTION_FORWARD},
+        // A reflector claiming more refusals than the sender lost (window edges, or a spoofed
+        // flood naming the session): capped at what was not reflected, never at a reply.
+        RefusedScenario{"RefusalsBeyondTheLossAreCapped",
+                        {100, 100, 100, 0},
+                        100,
+                        30,
+                        100,
+                        0,
+                        0.0,
+                        v1::LOSS_DIRECTION_NONE},
+        RefusedScenario{
+            "RefusalsCappedAtTheLoss", {100, 90, 90, 0}, 90, 30, 90, 10, 0.0, v1::LOSS_DIRECTION_NONE},
+        // The target did not report: its refusals are not known either.
+        RefusedScenario{
+            "TargetSilent", {100, 0, 0, 100}, std::nullopt, 100, 100, 0, 1.0, v1::LOSS_DIRECTION_UNKNOWN}),
+    [](const ::testing::TestParamInfo<RefusedScenario>& info) { return info.param.name; });
+
 }  // namespace
 }  // namespace regionpulse

@@ -88,17 +88,22 @@ class LossDirectionThroughAgentsTest : public ::testing::Test {
       aggregator_ = std::move(*started);
     }
     query_ = v1::Query::NewStub(aggregator_->InProcessChannel());
+  }
+
+  // Starts both agents; with `same_key` false each signs with a key the other does not hold.
+  void StartAgents(bool same_key = true) {
     const std::string port = std::to_string(aggregator_->grpc_port());
-    const std::string key_file = scratch_.Write("probe.key", test::RandomProbeKeyHex());
+    const std::string key_a = scratch_.Write("a.key", test::RandomProbeKeyHex());
+    const std::string key_b = same_key ? key_a : scratch_.Write("b.key", test::RandomProbeKeyHex());
     agent_a_.emplace(
         REGIONPULSE_AGENT_BINARY, a_.name(),
         scratch_.Write("a.yaml", AgentYaml("node-a", "us-east-1", to_a_.b().ipv4, to_a_.b().ifname,
-                                           to_a_.a().ipv4 + ":" + port, key_file)),
+                                           to_a_.a().ipv4 + ":" + port, key_a)),
         scratch_.path(), "node-a");
     agent_b_.emplace(
         REGIONPULSE_AGENT_BINARY, b_.name(),
         scratch_.Write("b.yaml", AgentYaml("node-b", "eu-west-1", to_b_.b().ipv4, to_b_.b().ifname,
-                                           to_b_.a().ipv4 + ":" + port, key_file)),
+                                           to_b_.a().ipv4 + ":" + port, key_b)),
         scratch_.path(), "node-b");
   }
 
@@ -139,6 +144,7 @@ class LossDirectionThroughAgentsTest : public ::testing::Test {
 };
 
 TEST_F(LossDirectionThroughAgentsTest, EveryPacketOneNodeSendsDroppedShowsInTheRightDirectionOnBothPaths) {
+  StartAgents();
   // Both ways clean first: the plan reached both agents and both reflectors report.
   ASSERT_TRUE(PollUntil(
       [&] {
@@ -161,9 +167,22 @@ TEST_F(LossDirectionThroughAgentsTest, EveryPacketOneNodeSendsDroppedShowsInTheR
   const auto ab = Path("node-a", "node-b"), ba = Path("node-b", "node-a");
   ASSERT_TRUE(directed) << "a->b: " << Describe(ab) << "\nb->a: " << Describe(ba);
   EXPECT_TRUE(ab->reflector_reported());
-  // The other directions stay clean but for at most one probe each: the reflector counts a
-  // probe in the window it arrived in, the sender in the one it was sent in, so one probe
-  // sent at a window's end may be joined to the neighbouring window (seen rarely, 1 of 98).
+  // The other directions stay clean but for at most one probe each, and that one is inherent to
+  // joining window sums, not a fault of the join's code. RegionMatrixState::PathCounts sums,
+  // over the 5 s slots in range, the sender's windows (placed by their window_end) and the
+  // reflector's windows (placed by theirs), and ReconcileLossDirection compares the two sums.
+  // The sender books a probe in the window it was sent in, the reflector in the window it
+  // arrived in, and the two agents' 1 s windows are not aligned (each starts its grid when it
+  // starts), so the reflector's sum covers a stretch of time shifted from the sender's by the
+  // offset between the grids: at the range's start it includes probes sent before it, at its
+  // end it misses the last ones sent. In steady state the two ends cancel, but sends are
+  // jittered (+-10 %), so the counts of the two shifted stretches can differ by one probe.
+  // One probe fewer reflected than sent reads as "sent, not reflected": a forward loss on the
+  // clean b->a direction (seen once, 1 of 98); one more is clamped away. Without per-probe
+  // data the rule cannot tell that probe from a real one lost on the way out. Exact would need
+  // both agents' windows on one wall-clock grid, with the reflector booking each probe by its
+  // send timestamp and the sender closing windows on the scheduled boundary rather than when
+  // its timer fires: not done (the test's netns agents share one clock, real nodes do not).
   const auto probes = [](const v1::PathSummary& path, double ratio) { return ratio * path.probes_sent(); };
   EXPECT_LE(probes(*ab, ab->loss_unknown()), 1.0 + 1e-9) << Describe(ab);
   EXPECT_LE(probes(*ab, ab->loss_reverse()), 1.0 + 1e-9) << Describe(ab);
@@ -183,6 +202,31 @@ TEST_F(LossDirectionThroughAgentsTest, EveryPacketOneNodeSendsDroppedShowsInTheR
   ASSERT_TRUE(unknown) << "a->b: " << Describe(withheld);
   EXPECT_FALSE(withheld->reflector_reported());
   EXPECT_LT(withheld->loss_forward(), 0.01) << "never assumed forward: " << Describe(withheld);
+}
+
+// Two agents whose keys differ (a key rotation out of step): each reflector refuses the other's
+// probes for their key and reports so per session. The aggregator joins that to the senders'
+// paths: every probe shows refused (wrong key), none lost, both ways.
+TEST_F(LossDirectionThroughAgentsTest, ProbesSignedWithAKeyTheTargetDoesNotHoldShowRefusedNotLost) {
+  StartAgents(/*same_key=*/false);
+  // Within one probe, as on the clean directions of the test above: the reflector counts a
+  // refusal in the window the probe arrived in, the sender in the one it was sent in.
+  const auto refused_not_lost = [](const std::optional<v1::PathSummary>& path) {
+    if (!path || path->probes_sent() < 50 || !path->reflector_reported()) return false;
+    const double not_refused = static_cast<double>(path->probes_sent() - path->refused().wrong_key());
+    return path->refused().wrong_key() + 1 >= path->probes_sent() &&
+           path->loss_forward() * not_refused <= 1.0 + 1e-9 &&
+           path->loss_unknown() * not_refused <= 1.0 + 1e-9 && path->loss_reverse() == 0 &&
+           path->refused().stale_timestamp() == 0;
+  };
+  const bool refused = PollUntil(
+      [&] {
+        return refused_not_lost(Path("node-a", "node-b")) && refused_not_lost(Path("node-b", "node-a"));
+      },
+      30s, 200ms);
+  ASSERT_TRUE(refused) << "a->b: " << Describe(Path("node-a", "node-b"))
+                       << "\nb->a: " << Describe(Path("node-b", "node-a"))
+                       << "\nagent a: " << agent_a_->Output() << "\nagent b: " << agent_b_->Output();
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include "aggregator/loss_direction.h"
 #include "aggregator/region_matrix.h"
 #include "aggregator/verdict_evidence.h"
 
@@ -69,6 +70,18 @@ v1::HealthReport TargetWindow(int t, std::optional<uint64_t> from_us1) {
   v1::HealthReport report = Window(t);
   AddReflected(&report, "10.3.0.1", 10);
   if (from_us1) AddReflected(&report, "10.1.0.1", *from_us1);
+  return report;
+}
+
+// eu-1's window t in which its reflector refused what us-1 sent it: `refused` by reason, and
+// `received` answered.
+v1::HealthReport TargetRefusingWindow(int t, uint64_t received, const RefusedCounts& refused) {
+  v1::HealthReport report = TargetWindow(t, received);
+  v1::ReflectedStats* from_us1 = report.mutable_reflected(report.reflected_size() - 1);
+  from_us1->set_refused_wrong_key(refused.wrong_key);
+  from_us1->set_refused_stale_timestamp(refused.stale_timestamp);
+  from_us1->set_refused_rate_limited(refused.rate_limited);
+  from_us1->set_refused_replayed(refused.replayed);
   return report;
 }
 
@@ -276,6 +289,93 @@ TEST(RegionMatrixBothEndsTest, InconsistentSenderCountsAreClampedWithoutTheTarge
   EXPECT_LE(path.loss_unknown(), 1.0);
   EXPECT_DOUBLE_EQ(path.loss_unknown(), 0.6);
   EXPECT_EQ(UsToEu(matrix).lost_direction_unknown(), 60u);
+}
+
+// us-1 signs with a key eu-1's reflector does not hold (a rotation half done): us-1 hears
+// nothing back and books every probe lost, eu-1 reports refusing them for their key. They
+// reached eu-1: 0 % loss in every figure, and the path and the cell show them refused.
+TEST(RegionMatrixBothEndsTest, ProbesRefusedForTheirKeyAreShownRefusedAndAreNoLoss) {
+  RegionMatrix matrix;
+  Exchange(matrix, kNothingBack, [](int t) { return TargetRefusingWindow(t, 0, {.wrong_key = 10}); });
+
+  const v1::PathSummary path = OnlyPath(matrix);
+  EXPECT_TRUE(path.reflector_reported());
+  EXPECT_EQ(path.probes_sent(), 100u);
+  EXPECT_EQ(path.refused().wrong_key(), 100u);
+  EXPECT_EQ(path.refused().stale_timestamp(), 0u);
+  EXPECT_DOUBLE_EQ(path.loss_forward(), 0.0);
+  EXPECT_DOUBLE_EQ(path.loss_reverse(), 0.0);
+  EXPECT_DOUBLE_EQ(path.loss_unknown(), 0.0);
+  EXPECT_EQ(path.direction(), v1::LOSS_DIRECTION_NONE);
+
+  const v1::RegionPairStats cell = UsToEu(matrix);
+  EXPECT_EQ(cell.probes_sent(), 100u);
+  EXPECT_EQ(cell.refused().wrong_key(), 100u);
+  EXPECT_EQ(cell.lost_direction_unknown(), 0u);
+  EXPECT_DOUBLE_EQ(cell.loss_forward(), 0.0);
+  EXPECT_EQ(cell.direction(), v1::LOSS_DIRECTION_NONE);
+  // Nothing was measured of the network: no state, rather than unreachable.
+  EXPECT_EQ(cell.state(), v1::REGION_STATE_UNKNOWN);
+
+  const ProbeCounts counts = EvidenceCounts(matrix);
+  EXPECT_EQ(counts.sent, 0u);
+  EXPECT_EQ(counts.refused, 100u);
+  EXPECT_DOUBLE_EQ(counts.Loss(), 0.0);
+}
+
+// A node whose clock is beyond the reflector's max_clock_offset: its probes are refused for
+// their timestamp, and shown so, not lost.
+TEST(RegionMatrixBothEndsTest, ProbesOfASkewedClockAreShownRefusedForTheirTimestampNotLost) {
+  RegionMatrix matrix;
+  Exchange(matrix, kNothingBack, [](int t) { return TargetRefusingWindow(t, 0, {.stale_timestamp = 10}); });
+
+  const v1::PathSummary path = OnlyPath(matrix);
+  EXPECT_EQ(path.refused().stale_timestamp(), 100u);
+  EXPECT_EQ(path.refused().wrong_key(), 0u);
+  EXPECT_DOUBLE_EQ(path.loss_forward(), 0.0);
+  EXPECT_DOUBLE_EQ(path.loss_unknown(), 0.0);
+  EXPECT_EQ(UsToEu(matrix).refused().stale_timestamp(), 100u);
+  EXPECT_DOUBLE_EQ(EvidenceCounts(matrix).Loss(), 0.0);
+}
+
+// Rate limited: the reflector numbers only what it answers, so the sender proved the refused
+// probes "lost on the way out" (no unknown at all). They arrived: no forward loss either.
+TEST(RegionMatrixBothEndsTest, RateLimitedProbesTheSenderBookedAsForwardLossAreNoLoss) {
+  RegionMatrix matrix;
+  Exchange(matrix, ProbeCounts{10, 5, 5, 0},
+           [](int t) { return TargetRefusingWindow(t, 5, {.rate_limited = 5}); });
+
+  const v1::PathSummary path = OnlyPath(matrix);
+  EXPECT_EQ(path.probes_sent(), 100u);
+  EXPECT_EQ(path.refused().rate_limited(), 50u);
+  EXPECT_DOUBLE_EQ(path.loss_forward(), 0.0);
+  EXPECT_EQ(path.direction(), v1::LOSS_DIRECTION_NONE);
+  const ProbeCounts counts = EvidenceCounts(matrix);
+  EXPECT_EQ(counts.sent, 50u);
+  EXPECT_EQ(counts.refused, 50u);
+  EXPECT_DOUBLE_EQ(counts.Loss(), 0.0);
+  EXPECT_DOUBLE_EQ(UsToEu(matrix).loss_forward(), 0.0);
+}
+
+// Refusals name a session nothing verified (a wrong-key packet cannot be checked): a reflector
+// claiming more refusals than the sender lost moves no answered probe, and real forward loss
+// beside the refused probes stays forward loss.
+TEST(RegionMatrixBothEndsTest, RefusalsOnlyEverExplainProbesThatGotNoReply) {
+  RegionMatrix matrix;
+  Exchange(matrix, ProbeCounts{10, 0, 0, 10},
+           [](int t) { return TargetRefusingWindow(t, 0, {.wrong_key = 4}); });
+  const v1::PathSummary path = OnlyPath(matrix);
+  EXPECT_EQ(path.refused().wrong_key(), 40u);
+  EXPECT_DOUBLE_EQ(path.loss_forward(), 1.0) << "60 of the 60 probes not refused were lost";
+  EXPECT_EQ(path.direction(), v1::LOSS_DIRECTION_FORWARD);
+
+  RegionMatrix answered;
+  Exchange(answered, ProbeCounts{10, 10, 10, 0},
+           [](int t) { return TargetRefusingWindow(t, 10, {.wrong_key = 10}); });
+  const v1::PathSummary clean = OnlyPath(answered);
+  EXPECT_EQ(clean.refused().wrong_key(), 0u);
+  EXPECT_EQ(clean.probes_sent(), 100u);
+  EXPECT_EQ(EvidenceCounts(answered).sent, 100u);
 }
 
 }  // namespace

@@ -34,6 +34,12 @@ const WallClock::time_point kT0 = WallClock::time_point(std::chrono::seconds(1'8
 struct Breakage {
   std::set<std::pair<std::string, std::string>> cut;  // region pairs, either order
   std::set<std::string> agents_down;                  // regions whose agents crashed
+  // (sender region, target region): the target's reflectors do not hold the key the sender's
+  // nodes sign with, so every such probe is refused for its key, and the reflectors say so.
+  std::set<std::pair<std::string, std::string>> wrong_key;
+  bool WrongKey(const std::string& sender, const std::string& target) const {
+    return wrong_key.count({sender, target}) > 0;
+  }
   bool Cut(const std::string& a, const std::string& b) const {
     return a != b && (cut.count({a, b}) || cut.count({b, a}));
   }
@@ -77,6 +83,10 @@ class Pipeline {
         v1::ReflectedStats& entry = reflected[target.node()].emplace_back();
         *entry.mutable_sender() = SourceOf(node);
         entry.set_ssid(SsidOf(target.node()));
+        if (broken.WrongKey(region, target.region())) {
+          entry.set_refused_wrong_key(10);
+          continue;
+        }
         entry.set_received(10);
         entry.set_replied(10);
       }
@@ -92,6 +102,8 @@ class Pipeline {
     return engine_.Evaluate(BuildVerdictEvidence(matrix_, registry_.Presence(now), kRegions, now), now)
         .verdict;
   }
+
+  const RegionMatrix& matrix() const { return matrix_; }
 
  private:
   static VerdictEngineConfig EngineConfig() {
@@ -135,8 +147,8 @@ class Pipeline {
     *report.mutable_window_end() = ToTimestamp(end);
     const auto plan = planner_.PlanFor(node, end);
     for (const auto& target : plan->targets()) {
-      const bool answered =
-          !broken.agents_down.count(target.region()) && !broken.Cut(region, target.region());
+      const bool answered = !broken.agents_down.count(target.region()) &&
+                            !broken.Cut(region, target.region()) && !broken.WrongKey(region, target.region());
       auto* path = report.add_paths();
       path->set_peer_node(target.node());
       path->set_peer_region(target.region());
@@ -268,6 +280,88 @@ TEST(ReportToVerdictTest, ActiveAgentsCrashingWhileTrafficFlowsNeverFailsOver) {
       EXPECT_EQ(active.loss_reverse(), 0.0);
     }
   }
+}
+
+// Every path and cell from `sender` into the active region shows its probes refused for their
+// key, none lost.
+void ExpectRefusedNotLostInto(const RegionMatrix& matrix, const std::string& sender,
+                              WallClock::time_point now) {
+  v1::GetPathsRequest request;
+  request.set_region(kActive);
+  request.set_limit(1000);
+  const v1::GetPathsResponse paths = matrix.Paths(request, now);
+  int refused_paths = 0;
+  for (const auto& path : paths.paths()) {
+    if (path.target_region() != kActive || path.source_region() != sender) continue;
+    ++refused_paths;
+    EXPECT_GT(path.probes_sent(), 0u);
+    EXPECT_EQ(path.refused().wrong_key(), path.probes_sent()) << path.ShortDebugString();
+    EXPECT_DOUBLE_EQ(path.loss_forward(), 0.0) << path.ShortDebugString();
+    EXPECT_DOUBLE_EQ(path.loss_unknown(), 0.0) << path.ShortDebugString();
+    EXPECT_EQ(path.direction(), v1::LOSS_DIRECTION_NONE) << path.ShortDebugString();
+  }
+  EXPECT_GT(refused_paths, 0);
+  const v1::GetRegionMatrixResponse cells = matrix.Matrix(0s, now);
+  int refused_cells = 0;
+  for (const auto& cell : cells.cells()) {
+    if (cell.target_region() != kActive || cell.source_region() != sender) continue;
+    ++refused_cells;
+    EXPECT_EQ(cell.refused().wrong_key(), cell.probes_sent()) << cell.ShortDebugString();
+    EXPECT_DOUBLE_EQ(cell.loss_forward(), 0.0) << cell.ShortDebugString();
+    EXPECT_EQ(cell.lost_direction_unknown(), 0u) << cell.ShortDebugString();
+  }
+  EXPECT_EQ(refused_cells, 1);
+}
+
+// A key rotation out of step: us-east-1's reflectors do not hold the key ap-southeast-1's nodes
+// now sign with. Those probes go unanswered — to the senders exactly what a cut link looks
+// like — and us-east-1's reflectors report refusing them for their key. It is not loss: no
+// link suspected, no region degraded, STAY; the paths show the refused probes at 0 % loss.
+TEST(ReportToVerdictTest, ProbesRefusedForTheirKeyNeverDegradeAnything) {
+  Pipeline pipeline;
+  Breakage rotation;
+  rotation.wrong_key.insert({kThird, kActive});
+  v1::Verdict verdict;
+  for (int t = 0; t < 400; ++t) {
+    verdict = pipeline.Tick(t, t >= 100 ? rotation : Breakage{});
+    ASSERT_EQ(verdict.suspects_size(), 0) << "t=" << t << "\n" << verdict.DebugString();
+    if (t >= 150) {
+      ASSERT_EQ(verdict.action(), v1::ACTION_STAY) << "t=" << t << "\n" << verdict.DebugString();
+    }
+  }
+  for (const auto& region : verdict.regions()) {
+    EXPECT_EQ(region.state(), v1::REGION_STATE_HEALTHY) << region.region() << "\n" << verdict.DebugString();
+  }
+  ExpectRefusedNotLostInto(pipeline.matrix(), kThird, kT0 + 399s);
+}
+
+// The same with every other region's nodes on the key us-east-1 lacks: no probe into the
+// active region is answered, which to the senders alone is a dead region (FAILOVER after the
+// hold). Refused, they measure nothing of the network to it: us-east-1 is UNKNOWN and the
+// answer HOLD ("too little evidence"), never DEGRADED, UNREACHABLE or FAILOVER.
+TEST(ReportToVerdictTest, EveryProbeIntoTheActiveRegionRefusedHoldsAndNeverFailsOver) {
+  Pipeline pipeline;
+  Breakage rotation;
+  for (const auto& sender : {kOwn, kThird}) rotation.wrong_key.insert({sender, kActive});
+  v1::Verdict verdict;
+  for (int t = 0; t < 400; ++t) {
+    verdict = pipeline.Tick(t, t >= 100 ? rotation : Breakage{});
+    ASSERT_NE(verdict.action(), v1::ACTION_FAILOVER) << "t=" << t << "\n" << verdict.DebugString();
+    for (const auto& region : verdict.regions()) {
+      ASSERT_NE(region.state(), v1::REGION_STATE_DEGRADED) << "t=" << t << "\n" << verdict.DebugString();
+      ASSERT_NE(region.state(), v1::REGION_STATE_UNREACHABLE) << "t=" << t << "\n" << verdict.DebugString();
+    }
+  }
+  EXPECT_EQ(verdict.action(), v1::ACTION_HOLD) << verdict.DebugString();
+  EXPECT_THAT(verdict.DebugString(),
+              ::testing::HasSubstr("no observer in another region could measure us-east-1: its reflectors "
+                                   "refused all"));
+  for (const auto& region : verdict.regions()) {
+    EXPECT_EQ(region.state(),
+              region.region() == kActive ? v1::REGION_STATE_UNKNOWN : v1::REGION_STATE_HEALTHY)
+        << region.region();
+  }
+  for (const auto& sender : {kOwn, kThird}) ExpectRefusedNotLostInto(pipeline.matrix(), sender, kT0 + 399s);
 }
 
 }  // namespace

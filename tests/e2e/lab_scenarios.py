@@ -7,6 +7,7 @@
 # ("no FAILOVER for hold + 5 s").
 # Usage (root): lab_scenarios.py --build-dir BUILD [--only NAME,...]
 import argparse
+import calendar
 import json
 import os
 import signal
@@ -78,7 +79,21 @@ class Scenario:
             time.sleep(0.2)
         return samples
 
-    def report(self, name, timeline):
+    def report(self, name, timeline, fault_region=None, slow_over=None):
+        """Prints the detection times. The first window showing the fault is read from the agents'
+        own reports when there are any (report_log): the end of the first window whose counts show
+        it, minus the fault's injection time, both on this host's clock. The matrix poll of
+        watch() only sees it once the report has settled (window end + probe timeout), been filed
+        and polled, which is at least that much later and as coarse as the poll."""
+        if fault_region:
+            polled = timeline.get("first window")
+            measured = first_window_in_reports(self.lab, fault_region, timeline.fault_at, slow_over)
+            if measured is not None:
+                timeline.first["first window"] = measured
+            print(f"   first window showing the fault: " +
+                  (f"ends {measured:.2f} s after it (agents' reports)" if measured is not None else
+                   "none in the agents' reports") +
+                  (f"; the 2 s matrix poll saw it at {polled:.1f} s" if polled is not None else ""), flush=True)
         print(f"   detection times ({name}): {timeline.describe(['first window', 'DEGRADED', 'FAILOVER'])}",
               flush=True)
 
@@ -87,6 +102,47 @@ class Scenario:
                if vs[r] and vs[r].get("action") == "ACTION_FAILOVER"]
         return self.check(not bad, "no FAILOVER from the aggregators outside us-east-1" +
                           (f" (FAILOVER from {bad[0][1]}'s at +{bad[0][0]:.1f} s)" if bad else ""))
+
+
+def wall_seconds(timestamp):
+    """An RFC 3339 timestamp as the JSON mapping of a protobuf Timestamp writes it (UTC, "Z",
+    0-9 fraction digits) in Unix seconds."""
+    base, _, fraction = timestamp.rstrip("Z").partition(".")
+    whole = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
+    return whole + (float("0." + fraction) if fraction else 0.0)
+
+
+def first_window_in_reports(lab, fault_region, fault_at, slow_over=None):
+    """Seconds from `fault_at` to the end of the first window, of any agent outside
+    `fault_region`, whose probes to it show the fault: probes without a reply (loss either way)
+    or, with `slow_over`, an RTT above that many seconds (the window's largest, kernel or user
+    space). None when no report shows it."""
+    first = None
+    for n in lab.nodes:
+        if n.region == fault_region:
+            continue
+        try:
+            lines = open(lab.report_log(n)).read().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            try:
+                report = json.loads(line)
+                end = wall_seconds(report["window_end"])
+            except (ValueError, KeyError):
+                continue  # a line cut by the agent's restart, or no window end
+            if end <= fault_at or (first is not None and end - fault_at >= first):
+                continue
+            for path in report.get("paths", []):
+                if path.get("peer_region") != fault_region:
+                    continue
+                lost = int(path.get("probes_sent", 0)) > int(path.get("received_reverse", 0))
+                slow = slow_over is not None and max(
+                    int(path.get(h, {}).get("max_ns", 0)) for h in ("rtt_kernel", "rtt_user")) > slow_over * 1e9
+                if lost or slow:
+                    first = end - fault_at
+                    break
+    return first
 
 
 def baseline(lab, obs, timeout):
@@ -161,7 +217,7 @@ def one_way_loss(s):
     t = Timeline()
     s.lab.wan("set", "us-east-1", "eu-west-1", "loss=30%")
     samples = s.watch(HOLD + 5, t, topo.ACTIVE)
-    s.report("30 % loss us-east-1 -> eu-west-1", t)
+    s.report("30 % loss us-east-1 -> eu-west-1", t, topo.ACTIVE)
     s.check(t.get("DEGRADED") is not None, "eu-west-1's aggregator shows the fault as DEGRADED")
     links = suspects(samples[-1][1][topo.STANDBY], kind="LINK", region=topo.ACTIVE)
     link = next((x for x in links if {x.get("region"), x.get("peer_region")} == {topo.ACTIVE, topo.STANDBY}), None)
@@ -255,7 +311,7 @@ def brownout(s):
     t = Timeline()
     s.lab.wan("set", topo.ACTIVE, "*", "delay=250ms")
     samples = s.watch(HOLD + 5, t, topo.ACTIVE, slow_over=0.25)
-    s.report("brownout: us-east-1 -> every region delayed to 250 ms", t)
+    s.report("brownout: us-east-1 -> every region delayed to 250 ms", t, topo.ACTIVE, slow_over=0.25)
     degraded = t.get("DEGRADED")
     s.check(degraded is not None and degraded <= 5, "eu-west-1's aggregator shows us-east-1 DEGRADED within 5 s (" +
             (f"at {degraded:.1f} s)" if degraded is not None else "never)"))
@@ -278,7 +334,7 @@ def region_blackholed(s):
     decided = [d - t.fault_at for d in decided if d is not None]
     if decided:
         t.first["FAILOVER"] = min(decided)
-    s.report("us-east-1 blackholed", t)
+    s.report("us-east-1 blackholed", t, topo.ACTIVE)
     failover_at = t.get("FAILOVER")
     s.check(failover_at is not None and failover_at >= HOLD,
             f"no FAILOVER before the hold time of {HOLD} s (first at {failover_at})")

@@ -247,6 +247,51 @@ TEST_F(PulsectlTest, PathsAndMatrixShowWhichWayProbesAreLost) {
                   "ap-southeast-1 +us-east-1 +[A-Z]+ +4 +480 +6.[23]% \\? +0.00 % +0.00 % +6.25 % +\\? "));
 }
 
+// ap-southeast-1-node-1 signs with a key us-east-1-node-1 does not hold: it hears nothing back,
+// and us-east-1-node-1's reflector reports refusing its session's probes for their key. The
+// path and the cell show them refused, and no loss.
+TEST_F(PulsectlTest, PathsAndMatrixShowProbesRefusedForTheirKeyAsRefusedNotLost) {
+  fleet_->Decorate([](const AgentSpec& agent, v1::HealthReport& report) {
+    if (agent.node == "ap-southeast-1-node-1") {
+      for (auto& path : *report.mutable_paths()) {
+        if (path.peer_node() != "us-east-1-node-1") continue;
+        path.mutable_source()->set_address("10.99.0.1");
+        path.mutable_source()->set_port(40000);
+        path.set_ssid(7);
+        path.set_received_forward(0);
+        path.set_received_reverse(0);
+        path.set_lost_direction_unknown(path.probes_sent());
+        path.clear_rtt_kernel();
+        path.clear_rtt_user();
+      }
+    }
+    if (agent.node == "us-east-1-node-1") {
+      v1::ReflectedStats* refused = report.add_reflected();
+      refused->mutable_sender()->set_address("10.99.0.1");
+      refused->mutable_sender()->set_port(40000);
+      refused->set_ssid(7);
+      refused->set_refused_wrong_key(10);
+    }
+  });
+  for (int i = 0; i < 3; ++i) fleet_->Step();
+
+  const Outcome paths = Pulsectl({"paths", "--node", "ap-southeast-1-node-1", "--region", "us-east-1"});
+  EXPECT_EQ(paths.exit_code, 0) << paths.err;
+  EXPECT_THAT(paths.out, ::testing::ContainsRegex("ap-southeast-1-node-1 +us-east-1-node-1 +30 +0% "));
+  EXPECT_THAT(paths.out,
+              HasSubstr("ap-southeast-1-node-1 -> us-east-1-node-1 refused: wrong key 30 (not loss)"));
+  const Outcome wide_paths =
+      Pulsectl({"paths", "--wide", "--node", "ap-southeast-1-node-1", "--region", "us-east-1"});
+  EXPECT_THAT(wide_paths.out, ::testing::ContainsRegex("LAST WINDOW +REFUSED\n"));
+  EXPECT_THAT(wide_paths.out,
+              ::testing::ContainsRegex("us-east-1-node-1 +us-east-1 +30 +0% .* wrong key 30\n"));
+
+  const Outcome matrix = Pulsectl({"matrix"});
+  EXPECT_THAT(matrix.out, ::testing::ContainsRegex("ap-southeast-1 +us-east-1 +[A-Z]+ +4 +0% "));
+  EXPECT_THAT(matrix.out, HasSubstr("ap-southeast-1 -> us-east-1 refused: wrong key 30 (not loss)"));
+  EXPECT_THAT(matrix.out, Not(HasSubstr("eu-west-1 -> us-east-1 refused")));
+}
+
 TEST_F(PulsectlTest, FlowsShowRateStalenessAndRisk) {
   fleet_->Decorate([](const AgentSpec& agent, v1::HealthReport& report) {
     if (agent.node != "us-east-1-node-1") return;

@@ -399,8 +399,14 @@ class Lab:
     def start_agent(self, n):
         config = f"{self.dir}/config/agent-{n.name}.yaml"
         # HOST_IP is what the downward API sets: the address the agent announces for probes.
-        return self.spawn(f"agent/{n.name}", self.in_node(n) + [self.bin["agent"], "--config", config],
+        # Every closed report as a JSON line (report_log): what the scenarios read the first
+        # window showing a fault from (its window_end), not from when they polled.
+        return self.spawn(f"agent/{n.name}", self.in_node(n) + [self.bin["agent"], "--config", config,
+                                                                 "--report-log", self.report_log(n)],
                           env={"HOST_IP": n.overlay_ip}, log_name=f"agent-{n.name}")
+
+    def report_log(self, n):
+        return f"{self.dir}/reports-{n.name}.jsonl"
 
     # ---- the write load and the failover controller ----
 

@@ -1,12 +1,14 @@
 // pulsectl commands: one gRPC call each (watch: one stream), printed as tables with units.
 #include "tools/pulsectl/pulsectl.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <utility>
 #include <variant>
 
 #include <google/protobuf/util/json_util.h>
@@ -207,10 +209,32 @@ int CallFailed(const Options& options, const std::string& what, const grpc::Stat
   return kExitConnection;
 }
 
-// The share of a cell's probes lost in a direction nobody can tell.
+uint64_t RefusedTotal(const v1::RefusedProbes& refused) {
+  return refused.wrong_key() + refused.stale_timestamp() + refused.rate_limited() + refused.replayed();
+}
+
+// The share of a cell's probes lost in a direction nobody can tell, like the other loss
+// figures over the probes the target's reflectors did not refuse.
 double UnknownLoss(const v1::RegionPairStats& cell) {
-  if (cell.probes_sent() == 0) return 0.0;
-  return static_cast<double>(cell.lost_direction_unknown()) / static_cast<double>(cell.probes_sent());
+  const uint64_t refused = std::min(RefusedTotal(cell.refused()), cell.probes_sent());
+  if (cell.probes_sent() == refused) return 0.0;
+  return static_cast<double>(cell.lost_direction_unknown()) /
+         static_cast<double>(cell.probes_sent() - refused);
+}
+
+// Probes the target's reflector received and refused, by reason ("wrong key 98, stale
+// timestamp 3"), "-" for none: they reached it, so they are in SENT and in no loss figure. The
+// narrow views list them under the table, one line per row that has any.
+std::string RefusedCell(const v1::RefusedProbes& refused) {
+  std::string out;
+  for (const auto& [reason, count] :
+       {std::pair{"wrong key", refused.wrong_key()}, std::pair{"stale timestamp", refused.stale_timestamp()},
+        std::pair{"rate limited", refused.rate_limited()}, std::pair{"replayed", refused.replayed()}}) {
+    if (count == 0) continue;
+    if (!out.empty()) out += ", ";
+    out += std::string(reason) + " " + std::to_string(count);
+  }
+  return out.empty() ? "-" : out;
 }
 
 // All of a path's or cell's loss in one short cell with its direction ("100% fwd", "6.2% ?",
@@ -302,23 +326,32 @@ int Matrix(const Options& options, const std::shared_ptr<grpc::Channel>& channel
                {"USER P99", Align::kRight, true},
                {"TX", Align::kRight, true},
                {"RX", Align::kRight, true},
-               {"RETRANS", Align::kRight, true}},
+               {"RETRANS", Align::kRight, true},
+               {"REFUSED", Align::kLeft, true}},
               options.wide);
   for (const auto& cell : response.cells()) {
-    table.AddRow(
-        {cell.source_region(), cell.target_region(), ShortState(cell.state()),
-         std::to_string(cell.observers()), std::to_string(cell.probes_sent()),
-         LossCell(cell.loss_forward(), cell.loss_reverse(), UnknownLoss(cell), cell.direction()),
-         FormatPercent(cell.loss_forward()), FormatPercent(cell.loss_reverse()),
-         FormatPercent(UnknownLoss(cell)), ShortDirection(cell.direction()), FormatMillis(cell.rtt_p50()),
-         FormatMillis(cell.rtt_p99()), FormatMillis(cell.user_rtt_p50()), FormatMillis(cell.user_rtt_p99()),
-         FormatBytes(cell.tx_bytes()), FormatBytes(cell.rx_bytes()), std::to_string(cell.tcp_retransmits())});
+    table.AddRow({cell.source_region(), cell.target_region(), ShortState(cell.state()),
+                  std::to_string(cell.observers()), std::to_string(cell.probes_sent()),
+                  LossCell(cell.loss_forward(), cell.loss_reverse(), UnknownLoss(cell), cell.direction()),
+                  FormatPercent(cell.loss_forward()), FormatPercent(cell.loss_reverse()),
+                  FormatPercent(UnknownLoss(cell)), ShortDirection(cell.direction()),
+                  FormatMillis(cell.rtt_p50()), FormatMillis(cell.rtt_p99()),
+                  FormatMillis(cell.user_rtt_p50()), FormatMillis(cell.user_rtt_p99()),
+                  FormatBytes(cell.tx_bytes()), FormatBytes(cell.rx_bytes()),
+                  std::to_string(cell.tcp_retransmits()), RefusedCell(cell.refused())});
   }
   if (table.empty()) {
     out << "no probe results in the window\n";
   } else {
     table.Print(out);
     PrintDirectionLegend(out);
+    if (!options.wide) {
+      for (const auto& cell : response.cells()) {
+        if (RefusedTotal(cell.refused()) == 0) continue;
+        out << cell.source_region() << " -> " << cell.target_region()
+            << " refused: " << RefusedCell(cell.refused()) << " (not loss)\n";
+      }
+    }
   }
   return kExitOk;
 }
@@ -358,7 +391,8 @@ int Paths(const Options& options, const std::shared_ptr<grpc::Channel>& channel,
                {"JITTER", Align::kRight, true},
                {"DUP", Align::kRight, true},
                {"REORD", Align::kRight, true},
-               {"LAST WINDOW", Align::kLeft, true}},
+               {"LAST WINDOW", Align::kLeft, true},
+               {"REFUSED", Align::kLeft, true}},
               options.wide);
   for (const auto& path : response.paths()) {
     table.AddRow({path.source_node(), path.source_region(), path.target_node(), path.target_region(),
@@ -369,13 +403,20 @@ int Paths(const Options& options, const std::shared_ptr<grpc::Channel>& channel,
                   FormatMillis(path.rtt_p50()), FormatMillis(path.rtt_p99()),
                   FormatMillis(path.user_rtt_p99()), FormatMillis(path.jitter()),
                   std::to_string(path.duplicates()), std::to_string(path.reordered()),
-                  FormatAge(path.last_window_end(), now)});
+                  FormatAge(path.last_window_end(), now), RefusedCell(path.refused())});
   }
   if (table.empty()) {
     out << "no paths match\n";
   } else {
     table.Print(out);
     PrintDirectionLegend(out);
+    if (!options.wide) {
+      for (const auto& path : response.paths()) {
+        if (RefusedTotal(path.refused()) == 0) continue;
+        out << path.source_node() << " -> " << path.target_node()
+            << " refused: " << RefusedCell(path.refused()) << " (not loss)\n";
+      }
+    }
   }
   if (response.truncated()) out << "(more paths matched; raise --limit)\n";
   return kExitOk;
