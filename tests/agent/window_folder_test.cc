@@ -30,19 +30,21 @@ WindowFolderConfig Config() {
 // A scripted session: probes sent every 100 ms from a start time, replies by hand.
 class Script {
  public:
-  explicit Script(WindowFolder& folder) : folder_(folder) {}
+  explicit Script(WindowFolder& folder, SessionId id = 0) : folder_(folder), id_(id) {
+    folder_.OnSession(SessionInfo{id_, kPeer, kSsid, kSource, kSourcePort});
+  }
   void Send(uint32_t seq, MonoTime at) {
     sent_at_[seq] = at;
-    folder_.OnProbeSent(ProbeSent{kPeer, kSsid, seq, at, kSource, kSourcePort});
+    folder_.OnProbeSent(ProbeSent{id_, seq, at});
   }
   void Reply(uint32_t seq, uint32_t reflector_seq, std::chrono::nanoseconds rtt = 20ms,
              std::optional<KernelStamps> kernel = std::nullopt) {
-    folder_.OnProbeReply(
-        ProbeReply{kPeer.node, kSsid, seq, reflector_seq, sent_at_.at(seq) + rtt, kernel, 10us});
+    folder_.OnProbeReply(ProbeReply{id_, seq, reflector_seq, sent_at_.at(seq) + rtt, kernel, 10us});
   }
 
  private:
   WindowFolder& folder_;
+  SessionId id_;
   std::map<uint32_t, MonoTime> sent_at_;
 };
 
@@ -237,7 +239,8 @@ TEST(WindowFolder, PathNamesTheSessionAndSourceItsProbesLeaveFrom) {
   s.Send(0, kT0 + 100ms);
   s.Reply(0, 0);
   // The target was re-planned within the window: a new session from a new socket port.
-  folder.OnProbeSent(ProbeSent{kPeer, 99, 0, kT0 + 200ms, "10.1.0.8", 40200});
+  folder.OnSession(SessionInfo{1, kPeer, 99, "10.1.0.8", 40200});
+  folder.OnProbeSent(ProbeSent{1, 0, kT0 + 200ms});
   folder.CloseWindow(kT0 + 1s, kW0 + 1s, {});
   const auto reports = folder.CloseWindow(kT0 + 2s, kW0 + 2s, {});
   ASSERT_EQ(reports.size(), 1u);
