@@ -27,6 +27,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <unordered_map>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/ip/udp.hpp>
@@ -68,23 +69,33 @@ constexpr nanoseconds kSourceRefresh = std::chrono::seconds(5);
 constexpr nanoseconds kSourceRetry = std::chrono::seconds(1);
 
 // Which session a reply belongs to: the address and port it came from (IPv4 as v4-mapped
-// IPv6, so both sockets' replies compare alike) and its SSID. Bytes, not text: one is built
-// per reply.
+// IPv6, so both sockets' replies compare alike) and its SSID. Integers, not text: one is built
+// and looked up per reply.
 struct ReplyKey {
-  std::array<uint8_t, 16> address{};
+  uint64_t address_high = 0;
+  uint64_t address_low = 0;
   uint16_t port = 0;
   uint16_t ssid = 0;
-  auto operator<=>(const ReplyKey&) const = default;
+  bool operator==(const ReplyKey&) const = default;
+};
+
+struct ReplyKeyHash {
+  size_t operator()(const ReplyKey& key) const {
+    uint64_t h = key.address_high * 0x9e3779b97f4a7c15ULL;
+    h ^= key.address_low + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+    h ^= (uint64_t{key.port} << 16 | key.ssid) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+    return static_cast<size_t>(h);
+  }
 };
 
 ReplyKey ReplyKeyOf(const udp::endpoint& from, uint16_t ssid) {
-  ReplyKey key;
   const auto address = from.address();
-  if (address.is_v4()) {
-    key.address = asio::ip::make_address_v6(asio::ip::v4_mapped, address.to_v4()).to_bytes();
-  } else {
-    key.address = address.to_v6().to_bytes();
-  }
+  const auto bytes = address.is_v4()
+                         ? asio::ip::make_address_v6(asio::ip::v4_mapped, address.to_v4()).to_bytes()
+                         : address.to_v6().to_bytes();
+  ReplyKey key;
+  std::memcpy(&key.address_high, bytes.data(), 8);
+  std::memcpy(&key.address_low, bytes.data() + 8, 8);
   key.port = from.port();
   key.ssid = ssid;
   return key;
@@ -207,9 +218,10 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
   std::shared_ptr<spdlog::logger> log;
   std::mt19937_64 rng;
   std::atomic<bool> stopped{false};
-  std::map<std::string, std::shared_ptr<Session>> sessions;        // active, by TargetKey
-  std::vector<std::shared_ptr<Session>> slots;                     // active and retired, by id
-  std::map<ReplyKey, std::shared_ptr<Session>> sessions_by_reply;  // active and retired
+  std::map<std::string, std::shared_ptr<Session>> sessions;  // active, by TargetKey
+  std::vector<std::shared_ptr<Session>> slots;               // active and retired, by id
+  std::unordered_map<ReplyKey, std::shared_ptr<Session>, ReplyKeyHash>
+      sessions_by_reply;  // active and retired
   ProbeSchedule schedule;
   std::atomic<size_t> target_count{0};
   struct {
