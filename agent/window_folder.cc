@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <unordered_map>
 #include <utility>
 
 #include "agent/probe_ring.h"
@@ -135,6 +136,13 @@ struct ReflectedKey {
   auto operator<=>(const ReflectedKey&) const = default;
 };
 
+struct ReflectedKeyHash {
+  size_t operator()(const ReflectedKey& key) const {
+    return std::hash<std::string>{}(key.address) ^
+           ((size_t{key.port} << 16 | key.ssid) * 0x9e3779b97f4a7c15ULL);
+  }
+};
+
 struct ReflectedCounts {
   uint64_t received = 0;
   uint64_t replied = 0;
@@ -150,7 +158,8 @@ struct Window {
   std::vector<PathAccumulator> paths;
   std::vector<int32_t> path_index;
   // What the reflector received while the window was open, per sender session.
-  std::map<ReflectedKey, ReflectedCounts> reflected;
+  // Hashed: looked up once per probe received; sorted once, for the report.
+  std::unordered_map<ReflectedKey, ReflectedCounts, ReflectedKeyHash> reflected;
   uint64_t reflections_untracked = 0;  // of sessions beyond the tracking bound
   // Filled when the window closes.
   std::vector<v1::TrafficStats> traffic;
@@ -442,9 +451,9 @@ struct WindowFolder::State {
       });
       dropped += entries.size() - config.max_reflected_senders;
       entries.erase(busiest, entries.end());
-      std::sort(entries.begin(), entries.end(),
-                [](const Entry& a, const Entry& b) { return *a.first < *b.first; });
     }
+    std::sort(entries.begin(), entries.end(),
+              [](const Entry& a, const Entry& b) { return *a.first < *b.first; });
     for (const auto& [key, counts] : entries) {
       auto* out = report.add_reflected();
       out->mutable_sender()->set_address(key->address);
