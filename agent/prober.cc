@@ -28,6 +28,7 @@
 #include <random>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/ip/udp.hpp>
@@ -36,6 +37,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "agent/probe_schedule.h"
+#include "agent/socket_buffers.h"
 #include "common/proto_convert.h"
 
 namespace regionpulse {
@@ -192,6 +194,8 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
       log->info("no IPv6 probe socket (IPv6 peers unreachable): {}", ec.message());
       v6.close(ec);
     }
+    if (v4.is_open()) RaiseReceiveBuffer(v4.native_handle());
+    if (v6.is_open()) RaiseReceiveBuffer(v6.native_handle());
     if (v4.is_open()) v4.non_blocking(true, ec);
     if (v6.is_open()) v6.non_blocking(true, ec);
     if (v4.is_open()) port4 = v4.local_endpoint(ec).port();
@@ -223,6 +227,7 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
   std::unordered_map<ReplyKey, std::shared_ptr<Session>, ReplyKeyHash>
       sessions_by_reply;  // active and retired
   ProbeSchedule schedule;
+  std::unordered_multiset<uint16_t> ssids_in_use;  // of active and retired sessions
   std::atomic<size_t> target_count{0};
   struct {
     std::atomic<uint64_t> sent{0}, send_errors{0}, replies{0}, bad_mac{0}, malformed{0}, unmatched{0};
@@ -287,11 +292,17 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
     }
   }
 
+  // An SSID no other session of this prober uses while it can: a reflector tells sessions
+  // apart by sender address, port and SSID, not by the address probed, so two targets on one
+  // host (a node with several addresses, the bench's reflector) must not share one. Beyond
+  // what random draws find quickly, unique per target endpoint as replies need.
   uint16_t NewSsid(const udp::endpoint& endpoint) {
     std::uniform_int_distribution<uint32_t> dist(1, 0xffff);
-    while (true) {
+    for (int attempt = 0;; ++attempt) {
       const auto ssid = static_cast<uint16_t>(dist(rng));
-      if (!sessions_by_reply.count(ReplyKeyOf(endpoint, ssid))) return ssid;
+      if (sessions_by_reply.count(ReplyKeyOf(endpoint, ssid))) continue;
+      if (attempt < 64 && ssids_in_use.count(ssid)) continue;
+      return ssid;
     }
   }
 
@@ -344,6 +355,7 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
       session->target = target;
       session->endpoint = udp::endpoint(address, target.port);
       session->ssid = NewSsid(session->endpoint);
+      ssids_in_use.insert(session->ssid);
       session->slot = TakeSlot(session);
       sessions[key] = session;
       sessions_by_reply[ReplyKeyOf(session->endpoint, session->ssid)] = session;
@@ -380,6 +392,8 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
           it != self->sessions_by_reply.end() && it->second == session) {
         self->sessions_by_reply.erase(it);
       }
+      if (auto it = self->ssids_in_use.find(session->ssid); it != self->ssids_in_use.end())
+        self->ssids_in_use.erase(it);
       if (self->slots[session->slot] == session) {
         self->slots[session->slot].reset();
         self->sink.OnSessionEnded(session->slot);
@@ -594,6 +608,7 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
     sessions.clear();
     slots.clear();
     sessions_by_reply.clear();
+    ssids_in_use.clear();
     target_count = 0;
     boost::system::error_code ec;
     v4.close(ec);

@@ -4,6 +4,8 @@
 // that address as their source.
 #include "agent/reflector.h"
 
+#include "agent/socket_buffers.h"
+
 #include "common/component_logger.h"
 
 #include <arpa/inet.h>
@@ -220,6 +222,7 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
     if (v6 && ::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof(on)) != 0) {
       return Error{"reflector IPV6_RECVPKTINFO on port " + std::to_string(config.port), errno};
     }
+    RaiseReceiveBuffer(fd);
     socket.non_blocking(true, ec);
     return OkStatus();
   }
