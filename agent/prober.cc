@@ -252,13 +252,29 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
     socket.async_wait(udp::socket::wait_read,
                       [self = shared_from_this(), &socket, &batch](const boost::system::error_code& ec) {
                         if (self->stopped || ec == asio::error::operation_aborted) return;
-                        if (!ec) self->DrainReplies(socket, batch);
-                        self->WaitReadable(socket, batch);
+                        if (ec) {
+                          self->WaitReadable(socket, batch);
+                          return;
+                        }
+                        self->DrainThenWait(socket, batch);
                       });
   }
 
+  // Asio's epoll reactor is edge-triggered: replies left behind by a bounded drain would wait
+  // for the next arrival. So a drain that stopped at its bound goes on in a posted handler
+  // (other handlers run in between), and only an empty socket waits for readiness.
+  void DrainThenWait(udp::socket& socket, ReceiveBatch& batch) {
+    if (stopped) return;
+    if (DrainReplies(socket, batch)) {
+      asio::post(io, [self = shared_from_this(), &socket, &batch] { self->DrainThenWait(socket, batch); });
+    } else {
+      WaitReadable(socket, batch);
+    }
+  }
+
   // Every reply waiting on `socket`, a batch per recvmmsg, up to kReceiveBatchesPerWakeup.
-  void DrainReplies(udp::socket& socket, ReceiveBatch& batch) {
+  // Returns true when it stopped at that bound with replies possibly left.
+  bool DrainReplies(udp::socket& socket, ReceiveBatch& batch) {
     for (int round = 0; round < kReceiveBatchesPerWakeup; ++round) {
       for (size_t i = 0; i < kReceiveBatch; ++i) {
         batch.iov[i] = iovec{batch.buffers.data() + i * kReceiveBufferSize, kReceiveBufferSize};
@@ -273,11 +289,11 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
       if (n <= 0) {
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
           log->warn("receiving replies: {}", std::strerror(errno));
-        return;
+        return false;
       }
       const auto at = std::chrono::steady_clock::now();
       for (int i = 0; i < n; ++i) {
-        if (stopped) return;
+        if (stopped) return false;
         const auto& header = batch.headers[static_cast<size_t>(i)];
         udp::endpoint from;
         std::memcpy(from.data(), &batch.from[static_cast<size_t>(i)],
@@ -288,8 +304,9 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
                        batch.buffers.data() + static_cast<size_t>(i) * kReceiveBufferSize, header.msg_len),
                    from, at);
       }
-      if (static_cast<size_t>(n) < kReceiveBatch) return;
+      if (static_cast<size_t>(n) < kReceiveBatch) return false;
     }
+    return true;
   }
 
   // An SSID no other session of this prober uses while it can: a reflector tells sessions
