@@ -453,12 +453,18 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
       const auto& session = slots[slot];
       if (!session || !session->active) continue;
       outgoing.push_back(Prepare(*session, now));
-      // An early send (within the slack) must not bring the next one closer than the jitter
-      // allows either.
-      schedule.Set(slot, ProbeSchedule::Following(deadline, NextDelay(), now, MinGap() + BatchSlack()));
     }
     SendBatch(v4, true);
     SendBatch(v6, false);
+    // From after the sends, so that a thread preempted while sending cannot bring a target's
+    // next probe closer to this one than the jitter allows; nor can an early send (within the
+    // slack).
+    const auto sent = std::chrono::steady_clock::now();
+    for (const auto& [slot, deadline] : due) {
+      const auto& session = slots[slot];
+      if (!session || !session->active) continue;
+      schedule.Set(slot, ProbeSchedule::Following(deadline, NextDelay(), sent, MinGap() + BatchSlack()));
+    }
   }
 
   Outgoing Prepare(Session& session, MonoTime now) {
