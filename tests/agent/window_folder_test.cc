@@ -252,6 +252,55 @@ TEST(WindowFolder, PathNamesTheSessionAndSourceItsProbesLeaveFrom) {
   ExpectValid(reports[0]);
 }
 
+// The prober names sessions by small ids and reuses one after OnSessionEnded: the id then
+// names a new session (another peer here), while the ended one's probes still settle into its
+// own path. Paths come out in peer node order whatever the ids.
+TEST(WindowFolder, ASessionIdReusedAfterItsEndNamesANewSession) {
+  WindowFolder folder(Config(), kT0, kW0, {});
+  const PeerInfo other{"node-ap-1", "eu-west-1", "eu-west-1b", "10.2.0.9", 862};
+  folder.OnSession(SessionInfo{3, kPeer, kSsid, kSource, kSourcePort});
+  folder.OnProbeSent(ProbeSent{3, 0, kT0 + 100ms});
+  folder.OnProbeReply(ProbeReply{3, 0, 0, kT0 + 120ms, std::nullopt, 10us});
+  folder.OnProbeSent(ProbeSent{3, 1, kT0 + 200ms});  // never answered
+  folder.OnSessionEnded(3);
+  folder.OnSession(SessionInfo{3, other, 5, kSource, kSourcePort});
+  folder.OnProbeSent(ProbeSent{3, 0, kT0 + 300ms});
+  folder.OnProbeReply(ProbeReply{3, 0, 0, kT0 + 330ms, std::nullopt, 10us});
+  folder.CloseWindow(kT0 + 1s, kW0 + 1s, {});
+  const auto reports = folder.CloseWindow(kT0 + 2s, kW0 + 2s, {});
+  ASSERT_EQ(reports.size(), 1u);
+  ASSERT_EQ(reports[0].paths_size(), 2);
+  const auto& first = reports[0].paths(0);
+  const auto& second = reports[0].paths(1);
+  EXPECT_EQ(first.peer_node(), "node-ap-1");
+  EXPECT_EQ(first.ssid(), 5u);
+  EXPECT_EQ(first.probes_sent(), 1u);
+  EXPECT_EQ(first.received_reverse(), 1u);
+  EXPECT_EQ(second.peer_node(), "node-eu-1");
+  EXPECT_EQ(second.ssid(), kSsid);
+  EXPECT_EQ(second.probes_sent(), 2u);
+  EXPECT_EQ(second.received_reverse(), 1u);
+  EXPECT_EQ(second.lost_direction_unknown(), 1u);
+  ExpectValid(reports[0]);
+}
+
+// A session's source address, re-read by the prober, reaches the path of the window it changed
+// in, without being sent with every probe.
+TEST(WindowFolder, ASessionsNewSourceReachesThePathOfItsWindow) {
+  WindowFolder folder(Config(), kT0, kW0, {});
+  Script s(folder);
+  s.Send(0, kT0 + 100ms);
+  folder.CloseWindow(kT0 + 1s, kW0 + 1s, {});
+  folder.OnSession(SessionInfo{0, kPeer, kSsid, "10.1.0.99", kSourcePort});
+  s.Send(1, kT0 + 1100ms);
+  const auto first = folder.CloseWindow(kT0 + 2s, kW0 + 2s, {});
+  const auto second = folder.CloseWindow(kT0 + 3s, kW0 + 3s, {});
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(first[0].paths(0).source().address(), kSource);
+  EXPECT_EQ(second[0].paths(0).source().address(), "10.1.0.99");
+}
+
 // This node as the reflector: what it received from each sender session, in the window open
 // when it arrived, for the aggregator to read against the senders' paths.
 TEST(WindowFolder, ReflectorCountsWhatEachSenderSessionSentItPerWindow) {
