@@ -1,5 +1,7 @@
-// STAMP Session-Sender on Boost.Asio: jittered per-target timers, two shared sockets (IPv4,
-// IPv6), replies matched by (peer address, port, SSID) and handed to the event sink.
+// STAMP Session-Sender on Boost.Asio: one timer for all targets (ProbeSchedule keeps each
+// target's jittered deadline), two shared sockets (IPv4, IPv6); every probe due at a wake-up
+// leaves in one sendmmsg, and each readable socket is drained with recvmmsg. Replies are
+// matched by (peer address, port, SSID), compared as bytes, and handed to the event sink.
 //
 // Each probe names the address it leaves from, so that this node's path and the peer
 // reflector's count of what it received from this node can be joined. The shared sockets are
@@ -12,13 +14,21 @@
 
 #include "common/component_logger.h"
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <cerrno>
+#include <cstring>
+
+#include <array>
 #include <atomic>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <set>
+#include <unordered_map>
+#include <unordered_set>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/ip/udp.hpp>
@@ -26,6 +36,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "agent/probe_schedule.h"
+#include "agent/socket_buffers.h"
 #include "common/proto_convert.h"
 
 namespace regionpulse {
@@ -58,13 +70,68 @@ std::string TargetKey(const ProbeTarget& t) {
 constexpr nanoseconds kSourceRefresh = std::chrono::seconds(5);
 constexpr nanoseconds kSourceRetry = std::chrono::seconds(1);
 
-std::string ReplyKey(const udp::endpoint& from, uint16_t ssid) {
-  auto address = from.address();
-  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
-    address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+// Which session a reply belongs to: the address and port it came from (IPv4 as v4-mapped
+// IPv6, so both sockets' replies compare alike) and its SSID. Integers, not text: one is built
+// and looked up per reply.
+struct ReplyKey {
+  uint64_t address_high = 0;
+  uint64_t address_low = 0;
+  uint16_t port = 0;
+  uint16_t ssid = 0;
+  bool operator==(const ReplyKey&) const = default;
+};
+
+struct ReplyKeyHash {
+  size_t operator()(const ReplyKey& key) const {
+    uint64_t h = key.address_high * 0x9e3779b97f4a7c15ULL;
+    h ^= key.address_low + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+    h ^= (uint64_t{key.port} << 16 | key.ssid) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+    return static_cast<size_t>(h);
   }
-  return address.to_string() + "|" + std::to_string(from.port()) + "|" + std::to_string(ssid);
+};
+
+ReplyKey ReplyKeyOf(const udp::endpoint& from, uint16_t ssid) {
+  const auto address = from.address();
+  const auto bytes = address.is_v4()
+                         ? asio::ip::make_address_v6(asio::ip::v4_mapped, address.to_v4()).to_bytes()
+                         : address.to_v6().to_bytes();
+  ReplyKey key;
+  std::memcpy(&key.address_high, bytes.data(), 8);
+  std::memcpy(&key.address_low, bytes.data() + 8, 8);
+  key.port = from.port();
+  key.ssid = ssid;
+  return key;
 }
+
+// Datagrams per recvmmsg / sendmmsg call, and receive calls per wake-up: bounded, so a flood of
+// replies cannot starve the reflector and the schedule sharing the io_context.
+constexpr size_t kReceiveBatch = 32;
+constexpr int kReceiveBatchesPerWakeup = 8;
+constexpr size_t kReceiveBufferSize = 65536;
+constexpr size_t kSendBatch = 1024;  // UIO_MAXIOV, the most sendmmsg takes
+
+// Session ids are unique in the process, so that probers sharing one sink (two keys in a
+// test) never name two sessions alike; dense from 0, as an agent has one prober. Taken and
+// returned only when sessions start and end.
+class SessionIds {
+ public:
+  static SessionId Take() {
+    std::lock_guard lock(mutex_);
+    if (free_.empty()) return next_++;
+    const SessionId id = free_.back();
+    free_.pop_back();
+    return id;
+  }
+  static void Give(SessionId id) {
+    std::lock_guard lock(mutex_);
+    free_.push_back(id);
+  }
+
+ private:
+  static inline std::mutex mutex_;
+  static inline std::vector<SessionId> free_;
+  static inline SessionId next_ = 0;
+};
 
 }  // namespace
 
@@ -72,14 +139,34 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
   struct Session {
     ProbeTarget target;
     udp::endpoint endpoint;
+    uint32_t slot = 0;  // in `slots` and the schedule
     uint16_t ssid = 0;
     uint32_t next_sequence = 0;
-    asio::steady_timer timer;
+    // Only for a retired session: when its replies stop being matched.
+    asio::steady_timer grace;
     bool active = true;
     // The address this target's probes leave from (empty: no route), and when it was read.
     std::string source_address;
     std::optional<std::chrono::steady_clock::time_point> source_read_at;
-    explicit Session(asio::io_context& io) : timer(io) {}
+    explicit Session(asio::io_context& io) : grace(io) {}
+  };
+
+  // One receive batch of a socket: recvmmsg's headers, each with its buffer and sender.
+  struct ReceiveBatch {
+    // Not zeroed: 2 MiB of which a reply touches its first page, so the rest never counts
+    // in the agent's RSS.
+    std::unique_ptr<uint8_t[]> buffers{new uint8_t[kReceiveBatch * kReceiveBufferSize]};
+    std::array<sockaddr_storage, kReceiveBatch> from{};
+    std::array<iovec, kReceiveBatch> iov{};
+    std::array<mmsghdr, kReceiveBatch> headers{};
+  };
+
+  // One probe of a send batch.
+  struct Outgoing {
+    uint32_t slot = 0;
+    uint32_t sequence = 0;
+    std::vector<uint8_t> bytes;
+    int error = 0;  // errno of its send, 0 when it left
   };
 
   Impl(asio::io_context& io_context, ProberConfig c, ProbeEventSink& s)
@@ -88,6 +175,7 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
         v6(io_context),
         route4(io_context),
         route6(io_context),
+        wake(io_context),
         config(std::move(c)),
         sink(s),
         log(ProberLogger()) {
@@ -108,6 +196,8 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
       log->info("no IPv6 probe socket (IPv6 peers unreachable): {}", ec.message());
       v6.close(ec);
     }
+    if (v4.is_open()) RaiseReceiveBuffer(v4.native_handle());
+    if (v6.is_open()) RaiseReceiveBuffer(v6.native_handle());
     if (v4.is_open()) v4.non_blocking(true, ec);
     if (v6.is_open()) v6.non_blocking(true, ec);
     if (v4.is_open()) port4 = v4.local_endpoint(ec).port();
@@ -125,6 +215,8 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
   udp::socket v6;
   udp::socket route4;
   udp::socket route6;
+  asio::steady_timer wake;                // the schedule's earliest deadline
+  std::optional<MonoTime> wake_armed_at;  // what `wake` is armed for, if anything
   uint16_t port4 = 0;
   uint16_t port6 = 0;
   ProberConfig config;
@@ -132,43 +224,104 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
   std::shared_ptr<spdlog::logger> log;
   std::mt19937_64 rng;
   std::atomic<bool> stopped{false};
-  std::map<std::string, std::shared_ptr<Session>> sessions;           // by TargetKey
-  std::map<std::string, std::shared_ptr<Session>> sessions_by_reply;  // by ReplyKey
-  std::set<std::shared_ptr<Session>> retired;                         // removed, replies still matched
+  std::map<std::string, std::shared_ptr<Session>> sessions;  // active, by TargetKey
+  std::vector<std::shared_ptr<Session>> slots;               // active and retired, by id
+  std::unordered_map<ReplyKey, std::shared_ptr<Session>, ReplyKeyHash>
+      sessions_by_reply;  // active and retired
+  ProbeSchedule schedule;
+  std::unordered_multiset<uint16_t> ssids_in_use;  // of active and retired sessions
   std::atomic<size_t> target_count{0};
   struct {
     std::atomic<uint64_t> sent{0}, send_errors{0}, replies{0}, bad_mac{0}, malformed{0}, unmatched{0};
   } counters;
-  std::vector<uint8_t> buffer4 = std::vector<uint8_t>(65536);
-  std::vector<uint8_t> buffer6 = std::vector<uint8_t>(65536);
-  udp::endpoint from4;
-  udp::endpoint from6;
+  ReceiveBatch receive4;
+  ReceiveBatch receive6;
   bool receiving = false;
+  // Reused by every send batch, so a batch allocates only its packets' bytes.
+  std::vector<std::pair<uint32_t, MonoTime>> due;
+  std::vector<Outgoing> outgoing;
+  std::vector<mmsghdr> send_headers;
+  std::vector<iovec> send_iov;
 
   void StartReceiving() {
     if (receiving) return;
     receiving = true;
-    if (v4.is_open()) Receive(v4, buffer4, from4);
-    if (v6.is_open()) Receive(v6, buffer6, from6);
+    if (v4.is_open()) WaitReadable(v4, receive4);
+    if (v6.is_open()) WaitReadable(v6, receive6);
   }
 
-  void Receive(udp::socket& socket, std::vector<uint8_t>& buffer, udp::endpoint& from) {
-    socket.async_receive_from(
-        asio::buffer(buffer), from,
-        [self = shared_from_this(), &socket, &buffer, &from](const boost::system::error_code& ec, size_t n) {
-          if (self->stopped || ec == asio::error::operation_aborted) return;
-          if (!ec)
-            self->OnDatagram(std::span<const uint8_t>(buffer.data(), n), from,
-                             std::chrono::steady_clock::now());
-          self->Receive(socket, buffer, from);
-        });
+  void WaitReadable(udp::socket& socket, ReceiveBatch& batch) {
+    socket.async_wait(udp::socket::wait_read,
+                      [self = shared_from_this(), &socket, &batch](const boost::system::error_code& ec) {
+                        if (self->stopped || ec == asio::error::operation_aborted) return;
+                        if (ec) {
+                          self->WaitReadable(socket, batch);
+                          return;
+                        }
+                        self->DrainThenWait(socket, batch);
+                      });
   }
 
+  // Asio's epoll reactor is edge-triggered: replies left behind by a bounded drain would wait
+  // for the next arrival. So a drain that stopped at its bound goes on in a posted handler
+  // (other handlers run in between), and only an empty socket waits for readiness.
+  void DrainThenWait(udp::socket& socket, ReceiveBatch& batch) {
+    if (stopped) return;
+    if (DrainReplies(socket, batch)) {
+      asio::post(io, [self = shared_from_this(), &socket, &batch] { self->DrainThenWait(socket, batch); });
+    } else {
+      WaitReadable(socket, batch);
+    }
+  }
+
+  // Every reply waiting on `socket`, a batch per recvmmsg, up to kReceiveBatchesPerWakeup.
+  // Returns true when it stopped at that bound with replies possibly left.
+  bool DrainReplies(udp::socket& socket, ReceiveBatch& batch) {
+    for (int round = 0; round < kReceiveBatchesPerWakeup; ++round) {
+      for (size_t i = 0; i < kReceiveBatch; ++i) {
+        batch.iov[i] = iovec{batch.buffers.get() + i * kReceiveBufferSize, kReceiveBufferSize};
+        batch.headers[i] = mmsghdr{};
+        batch.headers[i].msg_hdr.msg_name = &batch.from[i];
+        batch.headers[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+        batch.headers[i].msg_hdr.msg_iov = &batch.iov[i];
+        batch.headers[i].msg_hdr.msg_iovlen = 1;
+      }
+      const int n =
+          ::recvmmsg(socket.native_handle(), batch.headers.data(), kReceiveBatch, MSG_DONTWAIT, nullptr);
+      if (n <= 0) {
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+          log->warn("receiving replies: {}", std::strerror(errno));
+        return false;
+      }
+      const auto at = std::chrono::steady_clock::now();
+      for (int i = 0; i < n; ++i) {
+        if (stopped) return false;
+        const auto& header = batch.headers[static_cast<size_t>(i)];
+        udp::endpoint from;
+        std::memcpy(from.data(), &batch.from[static_cast<size_t>(i)],
+                    std::min<size_t>(header.msg_hdr.msg_namelen, sizeof(sockaddr_storage)));
+        from.resize(header.msg_hdr.msg_namelen);
+        // A datagram larger than the buffer arrives cut short and fails to decode: malformed.
+        OnDatagram(std::span<const uint8_t>(batch.buffers.get() + static_cast<size_t>(i) * kReceiveBufferSize,
+                                            header.msg_len),
+                   from, at);
+      }
+      if (static_cast<size_t>(n) < kReceiveBatch) return false;
+    }
+    return true;
+  }
+
+  // An SSID no other session of this prober uses while it can: a reflector tells sessions
+  // apart by sender address, port and SSID, not by the address probed, so two targets on one
+  // host (a node with several addresses, the bench's reflector) must not share one. Beyond
+  // what random draws find quickly, unique per target endpoint as replies need.
   uint16_t NewSsid(const udp::endpoint& endpoint) {
     std::uniform_int_distribution<uint32_t> dist(1, 0xffff);
-    while (true) {
+    for (int attempt = 0;; ++attempt) {
       const auto ssid = static_cast<uint16_t>(dist(rng));
-      if (!sessions_by_reply.count(ReplyKey(endpoint, ssid))) return ssid;
+      if (sessions_by_reply.count(ReplyKeyOf(endpoint, ssid))) continue;
+      if (attempt < 64 && ssids_in_use.count(ssid)) continue;
+      return ssid;
     }
   }
 
@@ -178,14 +331,37 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
     return nanoseconds(static_cast<int64_t>(static_cast<double>(config.interval.count()) * factor));
   }
 
+  // The shortest a jittered delay can be: no two probes of a target closer than this.
+  nanoseconds MinGap() const {
+    return nanoseconds(
+        static_cast<int64_t>(static_cast<double>(config.interval.count()) * (1.0 - config.jitter)));
+  }
+
+  // A wake-up sends every probe due within this much of it too, up to 2 ms early at the
+  // default 100 ms: targets' deadlines are spread at random, so without it nearly every probe
+  // would be a wake-up of its own. Far inside the jitter (10 ms at the default), and each target
+  // keeps its own deadline.
+  nanoseconds BatchSlack() const { return config.interval / 50; }
+
+  uint32_t TakeSlot(const std::shared_ptr<Session>& session) {
+    const SessionId slot = SessionIds::Take();
+    if (slot >= slots.size()) slots.resize(slot + 1);
+    slots[slot] = session;
+    return slot;
+  }
+
   void SetTargets(const std::vector<ProbeTarget>& targets) {
     if (stopped) return;
     std::set<std::string> wanted;
+    const auto now = std::chrono::steady_clock::now();
     for (const auto& target : targets) {
       const std::string key = TargetKey(target);
       wanted.insert(key);
       if (auto it = sessions.find(key); it != sessions.end()) {
-        it->second->target = target;  // region or zone may have been corrected
+        if (!(it->second->target == target)) {
+          it->second->target = target;  // region or zone may have been corrected
+          sink.OnSession(InfoOf(*it->second));
+        }
         continue;
       }
       boost::system::error_code ec;
@@ -198,12 +374,16 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
       session->target = target;
       session->endpoint = udp::endpoint(address, target.port);
       session->ssid = NewSsid(session->endpoint);
+      ssids_in_use.insert(session->ssid);
+      session->slot = TakeSlot(session);
       sessions[key] = session;
-      sessions_by_reply[ReplyKey(session->endpoint, session->ssid)] = session;
+      sessions_by_reply[ReplyKeyOf(session->endpoint, session->ssid)] = session;
+      sink.OnSession(InfoOf(*session));
       // The first probe at a random point of one interval spreads many targets' sends.
       std::uniform_real_distribution<double> first(0.0, 1.0);
-      Schedule(session,
-               nanoseconds(static_cast<int64_t>(static_cast<double>(config.interval.count()) * first(rng))));
+      schedule.Set(
+          session->slot,
+          now + nanoseconds(static_cast<int64_t>(static_cast<double>(config.interval.count()) * first(rng))));
     }
     for (auto it = sessions.begin(); it != sessions.end();) {
       if (wanted.count(it->first)) {
@@ -215,32 +395,165 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
     }
     target_count = sessions.size();
     StartReceiving();
+    ArmWake();
   }
 
-  // Stops probing a session; its replies are matched for reply_grace longer.
+  // Stops probing a session; its replies are matched for reply_grace longer, then its slot is
+  // free for another.
   void Retire(const std::shared_ptr<Session>& session) {
     session->active = false;
-    session->timer.cancel();
-    session->timer.expires_after(config.reply_grace);
-    retired.insert(session);
-    session->timer.async_wait([self = shared_from_this(), session](const boost::system::error_code& ec) {
-      self->retired.erase(session);
+    schedule.Remove(session->slot);
+    session->grace.expires_after(config.reply_grace);
+    session->grace.async_wait([self = shared_from_this(), session](const boost::system::error_code& ec) {
       if (ec) return;  // cancelled by Close, which forgets every session
-      const auto key = ReplyKey(session->endpoint, session->ssid);
+      const auto key = ReplyKeyOf(session->endpoint, session->ssid);
       if (auto it = self->sessions_by_reply.find(key);
           it != self->sessions_by_reply.end() && it->second == session) {
         self->sessions_by_reply.erase(it);
       }
+      if (auto it = self->ssids_in_use.find(session->ssid); it != self->ssids_in_use.end())
+        self->ssids_in_use.erase(it);
+      if (self->slots[session->slot] == session) {
+        self->slots[session->slot].reset();
+        self->sink.OnSessionEnded(session->slot);
+        SessionIds::Give(session->slot);
+      }
     });
   }
 
-  void Schedule(const std::shared_ptr<Session>& session, nanoseconds delay) {
-    session->timer.expires_after(delay);
-    session->timer.async_wait([self = shared_from_this(), session](const boost::system::error_code& ec) {
-      if (ec || self->stopped || !session->active) return;
-      self->Send(*session);
-      self->Schedule(session, self->NextDelay());
+  // Arms the one timer for the schedule's earliest deadline.
+  void ArmWake() {
+    if (stopped) return;
+    const auto next = schedule.NextDue();
+    if (!next) {
+      if (wake_armed_at) wake.cancel();
+      wake_armed_at.reset();
+      return;
+    }
+    if (wake_armed_at && *wake_armed_at == *next) return;
+    wake_armed_at = *next;
+    wake.expires_at(*next);
+    wake.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (ec || self->stopped) return;  // re-armed (operation_aborted) or closed
+      self->wake_armed_at.reset();
+      self->SendDue();
+      self->ArmWake();
     });
+  }
+
+  // Sends every probe due now (or within BatchSlack) in one batch per address family, then
+  // schedules each target's next one from its own deadline.
+  void SendDue() {
+    const auto now = std::chrono::steady_clock::now();
+    due.clear();
+    schedule.PopDue(now + BatchSlack(), due);
+    if (due.empty()) return;
+    outgoing.clear();
+    for (const auto& [slot, deadline] : due) {
+      const auto& session = slots[slot];
+      if (!session || !session->active) continue;
+      outgoing.push_back(Prepare(*session, now));
+    }
+    SendBatch(v4, true);
+    SendBatch(v6, false);
+    // From after the sends, so that a thread preempted while sending cannot bring a target's
+    // next probe closer to this one than the jitter allows; nor can an early send (within the
+    // slack).
+    const auto sent = std::chrono::steady_clock::now();
+    for (const auto& [slot, deadline] : due) {
+      const auto& session = slots[slot];
+      if (!session || !session->active) continue;
+      schedule.Set(slot, ProbeSchedule::Following(deadline, NextDelay(), sent, MinGap() + BatchSlack()));
+    }
+  }
+
+  Outgoing Prepare(Session& session, MonoTime now) {
+    const auto refresh = session.source_address.empty() ? kSourceRetry : kSourceRefresh;
+    if (!session.source_read_at || now - *session.source_read_at >= refresh) {
+      const std::string before = session.source_address;
+      ReadSource(session, now);
+      if (session.source_address != before) sink.OnSession(InfoOf(session));
+    }
+    SenderPacket packet;
+    packet.sequence = session.next_sequence++;
+    packet.ssid = session.ssid;
+    packet.error_estimate = ErrorEstimate{};
+    // An all-zero kernel TLV: the tc programs fill t1..t4 on the way.
+    packet.kernel = KernelStamps{};
+    packet.timestamp = EncodeTimestamp(std::chrono::system_clock::now(), packet.error_estimate.ptp);
+    // Names the signing key, so a reflector holding several (a key rotation) verifies with the
+    // right one and tells an unknown key from a forged packet.
+    if (config.mode == StampMode::kAuthenticated) packet.tlvs.push_back(KeyIdTlv(config.key));
+    return Outgoing{session.slot, packet.sequence,
+                    EncodeSender(packet, config.mode, config.key, config.payload_size), 0};
+  }
+
+  // The prepared probes of one address family, in sendmmsg calls; then one event each.
+  void SendBatch(udp::socket& socket, bool family_v4) {
+    send_headers.clear();
+    send_iov.clear();
+    std::vector<Outgoing*> members;
+    for (auto& probe : outgoing) {
+      if (slots[probe.slot]->endpoint.address().is_v4() == family_v4) members.push_back(&probe);
+    }
+    if (members.empty()) return;
+    send_iov.resize(members.size());
+    send_headers.resize(members.size());
+    for (size_t i = 0; i < members.size(); ++i) {
+      auto& endpoint = slots[members[i]->slot]->endpoint;
+      send_iov[i] = iovec{members[i]->bytes.data(), members[i]->bytes.size()};
+      send_headers[i] = mmsghdr{};
+      send_headers[i].msg_hdr.msg_name = endpoint.data();
+      send_headers[i].msg_hdr.msg_namelen = static_cast<socklen_t>(endpoint.size());
+      send_headers[i].msg_hdr.msg_iov = &send_iov[i];
+      send_headers[i].msg_hdr.msg_iovlen = 1;
+    }
+    const auto sent_at = std::chrono::steady_clock::now();
+    if (!socket.is_open()) {
+      for (auto* probe : members) probe->error = EAFNOSUPPORT;
+    } else {
+      // sendmmsg stops at the first message that fails: that one gets the error, the rest are
+      // sent on.
+      size_t next = 0;
+      while (next < members.size()) {
+        const unsigned count = static_cast<unsigned>(std::min(members.size() - next, kSendBatch));
+        const int n = ::sendmmsg(socket.native_handle(), &send_headers[next], count, MSG_DONTWAIT);
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          members[next]->error = errno;
+          ++next;
+        } else {
+          next += static_cast<size_t>(n);
+        }
+      }
+    }
+    for (auto* probe : members) {
+      Session& session = *slots[probe->slot];
+      if (probe->error == EAGAIN || probe->error == EWOULDBLOCK) {
+        // Our own socket buffer is full: nothing left this host, which says nothing about the
+        // path, so the probe is not reported as sent.
+        ++counters.send_errors;
+        continue;
+      }
+      if (probe->error != 0) {
+        // Unreachable network, no route, interface down: the path is broken from here, so the
+        // probe counts as sent (and lost).
+        ++counters.send_errors;
+        log->debug("probe to {} ({}): {}", session.target.node, session.target.address,
+                   std::strerror(probe->error));
+      } else {
+        ++counters.sent;
+      }
+      sink.OnProbeSent(ProbeSent{session.slot, probe->sequence, sent_at});
+    }
+  }
+
+  SessionInfo InfoOf(const Session& session) const {
+    const bool is_v4 = session.endpoint.address().is_v4();
+    return SessionInfo{session.slot,
+                       PeerInfo{session.target.node, session.target.region, session.target.zone,
+                                session.target.address, session.target.port},
+                       session.ssid, session.source_address, is_v4 ? port4 : port6};
   }
 
   // The source address the kernel picks for the session's target now: connect() a UDP socket
@@ -263,52 +576,6 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
     if (ec)
       log->debug("source address towards {} ({}): {}", session.target.node, session.target.address,
                  ec.message());
-  }
-
-  void Send(Session& session) {
-    const bool is_v4 = session.endpoint.address().is_v4();
-    udp::socket& socket = is_v4 ? v4 : v6;
-    {
-      const auto now = std::chrono::steady_clock::now();
-      const auto refresh = session.source_address.empty() ? kSourceRetry : kSourceRefresh;
-      if (!session.source_read_at || now - *session.source_read_at >= refresh) ReadSource(session, now);
-    }
-    SenderPacket packet;
-    packet.sequence = session.next_sequence++;
-    packet.ssid = session.ssid;
-    packet.error_estimate = ErrorEstimate{};
-    // An all-zero kernel TLV: the tc programs fill t1..t4 on the way.
-    packet.kernel = KernelStamps{};
-    packet.timestamp = EncodeTimestamp(std::chrono::system_clock::now(), packet.error_estimate.ptp);
-    // Names the signing key, so a reflector holding several (a key rotation) verifies with the
-    // right one and tells an unknown key from a forged packet.
-    if (config.mode == StampMode::kAuthenticated) packet.tlvs.push_back(KeyIdTlv(config.key));
-    const auto bytes = EncodeSender(packet, config.mode, config.key, config.payload_size);
-    const auto sent_at = std::chrono::steady_clock::now();
-    boost::system::error_code ec;
-    if (!socket.is_open()) {
-      ec = asio::error::address_family_not_supported;
-    } else {
-      socket.send_to(asio::buffer(bytes), session.endpoint, 0, ec);
-    }
-    if (ec == asio::error::would_block) {
-      // Our own socket buffer is full: nothing left this host, which says nothing about the
-      // path, so the probe is not reported as sent.
-      ++counters.send_errors;
-      return;
-    }
-    if (ec) {
-      // Unreachable network, no route, interface down: the path is broken from here, so the
-      // probe counts as sent (and lost).
-      ++counters.send_errors;
-      log->debug("probe to {} ({}): {}", session.target.node, session.target.address, ec.message());
-    } else {
-      ++counters.sent;
-    }
-    const PeerInfo peer{session.target.node, session.target.region, session.target.zone,
-                        session.target.address, session.target.port};
-    sink.OnProbeSent(ProbeSent{peer, session.ssid, packet.sequence, sent_at, session.source_address,
-                               is_v4 ? port4 : port6});
   }
 
   void OnDatagram(std::span<const uint8_t> bytes, const udp::endpoint& from,
@@ -334,15 +601,14 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
       return;
     }
     const ReflectorPacket& reply = *decoded.packet;
-    auto it = sessions_by_reply.find(ReplyKey(from, reply.ssid));
+    auto it = sessions_by_reply.find(ReplyKeyOf(from, reply.ssid));
     if (it == sessions_by_reply.end()) {
       ++counters.unmatched;
       return;
     }
     ++counters.replies;
     ProbeReply event;
-    event.node = it->second->target.node;
-    event.ssid = reply.ssid;
+    event.session = it->second->slot;
     event.sender_sequence = reply.sender_sequence;
     event.reflector_sequence = reply.sequence;
     event.received_at = at;
@@ -356,13 +622,18 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
 
   void Close() {
     stopped = true;
-    for (auto& [key, session] : sessions) {
+    for (auto& session : slots) {
+      if (!session) continue;
       session->active = false;
-      session->timer.cancel();
+      session->grace.cancel();
+      SessionIds::Give(session->slot);
     }
-    for (const auto& session : retired) session->timer.cancel();
+    wake.cancel();
+    wake_armed_at.reset();
     sessions.clear();
+    slots.clear();
     sessions_by_reply.clear();
+    ssids_in_use.clear();
     target_count = 0;
     boost::system::error_code ec;
     v4.close(ec);

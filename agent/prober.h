@@ -1,7 +1,8 @@
-// Prober: the STAMP Session-Sender. One io_context, no thread per peer: per target a steady
-// timer whose every schedule is jittered, one UDP socket per address family shared by all
-// targets, replies matched to sessions by (peer address, port, SSID). It measures nothing
-// itself: it hands every send, reply and rejected reply to a ProbeEventSink (WindowFolder).
+// Prober: the STAMP Session-Sender. One io_context, no thread per peer: one timer for all
+// targets, each with its own jittered deadline (ProbeSchedule), the probes due at a wake-up
+// sent in one batch on one UDP socket per address family shared by all targets, replies
+// matched to sessions by (peer address, port, SSID). It measures nothing itself: it hands every
+// send, reply and rejected reply to a ProbeEventSink (WindowFolder).
 #pragma once
 
 #include <atomic>

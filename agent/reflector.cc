@@ -4,6 +4,8 @@
 // that address as their source.
 #include "agent/reflector.h"
 
+#include "agent/socket_buffers.h"
+
 #include "common/component_logger.h"
 
 #include <arpa/inet.h>
@@ -220,6 +222,7 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
     if (v6 && ::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof(on)) != 0) {
       return Error{"reflector IPV6_RECVPKTINFO on port " + std::to_string(config.port), errno};
     }
+    RaiseReceiveBuffer(fd);
     socket.non_blocking(true, ec);
     return OkStatus();
   }
@@ -228,9 +231,20 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
     socket.async_wait(udp::socket::wait_read,
                       [self = shared_from_this()](const boost::system::error_code& ec) {
                         if (ec || self->stopped) return;
-                        self->DrainSocket();
-                        self->WaitReadable();
+                        self->DrainThenWait();
                       });
+  }
+
+  // Asio's epoll reactor is edge-triggered: datagrams left behind by a bounded drain would wait
+  // for the next arrival. So a drain that stopped at its bound goes on in a posted handler
+  // (other handlers run in between), and only an empty socket waits for readiness.
+  void DrainThenWait() {
+    if (stopped) return;
+    if (DrainSocket()) {
+      asio::post(socket.get_executor(), [self = shared_from_this()] { self->DrainThenWait(); });
+    } else {
+      WaitReadable();
+    }
   }
 
   void ScheduleExpiry() {
@@ -244,7 +258,8 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
     });
   }
 
-  void DrainSocket() {
+  // Returns true when it stopped at its bound with datagrams possibly left.
+  bool DrainSocket() {
     // Bounded, so a flood on this socket cannot starve the prober sharing the io_context.
     for (int i = 0; i < 64; ++i) {
       sockaddr_storage from{};
@@ -262,7 +277,7 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
           log->warn("recvmsg on port {}: {}", config.port, std::strerror(errno));
         }
-        return;
+        return false;
       }
       const auto now = std::chrono::steady_clock::now();
       WallTime received_wall = std::chrono::system_clock::now();
@@ -303,6 +318,7 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
       Handle(std::span<const uint8_t>(buffer.data(), static_cast<size_t>(n)), from, msg.msg_namelen, probed,
              now, received_wall, static_cast<uint8_t>(std::clamp(ttl, 0, 255)));
     }
+    return true;
   }
 
   // Sends `reply` to `to`, from `probed` when the probe's destination is known. Returns

@@ -170,7 +170,13 @@ class ReflectorSessions {
   };
   std::chrono::nanoseconds idle_;
   size_t max_sessions_;
-  std::map<std::pair<std::string, uint16_t>, Session> sessions_;
+  struct KeyHash {
+    size_t operator()(const std::pair<std::string, uint16_t>& key) const {
+      return std::hash<std::string>{}(key.first) ^ (size_t{key.second} * 0x9e3779b97f4a7c15ULL);
+    }
+  };
+  // Hashed: looked up once per probe.
+  std::unordered_map<std::pair<std::string, uint16_t>, Session, KeyHash> sessions_;
 };
 
 class Reflector {

@@ -4,8 +4,10 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <unordered_map>
 #include <utility>
 
+#include "agent/probe_ring.h"
 #include "common/proto_convert.h"
 
 namespace regionpulse {
@@ -77,15 +79,18 @@ struct ProbeRecord {
   uint32_t reflector_sequence = 0;
 };
 
-struct SessionKey {
-  std::string node;
-  uint16_t ssid = 0;
-  auto operator<=>(const SessionKey&) const = default;
-};
+using PathId = uint32_t;
 
 struct Session {
+  SessionInfo info;
+  uint64_t serial = 0;  // unique over the folder's life, from 1
+  PathId path = 0;
+  // Bumped when `info` changes, so a window's path copies the session's description only then.
+  uint64_t info_version = 0;
+  // Whether the prober may still send under this session's id (no OnSessionEnded yet).
+  bool attached = true;
   // Probes of windows not yet reported, by sender sequence.
-  std::map<uint32_t, ProbeRecord> probes;
+  ProbeRing<ProbeRecord> probes;
   // The last answered probe before every probe in `probes` (sender, reflector sequence);
   // (first - 1, -1) at the start of a session, whose reflector numbering starts at 0.
   int64_t anchor_sender = -1;
@@ -100,11 +105,20 @@ struct Session {
 
 struct PathAccumulator {
   PeerInfo peer;
-  // The session and source of the newest probe sent in the window.
+  // The session and source of the newest probe sent in the window, and which description of
+  // it they were copied from.
   uint16_t ssid = 0;
   std::string source_address;
   uint16_t source_port = 0;
+  uint64_t described_by = 0;  // Session::serial, 0: none yet
+  uint64_t described_version = 0;
   uint64_t sent = 0;
+  // Settled probes of the window: sent, received by the reflector (forward), answered
+  // (reverse), lost in a direction not known.
+  uint64_t settled = 0;
+  uint64_t received_forward = 0;
+  uint64_t received_reverse = 0;
+  uint64_t lost_unknown = 0;
   LatencyHistogram rtt_kernel;
   LatencyHistogram rtt_user;
   uint64_t duplicates = 0;
@@ -123,6 +137,13 @@ struct ReflectedKey {
   auto operator<=>(const ReflectedKey&) const = default;
 };
 
+struct ReflectedKeyHash {
+  size_t operator()(const ReflectedKey& key) const {
+    return std::hash<std::string>{}(key.address) ^
+           ((size_t{key.port} << 16 | key.ssid) * 0x9e3779b97f4a7c15ULL);
+  }
+};
+
 struct ReflectedCounts {
   uint64_t received = 0;
   uint64_t replied = 0;
@@ -138,9 +159,12 @@ struct Window {
   MonoTime end;
   WallTime wall_start;
   WallTime wall_end;
-  std::map<std::string, PathAccumulator> paths;  // by peer node
+  // The paths probed or answered in the window, and where each PathId's is (-1: none yet).
+  std::vector<PathAccumulator> paths;
+  std::vector<int32_t> path_index;
   // What the reflector received while the window was open, per sender session.
-  std::map<ReflectedKey, ReflectedCounts> reflected;
+  // Hashed: looked up once per probe received; sorted once, for the report.
+  std::unordered_map<ReflectedKey, ReflectedCounts, ReflectedKeyHash> reflected;
   uint64_t reflections_untracked = 0;  // of sessions beyond the tracking bound
   // Filled when the window closes.
   std::vector<v1::TrafficStats> traffic;
@@ -172,7 +196,16 @@ struct WindowFolder::State {
   uint64_t next_sequence = 1;
   Window open;
   std::deque<Window> closed;  // awaiting settlement, oldest first
-  std::map<SessionKey, Session> sessions;
+  // Every session with probes pending or recently sent, and the prober's ids of those still
+  // attached; a session the prober ended stays until its probes are reported.
+  std::vector<std::unique_ptr<Session>> sessions;
+  std::vector<Session*> by_id;
+  // A path per peer node: its id, and how many sessions name it. Ids are reused once no
+  // session and no pending window refers to them.
+  std::map<std::string, PathId> path_ids;
+  std::vector<uint32_t> path_references;  // by PathId
+  std::vector<std::string> path_nodes;    // by PathId
+  std::vector<PathId> free_paths;
   DatapathSnapshot previous;
   std::map<std::string, FlowState> flow_state;
   std::vector<std::string> errors;
@@ -187,11 +220,80 @@ struct WindowFolder::State {
     return nullptr;
   }
 
-  PathAccumulator& PathIn(Window& w, const std::string& node) {
-    auto& path = w.paths[node];
-    if (path.peer.node.empty()) path.peer.node = node;
+  PathAccumulator& PathIn(Window& w, const Session& session) {
+    if (w.path_index.size() <= session.path) w.path_index.resize(session.path + 1, -1);
+    int32_t& index = w.path_index[session.path];
+    if (index < 0) {
+      index = static_cast<int32_t>(w.paths.size());
+      w.paths.emplace_back();
+    }
+    PathAccumulator& path = w.paths[static_cast<size_t>(index)];
+    if (path.described_by == 0) Describe(path, session);
     return path;
   }
+
+  // The path names the session of its newest probe: copied when that changed, not per probe.
+  static void Describe(PathAccumulator& path, const Session& session) {
+    if (path.described_by == session.serial && path.described_version == session.info_version) return;
+    path.peer = session.info.peer;
+    path.ssid = session.info.ssid;
+    path.source_address = session.info.source_address;
+    path.source_port = session.info.source_port;
+    path.described_by = session.serial;
+    path.described_version = session.info_version;
+  }
+
+  PathId PathOf(const std::string& node) {
+    if (auto it = path_ids.find(node); it != path_ids.end()) {
+      ++path_references[it->second];
+      return it->second;
+    }
+    PathId id;
+    if (!free_paths.empty()) {
+      id = free_paths.back();
+      free_paths.pop_back();
+      path_nodes[id] = node;
+    } else {
+      id = static_cast<PathId>(path_nodes.size());
+      path_nodes.push_back(node);
+      path_references.push_back(0);
+    }
+    path_ids.emplace(node, id);
+    path_references[id] = 1;
+    return id;
+  }
+
+  bool PathInUse(const Window& w, PathId id) const {
+    return id < w.path_index.size() && w.path_index[id] >= 0;
+  }
+
+  void ReleasePath(PathId id) {
+    if (--path_references[id] > 0) return;
+    if (PathInUse(open, id)) return;
+    for (const auto& w : closed) {
+      if (PathInUse(w, id)) return;
+    }
+    path_ids.erase(path_nodes[id]);
+    path_nodes[id].clear();
+    free_paths.push_back(id);
+  }
+
+  // Paths whose last session went while a window still held them: freed once none does.
+  void ReleaseUnreferencedPaths() {
+    for (const auto& [node, id] : path_ids) {
+      if (path_references[id] == 0) {
+        ++path_references[id];
+        pending_release.push_back(id);
+      }
+    }
+    for (PathId id : pending_release) ReleasePath(id);
+    pending_release.clear();
+  }
+  std::vector<PathId> pending_release;
+  std::vector<uint32_t> settled_sequences;  // reused by Settle
+  uint64_t session_serials = 0;
+
+  Session* SessionById(SessionId id) { return id < by_id.size() ? by_id[id] : nullptr; }
 
   void StartWindow(MonoTime start, WallTime wall_start) {
     open = Window{};
@@ -324,16 +426,17 @@ struct WindowFolder::State {
   enum class LostWhere { kOnTheWayBack, kOnTheWayOut, kUnknown };
 
   // Where an unanswered probe was lost, from the answered probes around it.
-  static LostWhere WhereLost(const Session& session, std::map<uint32_t, ProbeRecord>::const_iterator probe,
-                             int64_t prev_sender, int64_t prev_reflector) {
-    auto next = std::next(probe);
-    while (next != session.probes.end() && !next->second.answered) ++next;
+  static LostWhere WhereLost(const Session& session, uint32_t probe, int64_t prev_sender,
+                             int64_t prev_reflector) {
+    uint32_t next = 0;
+    const ProbeRecord* answered = session.probes.NextAfter(
+        probe, [](const ProbeRecord& r) { return r.answered; }, &next);
     // No later reply: the reflector's numbering says nothing about this probe.
-    if (next == session.probes.end()) return LostWhere::kUnknown;
-    const int64_t gap = static_cast<int64_t>(next->first) - prev_sender - 1;
-    const int64_t reached = std::clamp<int64_t>(
-        static_cast<int64_t>(next->second.reflector_sequence) - prev_reflector - 1, 0, gap);
-    const int64_t index = static_cast<int64_t>(probe->first) - prev_sender - 1;
+    if (answered == nullptr) return LostWhere::kUnknown;
+    const int64_t gap = static_cast<int64_t>(next) - prev_sender - 1;
+    const int64_t reached =
+        std::clamp<int64_t>(static_cast<int64_t>(answered->reflector_sequence) - prev_reflector - 1, 0, gap);
+    const int64_t index = static_cast<int64_t>(probe) - prev_sender - 1;
     return index < reached ? LostWhere::kOnTheWayBack : LostWhere::kOnTheWayOut;
   }
 
@@ -358,9 +461,9 @@ struct WindowFolder::State {
       });
       dropped += entries.size() - config.max_reflected_senders;
       entries.erase(busiest, entries.end());
-      std::sort(entries.begin(), entries.end(),
-                [](const Entry& a, const Entry& b) { return *a.first < *b.first; });
     }
+    std::sort(entries.begin(), entries.end(),
+              [](const Entry& a, const Entry& b) { return *a.first < *b.first; });
     for (const auto& [key, counts] : entries) {
       auto* out = report.add_reflected();
       out->mutable_sender()->set_address(key->address);
@@ -378,72 +481,85 @@ struct WindowFolder::State {
 
   v1::HealthReport Settle(Window& w, MonoTime now, FolderCounters& totals) {
     v1::HealthReport report;
-    std::map<std::string, std::pair<uint64_t, uint64_t>> received;  // node -> (forward, reverse)
-    std::map<std::string, uint64_t> sent;
-    std::map<std::string, uint64_t> unknown;  // node -> lost, direction unknown
-    for (auto& [key, session] : sessions) {
+    for (auto& session_ptr : sessions) {
+      Session& session = *session_ptr;
       int64_t prev_sender = session.anchor_sender;
       int64_t prev_reflector = session.anchor_reflector;
-      for (auto it = session.probes.begin(); it != session.probes.end();) {
-        const ProbeRecord& probe = it->second;
+      settled_sequences.clear();
+      session.probes.ForEach([&](uint32_t sequence, ProbeRecord& probe) {
         if (probe.window_id != w.id) {
           if (probe.answered) {
-            prev_sender = it->first;
+            prev_sender = sequence;
             prev_reflector = probe.reflector_sequence;
           }
-          ++it;
-          continue;
+          return true;
         }
         const bool settled = probe.answered || now >= probe.sent_at + config.probe_timeout;
         if (settled) {
-          ++sent[key.node];
-          auto& [forward, reverse] = received[key.node];
+          // Its window's path: the probe was counted there when sent.
+          PathAccumulator& path = PathIn(w, session);
+          ++path.settled;
           if (probe.answered) {
-            ++forward;
-            ++reverse;
+            ++path.received_forward;
+            ++path.received_reverse;
           } else {
-            switch (WhereLost(session, it, prev_sender, prev_reflector)) {
+            switch (WhereLost(session, sequence, prev_sender, prev_reflector)) {
               case LostWhere::kOnTheWayBack:
-                ++forward;
+                ++path.received_forward;
                 break;
               case LostWhere::kOnTheWayOut:
                 break;
               case LostWhere::kUnknown:
-                ++unknown[key.node];
+                ++path.lost_unknown;
                 break;
             }
           }
           ++totals.probes_settled;
         }
         if (probe.answered) {
-          prev_sender = it->first;
+          prev_sender = sequence;
           prev_reflector = probe.reflector_sequence;
           session.anchor_sender = prev_sender;
           session.anchor_reflector = prev_reflector;
         }
-        session.settled_through = std::max<int64_t>(session.settled_through, it->first);
-        it = session.probes.erase(it);
-      }
+        session.settled_through = std::max<int64_t>(session.settled_through, sequence);
+        settled_sequences.push_back(sequence);
+        return true;
+      });
+      for (uint32_t sequence : settled_sequences) session.probes.Erase(sequence);
     }
-    // A session whose target was dropped (plans rotate peers) is forgotten once nothing of it
-    // is pending and a late reply is no longer plausible.
-    std::erase_if(sessions, [&](const auto& entry) {
-      return entry.second.probes.empty() && now - entry.second.last_sent > 10 * config.probe_timeout;
+    // A session the prober ended (plans rotate peers) is forgotten once nothing of it is
+    // pending and a late reply is no longer plausible.
+    std::erase_if(sessions, [&](const std::unique_ptr<Session>& session) {
+      if (session->attached || !session->probes.empty() ||
+          now - session->last_sent <= 10 * config.probe_timeout)
+        return false;
+      --path_references[session->path];
+      return true;
     });
+    ReleaseUnreferencedPaths();
 
     report.set_sequence(next_sequence++);
     *report.mutable_window_start() = ToTimestamp(w.wall_start);
     *report.mutable_window_end() = ToTimestamp(w.wall_end);
-    for (auto& [node, path] : w.paths) {
+    // Paths in peer node order, as readers of a report expect them.
+    std::vector<const PathAccumulator*> ordered;
+    ordered.reserve(w.paths.size());
+    for (const auto& path : w.paths) ordered.push_back(&path);
+    std::sort(ordered.begin(), ordered.end(),
+              [](const PathAccumulator* a, const PathAccumulator* b) { return a->peer.node < b->peer.node; });
+    for (const PathAccumulator* path_ptr : ordered) {
+      const PathAccumulator& path = *path_ptr;
       auto* out = report.add_paths();
       out->set_peer_node(path.peer.node);
       out->set_peer_region(path.peer.region);
       out->set_peer_zone(path.peer.zone);
       out->mutable_peer_endpoint()->set_address(path.peer.address);
       out->mutable_peer_endpoint()->set_port(path.peer.port);
-      const uint64_t n = sent[node];
-      const auto [forward, reverse] = received[node];
-      const uint64_t lost_unknown = unknown[node];
+      const uint64_t n = path.settled;
+      const uint64_t forward = path.received_forward;
+      const uint64_t reverse = path.received_reverse;
+      const uint64_t lost_unknown = path.lost_unknown;
       out->set_probes_sent(n);
       out->set_received_forward(forward);
       out->set_received_reverse(reverse);
@@ -497,21 +613,49 @@ WindowFolder::WindowFolder(WindowFolderConfig config, MonoTime start, WallTime w
 
 WindowFolder::~WindowFolder() = default;
 
+void WindowFolder::OnSession(const SessionInfo& info) {
+  auto& s = *state_;
+  if (info.session >= s.by_id.size()) s.by_id.resize(info.session + 1, nullptr);
+  Session*& slot = s.by_id[info.session];
+  if (slot != nullptr && slot->info.ssid == info.ssid && slot->info.peer.node == info.peer.node) {
+    if (!(slot->info == info)) {
+      slot->info = info;
+      ++slot->info_version;
+    }
+    return;
+  }
+  // A new session under this id (the prober ended the last one, or tells of a new SSID).
+  if (slot != nullptr) slot->attached = false;
+  auto session = std::make_unique<Session>();
+  session->info = info;
+  session->serial = ++s.session_serials;
+  session->path = s.PathOf(info.peer.node);
+  slot = session.get();
+  s.sessions.push_back(std::move(session));
+}
+
+void WindowFolder::OnSessionEnded(SessionId id) {
+  auto& s = *state_;
+  if (Session* session = s.SessionById(id)) {
+    session->attached = false;
+    s.by_id[id] = nullptr;
+  }
+}
+
 void WindowFolder::OnProbeSent(const ProbeSent& sent) {
   auto& s = *state_;
-  Session& session = s.sessions[SessionKey{sent.peer.node, sent.ssid}];
+  Session* session_ptr = s.SessionById(sent.session);
+  if (session_ptr == nullptr) return;  // the prober names every session before its probes
+  Session& session = *session_ptr;
   if (!session.anchored) {
     session.anchor_sender = static_cast<int64_t>(sent.sequence) - 1;
     session.anchor_reflector = -1;
     session.anchored = true;
   }
-  session.probes[sent.sequence] = ProbeRecord{sent.sent_at, s.open.id, false, 0};
+  session.probes.Insert(sent.sequence, ProbeRecord{sent.sent_at, s.open.id, false, 0});
   session.last_sent = sent.sent_at;
-  PathAccumulator& path = s.PathIn(s.open, sent.peer.node);
-  path.peer = sent.peer;
-  path.ssid = sent.ssid;
-  path.source_address = sent.source_address;
-  path.source_port = sent.source_port;
+  PathAccumulator& path = s.PathIn(s.open, session);
+  State::Describe(path, session);
   ++path.sent;
 }
 
@@ -551,14 +695,14 @@ void WindowFolder::OnProbeRefused(const ProbeRefused& refused) {
 
 void WindowFolder::OnProbeReply(const ProbeReply& reply) {
   auto& s = *state_;
-  auto session_it = s.sessions.find(SessionKey{reply.node, reply.ssid});
-  if (session_it == s.sessions.end()) {
+  Session* session_ptr = s.SessionById(reply.session);
+  if (session_ptr == nullptr) {
     ++counters_.unknown_replies;
     return;
   }
-  Session& session = session_it->second;
-  auto probe_it = session.probes.find(reply.sender_sequence);
-  if (probe_it == session.probes.end()) {
+  Session& session = *session_ptr;
+  ProbeRecord* probe_ptr = session.probes.Find(reply.sender_sequence);
+  if (probe_ptr == nullptr) {
     // Its window has been reported already (or it was never sent).
     if (static_cast<int64_t>(reply.sender_sequence) <= session.settled_through) {
       ++counters_.late_replies;
@@ -567,13 +711,13 @@ void WindowFolder::OnProbeReply(const ProbeReply& reply) {
     }
     return;
   }
-  ProbeRecord& probe = probe_it->second;
+  ProbeRecord& probe = *probe_ptr;
   Window* w = s.WindowById(probe.window_id);
   if (!w) {
     ++counters_.late_replies;
     return;
   }
-  PathAccumulator& path = s.PathIn(*w, reply.node);
+  PathAccumulator& path = s.PathIn(*w, session);
   if (probe.answered) {
     ++path.duplicates;
     ++counters_.duplicates;
@@ -611,9 +755,12 @@ void WindowFolder::OnReplyRejected(const std::string& node, DecodeProblem proble
   if (problem == DecodeProblem::kBadMac) {
     ++counters_.auth_failures;
     // Only attributed to a path the report has: a reply from a peer never probed is noise.
-    bool known = false;
-    for (const auto& [key, session] : s.sessions) known = known || key.node == node;
-    if (known) ++s.PathIn(s.open, node).auth_failures;
+    for (const auto& session : s.sessions) {
+      if (session->info.peer.node == node) {
+        ++s.PathIn(s.open, *session).auth_failures;
+        break;
+      }
+    }
   } else {
     ++counters_.malformed_replies;
   }

@@ -151,6 +151,8 @@ class WindowFolder final : public ProbeEventSink, public ReflectionSink {
   WindowFolder(const WindowFolder&) = delete;
   WindowFolder& operator=(const WindowFolder&) = delete;
 
+  void OnSession(const SessionInfo& session) override;
+  void OnSessionEnded(SessionId session) override;
   void OnProbeSent(const ProbeSent& sent) override;
   void OnProbeReply(const ProbeReply& reply) override;
   void OnReplyRejected(const std::string& node, DecodeProblem problem, MonoTime at) override;

@@ -1,6 +1,9 @@
 // STAMP codec: layouts, round trips in both modes, and every rejection reason.
 #include <gtest/gtest.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include <algorithm>
 #include <chrono>
 #include <vector>
@@ -145,6 +148,23 @@ TEST(ProbeCodec, WrongKeyIsABadMac) {
   ASSERT_FALSE(decoded.ok());
   EXPECT_EQ(decoded.failure.problem, DecodeProblem::kBadMac);
   EXPECT_EQ(DecodeReflector(bytes, StampMode::kAuthenticated, {}).failure.problem, DecodeProblem::kBadMac);
+}
+
+// The codec keeps an HMAC context per thread for the last key: switching keys back and forth
+// must sign each packet with its own key, as OpenSSL's one-shot HMAC does.
+TEST(ProbeCodec, HmacIsHmacSha256OfTheBaseWithEachPacketsKey) {
+  const MacKey other(16, 0x33);
+  for (const MacKey* key : {&kKey, &other, &kKey, &other}) {
+    const auto bytes = EncodeSender(SampleSender(), StampMode::kAuthenticated, *key);
+    std::array<uint8_t, 32> expected{};
+    unsigned int length = 0;
+    HMAC(EVP_sha256(), key->data(), static_cast<int>(key->size()), bytes.data(), kStampHmacCovered,
+         expected.data(), &length);
+    ASSERT_EQ(length, 32u);
+    EXPECT_TRUE(
+        std::equal(expected.begin(), expected.begin() + kStampHmacLength, bytes.begin() + kStampHmacCovered));
+    EXPECT_TRUE(DecodeSender(bytes, StampMode::kAuthenticated, *key).ok());
+  }
 }
 
 TEST(ProbeCodec, ShortPacketIsBadLength) {

@@ -469,6 +469,33 @@ TEST(ProberReflectorLoopback, JitteredScheduleAveragesTheInterval) {
   EXPECT_GT(hi - lo, 0.5);
 }
 
+// A reflector tells sessions apart by sender address, port and SSID, not by the address
+// probed: targets on one host (here 1,000 loopback addresses, one reflector) must each get
+// their own SSID, where random draws alone would collide (birthday bound: about 7 pairs).
+TEST(ProberReflectorLoopback, TargetsOfOneProberGetDistinctSsids) {
+  boost::asio::io_context io;
+  auto reflector = Reflector::Start(io, ReflectorOn());
+  ASSERT_TRUE(reflector.ok());
+  RecordingSink sink;
+  ProberConfig config = FastProber();
+  config.interval = 100ms;
+  Prober prober(io, config, sink);
+  std::vector<ProbeTarget> targets;
+  for (int i = 0; i < 1000; ++i) {
+    targets.push_back(ProbeTarget{"t" + std::to_string(i), "lab", "",
+                                  "127.0." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1),
+                                  (*reflector)->port()});
+  }
+  prober.SetTargets(targets);
+  ASSERT_TRUE(RunUntil(io, [&] { return sink.sent().size() >= 1000; }));
+  std::map<uint16_t, std::string> owner;
+  for (const auto& sent : sink.sent()) {
+    const auto [it, inserted] = owner.emplace(sent.ssid, sent.peer.node);
+    EXPECT_TRUE(inserted || it->second == sent.peer.node)
+        << "SSID " << sent.ssid << " used by " << it->second << " and " << sent.peer.node;
+  }
+}
+
 TEST(ProberReflectorLoopback, ReflectorBindErrorNamesThePort) {
   boost::asio::io_context io;
   auto first = Reflector::Start(io, ReflectorOn());

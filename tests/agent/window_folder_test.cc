@@ -30,19 +30,21 @@ WindowFolderConfig Config() {
 // A scripted session: probes sent every 100 ms from a start time, replies by hand.
 class Script {
  public:
-  explicit Script(WindowFolder& folder) : folder_(folder) {}
+  explicit Script(WindowFolder& folder, SessionId id = 0) : folder_(folder), id_(id) {
+    folder_.OnSession(SessionInfo{id_, kPeer, kSsid, kSource, kSourcePort});
+  }
   void Send(uint32_t seq, MonoTime at) {
     sent_at_[seq] = at;
-    folder_.OnProbeSent(ProbeSent{kPeer, kSsid, seq, at, kSource, kSourcePort});
+    folder_.OnProbeSent(ProbeSent{id_, seq, at});
   }
   void Reply(uint32_t seq, uint32_t reflector_seq, std::chrono::nanoseconds rtt = 20ms,
              std::optional<KernelStamps> kernel = std::nullopt) {
-    folder_.OnProbeReply(
-        ProbeReply{kPeer.node, kSsid, seq, reflector_seq, sent_at_.at(seq) + rtt, kernel, 10us});
+    folder_.OnProbeReply(ProbeReply{id_, seq, reflector_seq, sent_at_.at(seq) + rtt, kernel, 10us});
   }
 
  private:
   WindowFolder& folder_;
+  SessionId id_;
   std::map<uint32_t, MonoTime> sent_at_;
 };
 
@@ -237,7 +239,8 @@ TEST(WindowFolder, PathNamesTheSessionAndSourceItsProbesLeaveFrom) {
   s.Send(0, kT0 + 100ms);
   s.Reply(0, 0);
   // The target was re-planned within the window: a new session from a new socket port.
-  folder.OnProbeSent(ProbeSent{kPeer, 99, 0, kT0 + 200ms, "10.1.0.8", 40200});
+  folder.OnSession(SessionInfo{1, kPeer, 99, "10.1.0.8", 40200});
+  folder.OnProbeSent(ProbeSent{1, 0, kT0 + 200ms});
   folder.CloseWindow(kT0 + 1s, kW0 + 1s, {});
   const auto reports = folder.CloseWindow(kT0 + 2s, kW0 + 2s, {});
   ASSERT_EQ(reports.size(), 1u);
@@ -247,6 +250,55 @@ TEST(WindowFolder, PathNamesTheSessionAndSourceItsProbesLeaveFrom) {
   EXPECT_EQ(path.source().address(), "10.1.0.8");
   EXPECT_EQ(path.source().port(), 40200u);
   ExpectValid(reports[0]);
+}
+
+// The prober names sessions by small ids and reuses one after OnSessionEnded: the id then
+// names a new session (another peer here), while the ended one's probes still settle into its
+// own path. Paths come out in peer node order whatever the ids.
+TEST(WindowFolder, ASessionIdReusedAfterItsEndNamesANewSession) {
+  WindowFolder folder(Config(), kT0, kW0, {});
+  const PeerInfo other{"node-ap-1", "eu-west-1", "eu-west-1b", "10.2.0.9", 862};
+  folder.OnSession(SessionInfo{3, kPeer, kSsid, kSource, kSourcePort});
+  folder.OnProbeSent(ProbeSent{3, 0, kT0 + 100ms});
+  folder.OnProbeReply(ProbeReply{3, 0, 0, kT0 + 120ms, std::nullopt, 10us});
+  folder.OnProbeSent(ProbeSent{3, 1, kT0 + 200ms});  // never answered
+  folder.OnSessionEnded(3);
+  folder.OnSession(SessionInfo{3, other, 5, kSource, kSourcePort});
+  folder.OnProbeSent(ProbeSent{3, 0, kT0 + 300ms});
+  folder.OnProbeReply(ProbeReply{3, 0, 0, kT0 + 330ms, std::nullopt, 10us});
+  folder.CloseWindow(kT0 + 1s, kW0 + 1s, {});
+  const auto reports = folder.CloseWindow(kT0 + 2s, kW0 + 2s, {});
+  ASSERT_EQ(reports.size(), 1u);
+  ASSERT_EQ(reports[0].paths_size(), 2);
+  const auto& first = reports[0].paths(0);
+  const auto& second = reports[0].paths(1);
+  EXPECT_EQ(first.peer_node(), "node-ap-1");
+  EXPECT_EQ(first.ssid(), 5u);
+  EXPECT_EQ(first.probes_sent(), 1u);
+  EXPECT_EQ(first.received_reverse(), 1u);
+  EXPECT_EQ(second.peer_node(), "node-eu-1");
+  EXPECT_EQ(second.ssid(), kSsid);
+  EXPECT_EQ(second.probes_sent(), 2u);
+  EXPECT_EQ(second.received_reverse(), 1u);
+  EXPECT_EQ(second.lost_direction_unknown(), 1u);
+  ExpectValid(reports[0]);
+}
+
+// A session's source address, re-read by the prober, reaches the path of the window it changed
+// in, without being sent with every probe.
+TEST(WindowFolder, ASessionsNewSourceReachesThePathOfItsWindow) {
+  WindowFolder folder(Config(), kT0, kW0, {});
+  Script s(folder);
+  s.Send(0, kT0 + 100ms);
+  folder.CloseWindow(kT0 + 1s, kW0 + 1s, {});
+  folder.OnSession(SessionInfo{0, kPeer, kSsid, "10.1.0.99", kSourcePort});
+  s.Send(1, kT0 + 1100ms);
+  const auto first = folder.CloseWindow(kT0 + 2s, kW0 + 2s, {});
+  const auto second = folder.CloseWindow(kT0 + 3s, kW0 + 3s, {});
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(first[0].paths(0).source().address(), kSource);
+  EXPECT_EQ(second[0].paths(0).source().address(), "10.1.0.99");
 }
 
 // This node as the reflector: what it received from each sender session, in the window open

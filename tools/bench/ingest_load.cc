@@ -148,22 +148,22 @@ v1::HealthReport BuildReport(const std::vector<FleetMember>& fleet, const std::v
     const size_t peer_region = region_of[targets[t].agent];
     const bool path_lost = lost(targets[t].agent);
     const auto base = std::chrono::duration_cast<std::chrono::nanoseconds>(BaseRtt(own, peer_region));
+    const auto session = static_cast<SessionId>(t);
+    folder.OnSession(SessionInfo{session,
+                                 PeerInfo{peer.node, peer.region, peer.zone, peer.address, kReflectorPort},
+                                 targets[t].ssid, fleet[self].address, kProberPort});
     for (uint32_t k = 0; k < kProbesPerTarget; ++k) {
       ProbeSent sent;
-      sent.peer = PeerInfo{peer.node, peer.region, peer.zone, peer.address, kReflectorPort};
-      sent.ssid = targets[t].ssid;
+      sent.session = session;
       sent.sequence = k;
       sent.sent_at = start + k * 100ms + t * 1ms;
-      sent.source_address = fleet[self].address;
-      sent.source_port = kProberPort;
       folder.OnProbeSent(sent);
       if (path_lost) continue;
       // A few buckets per path: RTTs 0-4 % above the base, plus a little per agent.
       const auto rtt = base + base * (k % 5) / 100 + std::chrono::microseconds(self % 97);
       const auto residence = 20us;
       ProbeReply reply;
-      reply.node = peer.node;
-      reply.ssid = targets[t].ssid;
+      reply.session = session;
       reply.sender_sequence = k;
       reply.reflector_sequence = k;
       reply.received_at = sent.sent_at + rtt + residence + 60us + std::chrono::microseconds(k);
