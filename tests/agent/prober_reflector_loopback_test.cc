@@ -218,7 +218,7 @@ TEST(ProberReflectorLoopback, WrongKeyRefusalsAreReportedForTheSendersSession) {
   ASSERT_TRUE(RunUntil(io, [&] { return (*reflector)->counters().wrong_key >= 5; }));
   const uint64_t refused = (*reflector)->counters().wrong_key;
   ASSERT_FALSE(sink.sent().empty());
-  const ProbeSent& sent = sink.sent().front();
+  const test::SentRecord& sent = sink.sent().front();
 
   uint64_t reported = 0;
   for (const auto& report : SettledReports(reflector_folder)) {
