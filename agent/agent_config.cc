@@ -20,6 +20,7 @@
 #include "common/command_line.h"
 #include "common/config_reader.h"
 #include "common/config_text.h"
+#include "common/report_validation.h"
 
 extern char** environ;
 
@@ -293,7 +294,9 @@ void ReadProbe(const ConfigSection& top, AgentConfig& c) {
                 std::chrono::seconds(60));
   plan.Unsigned("max_payload_size", &c.probe.plan_max_payload_size,
                 MinimumProbeLength(StampMode::kAuthenticated), 9000);
-  plan.Unsigned("max_targets", &c.probe.plan_max_targets, 1, 1'000'000);
+  // A path per target goes into every report: more targets than a report may carry would make
+  // the agent refuse its own reports.
+  plan.Unsigned("max_targets", &c.probe.plan_max_targets, 1, ReportLimits{}.max_paths);
   const ConfigSection limits = probe.Section(
       "reflector_limits", {"rate_per_source", "burst_per_source", "max_sources", "max_clock_offset"});
   limits.Number("rate_per_source", &c.probe.reflector_rate_per_source, 1, 1e6);
@@ -563,6 +566,12 @@ Result<AgentConfig> ParseAgentConfig(const std::string& yaml_text, const Environ
   ReadReplicationFlows(top, c);
   ReadAggregators(top, c);
   ReadStaticPeers(top, c);
+  if (c.static_peers.size() + c.probe.plan_max_targets > ReportLimits{}.max_paths) {
+    top.Problem("static_peers", std::to_string(c.static_peers.size()) +
+                                    " peers beside probe.plan_limits.max_targets " +
+                                    std::to_string(c.probe.plan_max_targets) + " exceed the " +
+                                    std::to_string(ReportLimits{}.max_paths) + " paths a report carries");
+  }
   ReadTls(top, c);
   ReadStatusAndLog(top, c);
   ReadBpf(top, c);

@@ -13,7 +13,9 @@ namespace regionpulse {
 
 struct ReportLimits {
   size_t max_bytes = 4 * 1024 * 1024;  // serialized size
-  size_t max_paths = 4096;
+  // Paths: one per probe target; the agent's largest plan (probe.plan_limits.max_targets, 5,000
+  // by default) plus its static peers must fit.
+  size_t max_paths = 8192;
   size_t max_traffic = 1024;  // remote regions
   size_t max_flows = 1024;
   size_t max_reflected = 4096;  // sender sessions (the agent sends at most 1,024)

@@ -345,6 +345,13 @@ TEST_F(AgentConfigTest, EachErrorNamesTheKeyAndTheProblem) {
       {"reconnect order", "reconnect: {initial: 10s, max: 1s}\n",
        "reconnect.initial: 10s exceeds reconnect.max (1s)"},
       {"section not a map", "bpf: true\n", "bpf: must be a mapping"},
+      {"plan beyond a report's paths", "  plan_limits: {max_targets: 9000}\n",
+       "probe.plan_limits.max_targets: 9000 is outside 1..8192"},
+      {"static peers beside the largest plan",
+       "  plan_limits: {max_targets: 8192}\nstatic_peers: [{node: b, region: eu-west-1, address: "
+       "10.0.0.1}]\n",
+       "static_peers: 1 peers beside probe.plan_limits.max_targets 8192 exceed the 8192 paths a report "
+       "carries"},
   };
   for (const auto& c : cases) {
     const std::string message = Problem(Valid() + c.yaml_suffix);

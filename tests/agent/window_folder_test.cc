@@ -4,6 +4,7 @@
 // vanished.
 #include <gtest/gtest.h>
 
+#include "agent/agent_config.h"
 #include "agent/window_folder.h"
 #include "common/report_validation.h"
 
@@ -51,6 +52,28 @@ class Script {
 void ExpectValid(const v1::HealthReport& report) {
   const auto problems = ReportProblems(report);
   EXPECT_TRUE(problems.empty()) << problems.front();
+}
+
+// The largest plan an agent accepts by default, one path per target, is a report the agent
+// sends and the aggregator accepts (a 5,000-target plan once made reports of 5,000 paths that
+// the 4,096-path limit refused, so the agent refused its own reports).
+TEST(WindowFolder, ThePathsOfTheLargestDefaultPlanFitInAValidReport) {
+  const size_t targets = AgentConfig{}.probe.plan_max_targets;
+  WindowFolder folder(Config(), kT0, kW0, {});
+  for (size_t i = 0; i < targets; ++i) {
+    PeerInfo peer = kPeer;
+    peer.node = "node-eu-" + std::to_string(i);
+    peer.address = "10.2." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1);
+    const auto id = static_cast<SessionId>(i);
+    folder.OnSession(SessionInfo{id, peer, static_cast<uint16_t>(i + 1), kSource, kSourcePort});
+    folder.OnProbeSent(ProbeSent{id, 0, kT0 + 100ms});
+    folder.OnProbeReply(ProbeReply{id, 0, 0, kT0 + 120ms, std::nullopt, 10us});
+  }
+  EXPECT_TRUE(folder.CloseWindow(kT0 + 1s, kW0 + 1s, {}).empty());  // until its probes settle
+  const auto reports = folder.CloseWindow(kT0 + 2s, kW0 + 2s, {});
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(static_cast<size_t>(reports[0].paths_size()), targets);
+  ExpectValid(reports[0]);
 }
 
 TEST(WindowFolder, ReportComesOutOnceItsProbesHaveSettled) {
