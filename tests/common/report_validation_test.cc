@@ -114,9 +114,9 @@ INSTANTIATE_TEST_SUITE_P(
                       "flows[0] last_progress_age is not a valid duration"},
         BadReportCase{"TooManyPaths",
                       [](auto& r) {
-                        for (int i = 0; i < 4096; ++i) *r.add_paths() = r.paths(0);
+                        for (size_t i = 0; i < ReportLimits{}.max_paths; ++i) *r.add_paths() = r.paths(0);
                       },
-                      "paths: 4097 entries (limit 4096)"},
+                      "paths: 8193 entries (limit 8192)"},
         BadReportCase{"UnknownDirectionMoreThanNotReached",
                       [](auto& r) { r.mutable_paths(0)->set_lost_direction_unknown(2); },
                       "received_forward 9 + lost_direction_unknown 2 > probes_sent 10"},
