@@ -15,13 +15,13 @@ set(REGIONPULSE_PCH_HEADERS
 file(WRITE "${CMAKE_BINARY_DIR}/pch_donor.cc" "// Compiles the precompiled header only.\n")
 add_library(regionpulse_pch STATIC "${CMAKE_BINARY_DIR}/pch_donor.cc")
 target_link_libraries(regionpulse_pch PRIVATE gRPC::grpc++ protobuf::libprotobuf spdlog::spdlog Boost::system)
-target_compile_options(regionpulse_pch PRIVATE ${REGIONPULSE_WARNINGS})
+target_compile_options(regionpulse_pch PRIVATE ${REGIONPULSE_WARNINGS} -pthread)
 target_precompile_headers(regionpulse_pch PRIVATE ${REGIONPULSE_PCH_HEADERS})
 if(REGIONPULSE_BUILD_TESTS)
   add_library(regionpulse_pch_tests STATIC "${CMAKE_BINARY_DIR}/pch_donor.cc")
   target_link_libraries(regionpulse_pch_tests PRIVATE gRPC::grpc++ protobuf::libprotobuf spdlog::spdlog
                                                       Boost::system GTest::gtest GTest::gmock)
-  target_compile_options(regionpulse_pch_tests PRIVATE ${REGIONPULSE_WARNINGS} ${REGIONPULSE_TEST_OPTIONS})
+  target_compile_options(regionpulse_pch_tests PRIVATE ${REGIONPULSE_WARNINGS} ${REGIONPULSE_TEST_OPTIONS} -pthread)
   target_precompile_headers(regionpulse_pch_tests PRIVATE ${REGIONPULSE_PCH_HEADERS} <gmock/gmock.h> <gtest/gtest.h>)
 endif()
 
@@ -44,6 +44,9 @@ foreach(target IN LISTS all_targets)
   if(NOT type MATCHES "^(STATIC_LIBRARY|SHARED_LIBRARY|OBJECT_LIBRARY|EXECUTABLE)$")
     continue()
   endif()
+  # Clang refuses a precompiled header built with -pthread (the donors get it from gRPC) in a
+  # target without it; it only defines _REENTRANT, so every target gets it.
+  target_compile_options(${target} PRIVATE -pthread)
   get_target_property(source_dir ${target} SOURCE_DIR)
   if(REGIONPULSE_BUILD_TESTS AND source_dir MATCHES "^${PROJECT_SOURCE_DIR}/tests(/|$)")
     target_precompile_headers(${target} REUSE_FROM regionpulse_pch_tests)
