@@ -1,4 +1,4 @@
-# REGIONPULSE_PCH: the heavy third-party headers (gRPC, protobuf, Boost.Asio, spdlog, and
+# REGIONPULSE_PCH: the heavy third-party headers (gRPC, protobuf, spdlog, and
 # GoogleTest for the tests) are compiled once per build dir into two precompiled headers, and
 # every C++ target reuses one of them. For builds from scratch without ccache (tools/check's
 # sanitizer dirs); with ccache, leave it off (ccache does not cache precompiled headers).
@@ -6,7 +6,7 @@
 
 set(REGIONPULSE_PCH_HEADERS
     <algorithm> <chrono> <functional> <map> <memory> <mutex> <optional> <string> <thread> <vector>
-    <boost/asio.hpp> <google/protobuf/generated_message_reflection.h> <google/protobuf/message.h>
+    <google/protobuf/generated_message_reflection.h> <google/protobuf/message.h>
     <grpcpp/grpcpp.h> <spdlog/spdlog.h>)
 
 # The donors: an empty C++ source each (every project target is C++ only; the BPF programs are
