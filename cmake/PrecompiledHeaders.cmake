@@ -48,7 +48,9 @@ foreach(target IN LISTS all_targets)
   # target without it; it only defines _REENTRANT, so every target gets it.
   target_compile_options(${target} PRIVATE -pthread)
   get_target_property(source_dir ${target} SOURCE_DIR)
-  if(REGIONPULSE_BUILD_TESTS AND source_dir MATCHES "^${PROJECT_SOURCE_DIR}/tests(/|$)")
+  # tests/fuzz is compiled like the libraries (REGIONPULSE_TEST_OPTIONS is for tests/ only).
+  if(REGIONPULSE_BUILD_TESTS AND source_dir MATCHES "^${PROJECT_SOURCE_DIR}/tests(/|$)"
+     AND NOT source_dir MATCHES "^${PROJECT_SOURCE_DIR}/tests/fuzz$")
     target_precompile_headers(${target} REUSE_FROM regionpulse_pch_tests)
   else()
     target_precompile_headers(${target} REUSE_FROM regionpulse_pch)
