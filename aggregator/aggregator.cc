@@ -521,6 +521,8 @@ void Aggregator::Shutdown() {
     broadcaster_.Close();
     server_->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
     server_->Wait();
+    // Whatever the streams touched last (metrics, registry) is destroyed after this returns.
+    ingest_service_.WaitUntilAllDone();
     server_.reset();
   }
   status_server_.reset();

@@ -92,13 +92,15 @@ class IngestStream final
   }
 
   void OnDone() override {
-    service_.Unregister(this);
     uint64_t session = 0;
     {
       std::lock_guard lock(mutex_);
       session = session_;
     }
     if (session != 0) service_.backend_.EndSession(session);
+    // Last: once unregistered, the service may be waiting to let the backend go
+    // (WaitUntilAllDone). PushPlans meanwhile skips this stream: it has finished.
+    service_.Unregister(this);
     delete this;
   }
 
@@ -253,6 +255,12 @@ bool IngestService::Register(IngestStream* stream) {
 void IngestService::Unregister(IngestStream* stream) {
   std::lock_guard lock(mutex_);
   streams_.erase(stream);
+  if (streams_.empty()) all_done_.notify_all();
+}
+
+void IngestService::WaitUntilAllDone() {
+  std::unique_lock lock(mutex_);
+  all_done_.wait(lock, [this] { return streams_.empty(); });
 }
 
 void IngestService::PushPlans() {

@@ -3,6 +3,7 @@
 // and stored or refused with a status that says why, Acks and probe plans go back.
 #pragma once
 
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -55,6 +56,12 @@ class IngestService final : public v1::Ingest::CallbackService {
   void PushPlans();
   // Ends every stream with UNAVAILABLE (shutdown); later streams are refused the same way.
   void CloseAll();
+  // Returns once every stream has run its OnDone to the end (after CloseAll and the server's
+  // Wait: at once). gRPC's Wait already promises that, but inside its own synchronisation,
+  // which ThreadSanitizer does not see; this wait on our lock orders everything the streams
+  // did (the backend's registry and metrics) before the backend is destroyed, for TSan and for
+  // the reader alike.
+  void WaitUntilAllDone();
   size_t streams() const;
 
  private:
@@ -65,6 +72,7 @@ class IngestService final : public v1::Ingest::CallbackService {
   IngestBackend& backend_;
   mutable std::mutex mutex_;
   std::set<IngestStream*> streams_;
+  std::condition_variable all_done_;  // streams_ became empty
   bool closed_ = false;
 };
 

@@ -15,12 +15,14 @@
 
 #include "tests/support/in_process_aggregator.h"
 #include "tests/support/poll_until.h"
+#include "tests/support/sanitizer_slowdown.h"
 
 namespace regionpulse {
 namespace {
 
 using namespace std::chrono_literals;
 
+using test::SanitizerScaled;
 using test::ScratchDirectory;
 
 using ::testing::HasSubstr;
@@ -101,7 +103,7 @@ TEST(AggregatorBinary, ServesTheVerdictAndStopsCleanlyOnSigterm) {
       << ReadAll(dir.path() + "/log");
   auto stub = v1::Verdicts::NewStub(channel);
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + 10s);
+  context.set_deadline(std::chrono::system_clock::now() + SanitizerScaled(10s));
   v1::GetVerdictResponse response;
   ASSERT_TRUE(stub->Get(&context, v1::GetVerdictRequest(), &response).ok());
   // No regions configured: nothing to decide, HOLD.

@@ -21,6 +21,7 @@
 #include "aggregator/aggregator_config.h"
 #include "tests/support/http_get.h"
 #include "tests/support/in_process_aggregator.h"
+#include "tests/support/sanitizer_slowdown.h"
 
 namespace regionpulse {
 namespace {
@@ -32,6 +33,7 @@ using test::HttpGet;
 using test::MakeReport;
 using test::ManualClock;
 using test::PeerResult;
+using test::SanitizerScaled;
 using test::ScratchDirectory;
 using test::TestAgent;
 using test::ThreeRegionConfig;
@@ -111,7 +113,7 @@ class AggregatorHostileTest : public ::testing::Test {
   grpc::Status GetVerdict(const std::shared_ptr<grpc::Channel>& channel, v1::GetVerdictResponse* response) {
     auto stub = v1::Verdicts::NewStub(channel);
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + 10s);
+    context.set_deadline(std::chrono::system_clock::now() + SanitizerScaled(10s));
     return stub->Get(&context, v1::GetVerdictRequest(), response);
   }
 
@@ -184,7 +186,7 @@ TEST_F(AggregatorHostileTest, GarbageOnTheGrpcAndStatusPortsLeavesVerdictsAndHea
   // The slow status connections are closed at the read timeout (500 ms) and counted.
   const std::string timed_out = "regionpulse_aggregator_limit_hits_total{limit=\"status_read_timeout\"}";
   std::string metrics;
-  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  const auto deadline = std::chrono::steady_clock::now() + SanitizerScaled(20s);
   while (metrics.find(timed_out) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(100ms);
     metrics = HttpGet(status_port, "/metrics");
@@ -220,7 +222,7 @@ class WatchReader : public grpc::ClientReadReactor<v1::WatchVerdictsResponse> {
   void Cancel() { context_.TryCancel(); }
   std::optional<grpc::Status> WaitDone(std::chrono::milliseconds deadline) {
     std::unique_lock lock(mutex_);
-    if (!cv_.wait_for(lock, deadline, [&] { return done_; })) return std::nullopt;
+    if (!cv_.wait_for(lock, SanitizerScaled(deadline), [&] { return done_; })) return std::nullopt;
     return status_;
   }
 
@@ -279,11 +281,11 @@ TEST_F(AggregatorHostileTest, WatchAndQueryFloodsLeaveIngestLatencyWithinTheBoun
   std::vector<std::unique_ptr<TestAgent>> bulk;
   for (int i = 0; i < 4; ++i) {
     const std::string region = i % 2 == 0 ? "us-east-1" : "eu-west-1";
-    bulk.push_back(std::make_unique<TestAgent>(
-        channel_,
-        AgentSpec{"bulk-" + std::to_string(i), region, region + "a",
-                  (i % 2 == 0 ? "10.1.9." : "10.2.9.") + std::to_string(i + 1)},
-        1));
+    bulk.push_back(
+        std::make_unique<TestAgent>(channel_,
+                                    AgentSpec{"bulk-" + std::to_string(i), region, region + "a",
+                                              (i % 2 == 0 ? "10.1.9." : "10.2.9.") + std::to_string(i + 1)},
+                                    1));
     ASSERT_TRUE(bulk.back()->Connect());
     ASSERT_TRUE(bulk.back()->Send(BulkReport(1, clock_.Now(), 4000, "peer-" + std::to_string(i) + "-")));
   }
@@ -317,7 +319,7 @@ TEST_F(AggregatorHostileTest, WatchAndQueryFloodsLeaveIngestLatencyWithinTheBoun
   std::vector<std::unique_ptr<WatchReader>> watchers;
   for (int i = 0; i < 500; ++i)
     watchers.push_back(std::make_unique<WatchReader>(stubs[i % 5].get(), &watching));
-  const auto watch_deadline = std::chrono::steady_clock::now() + 30s;
+  const auto watch_deadline = std::chrono::steady_clock::now() + SanitizerScaled(30s);
   while (watching.load() < 500 && std::chrono::steady_clock::now() < watch_deadline)
     std::this_thread::sleep_for(10ms);
   ASSERT_EQ(watching.load(), 500);
@@ -379,7 +381,7 @@ TEST_F(AggregatorHostileTest, WatchBeyondMaxWatchStreamsIsRefusedWithResourceExh
   std::atomic<int> watching{0};
   std::vector<std::unique_ptr<WatchReader>> watchers;
   for (int i = 0; i < 3; ++i) watchers.push_back(std::make_unique<WatchReader>(stub.get(), &watching));
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  const auto deadline = std::chrono::steady_clock::now() + SanitizerScaled(10s);
   while (watching.load() < 3 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
   ASSERT_EQ(watching.load(), 3);
   WatchReader refused(stub.get(), &watching);

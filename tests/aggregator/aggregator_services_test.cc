@@ -18,6 +18,7 @@
 
 #include "tests/support/http_get.h"
 #include "tests/support/in_process_aggregator.h"
+#include "tests/support/sanitizer_slowdown.h"
 
 namespace regionpulse {
 namespace {
@@ -29,6 +30,7 @@ using test::HttpGet;
 using test::MakeReport;
 using test::ManualClock;
 using test::PeerResult;
+using test::SanitizerScaled;
 using test::ScratchDirectory;
 using test::TestAgent;
 using test::ThreeRegionConfig;
@@ -501,7 +503,7 @@ std::optional<uint64_t> HealthStatus(std::shared_ptr<grpc::Channel> channel, con
   grpc::ByteBuffer response_bytes;
   grpc::GenericStub stub(channel);
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + 10s);
+  context.set_deadline(std::chrono::system_clock::now() + SanitizerScaled(10s));
   std::promise<grpc::Status> done;
   stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request_bytes,
                  &response_bytes, [&](grpc::Status status) { done.set_value(status); });
@@ -612,7 +614,7 @@ TEST_F(AggregatorServiceTest, WatchWithAHugeHeartbeatIntervalGetsVerdicts) {
   request.mutable_heartbeat_interval()->set_nanos(999'999'999);
   auto stub = v1::Verdicts::NewStub(channel_);
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + 10s);
+  context.set_deadline(std::chrono::system_clock::now() + SanitizerScaled(10s));
   auto reader = stub->Watch(&context, request);
   v1::WatchVerdictsResponse response;
   ASSERT_TRUE(reader->Read(&response));

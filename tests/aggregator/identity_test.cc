@@ -15,6 +15,7 @@
 #include "tests/support/http_get.h"
 #include "tests/support/in_process_aggregator.h"
 #include "tests/support/poll_until.h"
+#include "tests/support/sanitizer_slowdown.h"
 #include "tests/support/tls_certificates.h"
 
 namespace regionpulse {
@@ -26,6 +27,7 @@ using test::AgentSpec;
 using test::HttpGet;
 using test::ManualClock;
 using test::PeerResult;
+using test::SanitizerScaled;
 using test::ScratchDirectory;
 using test::TestAgent;
 using test::ThreeRegionConfig;
@@ -239,13 +241,13 @@ class IdentityTlsTest : public ::testing::Test {
 
   static grpc::Status GetVerdict(const std::shared_ptr<grpc::Channel>& channel) {
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + 10s);
+    context.set_deadline(std::chrono::system_clock::now() + SanitizerScaled(10s));
     v1::GetVerdictResponse response;
     return v1::Verdicts::NewStub(channel)->Get(&context, v1::GetVerdictRequest(), &response);
   }
   static grpc::Status ListAgents(const std::shared_ptr<grpc::Channel>& channel) {
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + 10s);
+    context.set_deadline(std::chrono::system_clock::now() + SanitizerScaled(10s));
     v1::ListAgentsResponse response;
     return v1::Query::NewStub(channel)->ListAgents(&context, v1::ListAgentsRequest(), &response);
   }

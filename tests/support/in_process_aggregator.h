@@ -25,6 +25,7 @@
 #include "regionpulse/v1/ingest.grpc.pb.h"
 #include "regionpulse/v1/query.grpc.pb.h"
 #include "regionpulse/v1/verdicts.grpc.pb.h"
+#include "tests/support/sanitizer_slowdown.h"
 #include "tests/support/scratch_directory.h"
 
 namespace regionpulse::test {
@@ -163,7 +164,7 @@ class TestAgent {
       stream_->Finish();
     }
     context_ = std::make_unique<grpc::ClientContext>();
-    context_->set_deadline(std::chrono::system_clock::now() + 60s);
+    context_->set_deadline(std::chrono::system_clock::now() + SanitizerScaled(60s));
     stream_ = stub_->Stream(context_.get());
     v1::StreamRequest request;
     auto* hello = request.mutable_hello();
@@ -267,7 +268,7 @@ class VerdictWatcher {
       size_t from = 0) {
     std::unique_lock lock(mutex_);
     std::optional<v1::WatchVerdictsResponse> found;
-    changed_.wait_for(lock, deadline, [&] {
+    changed_.wait_for(lock, SanitizerScaled(deadline), [&] {
       for (size_t i = from; i < received_.size(); ++i) {
         if (match(received_[i])) {
           found = received_[i];
@@ -282,7 +283,7 @@ class VerdictWatcher {
   // Waits until the stream has ended (server closed it) and returns its status.
   std::optional<grpc::Status> WaitForEnd(std::chrono::milliseconds deadline = 10s) {
     std::unique_lock lock(mutex_);
-    if (!changed_.wait_for(lock, deadline, [&] { return ended_; })) return std::nullopt;
+    if (!changed_.wait_for(lock, SanitizerScaled(deadline), [&] { return ended_; })) return std::nullopt;
     return status_;
   }
 

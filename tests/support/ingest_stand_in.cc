@@ -5,6 +5,7 @@
 
 #include <stdexcept>
 #include "common/grpc_callback_queue.h"
+#include "tests/support/sanitizer_slowdown.h"
 
 namespace regionpulse::test {
 
@@ -219,7 +220,7 @@ bool IngestStandIn::WaitUntil(const std::function<bool(const IngestStandIn&)>& c
                               std::chrono::milliseconds timeout) const {
   // The condition reads through the locking accessors, so it is evaluated unlocked; the short
   // wait bounds the cost of a notification that lands between the check and the wait.
-  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto deadline = std::chrono::steady_clock::now() + SanitizerScaled(timeout);
   while (!condition(*this)) {
     if (std::chrono::steady_clock::now() >= deadline) return false;
     std::unique_lock lock(mu_);

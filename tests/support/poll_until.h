@@ -6,13 +6,16 @@
 #include <chrono>
 #include <thread>
 
+#include "tests/support/sanitizer_slowdown.h"
+
 namespace regionpulse::test {
 
-// Returns whether `condition` became true within `timeout` (checked once more at the end).
+// Returns whether `condition` became true within `timeout`, scaled for sanitizer builds
+// (checked once more at the end).
 template <typename Condition>
 bool PollUntil(Condition&& condition, std::chrono::milliseconds timeout = std::chrono::seconds(10),
                std::chrono::milliseconds interval = std::chrono::milliseconds(20)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = std::chrono::steady_clock::now() + SanitizerScaled(timeout);
   while (std::chrono::steady_clock::now() < deadline) {
     if (condition()) return true;
     std::this_thread::sleep_for(interval);
