@@ -89,6 +89,8 @@ schema = {
         "tls": obj({
             "enabled": {"type": "boolean"},
             "mutual": {"type": "boolean"},
+            # An absolute directory on the node, or empty.
+            "nodeCertificatesHostPath": {"type": "string", "pattern": "^(/.*)?$"},
             "source": {"enum": ["certManager", "secrets"]},
             "certManager": obj({
                 "issuerRef": obj({"name": {"type": "string", "minLength": 1}, "kind": {"type": "string"},
