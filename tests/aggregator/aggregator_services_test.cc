@@ -16,6 +16,7 @@
 #include <map>
 #include <set>
 
+#include "common/report_validation.h"
 #include "tests/support/http_get.h"
 #include "tests/support/in_process_aggregator.h"
 #include "tests/support/sanitizer_slowdown.h"
@@ -327,7 +328,7 @@ INSTANTIATE_TEST_SUITE_P(Table, MalformedReportTest,
                                                      grpc::StatusCode::INVALID_ARGUMENT, "sequence"},
                                            BadReport{"OverTheSizeLimit",
                                                      [](v1::HealthReport& r, WallClock::time_point) {
-                                                       for (int i = 0; i < 5000; ++i)
+                                                       for (size_t i = 0; i < ReportLimits{}.max_paths; ++i)
                                                          *r.add_paths() = r.paths(0);
                                                      },
                                                      grpc::StatusCode::INVALID_ARGUMENT, "paths"}),
