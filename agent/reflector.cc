@@ -110,15 +110,7 @@ ReflectorPacket ReflectorSessions::Reflect(const std::string& sender, const Send
 }
 
 bool SourceRateLimiter::Allow(const std::string& source, MonoTime now) {
-  Bucket& bucket = buckets_.Touch(source, Bucket{burst_, now});
-  const double elapsed = std::chrono::duration<double>(now - bucket.refilled).count();
-  if (elapsed > 0) {
-    bucket.tokens = std::min(burst_, bucket.tokens + elapsed * rate_);
-    bucket.refilled = now;
-  }
-  if (bucket.tokens < 1) return false;
-  bucket.tokens -= 1;
-  return true;
+  return buckets_.Touch(source, TokenBucket<MonoTime>(rate_, burst_, now)).Take(now);
 }
 
 bool ReplayGuard::Admit(const std::string& sender, uint16_t ssid, uint32_t sequence, WallTime timestamp) {

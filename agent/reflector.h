@@ -39,6 +39,7 @@
 #include "agent/reflection_events.h"
 #include "common/clocks.h"
 #include "common/result.h"
+#include "common/token_bucket.h"
 
 namespace regionpulse {
 
@@ -114,13 +115,9 @@ class SourceRateLimiter {
   size_t size() const { return buckets_.size(); }
 
  private:
-  struct Bucket {
-    double tokens = 0;
-    MonoTime refilled{};
-  };
   double rate_;
   double burst_;
-  LruTable<Bucket> buckets_;
+  LruTable<TokenBucket<MonoTime>> buckets_;
 };
 
 // Refuses authenticated probes seen before: per STAMP session (sender address and port, SSID)

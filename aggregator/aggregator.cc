@@ -349,6 +349,9 @@ Aggregator::Aggregator(const AggregatorConfig& config, AggregatorOptions options
       registry_(RegistryConfigOf(config)),
       matrix_(MatrixConfigOf(config)),
       planner_(PlannerConfigOf(config)),
+      live_queries_(static_cast<double>(config.limits.max_live_queries_per_second),
+                    static_cast<double>(config.limits.max_live_queries_per_second),
+                    std::chrono::steady_clock::now()),
       engine_(RestoredEngine(config, *history)),
       history_(std::move(history)),
       metrics_registry_(std::make_shared<prometheus::Registry>()),
@@ -859,19 +862,41 @@ v1::ListAgentsResponse Aggregator::ListAgents(const v1::ListAgentsRequest& reque
   return response;
 }
 
-v1::GetRegionMatrixResponse Aggregator::RegionMatrix(const v1::GetRegionMatrixRequest& request) {
+grpc::Status Aggregator::AdmitLiveQuery(const char* what) {
+  {
+    std::lock_guard lock(live_queries_mutex_);
+    if (live_queries_.Take(std::chrono::steady_clock::now())) return grpc::Status::OK;
+  }
+  const std::string reason = std::string(what) + " needs the ingest lock and more than " +
+                             std::to_string(config_.limits.max_live_queries_per_second) +
+                             " such queries a second were asked (limits.max_live_queries_per_second); the "
+                             "configured window is served from the last evaluation at any rate";
+  limit_hits_->Hit("live_queries", 1, reason);
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, reason);
+}
+
+grpc::Status Aggregator::RegionMatrix(const v1::GetRegionMatrixRequest& request,
+                                      v1::GetRegionMatrixResponse* response) {
   const auto range = FromDuration(request.range().window());
   const bool default_range = range <= std::chrono::nanoseconds::zero() || range >= config_.matrix_window;
   if (default_range) {
-    if (auto snapshot = Snapshot()) return snapshot->matrix;
+    if (auto snapshot = Snapshot()) {
+      *response = snapshot->matrix;
+      return grpc::Status::OK;
+    }
   }
   // A shorter window than the configured one: region pairs only (bounded by
   // limits.max_region_pairs), computed now.
+  if (auto admitted = AdmitLiveQuery("a region matrix over a window shorter than matrix_window");
+      !admitted.ok()) {
+    return admitted;
+  }
   std::lock_guard lock(core_mutex_);
-  return matrix_.Matrix(range, options_.clock());
+  *response = matrix_.Matrix(range, options_.clock());
+  return grpc::Status::OK;
 }
 
-v1::GetPathsResponse Aggregator::Paths(const v1::GetPathsRequest& request) {
+grpc::Status Aggregator::Paths(const v1::GetPathsRequest& request, v1::GetPathsResponse* out) {
   paths_wanted_until_ns_ =
       (std::chrono::steady_clock::now() + std::chrono::minutes(1)).time_since_epoch().count();
   const auto range = FromDuration(request.range().window());
@@ -880,8 +905,15 @@ v1::GetPathsResponse Aggregator::Paths(const v1::GetPathsRequest& request) {
   if (!default_range || !snapshot || !snapshot->paths) {
     // The first GetPaths in a minute, or a shorter window: computed now; the next ticks
     // snapshot every path, so a flood of these is served from the snapshot.
+    if (auto admitted = AdmitLiveQuery(default_range ? "the first paths query in a minute (before the "
+                                                       "evaluation snapshots paths)"
+                                                     : "paths over a window shorter than matrix_window");
+        !admitted.ok()) {
+      return admitted;
+    }
     std::lock_guard lock(core_mutex_);
-    return matrix_.Paths(request, options_.clock());
+    *out = matrix_.Paths(request, options_.clock());
+    return grpc::Status::OK;
   }
   // What RegionMatrix::Paths does, over the snapshot's rows (already worst first).
   v1::GetPathsResponse response;
@@ -898,7 +930,8 @@ v1::GetPathsResponse Aggregator::Paths(const v1::GetPathsRequest& request) {
     if (matching++ < limit) *response.add_paths() = path;
   }
   response.set_truncated(matching > limit);
-  return response;
+  *out = std::move(response);
+  return grpc::Status::OK;
 }
 
 v1::GetFlowsResponse Aggregator::Flows(const v1::GetFlowsRequest& request) {

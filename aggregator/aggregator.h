@@ -32,6 +32,7 @@
 #include "common/clocks.h"
 #include "common/result.h"
 #include "common/status_server.h"
+#include "common/token_bucket.h"
 
 namespace prometheus {
 class Registry;
@@ -129,8 +130,12 @@ class Aggregator final : private IngestBackend, private QueryBackend {
   std::optional<v1::ProbePlan> PlanFor(const std::string& node) override;
   // QueryBackend
   v1::ListAgentsResponse ListAgents(const v1::ListAgentsRequest& request) override;
-  v1::GetRegionMatrixResponse RegionMatrix(const v1::GetRegionMatrixRequest& request) override;
-  v1::GetPathsResponse Paths(const v1::GetPathsRequest& request) override;
+  grpc::Status RegionMatrix(const v1::GetRegionMatrixRequest& request,
+                            v1::GetRegionMatrixResponse* response) override;
+  grpc::Status Paths(const v1::GetPathsRequest& request, v1::GetPathsResponse* response) override;
+  // Admits one query computed under core_mutex_ (limits.max_live_queries_per_second); refused
+  // ones are counted and answered RESOURCE_EXHAUSTED with the reason.
+  grpc::Status AdmitLiveQuery(const char* what);
   v1::GetFlowsResponse Flows(const v1::GetFlowsRequest& request) override;
 
   const AggregatorConfig config_;
@@ -146,6 +151,9 @@ class Aggregator final : private IngestBackend, private QueryBackend {
 
   // The last tick's query snapshot, swapped under snapshot_mutex_ (held for a pointer copy).
   mutable std::mutex snapshot_mutex_;
+  // Queries the snapshot cannot answer, admitted at limits.max_live_queries_per_second.
+  std::mutex live_queries_mutex_;
+  TokenBucket<std::chrono::steady_clock::time_point> live_queries_;
   std::shared_ptr<const QuerySnapshot> snapshot_;
   // Until when (steady clock, ns) the tick also snapshots paths: a minute after a GetPaths.
   std::atomic<int64_t> paths_wanted_until_ns_{0};

@@ -162,10 +162,10 @@ void ReadListenAndTls(const ConfigSection& top, AggregatorConfig& config) {
 
 void ReadLimits(const ConfigSection& top, LimitsConfig& l) {
   const ConfigSection limits = top.Section(
-      "limits",
-      {"max_agents", "max_hello_bytes", "max_hello_interfaces", "max_names", "max_region_pairs", "max_flows",
-       "max_message_bytes", "max_streams_per_connection", "grpc_memory_bytes", "grpc_max_threads",
-       "max_watch_streams", "status_read_timeout", "status_write_timeout", "status_max_connections"});
+      "limits", {"max_agents", "max_hello_bytes", "max_hello_interfaces", "max_names", "max_region_pairs",
+                 "max_flows", "max_message_bytes", "max_streams_per_connection", "grpc_memory_bytes",
+                 "grpc_max_threads", "max_watch_streams", "status_read_timeout", "status_write_timeout",
+                 "status_max_connections", "max_live_queries_per_second"});
   limits.Unsigned("max_agents", &l.max_agents, 1, 10'000'000);
   // A Hello carries names, an endpoint and its interfaces: below 1 KiB none would fit.
   limits.ByteSize("max_hello_bytes", &l.max_hello_bytes, 1024);
@@ -184,6 +184,7 @@ void ReadLimits(const ConfigSection& top, LimitsConfig& l) {
   limits.Duration("status_read_timeout", &l.status_read_timeout, milliseconds(100), minutes(10));
   limits.Duration("status_write_timeout", &l.status_write_timeout, milliseconds(100), minutes(10));
   limits.Unsigned("status_max_connections", &l.status_max_connections, 1, 100'000);
+  limits.Unsigned("max_live_queries_per_second", &l.max_live_queries_per_second, 1, 10'000);
 }
 
 }  // namespace

@@ -84,6 +84,11 @@ struct LimitsConfig {
   std::chrono::milliseconds status_read_timeout{5'000};
   std::chrono::milliseconds status_write_timeout{10'000};
   uint64_t status_max_connections = 64;
+  // Queries the tick's snapshot cannot answer (GetRegionMatrix and GetPaths over a window
+  // shorter than matrix_window, the first GetPaths in a minute) are computed under the core
+  // lock ingest needs: at most this many a second, a burst of as many; one more is refused
+  // with RESOURCE_EXHAUSTED (queries over the configured window are never refused).
+  uint64_t max_live_queries_per_second = 4;
 };
 
 struct AggregatorConfig {

@@ -40,8 +40,7 @@ grpc::ServerUnaryReactor* QueryService::GetRegionMatrix(grpc::CallbackServerCont
                                                         v1::GetRegionMatrixResponse* response) {
   if (auto allowed = authorizer_.AuthorizeRead(*context); !allowed.ok()) return Answer(context, allowed);
   if (auto status = CheckRange(request->range()); !status.ok()) return Answer(context, status);
-  *response = backend_.RegionMatrix(*request);
-  return Answer(context, grpc::Status::OK);
+  return Answer(context, backend_.RegionMatrix(*request, response));
 }
 
 grpc::ServerUnaryReactor* QueryService::GetPaths(grpc::CallbackServerContext* context,
@@ -49,8 +48,7 @@ grpc::ServerUnaryReactor* QueryService::GetPaths(grpc::CallbackServerContext* co
                                                  v1::GetPathsResponse* response) {
   if (auto allowed = authorizer_.AuthorizeRead(*context); !allowed.ok()) return Answer(context, allowed);
   if (auto status = CheckRange(request->range()); !status.ok()) return Answer(context, status);
-  *response = backend_.Paths(*request);
-  return Answer(context, grpc::Status::OK);
+  return Answer(context, backend_.Paths(*request, response));
 }
 
 grpc::ServerUnaryReactor* QueryService::GetFlows(grpc::CallbackServerContext* context,

@@ -16,8 +16,10 @@ class QueryBackend {
  public:
   virtual ~QueryBackend() = default;
   virtual v1::ListAgentsResponse ListAgents(const v1::ListAgentsRequest& request) = 0;
-  virtual v1::GetRegionMatrixResponse RegionMatrix(const v1::GetRegionMatrixRequest& request) = 0;
-  virtual v1::GetPathsResponse Paths(const v1::GetPathsRequest& request) = 0;
+  // Not OK (RESOURCE_EXHAUSTED) when answering would need the core lock more often than allowed.
+  virtual grpc::Status RegionMatrix(const v1::GetRegionMatrixRequest& request,
+                                    v1::GetRegionMatrixResponse* response) = 0;
+  virtual grpc::Status Paths(const v1::GetPathsRequest& request, v1::GetPathsResponse* response) = 0;
   virtual v1::GetFlowsResponse Flows(const v1::GetFlowsRequest& request) = 0;
 };
 

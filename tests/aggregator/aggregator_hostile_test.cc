@@ -358,6 +358,47 @@ TEST_F(AggregatorHostileTest, WatchAndQueryFloodsLeaveIngestLatencyWithinTheBoun
   for (auto& watcher : watchers) EXPECT_TRUE(watcher->WaitDone(10s));
 }
 
+// Queries the tick's snapshot cannot answer take the lock ingest needs: a flood of them is
+// refused beyond limits.max_live_queries_per_second, with the reason, and counted, while the
+// configured window (served from the snapshot) is answered at any rate.
+TEST_F(AggregatorHostileTest,
+       ShortWindowQueriesBeyondTheirRateAreRefusedAndTheConfiguredWindowIsAlwaysServed) {
+  AggregatorConfig config = Config();
+  config.limits.max_live_queries_per_second = 2;
+  StartAggregator(config);
+  aggregator_->EvaluateNow();  // the snapshot
+  auto stub = v1::Query::NewStub(channel_);
+  int answered = 0;
+  int refused = 0;
+  for (int i = 0; i < 20; ++i) {
+    grpc::ClientContext context;
+    v1::GetRegionMatrixRequest request;
+    request.mutable_range()->mutable_window()->set_seconds(2);
+    v1::GetRegionMatrixResponse matrix;
+    const grpc::Status status = stub->GetRegionMatrix(&context, request, &matrix);
+    if (status.ok()) {
+      ++answered;
+    } else {
+      ++refused;
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+      EXPECT_THAT(status.error_message(), HasSubstr("limits.max_live_queries_per_second"));
+    }
+  }
+  // The burst of two, and at most one more token refilled while the loop ran.
+  EXPECT_GE(answered, 2);
+  EXPECT_LE(answered, 3);
+  EXPECT_EQ(answered + refused, 20);
+  for (int i = 0; i < 20; ++i) {
+    grpc::ClientContext context;
+    v1::GetRegionMatrixResponse matrix;
+    EXPECT_TRUE(stub->GetRegionMatrix(&context, v1::GetRegionMatrixRequest(), &matrix).ok());
+  }
+  aggregator_->EvaluateNow();
+  EXPECT_THAT(HttpGet(aggregator_->metrics_port(), "/metrics"),
+              HasSubstr("regionpulse_aggregator_limit_hits_total{limit=\"live_queries\"} " +
+                        std::to_string(refused)));
+}
+
 TEST_F(AggregatorHostileTest, HelloBeyondMaxAgentsIsRefusedWithResourceExhaustedAndCounted) {
   AggregatorConfig config = Config();
   config.limits.max_agents = 12;
@@ -423,7 +464,8 @@ TEST_F(AggregatorHostileTest, RegionStateSeriesExistOnlyForConfiguredRegions) {
 TEST(LimitsConfig, IsReadFromTheLimitsSectionAndUnknownKeysAreRefused) {
   auto parsed = ParseAggregatorConfig(
       "limits:\n  max_agents: 500\n  max_names: 2000\n  max_message_bytes: 16MiB\n"
-      "  status_read_timeout: 2s\n  status_max_connections: 8\n  max_watch_streams: 100\n");
+      "  status_read_timeout: 2s\n  status_max_connections: 8\n  max_watch_streams: 100\n"
+      "  max_live_queries_per_second: 20\n");
   ASSERT_TRUE(parsed.ok()) << parsed.error().ToString();
   EXPECT_EQ(parsed->limits.max_agents, 500u);
   EXPECT_EQ(parsed->limits.max_names, 2000u);
@@ -431,6 +473,7 @@ TEST(LimitsConfig, IsReadFromTheLimitsSectionAndUnknownKeysAreRefused) {
   EXPECT_EQ(parsed->limits.status_read_timeout, 2s);
   EXPECT_EQ(parsed->limits.status_max_connections, 8u);
   EXPECT_EQ(parsed->limits.max_watch_streams, 100u);
+  EXPECT_EQ(parsed->limits.max_live_queries_per_second, 20u);
   EXPECT_EQ(parsed->limits.max_flows, LimitsConfig().max_flows);
 
   auto unknown = ParseAggregatorConfig("limits:\n  max_agent: 5\n");
@@ -463,6 +506,7 @@ TEST(LimitsConfig, TheExampleFileStatesTheDefaults) {
   EXPECT_EQ(e.status_read_timeout, d.status_read_timeout);
   EXPECT_EQ(e.status_write_timeout, d.status_write_timeout);
   EXPECT_EQ(e.status_max_connections, d.status_max_connections);
+  EXPECT_EQ(e.max_live_queries_per_second, d.max_live_queries_per_second);
 }
 
 }  // namespace

@@ -80,6 +80,9 @@ class LossDirectionThroughAgentsTest : public ::testing::Test {
     config.grpc_listen = "0.0.0.0:0";
     config.metrics_listen = "127.0.0.1:0";
     config.plaintext = true;
+    // Path() reads a 3 s window (computed under the core lock, not from the snapshot) every
+    // 20 ms while polling: far more than the default live-query rate allows.
+    config.limits.max_live_queries_per_second = 1000;
     {
       // The listening socket stays in the namespace it was made in.
       ScopedNetnsEntry inside(router_.name());
