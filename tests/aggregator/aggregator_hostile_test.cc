@@ -42,20 +42,6 @@ using test::TwelveAgentFleet;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-// A TCP connection to a local port; -1 when it cannot connect.
-int Connect(uint16_t port) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 void SendAll(int fd, const std::string& bytes) {
   size_t done = 0;
   while (done < bytes.size()) {
@@ -136,14 +122,14 @@ TEST_F(AggregatorHostileTest, GarbageOnTheGrpcAndStatusPortsLeavesVerdictsAndHea
   for (uint16_t port : {grpc_port, status_port}) {
     // Random bytes, closed at once.
     for (int i = 0; i < 20; ++i) {
-      const int fd = Connect(port);
+      const int fd = test::ConnectLoopback(port);
       ASSERT_GE(fd, 0);
       SendAll(fd, RandomBytes(random, 1 + random() % 65536));
       close(fd);
     }
     // Slow: one byte, then nothing, left open.
     for (int i = 0; i < 10; ++i) {
-      const int fd = Connect(port);
+      const int fd = test::ConnectLoopback(port);
       ASSERT_GE(fd, 0);
       SendAll(fd, port == grpc_port ? "P" : "G");
       held.push_back(fd);
@@ -151,7 +137,7 @@ TEST_F(AggregatorHostileTest, GarbageOnTheGrpcAndStatusPortsLeavesVerdictsAndHea
   }
   // Half an HTTP/2 preface, left open.
   for (int i = 0; i < 10; ++i) {
-    const int fd = Connect(grpc_port);
+    const int fd = test::ConnectLoopback(grpc_port);
     SendAll(fd, kHttp2Preface.substr(0, 1 + random() % (kHttp2Preface.size() - 1)));
     held.push_back(fd);
   }
@@ -161,18 +147,18 @@ TEST_F(AggregatorHostileTest, GarbageOnTheGrpcAndStatusPortsLeavesVerdictsAndHea
        {FrameHeader(16 * 1024 * 1024 - 1, 0x0, 0, 1) + RandomBytes(random, 65536),
         FrameHeader(4096, 0x1, 0x4, 1) + RandomBytes(random, 4096), FrameHeader(7, 0x4, 0, 0) + "1234567",
         FrameHeader(0xffffff, 0x9, 0, 3) + RandomBytes(random, 100000)}) {
-    const int fd = Connect(grpc_port);
+    const int fd = test::ConnectLoopback(grpc_port);
     SendAll(fd, kHttp2Preface + FrameHeader(0, 0x4, 0, 0) + frames);
     held.push_back(fd);
   }
   // Half an HTTP request, and one with a huge header, to the status port.
   for (int i = 0; i < 5; ++i) {
-    const int fd = Connect(status_port);
+    const int fd = test::ConnectLoopback(status_port);
     SendAll(fd, "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ");
     held.push_back(fd);
   }
   {
-    const int fd = Connect(status_port);
+    const int fd = test::ConnectLoopback(status_port);
     SendAll(fd, "GET /metrics HTTP/1.1\r\nX-Big: " + std::string(1 << 20, 'a') + "\r\n\r\n");
     held.push_back(fd);
   }

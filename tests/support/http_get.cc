@@ -8,17 +8,23 @@
 
 namespace regionpulse::test {
 
-std::string HttpGet(uint16_t port, const std::string& path) {
+int ConnectLoopback(uint16_t port) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return {};
+  if (fd < 0) return -1;
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(port);
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
     close(fd);
-    return {};
+    return -1;
   }
+  return fd;
+}
+
+std::string HttpGet(uint16_t port, const std::string& path) {
+  const int fd = ConnectLoopback(port);
+  if (fd < 0) return {};
   timeval timeout{10, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   const std::string request = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
