@@ -166,6 +166,17 @@ struct Window {
   // Hashed: looked up once per probe received; sorted once, for the report.
   std::unordered_map<ReflectedKey, ReflectedCounts, ReflectedKeyHash> reflected;
   uint64_t reflections_untracked = 0;  // of sessions beyond the tracking bound
+
+  // The counts of `key`'s session; a new session only while fewer than `bound` are tracked
+  // (nullptr beyond).
+  ReflectedCounts* ReflectedSession(ReflectedKey key, size_t bound) {
+    auto it = reflected.find(key);
+    if (it == reflected.end()) {
+      if (reflected.size() >= bound) return nullptr;
+      it = reflected.emplace(std::move(key), ReflectedCounts{}).first;
+    }
+    return &it->second;
+  }
   // Filled when the window closes.
   std::vector<v1::TrafficStats> traffic;
   std::vector<v1::FlowStats> flows;
@@ -662,35 +673,31 @@ void WindowFolder::OnProbeSent(const ProbeSent& sent) {
 void WindowFolder::OnProbeReflected(const ProbeReflected& reflected) {
   auto& s = *state_;
   Window& w = s.open;
-  ReflectedKey key{reflected.sender_address, reflected.sender_port, reflected.ssid};
-  auto it = w.reflected.find(key);
-  if (it == w.reflected.end()) {
-    if (w.reflected.size() >= s.config.max_reflected_senders * kReflectedSessionsTracked) {
-      ++w.reflections_untracked;
-      return;
-    }
-    it = w.reflected.emplace(std::move(key), ReflectedCounts{}).first;
+  ReflectedCounts* counts =
+      w.ReflectedSession(ReflectedKey{reflected.sender_address, reflected.sender_port, reflected.ssid},
+                         s.config.max_reflected_senders * kReflectedSessionsTracked);
+  if (counts == nullptr) {
+    ++w.reflections_untracked;
+    return;
   }
-  ++it->second.received;
-  if (reflected.replied) ++it->second.replied;
+  ++counts->received;
+  if (reflected.replied) ++counts->replied;
 }
 
 void WindowFolder::OnProbeRefused(const ProbeRefused& refused) {
   auto& s = *state_;
   Window& w = s.open;
-  ReflectedKey key{refused.sender_address, refused.sender_port, refused.ssid};
-  auto it = w.reflected.find(key);
-  if (it == w.reflected.end()) {
-    // A refused packet may name any session (nothing in it was verified): refusals alone open
-    // at most max_reflected_senders sessions a window, so a flood of them leaves the rest of the
-    // tracking bound to the sessions the reflector answers.
-    if (w.reflected.size() >= s.config.max_reflected_senders) {
-      ++counters_.refusals_untracked;
-      return;
-    }
-    it = w.reflected.emplace(std::move(key), ReflectedCounts{}).first;
+  // A refused packet may name any session (nothing in it was verified): refusals alone open
+  // at most max_reflected_senders sessions a window, so a flood of them leaves the rest of the
+  // tracking bound to the sessions the reflector answers.
+  ReflectedCounts* counts =
+      w.ReflectedSession(ReflectedKey{refused.sender_address, refused.sender_port, refused.ssid},
+                         s.config.max_reflected_senders);
+  if (counts == nullptr) {
+    ++counters_.refusals_untracked;
+    return;
   }
-  ++it->second.refused[static_cast<size_t>(refused.reason)];
+  ++counts->refused[static_cast<size_t>(refused.reason)];
 }
 
 void WindowFolder::OnProbeReply(const ProbeReply& reply) {
