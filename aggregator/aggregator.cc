@@ -887,7 +887,9 @@ grpc::Status Aggregator::RegionMatrix(const v1::GetRegionMatrixRequest& request,
   }
   // A shorter window than the configured one: region pairs only (bounded by
   // limits.max_region_pairs), computed now.
-  if (auto admitted = AdmitLiveQuery("a region matrix over a window shorter than matrix_window");
+  if (auto admitted =
+          AdmitLiveQuery(default_range ? "a region matrix before the first evaluation"
+                                       : "a region matrix over a window shorter than matrix_window");
       !admitted.ok()) {
     return admitted;
   }
