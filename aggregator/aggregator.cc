@@ -764,15 +764,19 @@ HelloResult Aggregator::Hello(const v1::Hello& hello, const IngestCaller& caller
 AcceptResult Aggregator::Accept(uint64_t session, const v1::HealthReport& report) {
   AcceptResult result;
   DroppedRegionEntries dropped;
+  // What needs no state is done before the core lock (the registry's limits and the regions are
+  // fixed at start): only the filing holds up the other callback thread and the tick.
+  const std::vector<std::string> problems = ReportProblems(report, registry_.config().limits);
+  const bool names_unknown_region = problems.empty() && NamesUnknownRegion(report, config_.regions);
   {
     std::lock_guard lock(core_mutex_);
     const WallClock::time_point now = options_.clock();
-    result = registry_.Accept(session, report, now);
+    result = registry_.Accept(session, report, problems, now);
     if (result.stored_now()) {
       // Entries naming a region that is not configured are left out: an invented region must
       // neither hold up a FAILOVER nor become its target.
       // Copied only when there is something to leave out (never, from a well-configured agent).
-      if (NamesUnknownRegion(report, config_.regions)) {
+      if (names_unknown_region) {
         v1::HealthReport known_only = report;
         dropped = DropUnknownRegionEntries(known_only, config_.regions);
         matrix_.Add(result.agent, known_only, now);
