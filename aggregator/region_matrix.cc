@@ -380,6 +380,7 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
       peer.observer_entry.reset();
       peer.target_entry.reset();
       peer.path = nullptr;
+      peer.path_refused = false;
       peer.session = nullptr;
     }
     const uint32_t target = peer.node_id;
@@ -413,12 +414,15 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
       slot->user.MergeWire(path.rtt_user());
     }
 
-    if (peer.path == nullptr) {
+    if (peer.path_refused) {
+      ++s.paths_not_tracked;
+    } else if (peer.path == nullptr) {
       const uint64_t key = PairKey(node, target);
       auto it = s.paths.find(key);
       if (it == s.paths.end()) {
         if (s.paths.size() >= config_.max_paths) {
           ++s.paths_not_tracked;
+          peer.path_refused = true;
         } else {
           it = s.paths
                    .emplace(key,
@@ -503,11 +507,13 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
     // The session's observer may have changed (a restarted sender); the places follow it. They
     // are kept once both are found: the sender's own reports create them, and until then each
     // report looks again.
-    if (ref.observer != ref.session->observer || !ref.target_entry || ref.path == nullptr) {
+    if (ref.observer != ref.session->observer || !ref.target_entry ||
+        (ref.path == nullptr && !ref.no_path_at_cap)) {
       ref.observer = ref.session->observer;
       const ReflectedPlaces places = FindReflectedPlaces(s, ref.observer, node);
       ref.target_entry = places.target_entry;
       ref.path = places.path;
+      ref.no_path_at_cap = places.path == nullptr && s.paths.size() >= config_.max_paths;
     }
     FileReflectedAt(s, config_, {ref.target_entry, ref.path}, window_end, reflected.received(),
                     RefusedOf(reflected));

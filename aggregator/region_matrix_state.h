@@ -354,6 +354,9 @@ struct RegionMatrixState {
     std::optional<uint32_t> observer_entry;  // observer_regions (node, target region)
     std::optional<uint32_t> target_entry;    // observer_targets (node, target node)
     Path* path = nullptr;
+    // The path was refused at max_paths: it cannot be tracked until something is removed (a new
+    // generation), so it is not looked for again meanwhile.
+    bool path_refused = false;
     // The path's own session as the target's reflector names it (its source and SSID).
     std::string source_address;
     uint32_t source_port = 0;
@@ -370,6 +373,9 @@ struct RegionMatrixState {
     uint32_t observer = 0;                 // session->observer when the places below were found
     std::optional<uint32_t> target_entry;  // observer_targets (observer, this node)
     Path* path = nullptr;                  // paths (observer, this node)
+    // None was there while paths were at max_paths: none can appear before something is
+    // removed (a new generation).
+    bool no_path_at_cap = false;
   };
   struct NodeRefs {
     std::vector<PeerRef> paths;
