@@ -606,6 +606,9 @@ v1::Verdict Aggregator::EvaluateNow() {
   RegionMatrixStats matrix_stats;
   WallClock::time_point now;
   VerdictEvidence evidence;
+  // The snapshot the new one replaces: freed after the locks are let go (at 10,000 agents
+  // freeing it took 3.5 % of the aggregator's CPU, all of it under the core lock).
+  std::shared_ptr<const QuerySnapshot> replaced_snapshot;
   {
     // Ingest waits while this lock is held: only what reads the registry and the matrix is
     // done under it. The evidence owns its data; the engine is used by this tick alone
@@ -624,8 +627,9 @@ v1::Verdict Aggregator::EvaluateNow() {
         std::chrono::steady_clock::now().time_since_epoch().count() < paths_wanted_until_ns_.load();
     auto snapshot = TakeSnapshotLocked(now, with_paths);
     std::lock_guard snapshot_lock(snapshot_mutex_);
-    snapshot_ = std::move(snapshot);
+    replaced_snapshot = std::exchange(snapshot_, std::move(snapshot));
   }
+  replaced_snapshot.reset();
   VerdictEvaluation evaluation = engine_.Evaluate(evidence, now);
   evidence = VerdictEvidence{};
   v1::Verdict& verdict = evaluation.verdict;
