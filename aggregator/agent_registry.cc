@@ -239,8 +239,8 @@ HelloResult AgentRegistry::Hello(const v1::Hello& hello, WallClock::time_point n
   if (agents_.size() >= config_.max_agents && !agents_.contains(hello.node())) {
     result.limit = "agents";
     return refuse(std::to_string(agents_.size()) + " agents known already (limits.max_agents " +
-                  std::to_string(config_.max_agents) +
-                  "); a known node may reconnect, a new one waits until one is forgotten",
+                      std::to_string(config_.max_agents) +
+                      "); a known node may reconnect, a new one waits until one is forgotten",
                   HelloRefusal::kTooManyAgents);
   }
   auto [it, first_hello] = agents_.try_emplace(hello.node());
@@ -275,6 +275,11 @@ HelloResult AgentRegistry::Hello(const v1::Hello& hello, WallClock::time_point n
 
 AcceptResult AgentRegistry::Accept(uint64_t session, const v1::HealthReport& report,
                                    WallClock::time_point now) {
+  return Accept(session, report, ReportProblems(report, config_.limits), now);
+}
+
+AcceptResult AgentRegistry::Accept(uint64_t session, const v1::HealthReport& report,
+                                   const std::vector<std::string>& problems, WallClock::time_point now) {
   AcceptResult result;
   const auto session_it = sessions_.find(session);
   if (session_it == sessions_.end()) {
@@ -287,17 +292,20 @@ AcceptResult AgentRegistry::Accept(uint64_t session, const v1::HealthReport& rep
   result.agent = agent.identity;
   result.instance_id = agent.instance_id;
   result.highest_sequence = agent.highest_sequence;
-  const std::string who = "report " + std::to_string(report.sequence()) + " from " + agent.identity.node;
+  // Only refusals need it: built when one is made.
+  const auto who = [&] {
+    return "report " + std::to_string(report.sequence()) + " from " + agent.identity.node;
+  };
 
-  if (auto problems = ReportProblems(report, config_.limits); !problems.empty()) {
+  if (!problems.empty()) {
     result.status = AcceptStatus::kInvalid;
-    result.reason = who + ": " + JoinProblems(problems);
+    result.reason = who() + ": " + JoinProblems(problems);
     return result;
   }
   const auto window_end = FromTimestamp(report.window_end());
   if (window_end > now + config_.clock_skew_allowance) {
     result.status = AcceptStatus::kFutureWindow;
-    result.reason = who + ": window_end " + TimeUtil::ToString(report.window_end()) + " is " +
+    result.reason = who() + ": window_end " + TimeUtil::ToString(report.window_end()) + " is " +
                     Milliseconds(window_end - now) + " in the future (clock skew allowance " +
                     Milliseconds(config_.clock_skew_allowance) + ")";
     return result;
@@ -306,7 +314,7 @@ AcceptResult AgentRegistry::Accept(uint64_t session, const v1::HealthReport& rep
   // may repeat stored sequences, which are duplicates.
   if (report.sequence() < agent.session_last_sequence) {
     result.status = AcceptStatus::kSequenceBackwards;
-    result.reason = who + ": sequence went backwards on this stream (previous " +
+    result.reason = who() + ": sequence went backwards on this stream (previous " +
                     std::to_string(agent.session_last_sequence) + ")";
     return result;
   }

@@ -179,6 +179,10 @@ class AgentRegistry {
   HelloResult Hello(const v1::Hello& hello, WallClock::time_point now, const std::string& peer = {});
   // Stateful and stateless checks of one report on the session Hello returned.
   AcceptResult Accept(uint64_t session, const v1::HealthReport& report, WallClock::time_point now);
+  // The same with the stateless checks already done: `problems` is what ReportProblems(report,
+  // config().limits) found. The aggregator runs those outside its core lock.
+  AcceptResult Accept(uint64_t session, const v1::HealthReport& report,
+                      const std::vector<std::string>& problems, WallClock::time_point now);
   // The stream of this session ended; the agent stays known (its silence is evidence).
   void EndSession(uint64_t session);
 

@@ -606,6 +606,9 @@ v1::Verdict Aggregator::EvaluateNow() {
   RegionMatrixStats matrix_stats;
   WallClock::time_point now;
   VerdictEvidence evidence;
+  // The snapshot the new one replaces: freed after the locks are let go (at 10,000 agents
+  // freeing it took 3.5 % of the aggregator's CPU, all of it under the core lock).
+  std::shared_ptr<const QuerySnapshot> replaced_snapshot;
   {
     // Ingest waits while this lock is held: only what reads the registry and the matrix is
     // done under it. The evidence owns its data; the engine is used by this tick alone
@@ -624,8 +627,9 @@ v1::Verdict Aggregator::EvaluateNow() {
         std::chrono::steady_clock::now().time_since_epoch().count() < paths_wanted_until_ns_.load();
     auto snapshot = TakeSnapshotLocked(now, with_paths);
     std::lock_guard snapshot_lock(snapshot_mutex_);
-    snapshot_ = std::move(snapshot);
+    replaced_snapshot = std::exchange(snapshot_, std::move(snapshot));
   }
+  replaced_snapshot.reset();
   VerdictEvaluation evaluation = engine_.Evaluate(evidence, now);
   evidence = VerdictEvidence{};
   v1::Verdict& verdict = evaluation.verdict;
@@ -764,15 +768,19 @@ HelloResult Aggregator::Hello(const v1::Hello& hello, const IngestCaller& caller
 AcceptResult Aggregator::Accept(uint64_t session, const v1::HealthReport& report) {
   AcceptResult result;
   DroppedRegionEntries dropped;
+  // What needs no state is done before the core lock (the registry's limits and the regions are
+  // fixed at start): only the filing holds up the other callback thread and the tick.
+  const std::vector<std::string> problems = ReportProblems(report, registry_.config().limits);
+  const bool names_unknown_region = problems.empty() && NamesUnknownRegion(report, config_.regions);
   {
     std::lock_guard lock(core_mutex_);
     const WallClock::time_point now = options_.clock();
-    result = registry_.Accept(session, report, now);
+    result = registry_.Accept(session, report, problems, now);
     if (result.stored_now()) {
       // Entries naming a region that is not configured are left out: an invented region must
       // neither hold up a FAILOVER nor become its target.
       // Copied only when there is something to leave out (never, from a well-configured agent).
-      if (NamesUnknownRegion(report, config_.regions)) {
+      if (names_unknown_region) {
         v1::HealthReport known_only = report;
         dropped = DropUnknownRegionEntries(known_only, config_.regions);
         matrix_.Add(result.agent, known_only, now);

@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include <absl/synchronization/mutex.h>
 #include <spdlog/spdlog.h>
 
 #include "aggregator/aggregator.h"
@@ -14,6 +15,10 @@
 
 int main(int argc, char** argv) {
   using namespace regionpulse;
+  // gRPC's locks are absl's, and Debian builds absl with its debug checks: every lock taken also
+  // walked absl's lock graph (~1-2 % of the aggregator's CPU at 3,000 agents over gRPC). A
+  // release build of absl does not check; neither does the aggregator.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   spdlog::set_default_logger(spdlog::default_logger()->clone("aggregator"));
 
   auto command_line = ParseCommandLine(std::vector<std::string>(argv + 1, argv + argc));

@@ -147,34 +147,53 @@ RefusedCounts RefusedOf(const v1::ReflectedStats& reflected) {
           reflected.refused_rate_limited(), reflected.refused_replayed()};
 }
 
+// Where a reflector's counts for an observer's session go: the sender's counts of the same pair
+// (nullopt / nullptr when the sender reported none).
+struct ReflectedPlaces {
+  std::optional<uint32_t> target_entry;
+  RegionMatrixState::Path* path = nullptr;
+};
+
+ReflectedPlaces FindReflectedPlaces(RegionMatrixState& s, uint32_t observer, uint32_t reflector) {
+  const uint64_t key = PairKey(observer, reflector);
+  ReflectedPlaces places;
+  places.target_entry = s.observer_targets.Find(key);
+  if (auto it = s.paths.find(key); it != s.paths.end()) places.path = &it->second;
+  return places;
+}
+
 // Files a reflector's counts for a session (received, refused) next to the sender's counts of
 // the same pair.
-void FileReflected(RegionMatrixState& s, const RegionMatrixConfig& config, uint32_t observer,
-                   uint32_t reflector, WallClock::time_point window_end, uint64_t received,
-                   const RefusedCounts& refused) {
+void FileReflectedAt(RegionMatrixState& s, const RegionMatrixConfig& config, const ReflectedPlaces& places,
+                     WallClock::time_point window_end, uint64_t received, const RefusedCounts& refused) {
   const auto placed_at = window_end - nanoseconds(1);
-  const uint64_t key = PairKey(observer, reflector);
   // Only next to counts the sender reported: a reflector's count alone has nothing to split.
-  if (auto number = s.observer_targets.Find(key)) {
-    if (TargetSlot* slot =
-            s.observer_targets.rings.At(*number, EpochOf(placed_at, std::chrono::seconds(1)))) {
+  if (places.target_entry) {
+    const uint32_t number = *places.target_entry;
+    if (TargetSlot* slot = s.observer_targets.rings.At(number, EpochOf(placed_at, std::chrono::seconds(1)))) {
       AddSaturating(&slot->reflected, received);
       AddSaturating(&slot->refused, refused.Total());
     }
     // A refusal is an answer from the region as much as a reply: its reflector is up and
     // reachable, so the region is not dark (verdict_engine.cc, DarkSince).
-    const RegionMatrixState::ObserverTarget& entry = s.observer_targets.entries[*number];
+    const RegionMatrixState::ObserverTarget& entry = s.observer_targets.entries[number];
     if (refused.Total() > 0 && entry.target_region != entry.node_region) {
       WallClock::time_point& answered = s.last_answered[entry.target_region];
       answered = std::max(answered, window_end);
     }
   }
-  if (auto it = s.paths.find(key); it != s.paths.end()) {
-    if (PathSlot* slot = it->second.ring.At(EpochOf(placed_at, config.slot))) {
+  if (places.path != nullptr) {
+    if (PathSlot* slot = places.path->ring.At(EpochOf(placed_at, config.slot))) {
       slot->reflected += received;
       slot->refused.Add(refused);
     }
   }
+}
+
+void FileReflected(RegionMatrixState& s, const RegionMatrixConfig& config, uint32_t observer,
+                   uint32_t reflector, WallClock::time_point window_end, uint64_t received,
+                   const RefusedCounts& refused) {
+  FileReflectedAt(s, config, FindReflectedPlaces(s, observer, reflector), window_end, received, refused);
 }
 
 // Files what reflectors reported for `session` before its sender did; each count once.
@@ -211,22 +230,32 @@ void FilePending(RegionMatrixState& s, const RegionMatrixConfig& config, const S
   }
 }
 
-// Notes which observer a session belongs to, as the sender reported it.
-void RegisterSession(RegionMatrixState& s, const RegionMatrixConfig& config, const SessionKey& session,
-                     uint32_t observer, WallClock::time_point window_end, WallClock::time_point now) {
+// A session seen again in a sender's report. A sender that restarted may reuse the key with a
+// new observer name; the newest report wins.
+void SeenSession(RegionMatrixState::SenderSession& session, uint32_t observer,
+                 WallClock::time_point window_end) {
+  session.observer = observer;
+  session.last_seen = std::max(session.last_seen, window_end);
+}
+
+// Notes which observer a session belongs to, as the sender reported it; nullptr when it is not
+// tracked (max_sessions).
+RegionMatrixState::SenderSession* RegisterSession(RegionMatrixState& s, const RegionMatrixConfig& config,
+                                                  const SessionKey& session, uint32_t observer,
+                                                  WallClock::time_point window_end,
+                                                  WallClock::time_point now) {
   auto it = s.sender_sessions.find(session);
   if (it == s.sender_sessions.end()) {
     if (s.sender_sessions.size() >= config.max_sessions) {
       ++s.sessions_not_tracked;
-      return;
+      return nullptr;
     }
     it = s.sender_sessions.emplace(session, RegionMatrixState::SenderSession{observer, window_end}).first;
     // The reflector's counts that arrived before the sender's first report of the session.
     FilePending(s, config, session, observer, now);
   }
-  // A sender that restarted may reuse the key with a new observer name; the newest report wins.
-  it->second.observer = observer;
-  it->second.last_seen = std::max(it->second.last_seen, window_end);
+  SeenSession(it->second, observer, window_end);
+  return &it->second;
 }
 
 // The sender session a reflector's count belongs to; nullptr when no sender reported it.
@@ -320,7 +349,8 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
     return it->second.ring.At(coarse);
   };
 
-  std::vector<RegionMatrixState::PeerRef>& peers = s.peers_of[node];
+  RegionMatrixState::NodeRefs& refs = s.refs_of[node];
+  std::vector<RegionMatrixState::PeerRef>& peers = refs.paths;
   for (int i = 0; i < report.paths_size(); ++i) {
     const v1::PathStats& path = report.paths(i);
     // An agent's peers change only when its plan does: the names of its last report are
@@ -336,14 +366,29 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
         peer = {};
         continue;
       }
-      peer = {path.peer_node(), path.peer_region(), *peer_node, *peer_region};
+      // A new peer at this position: nothing of the old one's places holds.
+      peer = {};
+      peer.node = path.peer_node();
+      peer.region = path.peer_region();
+      peer.node_id = *peer_node;
+      peer.region_id = *peer_region;
       s.regions.insert(peer.region_id);
+    }
+    if (peer.generation != s.layout_generation) {
+      // Something was removed since these places were found: look them up again.
+      peer.generation = s.layout_generation;
+      peer.observer_entry.reset();
+      peer.target_entry.reset();
+      peer.path = nullptr;
+      peer.path_refused = false;
+      peer.session = nullptr;
     }
     const uint32_t target = peer.node_id;
     const uint32_t target_region = peer.region_id;
     const ProbeCounts reported = ReportedCounts(path);
 
-    const uint32_t observer = s.ObserverEntry(node, region, target_region);
+    if (!peer.observer_entry) peer.observer_entry = s.ObserverEntry(node, region, target_region);
+    const uint32_t observer = *peer.observer_entry;
     // The slot keeps the entry (and its last_probed) alive over the window.
     s.observer_regions.rings.At(observer, fine);
     if (path.probes_sent() > 0) {
@@ -354,8 +399,9 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
       WallClock::time_point& answered = s.last_answered[target_region];
       answered = std::max(answered, window_end);
     }
-    if (auto number = TargetEntry(s, config_, node, region, target, target_region)) {
-      if (TargetSlot* slot = s.observer_targets.rings.At(*number, fine)) {
+    if (!peer.target_entry) peer.target_entry = TargetEntry(s, config_, node, region, target, target_region);
+    if (peer.target_entry) {
+      if (TargetSlot* slot = s.observer_targets.rings.At(*peer.target_entry, fine)) {
         AddSaturating(&slot->sent, reported.sent);
         AddSaturating(&slot->forward, reported.received_forward);
         AddSaturating(&slot->reverse, reported.received_reverse);
@@ -368,21 +414,27 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
       slot->user.MergeWire(path.rtt_user());
     }
 
-    const uint64_t key = PairKey(node, target);
-    auto it = s.paths.find(key);
-    if (it == s.paths.end()) {
-      if (s.paths.size() >= config_.max_paths) {
-        ++s.paths_not_tracked;
-      } else {
-        it = s.paths
-                 .emplace(key,
-                          RegionMatrixState::Path{
-                              node, target, region, target_region, SlotRing<PathSlot>(coarse_ring), {}, {}})
-                 .first;
+    if (peer.path_refused) {
+      ++s.paths_not_tracked;
+    } else if (peer.path == nullptr) {
+      const uint64_t key = PairKey(node, target);
+      auto it = s.paths.find(key);
+      if (it == s.paths.end()) {
+        if (s.paths.size() >= config_.max_paths) {
+          ++s.paths_not_tracked;
+          peer.path_refused = true;
+        } else {
+          it = s.paths
+                   .emplace(key,
+                            RegionMatrixState::Path{
+                                node, target, region, target_region, SlotRing<PathSlot>(coarse_ring), {}, {}})
+                   .first;
+        }
       }
+      if (it != s.paths.end()) peer.path = &it->second;
     }
-    if (it != s.paths.end()) {
-      RegionMatrixState::Path& p = it->second;
+    if (peer.path != nullptr) {
+      RegionMatrixState::Path& p = *peer.path;
       p.target_region = target_region;
       p.source_region = region;
       if (PathSlot* slot = p.ring.At(coarse)) {
@@ -398,30 +450,73 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
       }
     }
     if (path.has_source()) {
-      if (auto session = SessionKeyOf(target, path.source(), path.ssid())) {
-        RegisterSession(s, config_, *session, node, window_end, now);
+      const v1::Endpoint& source_endpoint = path.source();
+      if (peer.session != nullptr && peer.source_address == source_endpoint.address() &&
+          peer.source_port == source_endpoint.port() && peer.ssid == path.ssid()) {
+        SeenSession(*peer.session, node, window_end);
+      } else {
+        peer.session = nullptr;
+        if (auto session = SessionKeyOf(target, source_endpoint, path.ssid())) {
+          peer.session = RegisterSession(s, config_, *session, node, window_end, now);
+        }
+        peer.source_address = source_endpoint.address();
+        peer.source_port = source_endpoint.port();
+        peer.ssid = path.ssid();
       }
     }
   }
 
   // What this node's reflector received, per sender session: the far end's half of the
   // senders' loss direction, filed next to the sender's counts.
-  for (const v1::ReflectedStats& reflected : report.reflected()) {
-    const auto session = SessionKeyOf(node, reflected.sender(), reflected.ssid());
-    if (!session) continue;
-    const RegionMatrixState::SenderSession* sender = FindSession(s, *session);
-    if (sender != nullptr) {
-      FileReflected(s, config_, sender->observer, node, window_end, reflected.received(),
+  std::vector<RegionMatrixState::ReflectedRef>& reflected_refs = refs.reflected;
+  if (reflected_refs.size() < static_cast<size_t>(report.reflected_size())) {
+    reflected_refs.resize(static_cast<size_t>(report.reflected_size()));
+  }
+  for (int i = 0; i < report.reflected_size(); ++i) {
+    const v1::ReflectedStats& reflected = report.reflected(i);
+    RegionMatrixState::ReflectedRef& ref = reflected_refs[static_cast<size_t>(i)];
+    const v1::Endpoint& sender_endpoint = reflected.sender();
+    const bool same_session = ref.generation == s.layout_generation && ref.session != nullptr &&
+                              ref.sender_address == sender_endpoint.address() &&
+                              ref.sender_port == sender_endpoint.port() && ref.ssid == reflected.ssid();
+    if (!same_session) {
+      ref = {};
+      const auto session = SessionKeyOf(node, sender_endpoint, reflected.ssid());
+      if (!session) continue;
+      // Kept for the next report only when found under its own key: a session found by port and
+      // SSID alone (its sender reported no address) gives way to an exact one registered later.
+      const auto exact = s.sender_sessions.find(*session);
+      const RegionMatrixState::SenderSession* sender =
+          exact != s.sender_sessions.end() ? &exact->second : FindSession(s, *session);
+      if (sender == nullptr) {
+        // Its sender's report of the same second may still be on its way.
+        if (s.pending_reflected_entries >= config_.max_pending_reflected) {
+          ++s.reflected_unmatched;
+          continue;
+        }
+        s.pending_reflected[*session].push_back({window_end, reflected.received(), RefusedOf(reflected)});
+        ++s.pending_reflected_entries;
+        continue;
+      }
+      ref.sender_address = sender_endpoint.address();
+      ref.sender_port = sender_endpoint.port();
+      ref.ssid = reflected.ssid();
+      ref.generation = exact != s.sender_sessions.end() ? s.layout_generation : 0;
+      ref.session = sender;
+    }
+    // The session's observer may have changed (a restarted sender); the places follow it. They
+    // are kept once both are found: the sender's own reports create them, and until then each
+    // report looks again.
+    if (ref.observer != ref.session->observer || !ref.target_entry ||
+        (ref.path == nullptr && !ref.no_path_at_cap)) {
+      ref.observer = ref.session->observer;
+      const ReflectedPlaces places = FindReflectedPlaces(s, ref.observer, node);
+      ref.target_entry = places.target_entry;
+      ref.path = places.path;
+      ref.no_path_at_cap = places.path == nullptr && s.paths.size() >= config_.max_paths;
+    }
+    FileReflectedAt(s, config_, {ref.target_entry, ref.path}, window_end, reflected.received(),
                     RefusedOf(reflected));
-      continue;
-    }
-    // Its sender's report of the same second may still be on its way.
-    if (s.pending_reflected_entries >= config_.max_pending_reflected) {
-      ++s.reflected_unmatched;
-      continue;
-    }
-    s.pending_reflected[*session].push_back({window_end, reflected.received(), RefusedOf(reflected)});
-    ++s.pending_reflected_entries;
   }
 
   for (const auto& traffic : report.traffic()) {
@@ -524,6 +619,14 @@ v1::GetRegionMatrixResponse RegionMatrix::Matrix(nanoseconds range, WallClock::t
   std::map<std::pair<uint32_t, uint32_t>, Settled> settled;
   for (const auto& [key, path] : s.paths) {
     if (!path.ring.HasDataSince(from)) continue;
+    // Most paths lose nothing in an unknown direction and have nothing refused: nothing to
+    // settle, known from the slots alone, without looking up both ends' coverage (at 10,000
+    // agents that was most of this function, under the core lock).
+    bool anything_to_settle = false;
+    path.ring.ForEachSince(from, [&](const PathSlot& slot) {
+      anything_to_settle |= slot.unknown > 0 || slot.refused.Total() > 0;
+    });
+    if (!anything_to_settle) continue;
     const CoveredCounts counts = s.PathCounts(path, from);
     const ProbeCounts sender = counts.Sender();
     if (sender.lost_unknown == 0 && counts.refused == 0) continue;
@@ -715,6 +818,7 @@ void RegionMatrix::Forget(const std::string& node) {
   RegionMatrixState& s = *state_;
   const auto id = s.IdOf(node);
   if (!id) return;
+  ++s.layout_generation;
   std::erase_if(s.paths,
                 [&](const auto& entry) { return entry.second.source == *id || entry.second.target == *id; });
   s.observer_regions.DropIf(
@@ -732,7 +836,7 @@ void RegionMatrix::Forget(const std::string& node) {
     return true;
   });
   s.node_windows.erase(*id);
-  s.peers_of.erase(*id);
+  s.refs_of.erase(*id);
 }
 
 void RegionMatrix::Evict(WallClock::time_point now) {
@@ -743,18 +847,21 @@ void RegionMatrix::Evict(WallClock::time_point now) {
   const int64_t from = EpochOf(now - config_.window, config_.slot);
   const int64_t fine_from = EpochOf(now - config_.window, std::chrono::seconds(1));
   const int64_t evidence_from = EpochOf(now - config_.evidence_window, std::chrono::seconds(1));
-  std::erase_if(s.paths, [&](const auto& entry) { return !entry.second.ring.HasDataSince(from); });
+  bool removed =
+      std::erase_if(s.paths, [&](const auto& entry) { return !entry.second.ring.HasDataSince(from); }) > 0;
   // Observer entries keep last_probed for the matrix's observer counts over the window.
-  s.observer_regions.DropIf([&](const RegionMatrixState::ObserverRegion&, size_t number) {
+  removed |= s.observer_regions.DropIf([&](const RegionMatrixState::ObserverRegion&, size_t number) {
     return !s.observer_regions.rings.HasDataSince(number, fine_from);
   });
   // Per-target counts serve the evidence window only.
-  s.observer_targets.DropIf([&](const RegionMatrixState::ObserverTarget&, size_t number) {
+  removed |= s.observer_targets.DropIf([&](const RegionMatrixState::ObserverTarget&, size_t number) {
     return !s.observer_targets.rings.HasDataSince(number, evidence_from);
   });
   std::erase_if(s.node_windows, [&](const auto& entry) { return !entry.second.coarse.HasDataSince(from); });
-  std::erase_if(s.sender_sessions,
-                [&](const auto& entry) { return entry.second.last_seen < now - config_.window; });
+  removed |= std::erase_if(s.sender_sessions, [&](const auto& entry) {
+               return entry.second.last_seen < now - config_.window;
+             }) > 0;
+  if (removed) ++s.layout_generation;
   // Reflector counts whose sender never reported the session in time.
   for (auto it = s.pending_reflected.begin(); it != s.pending_reflected.end();) {
     auto& held = it->second;

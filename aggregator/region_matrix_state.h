@@ -229,15 +229,16 @@ struct KeyedRings {
   }
   // Drops the entries for which drop(entry, number) is true; the others keep their order and are
   // renumbered.
+  // Whether any was dropped (numbers then changed).
   template <typename Drop>
-  void DropIf(Drop&& drop) {
+  bool DropIf(Drop&& drop) {
     std::vector<bool> keep(entries.size());
     bool any_dropped = false;
     for (size_t i = 0; i < entries.size(); ++i) {
       keep[i] = !drop(entries[i], i);
       any_dropped |= !keep[i];
     }
-    if (!any_dropped) return;
+    if (!any_dropped) return false;
     rings.Compact([&](size_t ring) { return keep[ring]; });
     size_t kept = 0;
     for (size_t i = 0; i < entries.size(); ++i) {
@@ -246,6 +247,7 @@ struct KeyedRings {
     entries.resize(kept);
     index.clear();
     for (size_t i = 0; i < entries.size(); ++i) index.emplace(entries[i].Key(), static_cast<uint32_t>(i));
+    return true;
   }
 };
 
@@ -333,14 +335,53 @@ struct RegionMatrixState {
     RefusedCounts refused;
   };
 
-  // The peers of each source's last report, by position (see Add).
+  // Bumped whenever an entry of `paths`, `observer_regions`, `observer_targets` or
+  // `sender_sessions` is removed (entries renumbered, pointers dangling): what a node's last
+  // report found there (NodeRefs) is then looked up again. Only eviction and Forget remove.
+  uint64_t layout_generation = 1;
+
+  // What each source's last report named and where its entries were filed, by position: an
+  // agent's report names the same peers and sessions window after window (until its plan
+  // changes), so the next report's entries are filed without interning, address parsing or hash
+  // lookups. Places are cached only once found (something not tracked is looked for again) and
+  // only for `generation`.
   struct PeerRef {
     std::string node;
     std::string region;
     uint32_t node_id = 0;
     uint32_t region_id = 0;
+    uint64_t generation = 0;
+    std::optional<uint32_t> observer_entry;  // observer_regions (node, target region)
+    std::optional<uint32_t> target_entry;    // observer_targets (node, target node)
+    Path* path = nullptr;
+    // The path was refused at max_paths: it cannot be tracked until something is removed (a new
+    // generation), so it is not looked for again meanwhile.
+    bool path_refused = false;
+    // The path's own session as the target's reflector names it (its source and SSID).
+    std::string source_address;
+    uint32_t source_port = 0;
+    uint32_t ssid = 0;
+    SenderSession* session = nullptr;
   };
-  std::unordered_map<uint32_t, std::vector<PeerRef>> peers_of;
+  // A reflected entry: the sender's session, and where its counts were filed for that observer.
+  struct ReflectedRef {
+    std::string sender_address;
+    uint32_t sender_port = 0;
+    uint32_t ssid = 0;
+    uint64_t generation = 0;
+    const SenderSession* session = nullptr;
+    uint32_t observer = 0;                 // session->observer when the places below were found
+    std::optional<uint32_t> target_entry;  // observer_targets (observer, this node)
+    Path* path = nullptr;                  // paths (observer, this node)
+    // None was there while paths were at max_paths: none can appear before something is
+    // removed (a new generation).
+    bool no_path_at_cap = false;
+  };
+  struct NodeRefs {
+    std::vector<PeerRef> paths;
+    std::vector<ReflectedRef> reflected;
+  };
+  std::unordered_map<uint32_t, NodeRefs> refs_of;
 
   // Interned names: the hot maps key on small integers.
   std::vector<std::string> names;

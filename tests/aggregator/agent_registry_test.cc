@@ -252,6 +252,20 @@ TEST(AgentRegistryTest, InconsistentReportIsInvalidArgumentNamingTheField) {
   EXPECT_EQ(registry.List(kT0 + 1s)[0].last_sequence(), 0u);
 }
 
+// The aggregator checks a report's consistency before it takes its core lock and hands the
+// problems in: a report with problems is refused just the same, naming its sender.
+TEST(AgentRegistryTest, ProblemsFoundBeforeAcceptRefuseTheReport) {
+  AgentRegistry registry;
+  const auto hello = registry.Hello(MakeHello("us-node-1", 42), kT0);
+  const auto result = registry.Accept(hello.session, MakeReport(1, kT0 + 1s),
+                                      {"paths[0] (peer eu-node-1): ssid 70000 > 65535"}, kT0 + 1s);
+  EXPECT_EQ(result.status, AcceptStatus::kInvalid);
+  EXPECT_THAT(result.reason, HasSubstr("report 1 from us-node-1: paths[0] (peer eu-node-1): ssid 70000"));
+  EXPECT_EQ(registry.List(kT0 + 1s)[0].last_sequence(), 0u);
+  // With none, the same report is stored.
+  EXPECT_TRUE(registry.Accept(hello.session, MakeReport(1, kT0 + 1s), {}, kT0 + 1s).stored_now());
+}
+
 TEST(AgentRegistryTest, OversizedReportIsRefused) {
   AgentRegistryConfig config;
   config.limits.max_bytes = 200;

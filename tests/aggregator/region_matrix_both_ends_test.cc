@@ -378,5 +378,72 @@ TEST(RegionMatrixBothEndsTest, RefusalsOnlyEverExplainProbesThatGotNoReply) {
   EXPECT_EQ(EvidenceCounts(answered).sent, 100u);
 }
 
+// Each agent's report names the same peers and sessions window after window, and the matrix
+// keeps where the last one's entries went; what it keeps must follow what was removed or renamed
+// meanwhile.
+void ExchangeFrom(RegionMatrix& matrix, int first, int last, const AgentIdentity& sender) {
+  for (int t = first; t <= last; ++t) {
+    const auto now = kT0 + std::chrono::seconds(t);
+    if (t % 2 == 1) matrix.Add(kEu1, TargetWindow(t, 10), now);
+    matrix.Add(sender, SenderWindow(t, kNothingBack), now);
+    if (t % 2 == 0) matrix.Add(kEu1, TargetWindow(t, 10), now);
+  }
+}
+
+TEST(RegionMatrixBothEndsTest, ATargetForgottenMidwayIsFiledAfreshWhenItReportsAgain) {
+  RegionMatrix matrix;
+  ExchangeFrom(matrix, 1, 5, kUs1);
+  // Its path, per-target counts and the sender's session towards it go with it.
+  matrix.Forget("eu-1");
+  ExchangeFrom(matrix, 6, kSeconds, kUs1);
+
+  const v1::PathSummary path = OnlyPath(matrix);
+  EXPECT_EQ(path.probes_sent(), 50u);
+  EXPECT_TRUE(path.reflector_reported());
+  EXPECT_EQ(path.direction(), v1::LOSS_DIRECTION_REVERSE);
+  const ProbeCounts counts = EvidenceCounts(matrix);
+  EXPECT_EQ(counts.sent, 50u);
+  EXPECT_EQ(counts.received_forward, 50u);
+  EXPECT_EQ(counts.lost_unknown, 0u);
+  EXPECT_EQ(matrix.Stats().reflected_unmatched, 0u);
+}
+
+TEST(RegionMatrixBothEndsTest, ASenderForgottenMidwayHasItsSessionJoinedAgain) {
+  RegionMatrix matrix;
+  ExchangeFrom(matrix, 1, 5, kUs1);
+  matrix.Forget("us-1");
+  ExchangeFrom(matrix, 6, kSeconds, kUs1);
+
+  const v1::PathSummary path = OnlyPath(matrix);
+  EXPECT_EQ(path.probes_sent(), 50u);
+  EXPECT_EQ(path.direction(), v1::LOSS_DIRECTION_REVERSE);
+  const ProbeCounts counts = EvidenceCounts(matrix);
+  EXPECT_EQ(counts.sent, 50u);
+  EXPECT_EQ(counts.received_forward, 50u);
+  EXPECT_EQ(counts.lost_unknown, 0u);
+}
+
+TEST(RegionMatrixBothEndsTest, ASenderRestartedUnderANewNameTakesItsSessionsReflectedCounts) {
+  // The same source address, port and SSID, reported by a node of another name from second 6:
+  // what eu-1's reflector received from then on belongs to the new observer.
+  const AgentIdentity us1_renamed{"us-1-renamed", "us-east-1", "us-east-1a"};
+  RegionMatrix matrix;
+  ExchangeFrom(matrix, 1, 5, kUs1);
+  ExchangeFrom(matrix, 6, kSeconds, us1_renamed);
+
+  v1::GetPathsRequest request;
+  request.set_node("us-1-renamed");
+  const v1::GetPathsResponse paths = matrix.Paths(request, kNow);
+  ASSERT_EQ(paths.paths_size(), 1);
+  EXPECT_EQ(paths.paths(0).probes_sent(), 50u);
+  EXPECT_TRUE(paths.paths(0).reflector_reported());
+  EXPECT_EQ(paths.paths(0).direction(), v1::LOSS_DIRECTION_REVERSE);
+  EXPECT_DOUBLE_EQ(paths.paths(0).loss_reverse(), 1.0);
+  // us-1's own path keeps its five seconds, all of them reconciled.
+  const v1::PathSummary original = OnlyPath(matrix);
+  EXPECT_EQ(original.probes_sent(), 50u);
+  EXPECT_DOUBLE_EQ(original.loss_reverse(), 1.0);
+}
+
 }  // namespace
 }  // namespace regionpulse

@@ -152,6 +152,28 @@ TEST(RegionMatrixTest, NodePathsAreCappedButRegionCellsCountEverything) {
   EXPECT_EQ(Cell(matrix.Matrix(0s, kT0), "us-east-1", "eu-west-1")->probes_sent(), 30u);
 }
 
+// A path refused at max_paths is not looked for again report after report, but as soon as
+// another path is removed there is room, and the next report's path is tracked.
+TEST(RegionMatrixTest, APathRefusedAtTheCapIsTrackedOnceAnotherPathIsRemoved) {
+  RegionMatrixConfig config;
+  config.max_paths = 1;
+  RegionMatrix matrix(config);
+  matrix.Add(Agent("ap-1", "ap-southeast-1"), Report(kT0, {{"eu-1", "eu-west-1"}}), kT0);
+  matrix.Add(Agent("us-1", "us-east-1"), Report(kT0, {{"eu-2", "eu-west-1"}}), kT0);
+  matrix.Add(Agent("us-1", "us-east-1"), Report(kT0 + 1s, {{"eu-2", "eu-west-1"}}), kT0 + 1s);
+  EXPECT_EQ(matrix.Stats().paths, 1u);
+  EXPECT_EQ(matrix.Stats().paths_not_tracked, 2u) << "each refused filing is counted";
+
+  matrix.Forget("ap-1");
+  matrix.Add(Agent("us-1", "us-east-1"), Report(kT0 + 2s, {{"eu-2", "eu-west-1"}}), kT0 + 2s);
+  v1::GetPathsRequest request;
+  request.set_node("us-1");
+  const auto paths = matrix.Paths(request, kT0 + 2s);
+  ASSERT_EQ(paths.paths_size(), 1);
+  EXPECT_EQ(paths.paths(0).target_node(), "eu-2");
+  EXPECT_EQ(paths.paths(0).probes_sent(), 10u);
+}
+
 TEST(RegionMatrixTest, ReportsOlderThanTheWindowAreIgnored) {
   RegionMatrix matrix;
   matrix.Add(Agent("us-1", "us-east-1"), Report(kT0 - 120s, {{"eu-1", "eu-west-1"}}), kT0);

@@ -12,6 +12,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/proto_convert.h"
 #include "tests/support/in_process_aggregator.h"
 
 namespace regionpulse::bench {
@@ -42,6 +43,30 @@ TEST(IngestLoadFleet, SplitsAgentsFortyFortyTwentyWithAddressesInsideEachRegion)
   EXPECT_EQ(per_region["ap-southeast-1"], 201);  // the last region takes the rounding
   EXPECT_EQ(names.size(), 1001u);
   EXPECT_EQ(addresses.size(), 1001u);
+}
+
+// The generator sends each agent's report serialised once, with each window's sequence and
+// times appended: the aggregator must parse exactly the report the typed stub would have sent.
+TEST(IngestLoadEncoding, AnEncodedReportParsesAsTheReportWithThisWindowsSequenceAndTimes) {
+  v1::HealthReport report;
+  auto* path = report.add_paths();
+  path->set_peer_node("eu-west-1-node-00007");
+  path->set_peer_region("eu-west-1");
+  path->set_probes_sent(10);
+  report.add_reflected()->set_received(9);
+  const WallTime start = WallTime(std::chrono::seconds(1'800'000'000));  // whole seconds: nanos 0
+  const WallTime end = start + 1s;
+
+  v1::StreamRequest parsed;
+  ASSERT_TRUE(parsed.ParseFromString(EncodedReport(report.SerializeAsString(), 42, start, end)));
+  ASSERT_TRUE(parsed.has_report());
+  v1::StreamRequest expected;
+  *expected.mutable_report() = report;
+  expected.mutable_report()->set_sequence(42);
+  *expected.mutable_report()->mutable_window_start() = ToTimestamp(start);
+  *expected.mutable_report()->mutable_window_end() = ToTimestamp(end);
+  EXPECT_EQ(parsed.SerializeAsString(), expected.SerializeAsString());
+  EXPECT_EQ(parsed.report().window_end().nanos(), 0);
 }
 
 TEST(IngestLoadMetrics, HistogramQuantilesComeFromTheBucketsBetweenTwoScrapes) {

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clocks.h"
 #include "common/result.h"
 #include "regionpulse/v1/ingest.pb.h"
 
@@ -115,6 +116,11 @@ struct FleetMember {
 // The simulated fleet: agents split over the regions by share (the last region takes the
 // rounding), named "<region>-node-NNNNN", addresses inside each region's /16.
 std::vector<FleetMember> MakeFleet(const IngestLoadOptions& options);
+
+// The bytes of a StreamRequest whose report is `base` (a serialised HealthReport without
+// sequence and window times) with this window's sequence and times: what the generator's agents
+// send (the report is serialised once per agent, not per window).
+std::string EncodedReport(const std::string& base, uint64_t sequence, WallTime start, WallTime end);
 
 // Percentiles of a Prometheus histogram between two scrapes of the text format.
 struct HistogramDelta {
