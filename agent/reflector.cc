@@ -41,23 +41,9 @@ struct ProbedAddress {
   int ifindex = 0;
 };
 
-// The sender as a reflection names it: IPv4 senders on the dual-stack socket arrive as
-// IPv4-mapped IPv6 addresses and are reported as plain IPv4, the way the sender's own socket
-// names its address.
-std::pair<std::string, uint16_t> SenderOf(const sockaddr_storage& from) {
-  char text[INET6_ADDRSTRLEN] = {};
-  if (from.ss_family == AF_INET) {
-    const auto* sin = reinterpret_cast<const sockaddr_in*>(&from);
-    inet_ntop(AF_INET, &sin->sin_addr, text, sizeof(text));
-    return {text, ntohs(sin->sin_port)};
-  }
-  const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&from);
-  if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
-    inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], text, sizeof(text));
-  } else {
-    inet_ntop(AF_INET6, &sin6->sin6_addr, text, sizeof(text));
-  }
-  return {text, ntohs(sin6->sin6_port)};
+uint16_t PortOf(const sockaddr_storage& from) {
+  if (from.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&from)->sin_port);
+  return ntohs(reinterpret_cast<const sockaddr_in6*>(&from)->sin6_port);
 }
 
 bool IsV4Mapped(const sockaddr_storage& from) {
@@ -66,10 +52,11 @@ bool IsV4Mapped(const sockaddr_storage& from) {
 }
 }  // namespace
 
-ReflectorPacket ReflectorSessions::Reflect(const std::string& sender, const SenderPacket& request,
+ReflectorPacket ReflectorSessions::Reflect(const SenderKey& session_key, const SenderPacket& request,
                                            MonoTime now, WallTime received_wall, WallTime transmit_wall,
                                            uint8_t ttl) {
-  const auto key = std::make_pair(sender, request.ssid);
+  SenderKey key = session_key;
+  key.ssid = request.ssid;
   auto it = sessions_.find(key);
   if (it == sessions_.end()) {
     if (sessions_.size() >= max_sessions_ && !sessions_.empty()) {
@@ -109,12 +96,12 @@ ReflectorPacket ReflectorSessions::Reflect(const std::string& sender, const Send
   return reply;
 }
 
-bool SourceRateLimiter::Allow(const std::string& source, MonoTime now) {
+bool SourceRateLimiter::Allow(const SenderAddress& source, MonoTime now) {
   return buckets_.Touch(source, TokenBucket<MonoTime>(rate_, burst_, now)).Take(now);
 }
 
-bool ReplayGuard::Admit(const std::string& sender, uint16_t ssid, uint32_t sequence, WallTime timestamp) {
-  Window& w = windows_.Touch(sender + "|" + std::to_string(ssid), Window{});
+bool ReplayGuard::Admit(const SenderKey& session, uint32_t sequence, WallTime timestamp) {
+  Window& w = windows_.Touch(session, Window{});
   if (!w.any || sequence > w.highest) {
     const uint64_t shift = w.any ? uint64_t{sequence} - w.highest : 64;
     w.seen = shift >= 64 ? 0 : w.seen << shift;
@@ -377,20 +364,20 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
 
   // Tells the sink of a refusal whose session is known (a packet too short to name one is
   // only counted).
-  void ReportRefused(const std::string& address, uint16_t port, std::optional<uint16_t> ssid,
-                     ProbeRefusal reason) {
-    if (sink && ssid) sink->OnProbeRefused(ProbeRefused{address, port, *ssid, reason});
+  void ReportRefused(const SenderKey& sender, std::optional<uint16_t> ssid, ProbeRefusal reason) {
+    if (sink && ssid) sink->OnProbeRefused(ProbeRefused{sender.address.ToText(), sender.port, *ssid, reason});
   }
 
   void Handle(std::span<const uint8_t> bytes, const sockaddr_storage& from, socklen_t from_length,
               const ProbedAddress& probed, MonoTime now, WallTime received_wall, uint8_t ttl) {
     ++counters.received;
-    auto [address, port] = SenderOf(from);
+    // The sender as bytes: formatted as text only for a log line or the sink.
+    SenderKey sender{SenderAddress::Of(from), PortOf(from), 0};
     const bool authenticated = LooksAuthenticated(bytes);
     // First, before any HMAC: a flood from one address costs a map lookup per packet.
-    if (!rate_limiter.Allow(address, now)) {
+    if (!rate_limiter.Allow(sender.address, now)) {
       ++counters.rate_limited;
-      ReportRefused(address, port,
+      ReportRefused(sender,
                     PeekSsid(bytes, authenticated ? StampMode::kAuthenticated : StampMode::kUnauthenticated),
                     ProbeRefusal::kRateLimited);
       return;
@@ -402,9 +389,9 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
       key = KeyFor(bytes);
       if (key == nullptr) {
         ++counters.wrong_key;
-        log->debug("refused probe from {} port {}: signed with a key this reflector does not hold", address,
-                   port);
-        ReportRefused(address, port, PeekSsid(bytes, mode), ProbeRefusal::kWrongKey);
+        log->debug("refused probe from {} port {}: signed with a key this reflector does not hold",
+                   sender.address.ToText(), sender.port);
+        ReportRefused(sender, PeekSsid(bytes, mode), ProbeRefusal::kWrongKey);
         return;
       }
     } else if (!config.accept_unauthenticated) {
@@ -418,42 +405,44 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
       } else {
         ++counters.malformed;
       }
-      log->debug("dropped probe from {} port {}: {} ({})", address, port,
+      log->debug("dropped probe from {} port {}: {} ({})", sender.address.ToText(), sender.port,
                  DecodeProblemName(decoded.failure.problem), decoded.failure.detail);
       return;
     }
     const SenderPacket& request = *decoded.packet;
+    sender.ssid = request.ssid;
     if (mode == StampMode::kAuthenticated) {
       // The timestamp is covered by the HMAC: a replay cannot freshen it.
       const WallTime sent_wall = DecodeTimestamp(request.timestamp, request.error_estimate.ptp);
       const auto offset = sent_wall > received_wall ? sent_wall - received_wall : received_wall - sent_wall;
       if (offset > config.max_clock_offset) {
         ++counters.stale_timestamp;
-        log->debug("refused probe from {} port {}: its timestamp is {} ms from our clock", address, port,
+        log->debug("refused probe from {} port {}: its timestamp is {} ms from our clock",
+                   sender.address.ToText(), sender.port,
                    std::chrono::duration_cast<std::chrono::milliseconds>(offset).count());
-        ReportRefused(address, port, request.ssid, ProbeRefusal::kStaleTimestamp);
+        ReportRefused(sender, request.ssid, ProbeRefusal::kStaleTimestamp);
         return;
       }
-      if (!replay_guard.Admit(address + "|" + std::to_string(port), request.ssid, request.sequence,
-                              sent_wall)) {
+      if (!replay_guard.Admit(sender, request.sequence, sent_wall)) {
         ++counters.replayed;
-        ReportRefused(address, port, request.ssid, ProbeRefusal::kReplayed);
+        ReportRefused(sender, request.ssid, ProbeRefusal::kReplayed);
         return;
       }
     }
     if (!request.malformed_tail.empty()) ++counters.malformed_tlv;
-    const auto reply = sessions.Reflect(address + "|" + std::to_string(port), request, now, received_wall,
-                                        std::chrono::system_clock::now(), ttl);
+    const auto reply =
+        sessions.Reflect(sender, request, now, received_wall, std::chrono::system_clock::now(), ttl);
     counters.sessions = sessions.size();
     const auto out = EncodeReflector(reply, mode, *key, bytes.size());
     const ssize_t sent = SendReply(out, from, from_length, probed);
     if (sent < 0) {
       ++counters.send_errors;
-      log->debug("reply to {} port {}: {}", address, port, std::strerror(errno));
+      log->debug("reply to {} port {}: {}", sender.address.ToText(), sender.port, std::strerror(errno));
     } else {
       ++counters.replied;
     }
-    if (sink) sink->OnProbeReflected(ProbeReflected{std::move(address), port, request.ssid, sent >= 0});
+    if (sink)
+      sink->OnProbeReflected(ProbeReflected{sender.address.ToText(), sender.port, request.ssid, sent >= 0});
   }
 
   void Close() {
