@@ -239,11 +239,17 @@ Decoded<T> Fail(DecodeProblem problem, std::string detail) {
 
 // The base packet with the fields sender and reflector share, `write_own_fields(base)` for
 // the rest, the HMAC in authenticated mode, then the TLVs.
+// Into `out`, whose capacity is reused: a caller encoding into the same vector again allocates
+// nothing once it has held a packet as long.
 template <typename Packet, typename WriteOwnFields>
-std::vector<uint8_t> EncodePacket(const Packet& packet, StampMode mode, const MacKey& key,
-                                  size_t padded_length, WriteOwnFields write_own_fields) {
+void EncodePacket(const Packet& packet, StampMode mode, const MacKey& key, size_t padded_length,
+                  WriteOwnFields write_own_fields, std::vector<uint8_t>& out) {
   const CommonLayout& l = mode == StampMode::kAuthenticated ? kCommonAuth : kCommonUnauth;
-  std::vector<uint8_t> out(l.base, 0);
+  size_t length = l.base + (packet.kernel ? kKernelStampTlvLength : 0) + packet.malformed_tail.size();
+  for (const auto& tlv : packet.tlvs) length += kStampTlvHeader + tlv.value.size();
+  // One allocation at most, not one per TLV appended.
+  out.reserve(std::max(length, padded_length) + kStampTlvHeader);
+  out.assign(l.base, 0);
   Put32(out.data() + l.sequence, packet.sequence);
   Put64(out.data() + l.timestamp, packet.timestamp);
   Put16(out.data() + l.error_estimate, packet.error_estimate.Encode());
@@ -251,7 +257,6 @@ std::vector<uint8_t> EncodePacket(const Packet& packet, StampMode mode, const Ma
   write_own_fields(out.data());
   if (mode == StampMode::kAuthenticated) Sign(out, key);
   AppendTlvs(out, packet.kernel, packet.tlvs, packet.malformed_tail, padded_length);
-  return out;
 }
 
 // Checks length and HMAC, reads the fields sender and reflector share, `read_own_fields(base,
@@ -350,21 +355,39 @@ const char* DecodeProblemName(DecodeProblem problem) {
   return "unknown";
 }
 
+void EncodeSender(const SenderPacket& packet, StampMode mode, const MacKey& key, size_t padded_length,
+                  std::vector<uint8_t>& out) {
+  EncodePacket(
+      packet, mode, key, padded_length, [](uint8_t*) {}, out);
+}
+
 std::vector<uint8_t> EncodeSender(const SenderPacket& packet, StampMode mode, const MacKey& key,
                                   size_t padded_length) {
-  return EncodePacket(packet, mode, key, padded_length, [](uint8_t*) {});
+  std::vector<uint8_t> out;
+  EncodeSender(packet, mode, key, padded_length, out);
+  return out;
+}
+
+void EncodeReflector(const ReflectorPacket& packet, StampMode mode, const MacKey& key, size_t padded_length,
+                     std::vector<uint8_t>& out) {
+  const ReflectorLayout& l = mode == StampMode::kAuthenticated ? kReflectorAuth : kReflectorUnauth;
+  EncodePacket(
+      packet, mode, key, padded_length,
+      [&](uint8_t* base) {
+        Put64(base + l.receive_timestamp, packet.receive_timestamp);
+        Put32(base + l.sender_sequence, packet.sender_sequence);
+        Put64(base + l.sender_timestamp, packet.sender_timestamp);
+        Put16(base + l.sender_error_estimate, packet.sender_error_estimate.Encode());
+        base[l.sender_ttl] = packet.sender_ttl;
+      },
+      out);
 }
 
 std::vector<uint8_t> EncodeReflector(const ReflectorPacket& packet, StampMode mode, const MacKey& key,
                                      size_t padded_length) {
-  const ReflectorLayout& l = mode == StampMode::kAuthenticated ? kReflectorAuth : kReflectorUnauth;
-  return EncodePacket(packet, mode, key, padded_length, [&](uint8_t* out) {
-    Put64(out + l.receive_timestamp, packet.receive_timestamp);
-    Put32(out + l.sender_sequence, packet.sender_sequence);
-    Put64(out + l.sender_timestamp, packet.sender_timestamp);
-    Put16(out + l.sender_error_estimate, packet.sender_error_estimate.Encode());
-    out[l.sender_ttl] = packet.sender_ttl;
-  });
+  std::vector<uint8_t> out;
+  EncodeReflector(packet, mode, key, padded_length, out);
+  return out;
 }
 
 Decoded<SenderPacket> DecodeSender(std::span<const uint8_t> bytes, StampMode mode, const MacKey& key) {

@@ -149,6 +149,12 @@ std::vector<uint8_t> EncodeSender(const SenderPacket& packet, StampMode mode, co
                                   size_t padded_length = 0);
 std::vector<uint8_t> EncodeReflector(const ReflectorPacket& packet, StampMode mode, const MacKey& key,
                                      size_t padded_length = 0);
+// The same into `out` (replaced), reusing its capacity: the prober and reflector encode every
+// packet of a batch into buffers kept from batch to batch, with no allocation per packet.
+void EncodeSender(const SenderPacket& packet, StampMode mode, const MacKey& key, size_t padded_length,
+                  std::vector<uint8_t>& out);
+void EncodeReflector(const ReflectorPacket& packet, StampMode mode, const MacKey& key, size_t padded_length,
+                     std::vector<uint8_t>& out);
 
 Decoded<SenderPacket> DecodeSender(std::span<const uint8_t> bytes, StampMode mode, const MacKey& key);
 Decoded<ReflectorPacket> DecodeReflector(std::span<const uint8_t> bytes, StampMode mode, const MacKey& key);

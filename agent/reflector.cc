@@ -5,6 +5,7 @@
 #include "agent/reflector.h"
 
 #include "agent/socket_buffers.h"
+#include "agent/socket_drain.h"
 
 #include "common/component_logger.h"
 
@@ -40,6 +41,14 @@ struct ProbedAddress {
   in6_addr v6{};
   int ifindex = 0;
 };
+
+// Datagrams per recvmmsg / sendmmsg call, and receive calls per turn: bounded, so a flood on
+// this socket cannot starve the prober sharing the io_context.
+constexpr size_t kReflectBatch = 32;
+constexpr int kReflectBatchesPerTurn = 2;
+constexpr size_t kReflectBufferSize = 65536;
+// Receive control messages: timestamp, TTL or hop limit, and both packet-info kinds.
+constexpr size_t kReceiveControlSize = 256;
 
 uint16_t PortOf(const sockaddr_storage& from) {
   if (from.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&from)->sin_port);
@@ -139,7 +148,22 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
         rate_limiter(config.rate_per_source, config.burst_per_source, config.max_sources),
         replay_guard(config.max_sources),
         sink(s),
-        log(ReflectorLogger()) {}
+        log(ReflectorLogger()),
+        drain(socket, log) {}
+
+  // One received datagram's metadata, and the reply to it while the batch is being answered.
+  struct Slot {
+    sockaddr_storage from{};
+    alignas(cmsghdr) char control[kReceiveControlSize];
+    iovec iov{};
+    std::vector<uint8_t> reply;  // capacity kept from batch to batch
+    alignas(cmsghdr) char reply_control[CMSG_SPACE(sizeof(in6_pktinfo))];
+    iovec reply_iov{};
+  };
+  // A reply waiting for the batch's sendmmsg: whom to tell of it.
+  struct PendingReply {
+    SenderKey sender;
+  };
 
   udp::socket socket;
   asio::steady_timer expiry;
@@ -149,6 +173,7 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
   ReplayGuard replay_guard;
   ReflectionSink* sink;
   std::shared_ptr<spdlog::logger> log;
+  SocketDrain<udp::socket> drain;
   bool v6 = false;
   std::atomic<bool> stopped{false};
   struct {
@@ -156,7 +181,12 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
         send_errors{0}, sessions{0}, rate_limited{0}, replayed{0}, stale_timestamp{0}, wrong_key{0},
         malformed_tlv{0};
   } counters;
-  std::vector<uint8_t> buffer = std::vector<uint8_t>(65536);
+  // Not zeroed: 2 MiB of which a probe touches its first page, so the rest never counts in RSS.
+  std::unique_ptr<uint8_t[]> buffers{new uint8_t[kReflectBatch * kReflectBufferSize]};
+  std::array<Slot, kReflectBatch> slots;
+  std::array<mmsghdr, kReflectBatch> receive_headers{};
+  std::array<mmsghdr, kReflectBatch> send_headers{};
+  std::vector<PendingReply> pending;
 
   Status Open() {
     boost::system::error_code ec;
@@ -206,24 +236,12 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
     return OkStatus();
   }
 
-  void WaitReadable() {
-    socket.async_wait(udp::socket::wait_read,
-                      [self = shared_from_this()](const boost::system::error_code& ec) {
-                        if (ec || self->stopped) return;
-                        self->DrainThenWait();
-                      });
-  }
-
-  // Asio's epoll reactor is edge-triggered: datagrams left behind by a bounded drain would wait
-  // for the next arrival. So a drain that stopped at its bound goes on in a posted handler
-  // (other handlers run in between), and only an empty socket waits for readiness.
-  void DrainThenWait() {
-    if (stopped) return;
-    if (DrainSocket()) {
-      asio::post(socket.get_executor(), [self = shared_from_this()] { self->DrainThenWait(); });
-    } else {
-      WaitReadable();
-    }
+  void StartReceiving() {
+    pending.reserve(kReflectBatch);
+    boost::system::error_code ec;
+    drain.Start(
+        "reflector port " + std::to_string(socket.local_endpoint(ec).port()), shared_from_this(),
+        [this] { return DrainSocket(); }, [this] { return stopped.load(); });
   }
 
   void ScheduleExpiry() {
@@ -237,87 +255,99 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
     });
   }
 
-  // Returns true when it stopped at its bound with datagrams possibly left.
-  bool DrainSocket() {
-    // Bounded, so a flood on this socket cannot starve the prober sharing the io_context.
-    for (int i = 0; i < 64; ++i) {
-      sockaddr_storage from{};
-      iovec iov{buffer.data(), buffer.size()};
-      alignas(cmsghdr) char control[512];
-      msghdr msg{};
-      msg.msg_name = &from;
-      msg.msg_namelen = sizeof(from);
-      msg.msg_iov = &iov;
-      msg.msg_iovlen = 1;
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof(control);
-      const ssize_t n = ::recvmsg(socket.native_handle(), &msg, MSG_DONTWAIT);
-      if (n < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-          log->warn("recvmsg on port {}: {}", config.port, std::strerror(errno));
+  // Up to kReflectBatchesPerTurn recvmmsg calls; each batch is answered in one sendmmsg.
+  DrainResult DrainSocket() {
+    for (int round = 0; round < kReflectBatchesPerTurn; ++round) {
+      for (size_t i = 0; i < kReflectBatch; ++i) {
+        Slot& slot = slots[i];
+        slot.iov = iovec{buffers.get() + i * kReflectBufferSize, kReflectBufferSize};
+        msghdr& msg = receive_headers[i].msg_hdr;
+        msg = msghdr{};
+        msg.msg_name = &slot.from;
+        msg.msg_namelen = sizeof(slot.from);
+        msg.msg_iov = &slot.iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = slot.control;
+        msg.msg_controllen = sizeof(slot.control);
+      }
+      const int n =
+          ::recvmmsg(socket.native_handle(), receive_headers.data(), kReflectBatch, MSG_DONTWAIT, nullptr);
+      if (n <= 0) {
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+          log->warn("reflector port {}: receiving probes: {}", config.port, std::strerror(errno));
         }
-        return false;
+        return DrainResult::kEmpty;
       }
       const auto now = std::chrono::steady_clock::now();
-      WallTime received_wall = std::chrono::system_clock::now();
-      int ttl = 0;
-      ProbedAddress probed;
-      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
-          timespec ts{};
-          std::memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-          received_wall = WallTime(std::chrono::duration_cast<WallTime::duration>(
-              std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
-        } else if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) ||
-                   (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT)) {
-          std::memcpy(&ttl, CMSG_DATA(c), sizeof(ttl));
-        } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
-          in_pktinfo info{};
-          std::memcpy(&info, CMSG_DATA(c), sizeof(info));
-          probed.family = ProbedAddress::Family::kV4;
-          // ipi_addr is the header's destination: the address the sender probed. For a
-          // multicast or broadcast destination, which cannot be a source, the kernel's local
-          // address for it (ipi_spec_dst) answers instead.
-          const uint32_t destination = ntohl(info.ipi_addr.s_addr);
-          probed.v4 = (IN_MULTICAST(destination) || destination == INADDR_BROADCAST) ? info.ipi_spec_dst
-                                                                                     : info.ipi_addr;
-          probed.ifindex = info.ipi_ifindex;
-        } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
-          in6_pktinfo info{};
-          std::memcpy(&info, CMSG_DATA(c), sizeof(info));
-          // An IPv4 probe on the dual-stack socket brings this too, v4-mapped; its IP_PKTINFO
-          // says the same and is the one its reply uses.
-          if (!IN6_IS_ADDR_V4MAPPED(&info.ipi6_addr)) {
-            probed.family = ProbedAddress::Family::kV6;
-            probed.v6 = info.ipi6_addr;
-            probed.ifindex = static_cast<int>(info.ipi6_ifindex);
+      const WallTime batch_wall = std::chrono::system_clock::now();
+      pending.clear();
+      for (size_t i = 0; i < static_cast<size_t>(n); ++i) {
+        if (stopped) return DrainResult::kEmpty;
+        msghdr& msg = receive_headers[i].msg_hdr;
+        WallTime received_wall = batch_wall;
+        int ttl = 0;
+        ProbedAddress probed;
+        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+          if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+            timespec ts{};
+            std::memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+            received_wall = WallTime(std::chrono::duration_cast<WallTime::duration>(
+                std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
+          } else if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) ||
+                     (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT)) {
+            std::memcpy(&ttl, CMSG_DATA(c), sizeof(ttl));
+          } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+            in_pktinfo info{};
+            std::memcpy(&info, CMSG_DATA(c), sizeof(info));
+            probed.family = ProbedAddress::Family::kV4;
+            // ipi_addr is the header's destination: the address the sender probed. For a
+            // multicast or broadcast destination, which cannot be a source, the kernel's local
+            // address for it (ipi_spec_dst) answers instead.
+            const uint32_t destination = ntohl(info.ipi_addr.s_addr);
+            probed.v4 = (IN_MULTICAST(destination) || destination == INADDR_BROADCAST) ? info.ipi_spec_dst
+                                                                                       : info.ipi_addr;
+            probed.ifindex = info.ipi_ifindex;
+          } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+            in6_pktinfo info{};
+            std::memcpy(&info, CMSG_DATA(c), sizeof(info));
+            // An IPv4 probe on the dual-stack socket brings this too, v4-mapped; its IP_PKTINFO
+            // says the same and is the one its reply uses.
+            if (!IN6_IS_ADDR_V4MAPPED(&info.ipi6_addr)) {
+              probed.family = ProbedAddress::Family::kV6;
+              probed.v6 = info.ipi6_addr;
+              probed.ifindex = static_cast<int>(info.ipi6_ifindex);
+            }
           }
         }
+        Handle(i,
+               std::span<const uint8_t>(buffers.get() + i * kReflectBufferSize, receive_headers[i].msg_len),
+               msg.msg_namelen, probed, now, received_wall, static_cast<uint8_t>(std::clamp(ttl, 0, 255)));
       }
-      Handle(std::span<const uint8_t>(buffer.data(), static_cast<size_t>(n)), from, msg.msg_namelen, probed,
-             now, received_wall, static_cast<uint8_t>(std::clamp(ttl, 0, 255)));
+      SendReplies();
+      if (static_cast<size_t>(n) < kReflectBatch) return DrainResult::kEmpty;
     }
-    return true;
+    return DrainResult::kMore;
   }
 
-  // Sends `reply` to `to`, from `probed` when the probe's destination is known. Returns
-  // sendmsg's result.
-  ssize_t SendReply(std::span<const uint8_t> reply, const sockaddr_storage& to, socklen_t to_length,
-                    const ProbedAddress& probed) {
-    iovec iov{const_cast<uint8_t*>(reply.data()), reply.size()};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in6_pktinfo))] = {};
-    msghdr msg{};
-    msg.msg_name = const_cast<sockaddr_storage*>(&to);
+  // Fills the send header of `slot`'s reply: to the sender, from `probed` when the probe's
+  // destination is known.
+  void PrepareReply(Slot& slot, socklen_t to_length, const ProbedAddress& probed, mmsghdr& header) {
+    slot.reply_iov = iovec{slot.reply.data(), slot.reply.size()};
+    header = mmsghdr{};
+    msghdr& msg = header.msg_hdr;
+    msg.msg_name = &slot.from;
     msg.msg_namelen = to_length;
-    msg.msg_iov = &iov;
+    msg.msg_iov = &slot.reply_iov;
     msg.msg_iovlen = 1;
     // IPv4 senders (also v4-mapped ones on the dual-stack socket: the kernel sends those
     // through its IPv4 path, which reads IP_PKTINFO) get ipi_spec_dst as the source; IPv6
     // senders get ipi6_addr. The interface is left to routing (ifindex 0) except for a
     // link-local address, which only means something on the interface it came in on.
+    const sockaddr_storage& to = slot.from;
     const bool to_v4 = to.ss_family == AF_INET || IsV4Mapped(to);
+    std::memset(slot.reply_control, 0, sizeof(slot.reply_control));
     if (to_v4 && probed.family == ProbedAddress::Family::kV4) {
-      msg.msg_control = control;
+      msg.msg_control = slot.reply_control;
       msg.msg_controllen = CMSG_SPACE(sizeof(in_pktinfo));
       cmsghdr* c = CMSG_FIRSTHDR(&msg);
       c->cmsg_level = IPPROTO_IP;
@@ -327,7 +357,7 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
       info.ipi_spec_dst = probed.v4;
       std::memcpy(CMSG_DATA(c), &info, sizeof(info));
     } else if (!to_v4 && probed.family == ProbedAddress::Family::kV6) {
-      msg.msg_control = control;
+      msg.msg_control = slot.reply_control;
       msg.msg_controllen = CMSG_SPACE(sizeof(in6_pktinfo));
       cmsghdr* c = CMSG_FIRSTHDR(&msg);
       c->cmsg_level = IPPROTO_IPV6;
@@ -338,7 +368,40 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
       if (IN6_IS_ADDR_LINKLOCAL(&probed.v6)) info.ipi6_ifindex = static_cast<unsigned>(probed.ifindex);
       std::memcpy(CMSG_DATA(c), &info, sizeof(info));
     }
-    return ::sendmsg(socket.native_handle(), &msg, MSG_DONTWAIT);
+  }
+
+  // The batch's replies in sendmmsg calls (it stops at the first message that fails: that one
+  // is counted as a send error and the rest go on), then one sink event each.
+  void SendReplies() {
+    if (pending.empty()) return;
+    std::array<int, kReflectBatch> errors{};
+    size_t next = 0;
+    while (next < pending.size()) {
+      const int n = ::sendmmsg(socket.native_handle(), &send_headers[next],
+                               static_cast<unsigned>(pending.size() - next), MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        errors[next] = errno;
+        ++next;
+      } else {
+        next += static_cast<size_t>(n);
+      }
+    }
+    for (size_t i = 0; i < pending.size(); ++i) {
+      const PendingReply& reply = pending[i];
+      if (errors[i] != 0) {
+        ++counters.send_errors;
+        log->debug("reply to {} port {}: {}", reply.sender.address.ToText(), reply.sender.port,
+                   std::strerror(errors[i]));
+      } else {
+        ++counters.replied;
+      }
+      if (sink) {
+        sink->OnProbeReflected(ProbeReflected{reply.sender.address.ToText(), reply.sender.port,
+                                              reply.sender.ssid, errors[i] == 0});
+      }
+    }
+    pending.clear();
   }
 
   // The key an authenticated probe names by its key-id TLV; without one (a foreign sender)
@@ -368,9 +431,13 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
     if (sink && ssid) sink->OnProbeRefused(ProbeRefused{sender.address.ToText(), sender.port, *ssid, reason});
   }
 
-  void Handle(std::span<const uint8_t> bytes, const sockaddr_storage& from, socklen_t from_length,
+  // One received probe, in slot `index` of the batch: refused (counted, the sink told) or its
+  // reply encoded into the slot and queued for the batch's sendmmsg.
+  void Handle(size_t index, std::span<const uint8_t> bytes, socklen_t from_length,
               const ProbedAddress& probed, MonoTime now, WallTime received_wall, uint8_t ttl) {
     ++counters.received;
+    Slot& slot = slots[index];
+    const sockaddr_storage& from = slot.from;
     // The sender as bytes: formatted as text only for a log line or the sink.
     SenderKey sender{SenderAddress::Of(from), PortOf(from), 0};
     const bool authenticated = LooksAuthenticated(bytes);
@@ -433,22 +500,16 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
     const auto reply =
         sessions.Reflect(sender, request, now, received_wall, std::chrono::system_clock::now(), ttl);
     counters.sessions = sessions.size();
-    const auto out = EncodeReflector(reply, mode, *key, bytes.size());
-    const ssize_t sent = SendReply(out, from, from_length, probed);
-    if (sent < 0) {
-      ++counters.send_errors;
-      log->debug("reply to {} port {}: {}", sender.address.ToText(), sender.port, std::strerror(errno));
-    } else {
-      ++counters.replied;
-    }
-    if (sink)
-      sink->OnProbeReflected(ProbeReflected{sender.address.ToText(), sender.port, request.ssid, sent >= 0});
+    EncodeReflector(reply, mode, *key, bytes.size(), slot.reply);
+    PrepareReply(slot, from_length, probed, send_headers[pending.size()]);
+    pending.push_back(PendingReply{sender});
   }
 
   void Close() {
     stopped = true;
     boost::system::error_code ec;
     expiry.cancel();
+    drain.Cancel();
     socket.close(ec);
   }
 };
@@ -464,7 +525,7 @@ Result<std::unique_ptr<Reflector>> Reflector::Start(asio::io_context& io, Reflec
   }
   auto impl = std::make_shared<Impl>(io, std::move(config), sink);
   if (auto status = impl->Open(); !status.ok()) return status.error();
-  impl->WaitReadable();
+  impl->StartReceiving();
   impl->ScheduleExpiry();
   return std::unique_ptr<Reflector>(new Reflector(std::move(impl)));
 }
