@@ -136,7 +136,16 @@ bool ReplayGuard::Admit(const SenderKey& session, uint32_t sequence, WallTime ti
 }
 
 size_t ReflectorSessions::Expire(MonoTime now) {
-  return std::erase_if(sessions_, [&](const auto& entry) { return now - entry.second.last_seen > idle_; });
+  size_t expired = 0;
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    if (now - it->second.last_seen > idle_) {
+      sessions_.erase(it++);  // absl's idiom: erase does not return the next iterator
+      ++expired;
+    } else {
+      ++it;
+    }
+  }
+  return expired;
 }
 
 struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {

@@ -28,9 +28,9 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include <absl/container/flat_hash_map.h>
 #include <boost/asio/io_context.hpp>
 
 #include "agent/probe_codec.h"
@@ -103,7 +103,7 @@ class LruTable {
   using Order = std::list<std::pair<Key, Value>>;
   size_t capacity_;
   Order order_;  // most recently used first
-  std::unordered_map<Key, typename Order::iterator, Hash> index_;
+  absl::flat_hash_map<Key, typename Order::iterator, Hash> index_;
 };
 
 // Token bucket per source address, bounded table. Pure (time is passed in).
@@ -167,8 +167,8 @@ class ReflectorSessions {
   };
   std::chrono::nanoseconds idle_;
   size_t max_sessions_;
-  // Hashed: looked up once per probe.
-  std::unordered_map<SenderKey, Session, SenderKeyHash> sessions_;
+  // Hashed, open addressing: looked up once per probe.
+  absl::flat_hash_map<SenderKey, Session, SenderKeyHash> sessions_;
 };
 
 class Reflector {
