@@ -20,6 +20,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <map>
@@ -335,11 +336,17 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
         static_cast<int64_t>(static_cast<double>(config.interval.count()) * (1.0 - config.jitter)));
   }
 
-  // A wake-up sends every probe due within this much of it too, up to 2 ms early at the
-  // default 100 ms: targets' deadlines are spread at random, so without it nearly every probe
-  // would be a wake-up of its own. Far inside the jitter (10 ms at the default), and each target
-  // keeps its own deadline.
-  nanoseconds BatchSlack() const { return config.interval / 50; }
+  // A wake-up sends every probe due within this much of it too: targets' deadlines are spread
+  // at random, so without it nearly every probe would be a wake-up of its own, and wake-ups
+  // were most of the per-probe cost (at 1,000 targets, 2 ms of slack left 0.15 context switches
+  // per probe; 5 ms, 0.05, and 20 % less CPU per probe). 5 ms at the default 100 ms, and never
+  // more than half the jitter: each target keeps its own deadline, a probe leaves at most that
+  // early, and the next deadline still follows the previous one. More slack sends fewer probes
+  // than planned (10 ms at 10 % jitter: 13 % fewer), as the minimum gap then pushes deadlines.
+  nanoseconds BatchSlack() const {
+    const double fraction = std::min(1.0 / 20, config.jitter / 2);
+    return nanoseconds(static_cast<int64_t>(static_cast<double>(config.interval.count()) * fraction));
+  }
 
   uint32_t TakeSlot(const std::shared_ptr<Session>& session) {
     const SessionId slot = SessionIds::Take();
