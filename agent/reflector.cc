@@ -406,8 +406,8 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
         ++counters.replied;
       }
       if (sink) {
-        sink->OnProbeReflected(ProbeReflected{reply.sender.address.ToText(), reply.sender.port,
-                                              reply.sender.ssid, errors[i] == 0});
+        sink->OnProbeReflected(
+            ProbeReflected{reply.sender.address, reply.sender.port, reply.sender.ssid, errors[i] == 0});
       }
     }
     pending.clear();
@@ -437,7 +437,7 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
   // Tells the sink of a refusal whose session is known (a packet too short to name one is
   // only counted).
   void ReportRefused(const SenderKey& sender, std::optional<uint16_t> ssid, ProbeRefusal reason) {
-    if (sink && ssid) sink->OnProbeRefused(ProbeRefused{sender.address.ToText(), sender.port, *ssid, reason});
+    if (sink && ssid) sink->OnProbeRefused(ProbeRefused{sender.address, sender.port, *ssid, reason});
   }
 
   // One received probe, in slot `index` of the batch: refused (counted, the sink told) or its
