@@ -166,9 +166,9 @@ void AppendTlvs(std::vector<uint8_t>& out, const std::optional<KernelStamps>& ke
   }
 }
 
-// Parses the TLVs after the base packet. The kernel-stamp TLV is recognised only first. With
-// `malformed_tail`, a TLV that does not fit ends the walk instead of failing: it and the rest
-// go there.
+// Parses the TLVs after the base packet. The kernel-stamp TLV is recognised only first; the
+// others are kept in `tlvs` unless it is null (checked all the same). With `malformed_tail`, a TLV that does
+// not fit ends the walk instead of failing: it and the rest go there.
 std::optional<DecodeFailure> ParseTlvs(std::span<const uint8_t> rest, std::optional<KernelStamps>* kernel,
                                        std::vector<StampTlv>* tlvs,
                                        std::vector<uint8_t>* malformed_tail = nullptr) {
@@ -221,7 +221,7 @@ std::optional<DecodeFailure> ParseTlvs(std::span<const uint8_t> rest, std::optio
       stamps.flags = flags;
       for (size_t i = 0; i < stamps.t.size(); ++i) stamps.t[i] = Get64(value + 8 + 8 * i);
       *kernel = stamps;
-    } else {
+    } else if (tlvs != nullptr) {
       tlvs->push_back(StampTlv{flags, type, std::vector<uint8_t>(value, value + length)});
     }
     first = false;
@@ -263,7 +263,8 @@ void EncodePacket(const Packet& packet, StampMode mode, const MacKey& key, size_
 // packet)` for the rest, then walks the TLVs.
 template <typename Packet, typename ReadOwnFields>
 Decoded<Packet> DecodePacket(std::span<const uint8_t> bytes, StampMode mode, const MacKey& key,
-                             ReadOwnFields read_own_fields, bool keep_malformed_tail = false) {
+                             ReadOwnFields read_own_fields, bool keep_malformed_tail = false,
+                             bool keep_tlvs = true) {
   const CommonLayout& l = mode == StampMode::kAuthenticated ? kCommonAuth : kCommonUnauth;
   if (bytes.size() < l.base) {
     return Fail<Packet>(DecodeProblem::kBadLength,
@@ -281,7 +282,7 @@ Decoded<Packet> DecodePacket(std::span<const uint8_t> bytes, StampMode mode, con
   p.error_estimate = ErrorEstimate::Decode(Get16(bytes.data() + l.error_estimate));
   p.ssid = Get16(bytes.data() + l.ssid);
   read_own_fields(bytes.data(), p);
-  if (auto failure = ParseTlvs(bytes.subspan(l.base), &p.kernel, &p.tlvs,
+  if (auto failure = ParseTlvs(bytes.subspan(l.base), &p.kernel, keep_tlvs ? &p.tlvs : nullptr,
                                keep_malformed_tail ? &p.malformed_tail : nullptr)) {
     return Fail<Packet>(failure->problem, failure->detail);
   }
@@ -432,15 +433,29 @@ std::optional<uint32_t> FindKeyId(std::span<const uint8_t> bytes, StampMode mode
   return std::nullopt;
 }
 
-Decoded<ReflectorPacket> DecodeReflector(std::span<const uint8_t> bytes, StampMode mode, const MacKey& key) {
+namespace {
+Decoded<ReflectorPacket> DecodeReflectorPacket(std::span<const uint8_t> bytes, StampMode mode,
+                                               const MacKey& key, bool keep_tlvs) {
   const ReflectorLayout& l = mode == StampMode::kAuthenticated ? kReflectorAuth : kReflectorUnauth;
-  return DecodePacket<ReflectorPacket>(bytes, mode, key, [&](const uint8_t* in, ReflectorPacket& p) {
-    p.receive_timestamp = Get64(in + l.receive_timestamp);
-    p.sender_sequence = Get32(in + l.sender_sequence);
-    p.sender_timestamp = Get64(in + l.sender_timestamp);
-    p.sender_error_estimate = ErrorEstimate::Decode(Get16(in + l.sender_error_estimate));
-    p.sender_ttl = in[l.sender_ttl];
-  });
+  return DecodePacket<ReflectorPacket>(
+      bytes, mode, key,
+      [&](const uint8_t* in, ReflectorPacket& p) {
+        p.receive_timestamp = Get64(in + l.receive_timestamp);
+        p.sender_sequence = Get32(in + l.sender_sequence);
+        p.sender_timestamp = Get64(in + l.sender_timestamp);
+        p.sender_error_estimate = ErrorEstimate::Decode(Get16(in + l.sender_error_estimate));
+        p.sender_ttl = in[l.sender_ttl];
+      },
+      false, keep_tlvs);
+}
+}  // namespace
+
+Decoded<ReflectorPacket> DecodeReflector(std::span<const uint8_t> bytes, StampMode mode, const MacKey& key) {
+  return DecodeReflectorPacket(bytes, mode, key, true);
+}
+
+Decoded<ReflectorPacket> DecodeReply(std::span<const uint8_t> bytes, StampMode mode, const MacKey& key) {
+  return DecodeReflectorPacket(bytes, mode, key, false);
 }
 
 bool LooksAuthenticated(std::span<const uint8_t> bytes) {

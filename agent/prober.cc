@@ -590,7 +590,7 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
 
   void OnDatagram(std::span<const uint8_t> bytes, const udp::endpoint& from,
                   std::chrono::steady_clock::time_point at) {
-    auto decoded = DecodeReflector(bytes, config.mode, config.key);
+    auto decoded = DecodeReply(bytes, config.mode, config.key);
     if (!decoded.ok()) {
       // The SSID of a packet that failed its MAC is not to be trusted; the address is what
       // the reply claims to come from, enough to attribute it to a path.

@@ -196,6 +196,13 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
   std::array<mmsghdr, kReflectBatch> receive_headers{};
   std::array<mmsghdr, kReflectBatch> send_headers{};
   std::vector<PendingReply> pending;
+  // The keys' ids (a SHA-256 each), computed once: KeyFor compares them for every probe.
+  uint32_t key_id = KeyIdOf(config.key);
+  std::vector<uint32_t> accepted_key_ids = [this] {
+    std::vector<uint32_t> ids;
+    for (const auto& key : config.accepted_keys) ids.push_back(KeyIdOf(key));
+    return ids;
+  }();
 
   Status Open() {
     boost::system::error_code ec;
@@ -427,9 +434,9 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
       }
       return &config.key;
     }
-    if (!config.key.empty() && KeyIdOf(config.key) == *id) return &config.key;
-    for (const auto& key : config.accepted_keys) {
-      if (KeyIdOf(key) == *id) return &key;
+    if (!config.key.empty() && key_id == *id) return &config.key;
+    for (size_t i = 0; i < config.accepted_keys.size(); ++i) {
+      if (accepted_key_ids[i] == *id) return &config.accepted_keys[i];
     }
     return nullptr;
   }
