@@ -74,6 +74,9 @@ struct SenderAddress {
     return word;
   }
 
+  // Two word compares: the defaulted one called libc's memcmp, 5 % of the reflector's samples
+  // with three lookups per probe.
+  bool operator==(const SenderAddress& other) const { return High() == other.High() && Low() == other.Low(); }
   auto operator<=>(const SenderAddress&) const = default;
 };
 
@@ -82,6 +85,9 @@ struct SenderKey {
   SenderAddress address;
   uint16_t port = 0;
   uint16_t ssid = 0;
+  bool operator==(const SenderKey& other) const {
+    return address == other.address && port == other.port && ssid == other.ssid;
+  }
   auto operator<=>(const SenderKey&) const = default;
 };
 
