@@ -166,9 +166,9 @@ void AppendTlvs(std::vector<uint8_t>& out, const std::optional<KernelStamps>& ke
   }
 }
 
-// Parses the TLVs after the base packet. The kernel-stamp TLV is recognised only first. With
-// `malformed_tail`, a TLV that does not fit ends the walk instead of failing: it and the rest
-// go there.
+// Parses the TLVs after the base packet. The kernel-stamp TLV is recognised only first; the
+// others are kept in `tlvs` unless it is null (checked all the same). With `malformed_tail`, a TLV that does
+// not fit ends the walk instead of failing: it and the rest go there.
 std::optional<DecodeFailure> ParseTlvs(std::span<const uint8_t> rest, std::optional<KernelStamps>* kernel,
                                        std::vector<StampTlv>* tlvs,
                                        std::vector<uint8_t>* malformed_tail = nullptr) {
@@ -221,7 +221,7 @@ std::optional<DecodeFailure> ParseTlvs(std::span<const uint8_t> rest, std::optio
       stamps.flags = flags;
       for (size_t i = 0; i < stamps.t.size(); ++i) stamps.t[i] = Get64(value + 8 + 8 * i);
       *kernel = stamps;
-    } else {
+    } else if (tlvs != nullptr) {
       tlvs->push_back(StampTlv{flags, type, std::vector<uint8_t>(value, value + length)});
     }
     first = false;
@@ -239,11 +239,17 @@ Decoded<T> Fail(DecodeProblem problem, std::string detail) {
 
 // The base packet with the fields sender and reflector share, `write_own_fields(base)` for
 // the rest, the HMAC in authenticated mode, then the TLVs.
+// Into `out`, whose capacity is reused: a caller encoding into the same vector again allocates
+// nothing once it has held a packet as long.
 template <typename Packet, typename WriteOwnFields>
-std::vector<uint8_t> EncodePacket(const Packet& packet, StampMode mode, const MacKey& key,
-                                  size_t padded_length, WriteOwnFields write_own_fields) {
+void EncodePacket(const Packet& packet, StampMode mode, const MacKey& key, size_t padded_length,
+                  WriteOwnFields write_own_fields, std::vector<uint8_t>& out) {
   const CommonLayout& l = mode == StampMode::kAuthenticated ? kCommonAuth : kCommonUnauth;
-  std::vector<uint8_t> out(l.base, 0);
+  size_t length = l.base + (packet.kernel ? kKernelStampTlvLength : 0) + packet.malformed_tail.size();
+  for (const auto& tlv : packet.tlvs) length += kStampTlvHeader + tlv.value.size();
+  // One allocation at most, not one per TLV appended.
+  out.reserve(std::max(length, padded_length) + kStampTlvHeader);
+  out.assign(l.base, 0);
   Put32(out.data() + l.sequence, packet.sequence);
   Put64(out.data() + l.timestamp, packet.timestamp);
   Put16(out.data() + l.error_estimate, packet.error_estimate.Encode());
@@ -251,14 +257,14 @@ std::vector<uint8_t> EncodePacket(const Packet& packet, StampMode mode, const Ma
   write_own_fields(out.data());
   if (mode == StampMode::kAuthenticated) Sign(out, key);
   AppendTlvs(out, packet.kernel, packet.tlvs, packet.malformed_tail, padded_length);
-  return out;
 }
 
 // Checks length and HMAC, reads the fields sender and reflector share, `read_own_fields(base,
 // packet)` for the rest, then walks the TLVs.
 template <typename Packet, typename ReadOwnFields>
 Decoded<Packet> DecodePacket(std::span<const uint8_t> bytes, StampMode mode, const MacKey& key,
-                             ReadOwnFields read_own_fields, bool keep_malformed_tail = false) {
+                             ReadOwnFields read_own_fields, bool keep_malformed_tail = false,
+                             bool keep_tlvs = true) {
   const CommonLayout& l = mode == StampMode::kAuthenticated ? kCommonAuth : kCommonUnauth;
   if (bytes.size() < l.base) {
     return Fail<Packet>(DecodeProblem::kBadLength,
@@ -276,7 +282,7 @@ Decoded<Packet> DecodePacket(std::span<const uint8_t> bytes, StampMode mode, con
   p.error_estimate = ErrorEstimate::Decode(Get16(bytes.data() + l.error_estimate));
   p.ssid = Get16(bytes.data() + l.ssid);
   read_own_fields(bytes.data(), p);
-  if (auto failure = ParseTlvs(bytes.subspan(l.base), &p.kernel, &p.tlvs,
+  if (auto failure = ParseTlvs(bytes.subspan(l.base), &p.kernel, keep_tlvs ? &p.tlvs : nullptr,
                                keep_malformed_tail ? &p.malformed_tail : nullptr)) {
     return Fail<Packet>(failure->problem, failure->detail);
   }
@@ -350,21 +356,39 @@ const char* DecodeProblemName(DecodeProblem problem) {
   return "unknown";
 }
 
+void EncodeSender(const SenderPacket& packet, StampMode mode, const MacKey& key, size_t padded_length,
+                  std::vector<uint8_t>& out) {
+  EncodePacket(
+      packet, mode, key, padded_length, [](uint8_t*) {}, out);
+}
+
 std::vector<uint8_t> EncodeSender(const SenderPacket& packet, StampMode mode, const MacKey& key,
                                   size_t padded_length) {
-  return EncodePacket(packet, mode, key, padded_length, [](uint8_t*) {});
+  std::vector<uint8_t> out;
+  EncodeSender(packet, mode, key, padded_length, out);
+  return out;
+}
+
+void EncodeReflector(const ReflectorPacket& packet, StampMode mode, const MacKey& key, size_t padded_length,
+                     std::vector<uint8_t>& out) {
+  const ReflectorLayout& l = mode == StampMode::kAuthenticated ? kReflectorAuth : kReflectorUnauth;
+  EncodePacket(
+      packet, mode, key, padded_length,
+      [&](uint8_t* base) {
+        Put64(base + l.receive_timestamp, packet.receive_timestamp);
+        Put32(base + l.sender_sequence, packet.sender_sequence);
+        Put64(base + l.sender_timestamp, packet.sender_timestamp);
+        Put16(base + l.sender_error_estimate, packet.sender_error_estimate.Encode());
+        base[l.sender_ttl] = packet.sender_ttl;
+      },
+      out);
 }
 
 std::vector<uint8_t> EncodeReflector(const ReflectorPacket& packet, StampMode mode, const MacKey& key,
                                      size_t padded_length) {
-  const ReflectorLayout& l = mode == StampMode::kAuthenticated ? kReflectorAuth : kReflectorUnauth;
-  return EncodePacket(packet, mode, key, padded_length, [&](uint8_t* out) {
-    Put64(out + l.receive_timestamp, packet.receive_timestamp);
-    Put32(out + l.sender_sequence, packet.sender_sequence);
-    Put64(out + l.sender_timestamp, packet.sender_timestamp);
-    Put16(out + l.sender_error_estimate, packet.sender_error_estimate.Encode());
-    out[l.sender_ttl] = packet.sender_ttl;
-  });
+  std::vector<uint8_t> out;
+  EncodeReflector(packet, mode, key, padded_length, out);
+  return out;
 }
 
 Decoded<SenderPacket> DecodeSender(std::span<const uint8_t> bytes, StampMode mode, const MacKey& key) {
@@ -409,15 +433,29 @@ std::optional<uint32_t> FindKeyId(std::span<const uint8_t> bytes, StampMode mode
   return std::nullopt;
 }
 
-Decoded<ReflectorPacket> DecodeReflector(std::span<const uint8_t> bytes, StampMode mode, const MacKey& key) {
+namespace {
+Decoded<ReflectorPacket> DecodeReflectorPacket(std::span<const uint8_t> bytes, StampMode mode,
+                                               const MacKey& key, bool keep_tlvs) {
   const ReflectorLayout& l = mode == StampMode::kAuthenticated ? kReflectorAuth : kReflectorUnauth;
-  return DecodePacket<ReflectorPacket>(bytes, mode, key, [&](const uint8_t* in, ReflectorPacket& p) {
-    p.receive_timestamp = Get64(in + l.receive_timestamp);
-    p.sender_sequence = Get32(in + l.sender_sequence);
-    p.sender_timestamp = Get64(in + l.sender_timestamp);
-    p.sender_error_estimate = ErrorEstimate::Decode(Get16(in + l.sender_error_estimate));
-    p.sender_ttl = in[l.sender_ttl];
-  });
+  return DecodePacket<ReflectorPacket>(
+      bytes, mode, key,
+      [&](const uint8_t* in, ReflectorPacket& p) {
+        p.receive_timestamp = Get64(in + l.receive_timestamp);
+        p.sender_sequence = Get32(in + l.sender_sequence);
+        p.sender_timestamp = Get64(in + l.sender_timestamp);
+        p.sender_error_estimate = ErrorEstimate::Decode(Get16(in + l.sender_error_estimate));
+        p.sender_ttl = in[l.sender_ttl];
+      },
+      false, keep_tlvs);
+}
+}  // namespace
+
+Decoded<ReflectorPacket> DecodeReflector(std::span<const uint8_t> bytes, StampMode mode, const MacKey& key) {
+  return DecodeReflectorPacket(bytes, mode, key, true);
+}
+
+Decoded<ReflectorPacket> DecodeReply(std::span<const uint8_t> bytes, StampMode mode, const MacKey& key) {
+  return DecodeReflectorPacket(bytes, mode, key, false);
 }
 
 bool LooksAuthenticated(std::span<const uint8_t> bytes) {

@@ -149,9 +149,19 @@ std::vector<uint8_t> EncodeSender(const SenderPacket& packet, StampMode mode, co
                                   size_t padded_length = 0);
 std::vector<uint8_t> EncodeReflector(const ReflectorPacket& packet, StampMode mode, const MacKey& key,
                                      size_t padded_length = 0);
+// The same into `out` (replaced), reusing its capacity: the prober and reflector encode every
+// packet of a batch into buffers kept from batch to batch, with no allocation per packet.
+void EncodeSender(const SenderPacket& packet, StampMode mode, const MacKey& key, size_t padded_length,
+                  std::vector<uint8_t>& out);
+void EncodeReflector(const ReflectorPacket& packet, StampMode mode, const MacKey& key, size_t padded_length,
+                     std::vector<uint8_t>& out);
 
 Decoded<SenderPacket> DecodeSender(std::span<const uint8_t> bytes, StampMode mode, const MacKey& key);
 Decoded<ReflectorPacket> DecodeReflector(std::span<const uint8_t> bytes, StampMode mode, const MacKey& key);
+// DecodeReflector as a sender needs it: the same checks (length, HMAC, every TLV's shape), the
+// base fields and the kernel-stamp TLV, but the other TLVs are not copied out (`tlvs` stays
+// empty): no allocation per reply.
+Decoded<ReflectorPacket> DecodeReply(std::span<const uint8_t> bytes, StampMode mode, const MacKey& key);
 // DecodeSender as a reflector needs it (RFC 8972 4.8): a malformed TLV does not fail the
 // packet; it and everything after it end up in malformed_tail, to be returned unprocessed.
 // The kernel-stamp TLV's own checks (place, magic, version) still fail it.

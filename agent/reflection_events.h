@@ -6,17 +6,18 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
+
+#include "agent/sender_key.h"
 
 namespace regionpulse {
 
 // One valid test packet (MAC verified, or unauthenticated and accepted): probes the reflector
 // refused or could not decode are not reflections and are never reported.
 struct ProbeReflected {
-  // The sender as this reflector saw it: its address (an IPv4 literal also when it came in on
-  // the dual-stack socket as an IPv4-mapped IPv6 address, so it reads as the sender's own
-  // socket address does) and its source port.
-  std::string sender_address;
+  // The sender as this reflector saw it: its address (as bytes, IPv4 as IPv4-mapped also when
+  // it came in on the IPv4 socket; SenderAddress::ToText reads it as the sender's own socket
+  // names its address) and its source port.
+  SenderAddress sender_address;
   uint16_t sender_port = 0;
   // The sender's Session-Sender Identifier.
   uint16_t ssid = 0;
@@ -32,7 +33,7 @@ enum class ProbeRefusal { kWrongKey, kStaleTimestamp, kRateLimited, kReplayed };
 // kRateLimited nothing in it was verified (no key to verify with, or refused before the HMAC):
 // the SSID is the one the packet claims.
 struct ProbeRefused {
-  std::string sender_address;  // as in ProbeReflected
+  SenderAddress sender_address;  // as in ProbeReflected
   uint16_t sender_port = 0;
   uint16_t ssid = 0;
   ProbeRefusal reason = ProbeRefusal::kWrongKey;

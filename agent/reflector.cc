@@ -5,6 +5,7 @@
 #include "agent/reflector.h"
 
 #include "agent/socket_buffers.h"
+#include "agent/socket_drain.h"
 
 #include "common/component_logger.h"
 
@@ -41,23 +42,17 @@ struct ProbedAddress {
   int ifindex = 0;
 };
 
-// The sender as a reflection names it: IPv4 senders on the dual-stack socket arrive as
-// IPv4-mapped IPv6 addresses and are reported as plain IPv4, the way the sender's own socket
-// names its address.
-std::pair<std::string, uint16_t> SenderOf(const sockaddr_storage& from) {
-  char text[INET6_ADDRSTRLEN] = {};
-  if (from.ss_family == AF_INET) {
-    const auto* sin = reinterpret_cast<const sockaddr_in*>(&from);
-    inet_ntop(AF_INET, &sin->sin_addr, text, sizeof(text));
-    return {text, ntohs(sin->sin_port)};
-  }
-  const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&from);
-  if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
-    inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], text, sizeof(text));
-  } else {
-    inet_ntop(AF_INET6, &sin6->sin6_addr, text, sizeof(text));
-  }
-  return {text, ntohs(sin6->sin6_port)};
+// Datagrams per recvmmsg / sendmmsg call, and receive calls per turn: bounded, so a flood on
+// this socket cannot starve the prober sharing the io_context.
+constexpr size_t kReflectBatch = 32;
+constexpr int kReflectBatchesPerTurn = 2;
+constexpr size_t kReflectBufferSize = 65536;
+// Receive control messages: timestamp, TTL or hop limit, and both packet-info kinds.
+constexpr size_t kReceiveControlSize = 256;
+
+uint16_t PortOf(const sockaddr_storage& from) {
+  if (from.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&from)->sin_port);
+  return ntohs(reinterpret_cast<const sockaddr_in6*>(&from)->sin6_port);
 }
 
 bool IsV4Mapped(const sockaddr_storage& from) {
@@ -66,10 +61,11 @@ bool IsV4Mapped(const sockaddr_storage& from) {
 }
 }  // namespace
 
-ReflectorPacket ReflectorSessions::Reflect(const std::string& sender, const SenderPacket& request,
+ReflectorPacket ReflectorSessions::Reflect(const SenderKey& session_key, const SenderPacket& request,
                                            MonoTime now, WallTime received_wall, WallTime transmit_wall,
                                            uint8_t ttl) {
-  const auto key = std::make_pair(sender, request.ssid);
+  SenderKey key = session_key;
+  key.ssid = request.ssid;
   auto it = sessions_.find(key);
   if (it == sessions_.end()) {
     if (sessions_.size() >= max_sessions_ && !sessions_.empty()) {
@@ -109,12 +105,12 @@ ReflectorPacket ReflectorSessions::Reflect(const std::string& sender, const Send
   return reply;
 }
 
-bool SourceRateLimiter::Allow(const std::string& source, MonoTime now) {
+bool SourceRateLimiter::Allow(const SenderAddress& source, MonoTime now) {
   return buckets_.Touch(source, TokenBucket<MonoTime>(rate_, burst_, now)).Take(now);
 }
 
-bool ReplayGuard::Admit(const std::string& sender, uint16_t ssid, uint32_t sequence, WallTime timestamp) {
-  Window& w = windows_.Touch(sender + "|" + std::to_string(ssid), Window{});
+bool ReplayGuard::Admit(const SenderKey& session, uint32_t sequence, WallTime timestamp) {
+  Window& w = windows_.Touch(session, Window{});
   if (!w.any || sequence > w.highest) {
     const uint64_t shift = w.any ? uint64_t{sequence} - w.highest : 64;
     w.seen = shift >= 64 ? 0 : w.seen << shift;
@@ -140,7 +136,16 @@ bool ReplayGuard::Admit(const std::string& sender, uint16_t ssid, uint32_t seque
 }
 
 size_t ReflectorSessions::Expire(MonoTime now) {
-  return std::erase_if(sessions_, [&](const auto& entry) { return now - entry.second.last_seen > idle_; });
+  size_t expired = 0;
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    if (now - it->second.last_seen > idle_) {
+      sessions_.erase(it++);  // absl's idiom: erase does not return the next iterator
+      ++expired;
+    } else {
+      ++it;
+    }
+  }
+  return expired;
 }
 
 struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
@@ -152,7 +157,22 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
         rate_limiter(config.rate_per_source, config.burst_per_source, config.max_sources),
         replay_guard(config.max_sources),
         sink(s),
-        log(ReflectorLogger()) {}
+        log(ReflectorLogger()),
+        drain(socket, log) {}
+
+  // One received datagram's metadata, and the reply to it while the batch is being answered.
+  struct Slot {
+    sockaddr_storage from{};
+    alignas(cmsghdr) char control[kReceiveControlSize];
+    iovec iov{};
+    std::vector<uint8_t> reply;  // capacity kept from batch to batch
+    alignas(cmsghdr) char reply_control[CMSG_SPACE(sizeof(in6_pktinfo))];
+    iovec reply_iov{};
+  };
+  // A reply waiting for the batch's sendmmsg: whom to tell of it.
+  struct PendingReply {
+    SenderKey sender;
+  };
 
   udp::socket socket;
   asio::steady_timer expiry;
@@ -162,6 +182,7 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
   ReplayGuard replay_guard;
   ReflectionSink* sink;
   std::shared_ptr<spdlog::logger> log;
+  SocketDrain<udp::socket> drain;
   bool v6 = false;
   std::atomic<bool> stopped{false};
   struct {
@@ -169,7 +190,19 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
         send_errors{0}, sessions{0}, rate_limited{0}, replayed{0}, stale_timestamp{0}, wrong_key{0},
         malformed_tlv{0};
   } counters;
-  std::vector<uint8_t> buffer = std::vector<uint8_t>(65536);
+  // Not zeroed: 2 MiB of which a probe touches its first page, so the rest never counts in RSS.
+  std::unique_ptr<uint8_t[]> buffers{new uint8_t[kReflectBatch * kReflectBufferSize]};
+  std::array<Slot, kReflectBatch> slots;
+  std::array<mmsghdr, kReflectBatch> receive_headers{};
+  std::array<mmsghdr, kReflectBatch> send_headers{};
+  std::vector<PendingReply> pending;
+  // The keys' ids (a SHA-256 each), computed once: KeyFor compares them for every probe.
+  uint32_t key_id = KeyIdOf(config.key);
+  std::vector<uint32_t> accepted_key_ids = [this] {
+    std::vector<uint32_t> ids;
+    for (const auto& key : config.accepted_keys) ids.push_back(KeyIdOf(key));
+    return ids;
+  }();
 
   Status Open() {
     boost::system::error_code ec;
@@ -219,24 +252,12 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
     return OkStatus();
   }
 
-  void WaitReadable() {
-    socket.async_wait(udp::socket::wait_read,
-                      [self = shared_from_this()](const boost::system::error_code& ec) {
-                        if (ec || self->stopped) return;
-                        self->DrainThenWait();
-                      });
-  }
-
-  // Asio's epoll reactor is edge-triggered: datagrams left behind by a bounded drain would wait
-  // for the next arrival. So a drain that stopped at its bound goes on in a posted handler
-  // (other handlers run in between), and only an empty socket waits for readiness.
-  void DrainThenWait() {
-    if (stopped) return;
-    if (DrainSocket()) {
-      asio::post(socket.get_executor(), [self = shared_from_this()] { self->DrainThenWait(); });
-    } else {
-      WaitReadable();
-    }
+  void StartReceiving() {
+    pending.reserve(kReflectBatch);
+    boost::system::error_code ec;
+    drain.Start(
+        "reflector port " + std::to_string(socket.local_endpoint(ec).port()), shared_from_this(),
+        [this] { return DrainSocket(); }, [this] { return stopped.load(); });
   }
 
   void ScheduleExpiry() {
@@ -250,87 +271,99 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
     });
   }
 
-  // Returns true when it stopped at its bound with datagrams possibly left.
-  bool DrainSocket() {
-    // Bounded, so a flood on this socket cannot starve the prober sharing the io_context.
-    for (int i = 0; i < 64; ++i) {
-      sockaddr_storage from{};
-      iovec iov{buffer.data(), buffer.size()};
-      alignas(cmsghdr) char control[512];
-      msghdr msg{};
-      msg.msg_name = &from;
-      msg.msg_namelen = sizeof(from);
-      msg.msg_iov = &iov;
-      msg.msg_iovlen = 1;
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof(control);
-      const ssize_t n = ::recvmsg(socket.native_handle(), &msg, MSG_DONTWAIT);
-      if (n < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-          log->warn("recvmsg on port {}: {}", config.port, std::strerror(errno));
+  // Up to kReflectBatchesPerTurn recvmmsg calls; each batch is answered in one sendmmsg.
+  DrainResult DrainSocket() {
+    for (int round = 0; round < kReflectBatchesPerTurn; ++round) {
+      for (size_t i = 0; i < kReflectBatch; ++i) {
+        Slot& slot = slots[i];
+        slot.iov = iovec{buffers.get() + i * kReflectBufferSize, kReflectBufferSize};
+        msghdr& msg = receive_headers[i].msg_hdr;
+        msg = msghdr{};
+        msg.msg_name = &slot.from;
+        msg.msg_namelen = sizeof(slot.from);
+        msg.msg_iov = &slot.iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = slot.control;
+        msg.msg_controllen = sizeof(slot.control);
+      }
+      const int n =
+          ::recvmmsg(socket.native_handle(), receive_headers.data(), kReflectBatch, MSG_DONTWAIT, nullptr);
+      if (n <= 0) {
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+          log->warn("reflector port {}: receiving probes: {}", config.port, std::strerror(errno));
         }
-        return false;
+        return DrainResult::kEmpty;
       }
       const auto now = std::chrono::steady_clock::now();
-      WallTime received_wall = std::chrono::system_clock::now();
-      int ttl = 0;
-      ProbedAddress probed;
-      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
-          timespec ts{};
-          std::memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-          received_wall = WallTime(std::chrono::duration_cast<WallTime::duration>(
-              std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
-        } else if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) ||
-                   (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT)) {
-          std::memcpy(&ttl, CMSG_DATA(c), sizeof(ttl));
-        } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
-          in_pktinfo info{};
-          std::memcpy(&info, CMSG_DATA(c), sizeof(info));
-          probed.family = ProbedAddress::Family::kV4;
-          // ipi_addr is the header's destination: the address the sender probed. For a
-          // multicast or broadcast destination, which cannot be a source, the kernel's local
-          // address for it (ipi_spec_dst) answers instead.
-          const uint32_t destination = ntohl(info.ipi_addr.s_addr);
-          probed.v4 = (IN_MULTICAST(destination) || destination == INADDR_BROADCAST) ? info.ipi_spec_dst
-                                                                                     : info.ipi_addr;
-          probed.ifindex = info.ipi_ifindex;
-        } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
-          in6_pktinfo info{};
-          std::memcpy(&info, CMSG_DATA(c), sizeof(info));
-          // An IPv4 probe on the dual-stack socket brings this too, v4-mapped; its IP_PKTINFO
-          // says the same and is the one its reply uses.
-          if (!IN6_IS_ADDR_V4MAPPED(&info.ipi6_addr)) {
-            probed.family = ProbedAddress::Family::kV6;
-            probed.v6 = info.ipi6_addr;
-            probed.ifindex = static_cast<int>(info.ipi6_ifindex);
+      const WallTime batch_wall = std::chrono::system_clock::now();
+      pending.clear();
+      for (size_t i = 0; i < static_cast<size_t>(n); ++i) {
+        if (stopped) return DrainResult::kEmpty;
+        msghdr& msg = receive_headers[i].msg_hdr;
+        WallTime received_wall = batch_wall;
+        int ttl = 0;
+        ProbedAddress probed;
+        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+          if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+            timespec ts{};
+            std::memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+            received_wall = WallTime(std::chrono::duration_cast<WallTime::duration>(
+                std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
+          } else if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) ||
+                     (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT)) {
+            std::memcpy(&ttl, CMSG_DATA(c), sizeof(ttl));
+          } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+            in_pktinfo info{};
+            std::memcpy(&info, CMSG_DATA(c), sizeof(info));
+            probed.family = ProbedAddress::Family::kV4;
+            // ipi_addr is the header's destination: the address the sender probed. For a
+            // multicast or broadcast destination, which cannot be a source, the kernel's local
+            // address for it (ipi_spec_dst) answers instead.
+            const uint32_t destination = ntohl(info.ipi_addr.s_addr);
+            probed.v4 = (IN_MULTICAST(destination) || destination == INADDR_BROADCAST) ? info.ipi_spec_dst
+                                                                                       : info.ipi_addr;
+            probed.ifindex = info.ipi_ifindex;
+          } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+            in6_pktinfo info{};
+            std::memcpy(&info, CMSG_DATA(c), sizeof(info));
+            // An IPv4 probe on the dual-stack socket brings this too, v4-mapped; its IP_PKTINFO
+            // says the same and is the one its reply uses.
+            if (!IN6_IS_ADDR_V4MAPPED(&info.ipi6_addr)) {
+              probed.family = ProbedAddress::Family::kV6;
+              probed.v6 = info.ipi6_addr;
+              probed.ifindex = static_cast<int>(info.ipi6_ifindex);
+            }
           }
         }
+        Handle(i,
+               std::span<const uint8_t>(buffers.get() + i * kReflectBufferSize, receive_headers[i].msg_len),
+               msg.msg_namelen, probed, now, received_wall, static_cast<uint8_t>(std::clamp(ttl, 0, 255)));
       }
-      Handle(std::span<const uint8_t>(buffer.data(), static_cast<size_t>(n)), from, msg.msg_namelen, probed,
-             now, received_wall, static_cast<uint8_t>(std::clamp(ttl, 0, 255)));
+      SendReplies();
+      if (static_cast<size_t>(n) < kReflectBatch) return DrainResult::kEmpty;
     }
-    return true;
+    return DrainResult::kMore;
   }
 
-  // Sends `reply` to `to`, from `probed` when the probe's destination is known. Returns
-  // sendmsg's result.
-  ssize_t SendReply(std::span<const uint8_t> reply, const sockaddr_storage& to, socklen_t to_length,
-                    const ProbedAddress& probed) {
-    iovec iov{const_cast<uint8_t*>(reply.data()), reply.size()};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in6_pktinfo))] = {};
-    msghdr msg{};
-    msg.msg_name = const_cast<sockaddr_storage*>(&to);
+  // Fills the send header of `slot`'s reply: to the sender, from `probed` when the probe's
+  // destination is known.
+  void PrepareReply(Slot& slot, socklen_t to_length, const ProbedAddress& probed, mmsghdr& header) {
+    slot.reply_iov = iovec{slot.reply.data(), slot.reply.size()};
+    header = mmsghdr{};
+    msghdr& msg = header.msg_hdr;
+    msg.msg_name = &slot.from;
     msg.msg_namelen = to_length;
-    msg.msg_iov = &iov;
+    msg.msg_iov = &slot.reply_iov;
     msg.msg_iovlen = 1;
     // IPv4 senders (also v4-mapped ones on the dual-stack socket: the kernel sends those
     // through its IPv4 path, which reads IP_PKTINFO) get ipi_spec_dst as the source; IPv6
     // senders get ipi6_addr. The interface is left to routing (ifindex 0) except for a
     // link-local address, which only means something on the interface it came in on.
+    const sockaddr_storage& to = slot.from;
     const bool to_v4 = to.ss_family == AF_INET || IsV4Mapped(to);
+    std::memset(slot.reply_control, 0, sizeof(slot.reply_control));
     if (to_v4 && probed.family == ProbedAddress::Family::kV4) {
-      msg.msg_control = control;
+      msg.msg_control = slot.reply_control;
       msg.msg_controllen = CMSG_SPACE(sizeof(in_pktinfo));
       cmsghdr* c = CMSG_FIRSTHDR(&msg);
       c->cmsg_level = IPPROTO_IP;
@@ -340,7 +373,7 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
       info.ipi_spec_dst = probed.v4;
       std::memcpy(CMSG_DATA(c), &info, sizeof(info));
     } else if (!to_v4 && probed.family == ProbedAddress::Family::kV6) {
-      msg.msg_control = control;
+      msg.msg_control = slot.reply_control;
       msg.msg_controllen = CMSG_SPACE(sizeof(in6_pktinfo));
       cmsghdr* c = CMSG_FIRSTHDR(&msg);
       c->cmsg_level = IPPROTO_IPV6;
@@ -351,7 +384,40 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
       if (IN6_IS_ADDR_LINKLOCAL(&probed.v6)) info.ipi6_ifindex = static_cast<unsigned>(probed.ifindex);
       std::memcpy(CMSG_DATA(c), &info, sizeof(info));
     }
-    return ::sendmsg(socket.native_handle(), &msg, MSG_DONTWAIT);
+  }
+
+  // The batch's replies in sendmmsg calls (it stops at the first message that fails: that one
+  // is counted as a send error and the rest go on), then one sink event each.
+  void SendReplies() {
+    if (pending.empty()) return;
+    std::array<int, kReflectBatch> errors{};
+    size_t next = 0;
+    while (next < pending.size()) {
+      const int n = ::sendmmsg(socket.native_handle(), &send_headers[next],
+                               static_cast<unsigned>(pending.size() - next), MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        errors[next] = errno;
+        ++next;
+      } else {
+        next += static_cast<size_t>(n);
+      }
+    }
+    for (size_t i = 0; i < pending.size(); ++i) {
+      const PendingReply& reply = pending[i];
+      if (errors[i] != 0) {
+        ++counters.send_errors;
+        log->debug("reply to {} port {}: {}", reply.sender.address.ToText(), reply.sender.port,
+                   std::strerror(errors[i]));
+      } else {
+        ++counters.replied;
+      }
+      if (sink) {
+        sink->OnProbeReflected(
+            ProbeReflected{reply.sender.address, reply.sender.port, reply.sender.ssid, errors[i] == 0});
+      }
+    }
+    pending.clear();
   }
 
   // The key an authenticated probe names by its key-id TLV; without one (a foreign sender)
@@ -368,29 +434,33 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
       }
       return &config.key;
     }
-    if (!config.key.empty() && KeyIdOf(config.key) == *id) return &config.key;
-    for (const auto& key : config.accepted_keys) {
-      if (KeyIdOf(key) == *id) return &key;
+    if (!config.key.empty() && key_id == *id) return &config.key;
+    for (size_t i = 0; i < config.accepted_keys.size(); ++i) {
+      if (accepted_key_ids[i] == *id) return &config.accepted_keys[i];
     }
     return nullptr;
   }
 
   // Tells the sink of a refusal whose session is known (a packet too short to name one is
   // only counted).
-  void ReportRefused(const std::string& address, uint16_t port, std::optional<uint16_t> ssid,
-                     ProbeRefusal reason) {
-    if (sink && ssid) sink->OnProbeRefused(ProbeRefused{address, port, *ssid, reason});
+  void ReportRefused(const SenderKey& sender, std::optional<uint16_t> ssid, ProbeRefusal reason) {
+    if (sink && ssid) sink->OnProbeRefused(ProbeRefused{sender.address, sender.port, *ssid, reason});
   }
 
-  void Handle(std::span<const uint8_t> bytes, const sockaddr_storage& from, socklen_t from_length,
+  // One received probe, in slot `index` of the batch: refused (counted, the sink told) or its
+  // reply encoded into the slot and queued for the batch's sendmmsg.
+  void Handle(size_t index, std::span<const uint8_t> bytes, socklen_t from_length,
               const ProbedAddress& probed, MonoTime now, WallTime received_wall, uint8_t ttl) {
     ++counters.received;
-    auto [address, port] = SenderOf(from);
+    Slot& slot = slots[index];
+    const sockaddr_storage& from = slot.from;
+    // The sender as bytes: formatted as text only for a log line or the sink.
+    SenderKey sender{SenderAddress::Of(from), PortOf(from), 0};
     const bool authenticated = LooksAuthenticated(bytes);
     // First, before any HMAC: a flood from one address costs a map lookup per packet.
-    if (!rate_limiter.Allow(address, now)) {
+    if (!rate_limiter.Allow(sender.address, now)) {
       ++counters.rate_limited;
-      ReportRefused(address, port,
+      ReportRefused(sender,
                     PeekSsid(bytes, authenticated ? StampMode::kAuthenticated : StampMode::kUnauthenticated),
                     ProbeRefusal::kRateLimited);
       return;
@@ -402,9 +472,9 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
       key = KeyFor(bytes);
       if (key == nullptr) {
         ++counters.wrong_key;
-        log->debug("refused probe from {} port {}: signed with a key this reflector does not hold", address,
-                   port);
-        ReportRefused(address, port, PeekSsid(bytes, mode), ProbeRefusal::kWrongKey);
+        log->debug("refused probe from {} port {}: signed with a key this reflector does not hold",
+                   sender.address.ToText(), sender.port);
+        ReportRefused(sender, PeekSsid(bytes, mode), ProbeRefusal::kWrongKey);
         return;
       }
     } else if (!config.accept_unauthenticated) {
@@ -418,48 +488,44 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
       } else {
         ++counters.malformed;
       }
-      log->debug("dropped probe from {} port {}: {} ({})", address, port,
+      log->debug("dropped probe from {} port {}: {} ({})", sender.address.ToText(), sender.port,
                  DecodeProblemName(decoded.failure.problem), decoded.failure.detail);
       return;
     }
     const SenderPacket& request = *decoded.packet;
+    sender.ssid = request.ssid;
     if (mode == StampMode::kAuthenticated) {
       // The timestamp is covered by the HMAC: a replay cannot freshen it.
       const WallTime sent_wall = DecodeTimestamp(request.timestamp, request.error_estimate.ptp);
       const auto offset = sent_wall > received_wall ? sent_wall - received_wall : received_wall - sent_wall;
       if (offset > config.max_clock_offset) {
         ++counters.stale_timestamp;
-        log->debug("refused probe from {} port {}: its timestamp is {} ms from our clock", address, port,
+        log->debug("refused probe from {} port {}: its timestamp is {} ms from our clock",
+                   sender.address.ToText(), sender.port,
                    std::chrono::duration_cast<std::chrono::milliseconds>(offset).count());
-        ReportRefused(address, port, request.ssid, ProbeRefusal::kStaleTimestamp);
+        ReportRefused(sender, request.ssid, ProbeRefusal::kStaleTimestamp);
         return;
       }
-      if (!replay_guard.Admit(address + "|" + std::to_string(port), request.ssid, request.sequence,
-                              sent_wall)) {
+      if (!replay_guard.Admit(sender, request.sequence, sent_wall)) {
         ++counters.replayed;
-        ReportRefused(address, port, request.ssid, ProbeRefusal::kReplayed);
+        ReportRefused(sender, request.ssid, ProbeRefusal::kReplayed);
         return;
       }
     }
     if (!request.malformed_tail.empty()) ++counters.malformed_tlv;
-    const auto reply = sessions.Reflect(address + "|" + std::to_string(port), request, now, received_wall,
-                                        std::chrono::system_clock::now(), ttl);
+    const auto reply =
+        sessions.Reflect(sender, request, now, received_wall, std::chrono::system_clock::now(), ttl);
     counters.sessions = sessions.size();
-    const auto out = EncodeReflector(reply, mode, *key, bytes.size());
-    const ssize_t sent = SendReply(out, from, from_length, probed);
-    if (sent < 0) {
-      ++counters.send_errors;
-      log->debug("reply to {} port {}: {}", address, port, std::strerror(errno));
-    } else {
-      ++counters.replied;
-    }
-    if (sink) sink->OnProbeReflected(ProbeReflected{std::move(address), port, request.ssid, sent >= 0});
+    EncodeReflector(reply, mode, *key, bytes.size(), slot.reply);
+    PrepareReply(slot, from_length, probed, send_headers[pending.size()]);
+    pending.push_back(PendingReply{sender});
   }
 
   void Close() {
     stopped = true;
     boost::system::error_code ec;
     expiry.cancel();
+    drain.Cancel();
     socket.close(ec);
   }
 };
@@ -475,7 +541,7 @@ Result<std::unique_ptr<Reflector>> Reflector::Start(asio::io_context& io, Reflec
   }
   auto impl = std::make_shared<Impl>(io, std::move(config), sink);
   if (auto status = impl->Open(); !status.ok()) return status.error();
-  impl->WaitReadable();
+  impl->StartReceiving();
   impl->ScheduleExpiry();
   return std::unique_ptr<Reflector>(new Reflector(std::move(impl)));
 }

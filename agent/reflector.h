@@ -25,18 +25,17 @@
 #include <chrono>
 #include <cstdint>
 #include <list>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
-#include <tuple>
-#include <unordered_map>
 #include <vector>
 
+#include <absl/container/flat_hash_map.h>
 #include <boost/asio/io_context.hpp>
 
 #include "agent/probe_codec.h"
 #include "agent/reflection_events.h"
+#include "agent/sender_key.h"
 #include "common/clocks.h"
 #include "common/result.h"
 #include "common/token_bucket.h"
@@ -79,12 +78,13 @@ struct ReflectorCounters {
 };
 
 // A map of at most `capacity` entries that forgets the least recently used one to make room.
-template <typename Value>
+// Touching an entry that exists allocates nothing (a lookup and a splice); only a new one does.
+template <typename Key, typename Value, typename Hash>
 class LruTable {
  public:
   explicit LruTable(size_t capacity) : capacity_(std::max<size_t>(capacity, 1)) {}
   // The entry for `key`, made with `fresh` when absent; marks it most recently used.
-  Value& Touch(const std::string& key, const Value& fresh) {
+  Value& Touch(const Key& key, const Value& fresh) {
     if (auto it = index_.find(key); it != index_.end()) {
       order_.splice(order_.begin(), order_, it->second);
       return it->second->second;
@@ -100,9 +100,10 @@ class LruTable {
   size_t size() const { return index_.size(); }
 
  private:
+  using Order = std::list<std::pair<Key, Value>>;
   size_t capacity_;
-  std::list<std::pair<std::string, Value>> order_;  // most recently used first
-  std::unordered_map<std::string, typename std::list<std::pair<std::string, Value>>::iterator> index_;
+  Order order_;  // most recently used first
+  absl::flat_hash_map<Key, typename Order::iterator, Hash> index_;
 };
 
 // Token bucket per source address, bounded table. Pure (time is passed in).
@@ -111,13 +112,13 @@ class SourceRateLimiter {
   SourceRateLimiter(double rate_per_second, double burst, size_t max_sources)
       : rate_(rate_per_second), burst_(burst), buckets_(max_sources) {}
   // True when `source` may be answered now; takes one token.
-  bool Allow(const std::string& source, MonoTime now);
+  bool Allow(const SenderAddress& source, MonoTime now);
   size_t size() const { return buckets_.size(); }
 
  private:
   double rate_;
   double burst_;
-  LruTable<TokenBucket<MonoTime>> buckets_;
+  LruTable<SenderAddress, TokenBucket<MonoTime>, SenderAddressHash> buckets_;
 };
 
 // Refuses authenticated probes seen before: per STAMP session (sender address and port, SSID)
@@ -131,8 +132,7 @@ class ReplayGuard {
   // True (and recorded) when this probe was not admitted before. `timestamp` is the probe's
   // authenticated send time: a sequence far below the window with a newer timestamp than any
   // seen is a restarted sender that drew the same SSID, not a replay.
-  // `sender` names the sender's address and port.
-  bool Admit(const std::string& sender, uint16_t ssid, uint32_t sequence, WallTime timestamp);
+  bool Admit(const SenderKey& session, uint32_t sequence, WallTime timestamp);
 
  private:
   struct Window {
@@ -141,20 +141,20 @@ class ReplayGuard {
     uint64_t seen = 0;  // bit i: highest - i was admitted
     WallTime newest{};
   };
-  LruTable<Window> windows_;
+  LruTable<SenderKey, Window, SenderKeyHash> windows_;
 };
 
-// The pure part: session state and reply construction. `sender` identifies the session's
-// sender ("address|port").
+// The pure part: session state and reply construction.
 class ReflectorSessions {
  public:
   explicit ReflectorSessions(std::chrono::nanoseconds idle, size_t max_sessions)
       : idle_(idle), max_sessions_(max_sessions) {}
 
-  // Builds the reply to a decoded Session-Sender packet received at `received_wall`
-  // (kernel receive time) with IP TTL/hop limit `ttl`; `transmit_wall` is stamped as the
-  // reflector's transmit time. Advances the session's reply counter.
-  ReflectorPacket Reflect(const std::string& sender, const SenderPacket& request, MonoTime now,
+  // Builds the reply to a decoded Session-Sender packet of `session` (its SSID is the
+  // request's) received at `received_wall` (kernel receive time) with IP TTL/hop limit `ttl`;
+  // `transmit_wall` is stamped as the reflector's transmit time. Advances the session's reply
+  // counter.
+  ReflectorPacket Reflect(const SenderKey& session, const SenderPacket& request, MonoTime now,
                           WallTime received_wall, WallTime transmit_wall, uint8_t ttl);
   // Forgets sessions idle longer than the idle time; returns how many.
   size_t Expire(MonoTime now);
@@ -167,13 +167,8 @@ class ReflectorSessions {
   };
   std::chrono::nanoseconds idle_;
   size_t max_sessions_;
-  struct KeyHash {
-    size_t operator()(const std::pair<std::string, uint16_t>& key) const {
-      return std::hash<std::string>{}(key.first) ^ (size_t{key.second} * 0x9e3779b97f4a7c15ULL);
-    }
-  };
-  // Hashed: looked up once per probe.
-  std::unordered_map<std::pair<std::string, uint16_t>, Session, KeyHash> sessions_;
+  // Hashed, open addressing: looked up once per probe.
+  absl::flat_hash_map<SenderKey, Session, SenderKeyHash> sessions_;
 };
 
 class Reflector {

@@ -5,6 +5,8 @@
 #include <array>
 #include <cmath>
 #include <unordered_map>
+
+#include <absl/container/flat_hash_map.h>
 #include <utility>
 
 #include "agent/probe_ring.h"
@@ -129,20 +131,10 @@ struct PathAccumulator {
   std::optional<nanoseconds> jitter_kernel;
 };
 
-// A sender session as this node's reflector saw it.
-struct ReflectedKey {
-  std::string address;
-  uint16_t port = 0;
-  uint16_t ssid = 0;
-  auto operator<=>(const ReflectedKey&) const = default;
-};
-
-struct ReflectedKeyHash {
-  size_t operator()(const ReflectedKey& key) const {
-    return std::hash<std::string>{}(key.address) ^
-           ((size_t{key.port} << 16 | key.ssid) * 0x9e3779b97f4a7c15ULL);
-  }
-};
+// A sender session as this node's reflector saw it: address bytes, port, SSID (no text per
+// probe; the address is formatted once per entry when the report is built).
+using ReflectedKey = SenderKey;
+using ReflectedKeyHash = SenderKeyHash;
 
 struct ReflectedCounts {
   uint64_t received = 0;
@@ -164,7 +156,7 @@ struct Window {
   std::vector<int32_t> path_index;
   // What the reflector received while the window was open, per sender session.
   // Hashed: looked up once per probe received; sorted once, for the report.
-  std::unordered_map<ReflectedKey, ReflectedCounts, ReflectedKeyHash> reflected;
+  absl::flat_hash_map<ReflectedKey, ReflectedCounts, ReflectedKeyHash> reflected;
   uint64_t reflections_untracked = 0;  // of sessions beyond the tracking bound
 
   // The counts of `key`'s session; a new session only while fewer than `bound` are tracked
@@ -477,7 +469,7 @@ struct WindowFolder::State {
               [](const Entry& a, const Entry& b) { return *a.first < *b.first; });
     for (const auto& [key, counts] : entries) {
       auto* out = report.add_reflected();
-      out->mutable_sender()->set_address(key->address);
+      out->mutable_sender()->set_address(key->address.ToText());
       out->mutable_sender()->set_port(key->port);
       out->set_ssid(key->ssid);
       out->set_received(counts->received);

@@ -142,6 +142,39 @@ TEST(ProbeCodec, AuthenticatedHmacCoversTheBaseButNotTheKernelTlv) {
   EXPECT_EQ(decoded.failure.problem, DecodeProblem::kBadMac);
 }
 
+// What the prober decodes replies with: the reflector packet's fields and kernel stamps, the
+// same failures, but no copy of the other TLVs.
+TEST(ProbeCodec, DecodeReplyReadsWhatDecodeReflectorReadsButKeepsNoOtherTlvs) {
+  ReflectorPacket packet = SampleReflector();
+  packet.tlvs.push_back(StampTlv{0, 200, {1, 2, 3, 4}});
+  for (auto mode : {StampMode::kUnauthenticated, StampMode::kAuthenticated}) {
+    const auto bytes = EncodeReflector(packet, mode, kKey, 300);
+    const auto full = DecodeReflector(bytes, mode, kKey);
+    const auto reply = DecodeReply(bytes, mode, kKey);
+    ASSERT_TRUE(full.ok() && reply.ok());
+    EXPECT_FALSE(full.packet->tlvs.empty());
+    EXPECT_TRUE(reply.packet->tlvs.empty());
+    ReflectorPacket without_tlvs = *full.packet;
+    without_tlvs.tlvs.clear();
+    EXPECT_EQ(*reply.packet, without_tlvs);
+  }
+  auto bytes = EncodeReflector(packet, StampMode::kAuthenticated, kKey);
+  bytes[20] ^= 1;
+  EXPECT_EQ(DecodeReply(bytes, StampMode::kAuthenticated, kKey).failure.problem, DecodeProblem::kBadMac);
+}
+
+// The batch encoders reuse one buffer per probe: what they write is what the returning ones do,
+// whatever the buffer held before.
+TEST(ProbeCodec, EncodingIntoAReusedBufferGivesTheSameBytes) {
+  std::vector<uint8_t> buffer(500, 0xee);
+  for (auto mode : {StampMode::kUnauthenticated, StampMode::kAuthenticated}) {
+    EncodeReflector(SampleReflector(), mode, kKey, 200, buffer);
+    EXPECT_EQ(buffer, EncodeReflector(SampleReflector(), mode, kKey, 200));
+    EncodeSender(SampleSender(), mode, kKey, 0, buffer);
+    EXPECT_EQ(buffer, EncodeSender(SampleSender(), mode, kKey));
+  }
+}
+
 TEST(ProbeCodec, WrongKeyIsABadMac) {
   const auto bytes = EncodeReflector(SampleReflector(), StampMode::kAuthenticated, kKey);
   const auto decoded = DecodeReflector(bytes, StampMode::kAuthenticated, MacKey(32, 0x11));

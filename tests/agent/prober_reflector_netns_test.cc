@@ -359,7 +359,8 @@ TEST_F(ProberReflectorNetns, ReflectorCountsPerSenderJoinThePathsOnSourceAndSsid
     EXPECT_NE(t.source_port, 0u) << node;
     uint64_t received = 0, replied = 0;
     for (const auto& r : reflected) {
-      if (r.sender_address == t.source_address && r.sender_port == t.source_port && r.ssid == t.ssid) {
+      if (r.sender_address.ToText() == t.source_address && r.sender_port == t.source_port &&
+          r.ssid == t.ssid) {
         ++received;
         replied += r.replied ? 1 : 0;
       }

@@ -18,6 +18,11 @@ const WallTime kW0 = WallTime(1'764'000'000s);
 const PeerInfo kPeer{"node-eu-1", "eu-west-1", "eu-west-1a", "10.2.0.5", 862};
 constexpr uint16_t kSsid = 77;
 const std::string kSource = "10.1.0.7";
+
+// A reflection's sender, from its text.
+SenderAddress Sender(const std::string& text) {
+  return SenderAddress::Parse(text).value();
+}
 constexpr uint16_t kSourcePort = 40123;
 
 WindowFolderConfig Config() {
@@ -328,12 +333,13 @@ TEST(WindowFolder, ASessionsNewSourceReachesThePathOfItsWindow) {
 // when it arrived, for the aggregator to read against the senders' paths.
 TEST(WindowFolder, ReflectorCountsWhatEachSenderSessionSentItPerWindow) {
   WindowFolder folder(Config(), kT0, kW0, {});
-  for (int i = 0; i < 5; ++i) folder.OnProbeReflected(ProbeReflected{"10.3.0.9", 40000, 5, true});
-  folder.OnProbeReflected(ProbeReflected{"10.3.0.9", 40000, 5, false});  // the reply's send failed
-  folder.OnProbeReflected(ProbeReflected{"fd00:3::9", 40001, 5, true});  // another family: another socket
-  folder.OnProbeReflected(ProbeReflected{"10.3.0.9", 40000, 6, true});   // re-planned: a new SSID
+  for (int i = 0; i < 5; ++i) folder.OnProbeReflected(ProbeReflected{Sender("10.3.0.9"), 40000, 5, true});
+  folder.OnProbeReflected(ProbeReflected{Sender("10.3.0.9"), 40000, 5, false});  // the reply's send failed
+  folder.OnProbeReflected(
+      ProbeReflected{Sender("fd00:3::9"), 40001, 5, true});  // another family: another socket
+  folder.OnProbeReflected(ProbeReflected{Sender("10.3.0.9"), 40000, 6, true});  // re-planned: a new SSID
   folder.CloseWindow(kT0 + 1s, kW0 + 1s, {});
-  folder.OnProbeReflected(ProbeReflected{"10.3.0.9", 40000, 6, true});  // the next window's
+  folder.OnProbeReflected(ProbeReflected{Sender("10.3.0.9"), 40000, 6, true});  // the next window's
   const auto reports = folder.CloseWindow(kT0 + 2s, kW0 + 2s, {});
   ASSERT_EQ(reports.size(), 1u);
   const auto& reflected = reports[0].reflected();
@@ -359,15 +365,15 @@ TEST(WindowFolder, ReflectorCountsWhatEachSenderSessionSentItPerWindow) {
 // answered: the aggregator takes them out of that sender's loss.
 TEST(WindowFolder, ReflectorCountsWhatItRefusedPerSenderSessionAndReason) {
   WindowFolder folder(Config(), kT0, kW0, {});
-  folder.OnProbeReflected(ProbeReflected{"10.3.0.9", 40000, 5, true});
+  folder.OnProbeReflected(ProbeReflected{Sender("10.3.0.9"), 40000, 5, true});
   for (int i = 0; i < 3; ++i) {
-    folder.OnProbeRefused(ProbeRefused{"10.3.0.9", 40000, 5, ProbeRefusal::kRateLimited});
+    folder.OnProbeRefused(ProbeRefused{Sender("10.3.0.9"), 40000, 5, ProbeRefusal::kRateLimited});
   }
   for (int i = 0; i < 4; ++i) {
-    folder.OnProbeRefused(ProbeRefused{"10.3.0.8", 40000, 2, ProbeRefusal::kWrongKey});
+    folder.OnProbeRefused(ProbeRefused{Sender("10.3.0.8"), 40000, 2, ProbeRefusal::kWrongKey});
   }
-  folder.OnProbeRefused(ProbeRefused{"10.3.0.8", 40000, 2, ProbeRefusal::kStaleTimestamp});
-  folder.OnProbeRefused(ProbeRefused{"10.3.0.8", 40000, 2, ProbeRefusal::kReplayed});
+  folder.OnProbeRefused(ProbeRefused{Sender("10.3.0.8"), 40000, 2, ProbeRefusal::kStaleTimestamp});
+  folder.OnProbeRefused(ProbeRefused{Sender("10.3.0.8"), 40000, 2, ProbeRefusal::kReplayed});
   folder.CloseWindow(kT0 + 1s, kW0 + 1s, {});
   const auto reports = folder.CloseWindow(kT0 + 2s, kW0 + 2s, {});
   ASSERT_EQ(reports.size(), 1u);
@@ -396,11 +402,11 @@ TEST(WindowFolder, RefusalsCannotCrowdOutTheSessionsTheReflectorAnswered) {
   WindowFolder folder(config, kT0, kW0, {});
   for (int port = 0; port < 10; ++port) {
     for (int i = 0; i < 50; ++i) {
-      folder.OnProbeRefused(
-          ProbeRefused{"10.3.0.66", static_cast<uint16_t>(30000 + port), 1, ProbeRefusal::kRateLimited});
+      folder.OnProbeRefused(ProbeRefused{Sender("10.3.0.66"), static_cast<uint16_t>(30000 + port), 1,
+                                         ProbeRefusal::kRateLimited});
     }
   }
-  folder.OnProbeReflected(ProbeReflected{"10.3.0.1", 40000, 1, true});
+  folder.OnProbeReflected(ProbeReflected{Sender("10.3.0.1"), 40000, 1, true});
   folder.CloseWindow(kT0 + 1s, kW0 + 1s, {});
   const auto reports = folder.CloseWindow(kT0 + 2s, kW0 + 2s, {});
   ASSERT_EQ(reports.size(), 1u);
@@ -421,12 +427,12 @@ TEST(WindowFolder, ReflectedEntriesAreBoundedKeepingTheBusiestAndCountingTheRest
   const std::vector<std::pair<std::string, int>> senders = {
       {"10.3.0.1", 1}, {"10.3.0.2", 9}, {"10.3.0.3", 3}, {"10.3.0.4", 7}};
   for (const auto& [address, probes] : senders) {
-    for (int i = 0; i < probes; ++i) folder.OnProbeReflected(ProbeReflected{address, 40000, 1, true});
+    for (int i = 0; i < probes; ++i) folder.OnProbeReflected(ProbeReflected{Sender(address), 40000, 1, true});
   }
   folder.CloseWindow(kT0 + 1s, kW0 + 1s, {});
-  folder.OnProbeReflected(ProbeReflected{"10.3.0.1", 40000, 1, true});
-  folder.OnProbeReflected(ProbeReflected{"10.3.0.2", 40000, 1, true});
-  folder.OnProbeReflected(ProbeReflected{"10.3.0.3", 40000, 1, true});
+  folder.OnProbeReflected(ProbeReflected{Sender("10.3.0.1"), 40000, 1, true});
+  folder.OnProbeReflected(ProbeReflected{Sender("10.3.0.2"), 40000, 1, true});
+  folder.OnProbeReflected(ProbeReflected{Sender("10.3.0.3"), 40000, 1, true});
   auto reports = folder.CloseWindow(kT0 + 2s, kW0 + 2s, {});
   ASSERT_EQ(reports.size(), 1u);
   ASSERT_EQ(reports[0].reflected_size(), 2);
@@ -450,7 +456,7 @@ TEST(WindowFolder, AFloodOfSendersIsTrackedOnlyUpToItsBound) {
   WindowFolder folder(config, kT0, kW0, {});
   const size_t tracked = kReflectedSessionsTracked;
   for (size_t i = 0; i < tracked + 5; ++i) {
-    folder.OnProbeReflected(ProbeReflected{"10.3.0.1", static_cast<uint16_t>(30000 + i), 1, true});
+    folder.OnProbeReflected(ProbeReflected{Sender("10.3.0.1"), static_cast<uint16_t>(30000 + i), 1, true});
   }
   folder.CloseWindow(kT0 + 1s, kW0 + 1s, {});
   const auto reports = folder.CloseWindow(kT0 + 2s, kW0 + 2s, {});

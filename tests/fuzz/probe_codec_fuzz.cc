@@ -34,7 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto to_reflect = DecodeSenderToReflect(bytes, mode, Key());
     if (to_reflect.ok()) {
       ReflectorSessions sessions(std::chrono::seconds(1), 4);
-      const auto reply = sessions.Reflect("fuzz|1", *to_reflect.packet, {}, {}, {}, 64);
+      const auto reply = sessions.Reflect(SenderKey{}, *to_reflect.packet, {}, {}, {}, 64);
       const auto out = EncodeReflector(reply, mode, Key(), size);
       if (!to_reflect.packet->malformed_tail.empty() && out.size() != size) std::abort();
     }

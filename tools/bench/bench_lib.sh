@@ -57,6 +57,9 @@ probe:
   # Every target of a bench is one reflector reached from one address: thousands of sessions
   # from one source, far beyond a real node's per-source rate.
   reflector_limits: {rate_per_source: 1000000, burst_per_source: 1000000}
+  # No aggregator plans here: room in a report for up to 8,000 static peers (the agent refuses
+  # static peers plus max_targets above the 8,192 paths a report carries).
+  plan_limits: {max_targets: 192}
 window: 1s
 interfaces: [$4]
 status:

@@ -180,8 +180,9 @@ v1::HealthReport BuildReport(const std::vector<FleetMember>& fleet, const std::v
   }
   for (const Inbound& in : inbound) {
     if (lost(in.sender)) continue;
+    const auto sender = SenderAddress::Parse(fleet[in.sender].address).value();
     for (uint32_t k = 0; k < kProbesPerTarget; ++k) {
-      folder.OnProbeReflected(ProbeReflected{fleet[in.sender].address, kProberPort, in.ssid, true});
+      folder.OnProbeReflected(ProbeReflected{sender, kProberPort, in.ssid, true});
     }
   }
   // Passive traffic with every other region; none across the cut.
