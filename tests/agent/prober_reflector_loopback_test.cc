@@ -129,8 +129,13 @@ TEST(ProberReflectorLoopback, KeyRotationAnswersOldAndNewKeysWithoutLoss) {
   Prober on_old(io, FastProber(StampMode::kAuthenticated, kKey), sink);
   on_new.SetTargets({ProbeTarget{"via-new", "lab", "", "127.0.0.1", (*reflector)->port()}});
   on_old.SetTargets({ProbeTarget{"via-old", "lab", "", "127.0.0.1", (*reflector)->port()}});
-  ASSERT_TRUE(
-      RunUntil(io, [&] { return sink.RepliesFrom("via-new") >= 30 && sink.RepliesFrom("via-old") >= 30; }));
+  // Stopped while no probe of either is in flight: Stop closes the prober's socket, so a reply
+  // still on its way would read as lost (the single io_context answers one prober's probes only
+  // between the other's handlers, so "enough replies" alone could stop with one outstanding).
+  const auto settled = [&](const std::string& node) {
+    return sink.RepliesFrom(node) >= 30 && sink.RepliesFrom(node) == sink.SentTo(node);
+  };
+  ASSERT_TRUE(RunUntil(io, [&] { return settled("via-new") && settled("via-old"); }));
   on_new.Stop();
   on_old.Stop();
   // Let the last replies in flight arrive, then close the window past the probe timeout.
