@@ -76,19 +76,25 @@ struct ScriptedSocket {
   }
 };
 
+// Starts `drain` on a scripted socket with a drain that finds the socket empty and counts its
+// calls in `drains`.
+void StartCounting(SocketDrain<ScriptedSocket>& drain, int& drains) {
+  drain.Start(
+      "scripted", std::make_shared<int>(0),
+      [&drains] {
+        ++drains;
+        return DrainResult::kEmpty;
+      },
+      [] { return false; });
+}
+
 TEST(SocketDrain, AFailedWaitIsRetriedAfterAGrowingDelayAndTheRecoveryResetsIt) {
   asio::io_context io;
   const auto refused = make_error_code(boost::system::errc::connection_refused);
   ScriptedSocket socket{io, {refused, refused, {}}};
   SocketDrain<ScriptedSocket> drain(socket, spdlog::default_logger());
   int drains = 0;
-  drain.Start(
-      "scripted", std::make_shared<int>(0),
-      [&] {
-        ++drains;
-        return DrainResult::kEmpty;
-      },
-      [] { return false; });
+  StartCounting(drain, drains);
   // The first failure: nothing runs again until the retry delay has passed (no hot loop).
   io.poll();
   EXPECT_EQ(socket.waits, 1u);
@@ -115,13 +121,7 @@ TEST(SocketDrain, ASocketThatIsGoneOrCancelledEndsTheLoop) {
     ScriptedSocket socket{io, {ec, {}}};
     SocketDrain<ScriptedSocket> drain(socket, spdlog::default_logger());
     int drains = 0;
-    drain.Start(
-        "scripted", std::make_shared<int>(0),
-        [&] {
-          ++drains;
-          return DrainResult::kEmpty;
-        },
-        [] { return false; });
+    StartCounting(drain, drains);
     io.run();  // returns: no retry timer, no further wait
     EXPECT_EQ(socket.waits, 1u) << ec.message();
     EXPECT_EQ(drains, 0) << ec.message();

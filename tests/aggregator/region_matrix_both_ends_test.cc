@@ -390,13 +390,9 @@ void ExchangeFrom(RegionMatrix& matrix, int first, int last, const AgentIdentity
   }
 }
 
-TEST(RegionMatrixBothEndsTest, ATargetForgottenMidwayIsFiledAfreshWhenItReportsAgain) {
-  RegionMatrix matrix;
-  ExchangeFrom(matrix, 1, 5, kUs1);
-  // Its path, per-target counts and the sender's session towards it go with it.
-  matrix.Forget("eu-1");
-  ExchangeFrom(matrix, 6, kSeconds, kUs1);
-
+// Seconds 6 to kSeconds after a Forget: the sender's 50 probes, every one received by the
+// reflector and none back, so the join says REVERSE and nothing is of unknown direction.
+void ExpectJoinedAfterTheGap(const RegionMatrix& matrix) {
   const v1::PathSummary path = OnlyPath(matrix);
   EXPECT_EQ(path.probes_sent(), 50u);
   EXPECT_TRUE(path.reflector_reported());
@@ -405,22 +401,27 @@ TEST(RegionMatrixBothEndsTest, ATargetForgottenMidwayIsFiledAfreshWhenItReportsA
   EXPECT_EQ(counts.sent, 50u);
   EXPECT_EQ(counts.received_forward, 50u);
   EXPECT_EQ(counts.lost_unknown, 0u);
+}
+
+// Seconds 1 to 5 exchanged, `node` forgotten (its paths, per-target counts and sessions go with
+// it), then seconds 6 to kSeconds.
+void ExchangeForgettingMidway(RegionMatrix& matrix, const std::string& node) {
+  ExchangeFrom(matrix, 1, 5, kUs1);
+  matrix.Forget(node);
+  ExchangeFrom(matrix, 6, kSeconds, kUs1);
+}
+
+TEST(RegionMatrixBothEndsTest, ATargetForgottenMidwayIsFiledAfreshWhenItReportsAgain) {
+  RegionMatrix matrix;
+  ExchangeForgettingMidway(matrix, "eu-1");
+  ExpectJoinedAfterTheGap(matrix);
   EXPECT_EQ(matrix.Stats().reflected_unmatched, 0u);
 }
 
 TEST(RegionMatrixBothEndsTest, ASenderForgottenMidwayHasItsSessionJoinedAgain) {
   RegionMatrix matrix;
-  ExchangeFrom(matrix, 1, 5, kUs1);
-  matrix.Forget("us-1");
-  ExchangeFrom(matrix, 6, kSeconds, kUs1);
-
-  const v1::PathSummary path = OnlyPath(matrix);
-  EXPECT_EQ(path.probes_sent(), 50u);
-  EXPECT_EQ(path.direction(), v1::LOSS_DIRECTION_REVERSE);
-  const ProbeCounts counts = EvidenceCounts(matrix);
-  EXPECT_EQ(counts.sent, 50u);
-  EXPECT_EQ(counts.received_forward, 50u);
-  EXPECT_EQ(counts.lost_unknown, 0u);
+  ExchangeForgettingMidway(matrix, "us-1");
+  ExpectJoinedAfterTheGap(matrix);
 }
 
 TEST(RegionMatrixBothEndsTest, ASenderRestartedUnderANewNameTakesItsSessionsReflectedCounts) {
