@@ -605,7 +605,7 @@ v1::Verdict Aggregator::EvaluateNow() {
   uint32_t reporting = 0, not_reporting = 0;
   RegionMatrixStats matrix_stats;
   WallClock::time_point now;
-  VerdictEvidence evidence;
+  VerdictEvidenceDraft evidence_draft;
   // The snapshot the new one replaces: freed after the locks are let go (at 10,000 agents
   // freeing it took 3.5 % of the aggregator's CPU, all of it under the core lock).
   std::shared_ptr<const QuerySnapshot> replaced_snapshot;
@@ -622,7 +622,10 @@ v1::Verdict Aggregator::EvaluateNow() {
     matrix_stats = matrix_.Stats();
     const std::vector<AgentPresence> presence = registry_.Presence(now);
     for (const auto& agent : presence) (agent.reporting ? reporting : not_reporting) += 1;
-    evidence = BuildVerdictEvidence(matrix_, presence, region_names_, now);
+    evidence_draft = ReadVerdictEvidence(matrix_, presence, region_names_, now);
+    // Only the names interned since the last tick are copied; the draft's ids get their
+    // names after the lock (evaluate_mutex_ guards matrix_names_).
+    matrix_names_.CopyNewNames(matrix_);
     const bool with_paths =
         std::chrono::steady_clock::now().time_since_epoch().count() < paths_wanted_until_ns_.load();
     auto snapshot = TakeSnapshotLocked(now, with_paths);
@@ -630,6 +633,7 @@ v1::Verdict Aggregator::EvaluateNow() {
     replaced_snapshot = std::exchange(snapshot_, std::move(snapshot));
   }
   replaced_snapshot.reset();
+  VerdictEvidence evidence = FinishVerdictEvidence(std::move(evidence_draft), matrix_names_.names());
   VerdictEvaluation evaluation = engine_.Evaluate(evidence, now);
   evidence = VerdictEvidence{};
   v1::Verdict& verdict = evaluation.verdict;

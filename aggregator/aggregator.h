@@ -162,6 +162,9 @@ class Aggregator final : private IngestBackend, private QueryBackend {
   // engine is used by evaluations only, under this lock, outside core_mutex_.
   std::mutex evaluate_mutex_;
   VerdictEngine engine_;
+  // The matrix's names, copied at each tick under core_mutex_ (only the new ones), read after
+  // it: the evidence gets its names outside the core lock.
+  MatrixNames matrix_names_;
   std::unique_ptr<VerdictHistory> history_;
   // Generations continue from the history after a restart, so a controller never sees the
   // generation go backwards.
