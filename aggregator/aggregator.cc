@@ -373,6 +373,12 @@ Aggregator::Aggregator(const AggregatorConfig& config, AggregatorOptions options
   initial.set_generation(generation_base_ + initial.generation());
   broadcaster_.Update(initial);
   metrics_->verdict_action.Add({{"action", "HOLD"}}).Set(1);
+  for (AcceptStatus status :
+       {AcceptStatus::kAccepted, AcceptStatus::kDuplicate, AcceptStatus::kUnknownAgent,
+        AcceptStatus::kInvalid, AcceptStatus::kFutureWindow, AcceptStatus::kSequenceBackwards}) {
+    reports_by_status_.at(static_cast<size_t>(status)) =
+        &metrics_->reports.Add({{"result", LabelOf(AcceptStatusName(status))}});
+  }
   broadcaster_.SetMaxWatchers(config_.limits.max_watch_streams);
   metrics_->generation.Set(static_cast<double>(generation_base_));
 }
@@ -803,7 +809,7 @@ AcceptResult Aggregator::Accept(uint64_t session, const v1::HealthReport& report
                  result.agent.node, dropped.total());
   }
   if (result.stored_now()) CountRefusedProbes(result.agent.region, report);
-  metrics_->reports.Add({{"result", LabelOf(AcceptStatusName(result.status))}}).Increment();
+  reports_by_status_.at(static_cast<size_t>(result.status))->Increment();
   if (result.late) metrics_->late_windows.Add({{"region", result.agent.region}}).Increment();
   return result;
 }

@@ -4,6 +4,7 @@
 // Verdicts, Query, grpc.health.v1, server reflection) and HTTP (/metrics, /healthz, /readyz).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -180,6 +181,9 @@ class Aggregator final : private IngestBackend, private QueryBackend {
 
   std::shared_ptr<prometheus::Registry> metrics_registry_;
   std::unique_ptr<Metrics> metrics_;
+  // reports_total's series per AcceptStatus, made at start: looking the series up by its label
+  // set (a map built, hashed and searched under the family's mutex) was per report.
+  std::array<prometheus::Counter*, 6> reports_by_status_{};
   std::unique_ptr<LimitHits> limit_hits_;
   // The counters last turned into limit hits (the evaluation tick only).
   RegionMatrixStats matrix_limits_seen_;
