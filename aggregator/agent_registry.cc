@@ -246,6 +246,7 @@ HelloResult AgentRegistry::Hello(const v1::Hello& hello, WallClock::time_point n
   auto [it, first_hello] = agents_.try_emplace(hello.node());
   if (first_hello) by_node_.Invalidate();
   Agent& agent = it->second;
+  if (first_hello || agent.identity.region != hello.region()) by_region_node_.Invalidate();
   if (agent.current_session != 0) sessions_.erase(agent.current_session);
   const bool new_instance = first_hello || agent.instance_id != hello.instance_id();
   agent.identity = {hello.node(), hello.region(), hello.zone()};
@@ -374,11 +375,24 @@ AgentPresence AgentRegistry::PresenceOf(const Agent& agent, WallClock::time_poin
 
 std::vector<v1::AgentInfo> AgentRegistry::List(WallClock::time_point now,
                                                const std::string& region_filter) const {
+  if (!by_region_node_.valid) {
+    by_region_node_.agents.clear();
+    by_region_node_.agents.reserve(agents_.size());
+    for (const auto& [node, agent] : agents_) by_region_node_.agents.push_back(&agent);
+    std::sort(by_region_node_.agents.begin(), by_region_node_.agents.end(),
+              [](const Agent* a, const Agent* b) {
+                return std::tie(a->identity.region, a->identity.node) <
+                       std::tie(b->identity.region, b->identity.node);
+              });
+    by_region_node_.valid = true;
+  }
   std::vector<v1::AgentInfo> out;
-  for (const auto& [node, agent] : agents_) {
+  out.reserve(region_filter.empty() ? by_region_node_.agents.size() : 0);
+  for (const Agent* listed : by_region_node_.agents) {
+    const Agent& agent = *listed;
     if (!region_filter.empty() && agent.identity.region != region_filter) continue;
     v1::AgentInfo& info = out.emplace_back();
-    info.set_node(node);
+    info.set_node(agent.identity.node);
     info.set_region(agent.identity.region);
     info.set_zone(agent.identity.zone);
     info.set_agent_version(agent.agent_version);
@@ -393,9 +407,6 @@ std::vector<v1::AgentInfo> AgentRegistry::List(WallClock::time_point now,
     info.set_probes_refused_wrong_key(agent.probes_refused_wrong_key);
     if (auto skew = agent.ClockSkew()) *info.mutable_clock_skew() = ToDuration(*skew);
   }
-  std::sort(out.begin(), out.end(), [](const v1::AgentInfo& a, const v1::AgentInfo& b) {
-    return std::tie(a.region(), a.node()) < std::tie(b.region(), b.node());
-  });
   return out;
 }
 
@@ -436,6 +447,7 @@ std::vector<std::string> AgentRegistry::Expire(WallClock::time_point now) {
       forgotten.push_back(it->first);
       it = agents_.erase(it);
       by_node_.Invalidate();
+      by_region_node_.Invalidate();
     } else {
       ++it;
     }

@@ -255,6 +255,10 @@ class AgentRegistry {
     bool valid = false;
   };
   mutable AgentsByNode by_node_;
+  // agents_ in (region, node) order, for List(); rebuilt after an agent was added, forgotten
+  // or said Hello from another region (sorting the AgentInfo copies was a third of List at
+  // 10,000 agents, in the query snapshot, under the aggregator's core lock).
+  mutable AgentsByNode by_region_node_;
   uint64_t next_session_ = 1;
 };
 

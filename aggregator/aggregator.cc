@@ -373,6 +373,12 @@ Aggregator::Aggregator(const AggregatorConfig& config, AggregatorOptions options
   initial.set_generation(generation_base_ + initial.generation());
   broadcaster_.Update(initial);
   metrics_->verdict_action.Add({{"action", "HOLD"}}).Set(1);
+  for (AcceptStatus status :
+       {AcceptStatus::kAccepted, AcceptStatus::kDuplicate, AcceptStatus::kUnknownAgent,
+        AcceptStatus::kInvalid, AcceptStatus::kFutureWindow, AcceptStatus::kSequenceBackwards}) {
+    reports_by_status_.at(static_cast<size_t>(status)) =
+        &metrics_->reports.Add({{"result", LabelOf(AcceptStatusName(status))}});
+  }
   broadcaster_.SetMaxWatchers(config_.limits.max_watch_streams);
   metrics_->generation.Set(static_cast<double>(generation_base_));
 }
@@ -605,7 +611,7 @@ v1::Verdict Aggregator::EvaluateNow() {
   uint32_t reporting = 0, not_reporting = 0;
   RegionMatrixStats matrix_stats;
   WallClock::time_point now;
-  VerdictEvidence evidence;
+  VerdictEvidenceDraft evidence_draft;
   // The snapshot the new one replaces: freed after the locks are let go (at 10,000 agents
   // freeing it took 3.5 % of the aggregator's CPU, all of it under the core lock).
   std::shared_ptr<const QuerySnapshot> replaced_snapshot;
@@ -622,7 +628,10 @@ v1::Verdict Aggregator::EvaluateNow() {
     matrix_stats = matrix_.Stats();
     const std::vector<AgentPresence> presence = registry_.Presence(now);
     for (const auto& agent : presence) (agent.reporting ? reporting : not_reporting) += 1;
-    evidence = BuildVerdictEvidence(matrix_, presence, region_names_, now);
+    evidence_draft = ReadVerdictEvidence(matrix_, presence, region_names_, now);
+    // Only the names interned since the last tick are copied; the draft's ids get their
+    // names after the lock (evaluate_mutex_ guards matrix_names_).
+    matrix_names_.CopyNewNames(matrix_);
     const bool with_paths =
         std::chrono::steady_clock::now().time_since_epoch().count() < paths_wanted_until_ns_.load();
     auto snapshot = TakeSnapshotLocked(now, with_paths);
@@ -630,6 +639,7 @@ v1::Verdict Aggregator::EvaluateNow() {
     replaced_snapshot = std::exchange(snapshot_, std::move(snapshot));
   }
   replaced_snapshot.reset();
+  VerdictEvidence evidence = FinishVerdictEvidence(std::move(evidence_draft), matrix_names_.names());
   VerdictEvaluation evaluation = engine_.Evaluate(evidence, now);
   evidence = VerdictEvidence{};
   v1::Verdict& verdict = evaluation.verdict;
@@ -799,7 +809,7 @@ AcceptResult Aggregator::Accept(uint64_t session, const v1::HealthReport& report
                  result.agent.node, dropped.total());
   }
   if (result.stored_now()) CountRefusedProbes(result.agent.region, report);
-  metrics_->reports.Add({{"result", LabelOf(AcceptStatusName(result.status))}}).Increment();
+  reports_by_status_.at(static_cast<size_t>(result.status))->Increment();
   if (result.late) metrics_->late_windows.Add({{"region", result.agent.region}}).Increment();
   return result;
 }

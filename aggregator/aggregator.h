@@ -4,6 +4,7 @@
 // Verdicts, Query, grpc.health.v1, server reflection) and HTTP (/metrics, /healthz, /readyz).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -162,6 +163,9 @@ class Aggregator final : private IngestBackend, private QueryBackend {
   // engine is used by evaluations only, under this lock, outside core_mutex_.
   std::mutex evaluate_mutex_;
   VerdictEngine engine_;
+  // The matrix's names, copied at each tick under core_mutex_ (only the new ones), read after
+  // it: the evidence gets its names outside the core lock.
+  MatrixNames matrix_names_;
   std::unique_ptr<VerdictHistory> history_;
   // Generations continue from the history after a restart, so a controller never sees the
   // generation go backwards.
@@ -177,6 +181,9 @@ class Aggregator final : private IngestBackend, private QueryBackend {
 
   std::shared_ptr<prometheus::Registry> metrics_registry_;
   std::unique_ptr<Metrics> metrics_;
+  // reports_total's series per AcceptStatus, made at start: looking the series up by its label
+  // set (a map built, hashed and searched under the family's mutex) was per report.
+  std::array<prometheus::Counter*, 6> reports_by_status_{};
   std::unique_ptr<LimitHits> limit_hits_;
   // The counters last turned into limit hits (the evaluation tick only).
   RegionMatrixStats matrix_limits_seen_;

@@ -183,9 +183,11 @@ void FileReflectedAt(RegionMatrixState& s, const RegionMatrixConfig& config, con
     }
   }
   if (places.path != nullptr) {
-    if (PathSlot* slot = places.path->ring.At(EpochOf(placed_at, config.slot))) {
+    const int64_t epoch = EpochOf(placed_at, config.slot);
+    if (PathSlot* slot = places.path->ring.At(epoch)) {
       slot->reflected += received;
       slot->refused.Add(refused);
+      if (refused.Total() > 0) s.MarkUnsettled(*places.path, epoch);
     }
   }
 }
@@ -439,6 +441,7 @@ void RegionMatrix::Add(const AgentIdentity& source, const v1::HealthReport& repo
       p.source_region = region;
       if (PathSlot* slot = p.ring.At(coarse)) {
         AddProbes(reported, slot);
+        if (reported.lost_unknown > 0) s.MarkUnsettled(p, coarse);
         slot->duplicates += path.duplicates();
         slot->reordered += path.reordered();
         slot->kernel.Merge(FromWire(path.rtt_kernel()));
@@ -617,11 +620,15 @@ v1::GetRegionMatrixResponse RegionMatrix::Matrix(nanoseconds range, WallClock::t
     RefusedCounts refused_by_reason;
   };
   std::map<std::pair<uint32_t, uint32_t>, Settled> settled;
-  for (const auto& [key, path] : s.paths) {
+  // Most paths lose nothing in an unknown direction and have nothing refused: nothing to
+  // settle. Add keeps the few that may have (unsettled_paths); at 10,000 agents visiting every
+  // path's slots was most of this function, under the core lock.
+  for (const auto& [key, newest] : s.unsettled_paths) {
+    if (newest < from) continue;
+    const auto found = s.paths.find(key);
+    if (found == s.paths.end()) continue;
+    const RegionMatrixState::Path& path = found->second;
     if (!path.ring.HasDataSince(from)) continue;
-    // Most paths lose nothing in an unknown direction and have nothing refused: nothing to
-    // settle, known from the slots alone, without looking up both ends' coverage (at 10,000
-    // agents that was most of this function, under the core lock).
     bool anything_to_settle = false;
     path.ring.ForEachSince(from, [&](const PathSlot& slot) {
       anything_to_settle |= slot.unknown > 0 || slot.refused.Total() > 0;
@@ -879,6 +886,8 @@ void RegionMatrix::Evict(WallClock::time_point now) {
   std::erase_if(s.last_answered,
                 [&](const auto& entry) { return entry.second < now - config_.replication_retention; });
   std::erase_if(s.pairs, [&](const auto& entry) { return !entry.second.ring.HasDataSince(from); });
+  std::erase_if(s.unsettled_paths,
+                [&](const auto& entry) { return entry.second < from || !s.paths.contains(entry.first); });
 }
 
 RegionMatrixStats RegionMatrix::Stats() const {

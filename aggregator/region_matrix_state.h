@@ -388,6 +388,15 @@ struct RegionMatrixState {
   std::unordered_map<std::string, uint32_t> ids;
 
   std::unordered_map<uint64_t, Path> paths;  // (source << 32 | target)
+  // Paths that may have something for the matrix's region cells to settle (a slot with unknown
+  // loss or with refused probes): path key -> the newest such slot's epoch. Kept by Add, so
+  // Matrix visits these instead of every path's slots under the core lock; a key may outlive
+  // its path (Forget) or its slots until the next Evict, never the other way round.
+  std::unordered_map<uint64_t, int64_t> unsettled_paths;
+  void MarkUnsettled(const Path& path, int64_t epoch) {
+    int64_t& newest = unsettled_paths.try_emplace(PairKey(path.source, path.target), epoch).first->second;
+    newest = std::max(newest, epoch);
+  }
   KeyedRings<ObserverRegion, ObserverSlot> observer_regions;
   KeyedRings<ObserverTarget, TargetSlot> observer_targets;
   std::map<std::pair<uint32_t, uint32_t>, Pair> pairs;  // (source region, target region)

@@ -40,12 +40,26 @@ const ProbeCounts& RegionProbes::at(const std::string& region) const {
   return it->second;
 }
 
+void MatrixNames::CopyNewNames(const RegionMatrix& matrix) {
+  const std::vector<std::string>& interned = matrix.state().names;
+  // Never expected (names are only added), but a shorter table is not a longer one's prefix.
+  if (interned.size() < names_.size()) names_.clear();
+  names_.insert(names_.end(), interned.begin() + static_cast<ptrdiff_t>(names_.size()), interned.end());
+}
+
 VerdictEvidence BuildVerdictEvidence(const RegionMatrix& matrix, const std::vector<AgentPresence>& agents,
                                      const std::vector<std::string>& known_regions,
                                      WallClock::time_point now) {
+  return FinishVerdictEvidence(ReadVerdictEvidence(matrix, agents, known_regions, now), matrix.state().names);
+}
+
+VerdictEvidenceDraft ReadVerdictEvidence(const RegionMatrix& matrix, const std::vector<AgentPresence>& agents,
+                                         const std::vector<std::string>& known_regions,
+                                         WallClock::time_point now) {
   const RegionMatrixState& s = matrix.state();
   const RegionMatrixConfig& config = matrix.config();
-  VerdictEvidence evidence;
+  VerdictEvidenceDraft draft;
+  VerdictEvidence& evidence = draft.evidence;
   const int64_t fine_from = EpochOf(now - config.evidence_window, std::chrono::seconds(1));
   const int64_t coarse_from = EpochOf(now - config.evidence_window, config.slot);
 
@@ -73,23 +87,13 @@ VerdictEvidence BuildVerdictEvidence(const RegionMatrix& matrix, const std::vect
   }
   for (const auto& [region, signals] : passive) evidence.passive[s.Name(region)] = signals;
 
-  // Observers and what they probed, per target node. At 10,000 agents there are ~120,000
-  // (observer, target node) entries: work on interned ids in flat vectors, and build each
-  // ObserverView once, in its final (node name) place, rather than through maps and a sort of
-  // the views themselves (that was most of an evaluation tick).
+  // Observers and what they probed, per target node, as interned ids: the names are
+  // FinishVerdictEvidence's, outside the core lock.
   constexpr uint32_t kNoObserver = std::numeric_limits<uint32_t>::max();
-  struct Probed {
-    uint32_t node;
-    uint32_t target;
-    uint32_t target_region;
-    ProbeCounts counts;
-  };
-  std::vector<Probed> probed;
+  std::vector<VerdictEvidenceDraft::Probed>& probed = draft.probed;
   probed.reserve(s.observer_targets.size());
-  std::vector<uint32_t> observer_of(s.names.size(), kNoObserver);  // node id -> observer position
-  std::vector<uint32_t> observer_nodes;
-  std::vector<uint32_t> observer_region;  // by node id, valid where observer_of is set
-  observer_region.resize(s.names.size());
+  std::vector<uint32_t>& observer_region = draft.observer_region;  // by node id, for observers
+  observer_region.assign(s.names.size(), kNoObserver);
   std::set<uint32_t> observed_regions;
   for (uint32_t number = 0; number < s.observer_targets.size(); ++number) {
     if (!s.observer_targets.rings.HasDataSince(number, fine_from)) continue;
@@ -104,53 +108,17 @@ VerdictEvidence BuildVerdictEvidence(const RegionMatrix& matrix, const std::vect
     // Only an unknown part, or probes the target's reflector refused, need the target's side
     // (and the walk over its coverage); without them the rule leaves the counts as they are.
     if (counts.lost_unknown > 0 || refused > 0) counts = s.TargetCounts(number, fine_from).Reconciled();
-    if (observer_of[entry.node] == kNoObserver) {
+    if (observer_region[entry.node] == kNoObserver) {
       // An observer's region is that of the first of its entries met, as a node has one.
-      observer_of[entry.node] = 0;
       observer_region[entry.node] = entry.node_region;
-      observer_nodes.push_back(entry.node);
+      draft.observer_nodes.push_back(entry.node);
       observed_regions.insert(entry.node_region);
     }
     probed.push_back({entry.node, entry.target, entry.target_region, counts});
     observed_regions.insert(entry.target_region);
   }
   for (uint32_t region : observed_regions) regions.insert(s.Name(region));
-
-  // Observers sorted by node name (names are unique per id).
-  const std::vector<uint32_t>& ranks = s.NameRanks();
-  std::sort(observer_nodes.begin(), observer_nodes.end(),
-            [&](uint32_t a, uint32_t b) { return ranks[a] < ranks[b]; });
-  evidence.observers.resize(observer_nodes.size());
-  for (size_t i = 0; i < observer_nodes.size(); ++i) {
-    const uint32_t node = observer_nodes[i];
-    observer_of[node] = static_cast<uint32_t>(i);
-    evidence.observers[i].node = s.Name(node);
-    evidence.observers[i].region = s.Name(observer_region[node]);
-  }
-  // Entries grouped by observer, each group in (target region, target node) name order: every
-  // to_node and to_region is then built by appending at its end.
-  std::vector<size_t> group_start(observer_nodes.size() + 1, 0);
-  for (const Probed& entry : probed) ++group_start[observer_of[entry.node] + 1];
-  for (size_t i = 1; i < group_start.size(); ++i) group_start[i] += group_start[i - 1];
-  std::vector<const Probed*> grouped(probed.size());
-  std::vector<size_t> next(group_start.begin(), group_start.end() - 1);
-  for (const Probed& entry : probed) grouped[next[observer_of[entry.node]]++] = &entry;
-  for (size_t i = 0; i < observer_nodes.size(); ++i) {
-    const auto first = grouped.begin() + static_cast<ptrdiff_t>(group_start[i]);
-    const auto last = grouped.begin() + static_cast<ptrdiff_t>(group_start[i + 1]);
-    std::sort(first, last, [&](const Probed* a, const Probed* b) {
-      if (a->target_region != b->target_region) return ranks[a->target_region] < ranks[b->target_region];
-      return ranks[a->target] < ranks[b->target];
-    });
-    ObserverView& view = evidence.observers[i];
-    view.to_node.reserve(static_cast<size_t>(last - first));
-    for (auto it = first; it != last; ++it) {
-      const Probed& entry = **it;
-      const std::string& target_region = s.Name(entry.target_region);
-      view.to_node.push_back({s.Name(entry.target), target_region, entry.counts});
-      view.to_region[target_region].Add(entry.counts);
-    }
-  }
+  draft.ranks = s.NameRanks();
 
   // Per region, the last moment an observer elsewhere got a reply from it (kept beyond the
   // evidence window, for the replication retention).
@@ -218,6 +186,57 @@ VerdictEvidence BuildVerdictEvidence(const RegionMatrix& matrix, const std::vect
   for (auto& [key, r] : replication) evidence.replication.push_back(std::move(r));
 
   evidence.regions.assign(regions.begin(), regions.end());
+  return draft;
+}
+
+VerdictEvidence FinishVerdictEvidence(VerdictEvidenceDraft draft, const std::vector<std::string>& names) {
+  using Probed = VerdictEvidenceDraft::Probed;
+  // Ids index the names: a copy older than the read would name targets wrongly, or read past it.
+  if (names.size() < draft.ranks.size()) {
+    throw std::logic_error("verdict evidence: " + std::to_string(names.size()) +
+                           " names copied, the read interned " + std::to_string(draft.ranks.size()));
+  }
+  VerdictEvidence evidence = std::move(draft.evidence);
+  const std::vector<uint32_t>& ranks = draft.ranks;
+  std::vector<uint32_t>& observer_nodes = draft.observer_nodes;
+  // Observers sorted by node name (names are unique per id). At 10,000 agents there are
+  // ~120,000 (observer, target node) entries: each ObserverView is built once, in its final
+  // place, rather than through maps and a sort of the views themselves.
+  std::sort(observer_nodes.begin(), observer_nodes.end(),
+            [&](uint32_t a, uint32_t b) { return ranks[a] < ranks[b]; });
+  std::vector<uint32_t> observer_of(names.size());  // node id -> observer position
+  evidence.observers.resize(observer_nodes.size());
+  for (size_t i = 0; i < observer_nodes.size(); ++i) {
+    const uint32_t node = observer_nodes[i];
+    observer_of[node] = static_cast<uint32_t>(i);
+    evidence.observers[i].node = names[node];
+    evidence.observers[i].region = names[draft.observer_region[node]];
+  }
+  // Entries grouped by observer, each group in (target region, target node) name order: every
+  // to_node and to_region is then built by appending at its end.
+  const std::vector<Probed>& probed = draft.probed;
+  std::vector<size_t> group_start(observer_nodes.size() + 1, 0);
+  for (const Probed& entry : probed) ++group_start[observer_of[entry.node] + 1];
+  for (size_t i = 1; i < group_start.size(); ++i) group_start[i] += group_start[i - 1];
+  std::vector<const Probed*> grouped(probed.size());
+  std::vector<size_t> next(group_start.begin(), group_start.end() - 1);
+  for (const Probed& entry : probed) grouped[next[observer_of[entry.node]]++] = &entry;
+  for (size_t i = 0; i < observer_nodes.size(); ++i) {
+    const auto first = grouped.begin() + static_cast<ptrdiff_t>(group_start[i]);
+    const auto last = grouped.begin() + static_cast<ptrdiff_t>(group_start[i + 1]);
+    std::sort(first, last, [&](const Probed* a, const Probed* b) {
+      if (a->target_region != b->target_region) return ranks[a->target_region] < ranks[b->target_region];
+      return ranks[a->target] < ranks[b->target];
+    });
+    ObserverView& view = evidence.observers[i];
+    view.to_node.reserve(static_cast<size_t>(last - first));
+    for (auto it = first; it != last; ++it) {
+      const Probed& entry = **it;
+      const std::string& target_region = names[entry.target_region];
+      view.to_node.push_back({names[entry.target], target_region, entry.counts});
+      view.to_region[target_region].Add(entry.counts);
+    }
+  }
   return evidence;
 }
 

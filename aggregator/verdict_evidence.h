@@ -181,10 +181,50 @@ struct VerdictEvidence {
 // The verdict's input over the matrix's evidence window ending at `now`: recent probes per
 // observer, RTT into each region, passive signals, replication. `agents` is the registry's
 // Presence(now); `known_regions` the configured ones. O(observer entries + flows) plus a sort
-// of the observers by name; most of an evaluation tick (docs/benchmarks.md, "Aggregator at
-// scale"), and the part that holds the aggregator's core lock.
+// of the observers by name. ReadVerdictEvidence then FinishVerdictEvidence, with the matrix's
+// names copied from scratch.
 VerdictEvidence BuildVerdictEvidence(const RegionMatrix& matrix, const std::vector<AgentPresence>& agents,
                                      const std::vector<std::string>& known_regions,
                                      WallClock::time_point now);
+
+// The matrix's interned names, copied. Names are only ever added (never changed or removed),
+// so CopyNewNames appends only those interned since the last call: at 10,000 agents the whole
+// table is ~10,000 strings, and the tick copies it under the core lock.
+class MatrixNames {
+ public:
+  void CopyNewNames(const RegionMatrix& matrix);
+  const std::vector<std::string>& names() const { return names_; }
+
+ private:
+  std::vector<std::string> names_;
+};
+
+// The part of the evidence that needs the matrix (and so the aggregator's core lock): every
+// figure, with observers and targets as interned ids. FinishVerdictEvidence turns it into the
+// VerdictEvidence with names, without the matrix: at 10,000 agents the ~120,000 per-target
+// entries' name strings were most of the evidence's time under the lock.
+struct VerdictEvidenceDraft {
+  struct Probed {
+    uint32_t node;
+    uint32_t target;
+    uint32_t target_region;
+    ProbeCounts counts;
+  };
+  // Complete but for `observers`.
+  VerdictEvidence evidence;
+  // Every (observer, target node) entry with probes in the evidence window, in matrix order.
+  std::vector<Probed> probed;
+  // Observer node ids in first-seen order, and each one's region id (by node id).
+  std::vector<uint32_t> observer_nodes;
+  std::vector<uint32_t> observer_region;
+  // Name order of every id (RegionMatrixState::NameRanks), copied.
+  std::vector<uint32_t> ranks;
+};
+
+VerdictEvidenceDraft ReadVerdictEvidence(const RegionMatrix& matrix, const std::vector<AgentPresence>& agents,
+                                         const std::vector<std::string>& known_regions,
+                                         WallClock::time_point now);
+// `names` must hold every name the draft's ids refer to (MatrixNames copied after the read).
+VerdictEvidence FinishVerdictEvidence(VerdictEvidenceDraft draft, const std::vector<std::string>& names);
 
 }  // namespace regionpulse

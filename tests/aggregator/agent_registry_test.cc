@@ -1,6 +1,11 @@
 // AgentRegistry: Hello, the stateful report checks, and "not reporting" as evidence.
 #include "aggregator/agent_registry.h"
 
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -322,6 +327,46 @@ TEST(AgentRegistryTest, ListFiltersByRegionAndExpireForgetsLongSilentAgents) {
       registry.Accept(b.session, MakeReport(1, kT0 + std::chrono::hours(2)), kT0 + std::chrono::hours(2))
           .status,
       AcceptStatus::kAccepted);
+}
+
+// List keeps its (region, node) order between calls and must rebuild it when an agent is
+// added, forgotten or moves to another region: compared with a sort of the list itself.
+TEST(AgentRegistryTest, ListIsInRegionThenNodeOrderAcrossHellosRegionChangesAndExpiry) {
+  AgentRegistryConfig config;
+  config.forget_after = std::chrono::hours(1);
+  AgentRegistry registry(config);
+  const auto nodes_of = [&](WallClock::time_point now) {
+    std::vector<std::pair<std::string, std::string>> listed;
+    for (const auto& agent : registry.List(now)) listed.emplace_back(agent.region(), agent.node());
+    return listed;
+  };
+  const auto sorted = [](std::vector<std::pair<std::string, std::string>> listed) {
+    std::sort(listed.begin(), listed.end());
+    return listed;
+  };
+  const auto hello_in = [&](const std::string& node, const std::string& region, uint64_t instance) {
+    auto hello = MakeHello(node, instance);
+    hello.set_region(region);
+    return registry.Hello(hello, kT0);
+  };
+  hello_in("b-node", "us-east-1", 1);
+  const auto quiet = hello_in("z-node", "eu-west-1", 2);
+  EXPECT_EQ(nodes_of(kT0), (std::vector<std::pair<std::string, std::string>>{{"eu-west-1", "z-node"},
+                                                                             {"us-east-1", "b-node"}}));
+  hello_in("a-node", "us-east-1", 3);
+  EXPECT_EQ(nodes_of(kT0), sorted(nodes_of(kT0)));
+  EXPECT_EQ(nodes_of(kT0).size(), 3u);
+  // b-node comes back from another region (its stream ended first): it moves in the list.
+  registry.EndSession(registry.Hello(MakeHello("b-node", 1), kT0).session);
+  hello_in("b-node", "ap-southeast-1", 4);
+  const auto moved = nodes_of(kT0);
+  EXPECT_EQ(moved.front(), (std::pair<std::string, std::string>{"ap-southeast-1", "b-node"}));
+  EXPECT_EQ(moved, sorted(moved));
+  registry.EndSession(quiet.session);
+  EXPECT_EQ(registry.Expire(kT0 + std::chrono::hours(2)), std::vector<std::string>{"z-node"});
+  const auto after_expiry = nodes_of(kT0 + std::chrono::hours(2));
+  EXPECT_EQ(after_expiry, (std::vector<std::pair<std::string, std::string>>{{"ap-southeast-1", "b-node"},
+                                                                            {"us-east-1", "a-node"}}));
 }
 
 // --- Identity: only configured regions exist, endpoints lie in their region, one live

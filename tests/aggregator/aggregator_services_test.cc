@@ -639,6 +639,19 @@ TEST_F(AggregatorServiceTest, ShutdownEndsOpenStreamsPromptly) {
   EXPECT_EQ(agent.Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
 }
 
+// Each report is counted under its own result (the series are made at start and picked by
+// status per report): 12 agents x 3 windows accepted, nothing under the other results.
+TEST_F(AggregatorServiceTest, ReportsAreCountedUnderTheirResult) {
+  StartAggregator();
+  TwelveAgentFleet fleet(*aggregator_, clock_, channel_);
+  ASSERT_TRUE(fleet.ConnectAll());
+  for (int window = 0; window < 3; ++window) fleet.Step();
+  const std::string metrics = HttpGet(aggregator_->metrics_port(), "/metrics");
+  EXPECT_THAT(metrics, HasSubstr("regionpulse_aggregator_reports_total{result=\"accepted\"} 36\n"));
+  EXPECT_THAT(metrics, HasSubstr("regionpulse_aggregator_reports_total{result=\"duplicate\"} 0\n"));
+  EXPECT_THAT(metrics, HasSubstr("regionpulse_aggregator_reports_total{result=\"sequence_backwards\"} 0\n"));
+}
+
 TEST_F(AggregatorServiceTest, MetricsShowAgentsReportsVerdictAndRegionStates) {
   StartAggregator();
   TwelveAgentFleet fleet(*aggregator_, clock_, channel_);

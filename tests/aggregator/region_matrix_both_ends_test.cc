@@ -14,6 +14,7 @@
 
 #include "aggregator/loss_direction.h"
 #include "aggregator/region_matrix.h"
+#include "aggregator/region_matrix_state.h"
 #include "aggregator/verdict_evidence.h"
 
 namespace regionpulse {
@@ -112,7 +113,25 @@ v1::PathSummary OnlyPath(const RegionMatrix& matrix) {
   return paths.paths_size() == 1 ? paths.paths(0) : v1::PathSummary{};
 }
 
+// The matrix's cells settle only the paths Add marked unsettled: from scratch, every path with
+// unknown loss or refused probes in a slot of the window must be marked at or after it.
+void ExpectUnsettledPathsMarked(const RegionMatrix& matrix, WallClock::time_point now) {
+  const RegionMatrixState& s = matrix.state();
+  const int64_t from = EpochOf(now - matrix.config().window, matrix.config().slot);
+  for (const auto& [key, path] : s.paths) {
+    bool anything_to_settle = false;
+    path.ring.ForEachSince(from, [&](const PathSlot& slot) {
+      anything_to_settle |= slot.unknown > 0 || slot.refused.Total() > 0;
+    });
+    if (!anything_to_settle) continue;
+    const auto marked = s.unsettled_paths.find(key);
+    ASSERT_NE(marked, s.unsettled_paths.end()) << s.Name(path.source) << " -> " << s.Name(path.target);
+    EXPECT_GE(marked->second, from) << s.Name(path.source) << " -> " << s.Name(path.target);
+  }
+}
+
 v1::RegionPairStats UsToEu(const RegionMatrix& matrix) {
+  ExpectUnsettledPathsMarked(matrix, kNow);
   const v1::GetRegionMatrixResponse response = matrix.Matrix(0s, kNow);
   for (const auto& cell : response.cells()) {
     if (cell.source_region() == "us-east-1" && cell.target_region() == "eu-west-1") return cell;
@@ -321,6 +340,18 @@ TEST(RegionMatrixBothEndsTest, ProbesRefusedForTheirKeyAreShownRefusedAndAreNoLo
   EXPECT_EQ(counts.sent, 0u);
   EXPECT_EQ(counts.refused, 100u);
   EXPECT_DOUBLE_EQ(counts.Loss(), 0.0);
+}
+
+// us-1 books its lost probes as lost forward (nothing unknown), eu-1 reports refusing them:
+// the refusals alone make the path one the cell settles.
+TEST(RegionMatrixBothEndsTest, RefusalsWithoutUnknownLossAreSettledInTheCell) {
+  RegionMatrix matrix;
+  Exchange(matrix, ProbeCounts{10, 0, 0, 0},
+           [](int t) { return TargetRefusingWindow(t, 0, {.wrong_key = 10}); });
+  const v1::RegionPairStats cell = UsToEu(matrix);
+  EXPECT_EQ(cell.probes_sent(), 100u);
+  EXPECT_EQ(cell.refused().wrong_key(), 100u);
+  EXPECT_DOUBLE_EQ(cell.loss_forward(), 0.0);
 }
 
 // A node whose clock is beyond the reflector's max_clock_offset: its probes are refused for

@@ -1,6 +1,7 @@
 // RegionMatrix: merging, true percentiles, per-direction loss, filters, eviction, bounds, and
 // the evidence the verdict reads.
 #include "aggregator/region_matrix.h"
+#include "aggregator/region_matrix_state.h"
 #include "aggregator/verdict_evidence.h"
 
 #include <chrono>
@@ -410,6 +411,83 @@ TEST(RegionMatrixTest, ForgetDropsEverythingAboutANode) {
   matrix.Forget("eu-1");
   EXPECT_EQ(matrix.Stats().paths, 0u);
   EXPECT_EQ(matrix.Stats().observer_regions, 1u);
+}
+
+// The tick copies only the names interned since its last copy; the copy must stay the
+// matrix's own table, in the same order (the evidence's ids index it).
+TEST(RegionMatrixTest, MatrixNamesCopiesOnlyNewNamesAndStaysTheMatrixTable) {
+  RegionMatrix matrix;
+  MatrixNames names;
+  names.CopyNewNames(matrix);
+  EXPECT_EQ(names.names(), matrix.state().names);
+  matrix.Add(Agent("us-1", "us-east-1"), Report(kT0, {{"eu-1", "eu-west-1"}}), kT0);
+  names.CopyNewNames(matrix);
+  const size_t first = matrix.state().names.size();
+  ASSERT_GT(first, 0u);
+  EXPECT_EQ(names.names(), matrix.state().names);
+  // Known names again: nothing new, nothing appended twice.
+  matrix.Add(Agent("us-1", "us-east-1"), Report(kT0 + 1s, {{"eu-1", "eu-west-1"}}), kT0 + 1s);
+  names.CopyNewNames(matrix);
+  EXPECT_EQ(names.names(), matrix.state().names);
+  matrix.Add(Agent("ap-1", "ap-southeast-1"),
+             Report(kT0 + 1s, {{"us-2", "us-east-1"}, {"eu-1", "eu-west-1"}}), kT0 + 1s);
+  matrix.Forget("us-1");
+  names.CopyNewNames(matrix);
+  EXPECT_GT(matrix.state().names.size(), first);
+  EXPECT_EQ(names.names(), matrix.state().names);
+}
+
+void ExpectSameObservers(const VerdictEvidence& got, const VerdictEvidence& want) {
+  ASSERT_EQ(got.observers.size(), want.observers.size());
+  for (size_t i = 0; i < want.observers.size(); ++i) {
+    const ObserverView& g = got.observers[i];
+    const ObserverView& w = want.observers[i];
+    EXPECT_EQ(g.node, w.node);
+    EXPECT_EQ(g.region, w.region);
+    ASSERT_EQ(g.to_node.size(), w.to_node.size()) << w.node;
+    for (size_t t = 0; t < w.to_node.size(); ++t) {
+      EXPECT_EQ(g.to_node[t].node, w.to_node[t].node);
+      EXPECT_EQ(g.to_node[t].region, w.to_node[t].region);
+      EXPECT_EQ(g.to_node[t].counts.sent, w.to_node[t].counts.sent);
+      EXPECT_EQ(g.to_node[t].counts.received_reverse, w.to_node[t].counts.received_reverse);
+    }
+    ASSERT_EQ(g.to_region.size(), w.to_region.size()) << w.node;
+    for (const auto& [region, counts] : w.to_region) {
+      ASSERT_TRUE(g.to_region.count(region)) << w.node << " " << region;
+      EXPECT_EQ(g.to_region.at(region).sent, counts.sent);
+      EXPECT_EQ(g.to_region.at(region).received_reverse, counts.received_reverse);
+    }
+  }
+  EXPECT_EQ(got.regions, want.regions);
+}
+
+// The tick reads the evidence as ids under the core lock and names it after, with names it
+// copied incrementally over earlier ticks: the result is the evidence built in one go.
+TEST(RegionMatrixTest, EvidenceNamedAfterTheReadWithIncrementalNamesIsTheEvidenceBuiltAtOnce) {
+  RegionMatrix matrix;
+  MatrixNames names;
+  matrix.Add(Agent("us-2", "us-east-1"), Report(kT0, {{"eu-1", "eu-west-1", 10, 10, 9}}), kT0);
+  names.CopyNewNames(matrix);  // an earlier tick
+  // Names interned after that copy, some sorting before the earlier ones.
+  matrix.Add(Agent("ap-1", "ap-southeast-1"),
+             Report(kT0 + 1s, {{"us-2", "us-east-1", 10, 10, 10}, {"eu-1", "eu-west-1", 10, 8, 8}}),
+             kT0 + 1s);
+  matrix.Add(Agent("eu-1", "eu-west-1"),
+             Report(kT0 + 1s, {{"us-2", "us-east-1", 10, 10, 7}, {"ap-1", "ap-southeast-1", 10, 10, 10}}),
+             kT0 + 1s);
+  const std::vector<AgentPresence> agents = {
+      {"ap-1", "ap-southeast-1", "", {}, true, kT0 + 1s},
+      {"eu-1", "eu-west-1", "", {}, true, kT0 + 1s},
+      {"us-2", "us-east-1", "", {}, true, kT0 + 1s},
+  };
+  const WallClock::time_point now = kT0 + 2s;
+  VerdictEvidenceDraft draft = ReadVerdictEvidence(matrix, agents, {"sa-east-1"}, now);
+  names.CopyNewNames(matrix);
+  const VerdictEvidence split = FinishVerdictEvidence(std::move(draft), names.names());
+  const VerdictEvidence at_once = BuildVerdictEvidence(matrix, agents, {"sa-east-1"}, now);
+  ASSERT_EQ(at_once.observers.size(), 3u);
+  EXPECT_EQ(at_once.observers[0].node, "ap-1");
+  ExpectSameObservers(split, at_once);
 }
 
 }  // namespace
