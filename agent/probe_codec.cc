@@ -69,7 +69,7 @@ uint64_t Get64(const uint8_t* p) {
 
 // HMAC-SHA-256 with the padded-key states of the last two keys kept per thread (two: while
 // keys rotate, a reflector verifies and signs with the old and the new key in turn). Two MACs
-// per reflected probe; preparing a key costs as much as about two of them.
+// per reflected probe; preparing a key (two SHA-256 blocks) costs less than one of them.
 HmacSha256::Digest Hmac(const MacKey& key, const uint8_t* data, size_t length) {
   struct PreparedKey {
     MacKey key;
