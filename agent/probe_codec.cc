@@ -1,15 +1,14 @@
 // STAMP packet layouts (RFC 8762 figures 3-6, RFC 8972 sections 3-4) and their HMAC.
 #include "agent/probe_codec.h"
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/params.h>
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
+#include "agent/hmac_sha256.h"
 #include "bpf/regionpulse_shared.h"
 
 namespace regionpulse {
@@ -68,55 +67,24 @@ uint64_t Get64(const uint8_t* p) {
   return v;
 }
 
-// HMAC-SHA-256 with a context kept per thread for the last key used: OpenSSL 3's one-shot
-// HMAC() looks the algorithm up (locks) and allocates a context on every call, which was a
-// visible share of the per-probe cost. EVP_MAC_init with no key reuses the one set before.
-class HmacContext {
- public:
-  HmacContext()
-      : mac_(EVP_MAC_fetch(nullptr, "HMAC", nullptr)), ctx_(mac_ ? EVP_MAC_CTX_new(mac_) : nullptr) {}
-  ~HmacContext() {
-    EVP_MAC_CTX_free(ctx_);
-    EVP_MAC_free(mac_);
-  }
-  HmacContext(const HmacContext&) = delete;
-  HmacContext& operator=(const HmacContext&) = delete;
-
-  // False when OpenSSL failed; the caller falls back to the one-shot HMAC().
-  bool Compute(const MacKey& key, const uint8_t* data, size_t length, std::array<uint8_t, 32>& digest) {
-    if (ctx_ == nullptr) return false;
-    bool initialised = false;
-    if (keyed_ && key == key_) {
-      initialised = EVP_MAC_init(ctx_, nullptr, 0, nullptr) == 1;
+// HMAC-SHA-256 with the padded-key states of the last two keys kept per thread (two: while
+// keys rotate, a reflector verifies and signs with the old and the new key in turn). Two MACs
+// per reflected probe; preparing a key (two SHA-256 blocks) costs less than one of them.
+HmacSha256::Digest Hmac(const MacKey& key, const uint8_t* data, size_t length) {
+  struct PreparedKey {
+    MacKey key;
+    HmacSha256 mac;
+  };
+  thread_local std::optional<PreparedKey> recent[2];
+  if (!recent[0] || recent[0]->key != key) {
+    if (recent[1] && recent[1]->key == key) {
+      std::swap(recent[0], recent[1]);
     } else {
-      char digest_name[] = "SHA256";
-      const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest_name, 0),
-                                   OSSL_PARAM_construct_end()};
-      // An empty key is valid for HMAC; OpenSSL wants a non-null pointer for it.
-      static const uint8_t kNoKey = 0;
-      initialised = EVP_MAC_init(ctx_, key.empty() ? &kNoKey : key.data(), key.size(), params) == 1;
-      keyed_ = initialised;
-      if (initialised) key_ = key;
+      recent[1] = std::move(recent[0]);
+      recent[0].emplace(PreparedKey{key, HmacSha256(key)});
     }
-    size_t out = 0;
-    return initialised && EVP_MAC_update(ctx_, data, length) == 1 &&
-           EVP_MAC_final(ctx_, digest.data(), &out, digest.size()) == 1 && out == digest.size();
   }
-
- private:
-  EVP_MAC* mac_;
-  EVP_MAC_CTX* ctx_;
-  MacKey key_;
-  bool keyed_ = false;
-};
-
-std::array<uint8_t, 32> Hmac(const MacKey& key, const uint8_t* data, size_t length) {
-  std::array<uint8_t, 32> digest{};
-  thread_local HmacContext context;
-  if (context.Compute(key, data, length, digest)) return digest;
-  unsigned int digest_length = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), data, length, digest.data(), &digest_length);
-  return digest;
+  return recent[0]->mac.Compute(data, length);
 }
 
 void Sign(std::vector<uint8_t>& bytes, const MacKey& key) {

@@ -61,9 +61,8 @@ bool IsV4Mapped(const sockaddr_storage& from) {
 }
 }  // namespace
 
-ReflectorPacket ReflectorSessions::Reflect(const SenderKey& session_key, const SenderPacket& request,
-                                           MonoTime now, WallTime received_wall, WallTime transmit_wall,
-                                           uint8_t ttl) {
+ReflectorPacket ReflectorSessions::Reflect(const SenderKey& session_key, SenderPacket request, MonoTime now,
+                                           WallTime received_wall, WallTime transmit_wall, uint8_t ttl) {
   SenderKey key = session_key;
   key.ssid = request.ssid;
   auto it = sessions_.find(key);
@@ -93,14 +92,14 @@ ReflectorPacket ReflectorSessions::Reflect(const SenderKey& session_key, const S
   // The kernel TLV goes back as received: t1 from the sender's egress, t2 from our ingress;
   // our egress adds t3 on the way out.
   reply.kernel = request.kernel;
-  for (const auto& tlv : request.tlvs) {
-    StampTlv copy = tlv;
+  // Moved, not copied: a reflected probe's TLVs were two allocations per TLV and the vector.
+  reply.tlvs = std::move(request.tlvs);
+  for (auto& tlv : reply.tlvs) {
     // RFC 8972 4: TLVs the reflector does not know are returned with the U flag set.
-    if (tlv.type != kTlvTypeExtraPadding && tlv.type != kTlvTypeKeyId) copy.flags |= kTlvFlagUnrecognized;
-    reply.tlvs.push_back(std::move(copy));
+    if (tlv.type != kTlvTypeExtraPadding && tlv.type != kTlvTypeKeyId) tlv.flags |= kTlvFlagUnrecognized;
   }
   // RFC 8972 4.8: a malformed TLV is flagged M and it and the rest go back unprocessed.
-  reply.malformed_tail = request.malformed_tail;
+  reply.malformed_tail = std::move(request.malformed_tail);
   if (!reply.malformed_tail.empty()) reply.malformed_tail[0] |= kTlvFlagMalformed;
   return reply;
 }
@@ -481,7 +480,7 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
       ++counters.unauthenticated_refused;
       return;
     }
-    const auto decoded = DecodeSenderToReflect(bytes, mode, *key);
+    auto decoded = DecodeSenderToReflect(bytes, mode, *key);
     if (!decoded.ok()) {
       if (decoded.failure.problem == DecodeProblem::kBadMac) {
         ++counters.bad_mac;
@@ -492,7 +491,7 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
                  DecodeProblemName(decoded.failure.problem), decoded.failure.detail);
       return;
     }
-    const SenderPacket& request = *decoded.packet;
+    SenderPacket& request = *decoded.packet;
     sender.ssid = request.ssid;
     if (mode == StampMode::kAuthenticated) {
       // The timestamp is covered by the HMAC: a replay cannot freshen it.
@@ -513,8 +512,8 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
       }
     }
     if (!request.malformed_tail.empty()) ++counters.malformed_tlv;
-    const auto reply =
-        sessions.Reflect(sender, request, now, received_wall, std::chrono::system_clock::now(), ttl);
+    const auto reply = sessions.Reflect(sender, std::move(request), now, received_wall,
+                                        std::chrono::system_clock::now(), ttl);
     counters.sessions = sessions.size();
     EncodeReflector(reply, mode, *key, bytes.size(), slot.reply);
     PrepareReply(slot, from_length, probed, send_headers[pending.size()]);

@@ -153,8 +153,8 @@ class ReflectorSessions {
   // Builds the reply to a decoded Session-Sender packet of `session` (its SSID is the
   // request's) received at `received_wall` (kernel receive time) with IP TTL/hop limit `ttl`;
   // `transmit_wall` is stamped as the reflector's transmit time. Advances the session's reply
-  // counter.
-  ReflectorPacket Reflect(const SenderKey& session, const SenderPacket& request, MonoTime now,
+  // counter. The request's TLVs move into the reply (pass an rvalue to spare their copies).
+  ReflectorPacket Reflect(const SenderKey& session, SenderPacket request, MonoTime now,
                           WallTime received_wall, WallTime transmit_wall, uint8_t ttl);
   // Forgets sessions idle longer than the idle time; returns how many.
   size_t Expire(MonoTime now);

@@ -183,11 +183,13 @@ TEST(ProbeCodec, WrongKeyIsABadMac) {
   EXPECT_EQ(DecodeReflector(bytes, StampMode::kAuthenticated, {}).failure.problem, DecodeProblem::kBadMac);
 }
 
-// The codec keeps an HMAC context per thread for the last key: switching keys back and forth
-// must sign each packet with its own key, as OpenSSL's one-shot HMAC does.
+// The codec keeps the prepared HMAC states of the last two keys per thread: switching among
+// three keys (each one evicting another) must sign each packet with its own key, as OpenSSL's
+// one-shot HMAC does.
 TEST(ProbeCodec, HmacIsHmacSha256OfTheBaseWithEachPacketsKey) {
   const MacKey other(16, 0x33);
-  for (const MacKey* key : {&kKey, &other, &kKey, &other}) {
+  const MacKey third(80, 0x5a);  // longer than SHA-256's block: hashed first
+  for (const MacKey* key : {&kKey, &other, &kKey, &other, &third, &kKey, &third, &other, &other, &kKey}) {
     const auto bytes = EncodeSender(SampleSender(), StampMode::kAuthenticated, *key);
     std::array<uint8_t, 32> expected{};
     unsigned int length = 0;
