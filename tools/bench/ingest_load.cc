@@ -233,23 +233,46 @@ void AppendVarint(std::string& out, uint64_t value) {
 
 }  // namespace
 
-// A StreamRequest carrying `base` (a serialised HealthReport without sequence and window) with
-// this window's sequence and times: a serialised message followed by another is their merge, so
-// the three fields are appended to the report's bytes rather than the report copied and set.
-std::string EncodedReport(const std::string& base, uint64_t sequence, WallTime start, WallTime end) {
-  v1::HealthReport stamp;
+namespace {
+
+// What EncodedReport puts around `base`: the StreamRequest's length-delimited `report` field
+// header, and this window's sequence and times. A serialised message followed by another is their
+// merge, so the three fields are appended to the report's bytes rather than the report copied and
+// set.
+struct WindowFraming {
+  std::string header;
+  std::string stamp;
+};
+
+WindowFraming FramingFor(size_t base_size, uint64_t sequence, WallTime start, WallTime end) {
+  // Reused per thread: a fresh message would allocate its two Timestamps for every report.
+  thread_local v1::HealthReport stamp;
   stamp.set_sequence(sequence);
   *stamp.mutable_window_start() = ToTimestamp(start);
   *stamp.mutable_window_end() = ToTimestamp(end);
-  const size_t stamp_size = stamp.ByteSizeLong();
-  std::string out;
-  out.reserve(base.size() + stamp_size + 16);
-  AppendVarint(out,
+  WindowFraming framing;
+  stamp.SerializeToString(&framing.stamp);
+  AppendVarint(framing.header,
                (static_cast<uint64_t>(v1::StreamRequest::kReportFieldNumber) << 3) | 2);  // length-delimited
-  AppendVarint(out, base.size() + stamp_size);
-  out.append(base);
-  stamp.AppendToString(&out);
+  AppendVarint(framing.header, base_size + framing.stamp.size());
+  return framing;
+}
+
+}  // namespace
+
+std::string EncodedReport(const std::string& base, uint64_t sequence, WallTime start, WallTime end) {
+  const WindowFraming framing = FramingFor(base.size(), sequence, start, end);
+  std::string out;
+  out.reserve(framing.header.size() + base.size() + framing.stamp.size());
+  out.append(framing.header).append(base).append(framing.stamp);
   return out;
+}
+
+grpc::ByteBuffer EncodedReportBuffer(const grpc::Slice& base, uint64_t sequence, WallTime start,
+                                     WallTime end) {
+  const WindowFraming framing = FramingFor(base.size(), sequence, start, end);
+  grpc::Slice slices[3] = {grpc::Slice(framing.header), base, grpc::Slice(framing.stamp)};
+  return grpc::ByteBuffer(slices, 3);
 }
 
 namespace {
@@ -270,8 +293,8 @@ class SimAgent final : public grpc::ClientBidiReactor<grpc::ByteBuffer, v1::Stre
   SimAgent(Fleet& fleet, size_t index) : fleet_(fleet), index_(index) {}
 
   void Start(IngestStub& stub, const FleetMember& member, uint64_t instance_id);
-  // Queues a report for window `sequence` (EncodedReport); false when the stream is gone.
-  bool Push(std::string encoded_request, uint64_t sequence, WallTime window_end);
+  // Queues a report for window `sequence` (EncodedReportBuffer); false when the stream is gone.
+  bool Push(grpc::ByteBuffer encoded_request, uint64_t sequence, WallTime window_end);
   void Stop();
   bool WaitDone(std::chrono::milliseconds timeout);
 
@@ -300,7 +323,7 @@ class SimAgent final : public grpc::ClientBidiReactor<grpc::ByteBuffer, v1::Stre
   std::condition_variable done_cv_;
   grpc::ByteBuffer in_flight_;
   bool in_flight_is_report_ = false;
-  std::deque<std::string> pending_;
+  std::deque<grpc::ByteBuffer> pending_;
   std::deque<std::pair<uint64_t, WallTime>> unacked_;  // (sequence, window end)
   std::optional<v1::ProbePlan> plan_;
   bool writing_ = false;
@@ -460,7 +483,7 @@ void SimAgent::Start(IngestStub& stub, const FleetMember& member, uint64_t insta
   StartCall();
 }
 
-bool SimAgent::Push(std::string encoded_request, uint64_t sequence, WallTime window_end) {
+bool SimAgent::Push(grpc::ByteBuffer encoded_request, uint64_t sequence, WallTime window_end) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_ || read_ended_ || done_) return false;
@@ -471,7 +494,7 @@ bool SimAgent::Push(std::string encoded_request, uint64_t sequence, WallTime win
       return true;
     }
     writing_ = true;
-    in_flight_ = ByteBufferOf(encoded_request);
+    in_flight_ = std::move(encoded_request);
     in_flight_is_report_ = true;
   }
   StartWrite(&in_flight_);
@@ -492,7 +515,7 @@ void SimAgent::OnWriteDone(bool ok) {
     writing_ = false;
     if (ok && in_flight_is_report_) fleet_.OnSent();
     if (ok && !stopping_ && !pending_.empty()) {
-      in_flight_ = ByteBufferOf(pending_.front());
+      in_flight_ = std::move(pending_.front());
       in_flight_is_report_ = true;
       pending_.pop_front();
       writing_ = true;
@@ -832,14 +855,14 @@ Result<IngestLoadResult> RunIngestLoad(const IngestLoadOptions& options, std::os
   }
   std::vector<v1::HealthReport> healthy(members.size()), cut(members.size());
   // Serialised once; each window appends its sequence and times (EncodedReport).
-  std::vector<std::string> healthy_encoded(members.size()), cut_encoded(members.size());
+  std::vector<grpc::Slice> healthy_encoded(members.size()), cut_encoded(members.size());
   uint64_t healthy_bytes = 0;
   for (size_t i = 0; i < members.size(); ++i) {
     healthy[i] = BuildReport(members, region_of, region_names, i, targets[i], inbound[i], active, false);
     cut[i] = BuildReport(members, region_of, region_names, i, targets[i], inbound[i], active, true);
     healthy_bytes += healthy[i].ByteSizeLong();
-    healthy_encoded[i] = WithoutWindow(healthy[i]).SerializeAsString();
-    cut_encoded[i] = WithoutWindow(cut[i]).SerializeAsString();
+    healthy_encoded[i] = grpc::Slice(WithoutWindow(healthy[i]).SerializeAsString());
+    cut_encoded[i] = grpc::Slice(WithoutWindow(cut[i]).SerializeAsString());
   }
   result.build_seconds = Seconds(Steady::now() - build_started);
   result.report_bytes = healthy_bytes / std::max<size_t>(1, members.size());
@@ -870,9 +893,10 @@ Result<IngestLoadResult> RunIngestLoad(const IngestLoadOptions& options, std::os
         if (end > Steady::now() + 1ms) std::this_thread::sleep_until(end);
         const Steady::time_point start = end - window;
         if (targets[i].empty() && inbound[i].empty()) continue;
-        const std::string& base =
+        const grpc::Slice& base =
             start.time_since_epoch().count() >= cut_at.load() ? cut_encoded[i] : healthy_encoded[i];
-        agents[i]->Push(EncodedReport(base, sequence, wall_of(start), wall_of(end)), sequence, wall_of(end));
+        agents[i]->Push(EncodedReportBuffer(base, sequence, wall_of(start), wall_of(end)), sequence,
+                        wall_of(end));
       }
     }
   });

@@ -23,6 +23,9 @@
 #include <string>
 #include <vector>
 
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/slice.h>
+
 #include "common/clocks.h"
 #include "common/result.h"
 #include "regionpulse/v1/ingest.pb.h"
@@ -121,6 +124,11 @@ std::vector<FleetMember> MakeFleet(const IngestLoadOptions& options);
 // sequence and window times) with this window's sequence and times: what the generator's agents
 // send (the report is serialised once per agent, not per window).
 std::string EncodedReport(const std::string& base, uint64_t sequence, WallTime start, WallTime end);
+// The same bytes as three slices: the StreamRequest's field header, `base` itself (shared by
+// reference, not copied: the generator sends each agent's ~1.8 KiB once per window) and the
+// window's sequence and times.
+grpc::ByteBuffer EncodedReportBuffer(const grpc::Slice& base, uint64_t sequence, WallTime start,
+                                     WallTime end);
 
 // Percentiles of a Prometheus histogram between two scrapes of the text format.
 struct HistogramDelta {
