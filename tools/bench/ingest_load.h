@@ -46,6 +46,10 @@ struct IngestLoadOptions {
   // Streams per HTTP/2 connection (channel). A real agent has a connection of its own; a few
   // connections keep the generator's own cost down on a 2-core machine.
   uint32_t agents_per_channel = 100;
+  // Completion queues (a thread each) the agents' streams are spread over, by connection; 0: one
+  // per ten connections, at most 16. Fewer: longer outstanding-operation lists to scan in
+  // Debian's libgrpc; more: more threads to wake.
+  uint32_t completion_queues = 0;
   // 40/40/20 %, the active region first. The aggregator must know the same regions.
   std::vector<LoadRegion> regions = {
       {"us-east-1", "10.1", 0.4}, {"eu-west-1", "10.2", 0.4}, {"ap-southeast-1", "10.3", 0.2}};

@@ -14,7 +14,8 @@ namespace {
 
 const char kUsage[] =
     "usage: rp_ingest_load --target HOST:PORT [--metrics HOST:PORT] [--aggregator-pid PID]\n"
-    "         [--agents N] [--agents-per-channel N] [--warmup S] [--measure S] [--verdict-timeout S]\n"
+    "         [--agents N] [--agents-per-channel N] [--completion-queues N] [--warmup S] [--measure S] "
+    "[--verdict-timeout S]\n"
     "         [--connect-timeout S] [--no-cut] [--markdown-header]\n"
     "       rp_ingest_load --print-header\n";
 
@@ -48,6 +49,8 @@ int main(int argc, char** argv) {
         options.agents = static_cast<uint32_t>(std::stoul(value()));
       } else if (arg == "--agents-per-channel") {
         options.agents_per_channel = static_cast<uint32_t>(std::stoul(value()));
+      } else if (arg == "--completion-queues") {
+        options.completion_queues = static_cast<uint32_t>(std::stoul(value()));
       } else if (arg == "--warmup") {
         options.warmup = seconds();
       } else if (arg == "--measure") {
