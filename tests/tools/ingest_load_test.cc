@@ -69,6 +69,29 @@ TEST(IngestLoadEncoding, AnEncodedReportParsesAsTheReportWithThisWindowsSequence
   EXPECT_EQ(parsed.report().window_end().nanos(), 0);
 }
 
+// Each window's report goes out as the agent's serialised report shared by reference between the
+// window's header and stamp: the same bytes as EncodedReport, without copying ~1.8 KiB per send.
+TEST(IngestLoadEncoding, TheReportBufferIsTheEncodedReportWithTheBaseSharedNotCopied) {
+  v1::HealthReport report;
+  report.add_paths()->set_peer_node(std::string(300, 'n'));  // longer than any inlined slice
+  const std::string base_bytes = report.SerializeAsString();
+  const grpc::Slice base(base_bytes);
+  const WallTime start = WallTime(std::chrono::seconds(1'800'000'000)) + 123456789ns;
+  const WallTime end = start + 1s;
+
+  const grpc::ByteBuffer buffer = EncodedReportBuffer(base, 300'000, start, end);
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(buffer.Dump(&slices).ok());
+  std::string sent;
+  bool base_shared = false;
+  for (const grpc::Slice& slice : slices) {
+    sent.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    base_shared = base_shared || slice.begin() == base.begin();
+  }
+  EXPECT_EQ(sent, EncodedReport(base_bytes, 300'000, start, end));
+  EXPECT_TRUE(base_shared) << "the report's bytes were copied into the buffer";
+}
+
 TEST(IngestLoadMetrics, HistogramQuantilesComeFromTheBucketsBetweenTwoScrapes) {
   const std::string before =
       "tick_bucket{le=\"0.01\"} 5\ntick_bucket{le=\"0.1\"} 10\ntick_bucket{le=\"+Inf\"} 10\n"

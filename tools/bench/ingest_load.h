@@ -23,6 +23,9 @@
 #include <string>
 #include <vector>
 
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/slice.h>
+
 #include "common/clocks.h"
 #include "common/result.h"
 #include "regionpulse/v1/ingest.pb.h"
@@ -43,6 +46,10 @@ struct IngestLoadOptions {
   // Streams per HTTP/2 connection (channel). A real agent has a connection of its own; a few
   // connections keep the generator's own cost down on a 2-core machine.
   uint32_t agents_per_channel = 100;
+  // Completion queues (a thread each) the agents' streams are spread over, by connection; 0: one
+  // per ten connections, at most 16. Fewer: longer outstanding-operation lists to scan in
+  // Debian's libgrpc; more: more threads to wake.
+  uint32_t completion_queues = 0;
   // 40/40/20 %, the active region first. The aggregator must know the same regions.
   std::vector<LoadRegion> regions = {
       {"us-east-1", "10.1", 0.4}, {"eu-west-1", "10.2", 0.4}, {"ap-southeast-1", "10.3", 0.2}};
@@ -121,6 +128,11 @@ std::vector<FleetMember> MakeFleet(const IngestLoadOptions& options);
 // sequence and window times) with this window's sequence and times: what the generator's agents
 // send (the report is serialised once per agent, not per window).
 std::string EncodedReport(const std::string& base, uint64_t sequence, WallTime start, WallTime end);
+// The same bytes as three slices: the StreamRequest's field header, `base` itself (shared by
+// reference, not copied: the generator sends each agent's ~1.8 KiB once per window) and the
+// window's sequence and times.
+grpc::ByteBuffer EncodedReportBuffer(const grpc::Slice& base, uint64_t sequence, WallTime start,
+                                     WallTime end);
 
 // Percentiles of a Prometheus histogram between two scrapes of the text format.
 struct HistogramDelta {

@@ -115,8 +115,8 @@ Row Measure(size_t nodes) {
   for (size_t i = 0; i < nodes; ++i) {
     const std::string& region = kRegions[i % kRegions.size()];
     const std::string node = region + "-node-" + std::to_string(i);
-    const std::string address =
-        "10." + std::to_string(i / 65536) + "." + std::to_string((i / 256) % 256) + "." + std::to_string(i % 256);
+    const std::string address = "10." + std::to_string(i / 65536) + "." + std::to_string((i / 256) % 256) +
+                                "." + std::to_string(i % 256);
     agents.push_back({node, region, region + "a", {address, 862}});
     planner.Upsert(agents.back());
   }
@@ -145,7 +145,8 @@ Row Measure(size_t nodes) {
 
   AgentMetrics metrics(agents.front().region, agents.front().zone, "bench");
   // Two windows, so every cumulative counter has had a delta.
-  for (int w = 0; w < 2; ++w) metrics.ObserveReport(WindowFor(*first_plan, agents.front().region, per_target));
+  for (int w = 0; w < 2; ++w)
+    metrics.ObserveReport(WindowFor(*first_plan, agents.front().region, per_target));
   AgentHealthCounters health;
   health.probe_targets = static_cast<uint64_t>(first_plan->targets_size());
   metrics.ObserveHealth(health);
@@ -188,12 +189,15 @@ int main(int argc, char** argv) {
   constexpr double kGoldpingerInterval = 30.0, kGoldpingerSeriesPerPair = 15;
   constexpr double kCiliumInterval = 60.0, kCiliumProbesPerPeer = 4, kCiliumSeriesPerPair = 6;
 
-  std::printf("Three regions, nodes split evenly. regionpulse: the ProbePlanner at the aggregator's defaults "
-              "(%u targets per region, own region included, one probe per target every %lld ms).\n\n",
-              defaults.targets_per_region, static_cast<long long>(defaults.interval.count()));
-  std::printf("| nodes | probes/s per node: regionpulse (sent / answered, max) | goldpinger (30 s) | "
-              "cilium-health (60 s, 4 probes) | full mesh at regionpulse's 10/s | total probes/s: regionpulse "
-              "| goldpinger | cilium-health | series: regionpulse | goldpinger | cilium-health | plan time, all nodes |\n");
+  std::printf(
+      "Three regions, nodes split evenly. regionpulse: the ProbePlanner at the aggregator's defaults "
+      "(%u targets per region, own region included, one probe per target every %lld ms).\n\n",
+      defaults.targets_per_region, static_cast<long long>(defaults.interval.count()));
+  std::printf(
+      "| nodes | probes/s per node: regionpulse (sent / answered, max) | goldpinger (30 s) | "
+      "cilium-health (60 s, 4 probes) | full mesh at regionpulse's 10/s | total probes/s: regionpulse "
+      "| goldpinger | cilium-health | series: regionpulse | goldpinger | cilium-health | plan time, all "
+      "nodes |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (size_t n : sizes) {
     const Row row = Measure(n);
@@ -202,11 +206,11 @@ int main(int argc, char** argv) {
     const double cilium_node = peers * kCiliumProbesPerPeer / kCiliumInterval;
     const double mesh_10 = peers * 1000.0 / static_cast<double>(defaults.interval.count());
     const double nd = static_cast<double>(n);
-    std::printf("| %s | %s / %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.1f ms |\n", Thousands(nd).c_str(),
-                Rate(row.probes_per_node).c_str(), Rate(static_cast<double>(row.reflected_max)).c_str(),
-                Rate(gold_node).c_str(), Rate(cilium_node).c_str(), Thousands(mesh_10).c_str(),
-                Thousands(row.total_probes).c_str(), Thousands(gold_node * nd).c_str(),
-                Thousands(cilium_node * nd).c_str(),
+    std::printf("| %s | %s / %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.1f ms |\n",
+                Thousands(nd).c_str(), Rate(row.probes_per_node).c_str(),
+                Rate(static_cast<double>(row.reflected_max)).c_str(), Rate(gold_node).c_str(),
+                Rate(cilium_node).c_str(), Thousands(mesh_10).c_str(), Thousands(row.total_probes).c_str(),
+                Thousands(gold_node * nd).c_str(), Thousands(cilium_node * nd).c_str(),
                 Thousands(static_cast<double>(row.series_per_agent) * nd).c_str(),
                 Thousands(kGoldpingerSeriesPerPair * nd * peers).c_str(),
                 Thousands(kCiliumSeriesPerPair * nd * peers).c_str(), row.plan_ms);

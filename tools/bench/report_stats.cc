@@ -67,12 +67,13 @@ int main(int argc, char** argv) {
       if (auto h = FromProto(path.rtt_user()); h.ok()) user.Merge(*h);
     }
   }
-  std::printf("windows=%llu paths=%llu sent=%llu received=%llu reflected=%llu bytes_mean=%llu bytes_max=%llu\n",
-              static_cast<unsigned long long>(windows), static_cast<unsigned long long>(paths),
-              static_cast<unsigned long long>(sent), static_cast<unsigned long long>(received),
-              static_cast<unsigned long long>(reflected),
-              static_cast<unsigned long long>(windows ? bytes_total / windows : 0),
-              static_cast<unsigned long long>(bytes_max));
+  std::printf(
+      "windows=%llu paths=%llu sent=%llu received=%llu reflected=%llu bytes_mean=%llu bytes_max=%llu\n",
+      static_cast<unsigned long long>(windows), static_cast<unsigned long long>(paths),
+      static_cast<unsigned long long>(sent), static_cast<unsigned long long>(received),
+      static_cast<unsigned long long>(reflected),
+      static_cast<unsigned long long>(windows ? bytes_total / windows : 0),
+      static_cast<unsigned long long>(bytes_max));
   for (const auto& [name, h] : {std::pair{"kernel", &kernel}, std::pair{"user", &user}}) {
     std::printf("%s: count=%llu min_ns=%llu p50_ns=%llu p99_ns=%llu max_ns=%llu\n", name,
                 static_cast<unsigned long long>(h->Count()), static_cast<unsigned long long>(h->MinNs()),
