@@ -16,9 +16,12 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "tests/support/sanitizer_slowdown.h"
 
 namespace regionpulse {
 namespace {
@@ -117,18 +120,29 @@ std::chrono::milliseconds TimeUntilClosedByPeer(boost::asio::ip::tcp::socket& so
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
 }
 
+// The limits the server reports hit, in the server's thread. A hit is reported after the
+// connection is closed (Beast closes the socket when its deadline fires, then completes the
+// read with the timeout), so the client seeing the close does not mean the hit is counted yet:
+// CountOnceHit waits for the report.
 struct LimitLog {
   std::mutex mutex;
+  std::condition_variable reported;
   std::vector<std::string> hits;
   StatusServer::LimitHit Callback() {
     return [this](const char* limit) {
-      std::lock_guard lock(mutex);
-      hits.emplace_back(limit);
+      {
+        std::lock_guard lock(mutex);
+        hits.emplace_back(limit);
+      }
+      reported.notify_all();
     };
   }
-  size_t Count(const std::string& limit) {
-    std::lock_guard lock(mutex);
-    return std::count(hits.begin(), hits.end(), limit);
+  // How often `limit` was hit, once it has been at least once (or the deadline passed).
+  size_t CountOnceHit(const std::string& limit) {
+    std::unique_lock lock(mutex);
+    const auto count = [&] { return static_cast<size_t>(std::count(hits.begin(), hits.end(), limit)); };
+    reported.wait_for(lock, test::SanitizerScaled(std::chrono::seconds(5)), [&] { return count() > 0; });
+    return count();
   }
 };
 
@@ -148,7 +162,7 @@ TEST(StatusServer, ClosesASlowlorisConnectionAtTheReadTimeout) {
   const auto waited = TimeUntilClosedByPeer(slow);
   EXPECT_GE(waited, std::chrono::milliseconds(250));
   EXPECT_LT(waited, std::chrono::seconds(5));
-  EXPECT_EQ(log.Count("read_timeout"), 1u);
+  EXPECT_EQ(log.CountOnceHit("read_timeout"), 1u);
   // Still serving.
   EXPECT_EQ(Get((*server)->port(), "/healthz").status, 200u);
 }
@@ -181,7 +195,7 @@ TEST(StatusServer, RefusesConnectionsBeyondTheCapAndServesAgainOnceTheyClose) {
   one_more.connect(endpoint);
   // Closed at once, not after the 30 s read timeout.
   EXPECT_LT(TimeUntilClosedByPeer(one_more), std::chrono::seconds(5));
-  EXPECT_EQ(log.Count("connections"), 1u);
+  EXPECT_EQ(log.CountOnceHit("connections"), 1u);
 
   idle.clear();
   for (int i = 0; i < 2000 && (*server)->open_connections() > 0; ++i)
@@ -203,7 +217,7 @@ TEST(StatusServer, ClosesAnOversizedRequest) {
   boost::system::error_code ignored;
   boost::asio::write(socket, boost::asio::buffer(huge), ignored);
   EXPECT_LT(TimeUntilClosedByPeer(socket), std::chrono::seconds(5));
-  EXPECT_EQ(log.Count("request_size"), 1u);
+  EXPECT_EQ(log.CountOnceHit("request_size"), 1u);
   EXPECT_EQ(Get((*server)->port(), "/healthz").status, 200u);
 }
 
