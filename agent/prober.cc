@@ -39,6 +39,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "agent/probe_schedule.h"
+#include "agent/send_all.h"
 #include "agent/socket_buffers.h"
 #include "agent/socket_drain.h"
 #include "common/proto_convert.h"
@@ -522,20 +523,8 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
     if (!socket.is_open()) {
       for (auto* probe : members) probe->error = EAFNOSUPPORT;
     } else {
-      // sendmmsg stops at the first message that fails: that one gets the error, the rest are
-      // sent on.
-      size_t next = 0;
-      while (next < members.size()) {
-        const unsigned count = static_cast<unsigned>(std::min(members.size() - next, kSendBatch));
-        const int n = ::sendmmsg(socket.native_handle(), &send_headers[next], count, MSG_DONTWAIT);
-        if (n < 0) {
-          if (errno == EINTR) continue;
-          members[next]->error = errno;
-          ++next;
-        } else {
-          next += static_cast<size_t>(n);
-        }
-      }
+      SendAll(socket.native_handle(), send_headers.data(), members.size(), kSendBatch,
+              [&](size_t index, int error) { members[index]->error = error; });
     }
     for (auto* probe : members) {
       Session& session = *slots[probe->slot];

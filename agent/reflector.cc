@@ -4,6 +4,7 @@
 // that address as their source.
 #include "agent/reflector.h"
 
+#include "agent/send_all.h"
 #include "agent/socket_buffers.h"
 #include "agent/socket_drain.h"
 
@@ -390,18 +391,8 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
   void SendReplies() {
     if (pending.empty()) return;
     std::array<int, kReflectBatch> errors{};
-    size_t next = 0;
-    while (next < pending.size()) {
-      const int n = ::sendmmsg(socket.native_handle(), &send_headers[next],
-                               static_cast<unsigned>(pending.size() - next), MSG_DONTWAIT);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        errors[next] = errno;
-        ++next;
-      } else {
-        next += static_cast<size_t>(n);
-      }
-    }
+    SendAll(socket.native_handle(), send_headers.data(), pending.size(), kReflectBatch,
+            [&](size_t index, int error) { errors[index] = error; });
     for (size_t i = 0; i < pending.size(); ++i) {
       const PendingReply& reply = pending[i];
       if (errors[i] != 0) {
