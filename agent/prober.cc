@@ -39,8 +39,8 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "agent/probe_schedule.h"
+#include "agent/probe_socket_options.h"
 #include "agent/send_all.h"
-#include "agent/socket_buffers.h"
 #include "agent/socket_drain.h"
 #include "common/proto_convert.h"
 
@@ -200,8 +200,14 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
       log->info("no IPv6 probe socket (IPv6 peers unreachable): {}", ec.message());
       v6.close(ec);
     }
-    if (v4.is_open()) RaiseReceiveBuffer(v4.native_handle());
-    if (v6.is_open()) RaiseReceiveBuffer(v6.native_handle());
+    for (auto [socket, is_v6] : {std::pair{&v4, false}, std::pair{&v6, true}}) {
+      if (!socket->is_open()) continue;
+      RaiseReceiveBuffer(socket->native_handle());
+      if (int error = SetProbeDontFragment(socket->native_handle(), is_v6); error != 0) {
+        log->warn("{} probe socket: probes leave without Don't Fragment: {}", is_v6 ? "IPv6" : "IPv4",
+                  std::strerror(error));
+      }
+    }
     if (v4.is_open()) v4.non_blocking(true, ec);
     if (v6.is_open()) v6.non_blocking(true, ec);
     if (v4.is_open()) port4 = v4.local_endpoint(ec).port();

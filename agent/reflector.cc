@@ -4,8 +4,8 @@
 // that address as their source.
 #include "agent/reflector.h"
 
+#include "agent/probe_socket_options.h"
 #include "agent/send_all.h"
-#include "agent/socket_buffers.h"
 #include "agent/socket_drain.h"
 
 #include "common/component_logger.h"
@@ -248,6 +248,10 @@ struct Reflector::Impl : std::enable_shared_from_this<Reflector::Impl> {
       return Error{"reflector IPV6_RECVPKTINFO on port " + std::to_string(config.port), errno};
     }
     RaiseReceiveBuffer(fd);
+    if (int error = SetProbeDontFragment(fd, v6); error != 0) {
+      log->warn("reflector port {}: replies leave without Don't Fragment: {}", config.port,
+                std::strerror(error));
+    }
     socket.non_blocking(true, ec);
     return OkStatus();
   }

@@ -6,7 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,6 +21,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <future>
 #include <mutex>
 #include <set>
@@ -219,6 +225,59 @@ std::string ReplySource(const std::string& netns, const std::string& address, in
   return source;
 }
 
+// The IPv4 headers of the probe-port datagrams crossing `ifname` in `netns`, both ways, from a
+// packet socket opened now and read by Take() (which returns what arrived meanwhile).
+class ProbePortCapture {
+ public:
+  ProbePortCapture(const std::string& netns, const std::string& ifname) {
+    std::thread([&] {
+      ScopedNetnsEntry inside(netns);
+      // ETH_P_ALL: a socket bound to one protocol sees only what arrives, not what leaves.
+      fd_ = ::socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK, htons(ETH_P_ALL));
+      ASSERT_GE(fd_, 0) << "packet socket: " << std::strerror(errno);
+      sockaddr_ll at{};
+      at.sll_family = AF_PACKET;
+      at.sll_protocol = htons(ETH_P_ALL);
+      at.sll_ifindex = static_cast<int>(::if_nametoindex(ifname.c_str()));
+      ASSERT_NE(at.sll_ifindex, 0) << ifname;
+      ASSERT_EQ(::bind(fd_, reinterpret_cast<const sockaddr*>(&at), sizeof(at)), 0) << std::strerror(errno);
+    }).join();
+  }
+  ~ProbePortCapture() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  struct Datagram {
+    bool to_probe_port;  // a probe (else a reply, from the probe port)
+    bool dont_fragment;
+    uint16_t ip_id;
+  };
+  std::vector<Datagram> Take() const {
+    std::vector<Datagram> seen;
+    uint8_t frame[2048];
+    ssize_t n = 0;
+    sockaddr_ll from{};
+    socklen_t from_length = sizeof(from);
+    while ((n = ::recvfrom(fd_, frame, sizeof(frame), 0, reinterpret_cast<sockaddr*>(&from), &from_length)) >
+           0) {
+      from_length = sizeof(from);
+      if (from.sll_protocol != htons(ETH_P_IP) || static_cast<size_t>(n) < sizeof(iphdr) + sizeof(udphdr))
+        continue;
+      iphdr ip;
+      std::memcpy(&ip, frame, sizeof(ip));
+      if (ip.protocol != IPPROTO_UDP || static_cast<size_t>(n) < ip.ihl * 4u + sizeof(udphdr)) continue;
+      udphdr udp;
+      std::memcpy(&udp, frame + ip.ihl * 4, sizeof(udp));
+      const bool probe = ntohs(udp.dest) == kPort;
+      if (!probe && ntohs(udp.source) != kPort) continue;
+      seen.push_back({probe, (ntohs(ip.frag_off) & IP_DF) != 0, ntohs(ip.id)});
+    }
+    return seen;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
 class ProberReflectorNetns : public ::testing::Test {
  protected:
   ProberReflectorNetns()
@@ -256,6 +315,26 @@ TEST_F(ProberReflectorNetns, ProbesAcrossNamespacesOverIpv4AndIpv6WithoutLoss) {
   }
   EXPECT_EQ(reflector.counters().bad_mac, 0u);
   EXPECT_EQ(reflector.counters().sessions, 2u);
+}
+
+// Probes and replies carry Don't Fragment: a probe measures the path as it is, and an IPv4
+// datagram with DF gets IP ID 0 instead of one drawn from the kernel's hashed generator per
+// packet (the cost agent/probe_socket_options.h explains).
+TEST_F(ProberReflectorNetns, ProbesAndRepliesLeaveWithDontFragmentAndIpIdZero) {
+  ReflectorInNamespace reflector(b_.name());
+  ASSERT_EQ(reflector.error(), "");
+  ProbePortCapture capture(b_.name(), veth_.b().ifname);
+  const auto totals = ProbeFrom(a_.name(), {ProbeTarget{"b-v4", "lab", "", veth_.b().ipv4, kPort}}, 20, 5ms);
+  ASSERT_TRUE(totals.count("b-v4"));
+  EXPECT_EQ(totals.at("b-v4").reverse, totals.at("b-v4").sent);
+  size_t probes = 0, replies = 0;
+  for (const auto& datagram : capture.Take()) {
+    ++(datagram.to_probe_port ? probes : replies);
+    EXPECT_TRUE(datagram.dont_fragment) << (datagram.to_probe_port ? "probe" : "reply");
+    EXPECT_EQ(datagram.ip_id, 0) << (datagram.to_probe_port ? "probe" : "reply");
+  }
+  EXPECT_GE(probes, 20u);
+  EXPECT_GE(replies, 20u);
 }
 
 // 600 probes with a 20% drop: the measured ratio has a standard deviation of
