@@ -24,7 +24,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -77,33 +76,51 @@ struct ReflectorCounters {
   uint64_t malformed_tlv = 0;  // answered, with a malformed TLV returned flagged M
 };
 
-// A map of at most `capacity` entries that forgets the least recently used one to make room.
-// Touching an entry that exists allocates nothing (a lookup and a splice); only a new one does.
+// A map of at most `capacity` entries that forgets the least recently used ones to make room.
+// Touching an entry is one hash lookup and a counter write: no list to splice per packet (the
+// reflector touches two tables per probe; a linked LRU list's node moves were 4 % of its CPU).
+// When full, the least recently used sixteenth (at least one entry) is forgotten in one pass,
+// so the pass costs O(1) per new entry on average.
 template <typename Key, typename Value, typename Hash>
 class LruTable {
  public:
   explicit LruTable(size_t capacity) : capacity_(std::max<size_t>(capacity, 1)) {}
-  // The entry for `key`, made with `fresh` when absent; marks it most recently used.
+  // The entry for `key`, made with `fresh` when absent; marks it most recently used. The
+  // reference is valid until the next Touch.
   Value& Touch(const Key& key, const Value& fresh) {
-    if (auto it = index_.find(key); it != index_.end()) {
-      order_.splice(order_.begin(), order_, it->second);
-      return it->second->second;
+    ++clock_;
+    if (auto it = entries_.find(key); it != entries_.end()) {
+      it->second.last_used = clock_;
+      return it->second.value;
     }
-    if (index_.size() >= capacity_) {
-      index_.erase(order_.back().first);
-      order_.pop_back();
-    }
-    order_.emplace_front(key, fresh);
-    index_.emplace(key, order_.begin());
-    return order_.front().second;
+    if (entries_.size() >= capacity_) ForgetLeastRecentlyUsed();
+    return entries_.try_emplace(key, Entry{fresh, clock_}).first->second.value;
   }
-  size_t size() const { return index_.size(); }
+  size_t size() const { return entries_.size(); }
 
  private:
-  using Order = std::list<std::pair<Key, Value>>;
+  struct Entry {
+    Value value;
+    uint64_t last_used;  // clock_ at the last Touch: unique per entry
+  };
+  void ForgetLeastRecentlyUsed() {
+    const size_t count = std::max<size_t>(capacity_ / 16, 1);
+    ages_.clear();
+    for (const auto& [key, entry] : entries_) ages_.push_back(entry.last_used);
+    std::nth_element(ages_.begin(), ages_.begin() + static_cast<std::ptrdiff_t>(count - 1), ages_.end());
+    const uint64_t newest_forgotten = ages_[count - 1];
+    for (auto it = entries_.begin(); it != entries_.end();) {
+      if (it->second.last_used <= newest_forgotten) {
+        entries_.erase(it++);  // absl's idiom: erase does not return the next iterator
+      } else {
+        ++it;
+      }
+    }
+  }
   size_t capacity_;
-  Order order_;  // most recently used first
-  absl::flat_hash_map<Key, typename Order::iterator, Hash> index_;
+  uint64_t clock_ = 0;
+  absl::flat_hash_map<Key, Entry, Hash> entries_;
+  std::vector<uint64_t> ages_;  // scratch for ForgetLeastRecentlyUsed, kept to spare allocations
 };
 
 // Token bucket per source address, bounded table. Pure (time is passed in).

@@ -113,6 +113,23 @@ TEST(ReplayGuard, TheTableIsBoundedAndForgetsTheLeastRecentlyUsedSession) {
   EXPECT_TRUE(guard.Admit(Session("10.0.0.2", 5000, 7), 5, t));
 }
 
+TEST(LruTable, AFullTableForgetsItsLeastRecentlyUsedSixteenthAtOnce) {
+  LruTable<int, int, std::hash<int>> table(32);
+  for (int key = 0; key < 32; ++key) table.Touch(key, key);
+  // Used again, in this order: 2..31, then 0. Key 1 and key 2 are now the least recently used.
+  for (int key = 2; key < 32; ++key) EXPECT_EQ(table.Touch(key, -1), key);
+  EXPECT_EQ(table.Touch(0, -1), 0);
+  table.Touch(100, 100);  // full: 32 / 16 = 2 forgotten, then 100 added
+  EXPECT_EQ(table.size(), 31u);
+  EXPECT_EQ(table.Touch(1, -1), -1) << "key 1 was the least recently used";
+  EXPECT_EQ(table.Touch(0, -1), 0);
+  EXPECT_EQ(table.Touch(100, -1), 100);
+  for (int key = 3; key < 32; ++key) EXPECT_EQ(table.Touch(key, -1), key) << key;
+  EXPECT_EQ(table.size(), 32u);
+  // Key 2 was forgotten with key 1 (an exact one-at-a-time LRU would have kept it).
+  EXPECT_EQ(table.Touch(2, -1), -1);
+}
+
 TEST(KeyId, NamesTheKeyAndTravelsInAKeyIdTlv) {
   const MacKey old_key(32, 0x11), new_key(32, 0x22);
   EXPECT_NE(KeyIdOf(old_key), KeyIdOf(new_key));
