@@ -4,6 +4,7 @@
 #include "common/component_logger.h"
 
 #include <fmt/format.h>
+#include <google/protobuf/util/delimited_message_util.h>
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/security/credentials.h>
 #include <spdlog/spdlog.h>
@@ -152,7 +153,7 @@ Status Agent::StartParts() {
   metrics_->SetBpfAttached(datapath_->Attached(), datapath_->Attachments().size());
 
   if (!config_.report_log_file.empty()) {
-    report_log_.open(config_.report_log_file, std::ios::app);
+    report_log_.open(config_.report_log_file, std::ios::app | std::ios::binary);
     if (!report_log_) return Error{"report log " + config_.report_log_file, errno};
   }
 
@@ -302,13 +303,16 @@ void Agent::Publish(const v1::HealthReport& report) {
   }
   metrics_->ObserveReport(report);
   if (report_log_.is_open()) {
-    std::string line;
-    google::protobuf::util::JsonPrintOptions options;
-    options.preserve_proto_field_names = true;
-    if (google::protobuf::util::MessageToJsonString(report, &line, options).ok()) {
-      report_log_ << line << '\n';
-      report_log_.flush();
+    if (config_.report_log_format == ReportLogFormat::kBinary) {
+      google::protobuf::util::SerializeDelimitedToOstream(report, &report_log_);
+    } else {
+      std::string line;
+      google::protobuf::util::JsonPrintOptions options;
+      options.preserve_proto_field_names = true;
+      if (google::protobuf::util::MessageToJsonString(report, &line, options).ok())
+        report_log_ << line << '\n';
     }
+    report_log_.flush();
   }
   for (auto& stream : streams_) stream->Push(report);
   last_published_sequence_ = report.sequence();

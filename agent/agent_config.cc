@@ -478,6 +478,15 @@ void ReadStatusAndLog(const ConfigSection& top, AgentConfig& c) {
                 Quote(c.log_level) + " is not one of trace, debug, info, warn, error, critical, off");
   }
   top.String("report_log_file", &c.report_log_file);
+  std::string report_log_format = "json";
+  top.String("report_log_format", &report_log_format);
+  if (report_log_format == "json") {
+    c.report_log_format = ReportLogFormat::kJson;
+  } else if (report_log_format == "binary") {
+    c.report_log_format = ReportLogFormat::kBinary;
+  } else {
+    top.Problem("report_log_format", Quote(report_log_format) + " is not json or binary");
+  }
 }
 
 void ReadBpf(const ConfigSection& top, AgentConfig& c) {
@@ -554,10 +563,11 @@ Result<AgentConfig> ParseAgentConfig(const std::string& yaml_text, const Environ
   ApplyFlags(root, ParseFlags(flags, AgentFlags()), problems);
 
   AgentConfig c;
-  const ConfigSection top(root, "", problems,
-                          {"node", "region", "zone", "regions", "probe", "window", "interfaces",
-                           "replication_flows", "aggregators", "static_peers", "tls", "status", "log",
-                           "report_buffer", "bpf", "reconnect", "shutdown", "report_log_file"});
+  const ConfigSection top(
+      root, "", problems,
+      {"node", "region", "zone", "regions", "probe", "window", "interfaces", "replication_flows",
+       "aggregators", "static_peers", "tls", "status", "log", "report_buffer", "bpf", "reconnect", "shutdown",
+       "report_log_file", "report_log_format"});
   ReadIdentity(top, c);
   ReadRegions(top, c);
   ReadProbe(top, c);

@@ -122,7 +122,8 @@ TEST_F(AgentConfigTest, EveryKeyParses) {
       "64}\n"
       "reconnect: {initial: 100ms, max: 5s, keepalive: 20s, keepalive_timeout: 2s, connect_timeout: 3s}\n"
       "shutdown: {flush_timeout: 3s}\n"
-      "report_log_file: /tmp/reports.jsonl\n";
+      "report_log_file: /tmp/reports.jsonl\n"
+      "report_log_format: binary\n";
   auto c = ParseAgentConfig(yaml, {});
   ASSERT_TRUE(c.ok()) << c.error().message;
   EXPECT_EQ(c->probe.port, 9862);
@@ -138,6 +139,7 @@ TEST_F(AgentConfigTest, EveryKeyParses) {
   EXPECT_EQ(c->static_peers[0].port, 862);
   EXPECT_EQ(c->static_peers[1].port, 9862);
   EXPECT_EQ(c->log_format, LogFormat::kJson);
+  EXPECT_EQ(c->report_log_format, ReportLogFormat::kBinary);
   EXPECT_FALSE(c->bpf_enabled);
   EXPECT_EQ(c->reconnect_max, 5s);
   EXPECT_EQ(c->keepalive_interval, 20s);
@@ -259,6 +261,8 @@ TEST_F(AgentConfigTest, TheDocumentedExampleParsesAndItsDefaultsAreTheAgents) {
   EXPECT_EQ(e.connect_timeout, d.connect_timeout);
   EXPECT_EQ(e.shutdown_flush_timeout, d.shutdown_flush_timeout);
   EXPECT_EQ(e.report_log_file, d.report_log_file);
+  EXPECT_EQ(e.report_log_format, ReportLogFormat::kJson);
+  EXPECT_EQ(d.report_log_format, ReportLogFormat::kJson);
   // The examples.
   ASSERT_EQ(e.replication_flows.size(), 1u);
   EXPECT_EQ(e.replication_flows[0].expected_min_rate_bps, 10'000'000u);
@@ -332,6 +336,7 @@ TEST_F(AgentConfigTest, EachErrorNamesTheKeyAndTheProblem) {
        "tls.cert_file: /nonexistent.crt: No such file or directory"},
       {"log format", "log: {format: xml}\n", "log.format: \"xml\" is not text or json"},
       {"log level", "log: {level: loud}\n", "log.level: \"loud\" is not one of"},
+      {"report log format", "report_log_format: csv\n", "report_log_format: \"csv\" is not json or binary"},
       {"status listen", "status: {listen: nowhere}\n", "status.listen: \"nowhere\": expected HOST:PORT"},
       {"status read timeout too short", "status: {read_timeout: 10ms}\n", "status.read_timeout: 10ms"},
       {"status write timeout not a duration", "status: {write_timeout: soon}\n", "status.write_timeout:"},

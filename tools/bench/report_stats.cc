@@ -1,22 +1,31 @@
-// rp_report_stats: what the benchmarks read from an agent's report log (--report-log, one
-// HealthReport as JSON per line): the kernel-stamped and user-space RTT histograms merged over
-// the steady windows, probe counts, and the size of a report on the wire.
-//   rp_report_stats LOG [--peer NODE] [--skip N]
-// The first and last N windows (default 2) are left out: peers may not be up yet, or already
-// stopping. --peer keeps only paths to that node (default: every path).
+// rp_report_stats: what the benchmarks read from an agent's report log (--report-log): one
+// HealthReport as JSON per line, or with --binary length-delimited binary HealthReports
+// (report_log_format: binary, which costs the agent far less per window). Prints the
+// kernel-stamped and user-space RTT histograms merged over the steady windows, probe counts,
+// and the size of a report on the wire.
+//   rp_report_stats LOG [--binary] [--peer NODE] [--skip N] [--from I] [--to J]
+//   rp_report_stats LOG [--binary] --count
+// Only complete reports count (an agent may be writing the last one). --from/--to keep reports
+// I..J-1 (0-based; what two --count calls around a measurement returned); of those the first
+// and last N (--skip, default 2) are left out: peers may not be up yet, or already stopping.
+// --peer keeps only paths to that node (default: every path).
 // Prints key=value lines:
+//   records=K                (--count)
 //   windows=W paths=P sent=S received=R reflected=F bytes_mean=B bytes_max=M
 //   kernel: count=N min_ns=.. p50_ns=.. p99_ns=.. max_ns=..
 //   user: count=N min_ns=.. p50_ns=.. p99_ns=.. max_ns=..
 // Percentiles come from the agent's log histogram (within 1 % of the exact value); min and max
 // are exact.
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include <google/protobuf/io/zero_copy_stream_impl.h>
+#include <google/protobuf/util/delimited_message_util.h>
 #include <google/protobuf/util/json_util.h>
 
 #include "common/latency_histogram.h"
@@ -26,29 +35,74 @@
 int main(int argc, char** argv) {
   using namespace regionpulse;
   if (argc < 2) {
-    std::fprintf(stderr, "usage: rp_report_stats LOG [--peer NODE] [--skip N]\n");
+    std::fprintf(stderr,
+                 "usage: rp_report_stats LOG [--binary] [--peer NODE] [--skip N] [--from I] [--to J] | "
+                 "LOG [--binary] --count\n");
     return 2;
   }
   std::string peer;
   size_t skip = 2;
-  for (int i = 2; i + 1 < argc; i += 2) {
+  size_t from = 0;
+  size_t to = SIZE_MAX;
+  bool binary = false;
+  bool count_only = false;
+  for (int i = 2; i < argc; ++i) {
     const std::string flag = argv[i];
+    if (flag == "--binary") {
+      binary = true;
+      continue;
+    }
+    if (flag == "--count") {
+      count_only = true;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "rp_report_stats: %s needs a value\n", flag.c_str());
+      return 2;
+    }
+    const char* value = argv[++i];
     if (flag == "--peer") {
-      peer = argv[i + 1];
+      peer = value;
     } else if (flag == "--skip") {
-      skip = std::strtoul(argv[i + 1], nullptr, 10);
+      skip = std::strtoul(value, nullptr, 10);
+    } else if (flag == "--from") {
+      from = std::strtoul(value, nullptr, 10);
+    } else if (flag == "--to") {
+      to = std::strtoul(value, nullptr, 10);
     } else {
       std::fprintf(stderr, "rp_report_stats: unknown flag %s\n", flag.c_str());
       return 2;
     }
   }
   std::vector<v1::HealthReport> reports;
-  std::ifstream in(argv[1]);
-  for (std::string line; std::getline(in, line);) {
-    v1::HealthReport report;
-    if (!google::protobuf::util::JsonStringToMessage(line, &report).ok()) break;
-    reports.push_back(std::move(report));
+  std::ifstream in(argv[1], std::ios::binary);
+  if (!in) {
+    std::fprintf(stderr, "rp_report_stats: cannot open %s\n", argv[1]);
+    return 1;
   }
+  if (binary) {
+    google::protobuf::io::IstreamInputStream stream(&in);
+    for (;;) {
+      v1::HealthReport report;
+      bool clean_eof = false;
+      // A report cut short (still being written) ends the reading like the end of the file.
+      if (!google::protobuf::util::ParseDelimitedFromZeroCopyStream(&report, &stream, &clean_eof)) break;
+      reports.push_back(std::move(report));
+    }
+  } else {
+    for (std::string line; std::getline(in, line);) {
+      v1::HealthReport report;
+      if (in.eof() || !google::protobuf::util::JsonStringToMessage(line, &report).ok()) break;
+      reports.push_back(std::move(report));
+    }
+  }
+  if (count_only) {
+    std::printf("records=%zu\n", reports.size());
+    return 0;
+  }
+  if (to < reports.size()) reports.resize(to);
+  reports.erase(reports.begin(),
+                reports.begin() + static_cast<std::ptrdiff_t>(std::min(from, reports.size())));
   LatencyHistogram kernel, user;
   uint64_t windows = 0, paths = 0, sent = 0, received = 0, reflected = 0, bytes_total = 0, bytes_max = 0;
   for (size_t i = skip; i + skip < reports.size(); ++i) {
