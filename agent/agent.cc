@@ -4,8 +4,6 @@
 #include "common/component_logger.h"
 
 #include <fmt/format.h>
-#include <google/protobuf/util/delimited_message_util.h>
-#include <google/protobuf/util/json_util.h>
 #include <grpcpp/security/credentials.h>
 #include <spdlog/spdlog.h>
 
@@ -302,18 +300,7 @@ void Agent::Publish(const v1::HealthReport& report) {
     return;
   }
   metrics_->ObserveReport(report);
-  if (report_log_.is_open()) {
-    if (config_.report_log_format == ReportLogFormat::kBinary) {
-      google::protobuf::util::SerializeDelimitedToOstream(report, &report_log_);
-    } else {
-      std::string line;
-      google::protobuf::util::JsonPrintOptions options;
-      options.preserve_proto_field_names = true;
-      if (google::protobuf::util::MessageToJsonString(report, &line, options).ok())
-        report_log_ << line << '\n';
-    }
-    report_log_.flush();
-  }
+  if (report_log_.is_open()) AppendToReportLog(report_log_, report, config_.report_log_format);
   for (auto& stream : streams_) stream->Push(report);
   last_published_sequence_ = report.sequence();
 }

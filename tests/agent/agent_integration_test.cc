@@ -238,6 +238,25 @@ TEST_F(AgentIntegrationTest, DropRuleOnOneDirectionShowsAsLossInThatDirectionOnl
   EXPECT_EQ(b_to_a.received_reverse, b_to_a.received_forward);
 }
 
+// report_log_format: binary (what tools/bench/agent_cost uses): each window's report, in order,
+// as a length-delimited binary HealthReport.
+TEST_F(AgentIntegrationTest, ABinaryReportLogHoldsEachWindowsReportInOrder) {
+  NetworkNamespace ns("dbl");
+  std::ostringstream yaml;
+  yaml << "node: node-a\nregion: region-a\nzone: zone-a\n"
+       << "regions:\n  - {name: region-a, cidrs: [10.0.0.0/8]}\n"
+       << "probe:\n  port: " << kProbePort
+       << "\n  key_file: " << scratch_.Write("probe.key", test::RandomProbeKeyHex()) << "\n"
+       << "window: 200ms\nbpf:\n  enabled: false\nstatus:\n  listen: 127.0.0.1:0\n";
+  AgentProcess agent(REGIONPULSE_AGENT_BINARY, ns.name(), scratch_.Write("agent.yaml", yaml.str()),
+                     scratch_.path(), "node-a", {"--set", "report_log_format=binary"});
+  ASSERT_TRUE(agent.WaitForReports(3, seconds(20))) << agent.Output();
+  const auto reports = agent.Reports();  // read back as binary records
+  for (size_t i = 0; i < reports.size(); ++i) EXPECT_EQ(reports[i].sequence(), i + 1);
+  agent.Terminate();
+  EXPECT_EQ(agent.Wait(seconds(15)), std::optional<int>(0)) << agent.Output();
+}
+
 // The agent in its own namespace reports to a stand-in listening inside that namespace.
 TEST_F(AgentIntegrationTest, AggregatorStoppedForTenSecondsReceivesEveryWindowExactlyOnceInOrder) {
   NetworkNamespace ns("dag");

@@ -6,14 +6,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
-
-#include <google/protobuf/util/json_util.h>
 
 #include "tests/support/poll_until.h"
 
@@ -24,7 +23,10 @@ AgentProcess::AgentProcess(const std::string& binary, const std::string& netns,
                            const std::string& name, const std::vector<std::string>& args)
     : name_(name),
       report_log_(work_dir + "/" + name + "-reports.jsonl"),
-      output_log_(work_dir + "/" + name + ".log") {
+      output_log_(work_dir + "/" + name + ".log"),
+      report_log_format_(std::find(args.begin(), args.end(), "report_log_format=binary") != args.end()
+                             ? ReportLogFormat::kBinary
+                             : ReportLogFormat::kJson) {
   std::vector<std::string> argv;
   if (!netns.empty()) argv = {"/usr/bin/ip", "netns", "exec", netns};
   argv.insert(argv.end(), {binary, "--config", config_path, "--report-log", report_log_});
@@ -83,16 +85,8 @@ std::optional<int> AgentProcess::Wait(std::chrono::milliseconds timeout) {
 }
 
 std::vector<v1::HealthReport> AgentProcess::Reports() const {
-  std::vector<v1::HealthReport> reports;
-  std::ifstream in(report_log_);
-  std::string line;
-  while (std::getline(in, line)) {
-    v1::HealthReport report;
-    // A line still being written has no newline yet and fails to parse: stop there.
-    if (!google::protobuf::util::JsonStringToMessage(line, &report).ok()) break;
-    reports.push_back(std::move(report));
-  }
-  return reports;
+  std::ifstream in(report_log_, std::ios::binary);
+  return ReadReportLog(in, report_log_format_);
 }
 
 bool AgentProcess::WaitForReports(size_t count, std::chrono::milliseconds timeout) const {

@@ -1,7 +1,7 @@
 // AgentProcess: a real regionpulse-agent process inside a network namespace, for
-// integration tests. It writes its reports as JSON lines (--report-log), which Reports()
-// reads back; its stdout and stderr go to a log file kept for the test's failure messages.
-// The destructor kills a process that is still running.
+// integration tests. It writes its reports to a report log (--report-log; JSON lines, or binary
+// when ARGS hold `--set report_log_format=binary`), which Reports() reads back; its stdout and stderr go to a
+// log file kept for the test's failure messages. The destructor kills a process that is still running.
 #pragma once
 
 #include <sys/types.h>
@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/report_log.h"
 #include "regionpulse/v1/ingest.pb.h"
 #include "tests/support/scratch_directory.h"
 
@@ -44,6 +45,7 @@ class AgentProcess {
   std::string name_;
   std::string report_log_;
   std::string output_log_;
+  ReportLogFormat report_log_format_;
   pid_t pid_ = -1;
   mutable std::optional<int> exit_status_;  // raw waitpid status once reaped
 };

@@ -24,12 +24,9 @@
 #include <string>
 #include <vector>
 
-#include <google/protobuf/io/zero_copy_stream_impl.h>
-#include <google/protobuf/util/delimited_message_util.h>
-#include <google/protobuf/util/json_util.h>
-
 #include "common/latency_histogram.h"
 #include "common/proto_convert.h"
+#include "common/report_log.h"
 #include "regionpulse/v1/ingest.pb.h"
 
 int main(int argc, char** argv) {
@@ -74,28 +71,13 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  std::vector<v1::HealthReport> reports;
   std::ifstream in(argv[1], std::ios::binary);
   if (!in) {
     std::fprintf(stderr, "rp_report_stats: cannot open %s\n", argv[1]);
     return 1;
   }
-  if (binary) {
-    google::protobuf::io::IstreamInputStream stream(&in);
-    for (;;) {
-      v1::HealthReport report;
-      bool clean_eof = false;
-      // A report cut short (still being written) ends the reading like the end of the file.
-      if (!google::protobuf::util::ParseDelimitedFromZeroCopyStream(&report, &stream, &clean_eof)) break;
-      reports.push_back(std::move(report));
-    }
-  } else {
-    for (std::string line; std::getline(in, line);) {
-      v1::HealthReport report;
-      if (in.eof() || !google::protobuf::util::JsonStringToMessage(line, &report).ok()) break;
-      reports.push_back(std::move(report));
-    }
-  }
+  std::vector<v1::HealthReport> reports =
+      ReadReportLog(in, binary ? ReportLogFormat::kBinary : ReportLogFormat::kJson);
   if (count_only) {
     std::printf("records=%zu\n", reports.size());
     return 0;
