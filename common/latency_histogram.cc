@@ -40,6 +40,12 @@ void LatencyHistogram::Record(uint64_t ns, uint64_t count) {
   if (it != buckets_.end() && it->first == bucket) {
     it->second += count;
   } else {
+    // The agent's folder starts every path's histograms empty each window; a path's RTTs span a
+    // few to a few dozen buckets, and growing 1, 2, 4, 8 took a malloc per probe at 1,000 targets.
+    if (buckets_.capacity() == 0) {
+      buckets_.reserve(kFirstReserve);
+      it = buckets_.begin();
+    }
     buckets_.insert(it, {bucket, count});
   }
   min_ns_ = count_ == 0 ? ns : std::min(min_ns_, ns);

@@ -58,6 +58,7 @@ class LatencyHistogram {
   bool operator==(const LatencyHistogram&) const = default;
 
  private:
+  static constexpr size_t kFirstReserve = 16;  // buckets reserved at the first Record
   Buckets buckets_;
   uint64_t count_ = 0;
   uint64_t sum_ns_ = 0;
