@@ -358,7 +358,8 @@ Aggregator::Aggregator(const AggregatorConfig& config, AggregatorOptions options
       metrics_(std::make_unique<Metrics>(*metrics_registry_)),
       limit_hits_(std::make_unique<LimitHits>(metrics_->limit_hits)),
       broadcaster_(InitialVerdict(config, engine_, options_.clock()), config.heartbeat_interval),
-      ingest_service_(*this),
+      ingest_service_(*this, config.limits.ingest_threads > 0 ? config.limits.ingest_threads
+                                                              : IngestService::DefaultCompletionQueues()),
       verdict_service_(broadcaster_, authorizer_),
       query_service_(*this, *history_, authorizer_) {
   // A restored engine continues its own numbering; the history may be ahead of it (the state

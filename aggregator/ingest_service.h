@@ -57,7 +57,7 @@ class IngestStream;
 // the streams.
 class IngestService final {
  public:
-  // A queue and its thread per core, at least two.
+  // Four queues (and threads) per core, at least two, at most 64.
   static size_t DefaultCompletionQueues();
 
   explicit IngestService(IngestBackend& backend, size_t completion_queues = DefaultCompletionQueues());
@@ -70,8 +70,11 @@ class IngestService final {
   void AddTo(grpc::ServerBuilder& builder);
   // After a successful BuildAndStart: a thread per queue, each queue accepting new streams.
   void Start();
-  // After the server's Shutdown: shuts every queue down and drains it (each stream is deleted
-  // when its last operation returns), then joins the threads. Idempotent.
+  // After the server's Shutdown (which ends every call): waits until every stream has been
+  // deleted, its last operation returned, then shuts every queue down, drains it and joins the
+  // threads. Not before: a stream's last completions start its last operations (a Finish after
+  // a write, a read after a read), and an operation started on a queue that is shut down is a
+  // crash in gRPC. Idempotent.
   void ShutDownQueues();
 
   // Sends each stream its plan when it changed since the last one sent (call after the
@@ -95,6 +98,8 @@ class IngestService final {
   void Unregister(IngestStream* stream);
   // Keeps one more Stream call requested on queue `index`, unless the queues are shutting down.
   void AcceptOn(size_t index);
+  // A stream object (accepted or still waiting for a call) was deleted.
+  void Forget();
 
   IngestBackend& backend_;
   const size_t completion_queue_count_;
@@ -111,6 +116,9 @@ class IngestService final {
   // that is shut down is a crash).
   bool accepting_ = false;
   bool queues_shut_down_ = false;
+  // Stream objects alive, requested or accepted; ShutDownQueues waits for none.
+  size_t stream_objects_ = 0;
+  std::condition_variable no_stream_objects_;
 };
 
 }  // namespace regionpulse
