@@ -332,10 +332,10 @@ constexpr int kAcceptsPerQueue = 4;
 }  // namespace
 
 size_t IngestService::DefaultCompletionQueues() {
-  // Four per core, measured: at 10,000 agents on the 2-core VM two queues filed 50,000-60,000
-  // reports in 15 s where the callback API filed 86,000-125,000 and eight 98,000-161,000. Each
+  // Four per core, measured: at 10,000 agents on the 2-core VM two queues filed 50,000-55,000
+  // reports in 15 s where the callback API filed 86,000-125,000, eight 51,000-161,000. Each
   // thread both polls gRPC's sockets and files reports under the core lock, which the
-  // evaluation tick holds for tens of milliseconds; with few threads all of them wait there
+  // evaluation tick holds for tens of milliseconds; with two, both wait there
   // (docs/benchmarks.md, "Ingest on the async API").
   return std::clamp<size_t>(4 * std::thread::hardware_concurrency(), 2, 64);
 }
