@@ -358,7 +358,8 @@ Aggregator::Aggregator(const AggregatorConfig& config, AggregatorOptions options
       metrics_(std::make_unique<Metrics>(*metrics_registry_)),
       limit_hits_(std::make_unique<LimitHits>(metrics_->limit_hits)),
       broadcaster_(InitialVerdict(config, engine_, options_.clock()), config.heartbeat_interval),
-      ingest_service_(*this),
+      ingest_service_(*this, config.limits.ingest_threads > 0 ? config.limits.ingest_threads
+                                                              : IngestService::DefaultCompletionQueues()),
       verdict_service_(broadcaster_, authorizer_),
       query_service_(*this, *history_, authorizer_) {
   // A restored engine continues its own numbering; the history may be ahead of it (the state
@@ -456,7 +457,7 @@ Status Aggregator::StartGrpc() {
   // pings more often than every 5 min without data with GOAWAY, so allow them explicitly.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  builder.RegisterService(&ingest_service_);
+  ingest_service_.AddTo(builder);  // the async API, on queues of its own (ingest_service.h)
   builder.RegisterService(&verdict_service_);
   builder.RegisterService(&query_service_);
   HoldGrpcCallbackQueue();  // see common/grpc_callback_queue.h
@@ -466,6 +467,7 @@ Status Aggregator::StartGrpc() {
     return Error{"gRPC: cannot listen on " + config_.grpc_listen + " (address in use or not local?)"};
   }
   grpc_port_ = static_cast<uint16_t>(port);
+  ingest_service_.Start();
   if (auto* health = server_->GetHealthCheckService()) {
     health->SetServingStatus(true);
     for (const char* service : kServiceNames) health->SetServingStatus(service, true);
@@ -530,6 +532,8 @@ void Aggregator::Shutdown() {
     broadcaster_.Close();
     server_->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
     server_->Wait();
+    // Only after the server's Shutdown: every call has ended, no new one can be requested.
+    ingest_service_.ShutDownQueues();
     // Whatever the streams touched last (metrics, registry) is destroyed after this returns.
     ingest_service_.WaitUntilAllDone();
     server_.reset();

@@ -164,8 +164,8 @@ void ReadLimits(const ConfigSection& top, LimitsConfig& l) {
   const ConfigSection limits = top.Section(
       "limits", {"max_agents", "max_hello_bytes", "max_hello_interfaces", "max_names", "max_region_pairs",
                  "max_flows", "max_message_bytes", "max_streams_per_connection", "grpc_memory_bytes",
-                 "grpc_max_threads", "max_watch_streams", "status_read_timeout", "status_write_timeout",
-                 "status_max_connections", "max_live_queries_per_second"});
+                 "grpc_max_threads", "ingest_threads", "max_watch_streams", "status_read_timeout",
+                 "status_write_timeout", "status_max_connections", "max_live_queries_per_second"});
   limits.Unsigned("max_agents", &l.max_agents, 1, 10'000'000);
   // A Hello carries names, an endpoint and its interfaces: below 1 KiB none would fit.
   limits.ByteSize("max_hello_bytes", &l.max_hello_bytes, 1024);
@@ -180,6 +180,7 @@ void ReadLimits(const ConfigSection& top, LimitsConfig& l) {
   limits.ByteSize("grpc_memory_bytes", &l.grpc_memory_bytes, 16 * 1024 * 1024);
   // gRPC needs a few threads of its own besides the ones serving calls.
   limits.Unsigned("grpc_max_threads", &l.grpc_max_threads, 4, 4096);
+  limits.Unsigned("ingest_threads", &l.ingest_threads, 0, 64);
   limits.Unsigned("max_watch_streams", &l.max_watch_streams, 1, 1'000'000);
   limits.Duration("status_read_timeout", &l.status_read_timeout, milliseconds(100), minutes(10));
   limits.Duration("status_write_timeout", &l.status_write_timeout, milliseconds(100), minutes(10));

@@ -77,6 +77,9 @@ struct LimitsConfig {
   // Memory gRPC may use for its buffers and the threads it may run (grpc::ResourceQuota).
   uint64_t grpc_memory_bytes = 512ull * 1024 * 1024;
   uint64_t grpc_max_threads = 64;
+  // Threads serving Ingest streams, each draining a gRPC completion queue of its own (the
+  // streams are spread over them); 0: IngestService::DefaultCompletionQueues(), from the cores.
+  uint64_t ingest_threads = 0;
   // Watch streams open at once; one more is refused with RESOURCE_EXHAUSTED.
   uint64_t max_watch_streams = 2'000;
   // The status server (/metrics, /healthz, /readyz): a request must arrive, and a response

@@ -1,7 +1,7 @@
-// The write side of a server-streaming or bidi reactor on gRPC's callback API, shared by the
-// Ingest and Watch streams: gRPC allows one write in flight per stream and one Finish, which
-// must not overtake a write that is still in flight. The derived reactor keeps its outgoing
-// messages however it likes (a bounded queue, coalesced replies) and hands out the next one.
+// The write side of a server stream, shared by the Watch streams (callback API) and the Ingest
+// streams (async API, through a base with the same shape): gRPC allows one write in flight per
+// stream and one Finish, which must not overtake a write that is still in flight. The derived reactor keeps
+// its outgoing messages however it likes (a bounded queue, coalesced replies) and hands out the next one.
 #pragma once
 
 #include <grpcpp/support/server_callback.h>
@@ -11,7 +11,10 @@
 
 namespace regionpulse {
 
-// GrpcReactor is grpc::ServerBidiReactor<Request, Response> or grpc::ServerWriteReactor<Response>.
+// GrpcReactor is grpc::ServerBidiReactor<Request, Response>, grpc::ServerWriteReactor<Response>
+// or a class like them: StartWrite(const Response*) and Finish(status) start the operations,
+// virtual OnWriteDone(bool) and OnCancel() are called when a write returns and when the call
+// is cancelled (AsyncIngestCall in aggregator/ingest_service.cc).
 template <typename GrpcReactor, typename Response>
 class WriteQueueReactor : public GrpcReactor {
  public:

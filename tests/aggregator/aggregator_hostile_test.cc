@@ -451,7 +451,7 @@ TEST(LimitsConfig, IsReadFromTheLimitsSectionAndUnknownKeysAreRefused) {
   auto parsed = ParseAggregatorConfig(
       "limits:\n  max_agents: 500\n  max_names: 2000\n  max_message_bytes: 16MiB\n"
       "  status_read_timeout: 2s\n  status_max_connections: 8\n  max_watch_streams: 100\n"
-      "  max_live_queries_per_second: 20\n");
+      "  max_live_queries_per_second: 20\n  ingest_threads: 3\n");
   ASSERT_TRUE(parsed.ok()) << parsed.error().ToString();
   EXPECT_EQ(parsed->limits.max_agents, 500u);
   EXPECT_EQ(parsed->limits.max_names, 2000u);
@@ -460,11 +460,15 @@ TEST(LimitsConfig, IsReadFromTheLimitsSectionAndUnknownKeysAreRefused) {
   EXPECT_EQ(parsed->limits.status_max_connections, 8u);
   EXPECT_EQ(parsed->limits.max_watch_streams, 100u);
   EXPECT_EQ(parsed->limits.max_live_queries_per_second, 20u);
+  EXPECT_EQ(parsed->limits.ingest_threads, 3u);
   EXPECT_EQ(parsed->limits.max_flows, LimitsConfig().max_flows);
 
   auto unknown = ParseAggregatorConfig("limits:\n  max_agent: 5\n");
   ASSERT_FALSE(unknown.ok());
   EXPECT_THAT(unknown.error().message, HasSubstr("limits.max_agent"));
+  auto too_many_threads = ParseAggregatorConfig("limits:\n  ingest_threads: 65\n");
+  ASSERT_FALSE(too_many_threads.ok());
+  EXPECT_THAT(too_many_threads.error().message, HasSubstr("limits.ingest_threads"));
   auto too_small = ParseAggregatorConfig("limits:\n  max_message_bytes: 1MiB\n");
   ASSERT_FALSE(too_small.ok());
   EXPECT_THAT(too_small.error().message, HasSubstr("limits.max_message_bytes"));
@@ -488,6 +492,7 @@ TEST(LimitsConfig, TheExampleFileStatesTheDefaults) {
   EXPECT_EQ(e.max_streams_per_connection, d.max_streams_per_connection);
   EXPECT_EQ(e.grpc_memory_bytes, d.grpc_memory_bytes);
   EXPECT_EQ(e.grpc_max_threads, d.grpc_max_threads);
+  EXPECT_EQ(e.ingest_threads, d.ingest_threads);
   EXPECT_EQ(e.max_watch_streams, d.max_watch_streams);
   EXPECT_EQ(e.status_read_timeout, d.status_read_timeout);
   EXPECT_EQ(e.status_write_timeout, d.status_write_timeout);
