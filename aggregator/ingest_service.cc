@@ -363,9 +363,7 @@ void IngestService::Start() {
     for (int k = 0; k < kAcceptsPerQueue; ++k) AcceptOn(i);
   }
   for (size_t i = 0; i < queues_.size(); ++i) {
-    threads_.emplace_back([queue = queues_[i].get(), i] {
-      // Named for top -H and perf: "rp-ingest-0", ...
-      pthread_setname_np(pthread_self(), ("rp-ingest-" + std::to_string(i)).substr(0, 15).c_str());
+    threads_.emplace_back([queue = queues_[i].get()] {
       void* tag = nullptr;
       bool ok = false;
       while (queue->Next(&tag, &ok)) {
@@ -373,6 +371,9 @@ void IngestService::Start() {
         returned->call->OnEvent(returned->event, ok);
       }
     });
+    // Named for top -H and perf: "rp-ingest-0", ... (here, so the name is there when Start returns).
+    pthread_setname_np(threads_.back().native_handle(),
+                       ("rp-ingest-" + std::to_string(i)).substr(0, 15).c_str());
   }
 }
 
